@@ -1,0 +1,94 @@
+"""Columnar box containers passed between the stages of the data flow.
+
+Stage 1 (``tfod_anchors.sources``) produces a :class:`BoxSet`; stage 2
+(``tfod_anchors.resize``) turns it into :class:`ResizedBoxes`. Everything is a
+plain numpy array so later stages (geometry, coverage, fitting) stay pure.
+
+Conventions (as in TFOD): boxes are ``[ymin, xmin, ymax, xmax]``, y first,
+continuous coordinates (no +1), aspect ratio = width / height.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class BoxSet:
+    """Boxes as read from a dataset, before any resizing.
+
+    Images are indexed ``0..M-1``; boxes ``0..N-1``.
+
+    Attributes:
+        image_height: int32 ``[M]``, original (decoded) image height in pixels.
+        image_width: int32 ``[M]``, original image width in pixels.
+        image_key: object ``[M]``, a readable id per image (source_id, filename or
+            ``"<file>#<record>"``), used in messages only.
+        box_image: int32 ``[N]``, index into the image arrays for each box.
+        boxes: float32 ``[N, 4]``, ``[ymin, xmin, ymax, xmax]`` normalized to the
+            original image (TFOD's tf.Example convention).
+        label: int32 ``[N]``, class id (1-based as in label maps); -1 when unknown.
+        difficult, group_of, is_crowd: bool ``[N]``.
+        skipped: counts of what was dropped or repaired, by reason (stable keys,
+            reported as-is in ``stats --json``).
+        sources: the paths that were read, in order.
+    """
+
+    image_height: np.ndarray
+    image_width: np.ndarray
+    image_key: np.ndarray
+    box_image: np.ndarray
+    boxes: np.ndarray
+    label: np.ndarray
+    difficult: np.ndarray
+    group_of: np.ndarray
+    is_crowd: np.ndarray
+    skipped: dict[str, int] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def num_images(self) -> int:
+        return int(self.image_height.shape[0])
+
+    @property
+    def num_boxes(self) -> int:
+        return int(self.boxes.shape[0])
+
+
+@dataclass
+class ResizedBoxes:
+    """Boxes in pixels of the image the model sees, after the config's resizer.
+
+    Attributes:
+        true_shape: int32 ``[M, 2]``, ``(height, width)`` of the resized content
+            (TFOD's "true image shape").
+        padded_shape: int32 ``[M, 2]``, ``(height, width)`` of the tensor given to
+            the network (equal to ``true_shape`` unless the resizer pads).
+        box_image: int32 ``[N]``, image index per box.
+        boxes: float64 ``[N, 4]``, ``[ymin, xmin, ymax, xmax]`` in pixels of the
+            resized image; padding only adds empty space at bottom/right, so the
+            same numbers are pixels of the padded image too.
+        label: int32 ``[N]``, carried through from the :class:`BoxSet`.
+    """
+
+    true_shape: np.ndarray
+    padded_shape: np.ndarray
+    box_image: np.ndarray
+    boxes: np.ndarray
+    label: np.ndarray
+
+    @property
+    def num_boxes(self) -> int:
+        return int(self.boxes.shape[0])
+
+    @property
+    def heights(self) -> np.ndarray:
+        """float64 ``[N]``, box heights in resized pixels."""
+        return self.boxes[:, 2] - self.boxes[:, 0]
+
+    @property
+    def widths(self) -> np.ndarray:
+        """float64 ``[N]``, box widths in resized pixels."""
+        return self.boxes[:, 3] - self.boxes[:, 1]

@@ -1,0 +1,45 @@
+"""Exceptions that the command line turns into one-line messages and exit codes.
+
+Every error a user can cause (bad config, bad records, bad flags) is raised as a
+:class:`TfodAnchorsError`; the CLI prints ``str(err)`` on one line and exits with
+``err.exit_code`` (2 for everything a user can fix, per ``DESIGN.md``).
+"""
+
+from __future__ import annotations
+
+
+class TfodAnchorsError(Exception):
+    """Base class. ``path`` and ``record`` locate the offending input when known."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, path: str | None = None, record: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.record = record
+
+    def __str__(self) -> str:
+        where = ""
+        if self.path is not None:
+            where = str(self.path)
+            if self.record is not None:
+                where += f" (record {self.record})"
+            where += ": "
+        return f"{where}{self.message}"
+
+
+class UsageError(TfodAnchorsError):
+    """Bad command-line usage or bad API arguments."""
+
+
+class ConfigError(TfodAnchorsError):
+    """A pipeline.config that cannot be read, parsed, understood or written."""
+
+
+class InputError(TfodAnchorsError):
+    """Unreadable or invalid box data (TFRecord, COCO, VOC, CSV)."""
+
+
+class WriteError(TfodAnchorsError):
+    """A config could not be written safely; the original is untouched."""
