@@ -1,0 +1,155 @@
+"""Chains the stages for one config: sources -> resizer -> anchors -> coverage.
+
+The commands and the Python API share these steps; each step is one call into
+the module that owns the stage, so nothing here computes geometry itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from tfod_anchors import config_query as cq
+from tfod_anchors.anchors.layout import AnchorLayout
+from tfod_anchors.boxes import BoxSet, ResizedBoxes
+from tfod_anchors.errors import ConfigError, UsageError
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """How to read boxes (the ``box sources`` flags of every command)."""
+
+    inputs: tuple[str, ...] = ()
+    compression: str = "auto"
+    label_map: str | None = None
+    max_boxes: int | None = None
+    drop_difficult: bool = False
+    skip_bad: bool = False
+    verify_sizes: bool = False
+    progress: bool = True
+
+    @classmethod
+    def from_args(cls, args: Any) -> SourceOptions:
+        return cls(
+            inputs=tuple(getattr(args, "inputs", ()) or ()),
+            compression=getattr(args, "compression", "auto"),
+            label_map=getattr(args, "label_map", None),
+            max_boxes=getattr(args, "max_boxes", None),
+            drop_difficult=bool(getattr(args, "drop_difficult", False)),
+            skip_bad=bool(getattr(args, "skip_bad", False)),
+            verify_sizes=bool(getattr(args, "verify_sizes", False)),
+            progress=not getattr(args, "quiet", False) and not getattr(args, "json", False),
+        )
+
+
+def _resolve(path: str, config_path: str | None) -> str:
+    """A config-relative path: as given if it exists from the working directory
+    (TFOD's own rule) or is remote/glob-matched, else relative to the config's folder."""
+    if "://" in path or os.path.isabs(path) or config_path is None or "://" in config_path:
+        return path
+    import glob
+
+    if os.path.exists(path) or glob.glob(path):
+        return path
+    beside = os.path.join(os.path.dirname(os.path.abspath(config_path)), path)
+    if os.path.exists(beside) or glob.glob(beside):
+        return beside
+    return path
+
+
+def config_sources(cfg: Any, config_path: str | None) -> list[str]:
+    """The config's ``train_input_reader`` TFRecord paths, resolved.
+
+    Raises:
+        UsageError: the config names no usable input (template placeholders such as
+            ``PATH_TO_BE_CONFIGURED``, another reader type): pass ``--input``.
+    """
+    train = cq.train_input_paths(cfg)
+    where = config_path or "config"
+    if train.reader != "tf_record_input_reader" or not train.paths:
+        raise UsageError(
+            f"{where}: train_input_reader names no TFRecord input; pass --input SRC")
+    if any(cq.is_placeholder_path(p) for p in train.paths):
+        raise UsageError(
+            f"{where}: train_input_reader.input_path is a template placeholder "
+            f"({train.paths[0]!r}); pass --input SRC")
+    return [_resolve(p, config_path) for p in train.paths]
+
+
+def read_config_boxes(cfg: Any | None, config_path: str | None,
+                      options: SourceOptions) -> BoxSet:
+    """Boxes from ``--input`` or, without it, from the config's training input, filtered
+    as TFOD's input pipeline would (label map, ``max_number_of_boxes``)."""
+    from tfod_anchors.sources import read_boxes
+
+    if options.inputs:
+        specs = list(options.inputs)
+    elif cfg is not None:
+        specs = config_sources(cfg, config_path)
+    else:
+        raise UsageError("no box source: pass --input SRC")
+    label_map = options.label_map
+    max_boxes = options.max_boxes
+    if cfg is not None:
+        if label_map is None:
+            label_map = cq.label_map_path(cfg)
+            if label_map is not None and cq.is_placeholder_path(label_map):
+                label_map = None
+            elif label_map is not None:
+                label_map = _resolve(label_map, config_path)
+        if max_boxes is None:
+            max_boxes = cq.max_number_of_boxes(cfg)
+    compression = None if options.compression == "auto" else options.compression
+    return read_boxes(
+        specs,
+        label_map_path=label_map,
+        max_number_of_boxes=max_boxes,
+        drop_difficult=options.drop_difficult,
+        skip_bad=options.skip_bad,
+        verify_sizes=options.verify_sizes,
+        compression=compression,
+        progress=options.progress,
+    )
+
+
+def resize_for_config(boxset: BoxSet, cfg: Any) -> ResizedBoxes:
+    """Stage 2: the config's own image resizer applied to every image."""
+    from tfod_anchors.resize import build_resizer, resize_boxes
+
+    resizer_msg = cq.image_resizer(cfg)
+    if resizer_msg is None:
+        raise ConfigError(f"model {cq.model_kind(cfg) or '(none)'} has no image_resizer")
+    return resize_boxes(boxset, build_resizer(resizer_msg))
+
+
+def layout_function(cfg: Any) -> Callable[[tuple[int, int]], AnchorLayout]:
+    """Stage 3: padded ``(H, W)`` -> every anchor TFOD generates for it (cached)."""
+    from tfod_anchors.geometry import model_anchor_layout
+
+    require_anchors(cfg, None, "coverage")
+
+    @cache
+    def layout(shape: tuple[int, int]) -> AnchorLayout:
+        return model_anchor_layout(cfg, (int(shape[0]), int(shape[1])))
+
+    return layout
+
+
+def measure_coverage(resized: ResizedBoxes, cfg: Any) -> Any:
+    """Stage 4: positioned coverage under the config's matcher."""
+    from tfod_anchors.coverage import evaluate
+
+    return evaluate(resized, layout_function(cfg), cq.matcher_spec(cfg))
+
+
+def require_anchors(cfg: Any, config_path: str | None, command: str) -> None:
+    """Refuse (exit 2) configs without an anchor generator for commands that need one."""
+    if cq.anchor_generator(cfg) is None:
+        kind = cq.model_kind(cfg) or "(none)"
+        raise ConfigError(
+            f"model {kind} has no anchor generator, so `{command}` has nothing to work on "
+            "(anchor-free models such as CenterNet are not supported)", path=config_path)
+
