@@ -95,7 +95,7 @@ def _garbage():
         (b"model {\n  ssd {\n    num_clases: 3\n  }\n}\n", "line 3, column 5: Message type"),
         (b"model { ssd { num_classes: 2.5 } }", "line 1, column 28: Couldn't parse integer: 2.5"),
         (b"model { ssd { anchor_generator: 4 } }", 'line 1, column 33: Expected "{"'),
-        (b"train_input_reader { shuffle: maybe }", "line 1, column 31: Expected \"true\" or \"false\""),
+        (b"train_input_reader { shuffle: maybe }", 'line 1, column 31: Expected "true" or "false"'),
     ],
     ids=[
         "empty",

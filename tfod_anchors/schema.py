@@ -138,8 +138,17 @@ def _load_installed() -> Schema:
 
 
 @functools.cache
-def _cached(origin: str) -> Schema:
-    return _load_bundled() if origin == "bundled" else _load_installed()
+def _bundled() -> Schema:
+    return _load_bundled()
+
+
+@functools.cache
+def _installed() -> tuple[Schema | None, str]:
+    """The installed schema, or None and why not (the failure is cached too)."""
+    try:
+        return _load_installed(), ""
+    except Exception as err:  # noqa: BLE001 - broken TFOD installs raise anything
+        return None, f"{type(err).__name__}: {_one_line(err)}"
 
 
 def schema_choice(prefer: str | None = None) -> str:
@@ -163,16 +172,16 @@ def get_schema(prefer: str | None = None) -> Schema:
     """
     choice = schema_choice(prefer)
     if choice == "bundled":
-        return _cached("bundled")
-    try:
-        return _cached("installed")
-    except Exception as err:  # noqa: BLE001 - broken TFOD installs raise anything
-        if choice == "installed":
-            raise UsageError(
-                f"cannot import {PACKAGE}.pipeline_pb2 ({type(err).__name__}: {err}); "
-                f"install the TF Object Detection API or set {ENV_VAR}=bundled"
-            ) from None
-        return _cached("bundled")
+        return _bundled()
+    installed, why_not = _installed()
+    if installed is not None:
+        return installed
+    if choice == "installed":
+        raise UsageError(
+            f"cannot import {PACKAGE}.pipeline_pb2 ({why_not}); "
+            f"install the TF Object Detection API or set {ENV_VAR}=bundled"
+        )
+    return _bundled()
 
 
 def pipeline_pb2(prefer: str | None = None) -> Schema:
