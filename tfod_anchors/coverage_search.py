@@ -48,7 +48,7 @@ from tfod_anchors.errors import UsageError
 WINDOW_POLICIES = ("none", "prune", "clip")
 
 # (box, shape) pairs handled per vectorised step; bounds temporary memory.
-_PAIRS_PER_STEP = 1 << 16
+_PAIRS_PER_STEP = 1 << 12
 # Solved interval ends closer than this (in cells) to a grid cell are re-checked literally.
 _CELL_TOL = 1e-6
 _REL_TOL = 1e-9
@@ -211,45 +211,101 @@ def _run(x_lo, x_hi, start, stop, feasible, check):
     return np.where(feasible, np.maximum(hi - lo + 1.0, 0.0), 0.0)
 
 
+def _side_runs(ax: _Axis, k, p, q, r0, w0, w1):
+    """Runs of cells with ``p * o - q * l >= r0`` among the one-side-clipped cells.
+
+    ``o``/``l`` are the overlap with ``[w0, w1]`` (inside the window) and the clipped
+    length. Left-clipped anchors are ``[0, e]``: on ``[w0, w1]`` the test is linear in
+    ``e`` and past ``w1`` the overlap stops growing, so it holds on
+    ``e in [(r0 + p w0) / (p - q), (p (w1 - w0) - r0) / q]`` when it holds at ``e = w1``.
+    Right-clipped anchors ``[s, E]`` are the mirror image in ``u = E - s``.
+
+    Returns two ``(x_lo, x_hi, start, stop, feasible, tie)`` runs (left, right) in cell
+    index units; ``tie`` flags a peak within rounding of ``r0``.
+    """
+    wb, ext, half = w1 - w0, ax.extent, ax.half[k]
+    runs = []
+    for far, near_gap, sign in ((w1, w0, 1.0), (ext - w0, ext - w1, -1.0)):
+        g = p * wb - q * far
+        feasible = (p > q) & (g >= r0)
+        tie = np.abs(g - r0) <= _REL_TOL * (np.abs(p * wb) + np.abs(q * far) + np.abs(r0))
+        lo = (r0 + p * near_gap) / (p - q)
+        hi = (p * wb - r0) / q
+        if sign > 0:
+            runs.append((_cell(ax, lo - half), _cell(ax, hi - half), 0, ax.left_stop[k],
+                         feasible, tie))
+        else:
+            runs.append((_cell(ax, ext - hi + half), _cell(ax, ext - lo + half),
+                         ax.right_start[k], ax.n, feasible, tie))
+    return runs
+
+
+def _row_runs(ay: _Axis, aw: np.ndarray, boxes, policy: str, t: float, wb):
+    """Rows (cell runs on y, ``[n, K]`` float ``lo``/``hi``, inclusive) that can hold a positive.
+
+    Necessary conditions: unclipped anchors need
+    ``(1 + t) oy * min(aw, wb) >= t (A_box + ah * aw)``; clipped ones need
+    ``(1 + t) oy - t ly >= t A_box / min(aw, wb)`` (from ``ox <= lx``). Each region's
+    solution is widened by one cell against rounding, then clamped to the region.
+    """
+    y0, y1 = boxes[:, 0:1], boxes[:, 2:3]
+    area_box = (y1 - y0) * (boxes[:, 3:4] - boxes[:, 1:2])
+    w0, w1 = _window_box(ay, y0, y1, policy)
+    hb, ah = w1 - w0, ay.length
+    ox_max = np.minimum(aw, wb)
+    ok = (ox_max > 0) & (hb > 0) & (area_box > 0)
+    clip = policy == "clip"
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if clip:
+            c0 = t * area_box / ox_max
+            v = (c0 + t * ah) / (1.0 + t)
+        else:
+            v = t * (area_box + ah * aw) / ((1.0 + t) * ox_max)
+        feasible = ok & (v <= np.minimum(ah, hb) * (1.0 + _REL_TOL))
+        reach = (ah + hb) / 2.0 - v
+        centre = (w0 + w1) / 2.0
+        runs = [(_cell(ay, centre - reach), _cell(ay, centre + reach), ay.mid_start,
+                 ay.mid_stop, feasible)]
+        if clip:
+            for x_lo, x_hi, start, stop, feas, tie in _side_runs(
+                    ay, slice(None), 1.0 + t, t, c0, w0, w1):
+                runs.append((x_lo, x_hi, start, stop, ok & (feas | tie)))
+            feas = ok & ((1.0 + t) * hb - t * ay.extent >= c0 * (1.0 - _REL_TOL))
+            runs.append((ay.both_start - 0.0, ay.both_stop - 1.0, ay.both_start, ay.both_stop,
+                         feas))
+    out = []
+    for x_lo, x_hi, start, stop, feas in runs:
+        with np.errstate(invalid="ignore"):
+            lo = np.maximum(np.ceil(np.where(feas, x_lo, 0.0)) - 1.0, start)
+            hi = np.minimum(np.floor(np.where(feas, x_hi, -1.0)) + 1.0, stop - 1)
+        out.append((lo, np.where(feas, hi, lo - 1.0)))
+    return out
+
+
 def _positives_chunk(boxes: np.ndarray, ay: _Axis, ax: _Axis, policy: str,
                      t: float) -> np.ndarray:
     n, k = boxes.shape[0], ay.length.shape[0]
     clip = policy == "clip"
-    y0, x0, y1, x1 = (boxes[:, i:i + 1] for i in range(4))
-    area_box = (y1 - y0) * (x1 - x0)
-    wy0, wy1 = _window_box(ay, y0, y1, policy)
-    wx0, wx1 = _window_box(ax, x0, x1, policy)
-    hb, wb = wy1 - wy0, wx1 - wx0
-    ah, aw = ay.length, ax.length
-    # Rows that can hold a positive: their overlap must reach o_min (see module doc).
-    ox_max = np.minimum(aw, wb)
-    top = np.minimum(ah, hb)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if clip:
-            o_min = t * area_box / ox_max
-        else:
-            o_min = t * (area_box + ah * aw) / ((1.0 + t) * ox_max)
-        ok = (ox_max > 0) & (top > 0) & (area_box > 0) & (o_min <= top * (1.0 + _REL_TOL))
-        reach = np.where(ok, (ah + hb) / 2.0 - o_min, 0.0)
-        cy = (wy0 + wy1) / 2.0
-        r_lo = np.ceil(_cell(ay, cy - reach)) - 1.0
-        r_hi = np.floor(_cell(ay, cy + reach)) + 1.0
-    if policy == "prune":
-        r_lo, r_hi = np.maximum(r_lo, ay.mid_start), np.minimum(r_hi, ay.mid_stop - 1)
-    else:
-        r_lo, r_hi = np.maximum(r_lo, 0), np.minimum(r_hi, ay.n - 1)
-    counts = np.where(ok, np.maximum(r_hi - r_lo + 1.0, 0.0), 0.0).astype(np.int64).ravel()
-    total = int(counts.sum())
-    if total == 0:
+    wx0, wx1 = _window_box(ax, boxes[:, 1:2], boxes[:, 3:4], policy)
+    wb = wx1 - wx0
+    pairs, rows = [], []
+    for lo, hi in _row_runs(ay, ax.length, boxes, policy, t, wb):
+        counts = np.maximum(hi - lo + 1.0, 0.0).astype(np.int64).ravel()
+        total = int(counts.sum())
+        if total:
+            pair = np.repeat(np.arange(n * k), counts)
+            first = np.cumsum(counts) - counts
+            pairs.append(pair)
+            rows.append(lo.ravel()[pair] + (np.arange(total) - first[pair]))
+    if not pairs:
         return np.zeros((n, k), dtype=np.int64)
-    pair = np.repeat(np.arange(n * k), counts)
-    first = np.cumsum(counts) - counts
-    row = r_lo.ravel()[pair] + (np.arange(total) - first[pair])
+    pair, row = np.concatenate(pairs), np.concatenate(rows)
+    total = pair.shape[0]
     bi, ki = pair // k, pair % k
     y0, x0, y1, x1 = (boxes[bi, i] for i in range(4))
-    area_box = area_box[bi, 0]
+    area_box = (y1 - y0) * (x1 - x0)
     wx0, wx1, wb = wx0[bi, 0], wx1[bi, 0], wb[bi, 0]
-    half, aw = ax.half[ki], aw[ki]
+    aw = ax.length[ki]
     oy, ly = _overlap_len(ay, row, ki, y0, y1, clip)
 
     def check(cells, mask):
@@ -260,44 +316,30 @@ def _positives_chunk(boxes: np.ndarray, ay: _Axis, ax: _Axis, policy: str,
         return res
 
     cnt = np.zeros(total, dtype=np.float64)
-    plateau = np.zeros(total, dtype=bool)
+    has = oy > 0
     p = (1.0 + t) * oy
     cx = (wx0 + wx1) / 2.0
     with np.errstate(divide="ignore", invalid="ignore"):
         # Unclipped cells: need ox >= v, a run of cells around the box centre.
         v = t * (area_box + ly * aw) / p
         top = np.minimum(aw, wb)
-        feasible = (oy > 0) & (v <= top)
-        plateau |= (oy > 0) & (np.abs(v - top) <= _REL_TOL * top)
+        tie = has & (np.abs(v - top) <= _REL_TOL * top)
         reach = (aw + wb) / 2.0 - v
         cnt += _run(_cell(ax, cx - reach), _cell(ax, cx + reach), ax.mid_start[ki],
-                    ax.mid_stop[ki], feasible, check)
+                    ax.mid_stop[ki], has & (v <= top), check)
         if clip:
-            q, r0 = t * ly, t * area_box
-            w_ext = ax.extent
-            # Left-clipped cells, anchor [0, e]: positives for e in [e_lo, e_hi].
-            g = p * wb - q * wx1
-            feasible = (oy > 0) & (p > q) & (g >= r0)
-            plateau |= (oy > 0) & (np.abs(g - r0) <= _REL_TOL * (p * wb + q * wx1 + r0))
-            e_lo, e_hi = (r0 + p * wx0) / (p - q), (p * wb - r0) / q
-            cnt += _run(_cell(ax, e_lo - half), _cell(ax, e_hi - half), 0, ax.left_stop[ki],
-                        feasible, check)
-            # Right-clipped cells, anchor [s, W]: mirror image with u = W - s.
-            g = p * wb - q * (w_ext - wx0)
-            feasible = (oy > 0) & (p > q) & (g >= r0)
-            plateau |= (oy > 0) & (np.abs(g - r0) <= _REL_TOL * (p * wb + q * (w_ext - wx0) + r0))
-            u_lo, u_hi = (r0 + p * (w_ext - wx1)) / (p - q), (p * wb - r0) / q
-            cnt += _run(_cell(ax, w_ext - u_hi + half), _cell(ax, w_ext - u_lo + half),
-                        ax.right_start[ki], ax.n, feasible, check)
+            for x_lo, x_hi, start, stop, feas, side_tie in _side_runs(
+                    ax, ki, p, t * ly, t * area_box, wx0, wx1):
+                cnt += _run(x_lo, x_hi, start, stop, has & feas, check)
+                tie |= has & side_tie
             # Cells clipped on both sides all hold the anchor [0, W].
             b_start, b_stop = ax.both_start[ki], ax.both_stop[ki]
-            has = b_stop > b_start
-            if has.any():
-                hit = check(b_start.astype(np.float64), has)
-                cnt += np.where(hit, b_stop - b_start, 0)
-    if plateau.any():
-        cnt[plateau] = _literal_row_count(ax, np.nonzero(plateau)[0], ki, x0, x1, oy, ly,
-                                          area_box, policy, t)
+            both = b_stop > b_start
+            if both.any():
+                cnt += np.where(check(b_start.astype(np.float64), both), b_stop - b_start, 0)
+    if tie.any():
+        cnt[tie] = _literal_row_count(ax, np.nonzero(tie)[0], ki, x0, x1, oy, ly, area_box,
+                                      policy, t)
     out = np.bincount(pair, weights=cnt, minlength=n * k)
     return np.rint(out).astype(np.int64).reshape(n, k)
 
@@ -418,6 +460,28 @@ def layout_best_iou(boxes: np.ndarray, layout: AnchorLayout) -> np.ndarray:
     if not parts:
         return np.zeros((boxes.shape[0], 0), dtype=np.float64)
     return np.concatenate(parts, axis=1)
+
+
+def layout_search(boxes: np.ndarray, layout: AnchorLayout,
+                  threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Best IoU and positive count per box and anchor shape, for every level of ``layout``.
+
+    Returns:
+        ``(best, positives)``: float64 and int64 ``[N, S]`` in ``layout_shapes`` order;
+        ``positives`` counts the anchors (after the window policy) with IoU
+        ``>= threshold``.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    best, pos = [], []
+    for lv in layout.levels:
+        args = (boxes, layout.padded_shape, lv.grid_shape, lv.stride, lv.offset, lv.sizes,
+                layout.window_policy)
+        best.append(level_best_iou(*args))
+        pos.append(level_positives(*args, threshold))
+    if not best:
+        n = boxes.shape[0]
+        return np.zeros((n, 0), dtype=np.float64), np.zeros((n, 0), dtype=np.int64)
+    return np.concatenate(best, axis=1), np.concatenate(pos, axis=1)
 
 
 def layout_shapes(layout: AnchorLayout) -> np.ndarray:

@@ -1,0 +1,184 @@
+"""Coverage of a dataset's boxes by the anchors TFOD generates, under its matcher.
+
+Stage "coverage" of the data flow: boxes in resized pixels (:class:`ResizedBoxes`)
+and, per padded input shape, the anchors TFOD lays out (:class:`AnchorLayout`) give,
+per box, the best IoU over every anchor at its real position (exact, see
+:mod:`tfod_anchors.coverage_search`) and dataset metrics as a plain dict.
+
+Metric keys (stable; the first ones are fixed by ``DESIGN.md``):
+
+* ``num_boxes``, ``matched_threshold``, ``matcher_source``;
+* ``mean_iou``: mean over boxes of the best positioned IoU;
+* ``recall_matched``, ``recall_0.5``, ``recall_0.7``: share of boxes whose best
+  positioned IoU is ``>=`` the matcher's matched threshold, 0.5, 0.7;
+* ``mean_positives``: mean number of anchors per box with IoU ``>=`` the matched
+  threshold. Each box is counted on its own: competition between boxes for an anchor
+  (the matcher gives an anchor to its best box only) and forced matches are ignored;
+* ``num_unreachable``: boxes whose best *shape-only* IoU (anchor centred on the box)
+  reaches the matched threshold while the best positioned IoU does not, i.e. lost to
+  stride, cell position or the window policy rather than to the anchor shapes;
+* ``by_size``: ``small`` (area < 32²), ``medium`` (< 96²), ``large``, by box area in
+  resized pixels, each ``{count, mean_iou, recall_matched}``;
+* ``bpr_yolov5``: YOLOv5's best possible recall with ``thr = 4`` (a box counts when,
+  for some anchor shape, both ``w / w_a`` and ``h / h_a`` lie strictly within
+  ``(1/4, 4)``);
+* ``shape_only_avg_iou``: the YOLO9000 "avg IoU": mean over boxes of the best IoU of
+  box and anchor shape placed on the same centre.
+
+Both shape-only metrics use each box's own layout's anchor shapes (all levels).
+Means over an empty set are ``None`` (JSON ``null``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tfod_anchors.anchors.layout import AnchorLayout
+from tfod_anchors.boxes import ResizedBoxes
+from tfod_anchors.coverage_search import layout_search, layout_shapes
+from tfod_anchors.errors import UsageError
+from tfod_anchors.matcher import MatcherSpec
+
+SIZE_BANDS = (("small", 0.0, 32.0 ** 2), ("medium", 32.0 ** 2, 96.0 ** 2),
+              ("large", 96.0 ** 2, np.inf))
+YOLOV5_BPR_THR = 4.0
+DEFAULT_CHUNK = 1 << 17
+
+
+@dataclass
+class CoverageReport:
+    """Per-box coverage results and the dataset metrics (arrays ``[N]``, box order).
+
+    Attributes:
+        best_iou: float64, best IoU over every anchor of the box's layout.
+        best_shape: int64, index of the shape giving ``best_iou`` in the box's layout
+            (levels concatenated, TFOD order within a level); -1 if it has no anchors.
+        positives: int64, anchors with IoU ``>=`` the matched threshold (no competition).
+        shape_iou: float64, best IoU with an anchor shape centred on the box.
+        unreachable: bool, ``shape_iou >= t`` but ``best_iou < t``.
+        metrics: the dataset metrics (see the module docstring), JSON-ready.
+    """
+
+    best_iou: np.ndarray
+    best_shape: np.ndarray
+    positives: np.ndarray
+    shape_iou: np.ndarray
+    unreachable: np.ndarray
+    metrics: dict = field(default_factory=dict)
+
+
+def centred_iou(hw: np.ndarray, shapes: np.ndarray) -> np.ndarray:
+    """float64 ``[N, S]`` IoU of boxes ``hw`` ``[N, 2]`` (height, width) and anchor
+    shapes ``[S, 2]`` sharing one centre."""
+    h, w = hw[:, 0:1], hw[:, 1:2]
+    ha, wa = shapes[None, :, 0], shapes[None, :, 1]
+    inter = np.minimum(h, ha) * np.minimum(w, wa)
+    union = h * w + ha * wa - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(inter > 0.0, inter / union, 0.0)
+
+
+def yolov5_ratio(hw: np.ndarray, shapes: np.ndarray) -> np.ndarray:
+    """float64 ``[N]``: YOLOv5's best ratio metric, ``max_a min(r_w, r_h)`` with
+    ``r = min(x / x_a, x_a / x)``; a box is "possible" when it exceeds ``1 / thr``."""
+    if shapes.shape[0] == 0:
+        return np.zeros(hw.shape[0], dtype=np.float64)
+    a, b = hw[:, None, :], shapes[None, :, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.minimum(a, b) / np.maximum(a, b)
+    r = np.nan_to_num(r, nan=0.0)
+    return r.min(axis=2).max(axis=1)
+
+
+def _chunk_coverage(boxes: np.ndarray, layout: AnchorLayout, t: float):
+    best, pos = layout_search(boxes, layout, t)
+    shapes = layout_shapes(layout)
+    hw = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)
+    if best.shape[1] == 0:
+        n = boxes.shape[0]
+        zero = np.zeros(n, dtype=np.float64)
+        return zero, np.full(n, -1, dtype=np.int64), np.zeros(n, np.int64), zero, zero
+    idx = best.argmax(axis=1)
+    return (best[np.arange(best.shape[0]), idx], idx.astype(np.int64), pos.sum(axis=1),
+            centred_iou(hw, shapes).max(axis=1), yolov5_ratio(hw, shapes))
+
+
+def evaluate(
+    resized: ResizedBoxes,
+    layout_for_shape: Callable[[tuple[int, int]], AnchorLayout],
+    matcher: MatcherSpec,
+    *,
+    chunk: int = DEFAULT_CHUNK,
+) -> CoverageReport:
+    """Coverage of ``resized`` boxes by the anchors of their padded input shape.
+
+    Args:
+        resized: boxes in resized pixels with each image's padded shape.
+        layout_for_shape: ``(H, W) -> AnchorLayout``; called once per distinct padded shape.
+        matcher: gives the matched threshold (``0 < t <= 1``).
+        chunk: boxes processed at a time (bounds temporary memory).
+    """
+    t = float(matcher.matched_threshold)
+    if not 0.0 < t <= 1.0:
+        raise UsageError(f"matched_threshold must be in (0, 1], got {t!r}")
+    if chunk < 1:
+        raise UsageError(f"chunk must be positive, got {chunk!r}")
+    n = resized.num_boxes
+    boxes = np.asarray(resized.boxes, dtype=np.float64).reshape(n, 4)
+    best = np.zeros(n, dtype=np.float64)
+    best_shape = np.full(n, -1, dtype=np.int64)
+    positives = np.zeros(n, dtype=np.int64)
+    shape_iou = np.zeros(n, dtype=np.float64)
+    ratio = np.zeros(n, dtype=np.float64)
+    if n:
+        padded = np.asarray(resized.padded_shape, dtype=np.int64)[resized.box_image]
+        shapes, inverse = np.unique(padded, axis=0, return_inverse=True)
+        order = np.argsort(inverse.ravel(), kind="stable")
+        bounds = np.searchsorted(inverse.ravel()[order], np.arange(len(shapes) + 1))
+        for g, (ph, pw) in enumerate(shapes):
+            layout = layout_for_shape((int(ph), int(pw)))
+            if tuple(int(v) for v in layout.padded_shape) != (int(ph), int(pw)):
+                raise UsageError(f"layout for padded shape {(int(ph), int(pw))} has padded_shape "
+                                 f"{tuple(layout.padded_shape)}")
+            members = order[bounds[g]:bounds[g + 1]]
+            for s in range(0, len(members), chunk):
+                sel = members[s:s + chunk]
+                (best[sel], best_shape[sel], positives[sel], shape_iou[sel],
+                 ratio[sel]) = _chunk_coverage(boxes[sel], layout, t)
+    unreachable = (shape_iou >= t) & (best < t)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    metrics = dataset_metrics(best, positives, shape_iou, unreachable, ratio, area, matcher)
+    return CoverageReport(best, best_shape, positives, shape_iou, unreachable, metrics)
+
+
+def _mean(x: np.ndarray):
+    return float(np.mean(x)) if x.size else None
+
+
+def dataset_metrics(best: np.ndarray, positives: np.ndarray, shape_iou: np.ndarray,
+                    unreachable: np.ndarray, yolo_ratio: np.ndarray, area: np.ndarray,
+                    matcher: MatcherSpec) -> dict:
+    """The metrics dict of :func:`evaluate` from per-box arrays (all ``[N]``)."""
+    t = float(matcher.matched_threshold)
+    by_size = {}
+    for name, lo, hi in SIZE_BANDS:
+        m = (area >= lo) & (area < hi)
+        by_size[name] = {"count": int(m.sum()), "mean_iou": _mean(best[m]),
+                         "recall_matched": _mean(best[m] >= t)}
+    return {
+        "num_boxes": int(best.shape[0]),
+        "matched_threshold": t,
+        "matcher_source": matcher.source,
+        "mean_iou": _mean(best),
+        "recall_matched": _mean(best >= t),
+        "recall_0.5": _mean(best >= 0.5),
+        "recall_0.7": _mean(best >= 0.7),
+        "mean_positives": _mean(positives),
+        "num_unreachable": int(unreachable.sum()),
+        "by_size": by_size,
+        "bpr_yolov5": _mean(yolo_ratio > 1.0 / YOLOV5_BPR_THR),
+        "shape_only_avg_iou": _mean(shape_iou),
+    }
