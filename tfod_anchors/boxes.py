@@ -34,6 +34,8 @@ class BoxSet:
         skipped: counts of what was dropped or repaired, by reason (stable keys,
             reported as-is in ``stats --json``).
         sources: the paths that were read, in order.
+        skip_examples: for each ``skipped`` key, where its first instance was found
+            (e.g. ``"train.record (record 7) box 2: ..."``), for messages.
     """
 
     image_height: np.ndarray
@@ -47,6 +49,7 @@ class BoxSet:
     is_crowd: np.ndarray
     skipped: dict[str, int] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+    skip_examples: dict[str, str] = field(default_factory=dict)
 
     @property
     def num_images(self) -> int:

@@ -1,0 +1,182 @@
+"""Stage 1 of the data flow: box sources -> :class:`~tfod_anchors.boxes.BoxSet`.
+
+:func:`read_boxes` takes any mix of
+
+* TFRecord paths or globs (local or ``gs://``; plain, GZIP or ZLIB) of TFOD
+  ``tf.Example`` records (:mod:`.tfrecord`),
+* COCO instances ``.json`` files (:mod:`.coco`),
+* Pascal VOC ``.xml`` files or directories of them (:mod:`.voc`),
+* ``.csv`` box tables in absolute pixels (:mod:`.csvfile`),
+
+and applies TFOD's training-time input filtering (:mod:`.filtering`), so the
+boxes are the ones TFOD would train on.
+
+``BoxSet.skipped`` keys (stable; ``BoxSet.skip_examples`` says where the first
+instance of each was found):
+
+Fatal unless ``skip_bad`` (then the record, box or rest of file is skipped;
+unreadable paths always raise):
+
+* ``corrupt_files`` - CRC mismatch, truncated file, or not a TFRecord at all;
+  records before the damage are kept, the rest of that file is lost.
+* ``malformed_records`` - a record/row/annotation that cannot be used: not a
+  tf.Example, wrong feature types, bbox lists of different lengths, class or flag
+  lists whose length differs from the boxes', non-numeric CSV/VOC/COCO values.
+* ``missing_image_size`` - no stored image size and no readable image header.
+* ``not_normalized_records`` - a record with a coordinate > 1.1 (looks like
+  absolute pixels); the whole image is skipped.
+* ``inverted_boxes`` - ``ymax < ymin`` or ``xmax < xmin`` (TFOD training fails).
+
+TFOD's own filtering (always applied, only counted):
+
+* ``nan_boxes`` - a NaN coordinate.
+* ``unknown_class_boxes`` - class text unknown to the label map, or a negative
+  class label.
+* ``boxes_without_class`` - a TFRecord with boxes but no class label/text (TFOD
+  keeps no box without a class).
+* ``difficult_boxes`` - dropped because ``drop_difficult``.
+* ``boxes_over_max`` - beyond ``max_number_of_boxes`` in an image.
+* ``zero_size_boxes``, ``out_of_image_boxes`` - COCO annotations that TFOD's
+  ``create_coco_tf_record`` skips (``w <= 0 or h <= 0``; past the image edge).
+* ``orphan_annotations`` - COCO annotations of image ids not in ``images``.
+
+Information (nothing dropped):
+
+* ``images_without_boxes`` - images kept with no boxes (they train as background).
+* ``size_from_header`` - image size read from the encoded image (stored size
+  missing or 0; VOC/CSV without a size).
+* ``size_mismatch`` - with ``verify_sizes``: stored size differs from the
+  encoded image's; the image's size is used (TFOD uses the decoded size).
+* ``unverified_sizes`` - with ``verify_sizes``: no readable image header to check
+  the stored size against (the stored size is used).
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+from ..boxes import BoxSet
+from ..errors import InputError, UsageError
+from .coco import read_coco
+from .csvfile import read_csv
+from .fileio import is_dir
+from .filtering import apply_tfod_filters, raise_if_fatal
+from .labelmap import LabelMap, load_label_map
+from .progress import Progress, ProgressArg
+from .raw import RawBoxes, Skips, concat_raw
+from .texts import NamedRaw, resolve_names
+from .tfrecord import read_tfrecords
+from .voc import read_voc
+
+__all__ = ["read_boxes", "source_kind", "LabelMap", "load_label_map", "Progress"]
+
+
+def source_kind(spec: str) -> str:
+    """``"coco"``, ``"csv"``, ``"voc"`` or ``"tfrecord"`` for one ``--input`` spec."""
+    lower = spec.lower()
+    if lower.endswith(".json"):
+        return "coco"
+    if lower.endswith(".csv"):
+        return "csv"
+    if lower.endswith(".xml"):
+        return "voc"
+    if not any(ch in spec for ch in "*?[") and is_dir(spec):
+        return "voc"
+    return "tfrecord"
+
+
+def _check_args(specs, max_number_of_boxes) -> list[str]:
+    if isinstance(specs, str):
+        specs = [specs]
+    specs = [str(s) for s in specs]
+    if not specs:
+        raise UsageError("no input given: pass TFRecord paths/globs, a COCO .json, a VOC "
+                         "directory or a .csv")
+    if max_number_of_boxes is not None and (
+            isinstance(max_number_of_boxes, bool) or int(max_number_of_boxes) <= 0):
+        raise UsageError(f"max_number_of_boxes must be a positive integer, got "
+                         f"{max_number_of_boxes!r}")
+    return specs
+
+
+def _empty_error(raw: RawBoxes, boxset: BoxSet) -> InputError:
+    where = ", ".join(dict.fromkeys(raw.files)) or "the input"
+    if raw.num_images == 0:
+        return InputError(f"empty dataset: no usable records or images in {where}")
+    if raw.num_boxes == 0:
+        return InputError(
+            f"no boxes in {raw.num_images} images of {where}: TFRecords need "
+            "image/object/bbox/{ymin,xmin,ymax,xmax} (normalized floats)")
+    reasons = ", ".join(f"{k}: {v}" for k, v in boxset.skipped.items()
+                        if k not in ("images_without_boxes",))
+    return InputError(f"all {raw.num_boxes} boxes of {where} were dropped ({reasons}); "
+                      "check the label map and the flags")
+
+
+def read_boxes(specs: Union[list[str], str], *, label_map_path: str | None = None,
+               max_number_of_boxes: int | None = None, drop_difficult: bool = False,
+               skip_bad: bool = False, verify_sizes: bool = False,
+               compression: str | None = None, progress: ProgressArg = None) -> BoxSet:
+    """Read boxes from every spec, in order, filtered as TFOD training would.
+
+    Args:
+        specs: TFRecord paths/globs (``gs://`` allowed), COCO ``.json``, VOC ``.xml``
+            or directory, ``.csv``; a single string is one spec.
+        label_map_path: ``StringIntLabelMap`` text file; class texts it does not
+            know are dropped (TFOD). VOC/CSV without one: ids by sorted name.
+        max_number_of_boxes: keep the first N boxes per image (TFOD truncates).
+        drop_difficult: drop boxes flagged difficult (TFOD keeps them).
+        skip_bad: count bad files/records/boxes in ``skipped`` instead of raising.
+        verify_sizes: check every TFRecord's stored size against its encoded image
+            header (parses ``image/encoded`` of every record: slower).
+        compression: TFRecord compression ``None``/``"auto"`` (detect per file),
+            ``"none"``, ``"gzip"`` or ``"zlib"``.
+        progress: ``None`` (stderr line on a TTY), ``False``, ``True`` or a callable
+            ``(records, boxes)``; see :class:`Progress`.
+    Returns:
+        A :class:`BoxSet`; ``skipped`` keys are listed in this module's docstring.
+    Raises:
+        InputError: unreadable or invalid input (one line, file and record), a
+            fatal problem without ``skip_bad``, or no boxes left at all.
+        UsageError: bad arguments.
+    """
+    specs = _check_args(specs, max_number_of_boxes)
+    label_map = load_label_map(label_map_path) if label_map_path else None
+    meter = progress if isinstance(progress, Progress) else Progress(progress)
+    skips = Skips()
+    parts: list[RawBoxes] = []
+    named: list[NamedRaw] = []
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            parts.append(read_tfrecords(list(pending), label_map=label_map,
+                                        verify_sizes=verify_sizes, compression=compression,
+                                        skip_bad=skip_bad, progress=meter, skips=skips))
+            pending.clear()
+
+    try:
+        for spec in specs:
+            kind = source_kind(spec)
+            if kind == "tfrecord":
+                pending.append(spec)
+                continue
+            flush()
+            if kind == "coco":
+                parts.append(read_coco(spec, label_map=label_map, skips=skips))
+            else:
+                part = read_voc(spec, skips=skips) if kind == "voc" else read_csv(spec, skips=skips)
+                named.append(part)
+                parts.append(part.raw)
+            meter.update(parts[-1].num_images, parts[-1].num_boxes)
+        flush()
+    finally:
+        meter.close()
+    resolve_names(named, label_map)
+    raw = concat_raw(parts)
+    boxset = apply_tfod_filters(raw, skips, max_number_of_boxes=max_number_of_boxes,
+                                drop_difficult=drop_difficult)
+    raise_if_fatal(skips, skip_bad)
+    if boxset.num_boxes == 0:
+        raise _empty_error(raw, boxset)
+    return boxset

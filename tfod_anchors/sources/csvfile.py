@@ -1,0 +1,148 @@
+"""CSV box tables -> :class:`RawBoxes`.
+
+One row per box, absolute pixel coordinates, a header naming the columns.
+Accepted layouts (column names are matched case-insensitively):
+
+* the TFOD tutorial / notebook layout (``xml_to_csv.py``, Roboflow's "TensorFlow
+  Object Detection CSV"): ``filename,width,height,class,xmin,ymin,xmax,ymax``;
+* the dataset-table layout ``image_id,image_width,image_height,xmin,ymin,xmax,ymax,
+  label`` with optional extra columns such as ``difficult``;
+* other spellings of the same columns (see ``ALIASES``).
+
+Boxes are normalized like the tutorial's ``generate_tfrecord.py`` does:
+``xmin / width`` ... (no -1). Rows of one image need not be adjacent; images
+are ordered by first appearance. Without width/height columns the size is read
+from the image file's header (path relative to the CSV). A table whose
+coordinates all lie in [0, 1] is rejected as already normalized.
+Messages name the CSV line of the image's first row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+
+from ..errors import InputError
+from .fileio import dirname, is_remote, join, read_bytes
+from .imageheader import file_image_size
+from .raw import RawBoxes, Skips
+from .texts import NamedRaw, names_to_codes
+
+ALIASES = {
+    "image": ("filename", "image_id", "image", "image_name", "file_name", "file", "path",
+              "image_path", "img"),
+    "width": ("width", "image_width", "img_width", "imagewidth"),
+    "height": ("height", "image_height", "img_height", "imageheight"),
+    "class": ("class", "label", "class_name", "classname", "category", "name"),
+    "xmin": ("xmin", "x_min", "x1", "left"),
+    "ymin": ("ymin", "y_min", "y1", "top"),
+    "xmax": ("xmax", "x_max", "x2", "right"),
+    "ymax": ("ymax", "y_max", "y2", "bottom"),
+    "difficult": ("difficult", "is_difficult"),
+}
+REQUIRED = ("image", "xmin", "ymin", "xmax", "ymax")
+
+
+def _columns(header: list[str], path: str) -> dict[str, int]:
+    lowered = [h.strip().lower() for h in header]
+    found: dict[str, int] = {}
+    for role, names in ALIASES.items():
+        for name in names:
+            if name in lowered:
+                found[role] = lowered.index(name)
+                break
+    missing = [role for role in REQUIRED if role not in found]
+    if missing:
+        raise InputError(
+            f"CSV header {','.join(header)!r} lacks {', '.join(missing)}; expected e.g. "
+            "filename,width,height,class,xmin,ymin,xmax,ymax (absolute pixels)", path=path)
+    return found
+
+
+def _image_path(csv_path: str, name: str) -> str:
+    if is_remote(name) or name.startswith("/"):
+        return name
+    return join(dirname(csv_path) or ".", name)
+
+
+def read_csv(path: str, *, skips: Skips) -> NamedRaw:
+    """Read one CSV table of boxes.
+
+    Raises:
+        InputError: unreadable, no usable header, or coordinates that look normalized.
+    """
+    try:
+        text = read_bytes(path).decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InputError(f"not UTF-8 text: {err}", path=path) from None
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header:
+        raise InputError("empty CSV file", path=path)
+    col = _columns(header, path)
+    first_line: dict[str, int] = {}
+    sized: dict[str, tuple[int, int] | None] = {}
+    rows: list[tuple[str, list[float], str, bool]] = []
+    for line, row in enumerate(reader, start=2):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        try:
+            image = row[col["image"]].strip()
+            values = [float(row[col[k]]) for k in ("ymin", "xmin", "ymax", "xmax")]
+            name = row[col["class"]].strip() if "class" in col else "object"
+            diff = "difficult" in col and row[col["difficult"]].strip() not in ("", "0", "false",
+                                                                                  "False")
+            size = None
+            if "width" in col and "height" in col:
+                size = (int(float(row[col["height"]])), int(float(row[col["width"]])))
+        except (IndexError, ValueError):
+            skips.add("malformed_records", 1, f"{path} (line {line}): not a box row "
+                                              f"({','.join(row)[:80]})")
+            continue
+        if image not in first_line:
+            first_line[image] = line
+            sized[image] = size
+        rows.append((image, values, name, diff))
+
+    images = list(first_line)
+    heights, widths, keep_image = [], [], {}
+    for image in images:
+        size = sized[image]
+        if size is None or size[0] <= 0 or size[1] <= 0:
+            from_file = file_image_size(_image_path(path, image))
+            if from_file is None:
+                skips.add("missing_image_size", 1, f"{path} (line {first_line[image]}): no "
+                                                   f"width/height and no readable image {image!r}")
+                continue
+            skips.add("size_from_header", 1, f"{path} (line {first_line[image]})")
+            size = from_file
+        keep_image[image] = len(heights)
+        heights.append(size[0])
+        widths.append(size[1])
+
+    kept = [(keep_image[r[0]], r) for r in rows if r[0] in keep_image]
+    kept.sort(key=lambda item: item[0])  # stable: rows of an image keep their order
+    img = np.array([k for k, _ in kept], dtype=np.int64)
+    pixels = np.array([r[1] for _, r in kept], dtype=np.float64).reshape(-1, 4)
+    if pixels.size and np.nanmax(np.abs(pixels)) <= 1.0 and max(heights + widths) > 1:
+        raise InputError("every coordinate is within [0, 1]: this CSV looks normalized, but "
+                         "xmin/ymin/xmax/ymax must be absolute pixels", path=path)
+    h = np.asarray(heights, dtype=np.float64)[img]
+    w = np.asarray(widths, dtype=np.float64)[img]
+    boxes = (pixels / np.stack([h, w, h, w], axis=1)).astype(np.float32)
+    codes, vocabulary = names_to_codes([r[2] for _, r in kept])
+    n = len(kept)
+    kept_images = [image for image in images if image in keep_image]
+    raw = RawBoxes(
+        image_height=np.asarray(heights, dtype=np.int32),
+        image_width=np.asarray(widths, dtype=np.int32),
+        image_key=np.array(kept_images, dtype=object).reshape(-1),
+        image_file=np.zeros(len(heights), dtype=np.int32),
+        image_record=np.array([first_line[i] for i in kept_images], dtype=np.int64),
+        box_image=img.astype(np.int32), boxes=boxes, label=codes,
+        difficult=np.array([r[3] for _, r in kept], dtype=bool),
+        group_of=np.zeros(n, dtype=bool), is_crowd=np.zeros(n, dtype=bool),
+        files=[path], units=["line"])
+    return NamedRaw(raw, vocabulary)

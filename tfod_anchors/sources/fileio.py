@@ -1,0 +1,69 @@
+"""Small file helpers shared by the annotation readers (local paths or ``gs://``)."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+
+from ..errors import InputError
+
+
+def is_remote(path: str) -> bool:
+    return "://" in path
+
+
+def read_bytes(path: str) -> bytes:
+    """Whole file; :class:`InputError` naming the path if it cannot be read."""
+    try:
+        if is_remote(path):
+            import tensorflow as tf
+
+            with tf.io.gfile.GFile(path, "rb") as f:
+                return f.read()
+        with open(path, "rb") as f:
+            return f.read()
+    except Exception as err:  # noqa: BLE001 - any I/O failure is one line for the user
+        detail = getattr(err, "strerror", None) or " ".join(str(err).split())
+        raise InputError(f"cannot read: {detail}", path=path) from None
+
+
+def is_dir(path: str) -> bool:
+    if is_remote(path):
+        import tensorflow as tf
+
+        return bool(tf.io.gfile.isdir(path))
+    return os.path.isdir(path)
+
+
+def exists(path: str) -> bool:
+    if is_remote(path):
+        import tensorflow as tf
+
+        return bool(tf.io.gfile.exists(path))
+    return os.path.exists(path)
+
+
+def join(base: str, *parts: str) -> str:
+    if is_remote(base):
+        return posixpath.join(base, *parts)
+    return os.path.join(base, *parts)
+
+
+def dirname(path: str) -> str:
+    return posixpath.dirname(path) if is_remote(path) else os.path.dirname(path)
+
+
+def walk_files(root: str, suffix: str) -> list[str]:
+    """All files under ``root`` whose name ends with ``suffix`` (any case), sorted."""
+    found = []
+    if is_remote(root):
+        import tensorflow as tf
+
+        walker = ((d, files) for d, _, files in tf.io.gfile.walk(root))
+    else:
+        walker = ((d, files) for d, _, files in os.walk(root))
+    for directory, files in walker:
+        for name in files:
+            if name.lower().endswith(suffix):
+                found.append(join(directory, name))
+    return sorted(found)

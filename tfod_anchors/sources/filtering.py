@@ -1,0 +1,153 @@
+"""TFOD's training-time input filtering, applied to raw boxes.
+
+Order (as in TFOD's ``inputs.py`` / ``utils/ops.py``, plus two sanity checks):
+
+1. records with any coordinate > 1.1 are rejected (``not_normalized_records``):
+   TFOD expects coordinates normalized by the image size and Faster R-CNN asserts
+   they are <= 1.1 - larger values look like absolute pixels;
+2. boxes with any NaN coordinate are dropped (``nan_boxes``);
+3. boxes whose class is negative (class text unknown to the label map, or a
+   negative ``class/label``) are dropped (``unknown_class_boxes``);
+4. with ``drop_difficult``, difficult boxes are dropped (``difficult_boxes``);
+5. boxes with ``ymax < ymin`` or ``xmax < xmin`` make TFOD training fail
+   (``inverted_boxes``);
+6. at most ``max_number_of_boxes`` boxes per image are kept, the first ones
+   (``boxes_over_max``).
+
+Images that end with no boxes stay in the result (``images_without_boxes``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..boxes import BoxSet
+from ..errors import InputError
+from .raw import RawBoxes, Skips
+
+NORMALIZED_LIMIT = 1.1
+
+#: Reasons that stop the read unless ``skip_bad`` (then they are only counted),
+#: in the order they are reported, with what they mean and what to do.
+FATAL = {
+    "corrupt_files": "file(s) are corrupt or truncated (records after the damage are "
+                     "unreadable) or are not TFRecord files",
+    "malformed_records": "record(s) are not usable TFOD tf.Examples",
+    "missing_image_size": "image(s) have no size: image/height and image/width are missing "
+                          "or 0 and no JPEG/PNG/GIF/BMP header could be read",
+    "not_normalized_records": "record(s) have box coordinates > 1.1, which looks like "
+                              "absolute pixels; TFOD expects coordinates normalized to [0, 1] "
+                              "by the image size",
+    "inverted_boxes": "box(es) have ymax < ymin or xmax < xmin, which makes TFOD training "
+                      "fail",
+}
+
+
+def _fmt_box(box: np.ndarray) -> str:
+    return "[" + ", ".join(f"{float(v):.6g}" for v in box) + "]"
+
+
+def _box_where(raw: RawBoxes, box_pos: np.ndarray, i: int) -> str:
+    return (f"{raw.where(int(raw.box_image[i]))} box {int(box_pos[i])}: "
+            f"[ymin, xmin, ymax, xmax] = {_fmt_box(raw.boxes[i])}")
+
+
+def _first(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def raise_if_fatal(skips: Skips, skip_bad: bool) -> None:
+    """Raise :class:`InputError` for the first fatal reason present, unless ``skip_bad``."""
+    if skip_bad:
+        return
+    for key, meaning in FATAL.items():
+        count = skips.counts.get(key, 0)
+        if count:
+            where = skips.first.get(key)
+            first = f"; first: {where}" if where else ""
+            raise InputError(f"{count} {meaning}{first} (skip and count them with --skip-bad, "
+                             "skip_bad=True)")
+
+
+def apply_tfod_filters(raw: RawBoxes, skips: Skips, *, max_number_of_boxes: int | None = None,
+                       drop_difficult: bool = False) -> BoxSet:
+    """Filter ``raw`` as TFOD's input pipeline would and count what was dropped.
+
+    Args:
+        raw: boxes grouped by image (``box_image`` non-decreasing).
+        skips: counters to add to (modified in place).
+        max_number_of_boxes: keep at most this many boxes per image (``None``: all).
+        drop_difficult: also drop boxes flagged difficult.
+    Returns:
+        A :class:`BoxSet` (its ``skipped``/``skip_examples`` are ``skips``'s).
+    """
+    nb = raw.num_boxes
+    box_image = raw.box_image.astype(np.int64)
+    first_box = np.searchsorted(box_image, np.arange(raw.num_images), side="left")
+    box_pos = np.arange(nb, dtype=np.int64) - first_box[box_image] if nb else box_image
+    boxes = raw.boxes
+
+    with np.errstate(invalid="ignore"):
+        too_big = (boxes > NORMALIZED_LIMIT).any(axis=1)
+    bad_image = np.zeros(raw.num_images, dtype=bool)
+    if too_big.any():
+        bad_image[box_image[too_big]] = True
+        skips.add("not_normalized_records", int(bad_image.sum()), _box_where(raw, box_pos,
+                                                                              _first(too_big)))
+    keep = ~bad_image[box_image]
+
+    nan = np.isnan(boxes).any(axis=1) & keep
+    skips.add("nan_boxes", int(nan.sum()), _box_where(raw, box_pos, _first(nan))
+              if nan.any() else None)
+    keep &= ~nan
+
+    unknown = (raw.label < 0) & keep
+    if unknown.any():
+        skips.add("unknown_class_boxes", int(unknown.sum()), _box_where(raw, box_pos,
+                                                                         _first(unknown)))
+    keep &= ~unknown
+
+    if drop_difficult:
+        difficult = raw.difficult & keep
+        skips.add("difficult_boxes", int(difficult.sum()))
+        keep &= ~difficult
+
+    inverted = ((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])) & keep
+    if inverted.any():
+        skips.add("inverted_boxes", int(inverted.sum()), _box_where(raw, box_pos,
+                                                                     _first(inverted)))
+    keep &= ~inverted
+
+    if max_number_of_boxes is not None:
+        kept_idx = np.flatnonzero(keep)
+        kept_image = box_image[kept_idx]
+        starts = np.searchsorted(kept_image, kept_image, side="left")
+        rank = np.arange(kept_idx.size) - starts
+        over = kept_idx[rank >= max_number_of_boxes]
+        if over.size:
+            skips.add("boxes_over_max", int(over.size), _box_where(raw, box_pos, int(over[0])))
+            keep[over] = False
+
+    images = np.flatnonzero(~bad_image)
+    new_index = np.full(raw.num_images, -1, dtype=np.int64)
+    new_index[images] = np.arange(images.size)
+    kept_boxes = np.flatnonzero(keep)
+    out_box_image = new_index[box_image[kept_boxes]].astype(np.int32)
+    counts = np.bincount(out_box_image, minlength=images.size)
+    empty = counts == 0
+    if empty.any():
+        skips.add("images_without_boxes", int(empty.sum()), raw.where(int(images[_first(empty)])))
+    return BoxSet(
+        image_height=raw.image_height[images].astype(np.int32),
+        image_width=raw.image_width[images].astype(np.int32),
+        image_key=raw.image_key[images],
+        box_image=out_box_image,
+        boxes=np.ascontiguousarray(boxes[kept_boxes], dtype=np.float32),
+        label=raw.label[kept_boxes].astype(np.int32),
+        difficult=raw.difficult[kept_boxes].astype(bool),
+        group_of=raw.group_of[kept_boxes].astype(bool),
+        is_crowd=raw.is_crowd[kept_boxes].astype(bool),
+        skipped=dict(skips.counts),
+        sources=list(dict.fromkeys(raw.files)),
+        skip_examples=dict(skips.first),
+    )
