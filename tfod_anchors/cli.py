@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--metric", choices=["iou", "euclidean", "ratio-scale"], default="iou")
     cluster.add_argument("--seed", type=int, default=0)
     cluster.add_argument("--plot", metavar="FILE.png", help="write the elbow/scatter plot")
-    _sources(cluster, required=True)
+    _sources(cluster)
     _common(cluster)
     return parser
 
@@ -182,7 +182,10 @@ def emit_json(document: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    # TensorFlow's C++ start-up chatter would drown the one-line messages; we only
+    # use TF for record I/O, where oneDNN makes no difference.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     try:
         args = build_parser().parse_args(argv)
         if not args.command:

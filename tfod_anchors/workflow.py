@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import numpy as np
+
 from tfod_anchors import config_query as cq
 from tfod_anchors.anchors.layout import AnchorLayout
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
@@ -111,7 +113,7 @@ def read_config_boxes(cfg: Any | None, config_path: str | None,
         skip_bad=options.skip_bad,
         verify_sizes=options.verify_sizes,
         compression=compression,
-        progress=options.progress,
+        progress=None if options.progress else False,
     )
 
 
@@ -153,3 +155,29 @@ def require_anchors(cfg: Any, config_path: str | None, command: str) -> None:
             f"model {kind} has no anchor generator, so `{command}` has nothing to work on "
             "(anchor-free models such as CenterNet are not supported)", path=config_path)
 
+
+
+def resizer_description(cfg: Any) -> str:
+    """One line naming the config's resizer and its settings."""
+    from tfod_anchors.resize import build_resizer
+
+    return build_resizer(cq.image_resizer(cfg)).describe()
+
+
+def most_common_shape(resized: ResizedBoxes) -> tuple[int, int]:
+    """The padded ``(H, W)`` that holds the most boxes (ties: the smallest shape)."""
+    padded = np.asarray(resized.padded_shape)[resized.box_image]
+    shapes, counts = np.unique(padded, axis=0, return_counts=True)
+    h, w = shapes[int(np.argmax(counts))]
+    return int(h), int(w)
+
+
+def anchor_shapes_hw(cfg: Any, resized: ResizedBoxes) -> np.ndarray | None:
+    """float64 ``[S, 2]`` ``(height, width)`` in pixels of every anchor shape (all levels)
+    for the most common padded shape, or None for models without anchors."""
+    if cq.anchor_generator(cfg) is None or resized.num_boxes == 0:
+        return None
+    layout = layout_function(cfg)(most_common_shape(resized))
+    if not layout.levels:
+        return np.zeros((0, 2))
+    return np.concatenate([level.sizes for level in layout.levels], axis=0)
