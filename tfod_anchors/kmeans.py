@@ -262,29 +262,29 @@ def _update(data: _Shapes, labels: np.ndarray, k: int, update: str):
 
 
 def _lloyd(data: _Shapes, init: np.ndarray, update: str, max_iter: int, tol: float):
-    """Lloyd iterations from ``init``. Returns ``(centroids, mean IoU, iterations)`` of the
-    best state seen among those where every cluster holds positive weight."""
+    """Lloyd iterations from ``init`` until the assignment repeats, the largest relative
+    centroid move is ``<= tol`` or ``max_iter``. Returns ``(centroids, mean IoU,
+    iterations run)`` for the best-scoring state seen in which every cluster holds
+    positive weight: with distance ``1 - IoU`` neither update is guaranteed to raise
+    the mean IoU at every step (the mean update often ends below a state it passed)."""
     k = init.shape[0]
-    c, prev = init.copy(), None
-    best_c, best_val, it = None, -1.0, 0
+    c, prev, state, done = init.copy(), None, (init, -1.0), False
     for it in range(max_iter + 1):
         labels, best = data.best(c)
         new_c, mass = _update(data, labels, k, update)
         val = data.mean(best)
-        if val > best_val and (mass > 0).all():
-            best_c, best_val = c.copy(), val
-        if it == max_iter or (prev is not None and np.array_equal(prev, labels)):
+        if val > state[1] and (mass > 0).all():
+            state = (c, val)
+        if done or it == max_iter or (prev is not None and np.array_equal(prev, labels)):
             break
         empty = np.flatnonzero(mass <= 0)
         if empty.size:
             # Re-seed each dead centroid to one of the worst-served boxes of positive weight.
             live = np.flatnonzero(data.wt > 0)
             new_c[empty] = data.wh(live[np.argsort(best[live], kind="stable")[: empty.size]])
-        shift = float(np.max(np.abs(new_c - c) / c))
+        done = not empty.size and float(np.max(np.abs(new_c - c) / c)) <= tol
         prev, c = labels, new_c
-        if shift <= tol and not empty.size:
-            break
-    return best_c, best_val, it
+    return state[0], state[1], it
 
 
 # --------------------------------------------------------------------------- polish
@@ -354,7 +354,7 @@ def iou_kmeans(
     update: str = "mean",
     init: str = "k-means++",
     max_iter: int = 300,
-    tol: float = 0.0,
+    tol: float = 1e-4,
     seed: int = 0,
     weights=None,
     refine: bool = True,
@@ -367,7 +367,8 @@ def iou_kmeans(
     assignment with a ``"mean"`` or ``"median"`` update until the assignment stops
     changing, the largest relative centroid move is ``<= tol``, or ``max_iter``.
     A cluster that empties is re-seeded to the worst-served box: none is dead.
-    The run with the best weighted mean IoU is kept; with ``refine`` it is then
+    Each run yields its best-scoring state (the IoU distance does not make every
+    step an improvement), the best run by weighted mean IoU is kept; with ``refine`` it is then
     polished by :func:`refine_centroids` (direct maximisation of the mean IoU).
 
     When N exceeds ``sample_size``, seeding, restarts and polish run on a seeded
@@ -475,6 +476,20 @@ def ratio_scale_kmeans(
     c = np.stack([(s * np.sqrt(r)).ravel(), (s / np.sqrt(r)).ravel()], axis=1)
     res = _result(data, c, 0)
     return RatioScaleResult(ratios, scales, res.centroids, res.mean_iou)
+
+
+def notebook_ratios(wh, k: int, *, seed: int = 0, weights=None) -> np.ndarray:
+    """Aspect ratios the way TFOD's k-means notebook picks them: scikit-learn
+    ``KMeans(init="random", max_iter=500)`` on area-normalised shapes
+    ``(w, h) / sqrt(w·h)``; returns the ``k`` centroid ratios ``w / h``, ascending."""
+    from sklearn.cluster import KMeans
+
+    wh = check_wh(wh)
+    w = check_weights(weights, len(wh))
+    unit = wh / np.sqrt(wh[:, :1] * wh[:, 1:])
+    model = KMeans(_check_int(k, "k", 1), init="random", n_init=10, max_iter=500, random_state=seed)
+    c = model.fit(unit, sample_weight=w).cluster_centers_
+    return np.sort(c[:, 0] / c[:, 1])
 
 
 def elbow(wh, ks, **kwargs) -> list[tuple[int, float]]:
