@@ -1,0 +1,117 @@
+"""Scoring candidate parameter vectors on the search boxes, with column reuse.
+
+A candidate's anchors are a list of shapes per level; each (level, shape) pair
+gives one column of best IoUs over the search boxes (:func:`level_columns`). A
+box's best IoU for the candidate is the maximum over its columns. Columns are
+cached (least recently used first out, bounded memory), so a coordinate move
+that changes a few shapes only computes those.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from tfod_anchors.fitting.kernel import BoxGeometry, level_columns, prepare
+from tfod_anchors.fitting.objective import Objective, metrics_of
+from tfod_anchors.fitting.params import ParamSpace
+
+ColumnKey = tuple[int, float, float]
+
+
+class Evaluator:
+    """Best-IoU columns and metrics for one :class:`ParamSpace` on fixed boxes.
+
+    Args:
+        geom: the search boxes.
+        weight: float64 ``[B]`` their weights.
+        space: the generator's parameter space.
+        matched: the matcher's matched threshold.
+        cache_bytes: memory bound of the column cache.
+    """
+
+    def __init__(self, geom: BoxGeometry, weight: np.ndarray, space: ParamSpace,
+                 matched: float, cache_bytes: int = 400 << 20):
+        self.geom, self.weight, self.space, self.matched = geom, weight, space, matched
+        self._cache: OrderedDict[ColumnKey, np.ndarray] = OrderedDict()
+        self._limit = max(8, cache_bytes // max(1, 4 * geom.num_boxes))
+        self._prepared = [prepare(geom, i) for i in range(len(geom.levels))]
+        self.columns_computed = 0
+        self.candidates_scored = 0
+
+    def keys_of(self, x: np.ndarray) -> list[ColumnKey]:
+        """Column keys of candidate ``x`` (one per anchor shape, all levels)."""
+        out = []
+        for level, shapes in enumerate(self.space.shapes_of(x)):
+            out += [(level, float(h), float(w)) for h, w in shapes]
+        return out
+
+    def columns(self, keys: list[ColumnKey]) -> np.ndarray:
+        """float32 ``[B, len(keys)]``, computing missing columns level by level."""
+        missing: dict[int, list[ColumnKey]] = {}
+        for key in keys:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+            elif key not in missing.get(key[0], []):
+                missing.setdefault(key[0], []).append(key)
+        fresh: dict[ColumnKey, np.ndarray] = {}
+        for level, ks in missing.items():
+            cols = level_columns(self._prepared[level], level,
+                                 np.array([[k[1], k[2]] for k in ks]))
+            self.columns_computed += len(ks)
+            for j, key in enumerate(ks):
+                fresh[key] = cols[:, j]
+                self._cache[key] = cols[:, j]
+        while len(self._cache) > self._limit:
+            self._cache.popitem(last=False)
+        out = np.empty((self.geom.num_boxes, len(keys)), dtype=np.float32)
+        for j, key in enumerate(keys):
+            out[:, j] = fresh[key] if key in fresh else self._cache[key]
+        return out
+
+    def best(self, x: np.ndarray) -> np.ndarray:
+        """float32 ``[B]`` best IoU of each box for candidate ``x``."""
+        keys = self.keys_of(x)
+        if not keys:
+            return np.zeros(self.geom.num_boxes, dtype=np.float32)
+        return self.columns(keys).max(axis=1)
+
+    def metrics(self, best: np.ndarray) -> dict[str, np.ndarray]:
+        self.candidates_scored += 1 if best.ndim == 1 else best.shape[1]
+        return metrics_of(best, self.weight, self.matched)
+
+    def score(self, x: np.ndarray, objective: Objective) -> tuple[tuple[float, float, float], dict]:
+        m = self.metrics(self.best(x))
+        return objective.score(m), {k: float(v) for k, v in m.items()}
+
+    def line(self, x: np.ndarray, coord: int | list[int], values: np.ndarray,
+             objective: Objective) -> tuple[int, tuple[float, float, float]]:
+        """Best of ``x`` with coordinate(s) ``coord`` set to each row of ``values``.
+
+        Args:
+            values: ``[C]`` (one coordinate) or ``[C, len(coord)]``.
+        Returns:
+            ``(index into values, its score)``.
+        """
+        coords = [coord] if isinstance(coord, int) else list(coord)
+        values = np.asarray(values, dtype=np.float64).reshape(len(values), len(coords))
+        base_keys = self.keys_of(x)
+        cand_keys = []
+        for row in values:
+            xc = x.copy()
+            xc[coords] = row
+            cand_keys.append(self.keys_of(xc))
+        fixed = set(base_keys)
+        for ks in cand_keys:
+            fixed &= set(ks)
+        rest_keys = [k for k in dict.fromkeys(base_keys) if k in fixed]
+        rest = self.columns(rest_keys).max(axis=1) if rest_keys else \
+            np.zeros(self.geom.num_boxes, dtype=np.float32)
+        best = np.empty((self.geom.num_boxes, len(values)), dtype=np.float32)
+        for c, ks in enumerate(cand_keys):
+            moving = [k for k in dict.fromkeys(ks) if k not in fixed]
+            best[:, c] = np.maximum(rest, self.columns(moving).max(axis=1)) if moving else rest
+        m = self.metrics(best)
+        i = objective.argbest(m)
+        return i, objective.score({k: v[i] for k, v in m.items()})

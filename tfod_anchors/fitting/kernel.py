@@ -1,0 +1,284 @@
+"""Best IoU of boxes against every position of an anchor shape, fast and exact.
+
+For one feature-map level the anchors of one shape sit at centres
+``offset + i * stride`` (per axis, ``i < n``). TFOD then keeps them as they are
+(SSD, ``"none"``), drops those leaving the window (``"prune"``) or clamps them to
+it (``"clip"``). Along one axis the anchor's interval ``[L(c), R(c)]`` and its
+overlap with the box are piecewise linear in the centre ``c``, with breakpoints
+only at ``c = y1 - a/2`` and ``c = y0 + a/2`` (where they matter; the window
+edges ``a/2`` and ``H - a/2`` are never local maxima of the IoU). With the other
+axis fixed, the IoU is linear-fractional, hence monotone, between breakpoints,
+so the best cell index on each axis is the floor or ceiling of one of the two
+breakpoints, clamped to the usable index range. That gives four candidates per
+axis: without clipping the anchor length is constant and the axes separate;
+with clipping the sixteen pairs are compared.
+
+All arrays here are per box: boxes may come from images of different padded
+shapes, each with its own grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+POLICIES = ("none", "prune", "clip")
+
+
+@dataclass(frozen=True)
+class LevelGrid:
+    """One level's anchor grid, seen from each box.
+
+    Attributes:
+        cells: int ``[B, 2]`` ``(fh, fw)`` of the feature map of each box's image.
+        stride: float64 ``[B, 2]`` ``(sy, sx)`` in pixels.
+        offset: float64 ``[B, 2]`` centre of cell ``(0, 0)`` in pixels.
+    """
+
+    cells: np.ndarray
+    stride: np.ndarray
+    offset: np.ndarray
+
+    def take(self, index: np.ndarray) -> LevelGrid:
+        return LevelGrid(self.cells[index], self.stride[index], self.offset[index])
+
+
+@dataclass(frozen=True)
+class BoxGeometry:
+    """Boxes with everything the kernel needs about their images.
+
+    Attributes:
+        boxes: float64 ``[B, 4]`` ``[ymin, xmin, ymax, xmax]`` in padded-image pixels.
+        window: float64 ``[B, 2]`` padded ``(H, W)`` of each box's image.
+        unit: float64 ``[B, 2]`` pixels per shape unit ``(y, x)``: ones for generators
+            whose shapes are in pixels, ``min(H, W) * base`` for ``ssd_anchor_generator``.
+        levels: one :class:`LevelGrid` per feature-map level, TFOD order.
+        policy: ``"none"``, ``"prune"`` or ``"clip"``.
+    """
+
+    boxes: np.ndarray
+    window: np.ndarray
+    unit: np.ndarray
+    levels: tuple[LevelGrid, ...]
+    policy: str
+
+    @property
+    def num_boxes(self) -> int:
+        return int(self.boxes.shape[0])
+
+    def take(self, index: np.ndarray) -> BoxGeometry:
+        """The same geometry restricted to boxes ``index``."""
+        return BoxGeometry(self.boxes[index], self.window[index], self.unit[index],
+                           tuple(g.take(index) for g in self.levels), self.policy)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Shape-independent per-box quantities of one level (float32 ``[B, 1]`` columns).
+
+    ``dy, dx``: distance from the box centre to the nearest cell centre of the grid
+    (the best cell on an axis when the anchor is neither pruned nor clipped there).
+    """
+
+    y0: np.ndarray
+    x0: np.ndarray
+    y1: np.ndarray
+    x1: np.ndarray
+    my: np.ndarray
+    mx: np.ndarray
+    hb: np.ndarray
+    wb: np.ndarray
+    area: np.ndarray
+    dy: np.ndarray
+    dx: np.ndarray
+    sy: np.ndarray
+    sx: np.ndarray
+    oy: np.ndarray
+    ox: np.ndarray
+    last_y: np.ndarray
+    last_x: np.ndarray
+    hh: np.ndarray
+    ww: np.ndarray
+    uy: np.ndarray
+    ux: np.ndarray
+    policy: str
+
+    def take(self, sel) -> Prepared:
+        return Prepared(*(getattr(self, f)[sel] for f in _FIELDS), self.policy)
+
+
+_FIELDS = ("y0", "x0", "y1", "x1", "my", "mx", "hb", "wb", "area", "dy", "dx", "sy", "sx",
+           "oy", "ox", "last_y", "last_x", "hh", "ww", "uy", "ux")
+
+
+def prepare(geom: BoxGeometry, level: int) -> Prepared:
+    """The :class:`Prepared` arrays of ``level`` for ``geom``."""
+    b = geom.boxes
+    grid = geom.levels[level]
+    y0, x0, y1, x1 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    my, mx = (y0 + y1) / 2.0, (x0 + x1) / 2.0
+    last = grid.cells.astype(np.float64) - 1.0
+    iy = np.clip(np.rint((my - grid.offset[:, 0]) / grid.stride[:, 0]), 0.0, last[:, 0])
+    ix = np.clip(np.rint((mx - grid.offset[:, 1]) / grid.stride[:, 1]), 0.0, last[:, 1])
+    dy = np.abs(grid.offset[:, 0] + iy * grid.stride[:, 0] - my)
+    dx = np.abs(grid.offset[:, 1] + ix * grid.stride[:, 1] - mx)
+    cols = [y0, x0, y1, x1, my, mx, y1 - y0, x1 - x0, (y1 - y0) * (x1 - x0), dy, dx,
+            grid.stride[:, 0], grid.stride[:, 1], grid.offset[:, 0], grid.offset[:, 1],
+            last[:, 0], last[:, 1], geom.window[:, 0], geom.window[:, 1],
+            geom.unit[:, 0], geom.unit[:, 1]]
+    return Prepared(*(np.ascontiguousarray(c, dtype=np.float64)[:, None] for c in cols),
+                    geom.policy)
+
+
+def level_columns(geom: BoxGeometry | Prepared, level: int, shapes: np.ndarray,
+                  chunk: int = 1 << 15) -> np.ndarray:
+    """Best IoU ``float32 [B, K]`` of each box with shape ``k`` placed anywhere on ``level``.
+
+    Args:
+        geom: the boxes and their grids (or the :func:`prepare` d arrays of ``level``).
+        level: index into ``geom.levels`` (ignored for prepared arrays).
+        shapes: float ``[K, 2]`` anchor ``(height, width)`` in shape units (see
+            :attr:`BoxGeometry.unit`).
+        chunk: box-shape pairs processed at once (keeps temporaries in cache).
+    """
+    prep = geom if isinstance(geom, Prepared) else prepare(geom, level)
+    shapes = np.asarray(shapes, dtype=np.float64).reshape(-1, 2)
+    n, k = prep.y0.shape[0], shapes.shape[0]
+    out = np.zeros((n, k), dtype=np.float32)
+    if n == 0 or k == 0:
+        return out
+    step = max(1, chunk // k)
+    for start in range(0, n, step):
+        sl = slice(start, min(n, start + step))
+        out[sl] = _columns(prep.take(sl), shapes)
+    return out
+
+
+def _columns(p: Prepared, shapes: np.ndarray) -> np.ndarray:
+    """Best IoU ``[b, K]`` for a chunk of boxes (see :func:`level_columns`)."""
+    ah = shapes[None, :, 0] * p.uy
+    aw = shapes[None, :, 1] * p.ux
+    dy, dx = p.dy, p.dx
+    ok = None
+    if p.policy == "prune":
+        iy, oky = _nearest(p.my, ah, p.oy, p.sy, p.last_y, p.hh)
+        ix, okx = _nearest(p.mx, aw, p.ox, p.sx, p.last_x, p.ww)
+        dy = np.abs(p.oy + iy * p.sy - p.my)
+        dx = np.abs(p.ox + ix * p.sx - p.mx)
+        ok = oky & okx
+    ovy = np.minimum((p.hb + ah) * 0.5 - dy, np.minimum(p.hb, ah))
+    ovx = np.minimum((p.wb + aw) * 0.5 - dx, np.minimum(p.wb, aw))
+    np.maximum(ovy, 0.0, out=ovy)
+    np.maximum(ovx, 0.0, out=ovx)
+    inter = ovy * ovx
+    union = ah * aw
+    union += p.area
+    union -= inter
+    np.maximum(union, 1e-300, out=union)
+    iou = inter / union
+    if ok is not None:
+        iou[~ok] = 0.0
+    if p.policy != "clip":
+        return iou
+    # Clipping can only matter on an axis where an anchor near the box reaches the
+    # window edge; elsewhere the unclipped nearest cell above is exact on that axis.
+    half_h, half_w = ah * 0.5, aw * 0.5
+    near_y = (p.my - p.sy - half_h < 0) | (p.my + p.sy + half_h > p.hh) | (p.y1 < ah) \
+        | (p.y0 > p.hh - ah)
+    near_x = (p.mx - p.sx - half_w < 0) | (p.mx + p.sx + half_w > p.ww) | (p.x1 < aw) \
+        | (p.x0 > p.ww - aw)
+    for mask, mode in ((near_y & ~near_x, "y"), (near_x & ~near_y, "x"), (near_y & near_x, "xy")):
+        pb, pk = np.nonzero(mask)
+        for start in range(0, pb.size, _CLIP_PAIRS):
+            b, k = pb[start:start + _CLIP_PAIRS], pk[start:start + _CLIP_PAIRS]
+            iou[b, k] = _clipped_pairs(p, b, ah[b, k], aw[b, k], ovy[b, k], ovx[b, k], mode)
+    return iou
+
+
+def _nearest(mid, a, off, step, last, limit):
+    """Index of the unpruned cell nearest to ``mid`` (float ``[b, K]``) and whether
+    any cell keeps its anchor inside the window."""
+    first = np.maximum(0.0, np.ceil((a / 2.0 - off) / step))
+    stop = np.minimum(last, np.floor((limit - a / 2.0 - off) / step))
+    idx = np.clip(np.rint((mid - off) / step), first, np.maximum(first, stop))
+    return idx, first <= stop
+
+
+_CLIP_PAIRS = 4096
+
+
+def _clipped_axis(lo, hi, a, off, step, last, limit):
+    """Overlap and clipped length ``float32 [P, 4]`` on one axis at the four candidate
+    cells (floor and floor + 1 of both breakpoints; a duplicate at integers is harmless)."""
+    half = a / 2.0
+    cand = np.empty((lo.shape[0], 4))
+    np.floor((hi - half - off) / step, out=cand[:, 0])
+    np.floor((lo + half - off) / step, out=cand[:, 2])
+    cand[:, 1] = cand[:, 0] + 1.0
+    cand[:, 3] = cand[:, 2] + 1.0
+    np.clip(cand, 0.0, last[:, None], out=cand)
+    c = off[:, None] + cand * step[:, None]
+    left = np.maximum(c - half[:, None], 0.0)
+    right = np.minimum(c + half[:, None], limit[:, None])
+    ov = np.minimum(right, hi[:, None]) - np.maximum(left, lo[:, None])
+    np.maximum(ov, 0.0, out=ov)
+    return ov.astype(np.float32), (right - left).astype(np.float32)
+
+
+def _clipped_pairs(p: Prepared, b: np.ndarray, ah, aw, ovy0, ovx0, mode: str) -> np.ndarray:
+    """Exact best IoU ``[P]`` under clipping for box-shape pairs (boxes ``b``).
+
+    ``mode`` says which axes need their four candidates; the other axis keeps its
+    unclipped best overlap ``ovy0``/``ovx0`` and length ``ah``/``aw``.
+    """
+    area = p.area[b, 0].astype(np.float32)[:, None]
+    if "y" in mode:
+        ovy, leny = _clipped_axis(p.y0[b, 0], p.y1[b, 0], ah, p.oy[b, 0], p.sy[b, 0],
+                                  p.last_y[b, 0], p.hh[b, 0])
+    else:
+        ovy, leny = ovy0.astype(np.float32)[:, None], ah.astype(np.float32)[:, None]
+    if "x" in mode:
+        ovx, lenx = _clipped_axis(p.x0[b, 0], p.x1[b, 0], aw, p.ox[b, 0], p.sx[b, 0],
+                                  p.last_x[b, 0], p.ww[b, 0])
+    else:
+        ovx, lenx = ovx0.astype(np.float32)[:, None], aw.astype(np.float32)[:, None]
+    inter = (ovy[:, :, None] * ovx[:, None, :]).reshape(len(b), -1)
+    union = (leny[:, :, None] * lenx[:, None, :]).reshape(len(b), -1)
+    union += area
+    union -= inter
+    np.maximum(union, np.float32(1e-30), out=union)
+    inter /= union
+    return inter.max(axis=1)
+
+
+def brute_force_columns(geom: BoxGeometry, level: int, shapes: np.ndarray) -> np.ndarray:
+    """Reference for tests: every position tried (slow; small grids only)."""
+    shapes = np.asarray(shapes, dtype=np.float64).reshape(-1, 2)
+    out = np.zeros((geom.num_boxes, shapes.shape[0]))
+    grid = geom.levels[level]
+    for b in range(geom.num_boxes):
+        y0, x0, y1, x1 = geom.boxes[b]
+        fh, fw = (int(v) for v in grid.cells[b])
+        cy = grid.offset[b, 0] + np.arange(fh) * grid.stride[b, 0]
+        cx = grid.offset[b, 1] + np.arange(fw) * grid.stride[b, 1]
+        cyy, cxx = np.meshgrid(cy, cx, indexing="ij")
+        for k, (sh, sw) in enumerate(shapes):
+            ah, aw = sh * geom.unit[b, 0], sw * geom.unit[b, 1]
+            a = np.stack([cyy - ah / 2, cxx - aw / 2, cyy + ah / 2, cxx + aw / 2], -1).reshape(-1, 4)
+            hh, ww = geom.window[b]
+            if geom.policy == "prune":
+                keep = (a[:, 0] >= 0) & (a[:, 1] >= 0) & (a[:, 2] <= hh) & (a[:, 3] <= ww)
+                a = a[keep]
+            elif geom.policy == "clip":
+                a = np.stack([np.clip(a[:, 0], 0, hh), np.clip(a[:, 1], 0, ww),
+                              np.clip(a[:, 2], 0, hh), np.clip(a[:, 3], 0, ww)], -1)
+            if len(a) == 0:
+                continue
+            ih = np.maximum(0, np.minimum(a[:, 2], y1) - np.maximum(a[:, 0], y0))
+            iw = np.maximum(0, np.minimum(a[:, 3], x1) - np.maximum(a[:, 1], x0))
+            inter = ih * iw
+            union = (y1 - y0) * (x1 - x0) + (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) - inter
+            iou = np.where(inter > 0, inter / np.where(union > 0, union, 1), 0)
+            out[b, k] = iou.max()
+    return out

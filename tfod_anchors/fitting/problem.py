@@ -1,0 +1,71 @@
+"""From resized boxes and a config to the arrays the search works on.
+
+Boxes are grouped by their image's padded shape; each group's anchor layout
+(feature-map sizes, strides, offsets, window policy) comes from the config via
+:func:`tfod_anchors.geometry.model_anchor_layout` and is spread to per-box arrays
+(:class:`~tfod_anchors.fitting.kernel.BoxGeometry`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tfod_anchors.anchors.layout import AnchorLayout
+from tfod_anchors.boxes import ResizedBoxes
+from tfod_anchors.errors import ConfigError
+from tfod_anchors.fitting.kernel import BoxGeometry, LevelGrid
+
+LayoutFn = Callable[[tuple[int, int]], AnchorLayout]
+
+
+def layout_function(cfg: Any) -> LayoutFn:
+    """``(H, W) -> AnchorLayout`` of ``cfg``, memoised per shape."""
+    from tfod_anchors.geometry import model_anchor_layout
+
+    memo: dict[tuple[int, int], AnchorLayout] = {}
+
+    def layout_for(shape: tuple[int, int]) -> AnchorLayout:
+        key = (int(shape[0]), int(shape[1]))
+        if key not in memo:
+            memo[key] = model_anchor_layout(cfg, key)
+        return memo[key]
+
+    return layout_for
+
+
+def padded_groups(resized: ResizedBoxes) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct padded shapes ``int64 [G, 2]`` and each box's group ``int64 [N]``."""
+    padded = np.asarray(resized.padded_shape, dtype=np.int64)[resized.box_image]
+    if padded.shape[0] == 0:
+        return np.zeros((0, 2), np.int64), np.zeros(0, np.int64)
+    shapes, inverse = np.unique(padded, axis=0, return_inverse=True)
+    return shapes, inverse.reshape(-1)
+
+
+def build_geometry(boxes: np.ndarray, group: np.ndarray, shapes: np.ndarray,
+                   layouts: list[AnchorLayout], units: list[tuple[float, float]]
+                   ) -> BoxGeometry:
+    """Per-box geometry for ``boxes [B, 4]`` whose padded shape is ``shapes[group]``.
+
+    Raises:
+        ConfigError: layouts of different shapes disagree on the number of levels or
+            the window policy (the generator would not be the same network).
+    """
+    first = layouts[0]
+    for lay in layouts[1:]:
+        if len(lay.levels) != len(first.levels) or lay.window_policy != first.window_policy:
+            raise ConfigError("anchor layouts differ in levels or window policy between "
+                              "input shapes; cannot fit one generator to them")
+    levels = []
+    for li in range(len(first.levels)):
+        cells = np.array([lay.levels[li].grid_shape for lay in layouts], dtype=np.int64)
+        stride = np.array([lay.levels[li].stride for lay in layouts], dtype=np.float64)
+        offset = np.array([lay.levels[li].offset for lay in layouts], dtype=np.float64)
+        levels.append(LevelGrid(cells[group], stride[group], offset[group]))
+    window = shapes.astype(np.float64)[group]
+    unit = np.asarray(units, dtype=np.float64)[group]
+    return BoxGeometry(np.asarray(boxes, dtype=np.float64), window, unit, tuple(levels),
+                       first.window_policy)

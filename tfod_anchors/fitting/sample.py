@@ -1,0 +1,115 @@
+"""Which boxes the search looks at: all of them, or a stratified weighted sample.
+
+The search only needs the objective to rank candidates, so above
+``max_boxes`` it works on a seeded stratified sample whose cost does not grow
+with the dataset. Strata are what decides a box's best IoU: its image's padded
+shape, its size (quarter octaves of ``sqrt(h * w)``), its aspect ratio (half
+octaves), its position relative to the stride-16 grid (quarter cells) and how
+close it is to the window edges (where pruning and clipping act). Each stratum
+gets a share of the sample proportional to its size (at least one box), and
+each sampled box carries the weight ``N_h / n_h``, so weighted metrics are
+unbiased; :func:`half_width` gives their 95 % error bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Boxes chosen for the search.
+
+    Attributes:
+        index: int64 ``[B]`` indices into the full box arrays.
+        weight: float64 ``[B]`` boxes represented by each chosen box (sum = N).
+        stratum: int64 ``[B]`` stratum of each chosen box.
+        stratum_size: int64 ``[S]`` boxes per stratum in the full set (``N_h``).
+        stratum_taken: int64 ``[S]`` chosen per stratum (``n_h``).
+        exact: True when every box is used (weights all 1).
+    """
+
+    index: np.ndarray
+    weight: np.ndarray
+    stratum: np.ndarray
+    stratum_size: np.ndarray
+    stratum_taken: np.ndarray
+    exact: bool
+
+    @property
+    def size(self) -> int:
+        return int(self.index.shape[0])
+
+
+def strata_keys(boxes: np.ndarray, window: np.ndarray, shape_id: np.ndarray) -> np.ndarray:
+    """int64 ``[N]`` stratum key per box.
+
+    Args:
+        boxes: float ``[N, 4]`` pixels ``[ymin, xmin, ymax, xmax]``.
+        window: float ``[N, 2]`` padded ``(H, W)`` of each box's image.
+        shape_id: int ``[N]`` index of the box's padded shape among the distinct ones.
+    """
+    h = np.maximum(boxes[:, 2] - boxes[:, 0], 1e-6)
+    w = np.maximum(boxes[:, 3] - boxes[:, 1], 1e-6)
+    size = np.clip(np.floor(2.0 * np.log2(np.sqrt(h * w))) + 4, 0, 63).astype(np.int64)
+    aspect = np.clip(np.floor(2.0 * np.log2(w / h)) + 16, 0, 31).astype(np.int64)
+    cy, cx = (boxes[:, 0] + boxes[:, 2]) / 2.0, (boxes[:, 1] + boxes[:, 3]) / 2.0
+    phase = (np.floor(np.mod(cy, 16.0) / 4.0) * 4 + np.floor(np.mod(cx, 16.0) / 4.0))
+    gap = np.minimum.reduce([boxes[:, 0], boxes[:, 1], window[:, 0] - boxes[:, 2],
+                             window[:, 1] - boxes[:, 3]]) / np.sqrt(h * w)
+    edge = np.digitize(gap, [0.01, 0.25, 1.0]).astype(np.int64)
+    key = shape_id.astype(np.int64)
+    for part, span in ((size, 64), (aspect, 32), (phase.astype(np.int64), 16), (edge, 4)):
+        key = key * span + part
+    return key
+
+
+def draw(keys: np.ndarray, max_boxes: int, seed: int) -> Sample:
+    """Seeded stratified sample of at most ~``max_boxes`` boxes (all when N fits).
+
+    Proportional allocation, largest remainders, at least one box per stratum
+    (so the result may exceed ``max_boxes`` by up to the number of strata).
+    """
+    n = int(keys.shape[0])
+    uniq, stratum, size = np.unique(keys, return_inverse=True, return_counts=True)
+    stratum = stratum.reshape(-1)
+    if n <= max_boxes:
+        return Sample(np.arange(n), np.ones(n), stratum, size, size.copy(), True)
+    share = size * (max_boxes / n)
+    taken = np.floor(share).astype(np.int64)
+    spare = max_boxes - int(taken.sum())
+    if spare > 0:
+        order = np.lexsort((np.arange(size.size), -(share - taken)))
+        taken[order[:spare]] += 1
+    taken = np.clip(taken, 1, size)
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(n), stratum))
+    starts = np.concatenate([[0], np.cumsum(size)[:-1]])
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n) - np.repeat(starts, size)
+    chosen = np.flatnonzero(rank < taken[stratum])
+    weight = (size / taken)[stratum[chosen]]
+    return Sample(chosen, weight, stratum[chosen], size, taken, False)
+
+
+def half_width(sample: Sample, values: np.ndarray, z: float = 1.96) -> float:
+    """95 % half-width of the weighted mean of ``values [B]`` (0 when exact).
+
+    Stratified estimator variance ``sum_h (N_h/N)^2 (1 - n_h/N_h) s_h^2 / n_h``.
+    """
+    if sample.exact:
+        return 0.0
+    v = np.asarray(values, dtype=np.float64)
+    s = sample.stratum_size.size
+    cnt = np.bincount(sample.stratum, minlength=s).astype(np.float64)
+    tot = np.bincount(sample.stratum, v, minlength=s)
+    sq = np.bincount(sample.stratum, v * v, minlength=s)
+    mean = np.where(cnt > 0, tot / np.maximum(cnt, 1), 0.0)
+    var = np.where(cnt > 1, (sq - cnt * mean * mean) / np.maximum(cnt - 1, 1), 0.0)
+    big_n = sample.stratum_size.astype(np.float64)
+    frac = big_n / big_n.sum()
+    fpc = 1.0 - cnt / np.maximum(big_n, 1)
+    total = np.sum(frac * frac * fpc * np.maximum(var, 0.0) / np.maximum(cnt, 1))
+    return float(z * np.sqrt(total))

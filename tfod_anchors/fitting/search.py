@@ -1,0 +1,182 @@
+"""Seeded global search plus local refinement over a generator's parameters.
+
+* :func:`pool_ascent` (grid generator): best-IoU columns are computed once for a
+  pool of candidate shapes (log-spaced scales x ratios); discrete coordinate
+  ascent then picks which pool scales and ratios to take, respecting the
+  Cartesian product, from several starts.
+* :func:`coordinate_scan` (every generator): per coordinate, the best of a
+  log-spaced grid over its whole range, sweeping until nothing moves.
+* :func:`refine`: pattern search with shrinking steps on values rounded to 4
+  significant decimals, so the result is exactly what gets written.
+* :func:`mutation_search`: YOLOv5 AutoAnchor's (1+1) mutation hill-climb, as a
+  baseline for benchmarks.
+
+All moves are accepted only when the objective's lexicographic key improves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tfod_anchors.fitting.evaluator import Evaluator
+from tfod_anchors.fitting.objective import Objective
+from tfod_anchors.fitting.params import ParamSpace
+
+Score = tuple[float, float, float]
+
+
+@dataclass
+class Candidate:
+    """A parameter vector (log values) and its score on the search boxes."""
+
+    x: np.ndarray
+    score: Score
+    origin: str
+
+
+def _better(a: Score, b: Score) -> bool:
+    return a > b
+
+
+def pool_ascent(ev: Evaluator, objective: Objective, scales: np.ndarray, ratios: np.ndarray,
+                starts: list[tuple[str, np.ndarray, np.ndarray]], max_sweeps: int = 20
+                ) -> list[Candidate]:
+    """Discrete coordinate ascent for ``grid_anchor_generator`` over pool indices.
+
+    Args:
+        scales, ratios: log pool values ``[Ps]``, ``[Pr]``.
+        starts: ``(origin, scale indices, ratio indices)``; the numbers of indices fix
+            how many scales and ratios the solution has.
+    Returns:
+        One candidate per start (log vector ``[scales..., ratios...]``).
+    """
+    ps, pr = len(scales), len(ratios)
+    ns = len(ev.space.groups["scales"])
+    nr = len(ev.space.groups["aspect_ratios"])
+    keys = []
+    for r in ratios:
+        for s in scales:
+            keys.append(ev.keys_of(np.array([s] * ns + [r] * nr))[0])
+    pool = ev.columns(keys).reshape(ev.geom.num_boxes, pr, ps)
+    out = []
+    for origin, s_idx, r_idx in starts:
+        s_idx, r_idx = list(map(int, s_idx)), list(map(int, r_idx))
+        cur = objective.score(ev.metrics(pool[:, r_idx][:, :, s_idx].max(axis=(1, 2))))
+        for _ in range(max_sweeps):
+            moved = False
+            for axis in ("scale", "ratio"):
+                slots = s_idx if axis == "scale" else r_idx
+                for j in range(len(slots)):
+                    others = slots[:j] + slots[j + 1:]
+                    if axis == "scale":
+                        sub = pool[:, r_idx][:, :, others] if others else None
+                        cand = pool[:, r_idx, :].max(axis=1)
+                    else:
+                        sub = pool[:, others][:, :, s_idx] if others else None
+                        cand = pool[:, :, s_idx].max(axis=2)
+                    if sub is not None:
+                        cand = np.maximum(cand, sub.max(axis=(1, 2))[:, None])
+                    m = ev.metrics(cand)
+                    if others:
+                        m = dict(m)
+                        bad = np.zeros(cand.shape[1], dtype=bool)
+                        bad[others] = True
+                        m["mean_iou"] = np.where(bad, -1e9, m["mean_iou"])
+                    i = objective.argbest(m)
+                    score = objective.score({k: v[i] for k, v in m.items()})
+                    if i not in others and _better(score, cur):
+                        slots[j], cur, moved = i, score, True
+            if not moved:
+                break
+        x = np.concatenate([np.sort(scales[s_idx]), np.sort(ratios[r_idx])])
+        out.append(Candidate(x, cur, origin))
+    return out
+
+
+def coordinate_scan(ev: Evaluator, space: ParamSpace, objective: Objective, x: np.ndarray,
+                    points: int = 24, max_sweeps: int = 4, origin: str = "") -> Candidate:
+    """Per coordinate, the best of ``points`` log-spaced values over its whole range."""
+    x = space.rounded(x)
+    cur, _ = ev.score(x, objective)
+    for _ in range(max_sweeps):
+        moved = False
+        for i in range(space.dim):
+            grid = np.linspace(space.lower[i], space.upper[i], points)
+            values = np.unique(np.concatenate([[x[i]], space.rounded_coord(grid, i)]))
+            j, score = ev.line(x, i, values, objective)
+            if _better(score, cur):
+                x = x.copy()
+                x[i] = values[j]
+                cur, moved = score, True
+        if not moved:
+            break
+    return Candidate(x, cur, origin)
+
+
+def directions(space: ParamSpace) -> list[tuple[list[int], np.ndarray]]:
+    """Search directions: every coordinate, and per list field with several values a
+    common shift and a spread (log-linear about the middle) of all of them."""
+    out = [([i], np.ones(1)) for i in range(space.dim)]
+    for idx in space.groups.values():
+        if len(idx) > 1:
+            out.append((list(idx), np.ones(len(idx))))
+            spread = np.linspace(-1.0, 1.0, len(idx))
+            out.append((list(idx), spread))
+    return out
+
+
+def refine(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candidate,
+           step: float = 0.1, min_step: float = 0.004, max_sweeps: int = 30) -> Candidate:
+    """Pattern search on rounded values along :func:`directions`; the step halves
+    when no direction improves."""
+    x = space.rounded(cand.x)
+    cur, _ = ev.score(x, objective)
+    offsets = np.array([-1.0, -0.5, 0.5, 1.0])
+    dirs = directions(space)
+    sweeps = 0
+    while step >= min_step and sweeps < max_sweeps:
+        sweeps += 1
+        moved = False
+        for coords, d in dirs:
+            rows = []
+            for t in offsets * step:
+                row = np.array([space.rounded_coord(x[i] + t * di, i)[0]
+                                for i, di in zip(coords, d)])
+                if np.any(row != x[coords]) and not any(np.array_equal(row, r) for r in rows):
+                    rows.append(row)
+            if not rows:
+                continue
+            j, score = ev.line(x, coords, np.array(rows), objective)
+            if _better(score, cur):
+                x = x.copy()
+                x[coords] = rows[j]
+                cur, moved = score, True
+        if not moved:
+            step /= 2.0
+    return Candidate(x, cur, cand.origin)
+
+
+def mutation_search(ev: Evaluator, space: ParamSpace, objective: Objective, x: np.ndarray,
+                    generations: int = 1000, seed: int = 0, prob: float = 0.9,
+                    sigma: float = 0.1) -> Candidate:
+    """YOLOv5 AutoAnchor's evolution on the generator's parameters (baseline).
+
+    Each generation multiplies every value by ``clip(1 + [U < prob] * U' * N(0,1) * sigma,
+    0.3, 3.0)`` (redrawn while all factors are 1) and keeps the child only if it scores
+    better (seeded, deterministic).
+    """
+    rng = np.random.default_rng(seed)
+    x = space.rounded(x)
+    cur, _ = ev.score(x, objective)
+    for _ in range(generations):
+        v = np.ones(space.dim)
+        while np.all(v == 1.0):
+            v = np.clip((rng.random(space.dim) < prob) * rng.random(space.dim)
+                        * rng.standard_normal(space.dim) * sigma + 1.0, 0.3, 3.0)
+        child = space.rounded(x + np.log(v))
+        score, _ = ev.score(child, objective)
+        if _better(score, cur):
+            x, cur = child, score
+    return Candidate(x, cur, "mutation")
