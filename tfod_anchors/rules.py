@@ -1,0 +1,326 @@
+"""Config rules for ``check``: anchor settings TFOD accepts silently but gets wrong, or rejects.
+
+TFOD checks little of the anchor geometry itself (``tfod-facts.md`` §4.3, §5.4):
+nothing compares the grid stride with ``first_stage_features_stride``, the
+multiscale levels with the FPN levels, or anchor sizes with the input. Each rule
+here has a stable ``code``; severities are ``error`` (TFOD fails, or trains with
+anchors that do not match the network), ``warning`` (legal but almost surely
+unintended) and ``info``.
+
+Rules that depend on the input size use the padded shape the config's resizer
+gives a typical image (``image_size``, default 480x640); for resizers with a
+fixed output (``fixed_shape_resizer``, ``pad_to_max_dimension``) that is the only
+shape there is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .anchors import AnchorLayout
+from .anchors.builder import AnchorGenerator
+from .config_query import as_pipeline, matcher_spec
+from .errors import ConfigError
+from .extractors import ExtractorGeometry, extractor_geometry
+from .geometry import ANCHORED, GENERATOR_FIELD, build_model_generator, resized_shapes
+
+ERROR, WARNING, INFO = "error", "warning", "info"
+
+SEVERITY = {
+    "no_anchor_generator": ERROR,
+    "anchor_free_model": INFO,
+    "invalid_anchor_generator": ERROR,
+    "invalid_image_resizer": ERROR,
+    "generator_meta_mismatch": ERROR,
+    "frcnn_normalized_anchors": ERROR,
+    "ssd_unnormalized_anchors": ERROR,
+    "zero_anchors": ERROR,
+    "duplicate_aspect_ratios": WARNING,
+    "duplicate_scales": WARNING,
+    "weight_shared_anchors_differ": ERROR,
+    "unknown_extractor": WARNING,
+    "extractor_wrong_meta_architecture": ERROR,
+    "stride_not_allowed": ERROR,
+    "stride_ignored": WARNING,
+    "grid_stride_mismatch": ERROR,
+    "feature_map_count_mismatch": ERROR,
+    "num_layers_mismatch": ERROR,
+    "multiscale_levels_mismatch": ERROR,
+    "pyramid_levels_not_accepted": ERROR,
+    "pyramid_not_supported": ERROR,
+    "pyramid_input_not_divisible": ERROR,
+    "explicit_padding_not_accepted": ERROR,
+    "input_below_extractor_minimum": ERROR,
+    "input_size_not_accepted": ERROR,
+    "anchor_too_large": WARNING,
+    "anchor_below_stride": WARNING,
+}
+
+# An anchor side longer than this many times the padded input side is "far beyond" it.
+TOO_LARGE_FACTOR = 2.0
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One rule result: a stable ``code``, ``severity`` and a message saying what to change."""
+
+    code: str
+    severity: str
+    message: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def finding(code: str, message: str) -> Finding:
+    return Finding(code, SEVERITY[code], message)
+
+
+def check_rules(cfg: Any, image_size: tuple[int, int] = (480, 640)) -> list[Finding]:
+    """All rule findings for a pipeline config (proto or TFOD configs dict).
+
+    Args:
+        cfg: ``TrainEvalPipelineConfig`` (either schema) or TFOD's configs dict.
+        image_size: original ``(h, w)`` used when the padded input depends on the image.
+    """
+    pipeline = as_pipeline(cfg)
+    kind = pipeline.model.WhichOneof("model")
+    if kind not in ANCHORED:
+        return [finding("anchor_free_model",
+                        f"model {kind or '(none)'} uses no anchor generator; there are no anchors "
+                        "to check or fit (tfod-anchors works on ssd and faster_rcnn models)")]
+    meta = getattr(pipeline.model, kind)
+    field = GENERATOR_FIELD[kind]
+    gen_msg = getattr(meta, field)
+    gen_kind = gen_msg.WhichOneof("anchor_generator_oneof")
+    if gen_kind is None:
+        return [finding("no_anchor_generator",
+                        f"model.{kind}.{field} is not set (TFOD raises 'Empty anchor generator'); "
+                        "add one, e.g. "
+                        + ("grid_anchor_generator" if kind == "faster_rcnn"
+                           else "ssd_anchor_generator") + " { ... }")]
+    findings = _proto_rules(gen_kind, getattr(gen_msg, gen_kind))
+    try:
+        generator = build_model_generator(pipeline)
+    except ConfigError as err:
+        return findings + [finding("invalid_anchor_generator", err.message)]
+    findings += _meta_rules(kind, generator)
+    findings += _weight_shared_rule(kind, meta, generator)
+    try:
+        _, padded = resized_shapes(pipeline, image_size)
+    except ConfigError as err:
+        return findings + [finding("invalid_image_resizer", err.message)]
+    geo = extractor_geometry(kind, meta.feature_extractor, padded)
+    findings += [finding(p.code, p.message) for p in geo.problems]
+    if not geo.known:
+        return findings
+    level_findings = _level_rules(kind, generator, geo)
+    findings += level_findings
+    if any(f.severity == ERROR for f in level_findings) or any(
+            f.code in ("generator_meta_mismatch", "frcnn_normalized_anchors") for f in findings):
+        return findings
+    try:
+        layout = generator.layout(geo.feature_map_shapes, padded)
+    except ConfigError as err:
+        return findings + [finding("invalid_anchor_generator", err.message)]
+    policy = "none"
+    if kind == "faster_rcnn":
+        policy = "clip" if meta.clip_anchors_to_image else "prune"
+    findings += _size_rules(layout, policy, _matched_threshold(pipeline))
+    return findings
+
+
+def _matched_threshold(pipeline: Any) -> float:
+    try:
+        return float(matcher_spec(pipeline).matched_threshold)
+    except ConfigError:
+        return 0.5
+
+
+# --- the generator block alone ----------------------------------------------------------
+
+def _duplicates(values, tol: float = 1e-3) -> list[float]:
+    seen: list[float] = []
+    dups: list[float] = []
+    for v in (float(x) for x in values):
+        if any(abs(v - s) <= tol * max(abs(s), 1e-12) for s in seen):
+            dups.append(v)
+        else:
+            seen.append(v)
+    return dups
+
+
+def _proto_rules(gen_kind: str, msg: Any) -> list[Finding]:
+    out: list[Finding] = []
+    empty = []
+    if gen_kind in ("grid_anchor_generator", "multiscale_anchor_generator", "ssd_anchor_generator"):
+        if not len(msg.aspect_ratios) and not (
+                gen_kind == "ssd_anchor_generator" and msg.interpolated_scale_aspect_ratio > 0):
+            empty.append("aspect_ratios")
+        if _duplicates(msg.aspect_ratios):
+            out.append(finding("duplicate_aspect_ratios",
+                               f"{gen_kind} lists aspect ratio(s) "
+                               f"{', '.join(f'{v:g}' for v in _duplicates(msg.aspect_ratios))} "
+                               "more than once, which makes identical anchors; remove the repeats"))
+    if gen_kind == "grid_anchor_generator" and not len(msg.scales):
+        empty.append("scales")
+    if gen_kind in ("grid_anchor_generator", "ssd_anchor_generator") and _duplicates(msg.scales):
+        out.append(finding("duplicate_scales",
+                           f"{gen_kind} lists scale(s) "
+                           f"{', '.join(f'{v:g}' for v in _duplicates(msg.scales))} more than "
+                           "once; remove the repeats"))
+    if gen_kind == "multiscale_anchor_generator" and msg.scales_per_octave < 1:
+        empty.append("scales_per_octave")
+    if gen_kind == "flexible_grid_anchor_generator":
+        if not len(msg.anchor_grid):
+            empty.append("anchor_grid")
+        for index, grid in enumerate(msg.anchor_grid):
+            if not len(grid.base_sizes):
+                empty.append(f"anchor_grid[{index}].base_sizes")
+            pairs = list(zip(grid.base_sizes, grid.aspect_ratios))
+            if len(set(pairs)) < len(pairs):
+                out.append(finding("duplicate_aspect_ratios",
+                                   f"{gen_kind} anchor_grid {index} repeats a (base_size, "
+                                   "aspect_ratio) pair; remove the repeats"))
+    if empty:
+        out.append(finding("zero_anchors",
+                           f"{gen_kind} has no {' / '.join(empty)}, so some feature maps get no "
+                           "anchors at all; list at least one value"))
+    return out
+
+
+# --- generator vs meta-architecture -----------------------------------------------------
+
+def _meta_rules(kind: str, generator: AnchorGenerator) -> list[Finding]:
+    g = generator.kind
+    if kind == "ssd" and g == "grid_anchor_generator":
+        return [finding("generator_meta_mismatch",
+                        "SSD cannot use grid_anchor_generator (TFOD's SSD passes the image "
+                        "size, which it rejects); use ssd_anchor_generator or "
+                        "multiscale_anchor_generator")]
+    if kind == "faster_rcnn" and g == "ssd_anchor_generator":
+        return [finding("generator_meta_mismatch",
+                        "Faster R-CNN passes no image size to ssd_anchor_generator, so its anchors "
+                        "come out at most 1 pixel wide; use grid_anchor_generator (or "
+                        "multiscale_anchor_generator with an FPN extractor)")]
+    normalized = getattr(generator, "normalize_coordinates", None)
+    if kind == "faster_rcnn" and normalized:
+        return [finding("frcnn_normalized_anchors",
+                        f"{g} with normalize_coordinates true fails in Faster R-CNN (TFOD raises: "
+                        "no image size is passed); set normalize_coordinates: false")]
+    if kind == "ssd" and normalized is False:
+        return [finding("ssd_unnormalized_anchors",
+                        f"{g} with normalize_coordinates false gives SSD anchors in pixels while "
+                        "its boxes are normalized, so nothing matches; set normalize_coordinates: "
+                        "true")]
+    return []
+
+
+def _weight_shared_rule(kind: str, meta: Any, generator: AnchorGenerator) -> list[Finding]:
+    if kind != "ssd" or meta.box_predictor.WhichOneof(
+            "box_predictor_oneof") != "weight_shared_convolutional_box_predictor":
+        return []
+    counts = generator.num_anchors_per_location()
+    if len(set(counts)) <= 1:
+        return []
+    hint = ""
+    if generator.kind == "ssd_anchor_generator":
+        hint = " (set reduce_boxes_in_lowest_layer: false)"
+    return [finding("weight_shared_anchors_differ",
+                    f"weight_shared_convolutional_box_predictor needs the same number of anchors "
+                    f"per location on every feature map, but {generator.kind} gives {counts}; "
+                    f"make them equal{hint} or use convolutional_box_predictor")]
+
+
+# --- generator vs feature maps ------------------------------------------------------------
+
+def _level_rules(kind: str, generator: AnchorGenerator, geo: ExtractorGeometry) -> list[Finding]:
+    n_maps = len(geo.feature_map_shapes)
+    n_levels = len(generator.num_anchors_per_location())
+    g = generator.kind
+    where = f"{geo.type} gives {n_maps} feature map(s)"
+    if geo.strides:
+        where += f" (strides {', '.join(str(s) for s in geo.strides)})"
+    if g == "multiscale_anchor_generator":
+        want = list(range(generator.min_level, generator.max_level + 1))
+        if want == geo.levels or not geo.levels:
+            return []
+        source = "its fpn/bifpn levels" if geo.pyramid_levels else "its feature maps"
+        return [finding(
+            "multiscale_levels_mismatch",
+            f"multiscale_anchor_generator levels {generator.min_level}..{generator.max_level} "
+            f"(strides {2**generator.min_level}..{2**generator.max_level}) do not match "
+            f"{source}: {where}, i.e. levels {geo.levels[0]}..{geo.levels[-1]}; set "
+            f"min_level: {geo.levels[0]} max_level: {geo.levels[-1]}")]
+    if n_levels != n_maps:
+        if g == "ssd_anchor_generator":
+            return [finding("num_layers_mismatch",
+                            f"ssd_anchor_generator makes anchors for {n_levels} layer(s) but "
+                            f"{where}; set num_layers: {n_maps} (and as many scales, strides "
+                            "and offsets as layers where given)")]
+        if g == "grid_anchor_generator" and n_maps > 1:
+            return [finding("feature_map_count_mismatch",
+                            f"grid_anchor_generator covers one feature map but {where}; use "
+                            f"multiscale_anchor_generator with min_level: {geo.levels[0]} "
+                            f"max_level: {geo.levels[-1]} and normalize_coordinates: false")]
+        return [finding("feature_map_count_mismatch",
+                        f"{g} has {n_levels} level(s) but {where}; give one per feature map")]
+    if g == "grid_anchor_generator" and kind == "faster_rcnn":
+        stride = geo.strides[0]
+        if tuple(generator.stride) != (float(stride), float(stride)):
+            sy, sx = (int(v) if float(v).is_integer() else v for v in generator.stride)
+            return [finding(
+                "grid_stride_mismatch",
+                f"grid_anchor_generator height_stride/width_stride {sy}/{sx} differ from the "
+                f"feature-map stride {stride} of {geo.type} (first_stage_features_stride), so "
+                f"anchors drift away from their cells (TFOD does not check this); set "
+                f"height_stride: {stride} width_stride: {stride}")]
+    return []
+
+
+# --- sizes -----------------------------------------------------------------------------------
+
+def _size_rules(layout: AnchorLayout, policy: str, matched: float) -> list[Finding]:
+    out: list[Finding] = []
+    H, W = layout.padded_shape
+    useless = []
+    for level in layout.levels:
+        for h, w in level.sizes:
+            if policy == "prune" and (h > H or w > W):
+                useless.append((level.level, float(h), float(w), 0.0))
+            elif policy == "none":
+                reach = min(h, H) * min(w, W) / (h * w) if h > 0 and w > 0 else 0.0
+                if reach < matched - 1e-6:
+                    useless.append((level.level, float(h), float(w), float(reach)))
+    if useless:
+        lv, h, w, reach = max(useless, key=lambda t: t[1] * t[2])
+        if policy == "prune":
+            what = "never fits inside the image, so TFOD prunes it at every position"
+        else:
+            what = (f"cannot reach IoU {matched:g} with any box inside the image (at best "
+                    f"{reach:.2f}), so it is never a positive")
+        out.append(finding(
+            "anchor_too_large",
+            f"{len(useless)} anchor shape(s) are too large for the {H}x{W} padded input; the "
+            f"largest, {h:.0f}x{w:.0f} px on level {lv}, {what}; reduce the largest scales"))
+    candidates = [(float(np.sqrt(h * w)), level, float(h), float(w))
+                  for level in layout.levels for h, w in level.sizes if h > 0 and w > 0]
+    if candidates:
+        _, level, h, w = min(candidates, key=lambda t: t[0])
+        (fh, fw), (sy, sx) = level.grid_shape, level.stride
+        if (fh > 1 and h < sy) or (fw > 1 and w < sx):
+            out.append(finding(
+                "anchor_below_stride",
+                f"the smallest anchor, {h:.1f}x{w:.1f} px on level {level.level}, is narrower "
+                f"than its feature-map stride ({sy:g}x{sx:g} px), so a box of that size centred "
+                "between cells reaches IoU < 1/3; raise the smallest scales or use a finer "
+                "feature map"))
+    return out
+
+
+def has_errors(findings: list[Finding]) -> bool:
+    """True when any finding is an error (``check`` then exits 1)."""
+    return any(f.severity == ERROR for f in findings)
