@@ -289,7 +289,7 @@ def plot_iou_cdf(
         raise UsageError(f"thresholds must be in (0, 1], got {list(thresholds)!r}")
     legend_t = sorted(set(marks) | ({matched_threshold} if matched_threshold else set()))
     grid = np.linspace(0.0, 1.0, 1001)
-    curves = [(before, "before", BEFORE_COLOR)]
+    curves = [(before, "before" if after is not None else "config anchors", BEFORE_COLOR)]
     if after is not None:
         curves.append((after, "after", AFTER_COLOR))
     with _figure(path, figsize=(7.5, 5.2)) as fig:
@@ -364,7 +364,8 @@ def plot_recall_by_size(
         ``path`` as a :class:`Path`.
     """
     path = _out_path(path)
-    series = [("before", BEFORE_COLOR, *_band_values(metrics_before, "metrics_before"))]
+    series = [("before" if metrics_after is not None else "config anchors", BEFORE_COLOR,
+               *_band_values(metrics_before, "metrics_before"))]
     if metrics_after is not None:
         series.append(("after", AFTER_COLOR, *_band_values(metrics_after, "metrics_after")))
     t = metrics_before.get("matched_threshold")
