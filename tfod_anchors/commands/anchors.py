@@ -1,0 +1,93 @@
+"""``tfod-anchors anchors``: the anchors TFOD would generate for an image size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tfod_anchors import config_query as cq
+from tfod_anchors import geometry
+from tfod_anchors.commands._common import jsonable, load, say, table
+from tfod_anchors.errors import ConfigError
+from tfod_anchors.resize import build_resizer
+
+FALLBACK_IMAGE_SIZE = (640, 640)
+
+
+def default_image_size(cfg: Any) -> tuple[int, int]:
+    """An original size that shows the config's usual input: the resizer's fixed
+    output, ``min x max`` for keep-aspect resizers, else 640x640."""
+    resizer_msg = cq.image_resizer(cfg)
+    if resizer_msg is None:
+        raise ConfigError(f"model {cq.model_kind(cfg) or '(none)'} has no image_resizer")
+    resizer = build_resizer(resizer_msg)
+    static = resizer.static_shape
+    if static is not None:
+        return int(static[0]), int(static[1])
+    if resizer_msg.WhichOneof("image_resizer_oneof") == "keep_aspect_ratio_resizer":
+        keep = resizer_msg.keep_aspect_ratio_resizer
+        return int(keep.min_dimension), int(keep.max_dimension)
+    return FALLBACK_IMAGE_SIZE
+
+
+def export_path(path: str, size: tuple[int, int], several: bool) -> str:
+    """``FILE`` for one size, ``FILE_HxW.ext`` for each of several sizes."""
+    if not several:
+        return path
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}_{size[0]}x{size[1]}{p.suffix}"))
+
+
+def human(entry: dict[str, Any]) -> str:
+    """The text view of one :func:`geometry.describe_anchors` entry."""
+    lines = [
+        f"image {entry['image_size'][0]}x{entry['image_size'][1]} -> resized "
+        f"{entry['resized_shape'][0]}x{entry['resized_shape'][1]}, padded "
+        f"{entry['padded_shape'][0]}x{entry['padded_shape'][1]}; {entry['meta_architecture']} / "
+        f"{entry['feature_extractor']} / {entry['anchor_generator']}",
+    ]
+    rows = [["level", "feature map", "stride", "offset", "per cell", "anchors"]]
+    for lv in entry["levels"]:
+        rows.append([str(lv["level"]), "x".join(map(str, lv["feature_map_shape"])),
+                     "x".join(f"{v:g}" for v in lv["stride"]),
+                     "x".join(f"{v:g}" for v in lv["offset"]),
+                     str(lv["anchors_per_location"]), str(lv["num_anchors"])])
+    rows.append(["total", "", "", "", "", str(entry["num_anchors"])])
+    lines.append(table(rows))
+    rows = [["level", "height px", "width px", "scale", "aspect (w/h)"]]
+    for a in entry["per_location"]:
+        rows.append([str(a["level"]), f"{a['height']:.2f}", f"{a['width']:.2f}",
+                     f"{a['scale']:g}", f"{a['pixel_aspect_ratio']:.4g}"
+                     if a["pixel_aspect_ratio"] is not None else "-"])
+    lines.append(table(rows))
+    lines.append(f"{entry['num_anchors_outside_image']} anchors leave the padded image "
+                 f"(window policy: {entry['window_policy']}); units of the export: "
+                 f"{entry['units']}")
+    lines.extend(f"note: {n}" for n in entry["notes"])
+    return "\n".join(lines)
+
+
+def run(args: Any) -> int:
+    cfg = load(args.config).config
+    geometry.meta_architecture(cfg)  # refuses anchor-free models with exit 2
+    sizes = args.image_size or [default_image_size(cfg)]
+    entries = []
+    for size in sizes:
+        entry = geometry.describe_anchors(cfg, size)
+        if args.export:
+            anchors = geometry.model_anchors(cfg, tuple(entry["padded_shape"])).tfod_anchors()
+            target = export_path(args.export, size, len(sizes) > 1)
+            geometry.export_anchors(anchors, target)
+            entry["export"] = target
+        entries.append(entry)
+    if args.json:
+        from tfod_anchors.cli import emit_json
+
+        emit_json(jsonable(entries))
+    else:
+        for entry in entries:
+            say(args, human(entry))
+            if "export" in entry:
+                say(args, f"wrote {entry['num_anchors']} anchors to {entry['export']}")
+            say(args)
+    return 0
