@@ -338,6 +338,7 @@ def _ssd_maps(spec: ExtractorSpec, extractor: Any, geo: ExtractorGeometry) -> No
             "pyramid_levels_not_accepted",
             f"{spec.type} only supports levels {spec.fixed_levels[0]}..{spec.fixed_levels[1]} "
             f"(got {lo}..{hi}); set fpn min_level/max_level to those"))
+        lo, hi = spec.fixed_levels
     _pyramid(spec, geo, lo, hi, crops=spec.crops_top_down and explicit)
     if explicit and not spec.explicit_padding_allowed:
         geo.problems.append(Problem(
