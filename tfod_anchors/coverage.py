@@ -45,7 +45,7 @@ from tfod_anchors.matcher import MatcherSpec
 SIZE_BANDS = (("small", 0.0, 32.0 ** 2), ("medium", 32.0 ** 2, 96.0 ** 2),
               ("large", 96.0 ** 2, np.inf))
 YOLOV5_BPR_THR = 4.0
-DEFAULT_CHUNK = 1 << 17
+DEFAULT_CHUNK = 1 << 14
 
 
 @dataclass
@@ -72,38 +72,51 @@ class CoverageReport:
 
 def centred_iou(hw: np.ndarray, shapes: np.ndarray) -> np.ndarray:
     """float64 ``[N, S]`` IoU of boxes ``hw`` ``[N, 2]`` (height, width) and anchor
-    shapes ``[S, 2]`` sharing one centre."""
+    shapes ``[S, 2]`` sharing one centre (0 where the intersection is empty)."""
     h, w = hw[:, 0:1], hw[:, 1:2]
-    ha, wa = shapes[None, :, 0], shapes[None, :, 1]
+    ha, wa = shapes[:, 0], shapes[:, 1]
     inter = np.minimum(h, ha) * np.minimum(w, wa)
-    union = h * w + ha * wa - inter
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(inter > 0.0, inter / union, 0.0)
+        return np.fmax(inter / (h * w + ha * wa - inter), 0.0)
 
 
 def yolov5_ratio(hw: np.ndarray, shapes: np.ndarray) -> np.ndarray:
-    """float64 ``[N]``: YOLOv5's best ratio metric, ``max_a min(r_w, r_h)`` with
-    ``r = min(x / x_a, x_a / x)``; a box is "possible" when it exceeds ``1 / thr``."""
+    """float64 ``[N]``: YOLOv5's anchor-fit metric, the best over anchor shapes of
+    ``min(r_w, r_h)`` with ``r = min(x / x_a, x_a / x)``; a box counts towards the best
+    possible recall when it is ``> 1 / thr``."""
     if shapes.shape[0] == 0:
         return np.zeros(hw.shape[0], dtype=np.float64)
-    a, b = hw[:, None, :], shapes[None, :, :]
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.minimum(a, b) / np.maximum(a, b)
-    r = np.nan_to_num(r, nan=0.0)
-    return r.min(axis=2).max(axis=1)
+        r = None
+        for d in range(2):
+            x, xa = hw[:, d:d + 1], shapes[:, d]
+            rd = np.minimum(x, xa) / np.maximum(x, xa)
+            r = rd if r is None else np.fmin(r, rd)
+    return np.fmax(np.fmax.reduce(r, axis=1), 0.0)
 
 
-def _chunk_coverage(boxes: np.ndarray, layout: AnchorLayout, t: float):
+def _chunk_coverage(boxes: np.ndarray, layout: AnchorLayout, shapes: np.ndarray, t: float):
     best, pos = layout_search(boxes, layout, t)
-    shapes = layout_shapes(layout)
-    hw = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)
+    n = boxes.shape[0]
     if best.shape[1] == 0:
-        n = boxes.shape[0]
         zero = np.zeros(n, dtype=np.float64)
         return zero, np.full(n, -1, dtype=np.int64), np.zeros(n, np.int64), zero, zero
+    hw = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)
     idx = best.argmax(axis=1)
-    return (best[np.arange(best.shape[0]), idx], idx.astype(np.int64), pos.sum(axis=1),
+    return (best[np.arange(n), idx], idx.astype(np.int64), pos.sum(axis=1),
             centred_iou(hw, shapes).max(axis=1), yolov5_ratio(hw, shapes))
+
+
+def _groups(padded: np.ndarray):
+    """``[(H, W), box indices]`` per distinct padded shape, in ascending shape order."""
+    key = padded[:, 0].astype(np.int64) * (1 << 32) + padded[:, 1].astype(np.int64)
+    if key.shape[0] and (key == key[0]).all():
+        return [((int(padded[0, 0]), int(padded[0, 1])), np.arange(key.shape[0]))]
+    order = np.argsort(key, kind="stable")
+    starts = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1]])
+    ends = np.r_[starts[1:], key.shape[0]]
+    return [((int(padded[order[a], 0]), int(padded[order[a], 1])), order[a:b])
+            for a, b in zip(starts, ends)]
 
 
 def evaluate(
@@ -135,19 +148,16 @@ def evaluate(
     ratio = np.zeros(n, dtype=np.float64)
     if n:
         padded = np.asarray(resized.padded_shape, dtype=np.int64)[resized.box_image]
-        shapes, inverse = np.unique(padded, axis=0, return_inverse=True)
-        order = np.argsort(inverse.ravel(), kind="stable")
-        bounds = np.searchsorted(inverse.ravel()[order], np.arange(len(shapes) + 1))
-        for g, (ph, pw) in enumerate(shapes):
-            layout = layout_for_shape((int(ph), int(pw)))
-            if tuple(int(v) for v in layout.padded_shape) != (int(ph), int(pw)):
-                raise UsageError(f"layout for padded shape {(int(ph), int(pw))} has padded_shape "
+        for (ph, pw), members in _groups(padded):
+            layout = layout_for_shape((ph, pw))
+            if tuple(int(v) for v in layout.padded_shape) != (ph, pw):
+                raise UsageError(f"layout for padded shape {(ph, pw)} has padded_shape "
                                  f"{tuple(layout.padded_shape)}")
-            members = order[bounds[g]:bounds[g + 1]]
+            shapes = layout_shapes(layout)
             for s in range(0, len(members), chunk):
                 sel = members[s:s + chunk]
                 (best[sel], best_shape[sel], positives[sel], shape_iou[sel],
-                 ratio[sel]) = _chunk_coverage(boxes[sel], layout, t)
+                 ratio[sel]) = _chunk_coverage(boxes[sel], layout, shapes, t)
     unreachable = (shape_iou >= t) & (best < t)
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     metrics = dataset_metrics(best, positives, shape_iou, unreachable, ratio, area, matcher)
