@@ -89,6 +89,14 @@ def _repeated(fd: Any) -> bool:
     return fd.label == fd.LABEL_REPEATED
 
 
+def _plain(fd: Any, value: Any) -> Any:
+    """Proto scalar as Python; float32 fields as their shortest decimal (0.35, not
+    0.3499999940395355)."""
+    if fd.type == fd.TYPE_FLOAT:
+        return float(str(np.float32(value)))
+    return value
+
+
 def _field_values(msg: Any, prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for fd, value in msg.ListFields():
@@ -98,9 +106,9 @@ def _field_values(msg: Any, prefix: str = "") -> dict[str, Any]:
             for i, item in enumerate(items):
                 out.update(_field_values(item, f"{name}[{i}]."))
         elif _repeated(fd):
-            out[name] = [float(v) if isinstance(v, float) else v for v in value]
+            out[name] = [_plain(fd, v) for v in value]
         else:
-            out[name] = value
+            out[name] = _plain(fd, value)
     return out
 
 

@@ -76,8 +76,9 @@ class Objective:
 
     def keys(self, m: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(-violation, primary, mean_iou)``: larger is better, lexicographically."""
-        return -self.violation(m), np.asarray(self.primary(m), np.float64), \
-            np.asarray(m["mean_iou"], np.float64)
+        # Rounded so that summation order (dot vs matrix product) cannot decide a tie.
+        return (np.round(-self.violation(m), 12), np.round(np.asarray(self.primary(m),
+                np.float64), 12), np.round(np.asarray(m["mean_iou"], np.float64), 12))
 
     def score(self, m: dict[str, np.ndarray]) -> tuple[float, float, float]:
         """Comparable tuple for one candidate."""

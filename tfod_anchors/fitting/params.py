@@ -49,6 +49,8 @@ class ParamSpace:
         shapes_of: ``x -> [per level float64 [K_l, 2]]`` in shape units.
         write: ``(template message, values) -> new generator message``.
         coupled: True when one coordinate moves the shapes of many levels.
+        diagonals: ``(size coordinate, ratio coordinate)`` pairs; moving them as
+            ``(t, -2t)`` or ``(t, 2t)`` changes only the height or only the width.
     """
 
     kind: str
@@ -60,7 +62,7 @@ class ParamSpace:
     shapes_of: Callable[[np.ndarray], list[np.ndarray]]
     write: Callable[[Any, np.ndarray], Any]
     coupled: bool = False
-    notes: list[str] = field(default_factory=list)
+    diagonals: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def dim(self) -> int:
@@ -154,10 +156,11 @@ def grid_space(msg: Any, num_scales: int | None, num_ratios: int | None,
     x0 = np.concatenate([xs, xr])
     lower = np.array([min(slo, xs.min())] * ns + [math.log(RATIO_BOUNDS[0])] * nr)
     upper = np.array([max(shi, xs.max())] * ns + [math.log(RATIO_BOUNDS[1])] * nr)
-    return ParamSpace("grid_anchor_generator",
-                      [f"scales[{i}]" for i in range(ns)] + [f"aspect_ratios[{i}]" for i in range(nr)],
+    names = [f"scales[{i}]" for i in range(ns)] + [f"aspect_ratios[{i}]" for i in range(nr)]
+    return ParamSpace("grid_anchor_generator", names,
                       {"scales": list(range(ns)), "aspect_ratios": list(range(ns, ns + nr))},
-                      lower, upper, x0, shapes_of, write)
+                      lower, upper, x0, shapes_of, write,
+                      diagonals=[(i, ns + j) for i in range(ns) for j in range(nr)])
 
 
 def ssd_layer_scales(min_scale: float, max_scale: float, num_layers: int,
@@ -287,7 +290,7 @@ def multiscale_space(msg: Any, num_scales: int | None, num_ratios: int | None) -
                       ["anchor_scale"] + [f"aspect_ratios[{i}]" for i in range(nr)],
                       {"anchor_scale": [0], "aspect_ratios": list(range(1, 1 + nr))},
                       np.minimum(lower, x0), np.maximum(upper, x0), x0, shapes_of, write,
-                      coupled=True)
+                      coupled=True, diagonals=[(0, 1 + j) for j in range(nr)])
 
 
 def flexible_space(msg: Any, num_scales: int | None, num_ratios: int | None,
@@ -333,7 +336,8 @@ def flexible_space(msg: Any, num_scales: int | None, num_ratios: int | None,
         return out
 
     return ParamSpace("flexible_grid_anchor_generator", names, groups, np.array(lower),
-                      np.array(upper), np.array(x0), shapes_of, write)
+                      np.array(upper), np.array(x0), shapes_of, write,
+                      diagonals=[(s + j, s + k + j) for s, k in slices for j in range(k)])
 
 
 def param_space(generator: Any, *, num_scales: int | None = None,

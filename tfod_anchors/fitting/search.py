@@ -116,14 +116,18 @@ def coordinate_scan(ev: Evaluator, space: ParamSpace, objective: Objective, x: n
 
 
 def directions(space: ParamSpace) -> list[tuple[list[int], np.ndarray]]:
-    """Search directions: every coordinate, and per list field with several values a
-    common shift and a spread (log-linear about the middle) of all of them."""
+    """Search directions: every coordinate; per list field with several values a
+    common shift and a spread (log-linear about the middle) of all of them; and per
+    size/ratio pair the moves that change only the anchor height or only its width."""
     out = [([i], np.ones(1)) for i in range(space.dim)]
     for idx in space.groups.values():
         if len(idx) > 1:
             out.append((list(idx), np.ones(len(idx))))
             spread = np.linspace(-1.0, 1.0, len(idx))
             out.append((list(idx), spread))
+    for i, j in space.diagonals:
+        out.append(([i, j], np.array([1.0, -2.0])))
+        out.append(([i, j], np.array([1.0, 2.0])))
     return out
 
 

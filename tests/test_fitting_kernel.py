@@ -1,0 +1,141 @@
+"""Building blocks of tfod_anchors.fitting: exact kernel, sample, objective, params."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tfod_anchors.errors import UsageError
+from tfod_anchors.fitting.kernel import BoxGeometry, LevelGrid, brute_force_columns, level_columns
+from tfod_anchors.fitting.objective import guarded_metrics, make_objective, metrics_of
+from tfod_anchors.fitting.params import param_space, round_sig, ssd_layer_scales
+from tfod_anchors.fitting.sample import draw, half_width, strata_keys
+from tfod_anchors.schema import get_schema
+
+
+def _geometry(boxes, window, stride, offset, cells, policy):
+    b = len(boxes)
+    level = LevelGrid(np.tile(cells, (b, 1)), np.tile(np.asarray(stride, float), (b, 1)),
+                      np.tile(np.asarray(offset, float), (b, 1)))
+    return BoxGeometry(np.asarray(boxes, float), np.tile(np.asarray(window, float), (b, 1)),
+                       np.ones((b, 2)), (level,), policy)
+
+
+@pytest.mark.parametrize("policy", ["none", "prune", "clip"])
+def test_kernel_equals_every_position(policy):
+    rng = np.random.default_rng(3)
+    for _ in range(12):
+        hh, ww = (float(v) for v in rng.integers(40, 160, 2))
+        n = 40
+        y0, x0 = rng.uniform(0, hh - 2, n), rng.uniform(0, ww - 2, n)
+        y1 = np.minimum(hh, y0 + rng.uniform(1, hh, n) * rng.uniform(0.05, 1, n))
+        x1 = np.minimum(ww, x0 + rng.uniform(1, ww, n) * rng.uniform(0.05, 1, n))
+        y0[:8], x1[8:16] = 0.0, ww  # boxes on the window edges, where clipping acts
+        stride = rng.uniform(4, 32, 2)
+        cells = np.maximum(1, np.ceil(np.array([hh, ww]) / stride).astype(int))
+        geom = _geometry(np.stack([y0, x0, y1, x1], 1), (hh, ww), stride,
+                         rng.uniform(0, 1, 2) * stride, cells, policy)
+        shapes = np.exp(rng.uniform(math.log(3), math.log(2.5 * max(hh, ww)), (6, 2)))
+        np.testing.assert_allclose(level_columns(geom, 0, shapes),
+                                   brute_force_columns(geom, 0, shapes), atol=1e-5)
+
+
+def test_kernel_hand_values():
+    # Box 32x32 centred at (40, 40); grid stride 16 from 0: a cell centre sits at (48, 48)
+    # or (32, 32), 8 px away on each axis. A 32x32 anchor there overlaps 24x24:
+    # IoU = 576 / (1024 + 1024 - 576) = 0.391...
+    geom = _geometry([[24.0, 24.0, 56.0, 56.0]], (160, 160), (16, 16), (0, 0), (10, 10), "none")
+    assert level_columns(geom, 0, [[32.0, 32.0]])[0, 0] == pytest.approx(576 / 1472, abs=1e-6)
+    # Box [0, 0, 20, 20] and a 100 px anchor on a 100 px window: clipped, the anchor at
+    # centre 0 becomes [0, 0, 50, 50] (IoU 400/2500); pruned, only centre 50 remains,
+    # the anchor is the whole window (IoU 400/10000).
+    box = [[0.0, 0.0, 20.0, 20.0]]
+    clip = _geometry(box, (100, 100), (50, 50), (0, 0), (3, 3), "clip")
+    prune = _geometry(box, (100, 100), (50, 50), (0, 0), (3, 3), "prune")
+    assert level_columns(clip, 0, [[100.0, 100.0]])[0, 0] == pytest.approx(0.16, abs=1e-6)
+    assert level_columns(prune, 0, [[100.0, 100.0]])[0, 0] == pytest.approx(0.04, abs=1e-6)
+    # An anchor larger than the window is pruned everywhere.
+    assert level_columns(prune, 0, [[101.0, 50.0]])[0, 0] == 0.0
+
+
+def test_round_sig():
+    assert round_sig(0.123456) == 0.1235
+    assert round_sig(1.41421356) == 1.414
+    assert round_sig(256.04) == 256.0
+    assert round_sig(0.0003333333) == 0.0003333
+
+
+def test_metrics_and_guard():
+    best = np.array([0.9, 0.6, 0.3, 0.7], dtype=np.float32)
+    m = metrics_of(best, np.ones(4), 0.7)
+    assert m["mean_iou"] == pytest.approx(0.625)
+    assert m["recall_matched"] == pytest.approx(0.5)
+    assert m["recall_0.5"] == pytest.approx(0.75)
+    # FRCNN (matched 0.7): recall guards mean IoU and recall@0.5; SSD (0.5): mean IoU only.
+    assert guarded_metrics("recall", 0.7) == ("mean_iou", "recall_0.5")
+    assert guarded_metrics("recall", 0.5) == ("mean_iou",)
+    assert guarded_metrics("mean_iou", 0.7) == ("recall_0.5", "recall_matched")
+    assert guarded_metrics("balanced", 0.5) == ("mean_iou", "recall_0.5")
+    obj = make_objective("recall", 0.7, {k: float(v) for k, v in m.items()}, 0.01)
+    worse = dict(m, **{"recall_0.5": m["recall_0.5"] - 0.05, "recall_matched": 1.0})
+    assert obj.score(worse) < obj.score(m)  # a guard violation never wins
+    with pytest.raises(UsageError):
+        make_objective("precision", 0.7, m, 0.01)
+
+
+def test_sample_is_stratified_weighted_and_seeded():
+    rng = np.random.default_rng(0)
+    n = 5000
+    y0, x0 = rng.uniform(0, 500, n), rng.uniform(0, 500, n)
+    boxes = np.stack([y0, x0, y0 + rng.uniform(2, 100, n), x0 + rng.uniform(2, 100, n)], 1)
+    keys = strata_keys(boxes, np.full((n, 2), 640.0), np.zeros(n, np.int64))
+    full = draw(keys, 10_000, seed=1)
+    assert full.exact and full.size == n and half_width(full, np.ones(n)) == 0.0
+    small = draw(keys, 1000, seed=1)
+    again = draw(keys, 1000, seed=1)
+    assert not small.exact
+    np.testing.assert_array_equal(small.index, again.index)
+    assert small.weight.sum() == pytest.approx(n)
+    # Every stratum is represented, so weighted means are unbiased per stratum.
+    assert set(np.unique(small.stratum)) == set(range(small.stratum_size.size))
+    values = (boxes[small.index, 2] - boxes[small.index, 0] > 50).astype(float)
+    est = np.average(values, weights=small.weight)
+    truth = np.mean(boxes[:, 2] - boxes[:, 0] > 50)
+    assert abs(est - truth) <= max(half_width(small, values), 1e-9) + 1e-9
+
+
+def _generator(text: str):
+    from google.protobuf import text_format
+
+    msg = get_schema().message_class("object_detection.protos.AnchorGenerator")()
+    return text_format.Parse(text, msg)
+
+
+def test_param_spaces_reproduce_tfod_shapes():
+    grid = param_space(_generator(
+        "grid_anchor_generator { scales: [0.5, 1.0] aspect_ratios: [0.5, 2.0] }"))
+    shapes = grid.shapes_of(grid.x0)[0]
+    # tfod-facts 3.1: (s.5,a.5) 181.02x90.51; (s1,a.5) 362.04x181.02; (s.5,a2) 90.51x181.02
+    np.testing.assert_allclose(shapes, [[181.02, 90.51], [362.04, 181.02], [90.51, 181.02],
+                                        [181.02, 362.04]], atol=0.01)
+    ssd = param_space(_generator(
+        "ssd_anchor_generator { num_layers: 6 min_scale: 0.2 max_scale: 0.95 "
+        "aspect_ratios: [1.0, 2.0, 0.5, 3.0, 0.3333] }"))
+    per_layer = [len(s) for s in ssd.shapes_of(ssd.x0)]
+    assert per_layer == [3, 6, 6, 6, 6, 6]
+    assert ssd_layer_scales(0.2, 0.95, 6, None)[1] == pytest.approx(0.35)
+    # interpolated anchor of layer 1: sqrt(0.35 * 0.5) = 0.4183
+    assert ssd.shapes_of(ssd.x0)[1][-1, 0] == pytest.approx(math.sqrt(0.35 * 0.5), abs=1e-4)
+    multi = param_space(_generator(
+        "multiscale_anchor_generator { min_level: 3 max_level: 7 anchor_scale: 4.0 "
+        "aspect_ratios: [1.0, 2.0, 0.5] scales_per_octave: 2 }"))
+    level3 = multi.shapes_of(multi.x0)[0]
+    assert level3[0] == pytest.approx([32.0, 32.0])
+    assert level3[1] == pytest.approx([32.0 * 2 ** 0.5, 32.0 * 2 ** 0.5])
+    more = param_space(_generator(
+        "multiscale_anchor_generator { aspect_ratios: [1.0, 2.0, 0.5] }"), num_scales=3)
+    assert len(more.shapes_of(more.x0)[0]) == 9
+    with pytest.raises(UsageError):
+        param_space(_generator("ssd_anchor_generator { aspect_ratios: 1.0 }"), num_scales=2)
