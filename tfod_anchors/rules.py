@@ -115,8 +115,8 @@ def check_rules(cfg: Any, image_size: tuple[int, int] = (480, 640)) -> list[Find
         return findings + [finding("invalid_image_resizer", err.message)]
     geo = extractor_geometry(kind, meta.feature_extractor, padded)
     findings += [finding(p.code, p.message) for p in geo.problems]
-    if not geo.known:
-        return findings
+    if not geo.known or any(SEVERITY[p.code] == ERROR for p in geo.problems):
+        return findings  # TFOD would not build this model: later rules would only echo it
     level_findings = _level_rules(kind, generator, geo)
     findings += level_findings
     if any(f.severity == ERROR for f in level_findings) or any(
