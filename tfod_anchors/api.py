@@ -1,0 +1,189 @@
+"""Python API: the commands' work as functions, for a pre-training step in a TF workflow.
+
+Every function takes the config as a path (local or ``gs://``), a
+``TrainEvalPipelineConfig`` (the bundled schema's or TFOD's own class) or the dict
+that TFOD's ``config_util.get_configs_from_pipeline_file`` returns, and boxes as
+``inputs`` (paths/globs, as ``--input``), a :class:`~tfod_anchors.boxes.BoxSet`, or
+nothing (the config's ``train_input_reader``). Nothing is written to disk unless
+you ask: :func:`fit` returns the patched config (and its text when the config
+came from a file); :func:`write_fitted` writes it safely.
+
+Example, before TFOD's training loop::
+
+    import tfod_anchors
+    from object_detection.utils import config_util
+
+    configs = config_util.get_configs_from_pipeline_file("pipeline.config")
+    result = tfod_anchors.fit(configs)
+    print(result.fit.before["recall_matched"], "->", result.fit.after["recall_matched"])
+    configs = config_util.create_configs_from_pipeline_proto(result.config)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tfod_anchors import config_query as cq
+from tfod_anchors import workflow
+from tfod_anchors.boxes import BoxSet, ResizedBoxes
+from tfod_anchors.config_io import LoadedConfig, load_config, write_config, write_new
+from tfod_anchors.errors import UsageError
+
+
+@dataclass
+class FitOutcome:
+    """What :func:`fit` returns.
+
+    Attributes:
+        config: the patched ``TrainEvalPipelineConfig`` (same class as the input's;
+            equal to the input when ``fit.improved`` is False and ``force`` not set).
+        fit: the :class:`~tfod_anchors.fitting.FitResult` (before/after metrics,
+            changed fields, diagnostics).
+        text: the patched config text, when the config came from a file (only the
+            anchor block differs from the original); else None.
+        original_text: the original file text, or None.
+        diff: unified diff of ``original_text`` -> ``text`` ("" when unchanged).
+        patch_warning: set when a minimal textual patch was impossible and the
+            whole file was re-serialised.
+        boxes: the boxes that were fitted, in resized pixels.
+        loaded: the loaded file (path, fingerprint) when the config came from one.
+    """
+
+    config: Any
+    fit: Any
+    text: str | None
+    original_text: str | None
+    diff: str
+    patch_warning: str | None
+    boxes: ResizedBoxes
+    loaded: LoadedConfig | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.text != self.original_text if self.text is not None else self.fit.improved
+
+
+@dataclass
+class CheckOutcome:
+    """What :func:`check` returns: rule findings, coverage metrics (or None), ok."""
+
+    findings: list[dict[str, str]]
+    coverage: dict[str, Any] | None
+    ok: bool
+
+
+def _config(config: Any) -> tuple[Any, LoadedConfig | None]:
+    if isinstance(config, (str, bytes)) or hasattr(config, "__fspath__"):
+        loaded = load_config(str(config))
+        return loaded.config, loaded
+    return cq.as_pipeline(config), None
+
+
+def _sources(inputs: str | Sequence[str] | None, **options: Any) -> workflow.SourceOptions:
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    return workflow.SourceOptions(inputs=tuple(inputs or ()), progress=options.pop(
+        "progress", False), **options)
+
+
+def _resized(cfg: Any, path: str | None, inputs: Any, boxes: BoxSet | None,
+             source_options: dict[str, Any]) -> ResizedBoxes:
+    if boxes is None:
+        boxes = workflow.read_config_boxes(cfg, path, _sources(inputs, **source_options))
+    return workflow.resize_for_config(boxes, cfg)
+
+
+def resized_boxes(config: Any, inputs: str | Sequence[str] | None = None, *,
+                  boxes: BoxSet | None = None, **source_options: Any) -> ResizedBoxes:
+    """Boxes in the pixels the config's model sees (its own image resizer)."""
+    cfg, loaded = _config(config)
+    return _resized(cfg, loaded.path if loaded else None, inputs, boxes, source_options)
+
+
+def coverage(config: Any, inputs: str | Sequence[str] | None = None, *,
+             boxes: BoxSet | None = None, **source_options: Any) -> dict[str, Any]:
+    """Coverage metrics of the config's anchors (``mean_iou``, ``recall_matched``, ...)."""
+    cfg, loaded = _config(config)
+    resized = _resized(cfg, loaded.path if loaded else None, inputs, boxes, source_options)
+    return workflow.measure_coverage(resized, cfg).metrics
+
+
+def fit(config: Any, inputs: str | Sequence[str] | None = None, *,
+        boxes: BoxSet | None = None, objective: str = "recall", seed: int = 0,
+        num_scales: int | None = None, num_aspect_ratios: int | None = None,
+        force: bool = False, progress: Any = None, **source_options: Any) -> FitOutcome:
+    """Fit the config's own anchor generator to the boxes; no file is written.
+
+    The config is patched only when the fit beats it on ``objective`` (or
+    ``force``). See :func:`tfod_anchors.fitting.fit_generator` for the search.
+    """
+    from tfod_anchors.config_patch import patch_anchor_generator, unified_diff
+    from tfod_anchors.fitting import apply_fit, fit_generator
+
+    cfg, loaded = _config(config)
+    path = loaded.path if loaded else None
+    workflow.require_anchors(cfg, path, "fit")
+    resized = _resized(cfg, path, inputs, boxes, source_options)
+    result = fit_generator(resized, cfg, objective=objective, seed=seed,
+                           num_scales=num_scales, num_aspect_ratios=num_aspect_ratios,
+                           progress=progress)
+    take = result.improved or (force and bool(result.changed))
+    new_cfg = apply_fit(cfg, result) if take else cfg
+    text = original = None
+    diff, warning = "", None
+    if loaded is not None:
+        original = text = loaded.text
+        if take:
+            patch = patch_anchor_generator(loaded.text, cfg, result.generator, path)
+            text, warning = patch.text, patch.warning
+            diff = unified_diff(original, text, path)
+    return FitOutcome(new_cfg, result, text, original, diff, warning, resized, loaded)
+
+
+def write_fitted(outcome: FitOutcome, *, output: str | None = None, in_place: bool = False,
+                 backup: bool = True) -> str:
+    """Write a :func:`fit` result: to ``output`` (atomic), or over the original file
+    (atomic, refused if it changed since it was read; ``NAME.bak`` kept unless
+    ``backup=False``). Returns the written path."""
+    if outcome.text is None:
+        from google.protobuf import text_format
+
+        text = text_format.MessageToString(outcome.config)
+    else:
+        text = outcome.text
+    if in_place == bool(output):
+        raise UsageError("write_fitted needs exactly one of output=PATH or in_place=True")
+    if in_place:
+        if outcome.loaded is None:
+            raise UsageError("in_place needs a config that was read from a file")
+        return write_config(text, outcome.loaded.path, backup=backup,
+                            expected_fingerprint=outcome.loaded.fingerprint).path
+    return write_new(text, output).path
+
+
+def check(config: Any, inputs: str | Sequence[str] | None = None, *,
+          boxes: BoxSet | None = None, min_recall: float | None = None,
+          **source_options: Any) -> CheckOutcome:
+    """Config rules, plus coverage when boxes are given (or the config's input exists)."""
+    from tfod_anchors.commands.check import config_findings, coverage_metrics
+
+    cfg, _ = _config(config)
+    findings = config_findings(cfg)
+    cov = None
+    if (inputs or boxes is not None) and cq.anchor_generator(cfg) is not None:
+        cov = coverage_metrics(coverage(cfg, inputs, boxes=boxes, **source_options))
+        if min_recall is not None and cov["recall_matched"] < min_recall:
+            findings.append({"code": "low-recall", "severity": "error",
+                             "message": f"recall_matched {cov['recall_matched']:.4f} < "
+                                        f"{min_recall:g}"})
+    return CheckOutcome(findings, cov, not any(f["severity"] == "error" for f in findings))
+
+
+def anchors(config: Any, image_size: tuple[int, int]) -> dict[str, Any]:
+    """The ``anchors`` command's description for one original image size ``(h, w)``."""
+    from tfod_anchors.geometry import describe_anchors
+
+    cfg, _ = _config(config)
+    return describe_anchors(cfg, image_size)
