@@ -157,6 +157,9 @@ def test_frcnn_single_map_strides():
                            (640, 640))) == ["stride_not_allowed"]
     assert codes(frcnn_geo('type: "faster_rcnn_resnet50" first_stage_features_stride: 32',
                            (640, 640))) == ["stride_not_allowed"]
+    inc = frcnn_geo('type: "faster_rcnn_inception_v2" first_stage_features_stride: 8', (18, 290))
+    assert inc.feature_map_shapes == [(2, 19)] and codes(inc) == [
+        "input_below_extractor_minimum", "stride_ignored"]
     # NASNet: VALID stem (1200 - 3) // 2 + 1 = 599, then ceil(599 / 8) = 75
     assert frcnn_geo('type: "faster_rcnn_nas"', (1200, 1200)).feature_map_shapes == [(75, 75)]
 

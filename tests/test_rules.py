@@ -146,6 +146,14 @@ def test_stride_not_allowed():
         "stride_not_allowed"]
 
 
+def test_stride_ignored():
+    # Inception v2 accepts 8 but its Mixed_4e map stays at stride 16
+    findings = run(frcnn(type="faster_rcnn_inception_v2", stride=8, gs=8))
+    assert [f.code for f in findings] == ["stride_ignored", "grid_stride_mismatch"]
+    assert "height_stride: 16 width_stride: 16" in findings[1].message
+    assert codes(frcnn(type="faster_rcnn_inception_v2", stride=8)) == ["stride_ignored"]
+
+
 def test_grid_stride_mismatch():
     [f] = run(frcnn(stride=8))
     assert f.code == "grid_stride_mismatch"

@@ -398,6 +398,12 @@ def _frcnn_maps(spec: ExtractorSpec, extractor: Any, geo: ExtractorGeometry) -> 
         _pyramid(spec, geo, lo, hi, crops=False)
         return
     if spec.fixed_stride is not None:
+        if stride != spec.fixed_stride and stride in spec.allowed_strides:
+            geo.problems.append(Problem(
+                "stride_ignored",
+                f"{spec.type} accepts first_stage_features_stride {stride} but its feature map "
+                f"stays at stride {spec.fixed_stride}; set it to {spec.fixed_stride} (and the "
+                f"anchor stride to {spec.fixed_stride})"))
         stride = spec.fixed_stride
     elif stride not in spec.allowed_strides:
         stride = spec.allowed_strides[-1]
