@@ -47,8 +47,11 @@ def _fmt_box(box: np.ndarray) -> str:
     return "[" + ", ".join(f"{float(v):.6g}" for v in box) + "]"
 
 
-def _box_where(raw: RawBoxes, box_pos: np.ndarray, i: int) -> str:
-    return (f"{raw.where(int(raw.box_image[i]))} box {int(box_pos[i])}: "
+def _box_where(raw: RawBoxes, i: int) -> str:
+    """Where box ``i`` is: its image's file and record, and its index in that record."""
+    image = int(raw.box_image[i])
+    position = i - int(np.searchsorted(raw.box_image, image, side="left"))
+    return (f"{raw.where(image)} box {position}: "
             f"[ymin, xmin, ymax, xmax] = {_fmt_box(raw.boxes[i])}")
 
 
@@ -81,10 +84,7 @@ def apply_tfod_filters(raw: RawBoxes, skips: Skips, *, max_number_of_boxes: int 
     Returns:
         A :class:`BoxSet` (its ``skipped``/``skip_examples`` are ``skips``'s).
     """
-    nb = raw.num_boxes
-    box_image = raw.box_image.astype(np.int64)
-    first_box = np.searchsorted(box_image, np.arange(raw.num_images), side="left")
-    box_pos = np.arange(nb, dtype=np.int64) - first_box[box_image] if nb else box_image
+    box_image = raw.box_image
     boxes = raw.boxes
 
     with np.errstate(invalid="ignore"):
@@ -92,19 +92,17 @@ def apply_tfod_filters(raw: RawBoxes, skips: Skips, *, max_number_of_boxes: int 
     bad_image = np.zeros(raw.num_images, dtype=bool)
     if too_big.any():
         bad_image[box_image[too_big]] = True
-        skips.add("not_normalized_records", int(bad_image.sum()), _box_where(raw, box_pos,
-                                                                              _first(too_big)))
+        skips.add("not_normalized_records", int(bad_image.sum()), _box_where(raw, _first(too_big)))
     keep = ~bad_image[box_image]
 
     nan = np.isnan(boxes).any(axis=1) & keep
-    skips.add("nan_boxes", int(nan.sum()), _box_where(raw, box_pos, _first(nan))
+    skips.add("nan_boxes", int(nan.sum()), _box_where(raw, _first(nan))
               if nan.any() else None)
     keep &= ~nan
 
     unknown = (raw.label < 0) & keep
     if unknown.any():
-        skips.add("unknown_class_boxes", int(unknown.sum()), _box_where(raw, box_pos,
-                                                                         _first(unknown)))
+        skips.add("unknown_class_boxes", int(unknown.sum()), _box_where(raw, _first(unknown)))
     keep &= ~unknown
 
     if drop_difficult:
@@ -114,39 +112,46 @@ def apply_tfod_filters(raw: RawBoxes, skips: Skips, *, max_number_of_boxes: int 
 
     inverted = ((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])) & keep
     if inverted.any():
-        skips.add("inverted_boxes", int(inverted.sum()), _box_where(raw, box_pos,
-                                                                     _first(inverted)))
+        skips.add("inverted_boxes", int(inverted.sum()), _box_where(raw, _first(inverted)))
     keep &= ~inverted
 
     if max_number_of_boxes is not None:
         kept_idx = np.flatnonzero(keep)
         kept_image = box_image[kept_idx]
         starts = np.searchsorted(kept_image, kept_image, side="left")
-        rank = np.arange(kept_idx.size) - starts
-        over = kept_idx[rank >= max_number_of_boxes]
+        over = kept_idx[np.arange(kept_idx.size) - starts >= max_number_of_boxes]
         if over.size:
-            skips.add("boxes_over_max", int(over.size), _box_where(raw, box_pos, int(over[0])))
+            skips.add("boxes_over_max", int(over.size), _box_where(raw, int(over[0])))
             keep[over] = False
 
-    images = np.flatnonzero(~bad_image)
-    new_index = np.full(raw.num_images, -1, dtype=np.int64)
-    new_index[images] = np.arange(images.size)
-    kept_boxes = np.flatnonzero(keep)
-    out_box_image = new_index[box_image[kept_boxes]].astype(np.int32)
-    counts = np.bincount(out_box_image, minlength=images.size)
+    if bad_image.any():
+        images = np.flatnonzero(~bad_image)
+        new_index = np.full(raw.num_images, -1, dtype=np.int32)
+        new_index[images] = np.arange(images.size, dtype=np.int32)
+    else:
+        images, new_index = slice(None), None  # nothing to re-index: no copies
+    kept = slice(None) if keep.all() else np.flatnonzero(keep)
+    out_box_image = box_image[kept]
+    if new_index is not None:
+        out_box_image = new_index[out_box_image]
+    image_height = raw.image_height[images]
+    counts = np.bincount(out_box_image, minlength=image_height.shape[0])
     empty = counts == 0
     if empty.any():
-        skips.add("images_without_boxes", int(empty.sum()), raw.where(int(images[_first(empty)])))
+        first_empty = _first(empty)
+        original = first_empty if new_index is None else int(np.flatnonzero(~bad_image)[
+            first_empty])
+        skips.add("images_without_boxes", int(empty.sum()), raw.where(original))
     return BoxSet(
-        image_height=raw.image_height[images].astype(np.int32),
-        image_width=raw.image_width[images].astype(np.int32),
+        image_height=image_height.astype(np.int32, copy=False),
+        image_width=raw.image_width[images].astype(np.int32, copy=False),
         image_key=raw.image_key[images],
-        box_image=out_box_image,
-        boxes=np.ascontiguousarray(boxes[kept_boxes], dtype=np.float32),
-        label=raw.label[kept_boxes].astype(np.int32),
-        difficult=raw.difficult[kept_boxes].astype(bool),
-        group_of=raw.group_of[kept_boxes].astype(bool),
-        is_crowd=raw.is_crowd[kept_boxes].astype(bool),
+        box_image=out_box_image.astype(np.int32, copy=False),
+        boxes=np.ascontiguousarray(boxes[kept], dtype=np.float32),
+        label=raw.label[kept].astype(np.int32, copy=False),
+        difficult=raw.difficult[kept].astype(bool, copy=False),
+        group_of=raw.group_of[kept].astype(bool, copy=False),
+        is_crowd=raw.is_crowd[kept].astype(bool, copy=False),
         skipped=dict(skips.counts),
         sources=list(dict.fromkeys(raw.files)),
         skip_examples=dict(skips.first),

@@ -48,6 +48,7 @@ _RECORD_OVERHEAD = 16  # header + masked crc32c of the data
 _TARGET_BATCH_BYTES = 8 << 20
 _MAX_BATCH = 1024
 _MIN_BATCH = 16
+_INT32_MAX = 2**31 - 1
 
 
 # ------------------------------------------------------------------ files and formats
@@ -213,6 +214,7 @@ def make_parse_fn(label_map: LabelMap | None, verify_sizes: bool):
     encoded = {"image/encoded": tf.io.FixedLenFeature([], tf.string, default_value="")}
     lookup = label_map.tf_lookup() if label_map is not None else None
 
+    @tf.autograph.experimental.do_not_convert  # plain graph code: skip AutoGraph's tracing cost
     def parse(serialized):
         parsed = tf.io.parse_example(serialized, features)
         out = {}
@@ -233,6 +235,13 @@ def make_parse_fn(label_map: LabelMap | None, verify_sizes: bool):
         out["encoded"] = tf.io.parse_example(tf.boolean_mask(serialized, need),
                                              encoded)["image/encoded"]
         out["length"] = tf.cast(tf.strings.length(serialized), tf.int64)
+        # One newline-joined string of image keys per batch: far cheaper to bring to
+        # Python than one bytes object per record.
+        source_id = out.pop("image/source_id")
+        filename = out.pop("image/filename")
+        key = tf.where(tf.strings.length(source_id) > 0, source_id, filename)
+        out["keys"] = tf.strings.reduce_join(tf.strings.regex_replace(key, "\n", " "),
+                                             separator="\n")
         return out
 
     return parse
@@ -256,16 +265,14 @@ class Chunk:
     is_crowd: np.ndarray
 
 
-def _decode(value: bytes) -> str:
-    return value.decode("utf-8", errors="replace")
-
-
-def _image_keys(source_id: np.ndarray, filename: np.ndarray, path: str,
+def _image_keys(joined: bytes, rows: np.ndarray, path: str,
                 records: np.ndarray) -> np.ndarray:
+    """Keys of ``rows`` from a batch's newline-joined keys (``image/source_id``, else
+    ``image/filename``), ``"<file>#<record>"`` when both are empty."""
     base = path.rsplit("/", 1)[-1]
-    keys = np.empty(len(records), dtype=object)
-    for i, (sid, fname, rec) in enumerate(zip(source_id, filename, records)):
-        keys[i] = _decode(sid) if sid else (_decode(fname) if fname else f"{base}#{rec}")
+    every = joined.decode("utf-8", "replace").split("\n")
+    keys = np.empty(len(rows), dtype=object)
+    keys[:] = [every[row] or f"{base}#{records[row]}" for row in rows.tolist()]
     return keys
 
 
@@ -356,7 +363,7 @@ def process_batch(p: dict[str, np.ndarray], path: str, records: np.ndarray, *,
         label_starts = np.where(from_text, p[TEXT_KEY + ":splits"][:-1],
                                 len(text_values) + label_starts)
     label = ragged_take(label_values, label_starts[box_rows], counts)
-    label = np.clip(label, -1, np.iinfo(np.int32).max).astype(np.int32)
+    label = np.clip(label, -1, _INT32_MAX).astype(np.int32)
 
     flags = []
     pad = np.zeros(int(counts.max()) if counts.size else 0, dtype=np.int64)
@@ -373,8 +380,7 @@ def process_batch(p: dict[str, np.ndarray], path: str, records: np.ndarray, *,
     return Chunk(
         image_height=height[image_rows].astype(np.int32),
         image_width=width[image_rows].astype(np.int32),
-        image_key=_image_keys(p["image/source_id"][image_rows], p["image/filename"][image_rows],
-                              path, records[image_rows]),
+        image_key=_image_keys(p["keys"], image_rows, path, records),
         image_record=records[image_rows].astype(np.int64),
         box_image=box_image, boxes=boxes, label=label,
         difficult=flags[0], group_of=flags[1], is_crowd=flags[2],
@@ -473,18 +479,20 @@ class _Reader:
         batch = self.batch
         paths = tf.constant(self.files)
         comps = tf.constant([i.compression for i in self.infos])
+        plain = tf.autograph.experimental.do_not_convert
 
+        @plain
         def per_file(index, path, comp):
             records = tf.data.TFRecordDataset(path, compression_type=comp,
                                               buffer_size=1 << 20).batch(batch)
-            return records.enumerate().map(lambda k, s: (index, k, s))
+            return records.enumerate().map(plain(lambda k, s: (index, k, s)))
 
         files = tf.data.Dataset.from_tensor_slices(
             (tf.range(len(self.files), dtype=tf.int64), paths, comps))
         ds = files.interleave(per_file, cycle_length=min(len(self.files), 8), block_length=1,
                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        ds = ds.map(lambda i, k, s: (i, k, self.parse(s)), num_parallel_calls=tf.data.AUTOTUNE,
-                    deterministic=True).prefetch(2)
+        ds = ds.map(plain(lambda i, k, s: (i, k, self.parse(s))),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(2)
         chunks: list[tuple[int, int, Chunk]] = []
         lengths: dict[int, int] = {}
         counts: dict[int, int] = {}
