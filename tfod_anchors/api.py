@@ -175,7 +175,7 @@ def check(config: Any, inputs: str | Sequence[str] | None = None, *,
     if (inputs or boxes is not None) and cq.anchor_generator(cfg) is not None:
         cov = coverage_metrics(coverage(cfg, inputs, boxes=boxes, **source_options))
         if min_recall is not None and cov["recall_matched"] < min_recall:
-            findings.append({"code": "low-recall", "severity": "error",
+            findings.append({"code": "low_recall", "severity": "error",
                              "message": f"recall_matched {cov['recall_matched']:.4f} < "
                                         f"{min_recall:g}"})
     return CheckOutcome(findings, cov, not any(f["severity"] == "error" for f in findings))

@@ -268,6 +268,8 @@ def _write_local(
             raise WriteError("file vanished since it was read; nothing written", path=path)
         _check_unchanged(current, expected, path)
         mode = os.stat(target).st_mode & 0o7777 if current is not None else _default_mode()
+        if require_existing:
+            ensure_replaceable(path)
         temps.append(_atomic_local(target, data, mode))
         backup_path = None
         if backup and current is not None:
@@ -321,6 +323,25 @@ def _write_remote(
                 gfile.remove(tmp)
         except Exception:  # noqa: BLE001, S110 - best-effort cleanup
             pass
+
+
+def ensure_replaceable(path: str) -> None:
+    """Refuse (WriteError) to replace a local file whose mode has no write bit.
+
+    A read-only config is a statement by its owner; root could still replace it
+    by rename, so this is checked explicitly rather than left to permissions.
+    Remote paths are left to the storage's own permissions.
+    """
+    if is_remote(str(path)):
+        return
+    try:
+        mode = os.stat(_local(str(path))).st_mode
+    except FileNotFoundError:
+        raise WriteError("file vanished since it was read; nothing written",
+                         path=str(path)) from None
+    if not mode & 0o222:
+        raise WriteError("file is read-only; nothing written (make it writable or use "
+                         "--output)", path=str(path))
 
 
 def write_config(

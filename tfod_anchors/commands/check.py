@@ -44,7 +44,7 @@ def config_findings(cfg: Any) -> list[dict[str, str]]:
     effective = cq.max_number_of_boxes(cfg)
     if ignored is not None and ignored != effective:
         found.append(_finding(
-            "max-boxes-ignored", "warning",
+            "max_boxes_ignored", "warning",
             f"train_config.max_number_of_boxes: {ignored} is ignored by TFOD's input pipeline, "
             f"which keeps {effective} boxes per image (train_input_reader.max_number_of_boxes); "
             "set it there instead"))
@@ -69,7 +69,7 @@ def run(args: Any) -> int:
         if not use_data:
             if args.min_recall is not None:
                 raise UsageError(f"--min-recall needs boxes, but {why}; pass --input SRC")
-            findings.append(_finding("coverage-skipped", "info",
+            findings.append(_finding("coverage_skipped", "info",
                                      f"coverage not measured: {why}"))
     if use_data and cq.anchor_generator(cfg) is not None:
         options = workflow.SourceOptions.from_args(args)
@@ -80,7 +80,7 @@ def run(args: Any) -> int:
         coverage["skipped"] = dict(boxset.skipped)
         if args.min_recall is not None and coverage["recall_matched"] < args.min_recall:
             findings.append(_finding(
-                "low-recall", "error",
+                "low_recall", "error",
                 f"recall at the matched threshold {coverage['matched_threshold']:g} is "
                 f"{coverage['recall_matched']:.4f} < --min-recall {args.min_recall:g}; run "
                 "`tfod-anchors fit` on this config"))

@@ -13,6 +13,7 @@ from typing import Any
 from tfod_anchors import api, workflow
 from tfod_anchors import config_query as cq
 from tfod_anchors.commands._common import fmt, jsonable, say, table
+from tfod_anchors.config_io import ensure_replaceable
 
 TABLE_KEYS = ("mean_iou", "recall_matched", "recall_0.5", "recall_0.7", "num_unreachable")
 
@@ -38,6 +39,8 @@ def comparison_table(fit: Any) -> str:
 def run(args: Any) -> int:
     progress = None if args.quiet or args.json else (lambda msg: say(args, f"  {msg}"))
     options = workflow.SourceOptions.from_args(args)
+    if args.in_place:
+        ensure_replaceable(args.config)  # fail before the work, not after it
     outcome = api.fit(
         args.config, list(options.inputs) or None, objective=args.objective, seed=args.seed,
         num_scales=args.num_scales, num_aspect_ratios=args.num_aspect_ratios,
@@ -93,7 +96,8 @@ def run(args: Any) -> int:
             "written": written,
             "diff": outcome.diff if take and not written else "",
             "report": [str(p) for p in report_paths],
-            "diagnostics": fit.diagnostics,
+            # wall-clock timing would make the output differ between identical runs
+            "diagnostics": {k: v for k, v in fit.diagnostics.items() if k != "seconds"},
         }))
         return 0
     say(args, f"{outcome.boxes.num_boxes} boxes; {fit.kind}; matcher: "

@@ -1,0 +1,344 @@
+"""End-to-end tests of the five commands on small real TFRecords and configs.
+
+The dataset is built so coverage can be worked out by hand: a 64x64
+``fixed_shape_resizer``, a ResNet-50 Faster R-CNN (stride 16 -> 4x4 feature map)
+and two square grid anchors per cell (scales 1 and 3 of a 16 px base: 16 and 48 px)
+centred at ``8 + 16 i``. Every image holds a 16x16 box exactly on an anchor
+(IoU 1) and a 24x24 box centred on the cell centre (40, 40), whose best anchor is
+the 16x16 one inside it (IoU 256 / 576 = 0.4444; the 48 px one gives 576 / 2304).
+So before fitting: mean IoU 0.7222, recall@0.7 = recall@0.5 = 0.5; one anchor
+near 24 px would cover both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfod_anchors import api
+from tfod_anchors.cli import main
+from tfod_anchors.errors import WriteError
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+CONFIG = """\
+# hand-made test config
+model {
+  faster_rcnn {
+    num_classes: 1
+    image_resizer {
+      fixed_shape_resizer { height: 64 width: 64 }
+    }
+    feature_extractor {
+      type: 'faster_rcnn_resnet50_keras'
+      first_stage_features_stride: %(fe_stride)d
+    }
+    first_stage_anchor_generator {
+      grid_anchor_generator {
+        height: 16
+        width: 16
+        scales: [1.0, 3.0]
+        aspect_ratios: [1.0]
+        height_stride: 16
+        width_stride: 16
+        height_offset: 8
+        width_offset: 8
+      }
+    }
+    second_stage_box_predictor { mask_rcnn_box_predictor { } }
+  }
+}
+train_config {
+  batch_size: 1
+  fine_tune_checkpoint: "ckpt/model.ckpt-0"
+}
+train_input_reader {
+  tf_record_input_reader { input_path: "%(records)s" }
+}
+"""
+
+
+def _example(boxes: list[list[float]], height: int = 64, width: int = 64) -> bytes:
+    cols = np.asarray(boxes, dtype=np.float32).reshape(-1, 4).T
+    feature = {
+        "image/height": tf.train.Feature(int64_list=tf.train.Int64List(value=[height])),
+        "image/width": tf.train.Feature(int64_list=tf.train.Int64List(value=[width])),
+        "image/object/class/label": tf.train.Feature(
+            int64_list=tf.train.Int64List(value=[1] * cols.shape[1])),
+    }
+    for key, values in zip(("ymin", "xmin", "ymax", "xmax"), cols):
+        feature[f"image/object/bbox/{key}"] = tf.train.Feature(
+            float_list=tf.train.FloatList(value=values.tolist()))
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
+    return example.SerializeToString(deterministic=True)
+
+
+def write_records(path: Path, examples: list[bytes]) -> Path:
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for record in examples:
+            writer.write(record)
+    return path
+
+
+@pytest.fixture()
+def dataset(tmp_path: Path) -> dict[str, Path]:
+    records = write_records(tmp_path / "train.tfrecord", [
+        _example([[0.25, 0.25, 0.5, 0.5], [0.4375, 0.4375, 0.8125, 0.8125]]) for _ in range(4)
+    ])
+    config = tmp_path / "pipeline.config"
+    config.write_text(CONFIG % {"fe_stride": 16, "records": records})
+    return {"dir": tmp_path, "records": records, "config": config}
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys, *argv: str):
+    code, out, err = run_cli(capsys, *argv, "--json")
+    return code, json.loads(out), err
+
+
+# ---------------------------------------------------------------- anchors
+
+
+def test_anchors_json_counts_and_sizes(capsys, dataset):
+    code, doc, _ = run_json(capsys, "anchors", dataset["config"], "--image-size", "64x64,32x48")
+    assert code == 0
+    assert [d["image_size"] for d in doc] == [[64, 64], [32, 48]]
+    first = doc[0]
+    assert first["resized_shape"] == [64, 64] and first["padded_shape"] == [64, 64]
+    assert first["feature_map_shapes"] == [[4, 4]]
+    assert first["anchors_per_location"] == [2]
+    assert first["num_anchors"] == 32
+    assert [a["height"] for a in first["per_location"]] == [16.0, 48.0]
+    # fixed_shape_resizer: every original size gives the same network input
+    assert doc[1]["padded_shape"] == [64, 64]
+
+
+def test_anchors_export_npy_is_tfod_order(capsys, dataset):
+    target = dataset["dir"] / "a.npy"
+    code, _, _ = run_cli(capsys, "anchors", dataset["config"], "--export", target)
+    assert code == 0
+    arr = np.load(target)
+    assert arr.dtype == np.float32 and arr.shape == (32, 4)
+    # cell by cell (row-major), both shapes of a cell before the next cell
+    np.testing.assert_allclose(arr[:3], [[0, 0, 16, 16], [-16, -16, 32, 32], [0, 16, 16, 32]])
+
+
+def test_anchors_refuses_centernet(capsys):
+    config = SHARED / "tfod-configs/tf2/centernet_hourglass104_512x512_coco17_tpu-8.config"
+    if not config.exists():
+        pytest.skip("needs ../shared/tfod-configs")
+    code, out, err = run_cli(capsys, "anchors", config)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "center_net" in err
+
+
+# ---------------------------------------------------------------- check
+
+
+def test_check_good_config_with_hand_computed_coverage(capsys, dataset):
+    code, doc, _ = run_json(capsys, "check", dataset["config"])
+    assert code == 0 and doc["ok"] is True
+    cov = doc["coverage"]
+    assert cov["num_boxes"] == 8 and cov["matched_threshold"] == 0.7
+    assert cov["mean_iou"] == pytest.approx((1 + 256 / 576) / 2)
+    assert cov["recall_matched"] == pytest.approx(0.5)
+    assert cov["recall_0.5"] == pytest.approx(0.5)
+
+
+def test_check_min_recall_fails_with_exit_1(capsys, dataset):
+    code, doc, _ = run_json(capsys, "check", dataset["config"], "--min-recall", "0.6")
+    assert code == 1 and doc["ok"] is False
+    assert [f["code"] for f in doc["findings"] if f["severity"] == "error"] == ["low_recall"]
+
+
+def test_check_stride_mismatch_is_exit_1(capsys, dataset):
+    bad = dataset["dir"] / "stride8.config"
+    bad.write_text(CONFIG % {"fe_stride": 8, "records": dataset["records"]})
+    code, doc, _ = run_json(capsys, "check", bad)
+    assert code == 1
+    codes = {f["code"] for f in doc["findings"] if f["severity"] == "error"}
+    assert "grid_stride_mismatch" in codes or "stride_not_allowed" in codes
+
+
+@pytest.mark.parametrize("text", ["model { faster_rcnn { num_classes: }", "", "\x00\xff\x10"])
+def test_check_broken_config_is_exit_2_one_line(capsys, tmp_path, text):
+    bad = tmp_path / "broken.config"
+    bad.write_bytes(text.encode("latin-1"))
+    before = bad.read_bytes()
+    code, out, err = run_cli(capsys, "check", bad)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and str(bad) in err
+    assert bad.read_bytes() == before
+
+
+def test_check_sample_config_with_placeholder_inputs(capsys):
+    config = SHARED / "tfod-configs/tf2/faster_rcnn_resnet50_v1_640x640_coco17_tpu-8.config"
+    if not config.exists():
+        pytest.skip("needs ../shared/tfod-configs")
+    code, doc, _ = run_json(capsys, "check", config)
+    assert code == 0 and doc["coverage"] is None
+    assert "coverage_skipped" in {f["code"] for f in doc["findings"]}
+
+
+# ---------------------------------------------------------------- fit
+
+
+def _changed_lines(old: str, new: str) -> list[int]:
+    a, b = old.splitlines(), new.splitlines()
+    assert len(a) == len(b)
+    return [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+
+
+def test_fit_dry_run_prints_diff_and_writes_nothing(capsys, dataset):
+    before = dataset["config"].read_bytes()
+    files = sorted(os.listdir(dataset["dir"]))
+    code, out, err = run_cli(capsys, "fit", dataset["config"], "--seed", "3")
+    assert code == 0
+    assert dataset["config"].read_bytes() == before
+    assert sorted(os.listdir(dataset["dir"])) == files
+    assert out.startswith("---") and "+        scales:" in out
+    assert "recall_matched" in err
+
+
+def test_fit_output_changes_only_the_anchor_block(capsys, dataset):
+    target = dataset["dir"] / "fitted.config"
+    code, doc, _ = run_json(capsys, "fit", dataset["config"], "--output", target)
+    assert code == 0 and doc["written"] == str(target)
+    assert doc["num_boxes"] == 8 and doc["matched_threshold"] == 0.7
+    assert doc["before"]["mean_iou"] == pytest.approx((1 + 256 / 576) / 2)
+    assert doc["before"]["recall_matched"] == pytest.approx(0.5)
+    assert doc["after"]["recall_matched"] == pytest.approx(1.0)
+    assert doc["improved"] is True
+    assert list(doc["before"])[:4] == ["mean_iou", "recall_matched", "recall_0.5", "recall_0.7"]
+    old, new = dataset["config"].read_text(), target.read_text()
+    lines = old.splitlines()
+    block = (lines.index("    first_stage_anchor_generator {"),
+             lines.index("    second_stage_box_predictor { mask_rcnn_box_predictor { } }"))
+    assert all(block[0] < i < block[1] for i in _changed_lines(old, new))
+    # the new config reparses and measures what fit reported
+    code, check, _ = run_json(capsys, "check", target)
+    assert check["coverage"]["recall_matched"] == pytest.approx(doc["after"]["recall_matched"])
+
+
+def test_fit_is_deterministic(capsys, dataset):
+    runs = [run_cli(capsys, "fit", dataset["config"], "--json", "--seed", "7")[1]
+            for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+def test_fit_in_place_keeps_backup_and_mode(capsys, dataset):
+    config = dataset["config"]
+    original = config.read_bytes()
+    config.chmod(0o640)
+    code, doc, err = run_json(capsys, "fit", config, "--in-place")
+    assert code == 0 and doc["written"] == str(config)
+    assert (dataset["dir"] / "pipeline.config.bak").read_bytes() == original
+    assert config.read_bytes() != original
+    assert stat.S_IMODE(config.stat().st_mode) == 0o640
+    assert doc["anchors_per_location"] == {"before": [2], "after": [2]}
+    assert doc["warnings"] == []
+
+
+def test_fit_warns_when_anchor_count_changes_with_checkpoint(capsys, dataset):
+    code, doc, _ = run_json(capsys, "fit", dataset["config"], "--num-scales", "3", "--force")
+    assert code == 0
+    assert doc["anchors_per_location"]["after"] == [3]
+    assert any("fine_tune_checkpoint" in w for w in doc["warnings"])
+
+
+def test_fit_in_place_on_read_only_file_exits_2_untouched(capsys, dataset):
+    config = dataset["config"]
+    original = config.read_bytes()
+    config.chmod(0o444)
+    files = sorted(os.listdir(dataset["dir"]))
+    code, out, err = run_cli(capsys, "fit", config, "--in-place", "--force")
+    assert code == 2 and "read-only" in err and err.count("\n") == 1
+    assert config.read_bytes() == original
+    assert sorted(os.listdir(dataset["dir"])) == files
+
+
+def test_fit_in_place_on_vanished_file_is_refused(dataset):
+    outcome = api.fit(str(dataset["config"]))
+    dataset["config"].unlink()
+    with pytest.raises(WriteError, match="vanished"):
+        api.write_fitted(outcome, in_place=True)
+    assert sorted(os.listdir(dataset["dir"])) == ["train.tfrecord"]
+
+
+def test_fit_missing_config_and_centernet_exit_2(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "fit", tmp_path / "nope.config")
+    assert code == 2 and "nope.config" in err
+    config = SHARED / "tfod-configs/tf2/centernet_hourglass104_512x512_coco17_tpu-8.config"
+    if config.exists():
+        code, _, err = run_cli(capsys, "fit", config, "--input", tmp_path / "x.tfrecord")
+        assert code == 2 and "anchor" in err and err.count("\n") == 1
+
+
+def test_fit_from_python_api_with_tfod_configs_dict(dataset):
+    from tfod_anchors.config_io import load_config
+
+    cfg = load_config(str(dataset["config"])).config
+    configs = {"model": cfg.model, "train_config": cfg.train_config,
+               "train_input_config": cfg.train_input_reader}
+    outcome = api.fit(configs, [str(dataset["records"])])
+    assert outcome.text is None
+    generator = outcome.config.model.faster_rcnn.first_stage_anchor_generator
+    assert list(generator.grid_anchor_generator.scales) != [1.0, 3.0]
+    assert outcome.fit.after["recall_matched"] == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- stats / cluster
+
+
+def test_stats_reports_skips_and_sizes(capsys, dataset):
+    bad = write_records(dataset["dir"] / "bad.tfrecord", [
+        _example([[0.5, 0.5, 0.25, 0.75]]),  # ymax < ymin: TFOD fails on it
+        _example([[0.0, 0.0, 0.5, 0.25]], height=100, width=200),
+    ])
+    code, _, err = run_cli(capsys, "stats", "--input", bad)
+    assert code == 2 and "bad.tfrecord" in err and "record 0" in err
+    code, doc, _ = run_json(capsys, "stats", "--input", bad, "--skip-bad")
+    assert code == 0
+    assert doc["num_boxes"] == 1 and doc["skipped"]["inverted_boxes"] == 1
+    assert doc["width"]["max"] == pytest.approx(50.0)  # original pixels: 0.25 * 200
+    assert doc["height"]["max"] == pytest.approx(50.0)
+
+
+def test_stats_in_resized_pixels(capsys, dataset):
+    code, doc, _ = run_json(capsys, "stats", "--config", dataset["config"],
+                            "--input", dataset["records"])
+    assert code == 0 and doc["num_images"] == 4 and doc["num_boxes"] == 8
+    assert doc["width"]["min"] == pytest.approx(16.0)
+    assert doc["width"]["max"] == pytest.approx(24.0)
+    assert doc["size_bands"] == {"small": 8, "medium": 0, "large": 0}
+
+
+def test_cluster_recovers_exact_shapes(capsys, dataset):
+    code, doc, _ = run_json(capsys, "cluster", "--config", dataset["config"], "--k", "2")
+    assert code == 0
+    np.testing.assert_allclose(doc["centroids"], [[16, 16], [24, 24]])
+    assert doc["mean_iou"] == pytest.approx(1.0)
+    code, doc, _ = run_json(capsys, "cluster", "--config", dataset["config"], "--k", "1:2")
+    assert [e["k"] for e in doc["elbow"]] == [1, 2]
+
+
+def test_module_entry_point_and_usage_errors(capsys):
+    proc = subprocess.run([sys.executable, "-m", "tfod_anchors", "--version"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0 and proc.stdout.startswith("tfod-anchors ")
+    code, out, err = run_cli(capsys, "anchors")
+    assert code == 2 and out == "" and err.count("\n") == 1
