@@ -37,7 +37,7 @@ import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tfod_anchors.sources import read_boxes  # noqa: E402
-from tfod_anchors.sources.tfrecord import _batch_size, inspect_files  # noqa: E402
+from tfod_anchors.sources.tfrecord_files import batch_size, inspect_files  # noqa: E402
 
 PAYLOAD = 100_000
 CLASSES = [b"cat", b"dog", b"person", b"car"]
@@ -159,7 +159,7 @@ def regime(title: str, paths: list[str], records: int, repeat: int) -> None:
     size = sum(os.path.getsize(p) for p in paths)
     mb = size / 1e6
     raw_read(paths)  # warm the page cache
-    batch = _batch_size(inspect_files(paths, None))
+    batch = batch_size(inspect_files(paths, None))
     t_raw, _ = _timed(lambda: raw_read(paths), repeat)
     t_ref, ref_boxes = _timed(lambda: bare_reference(paths, batch), repeat)
     t_ours, our_boxes = _timed(lambda: ours(paths), repeat)

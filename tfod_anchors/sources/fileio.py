@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
+from typing import Any
 
 from ..errors import InputError
+
+
+def one_line(err: Any) -> str:
+    """A TensorFlow/OS error as one short line (op and graph noise removed)."""
+    text = getattr(err, "message", None) or str(err)
+    text = re.sub(r"\{\{function_node [^}]*\}\}", "", text)
+    text = re.sub(r"\s*\[Op:[^\]]*\]", "", text)
+    text = text.replace("name: ", "").strip()
+    return " ".join(text.split())
 
 
 def is_remote(path: str) -> bool:
