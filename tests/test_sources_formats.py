@@ -129,6 +129,8 @@ def test_voc_directory_like_create_pascal_tf_record(tmp_path):
     assert out.num_boxes == 2 and out.skipped["difficult_boxes"] == 1
     one = read_boxes([str(root / "b.xml")], progress=False)
     assert one.num_images == 1 and one.num_boxes == 2
+    two = read_boxes([str(root / "[ab].xml")], progress=False)
+    assert list(two.image_key) == ["a.jpg", "b.jpg"]
 
 
 def test_voc_missing_size_from_image_and_bad_xml(tmp_path):
@@ -150,7 +152,7 @@ def test_voc_missing_size_from_image_and_bad_xml(tmp_path):
     assert out.skipped["malformed_records"] == 1 and out.num_images == 1
     empty = tmp_path / "nothing"
     empty.mkdir()
-    with pytest.raises(InputError, match="no .xml files"):
+    with pytest.raises(InputError, match="no .xml files here"):
         read_boxes([str(empty)], progress=False)
 
 

@@ -59,7 +59,7 @@ from ..boxes import BoxSet
 from ..errors import InputError, UsageError
 from .coco import read_coco
 from .csvfile import read_csv
-from .fileio import is_dir
+from .fileio import has_glob, is_dir
 from .filtering import apply_tfod_filters, raise_if_fatal
 from .labelmap import LabelMap, load_label_map
 from .progress import Progress, ProgressArg
@@ -80,7 +80,7 @@ def source_kind(spec: str) -> str:
         return "csv"
     if lower.endswith(".xml"):
         return "voc"
-    if not any(ch in spec for ch in "*?[") and is_dir(spec):
+    if not has_glob(spec) and is_dir(spec):
         return "voc"
     return "tfrecord"
 

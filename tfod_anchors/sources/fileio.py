@@ -78,3 +78,18 @@ def walk_files(root: str, suffix: str) -> list[str]:
             if name.lower().endswith(suffix):
                 found.append(join(directory, name))
     return sorted(found)
+
+
+def has_glob(spec: str) -> bool:
+    return any(ch in spec for ch in "*?[")
+
+
+def glob_files(pattern: str) -> list[str]:
+    """Files matching a glob (local or remote), sorted."""
+    if is_remote(pattern):
+        import tensorflow as tf
+
+        return sorted(tf.io.gfile.glob(pattern))
+    import glob
+
+    return sorted(p for p in glob.glob(pattern) if os.path.isfile(p))

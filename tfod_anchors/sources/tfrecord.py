@@ -248,12 +248,12 @@ def read_tfrecords(specs: list[str], *, label_map: LabelMap | None = None,
     readable = []
     for info in infos:
         if info.detected is None and info.compression == "" and info.size:
-            skips.add("corrupt_files", 1, f"{info.path}: not a TFRecord file (no valid record "
-                                          "header, and not GZIP or ZLIB compressed)")
+            problem = "not a TFRecord file (no valid record header, and not GZIP or ZLIB " \
+                      "compressed)"
             if not skip_bad:
-                from .filtering import raise_if_fatal
-
-                raise_if_fatal(skips, skip_bad)
+                raise InputError(f"{problem} (skip and count it with --skip-bad, "
+                                 "skip_bad=True)", path=info.path)
+            skips.add("corrupt_files", 1, f"{info.path}: {problem}")
             continue
         readable.append(info)
     if not readable:

@@ -19,14 +19,17 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from .fileio import dirname, exists, is_dir, join, read_bytes, walk_files
+from .fileio import dirname, exists, glob_files, has_glob, is_dir, join, read_bytes, walk_files
 from .imageheader import file_image_size
 from .raw import RawBoxes, Skips
 from .texts import NamedRaw, names_to_codes
 
 
 def list_xml(path: str) -> list[str]:
-    """The XML files a VOC spec stands for (a directory: recursively, sorted)."""
+    """The XML files a VOC spec stands for: a directory (recursively), a glob such as
+    ``Annotations/*.xml``, or one file; sorted."""
+    if has_glob(path):
+        return glob_files(path)
     if is_dir(path):
         return walk_files(path, ".xml")
     return [path]
@@ -80,8 +83,8 @@ def read_voc(path: str, *, skips: Skips) -> NamedRaw:
 
     files = list_xml(path)
     if not files:
-        raise InputError("no .xml files in this directory (for TFRecords give a path or a glob "
-                         "such as dir/*.tfrecord*)", path=path)
+        raise InputError("no .xml files here (for TFRecords give a path or a glob such as "
+                         "dir/*.tfrecord*)", path=path)
     heights, widths, keys, image_file = [], [], [], []
     box_image, coords, names, difficult = [], [], [], []
     for file_index, xml_path in enumerate(files):
