@@ -111,8 +111,9 @@ def read_coco(path: str, *, label_map: LabelMap | None, skips: Skips) -> RawBoxe
         label = np.array([c if isinstance(c, int) and not isinstance(c, bool) else UNKNOWN
                           for c in cats], dtype=np.int64)
     else:
-        label = label_map.lookup_many([categories.get(c, "") if c in categories else "\0"
-                                       for c in cats])
+        names = [categories.get(c) for c in cats]
+        label = label_map.lookup_many([n if n is not None else "" for n in names])
+        label[[i for i, n in enumerate(names) if n is None]] = UNKNOWN  # no such category
     crowd = np.array([r[7] for r, k in zip(rows, keep) if k], dtype=bool)
     n = int(keep.sum())
     return RawBoxes(
