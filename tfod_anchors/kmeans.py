@@ -299,13 +299,19 @@ def _lloyd(data: _Shapes, init: np.ndarray, update: str, max_iter: int, tol: flo
 _MOVES = np.array([[1, 0], [-1, 0], [0, 1], [0, -1], [1, 1], [-1, -1], [1, -1], [-1, 1]], float)
 
 
+#: Upper bound on refinement sweeps (each sweep tries every move of every centroid once).
+MAX_SWEEPS = 200
+
+
 def _refine(data: _Shapes, c: np.ndarray, step: float, min_step: float) -> np.ndarray:
     c = c.copy()
     k = c.shape[0]
     cols = np.empty((len(data), k), dtype=np.float32)
     for lo in range(0, len(data), CHUNK_ROWS):
         cols[lo : lo + CHUNK_ROWS] = data.iou(c, lo, lo + CHUNK_ROWS)
-    while step >= min_step:
+    for _ in range(MAX_SWEEPS):
+        if step < min_step:
+            break
         improved = False
         for j in range(k):
             others = np.zeros(len(data))
@@ -330,8 +336,9 @@ def refine_centroids(wh, centroids, weights=None, *, step=0.05, min_step=1e-4) -
 
     Pattern search in log space, one centroid at a time: moves of ``±step`` in log
     width, log height, both (scale) and opposite (aspect); any move that raises the
-    objective is kept; ``step`` halves when a sweep finds none, down to ``min_step``.
-    Never lowers the objective. Each trial costs O(N); memory O(N·K) float32.
+    objective is kept; ``step`` halves when a sweep finds none, down to ``min_step``
+    (at most :data:`MAX_SWEEPS` sweeps). Never lowers the objective. Each trial costs
+    O(N); memory O(N·K) float32.
 
     Returns:
         float64 ``[K, 2]`` centroids, in the order given.
@@ -432,7 +439,8 @@ def euclidean_kmeans(wh, k: int, *, seed: int = 0, n_init: int = 10, weights=Non
     wh = check_wh(wh)
     data = _Shapes(wh, check_weights(weights, len(wh)))
     k = _check_int(k, "k", 1)
-    model = KMeans(n_clusters=k, n_init=_check_int(n_init, "n_init", 1), random_state=seed)
+    n_init, seed = _check_int(n_init, "n_init", 1), _check_int(seed, "seed", 0)
+    model = KMeans(n_clusters=k, n_init=n_init, random_state=seed)
     model.fit(wh, sample_weight=data.wt)
     c = model.cluster_centers_.astype(np.float64)
     if len(np.unique(c, axis=0)) < k or not (c > 0).all():
@@ -448,7 +456,7 @@ def kmeans_1d(values, k: int, *, seed: int = 0, weights=None, n_init: int = 10) 
     k = _check_int(k, "k", 1)
     if np.unique(v).size < k:
         raise UsageError(f"cannot make {k} clusters from {np.unique(v).size} distinct values")
-    model = KMeans(n_clusters=k, n_init=n_init, random_state=seed)
+    model = KMeans(n_clusters=k, n_init=n_init, random_state=_check_int(seed, "seed", 0))
     model.fit(v, sample_weight=weights)
     return np.sort(model.cluster_centers_[:, 0])
 
@@ -495,7 +503,8 @@ def notebook_ratios(wh, k: int, *, seed: int = 0, weights=None) -> np.ndarray:
     wh = check_wh(wh)
     w = check_weights(weights, len(wh))
     unit = wh / np.sqrt(wh[:, :1] * wh[:, 1:])
-    model = KMeans(_check_int(k, "k", 1), init="random", n_init=10, max_iter=500, random_state=seed)
+    k, seed = _check_int(k, "k", 1), _check_int(seed, "seed", 0)
+    model = KMeans(k, init="random", n_init=10, max_iter=500, random_state=seed)
     c = model.fit(unit, sample_weight=w).cluster_centers_
     return np.sort(c[:, 0] / c[:, 1])
 
