@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -109,9 +110,9 @@ def run_case(case: str, n: int, sample: int) -> dict:
     layout = frcnn_layout() if case == "frcnn" else multiscale_layout()
     matcher = FASTER_RCNN_FIRST_STAGE if case == "frcnn" else MatcherSpec(0.5, 0.5)
     resized = synthetic_boxes(n)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     report = evaluate(resized, lambda shape: layout, matcher)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     sub = resized.boxes[:sample]
     start = time.perf_counter()
@@ -119,7 +120,8 @@ def run_case(case: str, n: int, sample: int) -> dict:
     literal = time.perf_counter() - start
     out = {
         "case": case, "boxes": resized.num_boxes, "anchors": layout.num_anchors,
-        "wall_s": round(wall, 3), "peak_rss_mb": round(rss_mb, 1),
+        "wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "peak_rss_mb": round(rss_mb, 1),
+        "load_avg_1min": round(os.getloadavg()[0], 2),
         "literal_sample": sample, "literal_s": round(literal, 3),
         "literal_s_per_1M_est": round(literal * resized.num_boxes / sample, 1),
         "speedup": round(literal * resized.num_boxes / sample / wall, 1),

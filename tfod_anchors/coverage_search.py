@@ -123,16 +123,22 @@ def _mid_slot(ax: _Axis, b0, b1, policy: str):
     """Overlap and extent ``[n, K]`` of the M (or LR) cell nearest the box centre."""
     c0, c1 = (b0, b1) if policy == "none" else (_clamp(b0, 0.0, ax.extent),
                                                  _clamp(b1, 0.0, ax.extent))
-    j = _clamp(np.floor(((c0 + c1) * 0.5 - ax.offset) * ax.inv_stride + 0.5), ax.mid_lo,
-               ax.mid_hi)
-    centre = ax.offset + j * ax.stride
-    lo, hi = centre - ax.half, centre + ax.half
+    j = np.floor(((c0 + c1) * 0.5 - ax.offset) * ax.inv_stride + 0.5)
+    centre = np.maximum(j, ax.mid_lo)
+    np.minimum(centre, ax.mid_hi, out=centre)
+    centre *= ax.stride
+    centre += ax.offset
+    lo = centre - ax.half
+    hi = np.add(centre, ax.half, out=centre)
     if policy == "clip":
-        lo, hi = np.maximum(lo, 0.0), np.minimum(hi, ax.extent)
-    o = np.maximum(np.minimum(b1, hi) - np.maximum(b0, lo), 0.0)
+        np.maximum(lo, 0.0, out=lo)
+        np.minimum(hi, ax.extent, out=hi)
+    o = np.minimum(b1, hi)
+    o -= np.maximum(b0, lo)
+    np.maximum(o, 0.0, out=o)
     if not ax.mid_ok.all():
-        o = np.where(ax.mid_ok, o, 0.0)
-    return o, hi - lo
+        o *= ax.mid_ok
+    return o, np.subtract(hi, lo, out=lo)
 
 
 def _clip_slots(ax: _Axis, b0, b1):
@@ -231,19 +237,28 @@ def _run(x_lo, x_hi, lo_cell, hi_cell, feasible, check):
     An end within ``_CELL_TOL`` of a cell is settled by ``check(cells, mask)``, a
     literal IoU test of those cells, instead of by rounding.
     """
-    x_lo, x_hi = np.where(feasible, x_lo, 0.0), np.where(feasible, x_hi, -1.0)
-    lo, hi = np.ceil(x_lo), np.floor(x_hi)
-    for x, bound, outside in ((x_lo, lo, 1.0), (x_hi, hi, -1.0)):
-        r = np.rint(x)
-        near = feasible & (np.abs(x - r) < _CELL_TOL) & (r >= lo_cell) & (r <= hi_cell)
-        if near.any():
-            bound[near] = np.where(check(r, near), r, r + outside)[near]
-    lo, hi = np.maximum(lo, lo_cell), np.minimum(hi, hi_cell)
-    return np.where(feasible, np.maximum(hi - lo + 1.0, 0.0), 0.0)
+    # Infeasible entries get an empty run whose ends are far from any cell.
+    x_lo, x_hi = np.where(feasible, x_lo, 0.5), np.where(feasible, x_hi, -0.5)
+    lo, r = np.ceil(x_lo + _CELL_TOL), np.ceil(x_lo - _CELL_TOL)
+    near = lo != r
+    if near.any():
+        near &= (r >= lo_cell) & (r <= hi_cell)
+        lo[near] = np.where(check(r, near), r, r + 1.0)[near]
+    hi, r = np.floor(x_hi - _CELL_TOL), np.floor(x_hi + _CELL_TOL)
+    near = hi != r
+    if near.any():
+        near &= (r >= lo_cell) & (r <= hi_cell)
+        hi[near] = np.where(check(r, near), r, r - 1.0)[near]
+    np.maximum(lo, lo_cell, out=lo)
+    np.minimum(hi, hi_cell, out=hi)
+    hi -= lo
+    hi += 1.0
+    np.maximum(hi, 0.0, out=hi)
+    return np.where(feasible, hi, 0.0)
 
 
 def _side_runs(ax: _Axis, k, p, q, r0, w0, w1):
-    """Runs of one-side-clipped cells where ``p * o - q * l >= r0``.
+    """Runs of one-side-clipped cells where ``p * o - q * l >= r0`` (all terms >= 0).
 
     ``o``: overlap with ``[w0, w1]`` (inside the window); ``l``: clipped extent. On L the
     anchor is ``[0, e]``: the test is linear in ``e`` on ``[w0, w1]`` and only loses past
@@ -253,18 +268,22 @@ def _side_runs(ax: _Axis, k, p, q, r0, w0, w1):
     Returns ``(x_lo, x_hi, lo_cell, hi_cell, feasible, tie)`` for L then R, in cell units;
     ``tie`` flags a peak within rounding of ``r0``.
     """
-    wb, ext, half = w1 - w0, ax.extent, ax.half[k]
+    ext, half, inv, off = ax.extent, ax.half[k], ax.inv_stride, ax.offset
+    pw = p * (w1 - w0)
+    hi = (pw - r0) / q
     runs = []
     for far, gap in ((w1, w0), (ext - w0, ext - w1)):
-        g = p * wb - q * far
-        tie = np.abs(g - r0) <= _REL_TOL * (np.abs(p * wb) + np.abs(q * far) + np.abs(r0))
-        lo, hi = (r0 + p * gap) / (p - q), (p * wb - r0) / q
-        runs.append([lo, hi, (p > q) & (g >= r0), tie])
-    left, right = runs
-    return [(_cell(ax, left[0] - half), _cell(ax, left[1] - half), 0.0,
-             ax.left_hi[k] + np.where(ax.half_left[k] > -_FAR, 0.0, -1.0), left[2], left[3]),
-            (_cell(ax, ext - right[1] + half), _cell(ax, ext - right[0] + half),
-             ax.right_lo[k], ax.n - 1.0, right[2], right[3])]
+        qf = q * far
+        g = pw - qf
+        tie = np.abs(g - r0) <= _REL_TOL * (pw + qf + r0)
+        lo = (r0 + p * gap) / (p - q)
+        runs.append((lo, (p > q) & (g >= r0), tie))
+    (l_lo, l_ok, l_tie), (r_lo, r_ok, r_tie) = runs
+    has_left = ax.half_left[k] > -_FAR
+    return [(((l_lo - half) - off) * inv, ((hi - half) - off) * inv, 0.0,
+             np.where(has_left, ax.left_hi[k], -1.0), l_ok, l_tie),
+            (((ext - hi + half) - off) * inv, ((ext - r_lo + half) - off) * inv,
+             ax.right_lo[k], ax.n - 1.0, r_ok, r_tie)]
 
 
 def _row_cells(ay: _Axis, ax: _Axis, k, boxes, policy: str, t: float):
@@ -321,34 +340,44 @@ def _count_pairs(boxes: np.ndarray, k: np.ndarray, ay: _Axis, ax: _Axis, policy:
     if pair.shape[0] == 0:
         return np.zeros(m, dtype=np.int64)
     clip = policy == "clip"
-    ki = k[pair]
-    y0, x0, y1, x1 = boxes[pair].T
+    # Per pair first (cheap), then spread to the rows ("items").
+    y0, x0, y1, x1 = boxes.T
     area = (y1 - y0) * (x1 - x0)
     wx0, wx1 = (x0, x1) if policy == "none" else (_clamp(x0, 0.0, ax.extent),
                                                    _clamp(x1, 0.0, ax.extent))
-    wb, aw = wx1 - wx0, ax.length[ki]
-    oy, ly = _literal(ay, row, ki, y0, y1, clip)
+    aw, wb = ax.length[k], wx1 - wx0
+    top = np.minimum(aw, wb)
+    c_lo = ((wx0 + wx1) * 0.5 - (aw + wb) * 0.5 - ax.offset) * ax.inv_stride
+    c_hi = ((wx0 + wx1) * 0.5 + (aw + wb) * 0.5 - ax.offset) * ax.inv_stride
+    ki = k[pair]
+    oy, ly = _literal(ay, row, ki, y0[pair], y1[pair], clip)
 
     def check(cells, mask):
         sel = np.nonzero(mask)[0]
         res = np.zeros(mask.shape, dtype=bool)
-        ox, lx = _literal(ax, cells[sel], ki[sel], x0[sel], x1[sel], clip)
-        res[sel] = _iou(oy[sel], ly[sel], ox, lx, area[sel]) >= t
+        ps = pair[sel]
+        ox, lx = _literal(ax, cells[sel], ki[sel], x0[ps], x1[ps], clip)
+        res[sel] = _iou(oy[sel], ly[sel], ox, lx, area[ps]) >= t
         return res
 
     has = oy > 0
     p = (1.0 + t) * oy
     # Unclipped cells: need ox >= v, a run of cells around the box centre.
-    v = t * (area + ly * aw) / p
-    top = np.minimum(aw, wb)
-    tie = has & (np.abs(v - top) <= _REL_TOL * top)
-    reach = (aw + wb) / 2.0 - v
-    cx = (wx0 + wx1) / 2.0
-    cnt = _run(_cell(ax, cx - reach), _cell(ax, cx + reach), ax.unclipped_lo[ki],
-               ax.unclipped_hi[ki], has & (v <= top), check)
+    if clip:
+        v = (t * area)[pair]
+        v += ly * (t * aw)[pair]
+        v /= p
+    else:  # ly is the anchor height (up to rounding, which the end checks absorb)
+        v = ((t / (1.0 + t)) * (area + ay.length[k] * aw))[pair] / oy
+    top_i = top[pair]
+    tie = has & (np.abs(v - top_i) <= _REL_TOL * top_i)
+    feasible = has & (v <= top_i)
+    v *= ax.inv_stride
+    cnt = _run(c_lo[pair] + v, c_hi[pair] - v, ax.unclipped_lo[ki], ax.unclipped_hi[ki],
+               feasible, check)
     if clip:
         for x_lo, x_hi, lo_cell, hi_cell, feas, side_tie in _side_runs(
-                ax, ki, p, t * ly, t * area, wx0, wx1):
+                ax, ki, p, t * ly, (t * area)[pair], wx0[pair], wx1[pair]):
             cnt += _run(x_lo, x_hi, lo_cell, hi_cell, has & feas, check)
             tie |= has & side_tie
         # Cells clipped on both sides all hold the anchor [0, W]: one test settles them.
@@ -358,10 +387,11 @@ def _count_pairs(boxes: np.ndarray, k: np.ndarray, ay: _Axis, ax: _Axis, policy:
             cnt += np.where(check(b_lo, both), b_hi - b_lo + 1.0, 0.0)
     if tie.any():
         sel = np.nonzero(tie)[0]
+        ps = pair[sel]
         cells = np.arange(ax.n, dtype=np.float64)[None, :]
         kk = ki[sel][:, None]
-        ox, lx = _literal(ax, cells, kk, x0[sel][:, None], x1[sel][:, None], clip)
-        hit = _iou(oy[sel][:, None], ly[sel][:, None], ox, lx, area[sel][:, None]) >= t
+        ox, lx = _literal(ax, cells, kk, x0[ps][:, None], x1[ps][:, None], clip)
+        hit = _iou(oy[sel][:, None], ly[sel][:, None], ox, lx, area[ps][:, None]) >= t
         if policy == "prune":
             hit &= (cells >= ax.unclipped_lo[kk]) & (cells <= ax.unclipped_hi[kk])
         cnt[sel] = hit.sum(axis=1)
