@@ -37,12 +37,21 @@ def generator_mapping(cfg: Any, resized: Any, centroids: np.ndarray) -> dict[str
     generator = cq.anchor_generator(cfg)
     if generator is None:
         return None
+    try:
+        return _mapping(generator, resized, centroids)
+    except UsageError as err:  # e.g. fewer distinct centroid values than the config's lists
+        kind = generator.WhichOneof("anchor_generator_oneof")
+        return {"kind": kind, "note": f"no mapping: {err.message}"}
+
+
+def _mapping(generator: Any, resized: Any, centroids: np.ndarray) -> dict[str, Any]:
+    k = len(centroids)
     kind = generator.WhichOneof("anchor_generator_oneof")
     msg = getattr(generator, kind)
     if kind == "grid_anchor_generator":
         base = (float(msg.height), float(msg.width))
-        n_s = len(msg.scales) or 4
-        n_a = len(msg.aspect_ratios) or 3
+        n_s = min(len(msg.scales) or 4, k)
+        n_a = min(len(msg.aspect_ratios) or 3, k)
         return {"kind": kind,
                 "factorised": cmap.grid_factorised(centroids, n_s, n_a, base_size=base),
                 "naive_cartesian": cmap.grid_naive(centroids, base_size=base)}
@@ -50,13 +59,13 @@ def generator_mapping(cfg: Any, resized: Any, centroids: np.ndarray) -> dict[str
         shape = workflow.most_common_shape(resized)
         return {"kind": kind, **cmap.ssd_from_centroids(
             centroids, shape, num_layers=int(msg.num_layers),
-            n_ratios=len(msg.aspect_ratios) or None,
+            n_ratios=min(len(msg.aspect_ratios), k) or None,
             base_anchor_size=(float(msg.base_anchor_height), float(msg.base_anchor_width)))}
     if kind == "multiscale_anchor_generator":
         return {"kind": kind, **cmap.multiscale_from_centroids(
             centroids, min_level=int(msg.min_level), max_level=int(msg.max_level),
             scales_per_octave=int(msg.scales_per_octave),
-            n_ratios=len(msg.aspect_ratios) or None)}
+            n_ratios=min(len(msg.aspect_ratios), k) or None)}
     return {"kind": kind, "note": "per-layer mapping: use `fit` for flexible grids"}
 
 
