@@ -86,6 +86,9 @@ def test_invalid_generator_and_resizer():
         ssd(gen="ssd_anchor_generator { num_layers: 1 aspect_ratios: 1.0 }"))
     assert "invalid_image_resizer" in codes(
         ssd(resizer="keep_aspect_ratio_resizer { min_dimension: 800 max_dimension: 600 }"))
+    assert codes(ssd(resizer="keep_aspect_ratio_resizer { min_dimension: 800 max_dimension: 600 }",
+                     type="ssd_resnet50_v1_fpn_keras", gen=RETINA_GEN % "")) == [
+        "invalid_image_resizer"]
 
 
 def test_generator_meta_mismatch():

@@ -83,7 +83,10 @@ def build_model_generator(cfg: Any) -> AnchorGenerator:
     kind, meta = meta_architecture(cfg)
     generator = build_anchor_generator(getattr(meta, GENERATOR_FIELD[kind]), kind)
     if kind == "ssd" and generator.kind == "multiscale_anchor_generator":
-        static = build_resizer(meta.image_resizer).static_shape is not None
+        try:
+            static = build_resizer(meta.image_resizer).static_shape is not None
+        except ConfigError:
+            return generator  # the resizer's own error is reported where shapes are needed
         generator = dataclasses.replace(generator, image_size_known=static)
     return generator
 
