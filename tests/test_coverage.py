@@ -292,11 +292,12 @@ def test_chunking_and_repeats_do_not_change_results():
     resized = ResizedBoxes(shapes, shapes.copy(), (np.arange(n) % 2).astype(np.int32),
                            boxes, np.ones(n, dtype=np.int32))
     matcher = MatcherSpec(0.5, 0.5)
-    a = evaluate(resized, LAYOUTS.__getitem__, matcher)
-    b = evaluate(resized, LAYOUTS.__getitem__, matcher, chunk=7)
-    assert a.metrics == b.metrics
-    np.testing.assert_array_equal(a.best_iou, b.best_iou)
-    np.testing.assert_array_equal(a.positives, b.positives)
+    a = evaluate(resized, LAYOUTS.__getitem__, matcher, workers=1)
+    for other in (evaluate(resized, LAYOUTS.__getitem__, matcher, chunk=7, workers=1),
+                  evaluate(resized, LAYOUTS.__getitem__, matcher, chunk=16, workers=3)):
+        assert other.metrics == a.metrics
+        for name in ("best_iou", "best_shape", "positives", "shape_iou", "unreachable"):
+            np.testing.assert_array_equal(getattr(other, name), getattr(a, name))
 
 
 def test_size_band_edges():
@@ -335,3 +336,5 @@ def test_empty_dataset_and_bad_inputs():
         evaluate(tiny_dataset(), LAYOUTS.__getitem__, MatcherSpec(matched_threshold=0.0))
     with pytest.raises(UsageError):
         evaluate(tiny_dataset(), lambda s: LAYOUTS[(64, 64)], MatcherSpec())
+    with pytest.raises(UsageError):
+        evaluate(tiny_dataset(), LAYOUTS.__getitem__, MatcherSpec(), workers=0)

@@ -31,7 +31,9 @@ Means over an empty set are ``None`` (JSON ``null``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -125,6 +127,7 @@ def evaluate(
     matcher: MatcherSpec,
     *,
     chunk: int = DEFAULT_CHUNK,
+    workers: int | None = None,
 ) -> CoverageReport:
     """Coverage of ``resized`` boxes by the anchors of their padded input shape.
 
@@ -132,13 +135,16 @@ def evaluate(
         resized: boxes in resized pixels with each image's padded shape.
         layout_for_shape: ``(H, W) -> AnchorLayout``; called once per distinct padded shape.
         matcher: gives the matched threshold (``0 < t <= 1``).
-        chunk: boxes processed at a time (bounds temporary memory).
+        chunk: boxes processed at a time (bounds temporary memory per worker).
+        workers: threads working on chunks (None: the CPU count, at most 4); the
+            results do not depend on it.
     """
     t = float(matcher.matched_threshold)
     if not 0.0 < t <= 1.0:
         raise UsageError(f"matched_threshold must be in (0, 1], got {t!r}")
     if chunk < 1:
         raise UsageError(f"chunk must be positive, got {chunk!r}")
+    workers = _workers(workers)
     n = resized.num_boxes
     boxes = np.asarray(resized.boxes, dtype=np.float64).reshape(n, 4)
     best = np.zeros(n, dtype=np.float64)
@@ -148,20 +154,38 @@ def evaluate(
     ratio = np.zeros(n, dtype=np.float64)
     if n:
         padded = np.asarray(resized.padded_shape, dtype=np.int64)[resized.box_image]
+        jobs = []
         for (ph, pw), members in _groups(padded):
             layout = layout_for_shape((ph, pw))
             if tuple(int(v) for v in layout.padded_shape) != (ph, pw):
                 raise UsageError(f"layout for padded shape {(ph, pw)} has padded_shape "
                                  f"{tuple(layout.padded_shape)}")
             shapes = layout_shapes(layout)
-            for s in range(0, len(members), chunk):
-                sel = members[s:s + chunk]
-                (best[sel], best_shape[sel], positives[sel], shape_iou[sel],
-                 ratio[sel]) = _chunk_coverage(boxes[sel], layout, shapes, t)
+            jobs += [(members[s:s + chunk], layout, shapes) for s in range(0, len(members), chunk)]
+
+        def run(job):
+            sel, layout, shapes = job
+            (best[sel], best_shape[sel], positives[sel], shape_iou[sel],
+             ratio[sel]) = _chunk_coverage(boxes[sel], layout, shapes, t)
+
+        if workers == 1 or len(jobs) == 1:
+            for job in jobs:
+                run(job)
+        else:  # numpy releases the GIL in its loops; chunks write disjoint slices
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(run, jobs))
     unreachable = (shape_iou >= t) & (best < t)
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     metrics = dataset_metrics(best, positives, shape_iou, unreachable, ratio, area, matcher)
     return CoverageReport(best, best_shape, positives, shape_iou, unreachable, metrics)
+
+
+def _workers(workers: int | None) -> int:
+    if workers is None:
+        return min(4, os.cpu_count() or 1)
+    if workers < 1:
+        raise UsageError(f"workers must be positive, got {workers!r}")
+    return int(workers)
 
 
 def _mean(x: np.ndarray):
