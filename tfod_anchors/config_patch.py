@@ -12,246 +12,38 @@ byte for byte. The result is re-parsed and must equal the intended config;
 otherwise the whole config is re-serialised and :attr:`PatchResult.warning` says so.
 """
 
+
 from __future__ import annotations
 
 import difflib
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-from google.protobuf import text_encoding, text_format
+from google.protobuf import text_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from .config_query import anchor_generator_path, as_pipeline
 from .errors import ConfigError
 from .schema import parse_text
-
-_TOKEN = re.compile(
-    r"""(?P<ws>[ \t\r\n\f\v\ufeff]+)
-      | (?P<comment>\#[^\n]*)
-      | (?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
-      | (?P<word>[A-Za-z0-9_.+\-]+)
-      | (?P<punct>[{}<>\[\]:,;/])""",
-    re.VERBOSE,
+from .textproto import (
+    Entry,
+    Node,
+    Unsupported,
+    block_lines,
+    field_lines,
+    field_values,
+    format_scalar,
+    is_message,
+    is_repeated,
+    parse_tree,
+    render_inline,
+    render_lines,
+    tokenize,
 )
-_CLOSER = {"{": "}", "<": ">"}
 
-
-class _Unsupported(Exception):
-    """The text cannot be patched safely in place (caller falls back)."""
-
-
-@dataclass(frozen=True)
-class _Tok:
-    kind: str
-    text: str
-    start: int
-    end: int
-
-
-def tokenize(text: str) -> list[_Tok]:
-    """Significant tokens (no whitespace/comments) of protobuf text format."""
-    tokens, pos = [], 0
-    while pos < len(text):
-        match = _TOKEN.match(text, pos)
-        if match is None:
-            raise _Unsupported(f"unexpected character {text[pos]!r} at offset {pos}")
-        if match.lastgroup not in ("ws", "comment"):
-            tokens.append(_Tok(match.lastgroup, match.group(), match.start(), match.end()))
-        pos = match.end()
-    return tokens
-
-
-@dataclass
-class Node:
-    """A message body: ``open``/``close`` are offsets of its braces (root: None / len(text))."""
-
-    open: int | None
-    close: int
-    entries: list[Entry] = field(default_factory=list)
-
-
-@dataclass
-class Entry:
-    """One ``name: value`` / ``name { ... }`` occurrence; offsets into the text.
-
-    ``kind`` is ``"scalar"``, ``"list"`` or ``"message"``; ``end`` includes a
-    trailing ``,``/``;`` separator.
-    """
-
-    name: str
-    start: int
-    value_start: int
-    value_end: int
-    end: int
-    kind: str
-    node: Node | None = None
-
-
-class _Parser:
-    def __init__(self, text: str):
-        self.text = text
-        self.toks = tokenize(text)
-        self.i = 0
-
-    def peek(self, value: str | None = None) -> _Tok | None:
-        tok = self.toks[self.i] if self.i < len(self.toks) else None
-        if value is not None and (tok is None or tok.kind != "punct" or tok.text != value):
-            return None
-        return tok
-
-    def take(self) -> _Tok:
-        if self.i >= len(self.toks):
-            raise _Unsupported("unexpected end of text")
-        self.i += 1
-        return self.toks[self.i - 1]
-
-    def body(self, open_tok: _Tok | None) -> Node:
-        closer = _CLOSER[open_tok.text] if open_tok else None
-        node = Node(open_tok.start if open_tok else None, len(self.text))
-        while True:
-            if self.i >= len(self.toks):
-                if closer:
-                    raise _Unsupported("unclosed block")
-                return node
-            if closer and self.peek(closer):
-                node.close = self.take().start
-                return node
-            node.entries.append(self.entry())
-
-    def entry(self) -> Entry:
-        tok = self.take()
-        if tok.kind == "punct" and tok.text == "[":
-            parts = []
-            while not self.peek("]"):
-                parts.append(self.take().text)
-            self.take()
-            name = "[" + "".join(parts) + "]"
-        elif tok.kind == "word":
-            name = tok.text
-        else:
-            raise _Unsupported(f"expected a field name at offset {tok.start}")
-        if self.peek(":"):
-            self.take()
-        nxt = self.peek()
-        if nxt is None:
-            raise _Unsupported("value missing")
-        if nxt.kind == "punct" and nxt.text in _CLOSER:
-            self.take()
-            node = self.body(nxt)
-            kind, vstart, vend = "message", nxt.start, node.close + 1
-        elif nxt.kind == "punct" and nxt.text == "[":
-            self.take()
-            while not self.peek("]"):
-                item = self.peek()
-                if item is not None and item.kind == "punct" and item.text in _CLOSER:
-                    self.take()
-                    self.body(item)
-                else:
-                    self.scalar()
-                if self.peek(","):
-                    self.take()
-            node, kind, vstart, vend = None, "list", nxt.start, self.take().end
-        else:
-            node, kind = None, "scalar"
-            vstart, vend = self.scalar()
-        end = vend
-        if self.peek(",") or self.peek(";"):
-            end = self.take().end
-        return Entry(name, tok.start, vstart, vend, end, kind, node)
-
-    def scalar(self) -> tuple[int, int]:
-        tok = self.take()
-        if tok.kind == "string":
-            end = tok.end
-            while self.i < len(self.toks) and self.toks[self.i].kind == "string":
-                end = self.take().end
-            return tok.start, end
-        if tok.kind != "word":
-            raise _Unsupported(f"unexpected {tok.text!r} at offset {tok.start}")
-        return tok.start, tok.end
-
-
-def parse_tree(text: str) -> Node:
-    """Syntax tree of a text-format message (root node)."""
-    return _Parser(text).body(None)
-
-
-# ----------------------------------------------------------------------------- rendering
-
-
-def format_scalar(fd: FieldDescriptor, value: Any) -> str:
-    """Text-format literal for one value of field ``fd`` that re-parses to the same value."""
-    if fd.type == FieldDescriptor.TYPE_FLOAT:
-        return np.format_float_positional(np.float32(value), unique=True, trim="0")
-    if fd.type == FieldDescriptor.TYPE_DOUBLE:
-        return repr(float(value))
-    if fd.type == FieldDescriptor.TYPE_BOOL:
-        return "true" if value else "false"
-    if fd.type == FieldDescriptor.TYPE_ENUM:
-        enum_value = fd.enum_type.values_by_number.get(value)
-        return enum_value.name if enum_value is not None else str(value)
-    if fd.type == FieldDescriptor.TYPE_STRING:
-        return '"' + text_encoding.CEscape(value, as_utf8=True) + '"'
-    if fd.type == FieldDescriptor.TYPE_BYTES:
-        return '"' + text_encoding.CEscape(value, as_utf8=False) + '"'
-    return str(int(value))
-
-
-def _is_repeated(fd: FieldDescriptor) -> bool:
-    flag = getattr(fd, "is_repeated", None)  # protobuf >= 5.29; .label before
-    return bool(flag) if flag is not None else fd.label == FieldDescriptor.LABEL_REPEATED
-
-
-def _is_message(fd: FieldDescriptor) -> bool:
-    return fd.type in (FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_GROUP)
-
-
-def _values(msg: Message, fd: FieldDescriptor) -> list[Any]:
-    if _is_repeated(fd):
-        return list(getattr(msg, fd.name))
-    return [getattr(msg, fd.name)] if msg.HasField(fd.name) else []
-
-
-def _field_lines(msg: Message, fd: FieldDescriptor, unit: str, one_per_line: bool) -> list[str]:
-    """Lines (no base indentation) for every value of ``fd`` in ``msg``."""
-    values = _values(msg, fd)
-    if not values:
-        return []
-    if _is_message(fd):
-        if fd.message_type.GetOptions().map_entry:
-            raise _Unsupported("map fields are not rendered")
-        return [line for value in values for line in _block_lines(fd.name, value, unit)]
-    if _is_repeated(fd) and not one_per_line:
-        return [f"{fd.name}: [{', '.join(format_scalar(fd, v) for v in values)}]"]
-    return [f"{fd.name}: {format_scalar(fd, v)}" for v in values]
-
-
-def _block_lines(name: str, value: Message, unit: str) -> list[str]:
-    return [f"{name} {{", *(unit + line for line in render_lines(value, unit)), "}"]
-
-
-def render_lines(msg: Message, unit: str = "  ") -> list[str]:
-    """Multi-line text of ``msg``'s set fields (schema order), indented by ``unit`` per level."""
-    lines: list[str] = []
-    for fd in msg.DESCRIPTOR.fields:
-        lines += _field_lines(msg, fd, unit, one_per_line=False)
-    return lines
-
-
-def render_inline(msg: Message) -> str:
-    """One-line text of ``msg`` (``a: 1 b: [1, 2] c { d: 3 }``)."""
-    parts: list[str] = []
-    for fd in msg.DESCRIPTOR.fields:
-        if not _is_message(fd):
-            parts += _field_lines(msg, fd, "", one_per_line=False)
-            continue
-        for value in _values(msg, fd):
-            inner = render_inline(value)
-            parts.append(f"{fd.name} {{ {inner} }}" if inner else f"{fd.name} {{ }}")
-    return " ".join(parts)
+__all__ = ["PatchResult", "patch_anchor_generator", "unified_diff", "parse_tree", "tokenize",
+           "format_scalar", "render_lines", "render_inline"]
 
 
 # ----------------------------------------------------------------------------- patching
@@ -290,7 +82,7 @@ class _Text:
 
 
 def _equal(old: Message, new: Message, fd: FieldDescriptor) -> bool:
-    if _is_repeated(fd):
+    if is_repeated(fd):
         return list(getattr(old, fd.name)) == list(getattr(new, fd.name))
     if old.HasField(fd.name) != new.HasField(fd.name):
         return False
@@ -308,7 +100,7 @@ def _patch_node(
     """
     try:
         return _patch_fields(t, node, old, new, depth, rerender_depth)
-    except _Unsupported:
+    except Unsupported:
         if node.open is None or depth < rerender_depth:
             raise
         return [_rerender(t, node, new)]
@@ -341,7 +133,7 @@ def _patch_fields(
     by_name: dict[str, list[Entry]] = {}
     for entry in node.entries:
         if entry.name not in old.DESCRIPTOR.fields_by_name:
-            raise _Unsupported(f"unknown entry {entry.name}")
+            raise Unsupported(f"unknown entry {entry.name}")
         by_name.setdefault(entry.name, []).append(entry)
     multiline = node.open is None or not t.same_line(node.open, node.close)
     edits: list[tuple[int, int, str]] = []
@@ -350,9 +142,9 @@ def _patch_fields(
         if _equal(old, new, fd):
             continue
         entries = by_name.get(fd.name, [])
-        old_vals, new_vals = _values(old, fd), _values(new, fd)
+        old_vals, new_vals = field_values(old, fd), field_values(new, fd)
         if (
-            _is_message(fd)
+            is_message(fd)
             and len(entries) == len(old_vals) > 0
             and new_vals
             and all(e.kind == "message" for e in entries)
@@ -366,29 +158,29 @@ def _patch_fields(
                     edits += _patch_node(t, entry.node, o, n, depth + 1, rerender_depth)
             for entry in entries[len(new_vals) :]:
                 if not t.alone(entry.start, entry.end):
-                    raise _Unsupported(f"{fd.name} shares a line with other text")
+                    raise Unsupported(f"{fd.name} shares a line with other text")
                 edits.append((t.line_start(entry.start), t.next_line(entry.end), ""))
             if len(new_vals) > len(entries):
                 last = entries[-1]
                 indent = t.indent(last.start)
                 unit = _unit(t, last.node, indent)
                 lines = [
-                    ln for v in new_vals[len(entries) :] for ln in _block_lines(fd.name, v, unit)
+                    ln for v in new_vals[len(entries) :] for ln in block_lines(fd.name, v, unit)
                 ]
                 at = t.next_line(last.end)
                 edits.append((at, at, "".join(indent + ln + t.nl for ln in lines)))
             continue
-        if not _is_message(fd) and len(entries) == 1 and old_vals and new_vals:
+        if not is_message(fd) and len(entries) == 1 and old_vals and new_vals:
             entry = entries[0]
-            if not _is_repeated(fd) and entry.kind == "scalar":
+            if not is_repeated(fd) and entry.kind == "scalar":
                 edits.append((entry.value_start, entry.value_end, format_scalar(fd, new_vals[0])))
                 continue
-            if _is_repeated(fd) and entry.kind == "list":
+            if is_repeated(fd) and entry.kind == "list":
                 literal = ", ".join(format_scalar(fd, v) for v in new_vals)
                 edits.append((entry.value_start, entry.value_end, f"[{literal}]"))
                 continue
         if (
-            not _is_message(fd)
+            not is_message(fd)
             and len(entries) == len(new_vals) > 0
             and all(e.kind == "scalar" for e in entries)
         ):  # one value per line, same count: replace values, keep lines and comments
@@ -396,7 +188,7 @@ def _patch_fields(
                 edits.append((entry.value_start, entry.value_end, format_scalar(fd, value)))
             continue
         if not multiline:
-            raise _Unsupported("structural change inside a one-line block")
+            raise Unsupported("structural change inside a one-line block")
         edits += _replace_field(t, node, by_name, fields, index, new)
     return edits
 
@@ -414,13 +206,13 @@ def _replace_field(
     entries = by_name.get(fd.name, [])
     for entry in entries:
         if not t.alone(entry.start, entry.end):
-            raise _Unsupported(f"{fd.name} shares a line with other text")
+            raise Unsupported(f"{fd.name} shares a line with other text")
     parent = t.indent(node.open) if node.open is not None else ""
     indent = next((t.indent(e.start) for e in node.entries if t.alone(e.start, e.end)), None)
     unit = _unit(t, node, parent)
     indent = indent if indent is not None else parent + unit
     one_per_line = bool(entries) and all(e.kind == "scalar" for e in entries)
-    lines = _field_lines(new, fd, unit, one_per_line)
+    lines = field_lines(new, fd, unit, one_per_line)
     block = "".join(indent + line + t.nl for line in lines)
     edits = [(t.line_start(e.start), t.next_line(e.end), "") for e in entries]
     if entries:
@@ -440,24 +232,24 @@ def _insertion_point(
         if by_name.get(fd.name):
             last = by_name[fd.name][-1]
             if not t.alone(last.start, last.end):
-                raise _Unsupported("neighbour shares a line")
+                raise Unsupported("neighbour shares a line")
             return t.next_line(last.end)
     for fd in fields[index + 1 :]:
         if by_name.get(fd.name):
             first = by_name[fd.name][0]
             if not t.alone(first.start, first.end):
-                raise _Unsupported("neighbour shares a line")
+                raise Unsupported("neighbour shares a line")
             return t.line_start(first.start)
     if node.open is not None and t.alone(node.close, node.close):
         return t.line_start(node.close)
-    raise _Unsupported("no line to insert at")
+    raise Unsupported("no line to insert at")
 
 
 def _apply(text: str, edits: list[tuple[int, int, str]]) -> str:
     out, pos = [], 0
     for start, end, replacement in sorted(edits, key=lambda e: (e[0], e[1])):
         if start < pos:
-            raise _Unsupported("overlapping edits")
+            raise Unsupported("overlapping edits")
         out += [text[pos:start], replacement]
         pos = end
     out.append(text[pos:])
@@ -546,9 +338,9 @@ def patch_anchor_generator(
             new_text[1:] if new_text.startswith("\ufeff") else new_text, type(cfg)()
         )
         if reparsed != intended:
-            raise _Unsupported("the config differs from its text outside the anchor generator")
+            raise Unsupported("the config differs from its text outside the anchor generator")
         return PatchResult(new_text, _line_ranges(text, new_text), "textual")
-    except (_Unsupported, ConfigError) as err:
+    except (Unsupported, ConfigError) as err:
         reason = str(err)
     new_text = text_format.MessageToString(intended)
     warning = (
