@@ -174,15 +174,23 @@ def test_check_stride_mismatch_is_exit_1(capsys, dataset):
     assert "grid_stride_mismatch" in codes or "stride_not_allowed" in codes
 
 
-@pytest.mark.parametrize("text", ["model { faster_rcnn { num_classes: }", "", "\x00\xff\x10"])
-def test_check_broken_config_is_exit_2_one_line(capsys, tmp_path, text):
+@pytest.mark.parametrize(("text", "expect"), [
+    ("model {\n  faster_rcnn { num_classes: }\n}\n", "line 2, column"),  # syntax error
+    ("model { faster_rcnn { num_clases: 3 } }", "num_clases"),  # unknown field
+    ("model { faster_rcnn { num_classes: 'three' } }", "num_classes"),  # wrong type
+    ("", "empty"),
+    ("\x00\xff\x10garbage", "binary"),
+])
+@pytest.mark.parametrize("command", ["check", "fit", "anchors"])
+def test_broken_config_is_exit_2_one_line(capsys, tmp_path, text, expect, command):
     bad = tmp_path / "broken.config"
     bad.write_bytes(text.encode("latin-1"))
     before = bad.read_bytes()
-    code, out, err = run_cli(capsys, "check", bad)
+    code, out, err = run_cli(capsys, command, bad, *(["--in-place"] if command == "fit" else []))
     assert code == 2 and out == ""
-    assert err.count("\n") == 1 and str(bad) in err
+    assert err.count("\n") == 1 and str(bad) in err and expect in err.lower()
     assert bad.read_bytes() == before
+    assert os.listdir(tmp_path) == ["broken.config"]
 
 
 def test_check_sample_config_with_placeholder_inputs(capsys):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -213,7 +214,21 @@ def parse_error_message(err: text_format.ParseError, text: str | None = None) ->
     detail = _one_line(detail)
     if line is None:
         return detail
+    field = _field_before(text, line, column)
+    if field and field not in detail:
+        detail = f"{detail.rstrip('.')} (field {field})"
     return f"line {line}, column {column}: {detail}"
+
+
+def _field_before(text: str | None, line: int, column: int | None) -> str | None:
+    """The ``name:`` a value error points after (protobuf's value errors omit the field)."""
+    if text is None or column is None:
+        return None
+    lines = text.split("\n")
+    if not 0 < line <= len(lines):
+        return None
+    match = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*:\s*\[?[^:]*$", lines[line - 1][: column - 1])
+    return match.group(1) if match else None
 
 
 def parse_text(text: str, message: Message, path: str | None = None) -> Message:
