@@ -49,6 +49,13 @@ class Evaluator:
 
     def columns(self, keys: list[ColumnKey]) -> np.ndarray:
         """float32 ``[B, len(keys)]``, computing missing columns level by level."""
+        out = np.empty((self.geom.num_boxes, len(keys)), dtype=np.float32)
+        for j, col in enumerate(self.column_list(keys)):
+            out[:, j] = col
+        return out
+
+    def column_list(self, keys: list[ColumnKey]) -> list[np.ndarray]:
+        """The columns ``keys`` as contiguous float32 ``[B]`` arrays (computed if missing)."""
         missing: dict[int, list[ColumnKey]] = {}
         for key in keys:
             if key in self._cache:
@@ -61,21 +68,23 @@ class Evaluator:
                                  np.array([[k[1], k[2]] for k in ks]))
             self.columns_computed += len(ks)
             for j, key in enumerate(ks):
-                fresh[key] = cols[:, j]
-                self._cache[key] = cols[:, j]
+                col = np.ascontiguousarray(cols[:, j])
+                fresh[key] = col
+                self._cache[key] = col
         while len(self._cache) > self._limit:
             self._cache.popitem(last=False)
-        out = np.empty((self.geom.num_boxes, len(keys)), dtype=np.float32)
-        for j, key in enumerate(keys):
-            out[:, j] = fresh[key] if key in fresh else self._cache[key]
+        return [fresh[key] if key in fresh else self._cache[key] for key in keys]
+
+    def column_max(self, keys: list[ColumnKey]) -> np.ndarray:
+        """float32 ``[B]`` elementwise maximum of the columns ``keys`` (zeros if none)."""
+        out = np.zeros(self.geom.num_boxes, dtype=np.float32)
+        for col in self.column_list(keys):
+            np.maximum(out, col, out=out)
         return out
 
     def best(self, x: np.ndarray) -> np.ndarray:
         """float32 ``[B]`` best IoU of each box for candidate ``x``."""
-        keys = self.keys_of(x)
-        if not keys:
-            return np.zeros(self.geom.num_boxes, dtype=np.float32)
-        return self.columns(keys).max(axis=1)
+        return self.column_max(self.keys_of(x))
 
     def metrics(self, best: np.ndarray) -> dict[str, np.ndarray]:
         self.candidates_scored += 1 if best.ndim == 1 else best.shape[1]
@@ -106,12 +115,15 @@ class Evaluator:
         for ks in cand_keys:
             fixed &= set(ks)
         rest_keys = [k for k in dict.fromkeys(base_keys) if k in fixed]
-        rest = self.columns(rest_keys).max(axis=1) if rest_keys else \
-            np.zeros(self.geom.num_boxes, dtype=np.float32)
-        best = np.empty((self.geom.num_boxes, len(values)), dtype=np.float32)
-        for c, ks in enumerate(cand_keys):
-            moving = [k for k in dict.fromkeys(ks) if k not in fixed]
-            best[:, c] = np.maximum(rest, self.columns(moving).max(axis=1)) if moving else rest
+        rest = self.column_max(rest_keys)
+        moving = [[k for k in dict.fromkeys(ks) if k not in fixed] for ks in cand_keys]
+        self.column_list(list(dict.fromkeys(k for ks in moving for k in ks)))  # one batch
+        best = np.empty((len(values), self.geom.num_boxes), dtype=np.float32)
+        for c, ks in enumerate(moving):
+            best[c] = rest
+            for col in self.column_list(ks):
+                np.maximum(best[c], col, out=best[c])
+        best = best.T
         m = self.metrics(best)
         i = objective.argbest(m)
         return i, objective.score({k: v[i] for k, v in m.items()})

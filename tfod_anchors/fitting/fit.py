@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,7 @@ from tfod_anchors.fitting.kernel import BoxGeometry
 from tfod_anchors.fitting.objective import METRICS, Objective, make_objective
 from tfod_anchors.fitting.params import ParamSpace, param_space, shape_unit
 from tfod_anchors.fitting.problem import build_geometry, layout_function, padded_groups
-from tfod_anchors.fitting.sample import Sample, draw, half_width, strata_keys
+from tfod_anchors.fitting.sample import Sample, choose_keys, draw, half_width
 from tfod_anchors.fitting.search import (
     Candidate,
     coordinate_scan,
@@ -38,9 +39,10 @@ DEFAULT_MAX_BOXES_EXACT = 20_000
 COARSE_BOXES = 4_000
 POOL_SCALES = 24
 POOL_RATIOS = 15
-COARSE_REFINE = 3
-POLISH = 2
-RANDOM_STARTS = 6
+COARSE_REFINE = 2
+POLISH = 1
+RANDOM_STARTS = 12
+EXPLORE_PENALTY = 2.0
 VERIFY = 4
 SAMPLED_MARGIN = 0.002
 
@@ -224,7 +226,16 @@ def _search_grid(ev: Evaluator, problem: _Problem, objective: Objective, sample:
             seen.add(key)
             chosen.append(c)
     step = float(scales[1] - scales[0]) / 2.0
-    return [refine(ev, space, objective, c, step=step, min_step=0.01) for c in chosen]
+    return [_explore(ev, space, objective, c, step) for c in chosen]
+
+
+def _explore(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candidate,
+             step: float) -> Candidate:
+    """Refine with the guard as a penalty first (crossing slightly infeasible ground
+    finds better corners of the feasible set), then as a hard constraint."""
+    soft = refine(ev, space, objective.with_penalty(EXPLORE_PENALTY), cand, step=step,
+                  min_step=0.01, diagonals=False)
+    return refine(ev, space, objective, soft, step=0.04, min_step=0.01, diagonals=False)
 
 
 def _search_generic(ev: Evaluator, problem: _Problem, objective: Objective, sample: Sample,
@@ -239,23 +250,11 @@ def _search_generic(ev: Evaluator, problem: _Problem, objective: Objective, samp
     scanned = [coordinate_scan(ev, space, objective, x, origin=o) for o, x in starts]
     diag["scan"] = {c.origin: _rounded_score(c.score) for c in scanned}
     scanned.sort(key=lambda c: c.score, reverse=True)
-    return [refine(ev, space, objective, c, step=0.15, min_step=0.01)
-            for c in scanned[:COARSE_REFINE - 1]]
+    return [_explore(ev, space, objective, c, 0.15) for c in scanned[:COARSE_REFINE - 1]]
 
 
 def _rounded_score(score) -> list[float]:
     return [round(float(v), 6) for v in score]
-
-
-def _exact_best(problem: _Problem, x: np.ndarray, chunk: int = 200_000) -> np.ndarray:
-    """float32 ``[N]`` best IoU of every box for candidate ``x`` (exact kernel)."""
-    n = problem.resized.num_boxes
-    out = np.empty(n, dtype=np.float32)
-    for s in range(0, n, chunk):
-        idx = np.arange(s, min(n, s + chunk))
-        ev = Evaluator(problem.geometry(idx), np.ones(idx.size), problem.space, problem.matched)
-        out[idx] = ev.best(x)
-    return out
 
 
 def fit_generator(
@@ -285,6 +284,7 @@ def fit_generator(
         UsageError: no boxes, bad options; ConfigError: no fittable generator.
     """
     t0 = time.perf_counter()
+    clock = _Clock()
     say = progress or (lambda _msg: None)
     if resized.num_boxes == 0:
         raise InputError("no boxes to fit anchors to")
@@ -308,9 +308,10 @@ def fit_generator(
     problem = _Problem(resized, shapes, group, generator, space, matcher.matched_threshold,
                        layouts, units)
     window = shapes.astype(np.float64)[group]
-    keys = strata_keys(resized.boxes, window, group)
-    sample = draw(keys, max_boxes_exact, seed)
-    coarse = draw(keys, min(COARSE_BOXES, max_boxes_exact), seed)
+    sample = draw(choose_keys(resized.boxes, window, group, max_boxes_exact),
+                  max_boxes_exact, seed)
+    n_coarse = min(COARSE_BOXES, max_boxes_exact)
+    coarse = draw(choose_keys(resized.boxes, window, group, n_coarse), n_coarse, seed)
     say(f"searching on {coarse.size} then {sample.size} of {resized.num_boxes} boxes")
     tol = guard_tolerance
     rng = np.random.default_rng(seed)
@@ -324,67 +325,50 @@ def fit_generator(
         stol = None if tol is None else max(0.0, tol - margin)
         return ev, make_objective(objective, problem.matched, start_m, stol), start_m
 
-    ev_a, obj_a, _ = stage(coarse)
-    if kind == "grid_anchor_generator":
-        found = _search_grid(ev_a, problem, obj_a, coarse, rng, diag)
-    else:
-        found = _search_generic(ev_a, problem, obj_a, coarse, rng, diag)
-    found.sort(key=lambda c: c.score, reverse=True)
-    diag["coarse"] = {c.origin: _rounded_score(c.score) for c in found}
-    say(f"coarse search done in {time.perf_counter() - t0:.1f} s")
-    ev, obj, start_m = stage(sample)
-    diag["start_search_metrics"] = start_m
-    polish = [found[0]] + [c for c in found[1:] if c.origin == "config"][:1]
-    polish += [c for c in found[1:] if all(c is not p for p in polish)]
-    polish = polish[:POLISH]
-    cands = [refine(ev, space, obj, Candidate(c.x, c.score, c.origin), step=0.02)
-             for c in polish]
-    cands.sort(key=lambda c: c.score, reverse=True)
-    diag["refined"] = {c.origin: _rounded_score(c.score) for c in cands}
-    say(f"search done in {time.perf_counter() - t0:.1f} s; verifying on all boxes")
-
-    # Exact verification on all boxes, guard against the config's exact values.
-    start_exact = _metrics_all(problem, space.x0)
-    exact_obj = make_objective(objective, problem.matched, start_exact, tol)
-    chosen_x, chosen_m = None, start_exact
-    best_score = exact_obj.score(start_exact)
-    tried = []
-    seen = set()
-    for c in cands:
-        key = tuple(np.round(c.x, 9))
-        if key in seen or len(tried) >= VERIFY:
-            continue
-        seen.add(key)
-        m = _metrics_all(problem, c.x)
-        score = exact_obj.score(m)
-        tried.append({"origin": c.origin, "search_score": list(c.score), "exact": m})
-        if score > best_score:
-            chosen_x, chosen_m, best_score = c.x, m, score
-    diag["verified"] = tried
-    if not sample.exact:
-        diag["error_bound_95"] = _error_bounds(ev, sample, chosen_x if chosen_x is not None
-                                               else space.x0, problem.matched)
-
-    new_generator = type(generator)()
-    new_generator.CopyFrom(generator)
-    if chosen_x is not None:
-        values = np.exp(space.rounded(chosen_x))
-        new_generator = space.write(generator, np.array([float(f"{v:.4g}") for v in values]))
-    changed, previous = generator_diff(generator, new_generator, kind)
-    improved = chosen_x is not None and bool(changed)
-
     from tfod_anchors.coverage import evaluate
 
     before_layouts = layout_function(pipeline)
-    before = evaluate(resized, before_layouts, matcher).metrics
-    if improved:
-        after = evaluate(resized, layout_function(_with_generator(pipeline, new_generator)),
-                         matcher).metrics
-    else:
+    # The config's own coverage runs beside the search (numpy releases the GIL).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        before_job = pool.submit(evaluate, resized, before_layouts, matcher)
+        clock.lap("setup")
+        ev_a, obj_a, ev, obj, found, cands = _search(stage, coarse, sample, kind, problem,
+                                                     rng, diag, clock, say, t0)
+        before = before_job.result().metrics
+    clock.lap("coverage_before")
+    start_exact = {k: float(before[k]) for k in METRICS}
+    exact_obj = make_objective(objective, problem.matched, start_exact, tol)
+    after, chosen_x, tried = None, None, []
+    seen = set()
+    # Polished candidates first (scored on the larger sample), then the coarse ones.
+    for c in cands + found:
+        key = tuple(np.round(space.rounded(c.x), 9))
+        if key in seen or len(tried) >= VERIFY:
+            continue
+        seen.add(key)
+        gen_c = _written(space, generator, c.x)
+        if not generator_diff(generator, gen_c, kind)[0]:
+            continue
+        m = evaluate(resized, layout_function(_with_generator(pipeline, gen_c)), matcher).metrics
+        tried.append({"origin": c.origin, "search_score": _rounded_score(c.score),
+                      "exact": {k: round(float(m[k]), 6) for k in METRICS}})
+        if exact_obj.score(m) > exact_obj.score(start_exact):
+            chosen_x, after = c.x, m
+            break
+    diag["verified"] = tried
+    clock.lap("verify")
+    if not sample.exact:
+        diag["error_bound_95"] = _error_bounds(ev, sample, chosen_x if chosen_x is not None
+                                               else space.x0, problem.matched)
+    new_generator = _written(space, generator, chosen_x) if chosen_x is not None else \
+        _copy(generator)
+    changed, previous = generator_diff(generator, new_generator, kind)
+    improved = chosen_x is not None and bool(changed)
+    if not improved:
         after = before
-    diag["kernel_vs_coverage"] = max(abs(float(chosen_m[k]) - float(after[k])) for k in METRICS)
-    diag["columns_computed"] = ev.columns_computed
-    diag["candidates_scored"] = ev.candidates_scored
+    diag["columns_computed"] = ev_a.columns_computed + ev.columns_computed
+    diag["candidates_scored"] = ev_a.candidates_scored + ev.candidates_scored
+    diag["stage_seconds"] = clock.laps
     diag["seconds"] = round(time.perf_counter() - t0, 3)
     moved = {k: float(after[k]) - float(before[k]) for k in METRICS}
     guard = {k: float(before[k]) - tol for k in exact_obj.floors} if tol is not None else {}
@@ -396,17 +380,66 @@ def fit_generator(
                      (apl_before, apl_after), diag)
 
 
+def _copy(msg: Any) -> Any:
+    out = type(msg)()
+    out.CopyFrom(msg)
+    return out
+
+
+def _written(space: ParamSpace, generator: Any, x: np.ndarray) -> Any:
+    """The generator message with ``x``'s values, rounded to 4 significant decimals."""
+    values = np.exp(space.rounded(x))
+    return space.write(generator, np.array([float(f"{v:.4g}") for v in values]))
+
+
+def _polish(ev: Evaluator, space: ParamSpace, objective: Objective,
+            cand: Candidate) -> Candidate:
+    """On the full search sample: soft-guard refinement, then hard-guard refinement
+    with the height-only / width-only moves."""
+    soft = refine(ev, space, objective.with_penalty(EXPLORE_PENALTY), cand, step=0.05,
+                  min_step=0.005, diagonals=False, offsets=(-1.0, 1.0))
+    return refine(ev, space, objective, soft, step=0.02, min_step=0.004, offsets=(-1.0, 1.0))
+
+
+def _search(stage, coarse, sample, kind, problem, rng, diag, clock, say, t0):
+    """Coarse search on ``coarse``, then polish on ``sample``."""
+    ev_a, obj_a, _ = stage(coarse)
+    if kind == "grid_anchor_generator":
+        found = _search_grid(ev_a, problem, obj_a, coarse, rng, diag)
+    else:
+        found = _search_generic(ev_a, problem, obj_a, coarse, rng, diag)
+    found.sort(key=lambda c: c.score, reverse=True)
+    diag["coarse"] = {c.origin: _rounded_score(c.score) for c in found}
+    say(f"coarse search done in {time.perf_counter() - t0:.1f} s")
+    clock.lap("coarse")
+    ev, obj, start_m = stage(sample)
+    diag["start_search_metrics"] = start_m
+    polish = found[:POLISH]
+    cands = [_polish(ev, problem.space, obj, Candidate(c.x, c.score, c.origin))
+             for c in polish]
+    cands.sort(key=lambda c: c.score, reverse=True)
+    diag["refined"] = {c.origin: _rounded_score(c.score) for c in cands}
+    say(f"search done in {time.perf_counter() - t0:.1f} s; checking on all boxes")
+    clock.lap("polish")
+    return ev_a, obj_a, ev, obj, found, cands
+
+
+class _Clock:
+    """Wall and CPU seconds per named stage."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, list[float]] = {}
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+    def lap(self, name: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.laps[name] = [round(wall - self._wall, 3), round(cpu - self._cpu, 3)]
+        self._wall, self._cpu = wall, cpu
+
+
 def _apl(layout_for, shapes: np.ndarray) -> list[int]:
     lay = layout_for((int(shapes[0, 0]), int(shapes[0, 1])))
     return [int(level.sizes.shape[0]) for level in lay.levels]
-
-
-def _metrics_all(problem: _Problem, x: np.ndarray) -> dict[str, float]:
-    best = _exact_best(problem, x)
-    n = best.shape[0]
-    from tfod_anchors.fitting.objective import metrics_of
-
-    return {k: float(v) for k, v in metrics_of(best, np.ones(n), problem.matched).items()}
 
 
 def _error_bounds(ev: Evaluator, sample: Sample, x: np.ndarray, matched: float) -> dict:

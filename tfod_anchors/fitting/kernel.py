@@ -75,7 +75,8 @@ class BoxGeometry:
 
 @dataclass(frozen=True)
 class Prepared:
-    """Shape-independent per-box quantities of one level (float32 ``[B, 1]`` columns).
+    """Shape-independent per-box quantities of one level (float32 ``[B, 1]`` columns;
+    float32 keeps IoUs exact to ~1e-6, ample for ranking candidates).
 
     ``dy, dx``: distance from the box centre to the nearest cell centre of the grid
     (the best cell on an axis when the anchor is neither pruned nor clipped there).
@@ -127,7 +128,7 @@ def prepare(geom: BoxGeometry, level: int) -> Prepared:
             grid.stride[:, 0], grid.stride[:, 1], grid.offset[:, 0], grid.offset[:, 1],
             last[:, 0], last[:, 1], geom.window[:, 0], geom.window[:, 1],
             geom.unit[:, 0], geom.unit[:, 1]]
-    return Prepared(*(np.ascontiguousarray(c, dtype=np.float64)[:, None] for c in cols),
+    return Prepared(*(np.ascontiguousarray(c, dtype=np.float32)[:, None] for c in cols),
                     geom.policy)
 
 
@@ -157,8 +158,8 @@ def level_columns(geom: BoxGeometry | Prepared, level: int, shapes: np.ndarray,
 
 def _columns(p: Prepared, shapes: np.ndarray) -> np.ndarray:
     """Best IoU ``[b, K]`` for a chunk of boxes (see :func:`level_columns`)."""
-    ah = shapes[None, :, 0] * p.uy
-    aw = shapes[None, :, 1] * p.ux
+    ah = shapes[None, :, 0].astype(np.float32) * p.uy
+    aw = shapes[None, :, 1].astype(np.float32) * p.ux
     dy, dx = p.dy, p.dx
     ok = None
     if p.policy == "prune":
@@ -175,19 +176,31 @@ def _columns(p: Prepared, shapes: np.ndarray) -> np.ndarray:
     union = ah * aw
     union += p.area
     union -= inter
-    np.maximum(union, 1e-300, out=union)
+    np.maximum(union, np.float32(1e-30), out=union)
     iou = inter / union
     if ok is not None:
         iou[~ok] = 0.0
     if p.policy != "clip":
         return iou
     # Clipping can only matter on an axis where an anchor near the box reaches the
-    # window edge; elsewhere the unclipped nearest cell above is exact on that axis.
+    # window edge (``near``); elsewhere the unclipped nearest cell above is exact on
+    # that axis. Where the nearest cells are unclipped on both axes (``fast`` is then an
+    # IoU some anchor really has) and even the smallest clipped anchor could not beat
+    # it, the pair is settled too: a clipped anchor spans at least ``min(a/2, E)`` on
+    # its clipped axis, so its IoU is at most ``A_box / (l_y * l_x)``.
     half_h, half_w = ah * 0.5, aw * 0.5
-    near_y = (p.my - p.sy - half_h < 0) | (p.my + p.sy + half_h > p.hh) | (p.y1 < ah) \
-        | (p.y0 > p.hh - ah)
-    near_x = (p.mx - p.sx - half_w < 0) | (p.mx + p.sx + half_w > p.ww) | (p.x1 < aw) \
-        | (p.x0 > p.ww - aw)
+    free_y = (p.my - p.sy - half_h >= 0) & (p.my + p.sy + half_h <= p.hh)
+    free_x = (p.mx - p.sx - half_w >= 0) & (p.mx + p.sx + half_w <= p.ww)
+    near_y = ~free_y | (p.y1 < ah) | (p.y0 > p.hh - ah)
+    near_x = ~free_x | (p.x1 < aw) | (p.x0 > p.ww - aw)
+    top_y, top_x = p.oy + p.last_y * p.sy, p.ox + p.last_x * p.sx
+    len_y = np.where(near_y, np.clip(np.minimum(np.minimum(half_h, p.hh),
+                                                p.hh + half_h - top_y), 0.0, None), ah)
+    len_x = np.where(near_x, np.clip(np.minimum(np.minimum(half_w, p.ww),
+                                                p.ww + half_w - top_x), 0.0, None), aw)
+    settled = free_y & free_x & (p.area <= iou * np.maximum(len_y * len_x, np.float32(1e-30)))
+    near_y &= ~settled
+    near_x &= ~settled
     for mask, mode in ((near_y & ~near_x, "y"), (near_x & ~near_y, "x"), (near_y & near_x, "xy")):
         pb, pk = np.nonzero(mask)
         for start in range(0, pb.size, _CLIP_PAIRS):
@@ -265,7 +278,8 @@ def brute_force_columns(geom: BoxGeometry, level: int, shapes: np.ndarray) -> np
         cyy, cxx = np.meshgrid(cy, cx, indexing="ij")
         for k, (sh, sw) in enumerate(shapes):
             ah, aw = sh * geom.unit[b, 0], sw * geom.unit[b, 1]
-            a = np.stack([cyy - ah / 2, cxx - aw / 2, cyy + ah / 2, cxx + aw / 2], -1).reshape(-1, 4)
+            a = np.stack([cyy - ah / 2, cxx - aw / 2, cyy + ah / 2, cxx + aw / 2], -1)
+            a = a.reshape(-1, 4)
             hh, ww = geom.window[b]
             if geom.policy == "prune":
                 keep = (a[:, 0] >= 0) & (a[:, 1] >= 0) & (a[:, 2] <= hh) & (a[:, 3] <= ww)

@@ -55,11 +55,15 @@ class Objective:
         name: one of :data:`OBJECTIVES`.
         matched: matched threshold of the config's matcher.
         floors: ``{metric: lowest allowed value}`` (start value minus tolerance).
+        penalty: None ranks feasibility first (the guard is a hard constraint);
+            a number ``p`` ranks by ``primary - p * violation`` instead, which lets a
+            search cross briefly infeasible ground (used while exploring only).
     """
 
     name: str
     matched: float
     floors: dict[str, float]
+    penalty: float | None = None
 
     def primary(self, m: dict[str, np.ndarray]) -> np.ndarray:
         if self.name == "recall":
@@ -77,8 +81,15 @@ class Objective:
     def keys(self, m: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(-violation, primary, mean_iou)``: larger is better, lexicographically."""
         # Rounded so that summation order (dot vs matrix product) cannot decide a tie.
-        return (np.round(-self.violation(m), 12), np.round(np.asarray(self.primary(m),
-                np.float64), 12), np.round(np.asarray(m["mean_iou"], np.float64), 12))
+        viol = self.violation(m)
+        prim = np.asarray(self.primary(m), np.float64)
+        if self.penalty is not None:
+            prim, viol = prim - self.penalty * viol, np.zeros_like(viol)
+        return (np.round(-viol, 12), np.round(prim, 12),
+                np.round(np.asarray(m["mean_iou"], np.float64), 12))
+
+    def with_penalty(self, penalty: float | None) -> Objective:
+        return Objective(self.name, self.matched, self.floors, penalty)
 
     def score(self, m: dict[str, np.ndarray]) -> tuple[float, float, float]:
         """Comparable tuple for one candidate."""

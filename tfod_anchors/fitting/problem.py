@@ -38,10 +38,13 @@ def layout_function(cfg: Any) -> LayoutFn:
 
 def padded_groups(resized: ResizedBoxes) -> tuple[np.ndarray, np.ndarray]:
     """Distinct padded shapes ``int64 [G, 2]`` and each box's group ``int64 [N]``."""
-    padded = np.asarray(resized.padded_shape, dtype=np.int64)[resized.box_image]
-    if padded.shape[0] == 0:
+    padded = np.asarray(resized.padded_shape, dtype=np.int64)
+    if resized.num_boxes == 0:
         return np.zeros((0, 2), np.int64), np.zeros(0, np.int64)
-    shapes, inverse = np.unique(padded, axis=0, return_inverse=True)
+    code = (padded[:, 0] << 32) + padded[:, 1]  # one int per image, same order as pairs
+    used = code[resized.box_image]
+    uniq, inverse = np.unique(used, return_inverse=True)
+    shapes = np.stack([uniq >> 32, uniq & 0xFFFFFFFF], axis=1)
     return shapes, inverse.reshape(-1)
 
 

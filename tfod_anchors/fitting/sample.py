@@ -43,27 +43,49 @@ class Sample:
         return int(self.index.shape[0])
 
 
-def strata_keys(boxes: np.ndarray, window: np.ndarray, shape_id: np.ndarray) -> np.ndarray:
+def _parts(boxes: np.ndarray, window: np.ndarray) -> list[tuple[np.ndarray, int]]:
+    """Per-box stratum features with their ranges: size, aspect, edge distance, phase."""
+    h = np.maximum(boxes[:, 2] - boxes[:, 0], 1e-6)
+    w = np.maximum(boxes[:, 3] - boxes[:, 1], 1e-6)
+    side = np.sqrt(h * w)
+    size = np.clip(np.floor(2.0 * np.log2(side)) + 4, 0, 63).astype(np.int64)
+    aspect = np.clip(np.floor(2.0 * np.log2(w / h)) + 16, 0, 31).astype(np.int64)
+    cy, cx = (boxes[:, 0] + boxes[:, 2]) / 2.0, (boxes[:, 1] + boxes[:, 3]) / 2.0
+    phase = (np.floor(np.mod(cy, 16.0) / 4.0) * 4 + np.floor(np.mod(cx, 16.0) / 4.0))
+    gap = np.minimum(np.minimum(boxes[:, 0], boxes[:, 1]),
+                     np.minimum(window[:, 0] - boxes[:, 2], window[:, 1] - boxes[:, 3])) / side
+    edge = np.digitize(gap, [0.01, 0.25, 1.0]).astype(np.int64)
+    return [(size, 64), (aspect, 32), (edge, 4), (phase.astype(np.int64), 16)]
+
+
+def strata_keys(boxes: np.ndarray, window: np.ndarray, shape_id: np.ndarray,
+                detail: int = 3, parts: list | None = None) -> np.ndarray:
     """int64 ``[N]`` stratum key per box.
 
     Args:
         boxes: float ``[N, 4]`` pixels ``[ymin, xmin, ymax, xmax]``.
         window: float ``[N, 2]`` padded ``(H, W)`` of each box's image.
         shape_id: int ``[N]`` index of the box's padded shape among the distinct ones.
+        detail: 3 uses every feature; 2 drops the grid phase, 1 also the edge
+            distance, 0 also the aspect ratio (fewer, larger strata).
     """
-    h = np.maximum(boxes[:, 2] - boxes[:, 0], 1e-6)
-    w = np.maximum(boxes[:, 3] - boxes[:, 1], 1e-6)
-    size = np.clip(np.floor(2.0 * np.log2(np.sqrt(h * w))) + 4, 0, 63).astype(np.int64)
-    aspect = np.clip(np.floor(2.0 * np.log2(w / h)) + 16, 0, 31).astype(np.int64)
-    cy, cx = (boxes[:, 0] + boxes[:, 2]) / 2.0, (boxes[:, 1] + boxes[:, 3]) / 2.0
-    phase = (np.floor(np.mod(cy, 16.0) / 4.0) * 4 + np.floor(np.mod(cx, 16.0) / 4.0))
-    gap = np.minimum.reduce([boxes[:, 0], boxes[:, 1], window[:, 0] - boxes[:, 2],
-                             window[:, 1] - boxes[:, 3]]) / np.sqrt(h * w)
-    edge = np.digitize(gap, [0.01, 0.25, 1.0]).astype(np.int64)
+    parts = parts if parts is not None else _parts(boxes, window)
     key = shape_id.astype(np.int64)
-    for part, span in ((size, 64), (aspect, 32), (phase.astype(np.int64), 16), (edge, 4)):
+    for part, span in parts[:detail + 1]:
         key = key * span + part
     return key
+
+
+def choose_keys(boxes: np.ndarray, window: np.ndarray, shape_id: np.ndarray,
+                max_boxes: int) -> np.ndarray:
+    """The most detailed :func:`strata_keys` with at most ``max_boxes / 4`` strata
+    (so that one box per stratum leaves room for proportional allocation)."""
+    parts = _parts(boxes, window)
+    for detail in (3, 2, 1, 0):
+        keys = strata_keys(boxes, window, shape_id, detail, parts)
+        if boxes.shape[0] <= max_boxes or np.unique(keys).size <= max(1, max_boxes // 4):
+            return keys
+    return keys
 
 
 def draw(keys: np.ndarray, max_boxes: int, seed: int) -> Sample:
@@ -85,7 +107,8 @@ def draw(keys: np.ndarray, max_boxes: int, seed: int) -> Sample:
         taken[order[:spare]] += 1
     taken = np.clip(taken, 1, size)
     rng = np.random.default_rng(seed)
-    order = np.lexsort((rng.random(n), stratum))
+    order = np.argsort((stratum.astype(np.int64) << 32)
+                       + rng.integers(0, 1 << 32, n, dtype=np.int64), kind="stable")
     starts = np.concatenate([[0], np.cumsum(size)[:-1]])
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n) - np.repeat(starts, size)

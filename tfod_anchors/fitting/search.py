@@ -115,7 +115,8 @@ def coordinate_scan(ev: Evaluator, space: ParamSpace, objective: Objective, x: n
     return Candidate(x, cur, origin)
 
 
-def directions(space: ParamSpace) -> list[tuple[list[int], np.ndarray]]:
+def directions(space: ParamSpace, diagonals: bool = True
+               ) -> list[tuple[list[int], np.ndarray]]:
     """Search directions: every coordinate; per list field with several values a
     common shift and a spread (log-linear about the middle) of all of them; and per
     size/ratio pair the moves that change only the anchor height or only its width."""
@@ -125,20 +126,22 @@ def directions(space: ParamSpace) -> list[tuple[list[int], np.ndarray]]:
             out.append((list(idx), np.ones(len(idx))))
             spread = np.linspace(-1.0, 1.0, len(idx))
             out.append((list(idx), spread))
-    for i, j in space.diagonals:
+    for i, j in (space.diagonals if diagonals else []):
         out.append(([i, j], np.array([1.0, -2.0])))
         out.append(([i, j], np.array([1.0, 2.0])))
     return out
 
 
 def refine(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candidate,
-           step: float = 0.1, min_step: float = 0.004, max_sweeps: int = 30) -> Candidate:
+           step: float = 0.1, min_step: float = 0.004, max_sweeps: int = 30,
+           diagonals: bool = True, offsets: tuple[float, ...] = (-1.0, -0.5, 0.5, 1.0)
+           ) -> Candidate:
     """Pattern search on rounded values along :func:`directions`; the step halves
     when no direction improves."""
     x = space.rounded(cand.x)
     cur, _ = ev.score(x, objective)
-    offsets = np.array([-1.0, -0.5, 0.5, 1.0])
-    dirs = directions(space)
+    offsets = np.asarray(offsets, dtype=np.float64)
+    dirs = directions(space, diagonals)
     sweeps = 0
     while step >= min_step and sweeps < max_sweeps:
         sweeps += 1
