@@ -1,4 +1,7 @@
-"""PNG plots for ``--plot`` and ``--report DIR``: box shapes, best-IoU CDF, recall by size, elbow.
+"""PNG plots for ``--plot`` and ``--report DIR``: best-IoU CDF, recall by size, elbow, report.
+
+The box-shape scatter lives in :mod:`tfod_anchors.plots_shapes` (``plot_box_shapes``, also
+importable from here).
 
 Every function takes plain numpy arrays or the metrics dicts of :mod:`tfod_anchors.coverage`,
 writes one PNG and returns its path. Sizes are in pixels of the resized image (the image the
@@ -31,7 +34,6 @@ SIZE_BAND_LABELS = (("small", "small\narea < 32²"), ("medium", "medium\n32² �
 REPORT_NAMES = ("shapes.png", "iou_cdf.png", "recall_by_size.png")
 FIGSIZE = (7.5, 6.0)
 DPI = 110
-SCATTER_MAX = 2000          # below this many boxes: single points; above: hexbin density
 BEFORE_COLOR, AFTER_COLOR = "#6c6c6c", "#d62728"
 
 
@@ -103,12 +105,6 @@ def _ious(value, name: str) -> np.ndarray | None:
     return arr
 
 
-def _positive(wh: np.ndarray) -> np.ndarray:
-    """Rows with finite, strictly positive width and height (log axes)."""
-    keep = np.all(np.isfinite(wh), axis=1) & np.all(wh > 0.0, axis=1)
-    return wh[keep]
-
-
 def subsample(n: int, max_points: int, seed: int = 0) -> np.ndarray:
     """int64 indices, sorted: all of ``range(n)`` or ``max_points`` of them drawn without
     replacement with ``numpy.random.default_rng(seed)``."""
@@ -120,121 +116,7 @@ def subsample(n: int, max_points: int, seed: int = 0) -> np.ndarray:
     return np.sort(rng.choice(n, size=max_points, replace=False)).astype(np.int64)
 
 
-# ---------------------------------------------------------------- 1. box shapes
-
-def _guides(ax, lo: float, hi: float) -> None:
-    """Faint lines of constant aspect ratio (w/h = 1:2, 1:1, 2:1) and of the COCO size-band
-    areas (32², 96²) on log-log axes spanning ``[lo, hi]`` px."""
-    line = np.geomspace(lo, hi, 2)
-    for ratio, text in ((0.5, "w/h = 1:2"), (1.0, "w/h = 1:1"), (2.0, "w/h = 2:1")):
-        ax.plot(line, line / ratio, color="0.45", lw=0.8, ls="--", alpha=0.8, zorder=3)
-        x = lo * 1.6 * max(1.0, ratio)
-        ax.annotate(text, (x, x / ratio), xytext=(-5, 5), textcoords="offset points",
-                    ha="left", va="bottom", fontsize=7.5, color="0.3", rotation=45,
-                    rotation_mode="anchor", zorder=3)
-    for side in (32.0, 96.0):
-        area = side * side
-        if not lo * lo < area < hi * hi:
-            continue
-        ax.plot(line, area / line, color="0.45", lw=0.8, ls=":", alpha=0.8, zorder=3)
-        x = min(hi / 1.5, area / lo / 1.5)
-        ax.annotate(f"area {side:g}²", (x, area / x), xytext=(4, 4), textcoords="offset points",
-                    ha="right", va="bottom", fontsize=7.5, color="0.3", rotation=-45,
-                    rotation_mode="anchor", zorder=3)
-
-
-def _draw_anchors(ax, hw: np.ndarray, label: str, color: str, marker: str, filled: bool) -> None:
-    shapes = np.unique(_positive(hw[:, ::-1]), axis=0)  # (w, h), duplicates across levels once
-    if shapes.size == 0:
-        return
-    ax.scatter(shapes[:, 0], shapes[:, 1], s=70, marker=marker, linewidths=1.8, zorder=5,
-               facecolors=color if filled else "none", edgecolors=color if not filled else "white",
-               label=f"{label} ({len(shapes)} shapes)")
-
-
-def plot_box_shapes(
-    wh,
-    anchor_hw,
-    path,
-    *,
-    title: str | None = None,
-    max_points: int = 50000,
-    seed: int = 0,
-    anchors_before=None,
-    anchors_after=None,
-) -> Path:
-    """Box width vs height (resized px, log-log) with the anchor shapes on top.
-
-    Args:
-        wh: ``[N, 2]`` box (width, height) in resized pixels; non-positive rows are left out
-            (counted in the legend).
-        anchor_hw: ``[S, 2]`` anchor (height, width) in resized pixels, or None; drawn as
-            "anchors" when ``anchors_before`` and ``anchors_after`` are not both given (a
-            single one of them replaces it).
-        path: PNG to write.
-        title: second title line (e.g. config and data names).
-        max_points: boxes drawn at most; more are subsampled with ``seed``.
-        anchors_before, anchors_after: ``[S, 2]`` (height, width) anchor sets drawn in two
-            colours (current config in grey, fitted in red).
-    Returns:
-        ``path`` as a :class:`Path`.
-    """
-    path = _out_path(path)
-    wh_all = _pairs(wh, "wh", allow_none=False)
-    before = _pairs(anchors_before, "anchors_before")
-    after = _pairs(anchors_after, "anchors_after")
-    if before is not None and after is not None:
-        sets = [(before, "anchors before", BEFORE_COLOR, "o", False),
-                (after, "anchors after", AFTER_COLOR, "X", True)]
-    else:
-        only = next((a for a in (after, before) if a is not None),
-                    _pairs(anchor_hw, "anchor_hw"))
-        sets = [] if only is None else [(only, "anchors", AFTER_COLOR, "X", True)]
-    boxes = _positive(wh_all)
-    dropped = wh_all.shape[0] - boxes.shape[0]
-    shown = boxes[subsample(boxes.shape[0], int(max_points), seed)]
-
-    pool = [shown] + [_positive(s[0][:, ::-1]) for s in sets]
-    pool = np.concatenate([p for p in pool if p.size] or [np.ones((1, 2))], axis=0)
-    lo, hi = float(pool.min()) / 1.6, float(pool.max()) * 1.6
-    dense = shown.shape[0] > SCATTER_MAX
-    with _figure(path, figsize=(7.6, 6.2) if dense else (6.6, 6.2)) as fig:
-        ax = fig.add_subplot()
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        _guides(ax, lo, hi)
-        what = f"{boxes.shape[0]:,} boxes"
-        if shown.shape[0] < boxes.shape[0]:
-            what = f"{shown.shape[0]:,} of {boxes.shape[0]:,} boxes (random sample, seed {seed})"
-        if dropped:
-            what += f", {dropped:,} empty left out"
-        if dense:
-            hb = ax.hexbin(shown[:, 0], shown[:, 1], xscale="log", yscale="log", gridsize=70,
-                           bins="log", mincnt=1, cmap="Blues", extent=np.log10([lo, hi, lo, hi]),
-                           linewidths=0.0, zorder=2)
-            fig.colorbar(hb, ax=ax, shrink=0.8, label="boxes per cell (log scale)")
-            ax.scatter([], [], marker="h", color="#4a90c8", label=what)
-        elif shown.shape[0]:
-            ax.scatter(shown[:, 0], shown[:, 1], s=9, color="#1f77b4", alpha=0.35,
-                       linewidths=0, zorder=2, label=what)
-        else:
-            ax.text(0.5, 0.5, f"no boxes to show ({dropped:,} empty)" if dropped else "no boxes",
-                    transform=ax.transAxes, ha="center", va="center", color="0.3")
-        for hw, label, color, marker, filled in sets:
-            _draw_anchors(ax, hw, label, color, marker, filled)
-        ax.set_xlim(lo, hi)
-        ax.set_ylim(lo, hi)
-        ax.set_aspect("equal")
-        ax.grid(True, which="major", color="0.9", lw=0.6, zorder=0)
-        ax.set_xlabel("box width (resized px)")
-        ax.set_ylabel("box height (resized px)")
-        _title(ax, "Box shapes and anchor shapes", title)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
-    return path
-
-
-# ---------------------------------------------------------------- 2. best-IoU CDF
+# ---------------------------------------------------------------- 1. best-IoU CDF
 
 def _below(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """Share of ``values`` strictly below each ``grid`` point (``values`` sorted), i.e.
@@ -330,7 +212,7 @@ def _percent_formatter():
     return PercentFormatter(xmax=1.0, decimals=0)
 
 
-# ---------------------------------------------------------------- 3. recall by size band
+# ---------------------------------------------------------------- 2. recall by size band
 
 def _band_values(metrics: dict, name: str) -> tuple[list, list]:
     """``recall_matched`` and ``count`` per size band from a coverage metrics dict."""
@@ -399,7 +281,7 @@ def plot_recall_by_size(
     return path
 
 
-# ---------------------------------------------------------------- 4. elbow
+# ---------------------------------------------------------------- 3. elbow
 
 def plot_elbow(
     ks,
@@ -457,7 +339,7 @@ def plot_elbow(
     return path
 
 
-# ---------------------------------------------------------------- 5. fit report
+# ---------------------------------------------------------------- 4. fit report
 
 def write_report(
     dir,
@@ -499,6 +381,8 @@ def write_report(
         metrics_after = getattr(coverage_after, "metrics", None)
     if not metrics_before:
         raise UsageError("write_report needs metrics_before (or a CoverageReport)")
+    from tfod_anchors.plots_shapes import plot_box_shapes  # it imports this module
+
     shapes, cdf, bands = (out / name for name in REPORT_NAMES)
     plot_box_shapes(wh, None, shapes, title=title, seed=seed,
                     anchors_before=anchors_before, anchors_after=anchors_after)
@@ -506,3 +390,11 @@ def write_report(
                  matched_threshold=metrics_before.get("matched_threshold"), title=title)
     plot_recall_by_size(metrics_before, metrics_after, bands, title=title)
     return [shapes, cdf, bands]
+
+
+# Moved to plots_shapes (which imports this module); still importable from here.
+def __getattr__(name: str):
+    if name in ("plot_box_shapes", "SCATTER_MAX"):
+        from tfod_anchors import plots_shapes
+        return getattr(plots_shapes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

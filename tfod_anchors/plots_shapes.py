@@ -1,0 +1,142 @@
+"""PNG scatter of box shapes (width vs height, log-log) with the anchor shapes on top.
+
+Part of the plots of :mod:`tfod_anchors.plots` (same conventions: resized pixels, box
+shapes ``(width, height)``, anchor shapes ``(height, width)``, matplotlib imported only
+when drawing, byte-stable output); ``plot_box_shapes`` is importable from there too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tfod_anchors.plots import (
+    AFTER_COLOR,
+    BEFORE_COLOR,
+    _figure,
+    _out_path,
+    _pairs,
+    _title,
+    subsample,
+)
+
+SCATTER_MAX = 2000          # below this many boxes: single points; above: hexbin density
+
+
+def _positive(wh: np.ndarray) -> np.ndarray:
+    """Rows with finite, strictly positive width and height (log axes)."""
+    keep = np.all(np.isfinite(wh), axis=1) & np.all(wh > 0.0, axis=1)
+    return wh[keep]
+
+
+def _guides(ax, lo: float, hi: float) -> None:
+    """Faint lines of constant aspect ratio (w/h = 1:2, 1:1, 2:1) and of the COCO size-band
+    areas (32², 96²) on log-log axes spanning ``[lo, hi]`` px."""
+    line = np.geomspace(lo, hi, 2)
+    for ratio, text in ((0.5, "w/h = 1:2"), (1.0, "w/h = 1:1"), (2.0, "w/h = 2:1")):
+        ax.plot(line, line / ratio, color="0.45", lw=0.8, ls="--", alpha=0.8, zorder=3)
+        x = lo * 1.6 * max(1.0, ratio)
+        ax.annotate(text, (x, x / ratio), xytext=(-5, 5), textcoords="offset points",
+                    ha="left", va="bottom", fontsize=7.5, color="0.3", rotation=45,
+                    rotation_mode="anchor", zorder=3)
+    for side in (32.0, 96.0):
+        area = side * side
+        if not lo * lo < area < hi * hi:
+            continue
+        ax.plot(line, area / line, color="0.45", lw=0.8, ls=":", alpha=0.8, zorder=3)
+        x = min(hi / 1.5, area / lo / 1.5)
+        ax.annotate(f"area {side:g}²", (x, area / x), xytext=(4, 4), textcoords="offset points",
+                    ha="right", va="bottom", fontsize=7.5, color="0.3", rotation=-45,
+                    rotation_mode="anchor", zorder=3)
+
+
+def _draw_anchors(ax, hw: np.ndarray, label: str, color: str, marker: str, filled: bool) -> None:
+    shapes = np.unique(_positive(hw[:, ::-1]), axis=0)  # (w, h), duplicates across levels once
+    if shapes.size == 0:
+        return
+    ax.scatter(shapes[:, 0], shapes[:, 1], s=70, marker=marker, linewidths=1.8, zorder=5,
+               facecolors=color if filled else "none", edgecolors=color if not filled else "white",
+               label=f"{label} ({len(shapes)} shapes)")
+
+
+def plot_box_shapes(
+    wh,
+    anchor_hw,
+    path,
+    *,
+    title: str | None = None,
+    max_points: int = 50000,
+    seed: int = 0,
+    anchors_before=None,
+    anchors_after=None,
+) -> Path:
+    """Box width vs height (resized px, log-log) with the anchor shapes on top.
+
+    Args:
+        wh: ``[N, 2]`` box (width, height) in resized pixels; non-positive rows are left out
+            (counted in the legend).
+        anchor_hw: ``[S, 2]`` anchor (height, width) in resized pixels, or None; drawn as
+            "anchors" when ``anchors_before`` and ``anchors_after`` are not both given (a
+            single one of them replaces it).
+        path: PNG to write.
+        title: second title line (e.g. config and data names).
+        max_points: boxes drawn at most; more are subsampled with ``seed``.
+        anchors_before, anchors_after: ``[S, 2]`` (height, width) anchor sets drawn in two
+            colours (current config in grey, fitted in red).
+    Returns:
+        ``path`` as a :class:`Path`.
+    """
+    path = _out_path(path)
+    wh_all = _pairs(wh, "wh", allow_none=False)
+    before = _pairs(anchors_before, "anchors_before")
+    after = _pairs(anchors_after, "anchors_after")
+    if before is not None and after is not None:
+        sets = [(before, "anchors before", BEFORE_COLOR, "o", False),
+                (after, "anchors after", AFTER_COLOR, "X", True)]
+    else:
+        only = next((a for a in (after, before) if a is not None),
+                    _pairs(anchor_hw, "anchor_hw"))
+        sets = [] if only is None else [(only, "anchors", AFTER_COLOR, "X", True)]
+    boxes = _positive(wh_all)
+    dropped = wh_all.shape[0] - boxes.shape[0]
+    shown = boxes[subsample(boxes.shape[0], int(max_points), seed)]
+
+    pool = [shown] + [_positive(s[0][:, ::-1]) for s in sets]
+    pool = np.concatenate([p for p in pool if p.size] or [np.ones((1, 2))], axis=0)
+    lo, hi = float(pool.min()) / 1.6, float(pool.max()) * 1.6
+    dense = shown.shape[0] > SCATTER_MAX
+    with _figure(path, figsize=(7.6, 6.2) if dense else (6.6, 6.2)) as fig:
+        ax = fig.add_subplot()
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        _guides(ax, lo, hi)
+        what = f"{boxes.shape[0]:,} boxes"
+        if shown.shape[0] < boxes.shape[0]:
+            what = f"{shown.shape[0]:,} of {boxes.shape[0]:,} boxes (random sample, seed {seed})"
+        if dropped:
+            what += f", {dropped:,} empty left out"
+        if dense:
+            hb = ax.hexbin(shown[:, 0], shown[:, 1], xscale="log", yscale="log", gridsize=70,
+                           bins="log", mincnt=1, cmap="Blues", extent=np.log10([lo, hi, lo, hi]),
+                           linewidths=0.0, zorder=2)
+            fig.colorbar(hb, ax=ax, shrink=0.8, label="boxes per cell (log scale)")
+            ax.scatter([], [], marker="h", color="#4a90c8", label=what)
+        elif shown.shape[0]:
+            ax.scatter(shown[:, 0], shown[:, 1], s=9, color="#1f77b4", alpha=0.35,
+                       linewidths=0, zorder=2, label=what)
+        else:
+            ax.text(0.5, 0.5, f"no boxes to show ({dropped:,} empty)" if dropped else "no boxes",
+                    transform=ax.transAxes, ha="center", va="center", color="0.3")
+        for hw, label, color, marker, filled in sets:
+            _draw_anchors(ax, hw, label, color, marker, filled)
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_aspect("equal")
+        ax.grid(True, which="major", color="0.9", lw=0.6, zorder=0)
+        ax.set_xlabel("box width (resized px)")
+        ax.set_ylabel("box height (resized px)")
+        _title(ax, "Box shapes and anchor shapes", title)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
+    return path
