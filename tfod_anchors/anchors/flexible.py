@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError
+from .common import check_normalizable, concat_levels_f32
 from .grid import (
-    FASTER_RCNN,
     FeatureMapShapes,
     Pair,
     check_feature_map_count,
@@ -82,12 +82,7 @@ class FlexibleGridAnchorGenerator:
 
     def _check(self, feature_map_shapes: FeatureMapShapes) -> None:
         check_feature_map_count(self.kind, self.num_anchors_per_location(), feature_map_shapes)
-        if self.meta_architecture == FASTER_RCNN and self.normalize_coordinates:
-            raise ConfigError(
-                "flexible_grid_anchor_generator with normalize_coordinates true cannot be "
-                "used by Faster R-CNN (TFOD raises: no image size is passed); set "
-                "normalize_coordinates: false"
-            )
+        check_normalizable(self.kind, self.meta_architecture, self.normalize_coordinates)
 
     def layout(
         self, feature_map_shapes: FeatureMapShapes, padded_shape: tuple[int, int]
@@ -119,6 +114,4 @@ class FlexibleGridAnchorGenerator:
             if self.normalize_coordinates:
                 anchors = normalize_f32(anchors, padded_shape)
             parts.append(anchors)
-        if not parts:
-            return np.zeros((0, 4), dtype=np.float32)
-        return np.concatenate(parts, axis=0)
+        return concat_levels_f32(parts)

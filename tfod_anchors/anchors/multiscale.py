@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ConfigError
+from .common import check_normalizable, concat_levels_f32
 from .grid import (
     FASTER_RCNN,
     FeatureMapShapes,
@@ -94,13 +94,8 @@ class MultiscaleAnchorGenerator:
         return [len(self.aspect_ratios) * self.scales_per_octave for _ in self.levels]
 
     def _dims(self, padded_shape: tuple[int, int]) -> tuple[int, int]:
+        check_normalizable(self.kind, self.meta_architecture, self.normalize_coordinates)
         if self.meta_architecture == FASTER_RCNN:
-            if self.normalize_coordinates:
-                raise ConfigError(
-                    "multiscale_anchor_generator with normalize_coordinates true cannot be "
-                    "used by Faster R-CNN (TFOD raises: no image size is passed); set "
-                    "normalize_coordinates: false"
-                )
             return (1, 1)
         return (int(padded_shape[0]), int(padded_shape[1]))
 
@@ -146,6 +141,4 @@ class MultiscaleAnchorGenerator:
             if self.normalize_coordinates:
                 anchors = normalize_f32(anchors, dims)
             parts.append(anchors)
-        if not parts:
-            return np.zeros((0, 4), dtype=np.float32)
-        return np.concatenate(parts, axis=0)
+        return concat_levels_f32(parts)
