@@ -44,18 +44,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from tfod_anchors import centroids, config_query  # noqa: E402
 from tfod_anchors.coverage import evaluate  # noqa: E402
-from tfod_anchors.fitting import fit_generator  # noqa: E402
+from tfod_anchors.fitting import fit_generator, with_generator  # noqa: E402
 from tfod_anchors.fitting.evaluator import Evaluator  # noqa: E402
-from tfod_anchors.fitting.fit import (  # noqa: E402
-    DEFAULT_MAX_BOXES_EXACT,
-    _Problem,
-    _with_generator,
-)
+from tfod_anchors.fitting.fit import DEFAULT_MAX_BOXES_EXACT  # noqa: E402
 from tfod_anchors.fitting.objective import make_objective  # noqa: E402
 from tfod_anchors.fitting.params import param_space, shape_unit  # noqa: E402
 from tfod_anchors.fitting.problem import layout_function, padded_groups  # noqa: E402
 from tfod_anchors.fitting.sample import draw, strata_keys  # noqa: E402
 from tfod_anchors.fitting.search import mutation_search  # noqa: E402
+from tfod_anchors.fitting.strategy import Problem  # noqa: E402
 from tfod_anchors.kmeans import iou_kmeans, notebook_ratios, resized_wh  # noqa: E402
 from tfod_anchors.resize import build_resizer, resize_boxes  # noqa: E402
 from tfod_anchors.schema import parse_pipeline_text  # noqa: E402
@@ -84,7 +81,7 @@ def load_boxes(cfg, dataset: str):
 
 
 def score(resized, cfg, generator) -> dict:
-    new = _with_generator(cfg, generator)
+    new = with_generator(cfg, generator)
     return evaluate(resized, layout_function(new), config_query.matcher_spec(cfg)).metrics
 
 
@@ -104,8 +101,14 @@ def _set(generator, kind: str, **fields):
 def notebook_for(resized, cfg, generator):
     kind = generator.WhichOneof("anchor_generator_oneof")
     k = len(getattr(generator, kind).aspect_ratios)
-    ratios = notebook_ratios(resized_wh(resized), k, seed=0)
+    ratios = notebook_ratios(_shapes(resized), k, seed=0)
     return _set(generator, kind, aspect_ratios=[float(f"{r:.4g}") for r in ratios])
+
+
+def _shapes(resized) -> np.ndarray:
+    """Resized ``(w, h)`` of the boxes k-means can take (COCO has a zero-height box)."""
+    wh = resized_wh(resized)
+    return wh[(wh > 0).all(axis=1)]
 
 
 def _counts(res, k: int) -> np.ndarray:
@@ -115,7 +118,7 @@ def _counts(res, k: int) -> np.ndarray:
 def iou_kmeans_mapped(resized, cfg, generator):
     kind = generator.WhichOneof("anchor_generator_oneof")
     g = getattr(generator, kind)
-    wh = resized_wh(resized)
+    wh = _shapes(resized)
     if kind == "grid_anchor_generator":
         k = len(g.scales) * len(g.aspect_ratios)
         res = iou_kmeans(wh, k, seed=0)
@@ -146,7 +149,7 @@ def mutation(resized, cfg, generator):
     space = param_space(generator)
     shapes, group = padded_groups(resized)
     lay = layout_function(cfg)
-    problem = _Problem(resized, shapes, group, generator, space,
+    problem = Problem(resized, shapes, group, generator, space,
                        config_query.matcher_spec(cfg).matched_threshold,
                        [lay((int(h), int(w))) for h, w in shapes],
                        [shape_unit(generator, (int(h), int(w))) for h, w in shapes])

@@ -1,0 +1,78 @@
+"""Small run-time helpers of the fit: a background job and a stage clock."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+
+class Background:
+    """Run ``fn()`` in a forked child process where the platform forks (a second core
+    without sharing the GIL with the search), else in a thread; ``result()`` returns
+    its value. Any failure in the child re-runs ``fn`` here so errors surface normally.
+    """
+
+    def __init__(self, fn: Callable[[], Any]):
+        self.fn = fn
+        self._proc = self._recv = self._future = self._pool = None
+
+    def __enter__(self) -> Background:
+        try:
+            ctx = multiprocessing.get_context("fork")
+        except ValueError:
+            ctx = None
+        if ctx is not None and threading.active_count() == 1:
+            self._recv, send = ctx.Pipe(duplex=False)
+
+            def child() -> None:
+                try:
+                    send.send(self.fn())
+                except BaseException:  # noqa: BLE001 - the parent re-runs and raises
+                    send.send(_FAILED)
+                finally:
+                    send.close()
+
+            self._proc = ctx.Process(target=child, daemon=True)
+            self._proc.start()
+            send.close()
+        else:
+            self._pool = ThreadPoolExecutor(max_workers=1)
+            self._future = self._pool.submit(self.fn)
+        return self
+
+    def result(self) -> Any:
+        if self._future is not None:
+            return self._future.result()
+        try:
+            value = self._recv.recv()
+        except (EOFError, OSError):
+            value = _FAILED
+        self._proc.join()
+        return self.fn() if isinstance(value, str) and value == _FAILED else value
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+
+_FAILED = "__tfod_anchors_background_failed__"
+
+
+class Clock:
+    """Wall and CPU seconds per named stage."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, list[float]] = {}
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+    def lap(self, name: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.laps[name] = [round(wall - self._wall, 3), round(cpu - self._cpu, 3)]
+        self._wall, self._cpu = wall, cpu

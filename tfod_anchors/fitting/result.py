@@ -1,0 +1,124 @@
+"""What a fit returns, and how it is applied to a config.
+
+:class:`FitResult` carries the new ``AnchorGenerator`` and the before/after
+coverage; :func:`apply_fit` puts the generator into a copy of the pipeline
+config; :func:`generator_diff` names the fields that changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tfod_anchors import config_query
+from tfod_anchors.errors import ConfigError
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit_generator` found.
+
+    Attributes:
+        generator: the new ``AnchorGenerator`` message (same oneof as the config's);
+            equal to the config's when nothing better was found.
+        kind: the oneof name.
+        changed: ``{field: new value}`` of the generator fields that differ
+            (lists for repeated fields, dotted paths inside ``anchor_grid``).
+        previous: ``{field: old value}`` for the same fields.
+        before, after: coverage metrics on all boxes (``coverage.evaluate``).
+        moved: ``{metric: after - before}`` for mean IoU and the recalls.
+        improved: the generator changed and beats the config on the objective.
+        objective: objective name; ``guard``: ``{metric: floor}`` it respected
+            (exact, all boxes).
+        anchors_per_location: ``(before, after)`` per level.
+        diagnostics: JSON-ready search details: ``num_boxes``, ``search_boxes``,
+            ``coarse_boxes``, ``sampled``, ``error_bound_95`` (95 % half-widths of the
+            search sample's metrics, when sampled), ``start_search_metrics``, scores
+            ``[-violation, primary, mean_iou]`` per start (``pool``/``scan``,
+            ``coarse``, ``refined``), ``verified`` (candidates scored on all boxes),
+            ``columns_computed``, ``candidates_scored``, ``stage_seconds``
+            (``{stage: [wall, cpu]}``) and ``seconds``.
+    """
+
+    generator: Any
+    kind: str
+    changed: dict[str, Any]
+    previous: dict[str, Any]
+    before: dict
+    after: dict
+    moved: dict[str, float]
+    improved: bool
+    objective: str
+    matched_threshold: float
+    guard: dict[str, float]
+    anchors_per_location: tuple[list[int], list[int]]
+    diagnostics: dict = field(default_factory=dict)
+
+
+def _repeated(fd: Any) -> bool:
+    """Whether a field descriptor is repeated (protobuf 3 to 7)."""
+    flag = getattr(fd, "is_repeated", None)
+    if flag is not None:
+        return bool(flag() if callable(flag) else flag)
+    return fd.label == fd.LABEL_REPEATED
+
+
+def _plain(fd: Any, value: Any) -> Any:
+    """Proto scalar as Python; float32 fields as their shortest decimal (0.35, not
+    0.3499999940395355)."""
+    if fd.type == fd.TYPE_FLOAT:
+        return float(str(np.float32(value)))
+    return value
+
+
+def _field_values(msg: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for fd, value in msg.ListFields():
+        name = prefix + fd.name
+        if fd.message_type is not None:
+            items = value if _repeated(fd) else [value]
+            for i, item in enumerate(items):
+                out.update(_field_values(item, f"{name}[{i}]."))
+        elif _repeated(fd):
+            out[name] = [_plain(fd, v) for v in value]
+        else:
+            out[name] = _plain(fd, value)
+    return out
+
+
+def generator_diff(old: Any, new: Any, kind: str) -> tuple[dict, dict]:
+    """``(changed, previous)`` field values between two ``AnchorGenerator`` messages."""
+    a, b = _field_values(getattr(old, kind)), _field_values(getattr(new, kind))
+    keys = [k for k in dict.fromkeys(list(a) + list(b)) if a.get(k) != b.get(k)]
+    return {k: b.get(k) for k in keys}, {k: a.get(k) for k in keys}
+
+
+def apply_fit(cfg: Any, fit: FitResult) -> Any:
+    """A new ``TrainEvalPipelineConfig``: ``cfg`` with only its anchor generator replaced."""
+    pipeline = config_query.as_pipeline(cfg)
+    out = type(pipeline)()
+    out.CopyFrom(pipeline)
+    path = config_query.anchor_generator_path(out)
+    if path is None:
+        raise ConfigError("this model has no anchor generator to replace")
+    getattr(getattr(out.model, path[1]), path[2]).CopyFrom(fit.generator)
+    return out
+
+
+def with_generator(cfg: Any, generator: Any) -> Any:
+    """A copy of the pipeline ``cfg`` whose anchor generator is ``generator``."""
+    pipeline = config_query.as_pipeline(cfg)
+    out = type(pipeline)()
+    out.CopyFrom(pipeline)
+    path = config_query.anchor_generator_path(out)
+    getattr(getattr(out.model, path[1]), path[2]).CopyFrom(generator)
+    return out
+
+
+def copy_message(msg: Any) -> Any:
+    """A copy of a protobuf message."""
+    out = type(msg)()
+    out.CopyFrom(msg)
+    return out

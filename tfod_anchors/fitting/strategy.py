@@ -1,0 +1,199 @@
+"""How the search is run: stages, starts and refinement schedules.
+
+Stage A ("coarse", a small stratified sample) finds basins: for the grid
+generator a pool ascent from the config, quantile and random starts; for the
+others coordinate scans from the config and random starts. The best few are
+refined with the guard first as a penalty (crossing slightly infeasible ground
+reaches better corners of the feasible set) and then as a hard constraint.
+Stage B ("polish", the full search sample) refines the best one the same way,
+finishing with the height-only / width-only moves.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tfod_anchors.boxes import ResizedBoxes
+from tfod_anchors.fitting.evaluator import Evaluator
+from tfod_anchors.fitting.kernel import BoxGeometry
+from tfod_anchors.fitting.objective import Objective
+from tfod_anchors.fitting.params import ParamSpace
+from tfod_anchors.fitting.problem import build_geometry
+from tfod_anchors.fitting.sample import Sample, half_width
+from tfod_anchors.fitting.search import Candidate, coordinate_scan, pool_ascent, refine
+
+POOL_SCALES = 24
+POOL_RATIOS = 15
+COARSE_REFINE = 2
+POLISH = 1
+RANDOM_STARTS = 12
+EXPLORE_PENALTY = 2.0
+
+
+@dataclass
+class Problem:
+    """Everything the search and the verification share."""
+
+    resized: ResizedBoxes
+    shapes: np.ndarray
+    group: np.ndarray
+    generator: Any
+    space: ParamSpace
+    matched: float
+    layouts: list
+    units: list
+
+    def geometry(self, index: np.ndarray) -> BoxGeometry:
+        return build_geometry(self.resized.boxes[index], self.group[index], self.shapes,
+                              self.layouts, self.units)
+
+
+def weighted_quantiles(values: np.ndarray, weight: np.ndarray, qs: np.ndarray) -> np.ndarray:
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(weight[order])
+    return np.interp(qs * cum[-1], cum, values[order])
+
+
+def _pool_starts(space: ParamSpace, hw: np.ndarray, weight: np.ndarray, scales: np.ndarray,
+                 ratios: np.ndarray, base: float, rng: np.random.Generator):
+    ns, nr = len(space.groups["scales"]), len(space.groups["aspect_ratios"])
+
+    def snap(pool: np.ndarray, values: np.ndarray) -> list[int]:
+        taken: list[int] = []
+        for v in values:
+            order = np.argsort(np.abs(pool - v), kind="stable")
+            taken.append(int(next(i for i in order if i not in taken)))
+        return taken
+
+    x0 = space.x0
+    starts = [("config", snap(scales, x0[:ns]), snap(ratios, x0[ns:]))]
+    qs_s = (np.arange(ns) + 0.5) / ns
+    qs_r = (np.arange(nr) + 0.5) / nr
+    size = np.log(np.sqrt(hw[:, 0] * hw[:, 1]) / base)
+    aspect = np.log(hw[:, 1] / hw[:, 0])
+    starts.append(("quantiles", snap(scales, weighted_quantiles(size, weight, qs_s)),
+                   snap(ratios, weighted_quantiles(aspect, weight, qs_r))))
+    for i in range(RANDOM_STARTS):
+        starts.append((f"random{i}", sorted(rng.choice(len(scales), ns, replace=False)),
+                       sorted(rng.choice(len(ratios), nr, replace=False))))
+    return starts
+
+
+def search_grid(ev: Evaluator, problem: Problem, objective: Objective, sample: Sample,
+                 rng: np.random.Generator, diag: dict) -> list[Candidate]:
+    """Stage A for the grid generator: pool ascent from several starts, then a coarse
+    refinement of the best few (on the coarse sample)."""
+    space = problem.space
+    g = problem.generator.grid_anchor_generator
+    base = math.sqrt(float(g.height) * float(g.width))
+    boxes = ev.geom.boxes
+    hw = np.maximum(np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], 1), 1e-3)
+    side = np.sqrt(hw[:, 0] * hw[:, 1])
+    lo = max(2.0, 0.5 * float(weighted_quantiles(side, sample.weight, np.array([0.002]))[0]))
+    hi = 1.5 * float(weighted_quantiles(side, sample.weight, np.array([0.998]))[0])
+    ns = len(space.groups["scales"])
+    lo_s = min(math.log(lo / base), float(space.x0[:ns].min()))
+    hi_s = max(math.log(hi / base), float(space.x0[:ns].max()))
+    scales = np.linspace(lo_s, hi_s, POOL_SCALES)
+    span = float(np.abs(weighted_quantiles(np.log(hw[:, 1] / hw[:, 0]), sample.weight,
+                                            np.array([0.005, 0.995]))).max())
+    span = max(math.log(3.0), min(math.log(12.0), 1.2 * span),
+               float(np.abs(space.x0[ns:]).max()) + 0.05)
+    ratios = np.linspace(-span, span, POOL_RATIOS)
+    starts = _pool_starts(space, hw, sample.weight, scales, ratios, base, rng)
+    pooled = pool_ascent(ev, objective, scales, ratios, starts)
+    diag["pool"] = {"scales": len(scales), "ratios": len(ratios),
+                    "starts": {c.origin: rounded_score(c.score) for c in pooled}}
+    pooled.sort(key=lambda c: c.score, reverse=True)
+    chosen = [Candidate(space.x0.copy(), ev.score(space.rounded(space.x0), objective)[0],
+                        "config")]
+    seen = set()
+    for c in pooled:
+        key = tuple(np.round(c.x, 6))
+        if key not in seen and len(chosen) < COARSE_REFINE:
+            seen.add(key)
+            chosen.append(c)
+    step = float(scales[1] - scales[0]) / 2.0
+    return [_explore(ev, space, objective, c, step) for c in chosen]
+
+
+def _explore(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candidate,
+             step: float) -> Candidate:
+    """Refine with the guard as a penalty first (crossing slightly infeasible ground
+    finds better corners of the feasible set), then as a hard constraint."""
+    soft = refine(ev, space, objective.with_penalty(EXPLORE_PENALTY), cand, step=step,
+                  min_step=0.01, diagonals=False)
+    return refine(ev, space, objective, soft, step=0.04, min_step=0.01, diagonals=False)
+
+
+def search_generic(ev: Evaluator, problem: Problem, objective: Objective, sample: Sample,
+                    rng: np.random.Generator, diag: dict) -> list[Candidate]:
+    """Stage A for the other generators: coordinate scans from the config and random
+    starts, then a coarse refinement of the best few."""
+    space = problem.space
+    starts = [("config", space.x0.copy())]
+    for i in range(3):
+        starts.append((f"random{i}", space.lower + rng.random(space.dim)
+                       * (space.upper - space.lower)))
+    scanned = [coordinate_scan(ev, space, objective, x, origin=o) for o, x in starts]
+    diag["scan"] = {c.origin: rounded_score(c.score) for c in scanned}
+    scanned.sort(key=lambda c: c.score, reverse=True)
+    return [_explore(ev, space, objective, c, 0.15) for c in scanned[:COARSE_REFINE - 1]]
+
+
+def polish(ev: Evaluator, space: ParamSpace, objective: Objective,
+            cand: Candidate) -> Candidate:
+    """On the full search sample: soft-guard refinement, then hard-guard refinement
+    with the height-only / width-only moves."""
+    soft = refine(ev, space, objective.with_penalty(EXPLORE_PENALTY), cand, step=0.05,
+                  min_step=0.005, diagonals=False, offsets=(-1.0, 1.0))
+    hard = refine(ev, space, objective, soft, step=0.02, min_step=0.005, diagonals=False,
+                  offsets=(-1.0, 1.0))
+    return refine(ev, space, objective, hard, step=0.004, min_step=0.004, max_sweeps=3,
+                  offsets=(-1.0, 1.0))
+
+
+def run_search(stage, coarse: Sample, sample: Sample, kind: str, problem: Problem,
+               rng: np.random.Generator, diag: dict, clock: Any, say: Any, t0: float):
+    """Stage A on ``coarse``, then stage B on ``sample``.
+
+    ``stage(sample) -> (Evaluator, Objective, start metrics)`` builds each stage.
+    Returns ``(ev_a, obj_a, ev_b, obj_b, coarse candidates, polished candidates)``.
+    """
+    ev_a, obj_a, _ = stage(coarse)
+    if kind == "grid_anchor_generator":
+        found = search_grid(ev_a, problem, obj_a, coarse, rng, diag)
+    else:
+        found = search_generic(ev_a, problem, obj_a, coarse, rng, diag)
+    found.sort(key=lambda c: c.score, reverse=True)
+    diag["coarse"] = {c.origin: rounded_score(c.score) for c in found}
+    say(f"coarse search done in {time.perf_counter() - t0:.1f} s")
+    clock.lap("coarse")
+    ev, obj, start_m = stage(sample)
+    diag["start_search_metrics"] = start_m
+    cands = [polish(ev, problem.space, obj, Candidate(c.x, c.score, c.origin))
+             for c in found[:POLISH]]
+    cands.sort(key=lambda c: c.score, reverse=True)
+    diag["refined"] = {c.origin: rounded_score(c.score) for c in cands}
+    say(f"search done in {time.perf_counter() - t0:.1f} s; checking on all boxes")
+    clock.lap("polish")
+    return ev_a, obj_a, ev, obj, found, cands
+
+
+def rounded_score(score) -> list[float]:
+    return [round(float(v), 6) for v in score]
+
+
+def error_bounds(ev: Evaluator, sample: Sample, x: np.ndarray, matched: float) -> dict:
+    best = ev.best(x).astype(np.float64)
+    return {
+        "mean_iou": half_width(sample, best),
+        "recall_matched": half_width(sample, (best >= np.float32(matched)).astype(float)),
+        "recall_0.5": half_width(sample, (best >= np.float32(0.5)).astype(float)),
+        "recall_0.7": half_width(sample, (best >= np.float32(0.7)).astype(float)),
+    }
