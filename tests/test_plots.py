@@ -16,6 +16,7 @@ Image = pytest.importorskip("PIL.Image")
 
 from tfod_anchors import plots  # noqa: E402
 from tfod_anchors.errors import UsageError, WriteError  # noqa: E402
+from tfod_anchors.plots_shapes import plot_box_shapes  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 REPO = Path(__file__).resolve().parents[1]
@@ -59,8 +60,8 @@ def draw_all(out: Path) -> dict[str, Path]:
     rng = np.random.default_rng(1)
     before, after = rng.beta(5, 3, 500), rng.beta(6, 2, 500)
     return {
-        "shapes": plots.plot_box_shapes(wh, anchors, out / "shapes.png", title="synthetic"),
-        "shapes_two": plots.plot_box_shapes(wh[:100], None, out / "two.png", title="t",
+        "shapes": plot_box_shapes(wh, anchors, out / "shapes.png", title="synthetic"),
+        "shapes_two": plot_box_shapes(wh[:100], None, out / "two.png", title="t",
                                             anchors_before=anchors,
                                             anchors_after=anchors * 0.8),
         "cdf": plots.plot_iou_cdf(before, after, out / "cdf.png", matched_threshold=0.6),
@@ -90,10 +91,10 @@ def test_user_rcparams_and_backend_are_left_alone(tmp_path):
     import matplotlib
 
     wh = boxes_wh(50)
-    ref = plots.plot_box_shapes(wh, default_frcnn_anchors(), tmp_path / "ref.png").read_bytes()
+    ref = plot_box_shapes(wh, default_frcnn_anchors(), tmp_path / "ref.png").read_bytes()
     backend = matplotlib.get_backend()
     with matplotlib.rc_context({"lines.linewidth": 7.0, "font.size": 20.0}):
-        again = plots.plot_box_shapes(wh, default_frcnn_anchors(), tmp_path / "again.png")
+        again = plot_box_shapes(wh, default_frcnn_anchors(), tmp_path / "again.png")
         assert matplotlib.rcParams["lines.linewidth"] == 7.0
     assert again.read_bytes() == ref
     assert matplotlib.get_backend() == backend
@@ -117,16 +118,16 @@ def test_subsample_is_seeded_sorted_and_bounded():
 
 def test_large_input_is_subsampled_with_its_seed(tmp_path):
     wh = boxes_wh(3000)
-    a = plots.plot_box_shapes(wh, None, tmp_path / "a.png", seed=0, max_points=300)
-    b = plots.plot_box_shapes(wh, None, tmp_path / "b.png", seed=1, max_points=300)
+    a = plot_box_shapes(wh, None, tmp_path / "a.png", seed=0, max_points=300)
+    b = plot_box_shapes(wh, None, tmp_path / "b.png", seed=1, max_points=300)
     assert a.read_bytes() != b.read_bytes()
 
 
 def test_degenerate_inputs_still_draw(tmp_path):
     # empty and zero-size boxes (left out of log axes), bands without boxes, one k
     wh = np.array([[0.0, 5.0], [10.0, 20.0], [np.nan, 3.0]])
-    check_png(plots.plot_box_shapes(wh, np.zeros((0, 2)), tmp_path / "s.png"), (726, 682))
-    check_png(plots.plot_box_shapes(np.zeros((0, 2)), None, tmp_path / "e.png"), (726, 682))
+    check_png(plot_box_shapes(wh, np.zeros((0, 2)), tmp_path / "s.png"), (726, 682))
+    check_png(plot_box_shapes(np.zeros((0, 2)), None, tmp_path / "e.png"), (726, 682))
     check_png(plots.plot_iou_cdf(np.zeros(0), None, tmp_path / "c.png"), (825, 572))
     check_png(plots.plot_recall_by_size(metrics((0, None), (3, 1.0), (0, None)), None,
                                         tmp_path / "b.png"), (770, 550))
@@ -163,8 +164,8 @@ def test_write_report_takes_coverage_reports(tmp_path):
 
 
 @pytest.mark.parametrize("call", [
-    lambda p: plots.plot_box_shapes(np.ones((3, 3)), None, p),
-    lambda p: plots.plot_box_shapes(np.ones((3, 2)), np.ones(4), p),
+    lambda p: plot_box_shapes(np.ones((3, 3)), None, p),
+    lambda p: plot_box_shapes(np.ones((3, 2)), np.ones(4), p),
     lambda p: plots.plot_iou_cdf(np.array([0.5, 1.5]), None, p),
     lambda p: plots.plot_iou_cdf(np.array([[0.5]]), None, p),
     lambda p: plots.plot_iou_cdf(np.array([0.5]), None, p, matched_threshold=0.0),
@@ -212,8 +213,9 @@ def test_without_matplotlib_every_plot_is_a_usage_error(tmp_path):
         import numpy as np
         from tfod_anchors import plots
         from tfod_anchors.errors import UsageError
+        from tfod_anchors.plots_shapes import plot_box_shapes
         calls = [
-            lambda: plots.plot_box_shapes(np.ones((2, 2)), None, "a.png"),
+            lambda: plot_box_shapes(np.ones((2, 2)), None, "a.png"),
             lambda: plots.plot_iou_cdf(np.ones(2), None, "b.png"),
             lambda: plots.plot_recall_by_size({"by_size": {}}, None, "c.png"),
             lambda: plots.plot_elbow([2], [0.5], "d.png"),

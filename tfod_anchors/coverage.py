@@ -40,7 +40,8 @@ import numpy as np
 
 from tfod_anchors.anchors.layout import AnchorLayout
 from tfod_anchors.boxes import ResizedBoxes
-from tfod_anchors.coverage_search import layout_search, layout_shapes
+from tfod_anchors.coverage_positives import layout_search
+from tfod_anchors.coverage_search import layout_shapes
 from tfod_anchors.errors import UsageError
 from tfod_anchors.matcher import MatcherSpec
 

@@ -28,8 +28,7 @@ corners ``centre -/+ size / 2``, clamped to the window): the same float64 arithm
 as evaluating TFOD's full anchor list.
 
 Counting positive anchors (IoU ``>= t``) builds on the same per-axis model and lives in
-:mod:`tfod_anchors.coverage_positives`; its ``level_positives`` and ``layout_search``
-are importable from here as well.
+:mod:`tfod_anchors.coverage_positives`.
 """
 
 from __future__ import annotations
@@ -309,11 +308,3 @@ def layout_shapes(layout: AnchorLayout) -> np.ndarray:
     """float64 ``[S, 2]`` anchor ``(height, width)`` of every level, in level order."""
     parts = [np.asarray(lv.sizes, dtype=np.float64).reshape(-1, 2) for lv in layout.levels]
     return np.concatenate(parts, axis=0) if parts else np.zeros((0, 2), dtype=np.float64)
-
-
-# Moved to coverage_positives (which imports this module); still importable from here.
-def __getattr__(name: str):
-    if name in ("level_positives", "layout_search"):
-        from tfod_anchors import coverage_positives
-        return getattr(coverage_positives, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

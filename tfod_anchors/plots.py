@@ -1,7 +1,6 @@
 """PNG plots for ``--plot`` and ``--report DIR``: best-IoU CDF, recall by size, elbow, report.
 
-The box-shape scatter lives in :mod:`tfod_anchors.plots_shapes` (``plot_box_shapes``, also
-importable from here).
+The box-shape scatter lives in :mod:`tfod_anchors.plots_shapes` (``plot_box_shapes``).
 
 Every function takes plain numpy arrays or the metrics dicts of :mod:`tfod_anchors.coverage`,
 writes one PNG and returns its path. Sizes are in pixels of the resized image (the image the
@@ -390,11 +389,3 @@ def write_report(
                  matched_threshold=metrics_before.get("matched_threshold"), title=title)
     plot_recall_by_size(metrics_before, metrics_after, bands, title=title)
     return [shapes, cdf, bands]
-
-
-# Moved to plots_shapes (which imports this module); still importable from here.
-def __getattr__(name: str):
-    if name in ("plot_box_shapes", "SCATTER_MAX"):
-        from tfod_anchors import plots_shapes
-        return getattr(plots_shapes, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

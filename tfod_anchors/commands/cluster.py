@@ -14,7 +14,7 @@ import numpy as np
 
 from tfod_anchors import centroids as cmap
 from tfod_anchors import config_query as cq
-from tfod_anchors import kmeans, workflow
+from tfod_anchors import kmeans, kmeans_sklearn, workflow
 from tfod_anchors.commands._common import fmt, jsonable, load, say, table
 from tfod_anchors.errors import UsageError
 
@@ -25,9 +25,9 @@ def cluster_once(wh: np.ndarray, k: int, metric: str, seed: int) -> dict[str, An
         res = kmeans.iou_kmeans(wh, k, seed=seed)
         return {"k": k, "centroids": res.centroids, "mean_iou": res.mean_iou}
     if metric == "euclidean":
-        res = kmeans.euclidean_kmeans(wh, k, seed=seed)
+        res = kmeans_sklearn.euclidean_kmeans(wh, k, seed=seed)
         return {"k": k, "centroids": res.centroids, "mean_iou": res.mean_iou}
-    res = kmeans.ratio_scale_kmeans(wh, k, k, seed=seed)
+    res = kmeans_sklearn.ratio_scale_kmeans(wh, k, k, seed=seed)
     return {"k": k, "centroids": res.centroids, "mean_iou": res.mean_iou,
             "aspect_ratios": res.ratios, "scales": res.scales}
 
@@ -101,7 +101,8 @@ def run(args: Any) -> int:
     if cfg is not None:
         doc["generator"] = generator_mapping(cfg, resized, chosen["centroids"])
     if args.plot:
-        from tfod_anchors.plots import plot_box_shapes, plot_elbow
+        from tfod_anchors.plots import plot_elbow
+        from tfod_anchors.plots_shapes import plot_box_shapes
 
         if len(runs) > 1:
             plot_elbow([r["k"] for r in runs], [r["mean_iou"] for r in runs], args.plot)

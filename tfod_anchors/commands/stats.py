@@ -71,7 +71,7 @@ def run(args: Any) -> int:
         space = "original pixels"
     doc = box_statistics(boxset, resized, space)
     if args.plot:
-        from tfod_anchors.plots import plot_box_shapes
+        from tfod_anchors.plots_shapes import plot_box_shapes
 
         anchors = workflow.anchor_shapes_hw(cfg, resized) if cfg is not None else None
         plot_box_shapes(np.stack([resized.widths, resized.heights], axis=1), anchors, args.plot,
