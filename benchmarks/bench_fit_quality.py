@@ -14,8 +14,9 @@ config's resizer, window policy and matcher). Rows:
   levels, at most 30) on resized (w, h), mapped to the generator's fields by
   ``tfod_anchors.centroids`` (product-aware for the grid generator);
 * ``YOLOv5 mutation``: YOLOv5 AutoAnchor's (1+1) mutation hill-climb (1000
-  generations, seed 0) on the generator's own parameters, same guarded objective
-  and same search boxes as ours;
+  generations, seed 0) on the generator's own parameters, with ours' guarded
+  objective on ours' default search boxes (all of them up to 20 000 / 50 000, else
+  the same stratified sample);
 * ``ours``: ``tfod_anchors.fitting.fit_generator`` with its defaults (seed 0).
 
 Columns per dataset: recall at the matcher's threshold / mean IoU / recall@0.5.
@@ -154,7 +155,7 @@ def mutation(resized, cfg, generator):
                        [lay((int(h), int(w))) for h, w in shapes],
                        [shape_unit(generator, (int(h), int(w))) for h, w in shapes])
     keys = strata_keys(resized.boxes, shapes.astype(float)[group], group)
-    sample = draw(keys, DEFAULT_MAX_BOXES_EXACT, 0)
+    sample = draw(keys, DEFAULT_MAX_BOXES_EXACT[problem.layouts[0].window_policy], 0)
     ev = Evaluator(problem.geometry(sample.index), sample.weight, space, problem.matched)
     start = {k: float(v) for k, v in ev.metrics(ev.best(space.x0)).items()}
     obj = make_objective("recall", problem.matched, start, 0.01)

@@ -98,11 +98,17 @@ class Evaluator:
              objective: Objective) -> tuple[int, tuple[float, float, float]]:
         """Best of ``x`` with coordinate(s) ``coord`` set to each row of ``values``.
 
-        Args:
-            values: ``[C]`` (one coordinate) or ``[C, len(coord)]``.
         Returns:
             ``(index into values, its score)``.
         """
+        scores = self.line_scores(x, coord, values, objective)
+        i = max(range(len(scores)), key=lambda j: (scores[j], -j))
+        return i, scores[i]
+
+    def line_scores(self, x: np.ndarray, coord: int | list[int], values: np.ndarray,
+                    objective: Objective) -> list[tuple[float, float, float]]:
+        """Scores of ``x`` with coordinate(s) ``coord`` set to each row of ``values``
+        (``[C]`` for one coordinate or ``[C, len(coord)]``)."""
         coords = [coord] if isinstance(coord, int) else list(coord)
         values = np.asarray(values, dtype=np.float64).reshape(len(values), len(coords))
         base_keys = self.keys_of(x)
@@ -125,5 +131,5 @@ class Evaluator:
                 np.maximum(best[c], col, out=best[c])
         best = best.T
         m = self.metrics(best)
-        i = objective.argbest(m)
-        return i, objective.score({k: v[i] for k, v in m.items()})
+        a, b, c = objective.keys(m)
+        return [(float(a[j]), float(b[j]), float(c[j])) for j in range(len(values))]

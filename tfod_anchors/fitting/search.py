@@ -96,15 +96,25 @@ def pool_ascent(ev: Evaluator, objective: Objective, scales: np.ndarray, ratios:
 
 
 def coordinate_scan(ev: Evaluator, space: ParamSpace, objective: Objective, x: np.ndarray,
-                    points: int = 24, max_sweeps: int = 4, origin: str = "") -> Candidate:
-    """Per coordinate, the best of ``points`` log-spaced values over its whole range."""
+                    points: int = 24, zoom: int = 3, max_sweeps: int = 4,
+                    origin: str = "") -> Candidate:
+    """Per coordinate, a 1-D global search: ``points`` log-spaced values over its whole
+    range, then 8 values around each of the ``zoom`` best grid values (objectives such
+    as a multiscale ``anchor_scale`` repeat every octave step, finer than the grid);
+    sweeps until nothing moves."""
     x = space.rounded(x)
     cur, _ = ev.score(x, objective)
     for _ in range(max_sweeps):
         moved = False
         for i in range(space.dim):
             grid = np.linspace(space.lower[i], space.upper[i], points)
+            width = grid[1] - grid[0]
             values = np.unique(np.concatenate([[x[i]], space.rounded_coord(grid, i)]))
+            scores = ev.line_scores(x, i, values, objective)
+            order = sorted(range(len(values)), key=lambda j: scores[j], reverse=True)
+            near = np.concatenate([values[j] + width * np.linspace(-0.9, 0.9, 8)
+                                   for j in order[:zoom]])
+            values = np.unique(np.concatenate([values, space.rounded_coord(near, i)]))
             j, score = ev.line(x, i, values, objective)
             if _better(score, cur):
                 x = x.copy()

@@ -25,14 +25,22 @@ from tfod_anchors.fitting.objective import Objective
 from tfod_anchors.fitting.params import ParamSpace
 from tfod_anchors.fitting.problem import build_geometry
 from tfod_anchors.fitting.sample import Sample, half_width
-from tfod_anchors.fitting.search import Candidate, coordinate_scan, pool_ascent, refine
+from tfod_anchors.fitting.search import (
+    Candidate,
+    coordinate_scan,
+    mutation_search,
+    pool_ascent,
+    refine,
+)
 
 POOL_SCALES = 24
 POOL_RATIOS = 15
 COARSE_REFINE = 2
 POLISH = 1
 RANDOM_STARTS = 12
+GENERIC_RANDOM_STARTS = 4
 EXPLORE_PENALTY = 2.0
+POLISH_MUTATIONS = {"none": 200, "prune": 0, "clip": 0}
 
 
 @dataclass
@@ -137,25 +145,33 @@ def search_generic(ev: Evaluator, problem: Problem, objective: Objective, sample
     starts, then a coarse refinement of the best few."""
     space = problem.space
     starts = [("config", space.x0.copy())]
-    for i in range(3):
+    for i in range(GENERIC_RANDOM_STARTS):
         starts.append((f"random{i}", space.lower + rng.random(space.dim)
                        * (space.upper - space.lower)))
     scanned = [coordinate_scan(ev, space, objective, x, origin=o) for o, x in starts]
     diag["scan"] = {c.origin: rounded_score(c.score) for c in scanned}
     scanned.sort(key=lambda c: c.score, reverse=True)
-    return [_explore(ev, space, objective, c, 0.15) for c in scanned[:COARSE_REFINE - 1]]
+    return [_explore(ev, space, objective, c, 0.15) for c in scanned[:COARSE_REFINE]]
 
 
 def polish(ev: Evaluator, space: ParamSpace, objective: Objective,
-            cand: Candidate) -> Candidate:
+            cand: Candidate, seed: int = 0) -> Candidate:
     """On the full search sample: soft-guard refinement, then hard-guard refinement
-    with the height-only / width-only moves."""
+    with the height-only / width-only moves, then (where the kernel is cheap, i.e.
+    nothing is clipped or pruned) a short seeded (1+1) random search with small steps
+    that can leave the pattern search's stalls."""
     soft = refine(ev, space, objective.with_penalty(EXPLORE_PENALTY), cand, step=0.05,
                   min_step=0.005, diagonals=False, offsets=(-1.0, 1.0))
     hard = refine(ev, space, objective, soft, step=0.02, min_step=0.005, diagonals=False,
                   offsets=(-1.0, 1.0))
-    return refine(ev, space, objective, hard, step=0.004, min_step=0.004, max_sweeps=3,
+    fine = refine(ev, space, objective, hard, step=0.004, min_step=0.004, max_sweeps=3,
                   offsets=(-1.0, 1.0))
+    steps = POLISH_MUTATIONS.get(ev.geom.policy, 0)
+    if not steps:
+        return fine
+    jumped = mutation_search(ev, space, objective, fine.x, generations=steps, seed=seed,
+                             sigma=0.03)
+    return Candidate(jumped.x, jumped.score, fine.origin) if jumped.score > fine.score else fine
 
 
 def run_search(stage, coarse: Sample, sample: Sample, kind: str, problem: Problem,
@@ -176,7 +192,8 @@ def run_search(stage, coarse: Sample, sample: Sample, kind: str, problem: Proble
     clock.lap("coarse")
     ev, obj, start_m = stage(sample)
     diag["start_search_metrics"] = start_m
-    cands = [polish(ev, problem.space, obj, Candidate(c.x, c.score, c.origin))
+    seed = int(rng.integers(0, 2**31))
+    cands = [polish(ev, problem.space, obj, Candidate(c.x, c.score, c.origin), seed)
              for c in found[:POLISH]]
     cands.sort(key=lambda c: c.score, reverse=True)
     diag["refined"] = {c.origin: rounded_score(c.score) for c in cands}
