@@ -96,12 +96,6 @@ class Objective:
         a, b, c = self.keys(m)
         return float(a), float(b), float(c)
 
-    def argbest(self, m: dict[str, np.ndarray]) -> int:
-        """Index of the best of ``C`` candidates (first one on exact ties)."""
-        a, b, c = self.keys(m)
-        order = np.lexsort((-np.arange(a.shape[0]), c, b, a))
-        return int(order[-1])
-
 
 def guarded_metrics(name: str, matched: float) -> tuple[str, ...]:
     """The metrics the guard keeps for objective ``name`` (never the primary itself,

@@ -78,14 +78,11 @@ def pool_ascent(ev: Evaluator, objective: Objective, scales: np.ndarray, ratios:
                         cand = pool[:, :, s_idx].max(axis=2)
                     if sub is not None:
                         cand = np.maximum(cand, sub.max(axis=(1, 2))[:, None])
-                    m = ev.metrics(cand)
-                    if others:
-                        m = dict(m)
-                        bad = np.zeros(cand.shape[1], dtype=bool)
-                        bad[others] = True
-                        m["mean_iou"] = np.where(bad, -1e9, m["mean_iou"])
-                    i = objective.argbest(m)
-                    score = objective.score({k: v[i] for k, v in m.items()})
+                    a, b, c = objective.keys(ev.metrics(cand))
+                    a = a.copy()
+                    a[others] = -np.inf  # a value already taken by another slot
+                    i = int(np.lexsort((-np.arange(a.size), c, b, a))[-1])
+                    score = (float(a[i]), float(b[i]), float(c[i]))
                     if i not in others and _better(score, cur):
                         slots[j], cur, moved = i, score, True
             if not moved:

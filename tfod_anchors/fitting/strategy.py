@@ -160,11 +160,11 @@ def polish(ev: Evaluator, space: ParamSpace, objective: Objective,
     with the height-only / width-only moves, then (where the kernel is cheap, i.e.
     nothing is clipped or pruned) a short seeded (1+1) random search with small steps
     that can leave the pattern search's stalls."""
-    soft = refine(ev, space, objective.with_penalty(EXPLORE_PENALTY), cand, step=0.05,
-                  min_step=0.005, diagonals=False, offsets=(-1.0, 1.0))
-    hard = refine(ev, space, objective, soft, step=0.02, min_step=0.005, diagonals=False,
+    soft = refine(ev, space, objective.with_penalty(EXPLORE_PENALTY), cand, step=0.04,
+                  min_step=0.01, diagonals=False, offsets=(-1.0, 1.0))
+    hard = refine(ev, space, objective, soft, step=0.01, min_step=0.005, diagonals=False,
                   offsets=(-1.0, 1.0))
-    fine = refine(ev, space, objective, hard, step=0.004, min_step=0.004, max_sweeps=3,
+    fine = refine(ev, space, objective, hard, step=0.004, min_step=0.004, max_sweeps=2,
                   offsets=(-1.0, 1.0))
     steps = POLISH_MUTATIONS.get(ev.geom.policy, 0)
     if not steps:
