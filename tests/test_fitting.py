@@ -168,3 +168,28 @@ def test_count_options_and_sampling():
     assert fit.anchors_per_location == ([4], [6])
     assert fit.diagnostics["sampled"]
     assert set(fit.diagnostics["error_bound_95"]) >= {"recall_matched", "mean_iou"}
+
+
+@pytest.mark.parametrize("text", [
+    FRCNN % "true",
+    SSD % SSD_GEN,
+    SSD % SSD_GEN.replace("aspect_ratios: [1.0, 2.0, 0.5]",
+                          "aspect_ratios: [1.0, 3.0] reduce_boxes_in_lowest_layer: false "
+                          "interpolated_scale_aspect_ratio: 0.5"),
+    FPN % MULTI_GEN,
+    FPN % FLEX_GEN,
+])
+def test_param_shapes_match_the_generator_builder(text):
+    """The search's parameter -> shape mapping equals the anchors TFOD would build."""
+    from tfod_anchors.fitting.params import param_space, shape_unit
+
+    cfg = _cfg(text)
+    shape = (320, 320) if "faster_rcnn" in text else (300, 300) if "300" in text else (256, 256)
+    generator = config_query.anchor_generator(cfg)
+    space = param_space(generator)
+    unit = np.array(shape_unit(generator, shape))
+    layout = model_anchor_layout(cfg, shape)
+    mine = space.shapes_of(space.x0)
+    assert len(mine) == len(layout.levels)
+    for level, shapes in zip(layout.levels, mine):
+        np.testing.assert_allclose(shapes * unit, level.sizes, rtol=1e-5)
