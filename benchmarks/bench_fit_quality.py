@@ -15,7 +15,7 @@ config's resizer, window policy and matcher). Rows:
   ``tfod_anchors.centroids`` (product-aware for the grid generator);
 * ``YOLOv5 mutation``: YOLOv5 AutoAnchor's (1+1) mutation hill-climb (1000
   generations, seed 0) on the generator's own parameters, with ours' guarded
-  objective on ours' default search boxes (all of them up to 20 000 / 50 000, else
+  objective on ours' default search boxes (all of them up to 20 000 / 40 000, else
   the same stratified sample);
 * ``ours``: ``tfod_anchors.fitting.fit_generator`` with its defaults (seed 0).
 

@@ -35,7 +35,7 @@ from tfod_anchors.fitting.result import (
 from tfod_anchors.fitting.sample import Sample, choose_keys, draw
 from tfod_anchors.fitting.strategy import Problem, error_bounds, rounded_score, run_search
 
-DEFAULT_MAX_BOXES_EXACT = {"clip": 20_000, "prune": 20_000, "none": 50_000}
+DEFAULT_MAX_BOXES_EXACT = {"clip": 20_000, "prune": 20_000, "none": 40_000}
 COARSE_BOXES = 4_000
 VERIFY = 4
 SAMPLED_MARGIN = 0.002
@@ -62,7 +62,7 @@ def fit_generator(
         seed: seeds the sample and the random starts (same seed, same result).
         num_scales, num_aspect_ratios: change the counts (and anchors per location).
         max_boxes_exact: above this many boxes the search uses a stratified sample;
-            None: 20 000 where anchors are clipped or pruned (Faster R-CNN), 50 000
+            None: 20 000 where anchors are clipped or pruned (Faster R-CNN), 40 000
             otherwise (the kernel is several times cheaper there).
         guard_tolerance: how far guarded metrics may fall (None: no guard).
         progress: called with one-line status messages.

@@ -38,9 +38,9 @@ POOL_RATIOS = 15
 COARSE_REFINE = 2
 POLISH = 1
 RANDOM_STARTS = 12
-GENERIC_RANDOM_STARTS = 4
+GENERIC_RANDOM_STARTS = 2
 EXPLORE_PENALTY = 2.0
-POLISH_MUTATIONS = {"none": 200, "prune": 0, "clip": 0}
+POLISH_MUTATIONS = 100
 
 
 @dataclass
@@ -157,20 +157,21 @@ def search_generic(ev: Evaluator, problem: Problem, objective: Objective, sample
 def polish(ev: Evaluator, space: ParamSpace, objective: Objective,
             cand: Candidate, seed: int = 0) -> Candidate:
     """On the full search sample: soft-guard refinement, then hard-guard refinement
-    with the height-only / width-only moves, then (where the kernel is cheap, i.e.
-    nothing is clipped or pruned) a short seeded (1+1) random search with small steps
-    that can leave the pattern search's stalls."""
-    soft = refine(ev, space, objective.with_penalty(EXPLORE_PENALTY), cand, step=0.04,
-                  min_step=0.01, diagonals=False, offsets=(-1.0, 1.0))
-    hard = refine(ev, space, objective, soft, step=0.01, min_step=0.005, diagonals=False,
-                  offsets=(-1.0, 1.0))
-    fine = refine(ev, space, objective, hard, step=0.004, min_step=0.004, max_sweeps=2,
-                  offsets=(-1.0, 1.0))
-    steps = POLISH_MUTATIONS.get(ev.geom.policy, 0)
-    if not steps:
+    finishing with the height-only / width-only moves; where the kernel is cheap
+    (nothing clipped or pruned) with finer steps and then a short seeded (1+1) random
+    search with small steps that can leave the pattern search's stalls."""
+    cheap = ev.geom.policy == "none"
+    soft = refine(ev, space, objective.with_penalty(EXPLORE_PENALTY), cand,
+                  step=0.05 if cheap else 0.04, min_step=0.005 if cheap else 0.01,
+                  diagonals=False, offsets=(-1.0, 1.0))
+    hard = refine(ev, space, objective, soft, step=0.02 if cheap else 0.01, min_step=0.005,
+                  diagonals=False, offsets=(-1.0, 1.0))
+    fine = refine(ev, space, objective, hard, step=0.004, min_step=0.004,
+                  max_sweeps=3 if cheap else 2, offsets=(-1.0, 1.0))
+    if not cheap:
         return fine
-    jumped = mutation_search(ev, space, objective, fine.x, generations=steps, seed=seed,
-                             sigma=0.03)
+    jumped = mutation_search(ev, space, objective, fine.x, generations=POLISH_MUTATIONS,
+                             seed=seed, sigma=0.03)
     return Candidate(jumped.x, jumped.score, fine.origin) if jumped.score > fine.score else fine
 
 
