@@ -139,3 +139,14 @@ def test_param_spaces_reproduce_tfod_shapes():
     assert len(more.shapes_of(more.x0)[0]) == 9
     with pytest.raises(UsageError):
         param_space(_generator("ssd_anchor_generator { aspect_ratios: 1.0 }"), num_scales=2)
+
+
+def test_unordered_lists_keep_the_config_rank_order():
+    space = param_space(_generator(
+        "multiscale_anchor_generator { aspect_ratios: [1.0, 2.0, 0.5] }"))
+    x = np.log([4.0, 0.3, 0.9, 2.5])  # anchor_scale, then ratios in any order
+    assert np.exp(space.in_config_order(x)).round(4).tolist() == [4.0, 0.9, 2.5, 0.3]
+    ssd = param_space(_generator(
+        "ssd_anchor_generator { min_scale: 0.2 max_scale: 0.9 aspect_ratios: [2.0, 1.0] }"))
+    y = np.log([0.9, 0.2, 1.0, 3.0])  # min/max are not a set: never swapped
+    assert np.exp(ssd.in_config_order(y)).round(4).tolist() == [0.9, 0.2, 3.0, 1.0]

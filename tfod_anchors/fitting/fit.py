@@ -183,6 +183,7 @@ def _first_better(problem: Problem, pipeline: Any, candidates: list, before: dic
 
 
 def written_generator(space: ParamSpace, generator: Any, x: np.ndarray) -> Any:
-    """The generator message with ``x``'s values, rounded to 4 significant decimals."""
-    values = np.exp(space.rounded(x))
+    """The generator message with ``x``'s values, rounded to 4 significant decimals,
+    lists in the config's rank order."""
+    values = np.exp(space.rounded(space.in_config_order(x)))
     return space.write(generator, np.array([float(f"{v:.4g}") for v in values]))

@@ -51,6 +51,8 @@ class ParamSpace:
         coupled: True when one coordinate moves the shapes of many levels.
         diagonals: ``(size coordinate, ratio coordinate)`` pairs; moving them as
             ``(t, -2t)`` or ``(t, 2t)`` changes only the height or only the width.
+        unordered: list fields whose order does not change the set of anchors (only
+            which box-predictor slot gets which shape), see :meth:`in_config_order`.
     """
 
     kind: str
@@ -63,6 +65,7 @@ class ParamSpace:
     write: Callable[[Any, np.ndarray], Any]
     coupled: bool = False
     diagonals: list[tuple[int, int]] = field(default_factory=list)
+    unordered: tuple[str, ...] = ()
 
     @property
     def dim(self) -> int:
@@ -79,6 +82,17 @@ class ParamSpace:
         """Log values for coordinate ``i``, clipped to its bounds and rounded."""
         v = np.clip(np.asarray(values, dtype=np.float64), self.lower[i], self.upper[i])
         return np.log(round_values(np.exp(v)))
+
+    def in_config_order(self, x: np.ndarray) -> np.ndarray:
+        """``x`` with each unordered list re-sorted into the config's rank order, so
+        box-predictor slot ``k`` keeps a shape close to its old one (fine-tuning from
+        a checkpoint); the anchors as a set are unchanged."""
+        out = np.asarray(x, dtype=np.float64).copy()
+        for name in self.unordered:
+            idx = self.groups[name]
+            ranks = np.argsort(np.argsort(self.x0[idx], kind="stable"), kind="stable")
+            out[idx] = np.sort(out[idx])[ranks]
+        return out
 
     def values(self, x: np.ndarray) -> dict[str, list[float]]:
         """Rounded linear values by field name."""
@@ -160,7 +174,8 @@ def grid_space(msg: Any, num_scales: int | None, num_ratios: int | None,
     return ParamSpace("grid_anchor_generator", names,
                       {"scales": list(range(ns)), "aspect_ratios": list(range(ns, ns + nr))},
                       lower, upper, x0, shapes_of, write,
-                      diagonals=[(i, ns + j) for i in range(ns) for j in range(nr)])
+                      diagonals=[(i, ns + j) for i in range(ns) for j in range(nr)],
+                      unordered=("scales", "aspect_ratios"))
 
 
 def ssd_layer_scales(min_scale: float, max_scale: float, num_layers: int,
@@ -249,7 +264,8 @@ def ssd_space(msg: Any, num_scales: int | None, num_ratios: int | None) -> Param
     upper = np.array([math.log(2.0)] * ns + [math.log(RATIO_BOUNDS[1])] * (nr + ni))
     x0 = np.concatenate([xs, xr, xi])
     return ParamSpace("ssd_anchor_generator", names, groups, np.minimum(lower, x0),
-                      np.maximum(upper, x0), x0, shapes_of, write, coupled=True)
+                      np.maximum(upper, x0), x0, shapes_of, write, coupled=True,
+                      unordered=("aspect_ratios",) if nr else ())
 
 
 def multiscale_space(msg: Any, num_scales: int | None, num_ratios: int | None) -> ParamSpace:
@@ -290,7 +306,8 @@ def multiscale_space(msg: Any, num_scales: int | None, num_ratios: int | None) -
                       ["anchor_scale"] + [f"aspect_ratios[{i}]" for i in range(nr)],
                       {"anchor_scale": [0], "aspect_ratios": list(range(1, 1 + nr))},
                       np.minimum(lower, x0), np.maximum(upper, x0), x0, shapes_of, write,
-                      coupled=True, diagonals=[(0, 1 + j) for j in range(nr)])
+                      coupled=True, diagonals=[(0, 1 + j) for j in range(nr)],
+                      unordered=("aspect_ratios",))
 
 
 def flexible_space(msg: Any, num_scales: int | None, num_ratios: int | None,
