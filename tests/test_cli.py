@@ -350,3 +350,9 @@ def test_module_entry_point_and_usage_errors(capsys):
     assert proc.returncode == 0 and proc.stdout.startswith("tfod-anchors ")
     code, out, err = run_cli(capsys, "anchors")
     assert code == 2 and out == "" and err.count("\n") == 1
+
+
+def test_fit_output_creates_missing_directories(capsys, dataset):
+    target = dataset["dir"] / "new" / "deeper" / "fitted.config"
+    code, doc, _ = run_json(capsys, "fit", dataset["config"], "--output", target)
+    assert code == 0 and target.exists() and doc["written"] == str(target)

@@ -256,6 +256,11 @@ def _read_current_local(target: str) -> bytes | None:
         return None
 
 
+def current_known(path: str) -> bool:
+    """Whether a local file exists at ``path`` (for messages only)."""
+    return os.path.exists(_local(str(path)))
+
+
 def _write_local(
     text: str, path: str, backup: bool, expected: str | None, require_existing: bool
 ) -> Written:
@@ -283,9 +288,8 @@ def _write_local(
     except WriteError:
         raise
     except OSError as err:
-        raise WriteError(
-            f"cannot write ({_one_line(err)}); original left unchanged", path=path
-        ) from None
+        kept = "original left unchanged" if current_known(path) else "nothing written"
+        raise WriteError(f"cannot write ({_one_line(err)}); {kept}", path=path) from None
     finally:
         for tmp in temps:
             _remove_quietly(tmp)
@@ -368,11 +372,18 @@ def write_new(text: str, path: str) -> Written:
     """Atomically write ``text`` to ``path`` (``--output``), replacing any file there.
 
     Same temporary-file scheme as :func:`write_config`, without backup or
-    change check; an existing file's mode is kept.
+    change check; an existing file's mode is kept. A missing local parent
+    directory is created (like ``mkdir -p``).
 
     Raises:
-        WriteError: the directory is missing or any I/O failure.
+        WriteError: the directory cannot be created, or any I/O failure.
     """
     path = str(path)
-    writer = _write_remote if is_remote(path) else _write_local
-    return writer(text, path, False, None, False)
+    if is_remote(path):
+        return _write_remote(text, path, False, None, False)
+    parent = os.path.dirname(os.path.abspath(_local(path)))
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as err:
+        raise WriteError(f"cannot create the directory ({_one_line(err)})", path=path) from None
+    return _write_local(text, path, False, None, False)
