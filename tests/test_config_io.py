@@ -221,10 +221,10 @@ def test_short_writes_are_completed(cfg_path, monkeypatch):
 
 
 def test_write_new(tmp_path, monkeypatch):
-    target = tmp_path / "out" / "patched.config"
-    with pytest.raises(WriteError, match="original left unchanged"):
-        write_new(NEW, str(target))
-    target.parent.mkdir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(WriteError, match="cannot create the directory"):
+        write_new(NEW, str(tmp_path / "file" / "patched.config"))
+    target = tmp_path / "out" / "patched.config"  # a missing directory is created
     result = write_new(NEW, str(target))
     assert result.backup is None and target.read_text() == NEW
     umask = os.umask(0)
