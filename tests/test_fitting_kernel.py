@@ -150,3 +150,18 @@ def test_unordered_lists_keep_the_config_rank_order():
         "ssd_anchor_generator { min_scale: 0.2 max_scale: 0.9 aspect_ratios: [2.0, 1.0] }"))
     y = np.log([0.9, 0.2, 1.0, 3.0])  # min/max are not a set: never swapped
     assert np.exp(ssd.in_config_order(y)).round(4).tolist() == [0.9, 0.2, 3.0, 1.0]
+
+
+def test_kernel_approximation_only_below_its_floor():
+    rng = np.random.default_rng(5)
+    n = 300
+    y0, x0 = rng.uniform(0, 600, n), rng.uniform(0, 600, n)
+    boxes = np.stack([y0, x0, np.minimum(640, y0 + rng.uniform(4, 300, n)),
+                      np.minimum(640, x0 + rng.uniform(4, 300, n))], 1)
+    geom = _geometry(boxes, (640, 640), (16, 16), (0, 0), (40, 40), "clip")
+    shapes = np.exp(rng.uniform(math.log(16), math.log(900), (8, 2)))
+    exact = level_columns(geom, 0, shapes)
+    approx = level_columns(geom, 0, shapes, approx_below=0.3)
+    same = exact >= 0.3
+    np.testing.assert_array_equal(approx[same], exact[same])
+    assert (approx[~same] < 0.3).all()

@@ -19,6 +19,10 @@ from tfod_anchors.fitting.params import ParamSpace
 
 ColumnKey = tuple[int, float, float]
 
+# Box-shape pairs that cannot reach this IoU skip the exact clipped search (see
+# ``level_columns``); below every recall threshold, so recalls are unaffected.
+APPROX_BELOW = 0.3
+
 
 class Evaluator:
     """Best-IoU columns and metrics for one :class:`ParamSpace` on fixed boxes.
@@ -65,7 +69,8 @@ class Evaluator:
         fresh: dict[ColumnKey, np.ndarray] = {}
         for level, ks in missing.items():
             cols = level_columns(self._prepared[level], level,
-                                 np.array([[k[1], k[2]] for k in ks]))
+                                 np.array([[k[1], k[2]] for k in ks]),
+                                 approx_below=APPROX_BELOW)
             self.columns_computed += len(ks)
             for j, key in enumerate(ks):
                 col = np.ascontiguousarray(cols[:, j])

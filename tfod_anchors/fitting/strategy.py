@@ -221,21 +221,27 @@ def search_generic(ev: Evaluator, problem: Problem, objective: Objective, sample
     return [_explore(ev, space, objective, c, 0.15) for c in scanned[:COARSE_REFINE]]
 
 
-def polish(ev: Evaluator, space: ParamSpace, objective: Objective,
-            cand: Candidate, seed: int = 0) -> Candidate:
-    """On the full search sample: soft-guard refinement, then hard-guard refinement
-    finishing with the height-only / width-only moves; where the kernel is cheap
-    (nothing clipped or pruned) with finer steps and then a short seeded (1+1) random
-    search with small steps that can leave the pattern search's stalls."""
-    cheap = ev.geom.policy == "none"
+def polish(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candidate,
+           seed: int = 0, level: int = 1) -> Candidate:
+    """Stage B on the full search sample: soft-guard refinement, then hard-guard
+    refinement, then (``level >= 1``) a pass of height-only / width-only moves, then
+    (``level >= 2``) finer steps and a short seeded (1+1) random search with small steps
+    that can leave the pattern search's stalls.
+
+    Level 2 is used where the kernel is cheap and the search boxes are all the boxes;
+    level 0 where the boxes are a sample (finer moves would chase sampling noise).
+    """
+    deep = level >= 2
     soft = refine(ev, space, objective.with_penalty(EXPLORE_PENALTY), cand,
-                  step=0.05 if cheap else 0.04, min_step=0.005 if cheap else 0.01,
+                  step=0.05 if deep else 0.04, min_step=0.005 if deep else 0.01,
                   diagonals=False, offsets=(-1.0, 1.0))
-    hard = refine(ev, space, objective, soft, step=0.02 if cheap else 0.01, min_step=0.005,
+    hard = refine(ev, space, objective, soft, step=0.02 if deep else 0.01, min_step=0.005,
                   diagonals=False, offsets=(-1.0, 1.0))
+    if level < 1:
+        return hard
     fine = refine(ev, space, objective, hard, step=0.004, min_step=0.004,
-                  max_sweeps=3 if cheap else 2, offsets=(-1.0, 1.0))
-    if not cheap:
+                  max_sweeps=3 if deep else 2, offsets=(-1.0, 1.0))
+    if not deep:
         return fine
     jumped = mutation_search(ev, space, objective, fine.x, generations=POLISH_MUTATIONS,
                              seed=seed, sigma=0.03)
@@ -261,7 +267,8 @@ def run_search(stage, coarse: Sample, sample: Sample, kind: str, problem: Proble
     ev, obj, start_m = stage(sample)
     diag["start_search_metrics"] = start_m
     seed = int(rng.integers(0, 2**31))
-    cands = [polish(ev, problem.space, obj, Candidate(c.x, c.score, c.origin), seed)
+    level = (2 if ev.geom.policy == "none" else 1) if sample.exact else 0
+    cands = [polish(ev, problem.space, obj, Candidate(c.x, c.score, c.origin), seed, level)
              for c in found[:POLISH]]
     cands.sort(key=lambda c: c.score, reverse=True)
     diag["refined"] = {c.origin: rounded_score(c.score) for c in cands}
