@@ -1,12 +1,15 @@
 """How the search is run: stages, starts and refinement schedules.
 
 Stage A ("coarse", a small stratified sample) finds basins: for the grid
-generator a pool ascent from the config, quantile and random starts; for the
-others coordinate scans from the config and random starts. The best few are
-refined with the guard first as a penalty (crossing slightly infeasible ground
-reaches better corners of the feasible set) and then as a hard constraint.
-Stage B ("polish", the full search sample) refines the best one the same way,
-finishing with the height-only / width-only moves.
+generator a pool ascent from the config, IoU k-means, quantile and random starts;
+for the others zoomed 1-D coordinate scans from the config and random starts. The
+best few are refined with the guard first as a penalty (crossing slightly
+infeasible ground reaches better corners of the feasible set) and then as a hard
+constraint. Stage B ("polish", the full search sample) refines the best one the
+same way; when the search boxes are all the boxes it finishes with height-only /
+width-only moves and, where the kernel is cheap, a short (1+1) random search.
+
+Everything is seeded through the ``rng`` passed in: same seed, same result.
 """
 
 from __future__ import annotations
@@ -45,7 +48,10 @@ POLISH_MUTATIONS = 100
 
 @dataclass
 class Problem:
-    """Everything the search and the verification share."""
+    """Everything the search and the verification share: the boxes, their padded
+    shape groups (``shapes [G, 2]``, ``group [N]``), the config's generator and its
+    :class:`ParamSpace`, the matched threshold, and per group the anchor layout and
+    shape unit."""
 
     resized: ResizedBoxes
     shapes: np.ndarray
