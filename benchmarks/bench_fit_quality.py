@@ -50,11 +50,13 @@ from tfod_anchors.fitting.evaluator import Evaluator  # noqa: E402
 from tfod_anchors.fitting.fit import DEFAULT_MAX_BOXES_EXACT  # noqa: E402
 from tfod_anchors.fitting.objective import make_objective  # noqa: E402
 from tfod_anchors.fitting.params import param_space, shape_unit  # noqa: E402
-from tfod_anchors.fitting.problem import layout_function, padded_groups  # noqa: E402
+from tfod_anchors.fitting.problem import padded_groups  # noqa: E402
 from tfod_anchors.fitting.sample import draw, strata_keys  # noqa: E402
 from tfod_anchors.fitting.search import mutation_search  # noqa: E402
 from tfod_anchors.fitting.strategy import Problem  # noqa: E402
-from tfod_anchors.kmeans import iou_kmeans, notebook_ratios, resized_wh  # noqa: E402
+from tfod_anchors.geometry import layout_function  # noqa: E402
+from tfod_anchors.kmeans import iou_kmeans, resized_wh  # noqa: E402
+from tfod_anchors.kmeans_sklearn import notebook_ratios  # noqa: E402
 from tfod_anchors.resize import build_resizer, resize_boxes  # noqa: E402
 from tfod_anchors.schema import parse_pipeline_text  # noqa: E402
 from tfod_anchors.sources import read_boxes  # noqa: E402

@@ -23,6 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tfod_anchors import kmeans as km  # noqa: E402
+from tfod_anchors import kmeans_sklearn as kms  # noqa: E402
 
 DEFAULT_CSV = Path(__file__).resolve().parents[2] / "shared/datasets/voc2007/voc2007_trainval.csv"
 TARGETS = {5: 0.602, 9: 0.672}
@@ -93,7 +94,7 @@ def table(wh: np.ndarray) -> bool:
             "IoU k-means, median, k-means++ x10, no polish",
             lambda k: km.iou_kmeans(wh, k, update="median", refine=False),
         ),
-        ("Euclidean k-means (sklearn, n_init=10)", lambda k: km.euclidean_kmeans(wh, k, seed=0)),
+        ("Euclidean k-means (sklearn, n_init=10)", lambda k: kms.euclidean_kmeans(wh, k, seed=0)),
     ]
     for name, fit in rows:
         cells = []
@@ -110,7 +111,7 @@ def table(wh: np.ndarray) -> bool:
             cells.append(f"{100 * np.mean(vals):5.2f}/{100 * max(vals):5.2f}")
         label = f"plain Forgy {name} (lars76; 10 seeds avg/best)"
         print(f"{label:<52}{cells[0]:>14}{cells[1]:>14}")
-    rs = km.ratio_scale_kmeans(wh, 3, 3, seed=0)
+    rs = kms.ratio_scale_kmeans(wh, 3, 3, seed=0)
     print(f"{'ratio x scale separately, 3 x 3 (= 9 priors)':<52}{'':>14}{100 * rs.mean_iou:>9.2f}")
     print(f"{'YOLO9000 Table 1 (Cluster IOU)':<52}{100 * PAPER[5]:>9.2f}{100 * PAPER[9]:>14.2f}")
     print(f"{'YOLO9000 Table 1 (Cluster SSE)':<52}{58.7:>9.2f}")

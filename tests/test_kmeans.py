@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tfod_anchors import kmeans as km
+from tfod_anchors import kmeans_sklearn as kms
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
 from tfod_anchors.errors import InputError, UsageError
 
@@ -211,7 +212,7 @@ def test_elbow_reaches_one_at_distinct_count():
 
 
 def test_euclidean_kmeans_two_blobs():
-    res = km.euclidean_kmeans(two_blobs(), 2, seed=0)
+    res = kms.euclidean_kmeans(two_blobs(), 2, seed=0)
     np.testing.assert_allclose(res.centroids, [[10, 10], [100, 50]])
     np.testing.assert_array_equal(res.labels, [0, 0, 0, 1, 1, 1])
 
@@ -221,7 +222,7 @@ def test_ratio_scale_recovers_a_product():
     r, s = np.meshgrid(ratios, scales, indexing="ij")
     shapes = np.stack([(s * np.sqrt(r)).ravel(), (s / np.sqrt(r)).ravel()], axis=1)
     wh = np.repeat(shapes, 3, axis=0) * np.exp([[0.01, 0.01], [0, 0], [-0.01, -0.01]] * 4)
-    res = km.ratio_scale_kmeans(wh, 2, 2, seed=0)
+    res = kms.ratio_scale_kmeans(wh, 2, 2, seed=0)
     np.testing.assert_allclose(res.ratios, ratios, rtol=1e-9)
     np.testing.assert_allclose(res.scales, scales, rtol=1e-9)
     assert res.centroids.shape == (4, 2)
@@ -230,7 +231,7 @@ def test_ratio_scale_recovers_a_product():
 
 def test_notebook_ratios_area_normalised():
     wh = np.array([[20, 10], [40, 20], [10, 20], [30, 60], [10, 10]], float)
-    np.testing.assert_allclose(km.notebook_ratios(wh, 3), [0.5, 1.0, 2.0])
+    np.testing.assert_allclose(kms.notebook_ratios(wh, 3), [0.5, 1.0, 2.0])
 
 
 # ---------------------------------------------------------------------------- working spaces

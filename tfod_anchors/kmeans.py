@@ -16,7 +16,7 @@ with their counts; a weight ``n`` behaves exactly like ``n`` repeated rows.
 Everything is seeded and deterministic: the same inputs and seed give the same bytes.
 
 The scikit-learn based methods (Euclidean k-means, ratio × scale, the notebook's
-ratios) live in :mod:`tfod_anchors.kmeans_sklearn` and are importable from here too.
+ratios) live in :mod:`tfod_anchors.kmeans_sklearn`.
 """
 
 from __future__ import annotations
@@ -435,12 +435,3 @@ def iou_kmeans(
 def elbow(wh, ks, **kwargs) -> list[tuple[int, float]]:
     """``[(k, mean_iou), ...]`` of :func:`iou_kmeans` for each k in ``ks`` (same kwargs)."""
     return [(int(k), iou_kmeans(wh, k, **kwargs).mean_iou) for k in ks]
-
-
-# Moved to kmeans_sklearn (which imports this module); still importable from here.
-def __getattr__(name: str):
-    if name in ("euclidean_kmeans", "kmeans_1d", "RatioScaleResult", "ratio_scale_kmeans",
-                "notebook_ratios"):
-        from tfod_anchors import kmeans_sklearn
-        return getattr(kmeans_sklearn, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -129,15 +128,10 @@ def resize_for_config(boxset: BoxSet, cfg: Any) -> ResizedBoxes:
 
 def layout_function(cfg: Any) -> Callable[[tuple[int, int]], AnchorLayout]:
     """Stage 3: padded ``(H, W)`` -> every anchor TFOD generates for it (cached)."""
-    from tfod_anchors.geometry import model_anchor_layout
+    from tfod_anchors import geometry
 
     require_anchors(cfg, None, "coverage")
-
-    @cache
-    def layout(shape: tuple[int, int]) -> AnchorLayout:
-        return model_anchor_layout(cfg, (int(shape[0]), int(shape[1])))
-
-    return layout
+    return geometry.layout_function(cfg)
 
 
 def measure_coverage(resized: ResizedBoxes, cfg: Any) -> Any:

@@ -25,7 +25,7 @@ from tfod_anchors.fitting.background import Background, Clock
 from tfod_anchors.fitting.evaluator import Evaluator
 from tfod_anchors.fitting.objective import METRICS, Objective, make_objective
 from tfod_anchors.fitting.params import ParamSpace, param_space, shape_unit
-from tfod_anchors.fitting.problem import layout_function, padded_groups
+from tfod_anchors.fitting.problem import padded_groups
 from tfod_anchors.fitting.result import (
     FitResult,
     copy_message,
@@ -34,6 +34,7 @@ from tfod_anchors.fitting.result import (
 )
 from tfod_anchors.fitting.sample import Sample, choose_keys, draw
 from tfod_anchors.fitting.strategy import Problem, error_bounds, rounded_score, run_search
+from tfod_anchors.geometry import layout_function
 
 DEFAULT_MAX_BOXES_EXACT = {"clip": 20_000, "prune": 20_000, "none": 40_000}
 COARSE_BOXES = 4_000

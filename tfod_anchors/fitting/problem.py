@@ -9,7 +9,6 @@ Boxes are grouped by their image's padded shape; each group's anchor layout
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
@@ -19,21 +18,6 @@ from tfod_anchors.errors import ConfigError
 from tfod_anchors.fitting.kernel import BoxGeometry, LevelGrid
 
 LayoutFn = Callable[[tuple[int, int]], AnchorLayout]
-
-
-def layout_function(cfg: Any) -> LayoutFn:
-    """``(H, W) -> AnchorLayout`` of ``cfg``, memoised per shape."""
-    from tfod_anchors.geometry import model_anchor_layout
-
-    memo: dict[tuple[int, int], AnchorLayout] = {}
-
-    def layout_for(shape: tuple[int, int]) -> AnchorLayout:
-        key = (int(shape[0]), int(shape[1]))
-        if key not in memo:
-            memo[key] = model_anchor_layout(cfg, key)
-        return memo[key]
-
-    return layout_for
 
 
 def padded_groups(resized: ResizedBoxes) -> tuple[np.ndarray, np.ndarray]:
