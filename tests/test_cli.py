@@ -356,3 +356,12 @@ def test_fit_output_creates_missing_directories(capsys, dataset):
     target = dataset["dir"] / "new" / "deeper" / "fitted.config"
     code, doc, _ = run_json(capsys, "fit", dataset["config"], "--output", target)
     assert code == 0 and target.exists() and doc["written"] == str(target)
+
+
+def test_stats_lists_every_skip_reason(capsys, dataset):
+    from tfod_anchors.sources.raw import SKIP_KEYS
+
+    code, doc, _ = run_json(capsys, "stats", "--input", dataset["records"])
+    assert code == 0
+    assert list(doc["skipped"]) == list(SKIP_KEYS)
+    assert set(doc["skipped"].values()) == {0}

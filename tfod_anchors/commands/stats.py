@@ -10,6 +10,7 @@ from tfod_anchors import workflow
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
 from tfod_anchors.commands._common import fmt, jsonable, load, say, skipped_lines, table
 from tfod_anchors.coverage import SIZE_BANDS
+from tfod_anchors.sources.raw import SKIP_KEYS
 
 PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
 
@@ -42,7 +43,8 @@ def box_statistics(boxset: BoxSet, resized: ResizedBoxes, space: str) -> dict[st
     return {
         "num_images": boxset.num_images,
         "num_boxes": boxset.num_boxes,
-        "skipped": dict(boxset.skipped),
+        # every reason, zeros included, so CI scripts can rely on the keys
+        "skipped": {**{k: 0 for k in SKIP_KEYS}, **boxset.skipped},
         "skip_examples": dict(boxset.skip_examples),
         "sources": list(boxset.sources),
         "space": space,

@@ -12,6 +12,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+#: Every ``BoxSet.skipped`` key, in the order the ``sources`` docstring explains them
+#: (fatal unless ``skip_bad``; TFOD's own filtering; information only).
+SKIP_KEYS = (
+    "corrupt_files", "malformed_records", "missing_image_size", "not_normalized_records",
+    "inverted_boxes",
+    "nan_boxes", "unknown_class_boxes", "boxes_without_class", "difficult_boxes",
+    "boxes_over_max", "zero_size_boxes", "out_of_image_boxes", "orphan_annotations",
+    "images_without_boxes", "size_from_header", "size_mismatch", "unverified_sizes",
+)
+
 
 class Skips:
     """Counts by reason, plus where the first instance of each reason was seen."""
