@@ -193,3 +193,20 @@ def test_param_shapes_match_the_generator_builder(text):
     assert len(mine) == len(layout.levels)
     for level, shapes in zip(layout.levels, mine):
         np.testing.assert_allclose(shapes * unit, level.sizes, rtol=1e-5)
+
+
+def test_background_job_never_hangs_on_a_stuck_child():
+    import os
+    import time
+
+    from tfod_anchors.fitting.background import Background
+
+    parent = os.getpid()
+
+    def job():
+        while os.getpid() != parent:  # a forked child that never answers
+            time.sleep(0.05)
+        return "computed here"
+
+    with Background(job, timeout=0.5) as bg:
+        assert bg.result() == "computed here"

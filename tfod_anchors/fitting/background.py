@@ -14,10 +14,16 @@ class Background:
     """Run ``fn()`` in a forked child process where the platform forks (a second core
     without sharing the GIL with the search), else in a thread; ``result()`` returns
     its value. Any failure in the child re-runs ``fn`` here so errors surface normally.
+
+    A child that has not answered ``timeout`` seconds after :meth:`result` is asked
+    (a fork of a process with foreign C++ threads, e.g. TensorFlow's, could in
+    principle block on a lock) is terminated and ``fn`` runs here instead: slower,
+    never stuck.
     """
 
-    def __init__(self, fn: Callable[[], Any]):
+    def __init__(self, fn: Callable[[], Any], timeout: float = 120.0):
         self.fn = fn
+        self.timeout = timeout
         self._proc = self._recv = self._future = self._pool = None
 
     def __enter__(self) -> Background:
@@ -48,11 +54,14 @@ class Background:
         if self._future is not None:
             return self._future.result()
         try:
-            value = self._recv.recv()
+            value = self._recv.recv() if self._recv.poll(self.timeout) else _FAILED
         except (EOFError, OSError):
             value = _FAILED
+        failed = isinstance(value, str) and value == _FAILED
+        if failed and self._proc.is_alive():
+            self._proc.terminate()
         self._proc.join()
-        return self.fn() if isinstance(value, str) and value == _FAILED else value
+        return self.fn() if failed else value
 
     def __exit__(self, *exc: Any) -> None:
         if self._proc is not None and self._proc.is_alive():
