@@ -4,7 +4,9 @@ Every function takes the config as a path (local or ``gs://``), a
 ``TrainEvalPipelineConfig`` (the bundled schema's or TFOD's own class) or the dict
 that TFOD's ``config_util.get_configs_from_pipeline_file`` returns, and boxes as
 ``inputs`` (paths/globs, as ``--input``), a :class:`~tfod_anchors.boxes.BoxSet`, or
-nothing (the config's ``train_input_reader``). Nothing is written to disk unless
+nothing (the config's ``train_input_reader``). Keyword ``source_options`` are the
+``--input`` flags: ``compression``, ``label_map``, ``max_boxes``, ``drop_difficult``,
+``skip_bad``, ``verify_sizes`` and ``read_progress``. Nothing is written to disk unless
 you ask: :func:`fit` returns the patched config (and its text when the config
 came from a file); :func:`write_fitted` writes it safely.
 
@@ -84,8 +86,9 @@ def _config(config: Any) -> tuple[Any, LoadedConfig | None]:
 def _sources(inputs: str | Sequence[str] | None, **options: Any) -> workflow.SourceOptions:
     if isinstance(inputs, str):
         inputs = [inputs]
-    return workflow.SourceOptions(inputs=tuple(inputs or ()), progress=options.pop(
-        "progress", False), **options)
+    # ``read_progress``: a progress line while reading records (stderr, TTY only)
+    return workflow.SourceOptions(inputs=tuple(inputs or ()),
+                                  progress=bool(options.pop("read_progress", False)), **options)
 
 
 def _resized(cfg: Any, path: str | None, inputs: Any, boxes: BoxSet | None,
