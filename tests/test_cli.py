@@ -365,3 +365,12 @@ def test_stats_lists_every_skip_reason(capsys, dataset):
     assert code == 0
     assert list(doc["skipped"]) == list(SKIP_KEYS)
     assert set(doc["skipped"].values()) == {0}
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "configs").glob("*.config")),
+                         ids=lambda p: p.name)
+def test_shipped_demo_configs_check_clean_with_coverage(capsys, config):
+    code, doc, _ = run_json(capsys, "check", config)
+    assert code == 0 and doc["ok"] is True
+    assert [f for f in doc["findings"] if f["severity"] != "info"] == []
+    assert doc["coverage"]["num_boxes"] in (217, 3591)  # raccoon, COCO subset
