@@ -1,4 +1,4 @@
-"""``fit_generator``: the config's own anchor generator, refitted to the boxes.
+"""``fit_counts``: the config's own anchor generator, refitted to the boxes with given counts.
 
 Flow: group boxes by padded shape and take each shape's anchor layout; draw the
 search boxes (all of them up to ``max_boxes_exact``, else a seeded stratified
@@ -42,7 +42,7 @@ VERIFY = 4
 SAMPLED_MARGIN = 0.002
 
 
-def fit_generator(
+def fit_counts(
     resized: ResizedBoxes,
     cfg: Any,
     *,
