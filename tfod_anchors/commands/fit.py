@@ -107,6 +107,13 @@ def run(args: Any) -> int:
     say(args, comparison_table(fit))
     if take:
         say(args, "new values: " + ", ".join(f"{k}: {v}" for k, v in fit.changed.items()))
+        resized_lists = [f"{k} {len(fit.previous[k])} -> {len(v)} values"
+                         for k, v in fit.changed.items()
+                         if isinstance(v, list) and isinstance(fit.previous.get(k), list)
+                         and len(v) != len(fit.previous[k])]
+        if resized_lists and apl_before == apl_after:
+            say(args, f"split changed ({', '.join(resized_lists)}); anchors per location stay "
+                      f"{apl_after}, so checkpoint shapes still match")
     say(args, verdict)
     for w in warnings:
         say(args, f"WARNING: {w}")
