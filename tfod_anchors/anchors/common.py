@@ -1,4 +1,4 @@
-"""Pieces shared by the multi-level generators (``multiscale``, ``flexible_grid``)."""
+"""Pieces shared by the multi-level generators (``ssd``, ``multiscale``, ``flexible_grid``)."""
 
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError
+from .common import concat_levels_f32
 from .grid import (
     FASTER_RCNN,
     SSD,
@@ -195,7 +196,5 @@ class SsdAnchorGenerator:
                     (fh, fw), [s for s, _ in specs], [a for _, a in specs], base, stride, offset
                 )
             )
-        if not parts:
-            return np.zeros((0, 4), dtype=np.float32)
-        return np.concatenate(parts, axis=0)
+        return concat_levels_f32(parts)
 
