@@ -166,21 +166,82 @@ def write_fitted(outcome: FitOutcome, *, output: str | None = None, in_place: bo
     return write_new(text, output).path
 
 
+METRIC_KEYS = ("mean_iou", "recall_matched", "recall_0.5", "recall_0.7")
+
+
+def ordered_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Coverage metrics with DESIGN.md's four keys first (``before``/``after``/``coverage``)."""
+    return {**{k: metrics[k] for k in METRIC_KEYS},
+            **{k: v for k, v in metrics.items() if k not in METRIC_KEYS}}
+
+
+def _finding(code: str, severity: str, message: str) -> dict[str, str]:
+    return {"code": code, "severity": severity, "message": message}
+
+
+def config_findings(cfg: Any) -> list[dict[str, str]]:
+    """The rule findings of :mod:`tfod_anchors.rules` plus input-pipeline notes."""
+    from tfod_anchors.rules import check_rules
+
+    found = [_finding(f.code, f.severity, f.message) for f in check_rules(cfg)]
+    ignored = cq.ignored_train_config_max_boxes(cfg)
+    effective = cq.max_number_of_boxes(cfg)
+    if ignored is not None and ignored != effective:
+        found.append(_finding(
+            "max_boxes_ignored", "warning",
+            f"train_config.max_number_of_boxes: {ignored} is ignored by TFOD's input pipeline, "
+            f"which keeps {effective} boxes per image (train_input_reader.max_number_of_boxes); "
+            "set it there instead"))
+    return found
+
+
+def _config_data_missing(cfg: Any, config_path: str | None) -> str | None:
+    """Why the config's own training input cannot be read here, or None if it can."""
+    import glob
+    import os
+
+    try:
+        paths = workflow.config_sources(cfg, config_path)
+    except UsageError as err:
+        return err.message
+    for path in paths:
+        if "://" not in path and not glob.glob(path) and not os.path.exists(path):
+            return f"train input {path!r} does not exist here"
+    return None
+
+
 def check(config: Any, inputs: str | Sequence[str] | None = None, *,
           boxes: BoxSet | None = None, min_recall: float | None = None,
           **source_options: Any) -> CheckOutcome:
-    """Config rules, plus coverage when boxes are given (or the config's input exists)."""
-    from tfod_anchors.commands.check import config_findings, coverage_metrics
+    """Config rules, plus coverage when there are boxes: ``inputs``/``boxes``, or the
+    config's own training input when it exists here (else an ``info`` finding).
 
-    cfg, _ = _config(config)
+    Raises:
+        UsageError: ``min_recall`` without any readable boxes.
+    """
+    cfg, loaded = _config(config)
+    path = loaded.path if loaded else None
     findings = config_findings(cfg)
     cov = None
-    if (inputs or boxes is not None) and cq.anchor_generator(cfg) is not None:
-        cov = coverage_metrics(coverage(cfg, inputs, boxes=boxes, **source_options))
-        if min_recall is not None and cov["recall_matched"] < min_recall:
-            findings.append({"code": "low_recall", "severity": "error",
-                             "message": f"recall_matched {cov['recall_matched']:.4f} < "
-                                        f"{min_recall:g}"})
+    if cq.anchor_generator(cfg) is not None:
+        why = None if inputs or boxes is not None else _config_data_missing(cfg, path)
+        if why is not None and min_recall is not None:
+            raise UsageError(f"--min-recall needs boxes, but {why}; pass --input SRC")
+        if why is not None:
+            findings.append(_finding("coverage_skipped", "info",
+                                     f"coverage not measured: {why}"))
+        else:
+            if boxes is None:
+                boxes = workflow.read_config_boxes(cfg, path, _sources(inputs, **source_options))
+            metrics = workflow.measure_coverage(workflow.resize_for_config(boxes, cfg), cfg).metrics
+            cov = {**ordered_metrics(metrics), "num_images": boxes.num_images,
+                   "skipped": dict(boxes.skipped)}
+            if min_recall is not None and cov["recall_matched"] < min_recall:
+                findings.append(_finding(
+                    "low_recall", "error",
+                    f"recall at the matched threshold {cov['matched_threshold']:g} is "
+                    f"{cov['recall_matched']:.4f} < --min-recall {min_recall:g}; run "
+                    "`tfod-anchors fit` on this config"))
     return CheckOutcome(findings, cov, not any(f["severity"] == "error" for f in findings))
 
 

@@ -18,13 +18,6 @@ from tfod_anchors.config_io import ensure_replaceable
 TABLE_KEYS = ("mean_iou", "recall_matched", "recall_0.5", "recall_0.7", "num_unreachable")
 
 
-def metrics_block(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The JSON ``before``/``after`` object: the design's four keys, then the rest."""
-    first = ("mean_iou", "recall_matched", "recall_0.5", "recall_0.7")
-    return {**{k: metrics[k] for k in first},
-            **{k: v for k, v in metrics.items() if k not in first}}
-
-
 def comparison_table(fit: Any) -> str:
     rows = [["metric", "before", "after", "change"]]
     for key in TABLE_KEYS:
@@ -86,8 +79,8 @@ def run(args: Any) -> int:
             "matched_threshold": fit.matched_threshold,
             "objective": fit.objective,
             "improved": fit.improved,
-            "before": metrics_block(fit.before),
-            "after": metrics_block(fit.after),
+            "before": api.ordered_metrics(fit.before),
+            "after": api.ordered_metrics(fit.after),
             "moved": fit.moved,
             "anchor_generator": {"kind": fit.kind, **fit.changed} if take else {},
             "previous": fit.previous if take else {},
