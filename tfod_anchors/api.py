@@ -206,7 +206,7 @@ def _config_data_missing(cfg: Any, config_path: str | None) -> str | None:
         return err.message
     for path in paths:
         if "://" not in path and not glob.glob(path) and not os.path.exists(path):
-            return f"train input {path!r} does not exist here"
+            return f"train input {path!r} does not exist here; pass --input SRC"
     return None
 
 
@@ -226,7 +226,7 @@ def check(config: Any, inputs: str | Sequence[str] | None = None, *,
     if cq.anchor_generator(cfg) is not None:
         why = None if inputs or boxes is not None else _config_data_missing(cfg, path)
         if why is not None and min_recall is not None:
-            raise UsageError(f"--min-recall needs boxes, but {why}; pass --input SRC")
+            raise UsageError(f"--min-recall needs boxes: {why}")
         if why is not None:
             findings.append(_finding("coverage_skipped", "info",
                                      f"coverage not measured: {why}"))
