@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tfod_anchors.anchors.layout import AnchorLayout, AnchorLevel  # noqa: E402
 from tfod_anchors.boxes import ResizedBoxes  # noqa: E402
-from tfod_anchors.coverage import evaluate  # noqa: E402
+from tfod_anchors.coverage.metrics import evaluate  # noqa: E402
 from tfod_anchors.matcher import FASTER_RCNN_FIRST_STAGE, MatcherSpec  # noqa: E402
 
 SIDE = 640

@@ -3,7 +3,7 @@
 For each upstream TF2 config (Faster R-CNN ResNet-50 640, SSD MobileNet v2 320,
 SSD ResNet-50 FPN 640) and dataset (VOC2007 trainval, COCO val2017; CSVs of
 ``../shared/datasets``), the generator is set by each method and scored exactly
-on all boxes with ``tfod_anchors.coverage.evaluate`` (positioned anchors, the
+on all boxes with ``tfod_anchors.coverage.metrics.evaluate`` (positioned anchors, the
 config's resizer, window policy and matcher). Rows:
 
 * ``TFOD defaults``: the config as shipped;
@@ -12,7 +12,7 @@ config's resizer, window policy and matcher). Rows:
   ``aspect_ratios`` change;
 * ``IoU k-means``: 1 - IoU k-means (k = anchor shapes per location over all
   levels, at most 30) on resized (w, h), mapped to the generator's fields by
-  ``tfod_anchors.centroids`` (product-aware for the grid generator);
+  ``tfod_anchors.cluster.centroids`` (product-aware for the grid generator);
 * ``YOLOv5 mutation``: YOLOv5 AutoAnchor's (1+1) mutation hill-climb (1000
   generations, seed 0) on the generator's own parameters, with ours' guarded
   objective on ours' default search boxes (all of them up to 20 000 / 40 000, else
@@ -43,22 +43,23 @@ SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfod_anchors import centroids, config_query  # noqa: E402
-from tfod_anchors.coverage import evaluate  # noqa: E402
+from tfod_anchors.anchors.model import layout_function  # noqa: E402
+from tfod_anchors.cluster import centroids  # noqa: E402
+from tfod_anchors.cluster.baselines import notebook_ratios  # noqa: E402
+from tfod_anchors.cluster.kmeans import iou_kmeans, resized_wh  # noqa: E402
+from tfod_anchors.config import query as config_query  # noqa: E402
+from tfod_anchors.config.schema import parse_pipeline_text  # noqa: E402
+from tfod_anchors.coverage.metrics import evaluate  # noqa: E402
 from tfod_anchors.fitting import fit_generator, with_generator  # noqa: E402
+from tfod_anchors.fitting.counts import DEFAULT_MAX_BOXES_EXACT  # noqa: E402
 from tfod_anchors.fitting.evaluator import Evaluator  # noqa: E402
-from tfod_anchors.fitting.fit import DEFAULT_MAX_BOXES_EXACT  # noqa: E402
 from tfod_anchors.fitting.objective import make_objective  # noqa: E402
 from tfod_anchors.fitting.params import param_space, shape_unit  # noqa: E402
 from tfod_anchors.fitting.problem import padded_groups  # noqa: E402
 from tfod_anchors.fitting.sample import draw, strata_keys  # noqa: E402
 from tfod_anchors.fitting.search import mutation_search  # noqa: E402
 from tfod_anchors.fitting.strategy import Problem  # noqa: E402
-from tfod_anchors.geometry import layout_function  # noqa: E402
-from tfod_anchors.kmeans import iou_kmeans, resized_wh  # noqa: E402
-from tfod_anchors.kmeans_sklearn import notebook_ratios  # noqa: E402
 from tfod_anchors.resize import build_resizer, resize_boxes  # noqa: E402
-from tfod_anchors.schema import parse_pipeline_text  # noqa: E402
 from tfod_anchors.sources import read_boxes  # noqa: E402
 
 CONFIGS = {

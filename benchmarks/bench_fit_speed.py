@@ -27,8 +27,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench_fit_quality import SHARED, load_config  # noqa: E402
 
-from tfod_anchors import config_query  # noqa: E402
 from tfod_anchors.boxes import BoxSet  # noqa: E402
+from tfod_anchors.config import query as config_query  # noqa: E402
 from tfod_anchors.fitting import fit_generator  # noqa: E402
 from tfod_anchors.resize import build_resizer, resize_boxes  # noqa: E402
 from tfod_anchors.sources import read_boxes  # noqa: E402

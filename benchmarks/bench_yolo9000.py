@@ -22,8 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tfod_anchors import kmeans as km  # noqa: E402
-from tfod_anchors import kmeans_sklearn as kms  # noqa: E402
+from tfod_anchors.cluster import baselines as kms
+from tfod_anchors.cluster import kmeans as km
 
 DEFAULT_CSV = Path(__file__).resolve().parents[2] / "shared/datasets/voc2007/voc2007_trainval.csv"
 TARGETS = {5: 0.602, 9: 0.672}

@@ -20,8 +20,8 @@ from tfod_anchors.anchors import (
     build_anchor_generator,
     generator_kind,
 )
+from tfod_anchors.config.schema import parse_text, pipeline_pb2
 from tfod_anchors.errors import ConfigError
-from tfod_anchors.schema import parse_text, pipeline_pb2
 
 SSD_MAPS_300 = [(19, 19), (10, 10), (5, 5), (3, 3), (2, 2), (1, 1)]
 

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from tfod_anchors import centroids as C
+from tfod_anchors.cluster import centroids as C
 from tfod_anchors.errors import UsageError
 
 

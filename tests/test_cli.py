@@ -297,7 +297,7 @@ def test_fit_missing_config_and_centernet_exit_2(capsys, tmp_path):
 
 
 def test_fit_from_python_api_with_tfod_configs_dict(dataset):
-    from tfod_anchors.config_io import load_config
+    from tfod_anchors.config.files import load_config
 
     cfg = load_config(str(dataset["config"])).config
     configs = {"model": cfg.model, "train_config": cfg.train_config,

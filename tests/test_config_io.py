@@ -10,10 +10,10 @@ import stat
 
 import pytest
 
-from tfod_anchors import config_io
-from tfod_anchors.config_io import load_config, write_config, write_new
+from tfod_anchors.config import files as config_io
+from tfod_anchors.config.files import load_config, write_config, write_new
+from tfod_anchors.config.schema import get_schema
 from tfod_anchors.errors import ConfigError, WriteError
-from tfod_anchors.schema import get_schema
 
 CONFIG = """\
 # A tiny SSD config written for these tests.

@@ -10,15 +10,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tfod_anchors import config_query as q
-from tfod_anchors.config_patch import (
+from tfod_anchors.config import query as q
+from tfod_anchors.config.patch import (
     format_scalar,
     parse_tree,
     patch_anchor_generator,
     unified_diff,
 )
+from tfod_anchors.config.schema import get_schema, parse_pipeline_text
 from tfod_anchors.errors import ConfigError
-from tfod_anchors.schema import get_schema, parse_pipeline_text
 
 SHARED_CONFIGS = Path(__file__).resolve().parents[2] / "shared" / "tfod-configs"
 S = get_schema("bundled")
@@ -296,7 +296,7 @@ def test_models_without_anchors_and_bad_messages():
 
 
 def test_patch_works_across_descriptor_pools():
-    from tfod_anchors import schema as schema_mod
+    from tfod_anchors.config import schema as schema_mod
 
     other = schema_mod._load_bundled()
     cfg = parse_pipeline_text(GRID, "x", other)

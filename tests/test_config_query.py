@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tfod_anchors import config_query as q
-from tfod_anchors import schema as schema_mod
+from tfod_anchors.config import query as q
+from tfod_anchors.config import schema as schema_mod
+from tfod_anchors.config.schema import get_schema, parse_pipeline_text
 from tfod_anchors.errors import ConfigError, UsageError
 from tfod_anchors.matcher import FASTER_RCNN_FIRST_STAGE
-from tfod_anchors.schema import get_schema, parse_pipeline_text
 
 SHARED_CONFIGS = Path(__file__).resolve().parents[2] / "shared" / "tfod-configs"
 

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from tfod_anchors.anchors.layout import AnchorLayout, AnchorLevel
 from tfod_anchors.boxes import ResizedBoxes
-from tfod_anchors.coverage import centred_iou, evaluate, yolov5_ratio
-from tfod_anchors.coverage_positives import layout_search, level_positives
-from tfod_anchors.coverage_search import layout_best_iou, layout_shapes, level_best_iou
+from tfod_anchors.coverage.best_iou import layout_best_iou, layout_shapes, level_best_iou
+from tfod_anchors.coverage.metrics import centred_iou, evaluate, yolov5_ratio
+from tfod_anchors.coverage.positives import layout_search, level_positives
 from tfod_anchors.errors import UsageError
 from tfod_anchors.matcher import FASTER_RCNN_FIRST_STAGE, MatcherSpec
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import pytest
 
-from tfod_anchors.extractors import (
+from tfod_anchors.anchors.extractors import (
     REGISTRY,
     extractor_geometry,
     inception_v3_size,
     known_types,
     nas_stem_size,
 )
-from tfod_anchors.schema import parse_text, pipeline_pb2
+from tfod_anchors.config.schema import parse_text, pipeline_pb2
 
 
 def ssd_fe(text: str):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfod_anchors import config_query
+from tfod_anchors.anchors.model import model_anchor_layout
 from tfod_anchors.boxes import ResizedBoxes
+from tfod_anchors.config import query as config_query
+from tfod_anchors.config.schema import parse_pipeline_text
 from tfod_anchors.fitting import apply_fit, fit_generator
-from tfod_anchors.geometry import model_anchor_layout
-from tfod_anchors.schema import parse_pipeline_text
 
 FRCNN = """
 model { faster_rcnn {

@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 
+from tfod_anchors.config.schema import get_schema
 from tfod_anchors.errors import UsageError
 from tfod_anchors.fitting.kernel import BoxGeometry, LevelGrid, brute_force_columns, level_columns
 from tfod_anchors.fitting.objective import guarded_metrics, make_objective, metrics_of
 from tfod_anchors.fitting.params import param_space, round_sig, ssd_layer_scales
 from tfod_anchors.fitting.sample import draw, half_width, strata_keys
-from tfod_anchors.schema import get_schema
 
 
 def _geometry(boxes, window, stride, offset, cells, policy):

@@ -6,7 +6,7 @@ import pytest
 from test_fitting import FRCNN, _boxes_from_anchors, _cfg
 
 from tfod_anchors.fitting import fit_generator
-from tfod_anchors.fitting.factorize import splits, subsample
+from tfod_anchors.fitting.fit import splits, subsample
 
 
 @pytest.mark.parametrize(("counts", "expected"), [

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfod_anchors.errors import ConfigError, UsageError, WriteError
-from tfod_anchors.geometry import (
+from tfod_anchors.anchors.model import (
     describe_anchors,
     export_anchors,
     model_anchor_layout,
     model_anchors,
 )
-from tfod_anchors.schema import parse_pipeline_text
+from tfod_anchors.config.schema import parse_pipeline_text
+from tfod_anchors.errors import ConfigError, UsageError, WriteError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CONFIGS = SHARED / "tfod-configs"

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tfod_anchors import kmeans as km
-from tfod_anchors import kmeans_sklearn as kms
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
+from tfod_anchors.cluster import baselines as kms
+from tfod_anchors.cluster import kmeans as km
 from tfod_anchors.errors import InputError, UsageError
 
 VOC = (

@@ -14,9 +14,9 @@ import pytest
 pytest.importorskip("matplotlib")
 Image = pytest.importorskip("PIL.Image")
 
-from tfod_anchors import plots  # noqa: E402
 from tfod_anchors.errors import UsageError, WriteError  # noqa: E402
-from tfod_anchors.plots_shapes import plot_box_shapes  # noqa: E402
+from tfod_anchors.plots import coverage as plots  # noqa: E402
+from tfod_anchors.plots.shapes import plot_box_shapes  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 REPO = Path(__file__).resolve().parents[1]
@@ -144,7 +144,7 @@ def test_recall_text_counts_boxes_at_the_threshold():
 
 
 def test_write_report_takes_coverage_reports(tmp_path):
-    from tfod_anchors.coverage import CoverageReport
+    from tfod_anchors.coverage.metrics import CoverageReport
 
     wh = boxes_wh(400)
     rng = np.random.default_rng(2)
@@ -198,7 +198,7 @@ def test_pyplot_is_never_imported(tmp_path):
     done = run_python("""
         import sys
         import numpy as np
-        from tfod_anchors import plots
+        from tfod_anchors.plots import coverage as plots
         plots.plot_elbow([2, 3], [0.5, 0.6], "e.png")
         print("matplotlib.pyplot" in sys.modules)
     """, tmp_path)
@@ -211,9 +211,9 @@ def test_without_matplotlib_every_plot_is_a_usage_error(tmp_path):
         import sys
         sys.modules["matplotlib"] = None  # the import fails as if it were not installed
         import numpy as np
-        from tfod_anchors import plots
+        from tfod_anchors.plots import coverage as plots
         from tfod_anchors.errors import UsageError
-        from tfod_anchors.plots_shapes import plot_box_shapes
+        from tfod_anchors.plots.shapes import plot_box_shapes
         calls = [
             lambda: plot_box_shapes(np.ones((2, 2)), None, "a.png"),
             lambda: plots.plot_iou_cdf(np.ones(2), None, "b.png"),

@@ -95,7 +95,7 @@ def test_shapes_vectorised_dtype_and_validation():
 
 def resizer_msg(text: str):
     from google.protobuf import text_format
-    schema = pytest.importorskip("tfod_anchors.schema")
+    schema = pytest.importorskip("tfod_anchors.config.schema")
     cls = schema.get_schema().message_class("object_detection.protos.ImageResizer")
     return text_format.Parse(text, cls())
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tfod_anchors.config.schema import parse_pipeline_text
 from tfod_anchors.rules import SEVERITY, check_rules, has_errors
-from tfod_anchors.schema import parse_pipeline_text
 
 SSD = """model { ssd {
   num_classes: 1

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from google.protobuf import descriptor_pool, text_format
 
-from tfod_anchors import schema as schema_mod
+from tfod_anchors.config import schema as schema_mod
+from tfod_anchors.config.schema import LABEL_MAP, PIPELINE, get_schema, parse_pipeline_text
 from tfod_anchors.errors import ConfigError, UsageError
-from tfod_anchors.schema import LABEL_MAP, PIPELINE, get_schema, parse_pipeline_text
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CONFIGS = Path(__file__).resolve().parents[2] / "shared" / "tfod-configs"
@@ -177,7 +177,7 @@ _COEXIST = textwrap.dedent(
     from google.protobuf import descriptor_pool, text_format
     sys.path.insert(0, sys.argv[1])
     bundled_first = sys.argv[2] == "bundled-first"
-    from tfod_anchors.schema import get_schema, parse_pipeline_text, LABEL_MAP
+    from tfod_anchors.config.schema import get_schema, parse_pipeline_text, LABEL_MAP
     if bundled_first:
         bundled = get_schema("bundled")
         bundled.new_pipeline()
@@ -246,7 +246,7 @@ def test_forced_installed_without_tfod_is_a_usage_error():
     code = (
         "import sys\n"
         "sys.modules['object_detection'] = None\n"
-        "from tfod_anchors.schema import get_schema\n"
+        "from tfod_anchors.config.schema import get_schema\n"
         "from tfod_anchors.errors import UsageError\n"
         "try:\n    get_schema()\nexcept UsageError as e:\n    print(e)\n"
         "print(get_schema('auto').origin)\n"

@@ -67,7 +67,7 @@ def test_coco_like_create_coco_tf_record(tmp_path):
 
 
 def test_coco_label_map_by_category_name(tmp_path):
-    pytest.importorskip("tfod_anchors.schema")
+    pytest.importorskip("tfod_anchors.config.schema")
     path = coco_file(tmp_path, [
         {"image_id": 1, "bbox": [1, 2, 3, 4], "category_id": 18, "iscrowd": 0},
         {"image_id": 1, "bbox": [1, 2, 3, 4], "category_id": 1, "iscrowd": 0},

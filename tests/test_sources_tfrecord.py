@@ -162,7 +162,7 @@ def test_sniff_recognises_plain_gzip_zlib(tmp_path):
 # ---------------------------------------------------------------- classes and TFOD filtering
 
 def test_label_map_text_lookup_like_tfod(tmp_path):
-    pytest.importorskip("tfod_anchors.schema")
+    pytest.importorskip("tfod_anchors.config.schema")
     label_map = tmp_path / "map.pbtxt"
     label_map.write_text("item { id: 1 name: 'cat' display_name: 'Cat' }\n"
                          "item { id: 2 name: 'dog' }\n")
@@ -183,7 +183,7 @@ def test_label_map_text_lookup_like_tfod(tmp_path):
 
 
 def test_label_map_rejected_like_tfod(tmp_path):
-    pytest.importorskip("tfod_anchors.schema")
+    pytest.importorskip("tfod_anchors.config.schema")
     path = write(tmp_path / "x.record", [example([B1])])
     bad = tmp_path / "bad.pbtxt"
     bad.write_text("item { id: 0 name: 'cat' }\n")

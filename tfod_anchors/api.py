@@ -27,10 +27,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tfod_anchors import config_query as cq
-from tfod_anchors import workflow
+from tfod_anchors import pipeline as workflow
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
-from tfod_anchors.config_io import LoadedConfig, load_config, write_config, write_new
+from tfod_anchors.config import query as cq
+from tfod_anchors.config.files import LoadedConfig, load_config, write_config, write_new
 from tfod_anchors.errors import UsageError
 
 
@@ -122,7 +122,7 @@ def fit(config: Any, inputs: str | Sequence[str] | None = None, *,
     The config is patched only when the fit beats it on ``objective`` (or
     ``force``). See :func:`tfod_anchors.fitting.fit_generator` for the search.
     """
-    from tfod_anchors.config_patch import patch_anchor_generator, unified_diff
+    from tfod_anchors.config.patch import patch_anchor_generator, unified_diff
     from tfod_anchors.fitting import apply_fit, fit_generator
 
     cfg, loaded = _config(config)
@@ -247,7 +247,7 @@ def check(config: Any, inputs: str | Sequence[str] | None = None, *,
 
 def anchors(config: Any, image_size: tuple[int, int]) -> dict[str, Any]:
     """The ``anchors`` command's description for one original image size ``(h, w)``."""
-    from tfod_anchors.geometry import describe_anchors
+    from tfod_anchors.anchors.model import describe_anchors
 
     cfg, _ = _config(config)
     return describe_anchors(cfg, image_size)

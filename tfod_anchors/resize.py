@@ -29,8 +29,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .boxes import BoxSet, ResizedBoxes
-from .errors import ConfigError, InputError, UsageError
+from tfod_anchors.boxes import BoxSet, ResizedBoxes
+from tfod_anchors.errors import ConfigError, InputError, UsageError
 
 ONEOF = "image_resizer_oneof"
 

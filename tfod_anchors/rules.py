@@ -20,12 +20,17 @@ from typing import Any
 
 import numpy as np
 
-from .anchors import AnchorLayout
-from .anchors.builder import AnchorGenerator
-from .config_query import as_pipeline, matcher_spec
-from .errors import ConfigError
-from .extractors import ExtractorGeometry, extractor_geometry
-from .geometry import ANCHORED, GENERATOR_FIELD, build_model_generator, resized_shapes
+from tfod_anchors.anchors import AnchorLayout
+from tfod_anchors.anchors.builder import AnchorGenerator
+from tfod_anchors.anchors.extractors import ExtractorGeometry, extractor_geometry
+from tfod_anchors.anchors.model import (
+    ANCHORED,
+    GENERATOR_FIELD,
+    build_model_generator,
+    resized_shapes,
+)
+from tfod_anchors.config.query import as_pipeline, matcher_spec
+from tfod_anchors.errors import ConfigError
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 

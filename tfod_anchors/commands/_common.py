@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from tfod_anchors.config_io import LoadedConfig, load_config
+from tfod_anchors.config.files import LoadedConfig, load_config
 
 FLOAT_DIGITS = 6
 

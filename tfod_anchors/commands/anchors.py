@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tfod_anchors import config_query as cq
-from tfod_anchors import geometry
+from tfod_anchors.anchors import model as geometry
 from tfod_anchors.commands._common import jsonable, load, say, table
+from tfod_anchors.config import query as cq
 from tfod_anchors.errors import ConfigError
 from tfod_anchors.resize import build_resizer
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfod_anchors import api, workflow
+from tfod_anchors import api
+from tfod_anchors import pipeline as workflow
 from tfod_anchors.commands._common import fmt, jsonable, say
 
 

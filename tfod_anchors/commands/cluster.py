@@ -12,10 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from tfod_anchors import centroids as cmap
-from tfod_anchors import config_query as cq
-from tfod_anchors import kmeans, kmeans_sklearn, workflow
+from tfod_anchors import pipeline as workflow
+from tfod_anchors.cluster import baselines as kmeans_sklearn
+from tfod_anchors.cluster import centroids as cmap
+from tfod_anchors.cluster import kmeans
 from tfod_anchors.commands._common import fmt, jsonable, load, say, table
+from tfod_anchors.config import query as cq
 from tfod_anchors.errors import UsageError
 
 
@@ -101,8 +103,8 @@ def run(args: Any) -> int:
     if cfg is not None:
         doc["generator"] = generator_mapping(cfg, resized, chosen["centroids"])
     if args.plot:
-        from tfod_anchors.plots import plot_elbow
-        from tfod_anchors.plots_shapes import plot_box_shapes
+        from tfod_anchors.plots.coverage import plot_elbow
+        from tfod_anchors.plots.shapes import plot_box_shapes
 
         if len(runs) > 1:
             plot_elbow([r["k"] for r in runs], [r["mean_iou"] for r in runs], args.plot)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from tfod_anchors import api, workflow
-from tfod_anchors import config_query as cq
+from tfod_anchors import api
+from tfod_anchors import pipeline as workflow
 from tfod_anchors.commands._common import fmt, jsonable, say, table
-from tfod_anchors.config_io import ensure_replaceable
+from tfod_anchors.config import query as cq
+from tfod_anchors.config.files import ensure_replaceable
 
 TABLE_KEYS = ("mean_iou", "recall_matched", "recall_0.5", "recall_0.7", "num_unreachable")
 
@@ -125,9 +126,9 @@ def write_fit_report(directory: str, outcome: api.FitOutcome) -> list[Any]:
     """The before/after plots of a fit (``--report DIR``)."""
     import numpy as np
 
-    from tfod_anchors.coverage import evaluate
+    from tfod_anchors.coverage.metrics import evaluate
     from tfod_anchors.matcher import MatcherSpec
-    from tfod_anchors.plots import write_report
+    from tfod_anchors.plots.coverage import write_report
 
     resized = outcome.boxes
     cfg_before = outcome.loaded.config if outcome.loaded else outcome.config

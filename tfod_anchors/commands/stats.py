@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from tfod_anchors import workflow
+from tfod_anchors import pipeline as workflow
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
 from tfod_anchors.commands._common import fmt, jsonable, load, say, skipped_lines, table
-from tfod_anchors.coverage import SIZE_BANDS
+from tfod_anchors.coverage.metrics import SIZE_BANDS
 from tfod_anchors.sources.raw import SKIP_KEYS
 
 PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
@@ -73,7 +73,7 @@ def run(args: Any) -> int:
         space = "original pixels"
     doc = box_statistics(boxset, resized, space)
     if args.plot:
-        from tfod_anchors.plots_shapes import plot_box_shapes
+        from tfod_anchors.plots.shapes import plot_box_shapes
 
         anchors = workflow.anchor_shapes_hw(cfg, resized) if cfg is not None else None
         plot_box_shapes(np.stack([resized.widths, resized.heights], axis=1), anchors, args.plot,

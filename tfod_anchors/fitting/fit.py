@@ -1,190 +1,98 @@
-"""``fit_counts``: the config's own anchor generator, refitted to the boxes with given counts.
+"""Grid anchors: choose how the anchors per location split into scales x aspect ratios.
 
-Flow: group boxes by padded shape and take each shape's anchor layout; draw the
-search boxes (all of them up to ``max_boxes_exact``, else a seeded stratified
-sample, plus a smaller coarse sample); start the config's exact coverage on all
-boxes in the background; search (:mod:`tfod_anchors.fitting.strategy`); then
-score the best candidates exactly on all boxes with
-:func:`tfod_anchors.coverage.evaluate` and keep the first that beats the config
-under the guard (else the config itself, unchanged). Written values are rounded
-to 4 significant decimals before any final scoring.
+TFOD's ``grid_anchor_generator`` lays out the Cartesian product of ``scales`` and
+``aspect_ratios``, so 12 anchors per location can be 4 x 3 (the sample configs),
+but equally 6 x 2, 3 x 4 or 2 x 6. The box predictor only sees the count, so every
+split restores from the same checkpoint shapes. :func:`fit_generator` tries each
+split with at least two scales and two ratios on a seeded subsample, keeps the one
+the objective prefers (the config's own split on ties), and fits it on all boxes.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from tfod_anchors import config_query
 from tfod_anchors.boxes import ResizedBoxes
-from tfod_anchors.errors import ConfigError, InputError, UsageError
-from tfod_anchors.fitting.background import Background, Clock
-from tfod_anchors.fitting.evaluator import Evaluator
-from tfod_anchors.fitting.objective import METRICS, Objective, make_objective
-from tfod_anchors.fitting.params import ParamSpace, param_space, shape_unit
-from tfod_anchors.fitting.problem import padded_groups
-from tfod_anchors.fitting.result import (
-    FitResult,
-    copy_message,
-    generator_diff,
-    with_generator,
-)
-from tfod_anchors.fitting.sample import Sample, choose_keys, draw
-from tfod_anchors.fitting.strategy import Problem, error_bounds, rounded_score, run_search
-from tfod_anchors.geometry import layout_function
+from tfod_anchors.config import query as config_query
+from tfod_anchors.fitting.background import Background
+from tfod_anchors.fitting.counts import FitResult, fit_counts
+from tfod_anchors.fitting.objective import METRICS, make_objective
 
-DEFAULT_MAX_BOXES_EXACT = {"clip": 20_000, "prune": 20_000, "none": 40_000}
-COARSE_BOXES = 4_000
-VERIFY = 4
-SAMPLED_MARGIN = 0.002
+#: Boxes the split is chosen on (all boxes when there are fewer).
+SELECTION_BOXES = 2_000
 
 
-def fit_counts(
-    resized: ResizedBoxes,
-    cfg: Any,
-    *,
-    objective: str = "recall",
-    seed: int = 0,
-    num_scales: int | None = None,
-    num_aspect_ratios: int | None = None,
-    max_boxes_exact: int | None = None,
-    guard_tolerance: float | None = 0.01,
-    progress: Callable[[str], None] | None = None,
-) -> FitResult:
-    """Fit the config's anchor generator parameters to ``resized`` boxes.
+def splits(num_scales: int, num_ratios: int) -> list[tuple[int, int]]:
+    """``(scales, ratios)`` pairs with the same product, both at least 2; the
+    config's own split first. ``[]`` when there is no alternative."""
+    n = num_scales * num_ratios
+    others = [(s, n // s) for s in range(2, n // 2 + 1)
+              if n % s == 0 and (s, n // s) != (num_scales, num_ratios)]
+    return [(num_scales, num_ratios), *others] if others else []
 
-    Args:
-        resized: boxes in pixels of the resized image (the config's resizer).
-        cfg: ``TrainEvalPipelineConfig`` (either schema) or TFOD's configs dict.
-        objective: see :mod:`tfod_anchors.fitting.objective`.
-        seed: seeds the sample and the random starts (same seed, same result).
-        num_scales, num_aspect_ratios: change the counts (and anchors per location).
-        max_boxes_exact: above this many boxes the search uses a stratified sample;
-            None: 20 000 where anchors are clipped or pruned (Faster R-CNN), 40 000
-            otherwise (the kernel is several times cheaper there).
-        guard_tolerance: how far guarded metrics may fall (None: no guard).
-        progress: called with one-line status messages.
-    Raises:
-        UsageError: no boxes, bad options; ConfigError: no fittable generator.
+
+def subsample(resized: ResizedBoxes, size: int, seed: int) -> ResizedBoxes:
+    """A seeded uniform subsample of ``size`` boxes (image arrays kept whole)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
+    idx = np.sort(rng.choice(resized.num_boxes, size=size, replace=False))
+    return ResizedBoxes(resized.true_shape, resized.padded_shape, resized.box_image[idx],
+                        resized.boxes[idx], resized.label[idx])
+
+
+def _score(fit: FitResult, objective: str, tolerance: float | None) -> tuple:
+    base = {k: float(fit.before[k]) for k in METRICS}
+    obj = make_objective(objective, fit.matched_threshold, base, tolerance)
+    return obj.score({k: float(fit.after[k]) for k in METRICS})
+
+
+def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall", seed: int = 0,
+                  num_scales: int | None = None, num_aspect_ratios: int | None = None,
+                  guard_tolerance: float | None = 0.01, **kwargs: Any) -> FitResult:
+    """Fit the config's anchor generator (see :func:`tfod_anchors.fitting.counts.fit_counts`).
+
+    For ``grid_anchor_generator`` without explicit counts, every scales x ratios
+    split of the same anchors-per-location count is tried first (module docstring);
+    ``diagnostics["splits"]`` records the selection scores.
     """
-    t0 = time.perf_counter()
-    clock = Clock()
-    say = progress or (lambda _msg: None)
-    if resized.num_boxes == 0:
-        raise InputError("no boxes to fit anchors to")
-    if max_boxes_exact is not None and max_boxes_exact < 100:
-        raise UsageError(f"max_boxes_exact must be at least 100, got {max_boxes_exact}")
-    pipeline = config_query.as_pipeline(cfg)
-    generator = config_query.anchor_generator(pipeline)
-    if generator is None:
-        raise ConfigError("the config has no anchor generator to fit")
-    kind = generator.WhichOneof("anchor_generator_oneof")
-    matcher = config_query.matcher_spec(pipeline)
-    shapes, group = padded_groups(resized)
-    layout_for = layout_function(pipeline)
-    layouts = [layout_for((int(h), int(w))) for h, w in shapes]
-    units = [shape_unit(generator, (int(h), int(w))) for h, w in shapes]
-    hw = np.stack([resized.heights, resized.widths], axis=1)
-    side = np.sqrt(np.maximum(hw[:, 0] * hw[:, 1], 1e-6))
-    size_range = (max(2.0, float(side.min()) / 2.0), 2.0 * float(shapes.max()))
-    space = param_space(generator, num_scales=num_scales, num_aspect_ratios=num_aspect_ratios,
-                        size_range=size_range)
-    problem = Problem(resized, shapes, group, generator, space, matcher.matched_threshold,
-                       layouts, units)
-    window = shapes.astype(np.float64)[group]
-    if max_boxes_exact is None:
-        max_boxes_exact = DEFAULT_MAX_BOXES_EXACT[layouts[0].window_policy]
-    sample = draw(choose_keys(resized.boxes, window, group, max_boxes_exact),
-                  max_boxes_exact, seed)
-    n_coarse = min(COARSE_BOXES, max_boxes_exact)
-    coarse = draw(choose_keys(resized.boxes, window, group, n_coarse), n_coarse, seed)
-    say(f"searching on {coarse.size} then {sample.size} of {resized.num_boxes} boxes")
-    tol = guard_tolerance
-    rng = np.random.default_rng(seed)
-    diag: dict[str, Any] = {"num_boxes": resized.num_boxes, "search_boxes": sample.size,
-                            "coarse_boxes": coarse.size, "sampled": not sample.exact}
+    common = dict(objective=objective, seed=seed, guard_tolerance=guard_tolerance, **kwargs)
+    generator = config_query.anchor_generator(config_query.as_pipeline(cfg))
+    kind = generator.WhichOneof("anchor_generator_oneof") if generator is not None else None
+    if kind != "grid_anchor_generator" or num_scales or num_aspect_ratios:
+        return fit_counts(resized, cfg, num_scales=num_scales,
+                          num_aspect_ratios=num_aspect_ratios, **common)
+    grid = generator.grid_anchor_generator
+    options = splits(len(grid.scales), len(grid.aspect_ratios))
+    if not options or resized.num_boxes == 0:
+        return fit_counts(resized, cfg, **common)
+    exact = resized.num_boxes <= SELECTION_BOXES
+    probe = resized if exact else subsample(resized, SELECTION_BOXES, seed)
+    quiet = {**common, "progress": None}
 
-    def stage(smp: Sample) -> tuple[Evaluator, Objective, dict]:
-        ev = Evaluator(problem.geometry(smp.index), smp.weight, space, problem.matched)
-        start_m = {k: float(v) for k, v in ev.metrics(ev.best(space.x0)).items()}
-        margin = 0.0 if smp.exact else SAMPLED_MARGIN
-        stol = None if tol is None else max(0.0, tol - margin)
-        return ev, make_objective(objective, problem.matched, start_m, stol), start_m
+    def run(opt: tuple[int, int]) -> FitResult:
+        return fit_counts(probe, cfg, num_scales=opt[0], num_aspect_ratios=opt[1],
+                          **(common if exact and opt == options[0] else quiet))
 
-    from tfod_anchors.coverage import evaluate
-
-    # The config's own coverage runs beside the search, on the other core.
-    with Background(lambda: evaluate(resized, layout_for, matcher).metrics) as before_job:
-        clock.lap("setup")
-        ev_a, _, ev, _, found, cands = run_search(stage, coarse, sample, kind, problem, rng,
-                                                  diag, clock, say, t0)
-        before = before_job.result()
-    clock.lap("coverage_before")
-    exact_obj = make_objective(objective, problem.matched,
-                               {k: float(before[k]) for k in METRICS}, tol)
-    chosen_x, after = _first_better(problem, pipeline, cands + found, before, exact_obj, diag)
-    clock.lap("verify")
-    if not sample.exact:
-        diag["error_bound_95"] = error_bounds(ev, sample, chosen_x if chosen_x is not None
-                                              else space.x0, problem.matched)
-    new_generator = copy_message(generator) if chosen_x is None else \
-        written_generator(space, generator, chosen_x)
-    changed, previous = generator_diff(generator, new_generator, kind)
-    improved = chosen_x is not None and bool(changed)
-    after = after if improved else before
-    diag["columns_computed"] = ev_a.columns_computed + ev.columns_computed
-    diag["candidates_scored"] = ev_a.candidates_scored + ev.candidates_scored
-    diag["stage_seconds"] = clock.laps
-    diag["seconds"] = round(time.perf_counter() - t0, 3)
-    apl_before = [int(level.sizes.shape[0]) for level in layouts[0].levels]
-    apl_after = [len(s) for s in space.shapes_of(chosen_x)] if improved else apl_before
-    say(f"done in {diag['seconds']:.1f} s")
-    return FitResult(
-        new_generator, kind, changed, previous, before, after,
-        {k: float(after[k]) - float(before[k]) for k in METRICS}, improved, objective,
-        float(matcher.matched_threshold),
-        {k: float(before[k]) - tol for k in exact_obj.floors} if tol is not None else {},
-        (apl_before, apl_after), diag)
-
-
-def _first_better(problem: Problem, pipeline: Any, candidates: list, before: dict,
-                  exact_obj: Objective, diag: dict) -> tuple[np.ndarray | None, dict | None]:
-    """The first candidate (in order) that beats the config on all boxes, exactly.
-
-    Polished candidates come first (scored on the larger sample), then the coarse
-    ones; at most ``VERIFY`` distinct written generators are scored.
-    """
-    from tfod_anchors.coverage import evaluate
-
-    space, generator = problem.space, problem.generator
-    kind = generator.WhichOneof("anchor_generator_oneof")
-    matcher = config_query.matcher_spec(pipeline)
-    start = exact_obj.score({k: float(before[k]) for k in METRICS})
-    tried: list[dict] = []
-    seen: set = set()
-    diag["verified"] = tried
-    for c in candidates:
-        key = tuple(np.round(space.rounded(c.x), 9))
-        if key in seen or len(tried) >= VERIFY:
-            continue
-        seen.add(key)
-        gen_c = written_generator(space, generator, c.x)
-        if not generator_diff(generator, gen_c, kind)[0]:
-            continue
-        m = evaluate(problem.resized, layout_function(with_generator(pipeline, gen_c)),
-                     matcher).metrics
-        tried.append({"origin": c.origin, "search_score": rounded_score(c.score),
-                      "exact": {k: round(float(m[k]), 6) for k in METRICS}})
-        if exact_obj.score(m) > start:
-            return c.x, m
-    return None, None
-
-
-def written_generator(space: ParamSpace, generator: Any, x: np.ndarray) -> Any:
-    """The generator message with ``x``'s values, rounded to 4 significant decimals,
-    lists in the config's rank order."""
-    values = np.exp(space.rounded(space.in_config_order(x)))
-    return space.write(generator, np.array([float(f"{v:.4g}") for v in values]))
+    if exact:  # small data: the probes are the fits
+        results = {opt: run(opt) for opt in options}
+        scores = {opt: _score(r, objective, guard_tolerance) for opt, r in results.items()}
+    else:  # half of the probes on the other core; only their scores come back
+        half = options[len(options) // 2:]
+        with Background(lambda: {o: _score(run(o), objective, guard_tolerance)
+                                 for o in half}) as other:
+            scores = {o: _score(run(o), objective, guard_tolerance)
+                      for o in options[:len(options) // 2]}
+            scores.update(other.result())
+    best = max(options, key=lambda opt: (scores[opt], opt == options[0]))
+    if exact:
+        chosen = results[best]
+    else:
+        chosen = fit_counts(resized, cfg, num_scales=best[0], num_aspect_ratios=best[1],
+                            **common)
+        if best != options[0] and not chosen.improved:  # the subsample misled us
+            chosen = fit_counts(resized, cfg, **common)
+    chosen.diagnostics["splits"] = {
+        f"{s}x{a}": [round(float(v), 6) for v in scores[(s, a)]] for s, a in options}
+    chosen.diagnostics["split_selection_boxes"] = probe.num_boxes
+    return chosen

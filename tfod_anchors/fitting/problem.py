@@ -2,7 +2,7 @@
 
 Boxes are grouped by their image's padded shape; each group's anchor layout
 (feature-map sizes, strides, offsets, window policy) comes from the config via
-:func:`tfod_anchors.geometry.model_anchor_layout` and is spread to per-box arrays
+:func:`tfod_anchors.anchors.model.model_anchor_layout` and is spread to per-box arrays
 (:class:`~tfod_anchors.fitting.kernel.BoxGeometry`).
 """
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tfod_anchors import config_query
+from tfod_anchors.config import query as config_query
 from tfod_anchors.errors import ConfigError
 
 

@@ -102,16 +102,16 @@ def _pool_starts(space: ParamSpace, hw: np.ndarray, weight: np.ndarray, scales: 
 
 def kmeans_start(problem: Problem, ev: Evaluator, seed: int) -> np.ndarray | None:
     """Log parameter vector from IoU k-means centroids of the search boxes, mapped to
-    the generator's fields by :mod:`tfod_anchors.centroids` (None when not applicable,
+    the generator's fields by :mod:`tfod_anchors.cluster.centroids` (None when not applicable,
     e.g. flexible grids or too few distinct shapes).
 
     Used as a pool-ascent start for the grid generator. For the others it was measured
     (bench_fit_quality) to win the coarse sample's ranking by noise and then lose on
     all boxes, so their scans start from the config and random points only.
     """
-    from tfod_anchors import centroids as cmap
+    from tfod_anchors.cluster import centroids as cmap
+    from tfod_anchors.cluster.kmeans import iou_kmeans
     from tfod_anchors.errors import TfodAnchorsError
-    from tfod_anchors.kmeans import iou_kmeans
 
     space, gen = problem.space, problem.generator
     kind = gen.WhichOneof("anchor_generator_oneof")

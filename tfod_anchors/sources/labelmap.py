@@ -77,7 +77,7 @@ def parse_label_map(data: bytes, path: str = "<label map>") -> LabelMap:
     """
     from google.protobuf import text_format
 
-    from ..schema import LABEL_MAP, get_schema
+    from ..config.schema import LABEL_MAP, get_schema
 
     message = get_schema().message_class(LABEL_MAP)()
     try:

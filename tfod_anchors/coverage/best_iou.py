@@ -28,7 +28,7 @@ corners ``centre -/+ size / 2``, clamped to the window): the same float64 arithm
 as evaluating TFOD's full anchor list.
 
 Counting positive anchors (IoU ``>= t``) builds on the same per-axis model and lives in
-:mod:`tfod_anchors.coverage_positives`.
+:mod:`tfod_anchors.coverage.positives`.
 """
 
 from __future__ import annotations

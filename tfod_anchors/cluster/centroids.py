@@ -1,8 +1,8 @@
 """Turn cluster centroids (box shapes in resized pixels) into TFOD generator fields.
 
 Centroids are float ``[K, 2]`` ``(width, height)`` in pixels of the resized
-(padded) network input, e.g. :func:`tfod_anchors.kmeans.iou_kmeans` on
-:func:`tfod_anchors.kmeans.resized_wh`. Every mapping returns a plain dict of
+(padded) network input, e.g. :func:`tfod_anchors.cluster.kmeans.iou_kmeans` on
+:func:`tfod_anchors.cluster.kmeans.resized_wh`. Every mapping returns a plain dict of
 proto field values (the config writer turns it into a proto); numbers are rounded
 to :data:`DECIMALS` places and lists are sorted ascending, so the output is
 deterministic. Aspect ratio is TFOD's ``width / height`` throughout.
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tfod_anchors.cluster.kmeans import check_weights, check_wh
 from tfod_anchors.errors import UsageError
-from tfod_anchors.kmeans import check_weights, check_wh
 
 #: Decimal places of every number written into a config.
 DECIMALS = 4

@@ -26,8 +26,8 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from .errors import ConfigError, WriteError
-from .schema import Schema, get_schema, parse_pipeline_text
+from tfod_anchors.config.schema import Schema, get_schema, parse_pipeline_text
+from tfod_anchors.errors import ConfigError, WriteError
 
 # Seams for failure-injection tests: the writer calls these module attributes.
 _write = os.write

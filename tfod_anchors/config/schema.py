@@ -26,14 +26,14 @@ from typing import Any
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 from google.protobuf.message import Message
 
-from .errors import ConfigError, UsageError
+from tfod_anchors.errors import ConfigError, UsageError
 
 PACKAGE = "object_detection.protos"
 PIPELINE = f"{PACKAGE}.TrainEvalPipelineConfig"
 LABEL_MAP = f"{PACKAGE}.StringIntLabelMap"
 ENV_VAR = "TFOD_ANCHORS_SCHEMA"
 CHOICES = ("auto", "bundled", "installed")
-DESCRIPTOR_SET = Path(__file__).resolve().parent / "_schema" / "object_detection.desc"
+DESCRIPTOR_SET = Path(__file__).resolve().parents[1] / "_schema" / "object_detection.desc"
 
 
 def _class_for(descriptor: Any) -> type:

@@ -23,10 +23,9 @@ from google.protobuf import text_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from .config_query import anchor_generator_path, as_pipeline
-from .errors import ConfigError
-from .schema import parse_text
-from .textproto import (
+from tfod_anchors.config.query import anchor_generator_path, as_pipeline
+from tfod_anchors.config.schema import parse_text
+from tfod_anchors.config.textproto import (
     Entry,
     Node,
     Unsupported,
@@ -41,6 +40,7 @@ from .textproto import (
     render_lines,
     tokenize,
 )
+from tfod_anchors.errors import ConfigError
 
 __all__ = ["PatchResult", "patch_anchor_generator", "unified_diff", "parse_tree", "tokenize",
            "format_scalar", "render_lines", "render_inline"]

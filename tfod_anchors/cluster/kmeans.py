@@ -16,7 +16,7 @@ with their counts; a weight ``n`` behaves exactly like ``n`` repeated rows.
 Everything is seeded and deterministic: the same inputs and seed give the same bytes.
 
 The scikit-learn based methods (Euclidean k-means, ratio × scale, the notebook's
-ratios) live in :mod:`tfod_anchors.kmeans_sklearn`.
+ratios) live in :mod:`tfod_anchors.cluster.baselines`.
 """
 
 from __future__ import annotations

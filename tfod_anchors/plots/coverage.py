@@ -1,11 +1,12 @@
 """PNG plots for ``--plot`` and ``--report DIR``: best-IoU CDF, recall by size, elbow, report.
 
-The box-shape scatter lives in :mod:`tfod_anchors.plots_shapes` (``plot_box_shapes``).
+The box-shape scatter lives in :mod:`tfod_anchors.plots.shapes` (``plot_box_shapes``).
 
-Every function takes plain numpy arrays or the metrics dicts of :mod:`tfod_anchors.coverage`,
+Every function takes plain numpy arrays or the metrics dicts of
+:mod:`tfod_anchors.coverage.metrics`,
 writes one PNG and returns its path. Sizes are in pixels of the resized image (the image the
 model sees); anchor shapes are ``(height, width)`` like TFOD's, box shapes ``(width, height)``
-like :func:`tfod_anchors.kmeans.resized_wh`; aspect ratio means ``w / h``.
+like :func:`tfod_anchors.cluster.kmeans.resized_wh`; aspect ratio means ``w / h``.
 
 matplotlib is optional (extra ``plot``) and imported only when a plot is drawn. Figures are
 built with :class:`matplotlib.figure.Figure` on an Agg canvas (pyplot's global state and the
@@ -380,7 +381,7 @@ def write_report(
         metrics_after = getattr(coverage_after, "metrics", None)
     if not metrics_before:
         raise UsageError("write_report needs metrics_before (or a CoverageReport)")
-    from tfod_anchors.plots_shapes import plot_box_shapes  # it imports this module
+    from tfod_anchors.plots.shapes import plot_box_shapes  # it imports this module
 
     shapes, cdf, bands = (out / name for name in REPORT_NAMES)
     plot_box_shapes(wh, None, shapes, title=title, seed=seed,

@@ -15,9 +15,9 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from .errors import ConfigError, UsageError
-from .matcher import FASTER_RCNN_FIRST_STAGE, MatcherSpec
-from .schema import PIPELINE, _class_for
+from tfod_anchors.config.schema import PIPELINE, _class_for
+from tfod_anchors.errors import ConfigError, UsageError
+from tfod_anchors.matcher import FASTER_RCNN_FIRST_STAGE, MatcherSpec
 
 # TFOD config_util dict keys -> TrainEvalPipelineConfig fields (singular ones).
 _DICT_FIELDS = {
@@ -50,7 +50,7 @@ def _pipeline_class_like(configs: Mapping[str, Any]) -> type:
     for value in configs.values():
         if isinstance(value, Message):
             return _class_for(value.DESCRIPTOR.file.pool.FindMessageTypeByName(PIPELINE))
-    from .schema import get_schema
+    from tfod_anchors.config.schema import get_schema
 
     return get_schema().TrainEvalPipelineConfig
 

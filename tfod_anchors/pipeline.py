@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from tfod_anchors import config_query as cq
 from tfod_anchors.anchors.layout import AnchorLayout
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
+from tfod_anchors.config import query as cq
 from tfod_anchors.errors import ConfigError, UsageError
 
 
@@ -128,7 +128,7 @@ def resize_for_config(boxset: BoxSet, cfg: Any) -> ResizedBoxes:
 
 def layout_function(cfg: Any) -> Callable[[tuple[int, int]], AnchorLayout]:
     """Stage 3: padded ``(H, W)`` -> every anchor TFOD generates for it (cached)."""
-    from tfod_anchors import geometry
+    from tfod_anchors.anchors import model as geometry
 
     require_anchors(cfg, None, "coverage")
     return geometry.layout_function(cfg)
@@ -136,7 +136,7 @@ def layout_function(cfg: Any) -> Callable[[tuple[int, int]], AnchorLayout]:
 
 def measure_coverage(resized: ResizedBoxes, cfg: Any) -> Any:
     """Stage 4: positioned coverage under the config's matcher."""
-    from tfod_anchors.coverage import evaluate
+    from tfod_anchors.coverage.metrics import evaluate
 
     return evaluate(resized, layout_function(cfg), cq.matcher_spec(cfg))
 

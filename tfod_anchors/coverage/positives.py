@@ -1,6 +1,6 @@
 """Positive anchors: how many anchors of a level have IoU ``>= t`` with each box.
 
-Builds on the per-axis model of :mod:`tfod_anchors.coverage_search` (cells split into the
+Builds on the per-axis model of :mod:`tfod_anchors.coverage.best_iou` (cells split into the
 intervals M, L, LR and R; see its docstring), which also gives each (box, shape) pair's
 best IoU.
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from tfod_anchors.anchors.layout import AnchorLayout
-from tfod_anchors.coverage_search import (
+from tfod_anchors.coverage.best_iou import (
     _FAR,
     _PAIRS_PER_STEP,
     _REL_TOL,
@@ -254,7 +254,7 @@ def level_positives(
 ) -> np.ndarray:
     """int64 ``[N, K]``: per box and shape, how many of the level's anchors (after the
     window policy) have IoU ``>= threshold`` (in ``(0, 1]``) with the box. Other
-    arguments as :func:`~tfod_anchors.coverage_search.level_best_iou`."""
+    arguments as :func:`~tfod_anchors.coverage.best_iou.level_best_iou`."""
     return _level(boxes, padded_shape, grid_shape, stride, offset, sizes, window_policy,
                   _threshold(threshold))[1]
 

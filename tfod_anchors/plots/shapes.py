@@ -1,6 +1,6 @@
 """PNG scatter of box shapes (width vs height, log-log) with the anchor shapes on top.
 
-Part of the plots of :mod:`tfod_anchors.plots` (same conventions: resized pixels, box
+Part of the plots of :mod:`tfod_anchors.plots.coverage` (same conventions: resized pixels, box
 shapes ``(width, height)``, anchor shapes ``(height, width)``, matplotlib imported only
 when drawing, byte-stable output); ``plot_box_shapes`` is importable from there too.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfod_anchors.plots import (
+from tfod_anchors.plots.coverage import (
     AFTER_COLOR,
     BEFORE_COLOR,
     _figure,

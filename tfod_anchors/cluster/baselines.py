@@ -2,7 +2,7 @@
 
 Plain Euclidean k-means on ``(width, height)``, 1-D k-means, aspect ratios and scales
 clustered separately, and the notebook's ratio picking. Inputs, weights and results
-follow :mod:`tfod_anchors.kmeans` (``wh`` float ``[N, 2]``, optional ``weights [N]``);
+follow :mod:`tfod_anchors.cluster.kmeans` (``wh`` float ``[N, 2]``, optional ``weights [N]``);
 every function is seeded. scikit-learn is imported only when one of them runs.
 """
 
@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfod_anchors.errors import UsageError
-from tfod_anchors.kmeans import (
+from tfod_anchors.cluster.kmeans import (
     KMeansResult,
     _check_int,
     _result,
@@ -21,6 +20,7 @@ from tfod_anchors.kmeans import (
     check_weights,
     check_wh,
 )
+from tfod_anchors.errors import UsageError
 
 
 def euclidean_kmeans(wh, k: int, *, seed: int = 0, n_init: int = 10, weights=None) -> KMeansResult:

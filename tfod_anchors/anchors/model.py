@@ -2,7 +2,7 @@
 
 Puts together the three pieces TFOD combines in its meta-architectures: the
 image resizer (padded input shape), the feature extractor (feature-map shapes,
-:mod:`tfod_anchors.extractors`) and the anchor generator
+:mod:`tfod_anchors.anchors.extractors`) and the anchor generator
 (:mod:`tfod_anchors.anchors`). Faster R-CNN prunes anchors that leave the padded
 image at training time, or clips them with ``clip_anchors_to_image: true``; SSD
 keeps them all.
@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from .anchors import AnchorLayout, build_anchor_generator
-from .anchors.builder import AnchorGenerator
-from .config_query import as_pipeline
-from .errors import ConfigError, UsageError, WriteError
-from .extractors import ExtractorGeometry, extractor_geometry
-from .resize import build_resizer
+from tfod_anchors.anchors import AnchorLayout, build_anchor_generator
+from tfod_anchors.anchors.builder import AnchorGenerator
+from tfod_anchors.anchors.extractors import ExtractorGeometry, extractor_geometry
+from tfod_anchors.config.query import as_pipeline
+from tfod_anchors.errors import ConfigError, UsageError, WriteError
+from tfod_anchors.resize import build_resizer
 
 ANCHORED = ("ssd", "faster_rcnn")
 GENERATOR_FIELD = {"ssd": "anchor_generator", "faster_rcnn": "first_stage_anchor_generator"}

@@ -3,7 +3,7 @@
 Stage "coverage" of the data flow: boxes in resized pixels (:class:`ResizedBoxes`)
 and, per padded input shape, the anchors TFOD lays out (:class:`AnchorLayout`) give,
 per box, the best IoU over every anchor at its real position (exact, see
-:mod:`tfod_anchors.coverage_search`) and dataset metrics as a plain dict.
+:mod:`tfod_anchors.coverage.best_iou`) and dataset metrics as a plain dict.
 
 Metric keys (stable; the first ones are fixed by ``DESIGN.md``):
 
@@ -40,8 +40,8 @@ import numpy as np
 
 from tfod_anchors.anchors.layout import AnchorLayout
 from tfod_anchors.boxes import ResizedBoxes
-from tfod_anchors.coverage_positives import layout_search
-from tfod_anchors.coverage_search import layout_shapes
+from tfod_anchors.coverage.best_iou import layout_shapes
+from tfod_anchors.coverage.positives import layout_search
 from tfod_anchors.errors import UsageError
 from tfod_anchors.matcher import MatcherSpec
 

@@ -1,6 +1,6 @@
 """Protobuf text format as text: tokens, a light syntax tree with byte offsets, rendering.
 
-Used by :mod:`tfod_anchors.config_patch` to find a block of a pipeline.config and to
+Used by :mod:`tfod_anchors.config.patch` to find a block of a pipeline.config and to
 write new field text in the file's own style. Handles ``#`` comments, quoted strings
 (adjacent strings concatenate), ``{}``/``<>`` blocks, an optional ``:`` before a
 block, ``[a, b]`` lists and ``,``/``;`` separators. Anything it cannot represent

@@ -1,0 +1,190 @@
+"""``fit_counts``: the config's own anchor generator, refitted to the boxes with given counts.
+
+Flow: group boxes by padded shape and take each shape's anchor layout; draw the
+search boxes (all of them up to ``max_boxes_exact``, else a seeded stratified
+sample, plus a smaller coarse sample); start the config's exact coverage on all
+boxes in the background; search (:mod:`tfod_anchors.fitting.strategy`); then
+score the best candidates exactly on all boxes with
+:func:`tfod_anchors.coverage.metrics.evaluate` and keep the first that beats the config
+under the guard (else the config itself, unchanged). Written values are rounded
+to 4 significant decimals before any final scoring.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tfod_anchors.anchors.model import layout_function
+from tfod_anchors.boxes import ResizedBoxes
+from tfod_anchors.config import query as config_query
+from tfod_anchors.errors import ConfigError, InputError, UsageError
+from tfod_anchors.fitting.background import Background, Clock
+from tfod_anchors.fitting.evaluator import Evaluator
+from tfod_anchors.fitting.objective import METRICS, Objective, make_objective
+from tfod_anchors.fitting.params import ParamSpace, param_space, shape_unit
+from tfod_anchors.fitting.problem import padded_groups
+from tfod_anchors.fitting.result import (
+    FitResult,
+    copy_message,
+    generator_diff,
+    with_generator,
+)
+from tfod_anchors.fitting.sample import Sample, choose_keys, draw
+from tfod_anchors.fitting.strategy import Problem, error_bounds, rounded_score, run_search
+
+DEFAULT_MAX_BOXES_EXACT = {"clip": 20_000, "prune": 20_000, "none": 40_000}
+COARSE_BOXES = 4_000
+VERIFY = 4
+SAMPLED_MARGIN = 0.002
+
+
+def fit_counts(
+    resized: ResizedBoxes,
+    cfg: Any,
+    *,
+    objective: str = "recall",
+    seed: int = 0,
+    num_scales: int | None = None,
+    num_aspect_ratios: int | None = None,
+    max_boxes_exact: int | None = None,
+    guard_tolerance: float | None = 0.01,
+    progress: Callable[[str], None] | None = None,
+) -> FitResult:
+    """Fit the config's anchor generator parameters to ``resized`` boxes.
+
+    Args:
+        resized: boxes in pixels of the resized image (the config's resizer).
+        cfg: ``TrainEvalPipelineConfig`` (either schema) or TFOD's configs dict.
+        objective: see :mod:`tfod_anchors.fitting.objective`.
+        seed: seeds the sample and the random starts (same seed, same result).
+        num_scales, num_aspect_ratios: change the counts (and anchors per location).
+        max_boxes_exact: above this many boxes the search uses a stratified sample;
+            None: 20 000 where anchors are clipped or pruned (Faster R-CNN), 40 000
+            otherwise (the kernel is several times cheaper there).
+        guard_tolerance: how far guarded metrics may fall (None: no guard).
+        progress: called with one-line status messages.
+    Raises:
+        UsageError: no boxes, bad options; ConfigError: no fittable generator.
+    """
+    t0 = time.perf_counter()
+    clock = Clock()
+    say = progress or (lambda _msg: None)
+    if resized.num_boxes == 0:
+        raise InputError("no boxes to fit anchors to")
+    if max_boxes_exact is not None and max_boxes_exact < 100:
+        raise UsageError(f"max_boxes_exact must be at least 100, got {max_boxes_exact}")
+    pipeline = config_query.as_pipeline(cfg)
+    generator = config_query.anchor_generator(pipeline)
+    if generator is None:
+        raise ConfigError("the config has no anchor generator to fit")
+    kind = generator.WhichOneof("anchor_generator_oneof")
+    matcher = config_query.matcher_spec(pipeline)
+    shapes, group = padded_groups(resized)
+    layout_for = layout_function(pipeline)
+    layouts = [layout_for((int(h), int(w))) for h, w in shapes]
+    units = [shape_unit(generator, (int(h), int(w))) for h, w in shapes]
+    hw = np.stack([resized.heights, resized.widths], axis=1)
+    side = np.sqrt(np.maximum(hw[:, 0] * hw[:, 1], 1e-6))
+    size_range = (max(2.0, float(side.min()) / 2.0), 2.0 * float(shapes.max()))
+    space = param_space(generator, num_scales=num_scales, num_aspect_ratios=num_aspect_ratios,
+                        size_range=size_range)
+    problem = Problem(resized, shapes, group, generator, space, matcher.matched_threshold,
+                       layouts, units)
+    window = shapes.astype(np.float64)[group]
+    if max_boxes_exact is None:
+        max_boxes_exact = DEFAULT_MAX_BOXES_EXACT[layouts[0].window_policy]
+    sample = draw(choose_keys(resized.boxes, window, group, max_boxes_exact),
+                  max_boxes_exact, seed)
+    n_coarse = min(COARSE_BOXES, max_boxes_exact)
+    coarse = draw(choose_keys(resized.boxes, window, group, n_coarse), n_coarse, seed)
+    say(f"searching on {coarse.size} then {sample.size} of {resized.num_boxes} boxes")
+    tol = guard_tolerance
+    rng = np.random.default_rng(seed)
+    diag: dict[str, Any] = {"num_boxes": resized.num_boxes, "search_boxes": sample.size,
+                            "coarse_boxes": coarse.size, "sampled": not sample.exact}
+
+    def stage(smp: Sample) -> tuple[Evaluator, Objective, dict]:
+        ev = Evaluator(problem.geometry(smp.index), smp.weight, space, problem.matched)
+        start_m = {k: float(v) for k, v in ev.metrics(ev.best(space.x0)).items()}
+        margin = 0.0 if smp.exact else SAMPLED_MARGIN
+        stol = None if tol is None else max(0.0, tol - margin)
+        return ev, make_objective(objective, problem.matched, start_m, stol), start_m
+
+    from tfod_anchors.coverage.metrics import evaluate
+
+    # The config's own coverage runs beside the search, on the other core.
+    with Background(lambda: evaluate(resized, layout_for, matcher).metrics) as before_job:
+        clock.lap("setup")
+        ev_a, _, ev, _, found, cands = run_search(stage, coarse, sample, kind, problem, rng,
+                                                  diag, clock, say, t0)
+        before = before_job.result()
+    clock.lap("coverage_before")
+    exact_obj = make_objective(objective, problem.matched,
+                               {k: float(before[k]) for k in METRICS}, tol)
+    chosen_x, after = _first_better(problem, pipeline, cands + found, before, exact_obj, diag)
+    clock.lap("verify")
+    if not sample.exact:
+        diag["error_bound_95"] = error_bounds(ev, sample, chosen_x if chosen_x is not None
+                                              else space.x0, problem.matched)
+    new_generator = copy_message(generator) if chosen_x is None else \
+        written_generator(space, generator, chosen_x)
+    changed, previous = generator_diff(generator, new_generator, kind)
+    improved = chosen_x is not None and bool(changed)
+    after = after if improved else before
+    diag["columns_computed"] = ev_a.columns_computed + ev.columns_computed
+    diag["candidates_scored"] = ev_a.candidates_scored + ev.candidates_scored
+    diag["stage_seconds"] = clock.laps
+    diag["seconds"] = round(time.perf_counter() - t0, 3)
+    apl_before = [int(level.sizes.shape[0]) for level in layouts[0].levels]
+    apl_after = [len(s) for s in space.shapes_of(chosen_x)] if improved else apl_before
+    say(f"done in {diag['seconds']:.1f} s")
+    return FitResult(
+        new_generator, kind, changed, previous, before, after,
+        {k: float(after[k]) - float(before[k]) for k in METRICS}, improved, objective,
+        float(matcher.matched_threshold),
+        {k: float(before[k]) - tol for k in exact_obj.floors} if tol is not None else {},
+        (apl_before, apl_after), diag)
+
+
+def _first_better(problem: Problem, pipeline: Any, candidates: list, before: dict,
+                  exact_obj: Objective, diag: dict) -> tuple[np.ndarray | None, dict | None]:
+    """The first candidate (in order) that beats the config on all boxes, exactly.
+
+    Polished candidates come first (scored on the larger sample), then the coarse
+    ones; at most ``VERIFY`` distinct written generators are scored.
+    """
+    from tfod_anchors.coverage.metrics import evaluate
+
+    space, generator = problem.space, problem.generator
+    kind = generator.WhichOneof("anchor_generator_oneof")
+    matcher = config_query.matcher_spec(pipeline)
+    start = exact_obj.score({k: float(before[k]) for k in METRICS})
+    tried: list[dict] = []
+    seen: set = set()
+    diag["verified"] = tried
+    for c in candidates:
+        key = tuple(np.round(space.rounded(c.x), 9))
+        if key in seen or len(tried) >= VERIFY:
+            continue
+        seen.add(key)
+        gen_c = written_generator(space, generator, c.x)
+        if not generator_diff(generator, gen_c, kind)[0]:
+            continue
+        m = evaluate(problem.resized, layout_function(with_generator(pipeline, gen_c)),
+                     matcher).metrics
+        tried.append({"origin": c.origin, "search_score": rounded_score(c.score),
+                      "exact": {k: round(float(m[k]), 6) for k in METRICS}})
+        if exact_obj.score(m) > start:
+            return c.x, m
+    return None, None
+
+
+def written_generator(space: ParamSpace, generator: Any, x: np.ndarray) -> Any:
+    """The generator message with ``x``'s values, rounded to 4 significant decimals,
+    lists in the config's rank order."""
+    values = np.exp(space.rounded(space.in_config_order(x)))
+    return space.write(generator, np.array([float(f"{v:.4g}") for v in values]))
