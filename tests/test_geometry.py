@@ -7,12 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfod_anchors.anchors.model import (
-    describe_anchors,
-    export_anchors,
-    model_anchor_layout,
-    model_anchors,
-)
+from tfod_anchors.anchors.describe import describe_anchors, export_anchors
+from tfod_anchors.anchors.model import model_anchor_layout, model_anchors
 from tfod_anchors.config.schema import parse_pipeline_text
 from tfod_anchors.errors import ConfigError, UsageError, WriteError
 

@@ -4,9 +4,10 @@ Every function takes the config as a path (local or ``gs://``), a
 ``TrainEvalPipelineConfig`` (the bundled schema's or TFOD's own class) or the dict
 that TFOD's ``config_util.get_configs_from_pipeline_file`` returns, and boxes as
 ``inputs`` (paths/globs, as ``--input``), a :class:`~tfod_anchors.boxes.BoxSet`, or
-nothing (the config's ``train_input_reader``). Keyword ``source_options`` are the
-``--input`` flags: ``compression``, ``label_map``, ``max_boxes``, ``drop_difficult``,
-``skip_bad``, ``verify_sizes`` and ``read_progress``. Nothing is written to disk unless
+nothing (the config's ``train_input_reader``). How boxes are read is either one
+:class:`~tfod_anchors.pipeline.SourceOptions` (``sources=``) or ``inputs`` plus the
+``--input`` flags as keywords: ``compression``, ``label_map``, ``max_boxes``,
+``drop_difficult``, ``skip_bad``, ``verify_sizes`` and ``read_progress``. Nothing is written to disk unless
 you ask: :func:`fit` returns the patched config (and its text when the config
 came from a file); :func:`write_fitted` writes it safely.
 
@@ -23,15 +24,18 @@ Example, before TFOD's training loop::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tfod_anchors import pipeline as workflow
+from tfod_anchors import pipeline
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
 from tfod_anchors.config import query as cq
 from tfod_anchors.config.files import LoadedConfig, load_config, write_config, write_new
+from tfod_anchors.config.query import ConfigLike
 from tfod_anchors.errors import UsageError
+from tfod_anchors.pipeline import SourceOptions
+from tfod_anchors.rules import has_errors
 
 
 @dataclass
@@ -76,47 +80,63 @@ class CheckOutcome:
     ok: bool
 
 
-def _config(config: Any) -> tuple[Any, LoadedConfig | None]:
+def _config(config: ConfigLike) -> tuple[Any, LoadedConfig | None]:
     if isinstance(config, (str, bytes)) or hasattr(config, "__fspath__"):
         loaded = load_config(str(config))
         return loaded.config, loaded
     return cq.as_pipeline(config), None
 
 
-def _sources(inputs: str | Sequence[str] | None, **options: Any) -> workflow.SourceOptions:
+def _source_options(inputs: str | Sequence[str] | None, sources: SourceOptions | None,
+                    options: dict[str, Any]) -> SourceOptions:
+    """One :class:`SourceOptions` from either ``sources`` or ``inputs`` + keywords
+    (``read_progress`` is the keyword for ``progress``)."""
+    if sources is not None:
+        if inputs or options:
+            raise UsageError("pass either sources=SourceOptions(...) or inputs and "
+                             "source keywords, not both")
+        return sources
     if isinstance(inputs, str):
         inputs = [inputs]
-    # ``read_progress``: a progress line while reading records (stderr, TTY only)
-    return workflow.SourceOptions(inputs=tuple(inputs or ()),
-                                  progress=bool(options.pop("read_progress", False)), **options)
+    progress = bool(options.pop("read_progress", False))
+    try:
+        return SourceOptions(inputs=tuple(inputs or ()), progress=progress, **options)
+    except TypeError as err:
+        raise UsageError(f"unknown source option: {err}") from None
 
 
-def _resized(cfg: Any, path: str | None, inputs: Any, boxes: BoxSet | None,
-             source_options: dict[str, Any]) -> ResizedBoxes:
+def _resized(cfg: Any, path: str | None, boxes: BoxSet | None,
+             options: SourceOptions) -> ResizedBoxes:
     if boxes is None:
-        boxes = workflow.read_config_boxes(cfg, path, _sources(inputs, **source_options))
-    return workflow.resize_for_config(boxes, cfg)
+        boxes = pipeline.read_config_boxes(cfg, path, options)
+    return pipeline.resize_for_config(boxes, cfg)
 
 
-def resized_boxes(config: Any, inputs: str | Sequence[str] | None = None, *,
-                  boxes: BoxSet | None = None, **source_options: Any) -> ResizedBoxes:
+def resized_boxes(config: ConfigLike, inputs: str | Sequence[str] | None = None, *,
+                  boxes: BoxSet | None = None, sources: SourceOptions | None = None,
+                  **source_options: Any) -> ResizedBoxes:
     """Boxes in the pixels the config's model sees (its own image resizer)."""
     cfg, loaded = _config(config)
-    return _resized(cfg, loaded.path if loaded else None, inputs, boxes, source_options)
+    options = _source_options(inputs, sources, source_options)
+    return _resized(cfg, loaded.path if loaded else None, boxes, options)
 
 
-def coverage(config: Any, inputs: str | Sequence[str] | None = None, *,
-             boxes: BoxSet | None = None, **source_options: Any) -> dict[str, Any]:
+def coverage(config: ConfigLike, inputs: str | Sequence[str] | None = None, *,
+             boxes: BoxSet | None = None, sources: SourceOptions | None = None,
+             **source_options: Any) -> dict[str, Any]:
     """Coverage metrics of the config's anchors (``mean_iou``, ``recall_matched``, ...)."""
     cfg, loaded = _config(config)
-    resized = _resized(cfg, loaded.path if loaded else None, inputs, boxes, source_options)
-    return workflow.measure_coverage(resized, cfg).metrics
+    options = _source_options(inputs, sources, source_options)
+    resized = _resized(cfg, loaded.path if loaded else None, boxes, options)
+    return pipeline.measure_coverage(resized, cfg).metrics
 
 
-def fit(config: Any, inputs: str | Sequence[str] | None = None, *,
-        boxes: BoxSet | None = None, objective: str = "recall", seed: int = 0,
+def fit(config: ConfigLike, inputs: str | Sequence[str] | None = None, *,
+        boxes: BoxSet | None = None, sources: SourceOptions | None = None,
+        objective: str = "recall", seed: int = 0,
         num_scales: int | None = None, num_aspect_ratios: int | None = None,
-        force: bool = False, progress: Any = None, **source_options: Any) -> FitOutcome:
+        force: bool = False, progress: Callable[[str], None] | None = None,
+        **source_options: Any) -> FitOutcome:
     """Fit the config's own anchor generator to the boxes; no file is written.
 
     The config is patched only when the fit beats it on ``objective`` (or
@@ -127,8 +147,9 @@ def fit(config: Any, inputs: str | Sequence[str] | None = None, *,
 
     cfg, loaded = _config(config)
     path = loaded.path if loaded else None
-    workflow.require_anchors(cfg, path, "fit")
-    resized = _resized(cfg, path, inputs, boxes, source_options)
+    options = _source_options(inputs, sources, source_options)
+    pipeline.require_anchors(cfg, path, "fit")
+    resized = _resized(cfg, path, boxes, options)
     result = fit_generator(resized, cfg, objective=objective, seed=seed,
                            num_scales=num_scales, num_aspect_ratios=num_aspect_ratios,
                            progress=progress)
@@ -142,7 +163,8 @@ def fit(config: Any, inputs: str | Sequence[str] | None = None, *,
             patch = patch_anchor_generator(loaded.text, cfg, result.generator, path)
             text, warning = patch.text, patch.warning
             diff = unified_diff(original, text, path)
-    return FitOutcome(new_cfg, result, text, original, diff, warning, resized, loaded)
+    return FitOutcome(config=new_cfg, fit=result, text=text, original_text=original, diff=diff,
+                      patch_warning=warning, boxes=resized, loaded=loaded)
 
 
 def write_fitted(outcome: FitOutcome, *, output: str | None = None, in_place: bool = False,
@@ -166,42 +188,13 @@ def write_fitted(outcome: FitOutcome, *, output: str | None = None, in_place: bo
     return write_new(text, output).path
 
 
-METRIC_KEYS = ("mean_iou", "recall_matched", "recall_0.5", "recall_0.7")
-
-
-def ordered_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Coverage metrics with DESIGN.md's four keys first (``before``/``after``/``coverage``)."""
-    return {**{k: metrics[k] for k in METRIC_KEYS},
-            **{k: v for k, v in metrics.items() if k not in METRIC_KEYS}}
-
-
-def _finding(code: str, severity: str, message: str) -> dict[str, str]:
-    return {"code": code, "severity": severity, "message": message}
-
-
-def config_findings(cfg: Any) -> list[dict[str, str]]:
-    """The rule findings of :mod:`tfod_anchors.rules` plus input-pipeline notes."""
-    from tfod_anchors.rules import check_rules
-
-    found = [_finding(f.code, f.severity, f.message) for f in check_rules(cfg)]
-    ignored = cq.ignored_train_config_max_boxes(cfg)
-    effective = cq.max_number_of_boxes(cfg)
-    if ignored is not None and ignored != effective:
-        found.append(_finding(
-            "max_boxes_ignored", "warning",
-            f"train_config.max_number_of_boxes: {ignored} is ignored by TFOD's input pipeline, "
-            f"which keeps {effective} boxes per image (train_input_reader.max_number_of_boxes); "
-            "set it there instead"))
-    return found
-
-
 def _config_data_missing(cfg: Any, config_path: str | None) -> str | None:
     """Why the config's own training input cannot be read here, or None if it can."""
     import glob
     import os
 
     try:
-        paths = workflow.config_sources(cfg, config_path)
+        paths = pipeline.config_sources(cfg, config_path)
     except UsageError as err:
         return err.message
     for path in paths:
@@ -210,44 +203,48 @@ def _config_data_missing(cfg: Any, config_path: str | None) -> str | None:
     return None
 
 
-def check(config: Any, inputs: str | Sequence[str] | None = None, *,
-          boxes: BoxSet | None = None, min_recall: float | None = None,
-          **source_options: Any) -> CheckOutcome:
+def check(config: ConfigLike, inputs: str | Sequence[str] | None = None, *,
+          boxes: BoxSet | None = None, sources: SourceOptions | None = None,
+          min_recall: float | None = None, **source_options: Any) -> CheckOutcome:
     """Config rules, plus coverage when there are boxes: ``inputs``/``boxes``, or the
     config's own training input when it exists here (else an ``info`` finding).
 
     Raises:
         UsageError: ``min_recall`` without any readable boxes.
     """
+    from tfod_anchors.coverage.metrics import ordered_metrics
+    from tfod_anchors.rules import config_findings, finding
+
     cfg, loaded = _config(config)
     path = loaded.path if loaded else None
+    options = _source_options(inputs, sources, source_options)
     findings = config_findings(cfg)
     cov = None
     if cq.anchor_generator(cfg) is not None:
-        why = None if inputs or boxes is not None else _config_data_missing(cfg, path)
+        why = None if options.inputs or boxes is not None else _config_data_missing(cfg, path)
         if why is not None and min_recall is not None:
             raise UsageError(f"--min-recall needs boxes: {why}")
         if why is not None:
-            findings.append(_finding("coverage_skipped", "info",
-                                     f"coverage not measured: {why}"))
+            findings.append(finding("coverage_skipped", f"coverage not measured: {why}"))
         else:
             if boxes is None:
-                boxes = workflow.read_config_boxes(cfg, path, _sources(inputs, **source_options))
-            metrics = workflow.measure_coverage(workflow.resize_for_config(boxes, cfg), cfg).metrics
+                boxes = pipeline.read_config_boxes(cfg, path, options)
+            metrics = pipeline.measure_coverage(pipeline.resize_for_config(boxes, cfg), cfg).metrics
             cov = {**ordered_metrics(metrics), "num_images": boxes.num_images,
                    "skipped": dict(boxes.skipped)}
             if min_recall is not None and cov["recall_matched"] < min_recall:
-                findings.append(_finding(
-                    "low_recall", "error",
+                findings.append(finding(
+                    "low_recall",
                     f"recall at the matched threshold {cov['matched_threshold']:g} is "
                     f"{cov['recall_matched']:.4f} < --min-recall {min_recall:g}; run "
                     "`tfod-anchors fit` on this config"))
-    return CheckOutcome(findings, cov, not any(f["severity"] == "error" for f in findings))
+    as_dicts = [f.to_dict() for f in findings]
+    return CheckOutcome(as_dicts, cov, not has_errors(findings))
 
 
-def anchors(config: Any, image_size: tuple[int, int]) -> dict[str, Any]:
+def anchors(config: ConfigLike, image_size: tuple[int, int]) -> dict[str, Any]:
     """The ``anchors`` command's description for one original image size ``(h, w)``."""
-    from tfod_anchors.anchors.model import describe_anchors
+    from tfod_anchors.anchors.describe import describe_anchors
 
     cfg, _ = _config(config)
     return describe_anchors(cfg, image_size)

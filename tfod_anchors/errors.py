@@ -2,16 +2,21 @@
 
 Every error a user can cause (bad config, bad records, bad flags) is raised as a
 :class:`TfodAnchorsError`; the CLI prints ``str(err)`` on one line and exits with
-``err.exit_code`` (2 for everything a user can fix, per ``DESIGN.md``).
+``err.exit_code`` (:data:`EXIT_BAD_INPUT` for everything a user can fix).
 """
 
 from __future__ import annotations
+
+#: Exit codes of every command (the CLI contract).
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1  # ``check``: an error-level finding or coverage below the bar
+EXIT_BAD_INPUT = 2  # bad usage, unreadable/invalid config or data
 
 
 class TfodAnchorsError(Exception):
     """Base class. ``path`` and ``record`` locate the offending input when known."""
 
-    exit_code = 2
+    exit_code = EXIT_BAD_INPUT
 
     def __init__(self, message: str, path: str | None = None, record: int | None = None):
         super().__init__(message)

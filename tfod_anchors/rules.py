@@ -23,13 +23,16 @@ import numpy as np
 from tfod_anchors.anchors import AnchorLayout
 from tfod_anchors.anchors.builder import AnchorGenerator
 from tfod_anchors.anchors.extractors import ExtractorGeometry, extractor_geometry
-from tfod_anchors.anchors.model import (
+from tfod_anchors.anchors.model import build_model_generator, resized_shapes
+from tfod_anchors.config.query import (
+    ANCHOR_GENERATOR_FIELD,
     ANCHORED,
-    GENERATOR_FIELD,
-    build_model_generator,
-    resized_shapes,
+    ConfigLike,
+    as_pipeline,
+    ignored_train_config_max_boxes,
+    matcher_spec,
+    max_number_of_boxes,
 )
-from tfod_anchors.config.query import as_pipeline, matcher_spec
 from tfod_anchors.errors import ConfigError
 
 ERROR, WARNING, INFO = "error", "warning", "info"
@@ -62,6 +65,9 @@ SEVERITY = {
     "input_size_not_accepted": ERROR,
     "anchor_too_large": WARNING,
     "anchor_below_stride": WARNING,
+    "max_boxes_ignored": WARNING,
+    "coverage_skipped": INFO,
+    "low_recall": ERROR,
 }
 
 # An anchor side longer than this many times the padded input side is "far beyond" it.
@@ -84,7 +90,22 @@ def finding(code: str, message: str) -> Finding:
     return Finding(code, SEVERITY[code], message)
 
 
-def check_rules(cfg: Any, image_size: tuple[int, int] = (480, 640)) -> list[Finding]:
+def config_findings(cfg: ConfigLike) -> list[Finding]:
+    """:func:`check_rules` plus the input-pipeline notes (``max_boxes_ignored``)."""
+    pipeline = as_pipeline(cfg)
+    found = check_rules(pipeline)
+    ignored = ignored_train_config_max_boxes(pipeline)
+    effective = max_number_of_boxes(pipeline)
+    if ignored is not None and ignored != effective:
+        found.append(finding(
+            "max_boxes_ignored",
+            f"train_config.max_number_of_boxes: {ignored} is ignored by TFOD's input pipeline, "
+            f"which keeps {effective} boxes per image (train_input_reader.max_number_of_boxes); "
+            "set it there instead"))
+    return found
+
+
+def check_rules(cfg: ConfigLike, image_size: tuple[int, int] = (480, 640)) -> list[Finding]:
     """All rule findings for a pipeline config (proto or TFOD configs dict).
 
     Args:
@@ -98,7 +119,7 @@ def check_rules(cfg: Any, image_size: tuple[int, int] = (480, 640)) -> list[Find
                         f"model {kind or '(none)'} uses no anchor generator; there are no anchors "
                         "to check or fit (tfod-anchors works on ssd and faster_rcnn models)")]
     meta = getattr(pipeline.model, kind)
-    field = GENERATOR_FIELD[kind]
+    field = ANCHOR_GENERATOR_FIELD[kind]
     gen_msg = getattr(meta, field)
     gen_kind = gen_msg.WhichOneof("anchor_generator_oneof")
     if gen_kind is None:

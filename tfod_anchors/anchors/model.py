@@ -7,8 +7,7 @@ image resizer (padded input shape), the feature extractor (feature-map shapes,
 image at training time, or clips them with ``clip_anchors_to_image: true``; SSD
 keeps them all.
 
-Also the data of the ``anchors`` command (:func:`describe_anchors`) and the
-``--export`` writer (:func:`export_anchors`).
+The ``anchors`` command's description and export live in :mod:`.describe`.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,12 +22,9 @@ import numpy as np
 from tfod_anchors.anchors import AnchorLayout, build_anchor_generator
 from tfod_anchors.anchors.builder import AnchorGenerator
 from tfod_anchors.anchors.extractors import ExtractorGeometry, extractor_geometry
-from tfod_anchors.config.query import as_pipeline
-from tfod_anchors.errors import ConfigError, UsageError, WriteError
+from tfod_anchors.config.query import ANCHOR_GENERATOR_FIELD, ANCHORED, as_pipeline
+from tfod_anchors.errors import ConfigError
 from tfod_anchors.resize import build_resizer
-
-ANCHORED = ("ssd", "faster_rcnn")
-GENERATOR_FIELD = {"ssd": "anchor_generator", "faster_rcnn": "first_stage_anchor_generator"}
 
 
 @dataclass
@@ -72,7 +67,7 @@ def meta_architecture(cfg: Any) -> tuple[str, Any]:
 def anchor_generator_message(cfg: Any) -> Any:
     """The ``AnchorGenerator`` message of an SSD or Faster R-CNN config."""
     kind, meta = meta_architecture(cfg)
-    return getattr(meta, GENERATOR_FIELD[kind])
+    return getattr(meta, ANCHOR_GENERATOR_FIELD[kind])
 
 
 def build_model_generator(cfg: Any) -> AnchorGenerator:
@@ -82,7 +77,7 @@ def build_model_generator(cfg: Any) -> AnchorGenerator:
     graph is built; that is the case for resizers with a static output shape.
     """
     kind, meta = meta_architecture(cfg)
-    generator = build_anchor_generator(getattr(meta, GENERATOR_FIELD[kind]), kind)
+    generator = build_anchor_generator(getattr(meta, ANCHOR_GENERATOR_FIELD[kind]), kind)
     if kind == "ssd" and generator.kind == "multiscale_anchor_generator":
         try:
             static = build_resizer(meta.image_resizer).static_shape is not None
@@ -140,101 +135,3 @@ def resized_shapes(
     true, padded = build_resizer(meta.image_resizer).shapes([int(image_size[0])],
                                                            [int(image_size[1])])
     return (int(true[0, 0]), int(true[0, 1])), (int(padded[0, 0]), int(padded[0, 1]))
-
-
-def _outside(boxes: np.ndarray, padded: tuple[int, int]) -> int:
-    """Anchors with any corner outside ``[0, 0, H, W]`` (TFOD's strict prune test)."""
-    out = ((boxes[:, 0] < 0) | (boxes[:, 1] < 0) | (boxes[:, 2] > padded[0])
-           | (boxes[:, 3] > padded[1]))
-    return int(out.sum())
-
-
-def describe_anchors(cfg: Any, image_size: tuple[int, int]) -> dict:
-    """The ``anchors`` command's JSON object for one original image size ``(h, w)``.
-
-    Keys: ``image_size``, ``resized_shape`` (true), ``padded_shape``,
-    ``feature_map_shapes``, ``anchors_per_location``, ``num_anchors``, plus
-    ``meta_architecture``, ``anchor_generator``, ``feature_extractor``, ``units``,
-    ``window_policy``, ``num_anchors_outside_image``, ``levels`` (per feature map:
-    shape, stride, offset, count) and ``per_location`` (one row per anchor shape:
-    ``level``, ``height``/``width`` in pixels, ``scale``, ``aspect_ratio`` as
-    configured and ``pixel_aspect_ratio`` = width / height), and ``notes``.
-    """
-    true, padded = resized_shapes(cfg, image_size)
-    anchors = model_anchors(cfg, padded)
-    layout, generator = anchors.layout, anchors.generator
-    specs = generator.box_specs()
-    per_location = []
-    levels = []
-    for level, level_specs in zip(layout.levels, specs):
-        levels.append({
-            "level": level.level,
-            "feature_map_shape": list(level.grid_shape),
-            "stride": [round(v, 4) for v in level.stride],
-            "offset": [round(v, 4) for v in level.offset],
-            "anchors_per_location": int(level.sizes.shape[0]),
-            "num_anchors": level.num_anchors,
-        })
-        for (scale, aspect), (height, width) in zip(level_specs, level.sizes):
-            per_location.append({
-                "level": level.level,
-                "height": round(float(height), 2),
-                "width": round(float(width), 2),
-                "scale": round(float(scale), 4),
-                "aspect_ratio": round(float(aspect), 4),
-                "pixel_aspect_ratio": round(float(width / height), 4) if height else None,
-            })
-    notes = []
-    if generator.kind == "grid_anchor_generator":
-        notes.append("grid anchors are the Cartesian product of scales x aspect_ratios "
-                     "(aspect ratio outer, scale inner) at every cell; sizes are scale / "
-                     "sqrt(aspect) x height and scale x sqrt(aspect) x width")
-    if generator.kind == "ssd_anchor_generator":
-        notes.append("ssd scales are fractions of min(H, W) of the padded input")
-    if layout.window_policy == "prune":
-        notes.append("Faster R-CNN drops anchors that leave the padded image during training "
-                     "(clip_anchors_to_image: false)")
-    boxes = layout.boxes()
-    return {
-        "image_size": [int(image_size[0]), int(image_size[1])],
-        "resized_shape": list(true),
-        "padded_shape": list(padded),
-        "feature_map_shapes": [list(s) for s in anchors.extractor.feature_map_shapes],
-        "anchors_per_location": generator.num_anchors_per_location(),
-        "num_anchors": layout.num_anchors,
-        "meta_architecture": anchors.meta_architecture,
-        "anchor_generator": generator.kind,
-        "feature_extractor": anchors.extractor.type,
-        "units": "normalized" if layout.normalized else "pixels",
-        "window_policy": layout.window_policy,
-        "num_anchors_outside_image": _outside(boxes, padded),
-        "levels": levels,
-        "per_location": per_location,
-        "notes": notes,
-    }
-
-
-def export_anchors(arr: np.ndarray, path: str | Path) -> Path:
-    """Write anchors ``[A, 4]`` (``ymin, xmin, ymax, xmax``) as float32 ``.npy`` or ``.csv``.
-
-    Raises:
-        UsageError: not an ``[A, 4]`` array, or a suffix other than .npy/.csv.
-        WriteError: the file could not be written.
-    """
-    arr = np.asarray(arr, dtype=np.float32)
-    if arr.ndim != 2 or arr.shape[1] != 4:
-        raise UsageError(f"anchors must be an [A, 4] array, got shape {arr.shape}")
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".npy", ".csv"):
-        raise UsageError(f"{path}: export format must be .npy or .csv")
-    try:
-        if suffix == ".npy":
-            with open(path, "wb") as handle:
-                np.save(handle, arr, allow_pickle=False)
-        else:
-            np.savetxt(path, arr, fmt="%.9g", delimiter=",", header="ymin,xmin,ymax,xmax",
-                       comments="")
-    except OSError as err:
-        raise WriteError(f"cannot write anchors: {err.strerror or err}", path=str(path)) from None
-    return path

@@ -287,3 +287,54 @@ def flexible_grid_from_centroids(centroids, layer_sizes) -> dict:
     if empty:
         raise UsageError(f"no centroid falls on layer(s) {empty}; cluster each layer's boxes")
     return flexible_grid_from_layers([c[layer == i] for i in range(sizes.size)])
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+def generator_fields(
+    generator,
+    centroids,
+    *,
+    padded_shape=None,
+    num_scales: int | None = None,
+    num_ratios: int | None = None,
+    scales_per_octave: int | None = None,
+    weights=None,
+) -> dict:
+    """The fields of an ``AnchorGenerator`` message's oneof implied by centroids
+    ``[K, 2]`` ``(w, h)`` in resized pixels, through the mapping of its kind.
+
+    Counts default to the message's own (clamped to ``K``): ``num_scales`` and
+    ``num_ratios`` for the grid's product, ``num_ratios`` for SSD and multiscale,
+    ``scales_per_octave`` for multiscale. ``padded_shape`` ``(H, W)`` is needed for
+    SSD (its scales are fractions of ``min(H, W)``).
+
+    Raises:
+        UsageError: a kind without a centroid mapping (flexible grids are fitted
+            per layer), or centroids the mapping cannot use.
+    """
+    kind = generator.WhichOneof("anchor_generator_oneof")
+    msg = getattr(generator, kind) if kind else None
+    k = len(centroids)
+    if kind == "grid_anchor_generator":
+        n_s = num_scales or min(len(msg.scales) or 4, k)
+        n_a = num_ratios or min(len(msg.aspect_ratios) or 3, k)
+        return grid_factorised(centroids, n_s, n_a, base_size=(float(msg.height),
+                                                              float(msg.width)),
+                               weights=weights)
+    n_r = min(len(msg.aspect_ratios), k) if num_ratios is None and msg is not None else num_ratios
+    if kind == "ssd_anchor_generator":
+        if padded_shape is None:
+            raise UsageError("ssd_anchor_generator needs the padded input shape")
+        return ssd_from_centroids(
+            centroids, padded_shape, num_layers=int(msg.num_layers), n_ratios=n_r or None,
+            base_anchor_size=(float(msg.base_anchor_height), float(msg.base_anchor_width)),
+            weights=weights)
+    if kind == "multiscale_anchor_generator":
+        return multiscale_from_centroids(
+            centroids, min_level=int(msg.min_level), max_level=int(msg.max_level),
+            scales_per_octave=scales_per_octave or int(msg.scales_per_octave),
+            n_ratios=n_r or None, weights=weights)
+    raise UsageError(f"no centroid mapping for {kind or 'an empty generator'}: "
+                     "use `fit` for flexible grids")

@@ -1,7 +1,14 @@
-"""Small helpers shared by the command modules: config loading, stderr text, JSON."""
+"""What the command modules share: the common flag groups, stderr text, tables, JSON.
+
+Every module in :mod:`tfod_anchors.commands` has ``HELP`` (one line for ``--help``),
+``add_arguments(parser)`` (its own flags) and ``run(args) -> exit code``;
+:mod:`tfod_anchors.cli` only registers them.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 import sys
 from typing import Any
@@ -9,8 +16,63 @@ from typing import Any
 import numpy as np
 
 from tfod_anchors.config.files import LoadedConfig, load_config
+from tfod_anchors.pipeline import SourceOptions
 
 FLOAT_DIGITS = 6
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--json``, ``--debug`` and ``--quiet``, which every command takes."""
+    parser.add_argument("--json", action="store_true",
+                        help="print exactly one JSON document on stdout (human text on stderr)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="no progress or tables on stderr")
+
+
+def add_source_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    """The ``box sources`` flags; :func:`source_options` turns them into
+    :class:`~tfod_anchors.pipeline.SourceOptions`."""
+    group = parser.add_argument_group("box sources")
+    group.add_argument("--input", "-i", dest="inputs", action="append", default=[],
+                       required=required, metavar="SRC",
+                       help="TFRecord path/glob (gs:// allowed), COCO .json, VOC .xml directory or "
+                            ".csv; repeatable. Default: the config's train_input_reader paths")
+    group.add_argument("--compression", choices=["auto", "none", "gzip", "zlib"], default="auto",
+                       help="TFRecord compression (default: the config's, else detected)")
+    group.add_argument("--label-map", metavar="PBTXT",
+                       help="label map; boxes whose class text it does not know are dropped, "
+                            "as in TFOD (default: the config's label_map_path)")
+    group.add_argument("--max-boxes", type=int, metavar="N",
+                       help="keep at most N boxes per image (default: the config's "
+                            "max_number_of_boxes)")
+    group.add_argument("--drop-difficult", action="store_true",
+                       help="drop boxes flagged difficult (TFOD trains on them by default)")
+    group.add_argument("--skip-bad", action="store_true",
+                       help="skip and count bad records instead of stopping at the first one")
+    group.add_argument("--verify-sizes", action="store_true",
+                       help="check image/height and image/width against each encoded image header")
+
+
+def source_options(args: argparse.Namespace) -> SourceOptions:
+    """The ``box sources`` flags as one :class:`~tfod_anchors.pipeline.SourceOptions`;
+    the record-reading progress line is shown unless ``--quiet`` or ``--json``."""
+    return SourceOptions(
+        inputs=tuple(getattr(args, "inputs", ()) or ()),
+        compression=getattr(args, "compression", "auto"),
+        label_map=getattr(args, "label_map", None),
+        max_boxes=getattr(args, "max_boxes", None),
+        drop_difficult=bool(getattr(args, "drop_difficult", False)),
+        skip_bad=bool(getattr(args, "skip_bad", False)),
+        verify_sizes=bool(getattr(args, "verify_sizes", False)),
+        progress=not getattr(args, "quiet", False) and not getattr(args, "json", False),
+    )
+
+
+def emit_json(document: Any) -> None:
+    """Print one JSON document on stdout, deterministically (numpy values made plain)."""
+    sys.stdout.write(json.dumps(jsonable(document), indent=2, allow_nan=False) + "\n")
+    sys.stdout.flush()
 
 
 def say(args: Any, text: str = "") -> None:

@@ -2,16 +2,43 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
-from tfod_anchors.anchors import model as geometry
-from tfod_anchors.commands._common import jsonable, load, say, table
+from tfod_anchors.anchors.describe import describe_anchors, export_anchors
+from tfod_anchors.anchors.model import meta_architecture, model_anchors
+from tfod_anchors.commands._common import add_output_arguments, emit_json, load, say, table
 from tfod_anchors.config import query as cq
-from tfod_anchors.errors import ConfigError
+from tfod_anchors.errors import EXIT_OK, ConfigError
 from tfod_anchors.resize import build_resizer
 
+HELP = "explain/export the anchors TFOD would generate"
 FALLBACK_IMAGE_SIZE = (640, 640)
+
+
+def image_sizes(text: str) -> list[tuple[int, int]]:
+    """``HxW[,HxW...]`` as a list of ``(h, w)``."""
+    sizes = []
+    for part in text.split(","):
+        try:
+            h, w = part.lower().split("x")
+            sizes.append((int(h), int(w)))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected HxW[,HxW...], got {text!r}") from None
+        if sizes[-1][0] <= 0 or sizes[-1][1] <= 0:
+            raise argparse.ArgumentTypeError(f"image sizes must be positive, got {part!r}")
+    return sizes
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", metavar="CONFIG")
+    parser.add_argument("--image-size", type=image_sizes, metavar="HxW[,HxW...]",
+                        help="original image size(s) (default: the resizer's output size, or "
+                             "1024x1024 for resizers that keep the input size)")
+    parser.add_argument("--export", metavar="FILE",
+                        help="write the anchors as .npy (float32 [N,4]) or .csv")
+    add_output_arguments(parser)
 
 
 def default_image_size(cfg: Any) -> tuple[int, int]:
@@ -39,7 +66,7 @@ def export_path(path: str, size: tuple[int, int], several: bool) -> str:
 
 
 def human(entry: dict[str, Any]) -> str:
-    """The text view of one :func:`geometry.describe_anchors` entry."""
+    """The text view of one :func:`~tfod_anchors.anchors.describe.describe_anchors` entry."""
     lines = [
         f"image {entry['image_size'][0]}x{entry['image_size'][1]} -> resized "
         f"{entry['resized_shape'][0]}x{entry['resized_shape'][1]}, padded "
@@ -69,25 +96,23 @@ def human(entry: dict[str, Any]) -> str:
 
 def run(args: Any) -> int:
     cfg = load(args.config).config
-    geometry.meta_architecture(cfg)  # refuses anchor-free models with exit 2
+    meta_architecture(cfg)  # refuses anchor-free models with exit 2
     sizes = args.image_size or [default_image_size(cfg)]
     entries = []
     for size in sizes:
-        entry = geometry.describe_anchors(cfg, size)
+        entry = describe_anchors(cfg, size)
         if args.export:
-            anchors = geometry.model_anchors(cfg, tuple(entry["padded_shape"])).tfod_anchors()
+            anchors = model_anchors(cfg, tuple(entry["padded_shape"])).tfod_anchors()
             target = export_path(args.export, size, len(sizes) > 1)
-            geometry.export_anchors(anchors, target)
+            export_anchors(anchors, target)
             entry["export"] = target
         entries.append(entry)
     if args.json:
-        from tfod_anchors.cli import emit_json
-
-        emit_json(jsonable(entries))
+        emit_json(entries)
     else:
         for entry in entries:
             say(args, human(entry))
             if "export" in entry:
                 say(args, f"wrote {entry['num_anchors']} anchors to {entry['export']}")
             say(args)
-    return 0
+    return EXIT_OK

@@ -1,42 +1,63 @@
 """``tfod-anchors check``: config rules, plus coverage of the boxes when there are any.
 
-Exit codes (DESIGN.md): 0 the config is consistent (and coverage meets
+Exit codes (:mod:`tfod_anchors.errors`): 0 the config is consistent (and coverage meets
 ``--min-recall``); 1 an error-level finding or coverage below ``--min-recall``;
 2 the config or the data cannot be read.
 """
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from tfod_anchors import api
-from tfod_anchors import pipeline as workflow
-from tfod_anchors.commands._common import fmt, jsonable, say
+from tfod_anchors.commands._common import (
+    add_output_arguments,
+    add_source_arguments,
+    emit_json,
+    fmt,
+    say,
+    source_options,
+)
+from tfod_anchors.coverage.metrics import METRIC_KEYS
+from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK
+
+HELP = "validate a config (and its coverage of the boxes)"
+
+
+def fraction(text: str) -> float:
+    """A number in ``[0, 1]`` (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", metavar="CONFIG")
+    parser.add_argument("--min-recall", type=fraction, metavar="R",
+                        help="fail (exit 1) when recall at the matched threshold is below R")
+    add_source_arguments(parser)
+    add_output_arguments(parser)
 
 
 def run(args: Any) -> int:
-    options = workflow.SourceOptions.from_args(args)
-    outcome = api.check(
-        args.config, list(options.inputs) or None, min_recall=args.min_recall,
-        compression=options.compression, label_map=options.label_map,
-        max_boxes=options.max_boxes, drop_difficult=options.drop_difficult,
-        skip_bad=options.skip_bad, verify_sizes=options.verify_sizes,
-        read_progress=options.progress,
-    )
+    outcome = api.check(args.config, sources=source_options(args), min_recall=args.min_recall)
     findings, coverage = outcome.findings, outcome.coverage
-    exit_code = 0 if outcome.ok else 1
+    exit_code = EXIT_OK if outcome.ok else EXIT_CHECK_FAILED
     if args.json:
-        from tfod_anchors.cli import emit_json
-
-        emit_json(jsonable({"config": args.config, "ok": outcome.ok, "exit_code": exit_code,
-                            "findings": findings, "coverage": coverage}))
+        emit_json({"config": args.config, "ok": outcome.ok, "exit_code": exit_code,
+                   "findings": findings, "coverage": coverage})
     else:
         for f in findings:
             say(args, f"{f['severity'].upper():7s} {f['code']}: {f['message']}")
         if coverage is not None:
             say(args, f"coverage of {coverage['num_boxes']} boxes (matched threshold "
                       f"{coverage['matched_threshold']:g}): " + ", ".join(
-                          f"{k} {fmt(coverage[k])}" for k in api.METRIC_KEYS))
+                          f"{k} {fmt(coverage[k])}" for k in METRIC_KEYS))
         say(args, f"{args.config}: {'OK' if outcome.ok else 'FAILED'} "
                   f"({sum(f['severity'] == 'error' for f in findings)} error(s), "
                   f"{sum(f['severity'] == 'warning' for f in findings)} warning(s))")

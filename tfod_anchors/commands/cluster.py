@@ -8,17 +8,59 @@ parameters, for comparison with ``fit`` (which optimises them directly).
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 import numpy as np
 
-from tfod_anchors import pipeline as workflow
-from tfod_anchors.cluster import baselines as kmeans_sklearn
+from tfod_anchors import pipeline
+from tfod_anchors.cluster import baselines, kmeans
 from tfod_anchors.cluster import centroids as cmap
-from tfod_anchors.cluster import kmeans
-from tfod_anchors.commands._common import fmt, jsonable, load, say, table
+from tfod_anchors.commands._common import (
+    add_output_arguments,
+    add_source_arguments,
+    emit_json,
+    fmt,
+    jsonable,
+    load,
+    say,
+    source_options,
+    table,
+)
 from tfod_anchors.config import query as cq
-from tfod_anchors.errors import UsageError
+from tfod_anchors.errors import EXIT_OK, UsageError
+
+HELP = "classic k-means anchor clustering"
+
+
+def k_range(text: str) -> list[int]:
+    """``K`` or ``KMIN:KMAX`` (argparse type)."""
+    try:
+        if ":" in text:
+            lo, hi = (int(v) for v in text.split(":"))
+            ks = list(range(lo, hi + 1))
+        else:
+            ks = [int(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K or KMIN:KMAX, got {text!r}") from None
+    if not ks or min(ks) < 1:
+        raise argparse.ArgumentTypeError(f"k must be >= 1, got {text!r}")
+    return ks
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    space = parser.add_mutually_exclusive_group(required=True)
+    space.add_argument("--config", metavar="CONFIG",
+                       help="cluster in this config's resized pixels")
+    space.add_argument("--normalized", action="store_true",
+                       help="cluster boxes normalized per image (the YOLO9000 protocol)")
+    parser.add_argument("--k", type=k_range, required=True, metavar="K|KMIN:KMAX",
+                        help="number of clusters, or a range for the elbow curve")
+    parser.add_argument("--metric", choices=["iou", "euclidean", "ratio-scale"], default="iou")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--plot", metavar="FILE.png", help="write the elbow/scatter plot")
+    add_source_arguments(parser)
+    add_output_arguments(parser)
 
 
 def cluster_once(wh: np.ndarray, k: int, metric: str, seed: int) -> dict[str, Any]:
@@ -27,9 +69,9 @@ def cluster_once(wh: np.ndarray, k: int, metric: str, seed: int) -> dict[str, An
         res = kmeans.iou_kmeans(wh, k, seed=seed)
         return {"k": k, "centroids": res.centroids, "mean_iou": res.mean_iou}
     if metric == "euclidean":
-        res = kmeans_sklearn.euclidean_kmeans(wh, k, seed=seed)
+        res = baselines.euclidean_kmeans(wh, k, seed=seed)
         return {"k": k, "centroids": res.centroids, "mean_iou": res.mean_iou}
-    res = kmeans_sklearn.ratio_scale_kmeans(wh, k, k, seed=seed)
+    res = baselines.ratio_scale_kmeans(wh, k, k, seed=seed)
     return {"k": k, "centroids": res.centroids, "mean_iou": res.mean_iou,
             "aspect_ratios": res.ratios, "scales": res.scales}
 
@@ -47,41 +89,30 @@ def generator_mapping(cfg: Any, resized: Any, centroids: np.ndarray) -> dict[str
 
 
 def _mapping(generator: Any, resized: Any, centroids: np.ndarray) -> dict[str, Any]:
-    k = len(centroids)
     kind = generator.WhichOneof("anchor_generator_oneof")
-    msg = getattr(generator, kind)
+    if kind == "flexible_grid_anchor_generator":
+        return {"kind": kind, "note": "per-layer mapping: use `fit` for flexible grids"}
+    shape = pipeline.most_common_shape(resized) if kind == "ssd_anchor_generator" else None
+    out = {"kind": kind}
     if kind == "grid_anchor_generator":
-        base = (float(msg.height), float(msg.width))
-        n_s = min(len(msg.scales) or 4, k)
-        n_a = min(len(msg.aspect_ratios) or 3, k)
-        return {"kind": kind,
-                "factorised": cmap.grid_factorised(centroids, n_s, n_a, base_size=base),
-                "naive_cartesian": cmap.grid_naive(centroids, base_size=base)}
-    if kind == "ssd_anchor_generator":
-        shape = workflow.most_common_shape(resized)
-        return {"kind": kind, **cmap.ssd_from_centroids(
-            centroids, shape, num_layers=int(msg.num_layers),
-            n_ratios=min(len(msg.aspect_ratios), k) or None,
-            base_anchor_size=(float(msg.base_anchor_height), float(msg.base_anchor_width)))}
-    if kind == "multiscale_anchor_generator":
-        return {"kind": kind, **cmap.multiscale_from_centroids(
-            centroids, min_level=int(msg.min_level), max_level=int(msg.max_level),
-            scales_per_octave=int(msg.scales_per_octave),
-            n_ratios=min(len(msg.aspect_ratios), k) or None)}
-    return {"kind": kind, "note": "per-layer mapping: use `fit` for flexible grids"}
+        msg = generator.grid_anchor_generator
+        out["factorised"] = cmap.generator_fields(generator, centroids)
+        out["naive_cartesian"] = cmap.grid_naive(
+            centroids, base_size=(float(msg.height), float(msg.width)))
+        return out
+    return {**out, **cmap.generator_fields(generator, centroids, padded_shape=shape)}
 
 
 def run(args: Any) -> int:
     if not args.config and not args.inputs:
         raise UsageError("cluster --normalized needs --input SRC")
     cfg = load(args.config).config if args.config else None
-    options = workflow.SourceOptions.from_args(args)
-    boxset = workflow.read_config_boxes(cfg, args.config, options)
+    boxset = pipeline.read_config_boxes(cfg, args.config, source_options(args))
     resized = None
     if cfg is not None:
-        resized = workflow.resize_for_config(boxset, cfg)
+        resized = pipeline.resize_for_config(boxset, cfg)
         wh = kmeans.resized_wh(resized)
-        space = "resized pixels (" + workflow.resizer_description(cfg) + ")"
+        space = "resized pixels (" + pipeline.resizer_description(cfg) + ")"
     else:
         wh = kmeans.normalized_wh(boxset)
         space = "normalized per image (YOLO9000 protocol)"
@@ -103,7 +134,7 @@ def run(args: Any) -> int:
     if cfg is not None:
         doc["generator"] = generator_mapping(cfg, resized, chosen["centroids"])
     if args.plot:
-        from tfod_anchors.plots.coverage import plot_elbow
+        from tfod_anchors.plots.elbow import plot_elbow
         from tfod_anchors.plots.shapes import plot_box_shapes
 
         if len(runs) > 1:
@@ -113,10 +144,8 @@ def run(args: Any) -> int:
                             title=f"k={chosen['k']} {args.metric} centroids, {space}")
         doc["plot"] = args.plot
     if args.json:
-        from tfod_anchors.cli import emit_json
-
-        emit_json(jsonable(doc))
-        return 0
+        emit_json(doc)
+        return EXIT_OK
     say(args, f"{doc['num_boxes']} boxes, {space}, metric {args.metric}")
     if len(runs) > 1:
         say(args, table([["k", "mean IoU"]] + [[str(r["k"]), fmt(r["mean_iou"], 4)]
@@ -127,4 +156,4 @@ def run(args: Any) -> int:
         say(args, f"  {w:.{digits}f} x {h:.{digits}f}   (w/h {w / h:.3f})")
     if doc.get("generator"):
         say(args, f"as {doc['generator']['kind']}: {jsonable(doc['generator'])}")
-    return 0
+    return EXIT_OK

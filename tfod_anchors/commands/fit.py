@@ -7,16 +7,50 @@ unified diff is printed and nothing is written.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Any
 
 from tfod_anchors import api
-from tfod_anchors import pipeline as workflow
-from tfod_anchors.commands._common import fmt, jsonable, say, table
+from tfod_anchors.commands._common import (
+    add_output_arguments,
+    add_source_arguments,
+    emit_json,
+    fmt,
+    say,
+    source_options,
+    table,
+)
 from tfod_anchors.config import query as cq
 from tfod_anchors.config.files import ensure_replaceable
+from tfod_anchors.coverage.metrics import METRIC_KEYS, ordered_metrics
+from tfod_anchors.errors import EXIT_OK
+from tfod_anchors.fitting import OBJECTIVES
+from tfod_anchors.pipeline import anchor_shapes_hw
 
-TABLE_KEYS = ("mean_iou", "recall_matched", "recall_0.5", "recall_0.7", "num_unreachable")
+HELP = "fit the config's own anchor generator to the boxes"
+TABLE_KEYS = (*METRIC_KEYS, "num_unreachable")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", metavar="CONFIG", help="pipeline.config (local or gs://)")
+    out = parser.add_mutually_exclusive_group()
+    out.add_argument("--output", "-o", metavar="PATH", help="write the patched config here")
+    out.add_argument("--in-place", action="store_true",
+                     help="rewrite CONFIG atomically, keeping CONFIG.bak")
+    parser.add_argument("--no-backup", action="store_true", help="with --in-place: keep no .bak")
+    parser.add_argument("--objective", default="recall", choices=list(OBJECTIVES),
+                        help="what to maximise (default: recall at the matcher's threshold, "
+                             "guarded so mean IoU and recall@0.5 do not drop)")
+    parser.add_argument("--force", action="store_true", help="write even if the fit is not better")
+    parser.add_argument("--seed", type=int, default=0, help="seed for every random choice")
+    parser.add_argument("--num-scales", type=int, metavar="N",
+                        help="change the number of scales (changes anchors per location)")
+    parser.add_argument("--num-aspect-ratios", type=int, metavar="N",
+                        help="change the number of aspect ratios (changes anchors per location)")
+    parser.add_argument("--report", metavar="DIR", help="write PNG plots of before/after here")
+    add_source_arguments(parser)
+    add_output_arguments(parser)
 
 
 def comparison_table(fit: Any) -> str:
@@ -32,17 +66,12 @@ def comparison_table(fit: Any) -> str:
 
 def run(args: Any) -> int:
     progress = None if args.quiet or args.json else (lambda msg: say(args, f"  {msg}"))
-    options = workflow.SourceOptions.from_args(args)
     if args.in_place:
         ensure_replaceable(args.config)  # fail before the work, not after it
     outcome = api.fit(
-        args.config, list(options.inputs) or None, objective=args.objective, seed=args.seed,
+        args.config, sources=source_options(args), objective=args.objective, seed=args.seed,
         num_scales=args.num_scales, num_aspect_ratios=args.num_aspect_ratios,
         force=args.force, progress=progress,
-        compression=options.compression, label_map=options.label_map,
-        max_boxes=options.max_boxes, drop_difficult=options.drop_difficult,
-        skip_bad=options.skip_bad, verify_sizes=options.verify_sizes,
-        read_progress=options.progress,
     )
     fit = outcome.fit
     warnings = []
@@ -72,16 +101,14 @@ def run(args: Any) -> int:
     if args.report:
         report_paths = write_fit_report(args.report, outcome)
     if args.json:
-        from tfod_anchors.cli import emit_json
-
-        emit_json(jsonable({
+        emit_json({
             "config": args.config,
             "num_boxes": outcome.boxes.num_boxes,
             "matched_threshold": fit.matched_threshold,
             "objective": fit.objective,
             "improved": fit.improved,
-            "before": api.ordered_metrics(fit.before),
-            "after": api.ordered_metrics(fit.after),
+            "before": ordered_metrics(fit.before),
+            "after": ordered_metrics(fit.after),
             "moved": fit.moved,
             "anchor_generator": {"kind": fit.kind, **fit.changed} if take else {},
             "previous": fit.previous if take else {},
@@ -94,8 +121,8 @@ def run(args: Any) -> int:
             # wall-clock timing would make the output differ between identical runs
             "diagnostics": {k: v for k, v in fit.diagnostics.items()
                             if "seconds" not in k},
-        }))
-        return 0
+        })
+        return EXIT_OK
     say(args, f"{outcome.boxes.num_boxes} boxes; {fit.kind}; matcher: "
               f"{fit.before.get('matcher_source', '')}")
     say(args, comparison_table(fit))
@@ -119,25 +146,22 @@ def run(args: Any) -> int:
         sys.stdout.write(outcome.diff)
     for path in report_paths:
         say(args, f"wrote {path}")
-    return 0
+    return EXIT_OK
 
 
 def write_fit_report(directory: str, outcome: api.FitOutcome) -> list[Any]:
-    """The before/after plots of a fit (``--report DIR``)."""
+    """The before/after plots of a fit (``--report DIR``), from the coverage reports
+    the fit already computed."""
     import numpy as np
 
-    from tfod_anchors.coverage.metrics import evaluate
-    from tfod_anchors.matcher import MatcherSpec
-    from tfod_anchors.plots.coverage import write_report
+    from tfod_anchors.plots.report import write_report
 
     resized = outcome.boxes
     cfg_before = outcome.loaded.config if outcome.loaded else outcome.config
-    matcher: MatcherSpec = cq.matcher_spec(cfg_before)
-    before = evaluate(resized, workflow.layout_function(cfg_before), matcher)
-    after = evaluate(resized, workflow.layout_function(outcome.config), matcher)
+    fit = outcome.fit
     wh = np.stack([resized.widths, resized.heights], axis=1)
     return write_report(directory, wh=wh,
-                        anchors_before=workflow.anchor_shapes_hw(cfg_before, resized),
-                        anchors_after=workflow.anchor_shapes_hw(outcome.config, resized),
-                        coverage_before=before, coverage_after=after,
-                        title=f"{resized.num_boxes} boxes, {outcome.fit.kind}")
+                        anchors_before=anchor_shapes_hw(cfg_before, resized),
+                        anchors_after=anchor_shapes_hw(outcome.config, resized),
+                        coverage_before=fit.report_before, coverage_after=fit.report_after,
+                        title=f"{resized.num_boxes} boxes, {fit.kind}")

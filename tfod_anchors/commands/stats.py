@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 import numpy as np
 
-from tfod_anchors import pipeline as workflow
+from tfod_anchors import pipeline
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
-from tfod_anchors.commands._common import fmt, jsonable, load, say, skipped_lines, table
+from tfod_anchors.commands._common import (
+    add_output_arguments,
+    add_source_arguments,
+    emit_json,
+    fmt,
+    load,
+    say,
+    skipped_lines,
+    source_options,
+    table,
+)
 from tfod_anchors.coverage.metrics import SIZE_BANDS
+from tfod_anchors.errors import EXIT_OK
 from tfod_anchors.sources.raw import SKIP_KEYS
 
+HELP = "box statistics in resized pixels"
 PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="CONFIG",
+                        help="use this config's resizer (otherwise original pixels)")
+    parser.add_argument("--plot", metavar="FILE.png", help="write a w/h scatter plot")
+    add_source_arguments(parser, required=True)
+    add_output_arguments(parser)
 
 
 def original_pixels(boxset: BoxSet) -> ResizedBoxes:
@@ -33,7 +54,7 @@ def distribution(values: np.ndarray) -> dict[str, float | None]:
 
 
 def box_statistics(boxset: BoxSet, resized: ResizedBoxes, space: str) -> dict[str, Any]:
-    """The ``stats --json`` document (see DESIGN.md: num_images, num_boxes, skipped)."""
+    """The ``stats --json`` document (``num_images``, ``num_boxes``, ``skipped``, ...)."""
     w, h = resized.widths, resized.heights
     area = w * h
     positive = (w > 0) & (h > 0)
@@ -63,11 +84,10 @@ def run(args: Any) -> int:
     if args.config:
         loaded = load(args.config)
         cfg = loaded.config
-    options = workflow.SourceOptions.from_args(args)
-    boxset = workflow.read_config_boxes(cfg, args.config, options)
+    boxset = pipeline.read_config_boxes(cfg, args.config, source_options(args))
     if cfg is not None:
-        resized = workflow.resize_for_config(boxset, cfg)
-        space = "resized pixels (" + workflow.resizer_description(cfg) + ")"
+        resized = pipeline.resize_for_config(boxset, cfg)
+        space = "resized pixels (" + pipeline.resizer_description(cfg) + ")"
     else:
         resized = original_pixels(boxset)
         space = "original pixels"
@@ -75,14 +95,12 @@ def run(args: Any) -> int:
     if args.plot:
         from tfod_anchors.plots.shapes import plot_box_shapes
 
-        anchors = workflow.anchor_shapes_hw(cfg, resized) if cfg is not None else None
+        anchors = pipeline.anchor_shapes_hw(cfg, resized) if cfg is not None else None
         plot_box_shapes(np.stack([resized.widths, resized.heights], axis=1), anchors, args.plot,
                         title=f"{boxset.num_boxes} boxes in {space}")
         doc["plot"] = args.plot
     if args.json:
-        from tfod_anchors.cli import emit_json
-
-        emit_json(jsonable(doc))
+        emit_json(doc)
     else:
         say(args, f"{doc['num_images']} images, {doc['num_boxes']} boxes, in {space}")
         rows = [["", "min", "p5", "p50", "p95", "max"]]
@@ -99,4 +117,4 @@ def run(args: Any) -> int:
                 say(args, line)
         if args.plot:
             say(args, f"wrote {args.plot}")
-    return 0
+    return EXIT_OK

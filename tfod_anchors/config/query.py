@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union
 
 from google.protobuf.message import Message
 
@@ -27,8 +27,14 @@ _DICT_FIELDS = {
     "eval_config": "eval_config",
     "graph_rewriter_config": "graph_rewriter",
 }
-# Where each model kind keeps its anchor generator.
-_ANCHOR_FIELD = {"faster_rcnn": "first_stage_anchor_generator", "ssd": "anchor_generator"}
+#: Where each anchored meta-architecture keeps its anchor generator.
+ANCHOR_GENERATOR_FIELD = {"ssd": "anchor_generator", "faster_rcnn": "first_stage_anchor_generator"}
+#: The meta-architectures that use anchors.
+ANCHORED = tuple(ANCHOR_GENERATOR_FIELD)
+
+#: What every config-taking function accepts: a ``TrainEvalPipelineConfig`` of either
+#: schema, or the dict TFOD's ``config_util.get_configs_from_pipeline_file`` returns.
+ConfigLike = Union[Message, Mapping[str, Any]]
 _PLACEHOLDER = re.compile(r"PATH_TO_BE+_CONFIGURED|PATH_TO_|<[^<>]*>|TO_BE_CONFIGURED")
 
 
@@ -121,7 +127,7 @@ def anchor_generator_path(cfg: Any) -> list[str] | None:
     (CenterNet, experimental models, no model).
     """
     kind = model_kind(cfg)
-    field = _ANCHOR_FIELD.get(kind or "")
+    field = ANCHOR_GENERATOR_FIELD.get(kind or "")
     return ["model", kind, field] if field else None
 
 

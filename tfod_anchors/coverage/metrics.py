@@ -5,7 +5,7 @@ and, per padded input shape, the anchors TFOD lays out (:class:`AnchorLayout`) g
 per box, the best IoU over every anchor at its real position (exact, see
 :mod:`tfod_anchors.coverage.best_iou`) and dataset metrics as a plain dict.
 
-Metric keys (stable; the first ones are fixed by ``DESIGN.md``):
+Metric keys (stable; :data:`METRIC_KEYS` come first in every output):
 
 * ``num_boxes``, ``matched_threshold``, ``matcher_source``;
 * ``mean_iou``: mean over boxes of the best positioned IoU;
@@ -47,6 +47,8 @@ from tfod_anchors.matcher import MatcherSpec
 
 SIZE_BANDS = (("small", 0.0, 32.0 ** 2), ("medium", 32.0 ** 2, 96.0 ** 2),
               ("large", 96.0 ** 2, np.inf))
+#: The headline metrics, in the order every output lists them.
+METRIC_KEYS = ("mean_iou", "recall_matched", "recall_0.5", "recall_0.7")
 YOLOV5_BPR_THR = 4.0
 DEFAULT_CHUNK = 1 << 14
 
@@ -120,6 +122,12 @@ def _groups(padded: np.ndarray):
     ends = np.r_[starts[1:], key.shape[0]]
     return [((int(padded[order[a], 0]), int(padded[order[a], 1])), order[a:b])
             for a, b in zip(starts, ends)]
+
+
+def ordered_metrics(metrics: dict) -> dict:
+    """Coverage metrics with :data:`METRIC_KEYS` first (``before``/``after``/``coverage``)."""
+    return {**{k: metrics[k] for k in METRIC_KEYS},
+            **{k: v for k, v in metrics.items() if k not in METRIC_KEYS}}
 
 
 def evaluate(

@@ -21,10 +21,11 @@ import numpy as np
 from tfod_anchors.anchors.model import layout_function
 from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.config import query as config_query
+from tfod_anchors.coverage.metrics import METRIC_KEYS
 from tfod_anchors.errors import ConfigError, InputError, UsageError
 from tfod_anchors.fitting.background import Background, Clock
 from tfod_anchors.fitting.evaluator import Evaluator
-from tfod_anchors.fitting.objective import METRICS, Objective, make_objective
+from tfod_anchors.fitting.objective import Objective, make_objective
 from tfod_anchors.fitting.params import ParamSpace, param_space, shape_unit
 from tfod_anchors.fitting.problem import padded_groups
 from tfod_anchors.fitting.result import (
@@ -124,7 +125,7 @@ def fit_counts(
         before = before_job.result()
     clock.lap("coverage_before")
     exact_obj = make_objective(objective, problem.matched,
-                               {k: float(before[k]) for k in METRICS}, tol)
+                               {k: float(before[k]) for k in METRIC_KEYS}, tol)
     chosen_x, after = _first_better(problem, pipeline, cands + found, before, exact_obj, diag)
     clock.lap("verify")
     if not sample.exact:
@@ -144,7 +145,7 @@ def fit_counts(
     say(f"done in {diag['seconds']:.1f} s")
     return FitResult(
         new_generator, kind, changed, previous, before, after,
-        {k: float(after[k]) - float(before[k]) for k in METRICS}, improved, objective,
+        {k: float(after[k]) - float(before[k]) for k in METRIC_KEYS}, improved, objective,
         float(matcher.matched_threshold),
         {k: float(before[k]) - tol for k in exact_obj.floors} if tol is not None else {},
         (apl_before, apl_after), diag)
@@ -162,7 +163,7 @@ def _first_better(problem: Problem, pipeline: Any, candidates: list, before: dic
     space, generator = problem.space, problem.generator
     kind = generator.WhichOneof("anchor_generator_oneof")
     matcher = config_query.matcher_spec(pipeline)
-    start = exact_obj.score({k: float(before[k]) for k in METRICS})
+    start = exact_obj.score({k: float(before[k]) for k in METRIC_KEYS})
     tried: list[dict] = []
     seen: set = set()
     diag["verified"] = tried
@@ -177,7 +178,7 @@ def _first_better(problem: Problem, pipeline: Any, candidates: list, before: dic
         m = evaluate(problem.resized, layout_function(with_generator(pipeline, gen_c)),
                      matcher).metrics
         tried.append({"origin": c.origin, "search_score": rounded_score(c.score),
-                      "exact": {k: round(float(m[k]), 6) for k in METRICS}})
+                      "exact": {k: round(float(m[k]), 6) for k in METRIC_KEYS}})
         if exact_obj.score(m) > start:
             return c.x, m
     return None, None

@@ -16,9 +16,10 @@ import numpy as np
 
 from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.config import query as config_query
+from tfod_anchors.coverage.metrics import METRIC_KEYS
 from tfod_anchors.fitting.background import Background
 from tfod_anchors.fitting.counts import FitResult, fit_counts
-from tfod_anchors.fitting.objective import METRICS, make_objective
+from tfod_anchors.fitting.objective import make_objective
 
 #: Boxes the split is chosen on (all boxes when there are fewer).
 SELECTION_BOXES = 2_000
@@ -42,9 +43,9 @@ def subsample(resized: ResizedBoxes, size: int, seed: int) -> ResizedBoxes:
 
 
 def _score(fit: FitResult, objective: str, tolerance: float | None) -> tuple:
-    base = {k: float(fit.before[k]) for k in METRICS}
+    base = {k: float(fit.before[k]) for k in METRIC_KEYS}
     obj = make_objective(objective, fit.matched_threshold, base, tolerance)
-    return obj.score({k: float(fit.after[k]) for k in METRICS})
+    return obj.score({k: float(fit.after[k]) for k in METRIC_KEYS})
 
 
 def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall", seed: int = 0,

@@ -25,7 +25,6 @@ import numpy as np
 from tfod_anchors.errors import UsageError
 
 OBJECTIVES = ("recall", "mean_iou", "recall_0.5", "recall_0.7", "balanced")
-METRICS = ("mean_iou", "recall_matched", "recall_0.5", "recall_0.7")
 
 
 def metrics_of(best: np.ndarray, weight: np.ndarray, matched: float) -> dict[str, np.ndarray]:

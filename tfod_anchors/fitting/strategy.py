@@ -119,44 +119,32 @@ def kmeans_start(problem: Problem, ev: Evaluator, seed: int) -> np.ndarray | Non
     wh = np.stack([b[:, 3] - b[:, 1], b[:, 2] - b[:, 0]], axis=1)
     keep = (wh > 0).all(axis=1)
     wh, weight = wh[keep], ev.weight[keep]
+    groups = space.groups
+    if kind == "grid_anchor_generator":
+        counts = {"num_scales": len(groups["scales"]), "num_ratios": len(groups["aspect_ratios"])}
+        k = counts["num_scales"] * counts["num_ratios"]
+    elif kind == "multiscale_anchor_generator":
+        per_level = len(space.shapes_of(space.x0)[0])
+        counts = {"scales_per_octave": round(per_level / len(groups["aspect_ratios"])),
+                  "num_ratios": len(groups["aspect_ratios"])}
+        k = min(30, len(space.shapes_of(space.x0)) * per_level)
+    elif kind == "ssd_anchor_generator" and "min_max_scale" in groups:
+        counts = {"num_ratios": len(groups["aspect_ratios"])}
+        k = min(30, int(gen.ssd_anchor_generator.num_layers) * (counts["num_ratios"] + 1))
+    else:
+        return None
     x = space.x0.copy()
     try:
-        if kind == "grid_anchor_generator":
-            g = gen.grid_anchor_generator
-            ns, nr = len(space.groups["scales"]), len(space.groups["aspect_ratios"])
-            res = iou_kmeans(wh, ns * nr, seed=seed, n_init=3, weights=weight)
-            counts = np.bincount(res.labels, weights=weight, minlength=ns * nr)
-            f = cmap.grid_factorised(res.centroids, ns, nr, base_size=(g.height, g.width),
-                                     weights=counts)
-            x[space.groups["scales"]] = np.log(f["scales"])
-            x[space.groups["aspect_ratios"]] = np.log(f["aspect_ratios"])
-        elif kind == "multiscale_anchor_generator":
-            g = gen.multiscale_anchor_generator
-            spo = round(len(space.shapes_of(space.x0)[0]) / len(space.groups["aspect_ratios"]))
-            k = min(30, len(space.shapes_of(space.x0)) * len(space.shapes_of(space.x0)[0]))
-            res = iou_kmeans(wh, k, seed=seed, n_init=3, weights=weight)
-            f = cmap.multiscale_from_centroids(
-                res.centroids, min_level=int(g.min_level), max_level=int(g.max_level),
-                scales_per_octave=spo, n_ratios=len(space.groups["aspect_ratios"]),
-                weights=np.bincount(res.labels, weights=weight, minlength=k))
-            x[space.groups["anchor_scale"]] = np.log(f["anchor_scale"])
-            x[space.groups["aspect_ratios"]] = np.log(f["aspect_ratios"])
-        elif kind == "ssd_anchor_generator" and "min_max_scale" in space.groups:
-            g = gen.ssd_anchor_generator
-            nr = len(space.groups["aspect_ratios"])
-            k = min(30, int(g.num_layers) * (nr + 1))
-            res = iou_kmeans(wh, k, seed=seed, n_init=3, weights=weight)
-            f = cmap.ssd_from_centroids(
-                res.centroids, tuple(int(v) for v in problem.shapes[0]),
-                num_layers=int(g.num_layers), n_ratios=nr or None,
-                base_anchor_size=(g.base_anchor_height, g.base_anchor_width),
-                weights=np.bincount(res.labels, weights=weight, minlength=k))
-            x[space.groups["min_max_scale"]] = np.log([f["min_scale"], f["max_scale"]])
-            if nr:
-                x[space.groups["aspect_ratios"]] = np.log(f["aspect_ratios"])
-        else:
-            return None
-    except (TfodAnchorsError, ValueError, KeyError):
+        res = iou_kmeans(wh, k, seed=seed, n_init=3, weights=weight)
+        fields = cmap.generator_fields(
+            gen, res.centroids, padded_shape=tuple(int(v) for v in problem.shapes[0]),
+            weights=np.bincount(res.labels, weights=weight, minlength=k), **counts)
+        for name, values in fields.items():
+            if name == "min_scale":
+                x[groups["min_max_scale"]] = np.log([values, fields["max_scale"]])
+            elif name in groups and name != "max_scale" and len(groups[name]):
+                x[groups[name]] = np.log(values)
+    except (TfodAnchorsError, ValueError, KeyError):  # e.g. fewer distinct values than slots
         return None
     return space.clip(x) if np.all(np.isfinite(x)) else None
 
