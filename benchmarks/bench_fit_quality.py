@@ -54,11 +54,9 @@ from tfod_anchors.fitting import fit_generator, with_generator  # noqa: E402
 from tfod_anchors.fitting.counts import DEFAULT_MAX_BOXES_EXACT  # noqa: E402
 from tfod_anchors.fitting.evaluator import Evaluator  # noqa: E402
 from tfod_anchors.fitting.objective import make_objective  # noqa: E402
-from tfod_anchors.fitting.params import param_space, shape_unit  # noqa: E402
-from tfod_anchors.fitting.problem import padded_groups  # noqa: E402
+from tfod_anchors.fitting.problem import build_problem  # noqa: E402
 from tfod_anchors.fitting.sample import draw, strata_keys  # noqa: E402
 from tfod_anchors.fitting.search import mutation_search  # noqa: E402
-from tfod_anchors.fitting.strategy import Problem  # noqa: E402
 from tfod_anchors.resize import build_resizer, resize_boxes  # noqa: E402
 from tfod_anchors.sources import read_boxes  # noqa: E402
 
@@ -150,15 +148,10 @@ def iou_kmeans_mapped(resized, cfg, generator):
 
 def mutation(resized, cfg, generator):
     """YOLOv5-style (1+1) evolution on the same search boxes and guarded objective."""
-    space = param_space(generator)
-    shapes, group = padded_groups(resized)
-    lay = layout_function(cfg)
-    problem = Problem(resized, shapes, group, generator, space,
-                       config_query.matcher_spec(cfg).matched_threshold,
-                       [lay((int(h), int(w))) for h, w in shapes],
-                       [shape_unit(generator, (int(h), int(w))) for h, w in shapes])
-    keys = strata_keys(resized.boxes, shapes.astype(float)[group], group)
-    sample = draw(keys, DEFAULT_MAX_BOXES_EXACT[problem.layouts[0].window_policy], 0)
+    problem = build_problem(resized, cfg)
+    space = problem.space
+    keys = strata_keys(resized.boxes, problem.shapes.astype(float)[problem.group], problem.group)
+    sample = draw(keys, DEFAULT_MAX_BOXES_EXACT[problem.window_policy], 0)
     ev = Evaluator(problem.geometry(sample.index), sample.weight, space, problem.matched)
     start = {k: float(v) for k, v in ev.metrics(ev.best(space.x0)).items()}
     obj = make_objective("recall", problem.matched, start, 0.01)

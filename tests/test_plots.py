@@ -14,8 +14,9 @@ import pytest
 pytest.importorskip("matplotlib")
 Image = pytest.importorskip("PIL.Image")
 
+from tfod_anchors import plots  # noqa: E402
 from tfod_anchors.errors import UsageError, WriteError  # noqa: E402
-from tfod_anchors.plots import coverage as plots  # noqa: E402
+from tfod_anchors.plots import coverage as coverage_plots  # noqa: E402
 from tfod_anchors.plots.shapes import plot_box_shapes  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -136,10 +137,10 @@ def test_degenerate_inputs_still_draw(tmp_path):
 
 def test_recall_text_counts_boxes_at_the_threshold():
     iou = np.array([0.2, 0.5, 0.5, 0.69, 0.7])
-    assert (plots._recall_text(iou, [0.5, 0.7])
+    assert (coverage_plots._recall_text(iou, [0.5, 0.7])
             == "mean IoU 0.518, recall@0.5 80.0%, recall@0.7 20.0%")
     # the plotted curve is 1 - recall: share strictly below x
-    np.testing.assert_allclose(plots._below(np.sort(iou), np.array([0.5, 0.7, 1.0])),
+    np.testing.assert_allclose(coverage_plots._below(np.sort(iou), np.array([0.5, 0.7, 1.0])),
                                [0.2, 0.8, 1.0])
 
 
@@ -198,7 +199,7 @@ def test_pyplot_is_never_imported(tmp_path):
     done = run_python("""
         import sys
         import numpy as np
-        from tfod_anchors.plots import coverage as plots
+        from tfod_anchors import plots
         plots.plot_elbow([2, 3], [0.5, 0.6], "e.png")
         print("matplotlib.pyplot" in sys.modules)
     """, tmp_path)
@@ -211,7 +212,7 @@ def test_without_matplotlib_every_plot_is_a_usage_error(tmp_path):
         import sys
         sys.modules["matplotlib"] = None  # the import fails as if it were not installed
         import numpy as np
-        from tfod_anchors.plots import coverage as plots
+        from tfod_anchors import plots
         from tfod_anchors.errors import UsageError
         from tfod_anchors.plots.shapes import plot_box_shapes
         calls = [

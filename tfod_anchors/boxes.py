@@ -95,3 +95,30 @@ class ResizedBoxes:
     def widths(self) -> np.ndarray:
         """float64 ``[N]``, box widths in resized pixels."""
         return self.boxes[:, 3] - self.boxes[:, 1]
+
+    def padded_groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct padded shapes of the boxes' images, int64 ``[G, 2]`` in ascending
+        ``(H, W)`` order, and each box's index into them, int64 ``[N]``."""
+        padded = np.asarray(self.padded_shape, dtype=np.int64)
+        if self.num_boxes == 0:
+            return np.zeros((0, 2), np.int64), np.zeros(0, np.int64)
+        code = (padded[:, 0] << 32) + padded[:, 1]  # one int per image, ordered like (H, W)
+        uniq, inverse = np.unique(code[self.box_image], return_inverse=True)
+        return np.stack([uniq >> 32, uniq & 0xFFFFFFFF], axis=1), inverse.reshape(-1)
+
+    def group_indices(self) -> list[tuple[tuple[int, int], np.ndarray]]:
+        """``[((H, W), box indices int64 [n]), ...]`` per padded shape, shapes ascending,
+        indices ascending within each."""
+        shapes, group = self.padded_groups()
+        if shapes.shape[0] == 1:
+            return [((int(shapes[0, 0]), int(shapes[0, 1])), np.arange(self.num_boxes))]
+        order = np.argsort(group, kind="stable")
+        bounds = np.searchsorted(group[order], np.arange(shapes.shape[0] + 1))
+        return [((int(h), int(w)), order[bounds[g]:bounds[g + 1]])
+                for g, (h, w) in enumerate(shapes)]
+
+    def most_common_shape(self) -> tuple[int, int]:
+        """The padded ``(H, W)`` that holds the most boxes (ties: the smallest shape)."""
+        shapes, group = self.padded_groups()
+        h, w = shapes[int(np.argmax(np.bincount(group)))]
+        return int(h), int(w)

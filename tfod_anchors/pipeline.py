@@ -158,20 +158,12 @@ def resizer_description(cfg: Any) -> str:
     return build_resizer(cq.image_resizer(cfg)).describe()
 
 
-def most_common_shape(resized: ResizedBoxes) -> tuple[int, int]:
-    """The padded ``(H, W)`` that holds the most boxes (ties: the smallest shape)."""
-    padded = np.asarray(resized.padded_shape)[resized.box_image]
-    shapes, counts = np.unique(padded, axis=0, return_counts=True)
-    h, w = shapes[int(np.argmax(counts))]
-    return int(h), int(w)
-
-
 def anchor_shapes_hw(cfg: Any, resized: ResizedBoxes) -> np.ndarray | None:
     """float64 ``[S, 2]`` ``(height, width)`` in pixels of every anchor shape (all levels)
     for the most common padded shape, or None for models without anchors."""
     if cq.anchor_generator(cfg) is None or resized.num_boxes == 0:
         return None
-    layout = layout_function(cfg)(most_common_shape(resized))
+    layout = layout_function(cfg)(resized.most_common_shape())
     if not layout.levels:
         return np.zeros((0, 2))
     return np.concatenate([level.sizes for level in layout.levels], axis=0)

@@ -92,7 +92,7 @@ def _mapping(generator: Any, resized: Any, centroids: np.ndarray) -> dict[str, A
     kind = generator.WhichOneof("anchor_generator_oneof")
     if kind == "flexible_grid_anchor_generator":
         return {"kind": kind, "note": "per-layer mapping: use `fit` for flexible grids"}
-    shape = pipeline.most_common_shape(resized) if kind == "ssd_anchor_generator" else None
+    shape = resized.most_common_shape() if kind == "ssd_anchor_generator" else None
     out = {"kind": kind}
     if kind == "grid_anchor_generator":
         msg = generator.grid_anchor_generator

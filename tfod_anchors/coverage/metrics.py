@@ -112,18 +112,6 @@ def _chunk_coverage(boxes: np.ndarray, layout: AnchorLayout, shapes: np.ndarray,
             centred_iou(hw, shapes).max(axis=1), yolov5_ratio(hw, shapes))
 
 
-def _groups(padded: np.ndarray):
-    """``[(H, W), box indices]`` per distinct padded shape, in ascending shape order."""
-    key = padded[:, 0].astype(np.int64) * (1 << 32) + padded[:, 1].astype(np.int64)
-    if key.shape[0] and (key == key[0]).all():
-        return [((int(padded[0, 0]), int(padded[0, 1])), np.arange(key.shape[0]))]
-    order = np.argsort(key, kind="stable")
-    starts = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1]])
-    ends = np.r_[starts[1:], key.shape[0]]
-    return [((int(padded[order[a], 0]), int(padded[order[a], 1])), order[a:b])
-            for a, b in zip(starts, ends)]
-
-
 def ordered_metrics(metrics: dict) -> dict:
     """Coverage metrics with :data:`METRIC_KEYS` first (``before``/``after``/``coverage``)."""
     return {**{k: metrics[k] for k in METRIC_KEYS},
@@ -162,9 +150,8 @@ def evaluate(
     shape_iou = np.zeros(n, dtype=np.float64)
     ratio = np.zeros(n, dtype=np.float64)
     if n:
-        padded = np.asarray(resized.padded_shape, dtype=np.int64)[resized.box_image]
         jobs = []
-        for (ph, pw), members in _groups(padded):
+        for (ph, pw), members in resized.group_indices():
             layout = layout_for_shape((ph, pw))
             if tuple(int(v) for v in layout.padded_shape) != (ph, pw):
                 raise UsageError(f"layout for padded shape {(ph, pw)} has padded_shape "

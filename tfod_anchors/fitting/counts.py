@@ -21,13 +21,13 @@ import numpy as np
 from tfod_anchors.anchors.model import layout_function
 from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.config import query as config_query
-from tfod_anchors.coverage.metrics import METRIC_KEYS
-from tfod_anchors.errors import ConfigError, InputError, UsageError
+from tfod_anchors.coverage.metrics import METRIC_KEYS, CoverageReport, evaluate
+from tfod_anchors.errors import InputError, UsageError
 from tfod_anchors.fitting.background import Background, Clock
 from tfod_anchors.fitting.evaluator import Evaluator
 from tfod_anchors.fitting.objective import Objective, make_objective
-from tfod_anchors.fitting.params import ParamSpace, param_space, shape_unit
-from tfod_anchors.fitting.problem import padded_groups
+from tfod_anchors.fitting.params import ParamSpace
+from tfod_anchors.fitting.problem import Problem, build_problem
 from tfod_anchors.fitting.result import (
     FitResult,
     copy_message,
@@ -35,7 +35,8 @@ from tfod_anchors.fitting.result import (
     with_generator,
 )
 from tfod_anchors.fitting.sample import Sample, choose_keys, draw
-from tfod_anchors.fitting.strategy import Problem, error_bounds, rounded_score, run_search
+from tfod_anchors.fitting.search import Candidate
+from tfod_anchors.fitting.strategy import Stage, error_bounds, rounded_score, run_search
 
 DEFAULT_MAX_BOXES_EXACT = {"clip": 20_000, "prune": 20_000, "none": 40_000}
 COARSE_BOXES = 4_000
@@ -79,108 +80,105 @@ def fit_counts(
     if max_boxes_exact is not None and max_boxes_exact < 100:
         raise UsageError(f"max_boxes_exact must be at least 100, got {max_boxes_exact}")
     pipeline = config_query.as_pipeline(cfg)
-    generator = config_query.anchor_generator(pipeline)
-    if generator is None:
-        raise ConfigError("the config has no anchor generator to fit")
-    kind = generator.WhichOneof("anchor_generator_oneof")
+    problem = build_problem(resized, pipeline, num_scales=num_scales,
+                            num_aspect_ratios=num_aspect_ratios)
+    space, generator, kind = problem.space, problem.generator, problem.kind
     matcher = config_query.matcher_spec(pipeline)
-    shapes, group = padded_groups(resized)
-    layout_for = layout_function(pipeline)
-    layouts = [layout_for((int(h), int(w))) for h, w in shapes]
-    units = [shape_unit(generator, (int(h), int(w))) for h, w in shapes]
-    hw = np.stack([resized.heights, resized.widths], axis=1)
-    side = np.sqrt(np.maximum(hw[:, 0] * hw[:, 1], 1e-6))
-    size_range = (max(2.0, float(side.min()) / 2.0), 2.0 * float(shapes.max()))
-    space = param_space(generator, num_scales=num_scales, num_aspect_ratios=num_aspect_ratios,
-                        size_range=size_range)
-    problem = Problem(resized, shapes, group, generator, space, matcher.matched_threshold,
-                       layouts, units)
-    window = shapes.astype(np.float64)[group]
+    window = problem.shapes.astype(np.float64)[problem.group]
     if max_boxes_exact is None:
-        max_boxes_exact = DEFAULT_MAX_BOXES_EXACT[layouts[0].window_policy]
-    sample = draw(choose_keys(resized.boxes, window, group, max_boxes_exact),
-                  max_boxes_exact, seed)
+        max_boxes_exact = DEFAULT_MAX_BOXES_EXACT[problem.window_policy]
+    keys = choose_keys(resized.boxes, window, problem.group, max_boxes_exact)
+    sample = draw(keys, max_boxes_exact, seed)
     n_coarse = min(COARSE_BOXES, max_boxes_exact)
-    coarse = draw(choose_keys(resized.boxes, window, group, n_coarse), n_coarse, seed)
+    coarse = draw(choose_keys(resized.boxes, window, problem.group, n_coarse), n_coarse, seed)
     say(f"searching on {coarse.size} then {sample.size} of {resized.num_boxes} boxes")
     tol = guard_tolerance
     rng = np.random.default_rng(seed)
-    diag: dict[str, Any] = {"num_boxes": resized.num_boxes, "search_boxes": sample.size,
-                            "coarse_boxes": coarse.size, "sampled": not sample.exact}
 
-    def stage(smp: Sample) -> tuple[Evaluator, Objective, dict]:
+    def make_stage(smp: Sample) -> Stage:
         ev = Evaluator(problem.geometry(smp.index), smp.weight, space, problem.matched)
         start_m = {k: float(v) for k, v in ev.metrics(ev.best(space.x0)).items()}
         margin = 0.0 if smp.exact else SAMPLED_MARGIN
         stol = None if tol is None else max(0.0, tol - margin)
-        return ev, make_objective(objective, problem.matched, start_m, stol), start_m
-
-    from tfod_anchors.coverage.metrics import evaluate
+        return Stage(ev, make_objective(objective, problem.matched, start_m, stol), start_m)
 
     # The config's own coverage runs beside the search, on the other core.
-    with Background(lambda: evaluate(resized, layout_for, matcher).metrics) as before_job:
+    with Background(lambda: evaluate(resized, problem.layout_for, matcher)) as before_job:
         clock.lap("setup")
-        ev_a, _, ev, _, found, cands = run_search(stage, coarse, sample, kind, problem, rng,
-                                                  diag, clock, say, t0)
-        before = before_job.result()
+        search = run_search(problem, coarse, sample, make_stage, rng, clock=clock, say=say,
+                            t0=t0)
+        report_before = before_job.result()
     clock.lap("coverage_before")
+    before = report_before.metrics
     exact_obj = make_objective(objective, problem.matched,
                                {k: float(before[k]) for k in METRIC_KEYS}, tol)
-    chosen_x, after = _first_better(problem, pipeline, cands + found, before, exact_obj, diag)
+    verified: list[dict[str, Any]] = []
+    chosen_x, report_after = _first_better(problem, pipeline, search.polished + search.found,
+                                           before, exact_obj, verified)
     clock.lap("verify")
+    diag: dict[str, Any] = {"num_boxes": resized.num_boxes, "search_boxes": sample.size,
+                            "coarse_boxes": coarse.size, "sampled": not sample.exact,
+                            **search.trace, "verified": verified}
     if not sample.exact:
-        diag["error_bound_95"] = error_bounds(ev, sample, chosen_x if chosen_x is not None
-                                              else space.x0, problem.matched)
+        diag["error_bound_95"] = error_bounds(search.polish.evaluator, sample,
+                                              chosen_x if chosen_x is not None else space.x0,
+                                              problem.matched)
     new_generator = copy_message(generator) if chosen_x is None else \
         written_generator(space, generator, chosen_x)
     changed, previous = generator_diff(generator, new_generator, kind)
     improved = chosen_x is not None and bool(changed)
-    after = after if improved else before
-    diag["columns_computed"] = ev_a.columns_computed + ev.columns_computed
-    diag["candidates_scored"] = ev_a.candidates_scored + ev.candidates_scored
+    if not improved:
+        report_after = report_before
+    after = report_after.metrics
+    diag["columns_computed"] = (search.coarse.evaluator.columns_computed
+                                + search.polish.evaluator.columns_computed)
+    diag["candidates_scored"] = (search.coarse.evaluator.candidates_scored
+                                 + search.polish.evaluator.candidates_scored)
     diag["stage_seconds"] = clock.laps
     diag["seconds"] = round(time.perf_counter() - t0, 3)
-    apl_before = [int(level.sizes.shape[0]) for level in layouts[0].levels]
+    apl_before = [int(level.sizes.shape[0]) for level in problem.layouts[0].levels]
     apl_after = [len(s) for s in space.shapes_of(chosen_x)] if improved else apl_before
     say(f"done in {diag['seconds']:.1f} s")
     return FitResult(
-        new_generator, kind, changed, previous, before, after,
-        {k: float(after[k]) - float(before[k]) for k in METRIC_KEYS}, improved, objective,
-        float(matcher.matched_threshold),
-        {k: float(before[k]) - tol for k in exact_obj.floors} if tol is not None else {},
-        (apl_before, apl_after), diag)
+        generator=new_generator, kind=kind, changed=changed, previous=previous,
+        before=before, after=after,
+        moved={k: float(after[k]) - float(before[k]) for k in METRIC_KEYS},
+        improved=improved, objective=objective,
+        matched_threshold=float(matcher.matched_threshold),
+        guard=({k: float(before[k]) - tol for k in exact_obj.floors}
+               if tol is not None else {}),
+        anchors_per_location=(apl_before, apl_after), diagnostics=diag,
+        report_before=report_before, report_after=report_after)
 
 
-def _first_better(problem: Problem, pipeline: Any, candidates: list, before: dict,
-                  exact_obj: Objective, diag: dict) -> tuple[np.ndarray | None, dict | None]:
-    """The first candidate (in order) that beats the config on all boxes, exactly.
+def _first_better(problem: Problem, pipeline: Any, candidates: list[Candidate],
+                  before: dict[str, Any], exact_obj: Objective, tried: list[dict[str, Any]]
+                  ) -> tuple[np.ndarray | None, CoverageReport | None]:
+    """The first candidate (in order) that beats the config on all boxes, exactly, and
+    its coverage report; each candidate scored is appended to ``tried``.
 
     Polished candidates come first (scored on the larger sample), then the coarse
     ones; at most ``VERIFY`` distinct written generators are scored.
     """
-    from tfod_anchors.coverage.metrics import evaluate
-
     space, generator = problem.space, problem.generator
-    kind = generator.WhichOneof("anchor_generator_oneof")
     matcher = config_query.matcher_spec(pipeline)
     start = exact_obj.score({k: float(before[k]) for k in METRIC_KEYS})
-    tried: list[dict] = []
     seen: set = set()
-    diag["verified"] = tried
     for c in candidates:
         key = tuple(np.round(space.rounded(c.x), 9))
         if key in seen or len(tried) >= VERIFY:
             continue
         seen.add(key)
         gen_c = written_generator(space, generator, c.x)
-        if not generator_diff(generator, gen_c, kind)[0]:
+        if not generator_diff(generator, gen_c, problem.kind)[0]:
             continue
-        m = evaluate(problem.resized, layout_function(with_generator(pipeline, gen_c)),
-                     matcher).metrics
+        report = evaluate(problem.resized, layout_function(with_generator(pipeline, gen_c)),
+                          matcher)
+        m = report.metrics
         tried.append({"origin": c.origin, "search_score": rounded_score(c.score),
                       "exact": {k: round(float(m[k]), 6) for k in METRIC_KEYS}})
         if exact_obj.score(m) > start:
-            return c.x, m
+            return c.x, report
     return None, None
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from tfod_anchors.config import query as config_query
+from tfod_anchors.coverage.metrics import CoverageReport
 from tfod_anchors.errors import ConfigError
 
 
@@ -40,6 +41,8 @@ class FitResult:
             ``coarse``, ``refined``), ``verified`` (candidates scored on all boxes),
             ``columns_computed``, ``candidates_scored``, ``stage_seconds``
             (``{stage: [wall, cpu]}``) and ``seconds``.
+        report_before, report_after: the per-box coverage behind ``before`` and
+            ``after`` (``report_after`` is ``report_before`` when nothing improved).
     """
 
     generator: Any
@@ -55,6 +58,8 @@ class FitResult:
     guard: dict[str, float]
     anchors_per_location: tuple[list[int], list[int]]
     diagnostics: dict = field(default_factory=dict)
+    report_before: CoverageReport | None = None
+    report_after: CoverageReport | None = None
 
 
 def _repeated(fd: Any) -> bool:

@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.fitting.evaluator import Evaluator
-from tfod_anchors.fitting.kernel import BoxGeometry
 from tfod_anchors.fitting.objective import Objective
 from tfod_anchors.fitting.params import ParamSpace
-from tfod_anchors.fitting.problem import build_geometry
+from tfod_anchors.fitting.problem import Problem
 from tfod_anchors.fitting.sample import Sample, half_width
 from tfod_anchors.fitting.search import (
     Candidate,
@@ -44,27 +43,6 @@ RANDOM_STARTS = 12
 GENERIC_RANDOM_STARTS = 2
 EXPLORE_PENALTY = 2.0
 POLISH_MUTATIONS = 100
-
-
-@dataclass
-class Problem:
-    """Everything the search and the verification share: the boxes, their padded
-    shape groups (``shapes [G, 2]``, ``group [N]``), the config's generator and its
-    :class:`ParamSpace`, the matched threshold, and per group the anchor layout and
-    shape unit."""
-
-    resized: ResizedBoxes
-    shapes: np.ndarray
-    group: np.ndarray
-    generator: Any
-    space: ParamSpace
-    matched: float
-    layouts: list
-    units: list
-
-    def geometry(self, index: np.ndarray) -> BoxGeometry:
-        return build_geometry(self.resized.boxes[index], self.group[index], self.shapes,
-                              self.layouts, self.units)
 
 
 def weighted_quantiles(values: np.ndarray, weight: np.ndarray, qs: np.ndarray) -> np.ndarray:
@@ -150,9 +128,10 @@ def kmeans_start(problem: Problem, ev: Evaluator, seed: int) -> np.ndarray | Non
 
 
 def search_grid(ev: Evaluator, problem: Problem, objective: Objective, sample: Sample,
-                 rng: np.random.Generator, diag: dict) -> list[Candidate]:
+                rng: np.random.Generator) -> tuple[list[Candidate], dict[str, Any]]:
     """Stage A for the grid generator: pool ascent from several starts, then a coarse
-    refinement of the best few (on the coarse sample)."""
+    refinement of the best few (on the coarse sample). Also returns the trace entry
+    ``{"pool": {"scales", "ratios", "starts": {origin: score}}}``."""
     space = problem.space
     g = problem.generator.grid_anchor_generator
     base = math.sqrt(float(g.height) * float(g.width))
@@ -176,8 +155,8 @@ def search_grid(ev: Evaluator, problem: Problem, objective: Objective, sample: S
         ns = len(space.groups["scales"])
         starts.insert(1, ("kmeans", _snap(scales, warm[:ns]), _snap(ratios, warm[ns:])))
     pooled = pool_ascent(ev, objective, scales, ratios, starts)
-    diag["pool"] = {"scales": len(scales), "ratios": len(ratios),
-                    "starts": {c.origin: rounded_score(c.score) for c in pooled}}
+    trace = {"pool": {"scales": len(scales), "ratios": len(ratios),
+                      "starts": {c.origin: rounded_score(c.score) for c in pooled}}}
     pooled.sort(key=lambda c: c.score, reverse=True)
     chosen = [Candidate(space.x0.copy(), ev.score(space.rounded(space.x0), objective)[0],
                         "config")]
@@ -188,7 +167,7 @@ def search_grid(ev: Evaluator, problem: Problem, objective: Objective, sample: S
             seen.add(key)
             chosen.append(c)
     step = float(scales[1] - scales[0]) / 2.0
-    return [_explore(ev, space, objective, c, step) for c in chosen]
+    return [_explore(ev, space, objective, c, step) for c in chosen], trace
 
 
 def _explore(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candidate,
@@ -201,18 +180,19 @@ def _explore(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candi
 
 
 def search_generic(ev: Evaluator, problem: Problem, objective: Objective, sample: Sample,
-                    rng: np.random.Generator, diag: dict) -> list[Candidate]:
+                   rng: np.random.Generator) -> tuple[list[Candidate], dict[str, Any]]:
     """Stage A for the other generators: coordinate scans from the config and random
-    starts, then a coarse refinement of the best few."""
+    starts, then a coarse refinement of the best few. Also returns the trace entry
+    ``{"scan": {origin: score}}``."""
     space = problem.space
     starts = [("config", space.x0.copy())]
     for i in range(GENERIC_RANDOM_STARTS):
         starts.append((f"random{i}", space.lower + rng.random(space.dim)
                        * (space.upper - space.lower)))
     scanned = [coordinate_scan(ev, space, objective, x, origin=o) for o, x in starts]
-    diag["scan"] = {c.origin: rounded_score(c.score) for c in scanned}
+    trace = {"scan": {c.origin: rounded_score(c.score) for c in scanned}}
     scanned.sort(key=lambda c: c.score, reverse=True)
-    return [_explore(ev, space, objective, c, 0.15) for c in scanned[:COARSE_REFINE]]
+    return [_explore(ev, space, objective, c, 0.15) for c in scanned[:COARSE_REFINE]], trace
 
 
 def polish(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candidate,
@@ -242,33 +222,59 @@ def polish(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candida
     return Candidate(jumped.x, jumped.score, fine.origin) if jumped.score > fine.score else fine
 
 
-def run_search(stage, coarse: Sample, sample: Sample, kind: str, problem: Problem,
-               rng: np.random.Generator, diag: dict, clock: Any, say: Any, t0: float):
-    """Stage A on ``coarse``, then stage B on ``sample``.
+@dataclass
+class Stage:
+    """One search stage on one sample: its evaluator, its objective (guard floors from
+    the config's metrics on that sample) and those start metrics."""
 
-    ``stage(sample) -> (Evaluator, Objective, start metrics)`` builds each stage.
-    Returns ``(ev_a, obj_a, ev_b, obj_b, coarse candidates, polished candidates)``.
+    evaluator: Evaluator
+    objective: Objective
+    start_metrics: dict[str, float]
+
+
+@dataclass
+class SearchOutcome:
+    """What :func:`run_search` found.
+
+    Attributes:
+        coarse, polish: the two stages (coarse sample, search sample).
+        found: stage A candidates, best first; ``polished``: stage B's, best first.
+        trace: JSON-ready scores per start (``pool`` or ``scan``), ``coarse``,
+            ``start_search_metrics`` and ``refined``.
     """
-    ev_a, obj_a, _ = stage(coarse)
-    if kind == "grid_anchor_generator":
-        found = search_grid(ev_a, problem, obj_a, coarse, rng, diag)
-    else:
-        found = search_generic(ev_a, problem, obj_a, coarse, rng, diag)
+
+    coarse: Stage
+    polish: Stage
+    found: list[Candidate]
+    polished: list[Candidate]
+    trace: dict[str, Any]
+
+
+def run_search(problem: Problem, coarse: Sample, sample: Sample,
+               make_stage: Callable[[Sample], Stage], rng: np.random.Generator, *,
+               clock: Any, say: Callable[[str], None], t0: float) -> SearchOutcome:
+    """Stage A on ``coarse``, then stage B on ``sample``."""
+    stage_a = make_stage(coarse)
+    search = search_grid if problem.kind == "grid_anchor_generator" else search_generic
+    found, trace = search(stage_a.evaluator, problem, stage_a.objective, coarse, rng)
     found.sort(key=lambda c: c.score, reverse=True)
-    diag["coarse"] = {c.origin: rounded_score(c.score) for c in found}
+    trace["coarse"] = {c.origin: rounded_score(c.score) for c in found}
     say(f"coarse search done in {time.perf_counter() - t0:.1f} s")
     clock.lap("coarse")
-    ev, obj, start_m = stage(sample)
-    diag["start_search_metrics"] = start_m
+    stage_b = make_stage(sample)
+    trace["start_search_metrics"] = stage_b.start_metrics
+    ev = stage_b.evaluator
     seed = int(rng.integers(0, 2**31))
     level = (2 if ev.geom.policy == "none" else 1) if sample.exact else 0
-    cands = [polish(ev, problem.space, obj, Candidate(c.x, c.score, c.origin), seed, level)
+    cands = [polish(ev, problem.space, stage_b.objective, Candidate(c.x, c.score, c.origin),
+                    seed, level)
              for c in found[:POLISH]]
     cands.sort(key=lambda c: c.score, reverse=True)
-    diag["refined"] = {c.origin: rounded_score(c.score) for c in cands}
+    trace["refined"] = {c.origin: rounded_score(c.score) for c in cands}
     say(f"search done in {time.perf_counter() - t0:.1f} s; checking on all boxes")
     clock.lap("polish")
-    return ev_a, obj_a, ev, obj, found, cands
+    return SearchOutcome(coarse=stage_a, polish=stage_b, found=found, polished=cands,
+                         trace=trace)
 
 
 def rounded_score(score) -> list[float]:

@@ -1,8 +1,8 @@
 """PNG scatter of box shapes (width vs height, log-log) with the anchor shapes on top.
 
-Part of the plots of :mod:`tfod_anchors.plots.coverage` (same conventions: resized pixels, box
-shapes ``(width, height)``, anchor shapes ``(height, width)``, matplotlib imported only
-when drawing, byte-stable output); ``plot_box_shapes`` is importable from there too.
+Conventions (resized pixels, box shapes ``(width, height)``, anchor shapes
+``(height, width)``, matplotlib imported only when drawing, byte-stable output) in
+:mod:`._common`.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tfod_anchors.plots.coverage import (
+from tfod_anchors.plots._common import (
     AFTER_COLOR,
     BEFORE_COLOR,
-    _figure,
-    _out_path,
-    _pairs,
-    _title,
+    figure,
+    out_path,
+    pairs,
+    set_title,
     subsample,
 )
 
@@ -87,16 +87,16 @@ def plot_box_shapes(
     Returns:
         ``path`` as a :class:`Path`.
     """
-    path = _out_path(path)
-    wh_all = _pairs(wh, "wh", allow_none=False)
-    before = _pairs(anchors_before, "anchors_before")
-    after = _pairs(anchors_after, "anchors_after")
+    path = out_path(path)
+    wh_all = pairs(wh, "wh", allow_none=False)
+    before = pairs(anchors_before, "anchors_before")
+    after = pairs(anchors_after, "anchors_after")
     if before is not None and after is not None:
         sets = [(before, "anchors before", BEFORE_COLOR, "o", False),
                 (after, "anchors after", AFTER_COLOR, "X", True)]
     else:
         only = next((a for a in (after, before) if a is not None),
-                    _pairs(anchor_hw, "anchor_hw"))
+                    pairs(anchor_hw, "anchor_hw"))
         sets = [] if only is None else [(only, "anchors", AFTER_COLOR, "X", True)]
     boxes = _positive(wh_all)
     dropped = wh_all.shape[0] - boxes.shape[0]
@@ -106,7 +106,7 @@ def plot_box_shapes(
     pool = np.concatenate([p for p in pool if p.size] or [np.ones((1, 2))], axis=0)
     lo, hi = float(pool.min()) / 1.6, float(pool.max()) * 1.6
     dense = shown.shape[0] > SCATTER_MAX
-    with _figure(path, figsize=(7.6, 6.2) if dense else (6.6, 6.2)) as fig:
+    with figure(path, figsize=(7.6, 6.2) if dense else (6.6, 6.2)) as fig:
         ax = fig.add_subplot()
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -136,7 +136,7 @@ def plot_box_shapes(
         ax.grid(True, which="major", color="0.9", lw=0.6, zorder=0)
         ax.set_xlabel("box width (resized px)")
         ax.set_ylabel("box height (resized px)")
-        _title(ax, "Box shapes and anchor shapes", title)
+        set_title(ax, "Box shapes and anchor shapes", title)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
     return path
