@@ -6,10 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from _reference import brute_force_columns
 
 from tfod_anchors.config.schema import get_schema
+from tfod_anchors.coverage.best_iou import level_best_iou
 from tfod_anchors.errors import UsageError
-from tfod_anchors.fitting.kernel import BoxGeometry, LevelGrid, brute_force_columns, level_columns
+from tfod_anchors.fitting.kernel import BoxGeometry, LevelGrid, level_columns
 from tfod_anchors.fitting.objective import guarded_metrics, make_objective, metrics_of
 from tfod_anchors.fitting.params import param_space, round_sig, ssd_layer_scales
 from tfod_anchors.fitting.sample import draw, half_width, strata_keys
@@ -40,6 +42,31 @@ def test_kernel_equals_every_position(policy):
         shapes = np.exp(rng.uniform(math.log(3), math.log(2.5 * max(hh, ww)), (6, 2)))
         np.testing.assert_allclose(level_columns(geom, 0, shapes),
                                    brute_force_columns(geom, 0, shapes), atol=1e-5)
+
+
+@pytest.mark.parametrize("policy", ["none", "prune", "clip"])
+@pytest.mark.parametrize("seed", range(4))
+def test_search_kernel_agrees_with_coverage_kernel(policy, seed):
+    # The float32 search kernel and the float64 coverage kernel are two implementations of
+    # the same maximum; on random layouts they must agree to float32 precision.
+    rng = np.random.default_rng(100 + seed)
+    for _ in range(6):
+        hh, ww = (float(v) for v in rng.integers(64, 900, 2))
+        n = 300
+        y0, x0 = rng.uniform(-4, hh, n), rng.uniform(-4, ww, n)
+        y1 = np.minimum(hh, y0 + np.exp(rng.uniform(0, math.log(hh), n)))
+        x1 = np.minimum(ww, x0 + np.exp(rng.uniform(0, math.log(ww), n)))
+        y0, x0 = np.maximum(y0, 0.0), np.maximum(x0, 0.0)
+        y0[:20], x1[20:40] = 0.0, ww
+        boxes = np.stack([y0, x0, np.maximum(y1, y0 + 0.5), np.maximum(x1, x0 + 0.5)], 1)
+        stride = rng.choice([4.0, 8.0, 16.0, 32.0, 12.5], 2)
+        cells = np.maximum(1, np.ceil(np.array([hh, ww]) / stride).astype(int))
+        offset = rng.choice([0.0, 0.5], 2) * stride
+        shapes = np.exp(rng.uniform(math.log(2), math.log(1.5 * max(hh, ww)), (8, 2)))
+        fast = level_columns(_geometry(boxes, (hh, ww), stride, offset, cells, policy), 0, shapes)
+        exact = level_best_iou(boxes, (int(hh), int(ww)), tuple(int(c) for c in cells),
+                               tuple(stride), tuple(offset), shapes, policy)
+        np.testing.assert_allclose(fast, exact, atol=2e-5)
 
 
 def test_kernel_hand_values():

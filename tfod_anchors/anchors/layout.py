@@ -14,6 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: What TFOD does with anchors that leave the padded image at training time (see
+#: :attr:`AnchorLayout.window_policy`).
+WINDOW_POLICIES = ("none", "prune", "clip")
+
 
 @dataclass(frozen=True)
 class AnchorLevel:

@@ -24,7 +24,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from tfod_anchors.config.query import anchor_generator_path, as_pipeline
-from tfod_anchors.config.schema import parse_text
+from tfod_anchors.config.schema import is_repeated, parse_text
 from tfod_anchors.config.textproto import (
     Entry,
     Node,
@@ -34,7 +34,6 @@ from tfod_anchors.config.textproto import (
     field_values,
     format_scalar,
     is_message,
-    is_repeated,
     parse_tree,
     render_inline,
     render_lines,

@@ -28,6 +28,15 @@ from google.protobuf.message import Message
 
 from tfod_anchors.errors import ConfigError, UsageError
 
+
+def is_repeated(fd: Any) -> bool:
+    """Whether a field descriptor is repeated, on every protobuf this supports (3.20 to 7:
+    ``label`` before 5.29, an ``is_repeated`` property after, a method in between)."""
+    flag = getattr(fd, "is_repeated", None)
+    if flag is not None:
+        return bool(flag() if callable(flag) else flag)
+    return bool(fd.label == fd.LABEL_REPEATED)
+
 PACKAGE = "object_detection.protos"
 PIPELINE = f"{PACKAGE}.TrainEvalPipelineConfig"
 LABEL_MAP = f"{PACKAGE}.StringIntLabelMap"

@@ -18,6 +18,8 @@ from google.protobuf import text_encoding
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from tfod_anchors.config.schema import is_repeated
+
 _TOKEN = re.compile(
     r"""(?P<ws>[ \t\r\n\f\v\ufeff]+)
       | (?P<comment>\#[^\n]*)
@@ -188,11 +190,6 @@ def format_scalar(fd: FieldDescriptor, value: Any) -> str:
     if fd.type == FieldDescriptor.TYPE_BYTES:
         return '"' + text_encoding.CEscape(value, as_utf8=False) + '"'
     return str(int(value))
-
-
-def is_repeated(fd: FieldDescriptor) -> bool:
-    flag = getattr(fd, "is_repeated", None)  # protobuf >= 5.29; .label before
-    return bool(flag) if flag is not None else fd.label == FieldDescriptor.LABEL_REPEATED
 
 
 def is_message(fd: FieldDescriptor) -> bool:

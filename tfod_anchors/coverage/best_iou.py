@@ -37,10 +37,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfod_anchors.anchors.layout import AnchorLayout, AnchorLevel
+from tfod_anchors.anchors.layout import WINDOW_POLICIES, AnchorLayout, AnchorLevel
+from tfod_anchors.coverage.axis import far_edge_cell, near_edge_cell, nearest_cell
 from tfod_anchors.errors import UsageError
-
-WINDOW_POLICIES = ("none", "prune", "clip")
 
 # (box, shape) pairs per vectorised step: keeps temporaries in cache and memory bounded.
 _PAIRS_PER_STEP = 1 << 12
@@ -116,7 +115,7 @@ def _mid_slot(ax: _Axis, b0, b1, policy: str):
     """Overlap and extent ``[n, K]`` of the M (or LR) cell nearest the box centre."""
     c0, c1 = (b0, b1) if policy == "none" else (_clamp(b0, 0.0, ax.extent),
                                                  _clamp(b1, 0.0, ax.extent))
-    j = np.floor(((c0 + c1) * 0.5 - ax.offset) * ax.inv_stride + 0.5)
+    j = nearest_cell((c0 + c1) * 0.5, ax.offset, ax.inv_stride)
     centre = np.maximum(j, ax.mid_lo)
     np.minimum(centre, ax.mid_hi, out=centre)
     centre *= ax.stride
@@ -144,8 +143,7 @@ def _clip_slots(ax: _Axis, b0, b1):
     o, ln = np.empty((5,) + o0.shape), np.empty((5,) + o0.shape)
     o[0], ln[0] = o0, l0
     # Left-clipped cells hold [0, e], e = centre + half (never past E there).
-    j = _clamp(np.floor((w1 - off) * ax.inv_stride - ax.half_left * ax.inv_stride), 0.0,
-               ax.left_hi)
+    j = _clamp(far_edge_cell(w1, ax.half_left, off, ax.inv_stride), 0.0, ax.left_hi)
     for slot in (1, 2):
         e, ov = ln[slot], o[slot]
         np.multiply(j, stride, out=e)
@@ -159,8 +157,7 @@ def _clip_slots(ax: _Axis, b0, b1):
             j += 1.0
             np.minimum(j, ax.left_hi, out=j)
     # Right-clipped cells hold [s, E], s = centre - half (never below 0 there).
-    j = _clamp(np.floor((w0 - off) * ax.inv_stride + ax.half_right * ax.inv_stride),
-               ax.right_lo, ax.n - 1.0)
+    j = _clamp(near_edge_cell(w0, ax.half_right, off, ax.inv_stride), ax.right_lo, ax.n - 1.0)
     s = np.empty_like(j)
     for slot in (3, 4):
         ln_, ov = ln[slot], o[slot]

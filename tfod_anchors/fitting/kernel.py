@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-POLICIES = ("none", "prune", "clip")
+from tfod_anchors.coverage.axis import far_edge_cell, near_edge_cell, nearest_cell
 
 
 @dataclass(frozen=True)
@@ -120,8 +120,9 @@ def prepare(geom: BoxGeometry, level: int) -> Prepared:
     y0, x0, y1, x1 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
     my, mx = (y0 + y1) / 2.0, (x0 + x1) / 2.0
     last = grid.cells.astype(np.float64) - 1.0
-    iy = np.clip(np.rint((my - grid.offset[:, 0]) / grid.stride[:, 0]), 0.0, last[:, 0])
-    ix = np.clip(np.rint((mx - grid.offset[:, 1]) / grid.stride[:, 1]), 0.0, last[:, 1])
+    inv = 1.0 / grid.stride
+    iy = np.clip(nearest_cell(my, grid.offset[:, 0], inv[:, 0]), 0.0, last[:, 0])
+    ix = np.clip(nearest_cell(mx, grid.offset[:, 1], inv[:, 1]), 0.0, last[:, 1])
     dy = np.abs(grid.offset[:, 0] + iy * grid.stride[:, 0] - my)
     dx = np.abs(grid.offset[:, 1] + ix * grid.stride[:, 1] - mx)
     cols = [y0, x0, y1, x1, my, mx, y1 - y0, x1 - x0, (y1 - y0) * (x1 - x0), dy, dx,
@@ -222,7 +223,7 @@ def _nearest(mid, a, off, step, last, limit):
     any cell keeps its anchor inside the window."""
     first = np.maximum(0.0, np.ceil((a / 2.0 - off) / step))
     stop = np.minimum(last, np.floor((limit - a / 2.0 - off) / step))
-    idx = np.clip(np.rint((mid - off) / step), first, np.maximum(first, stop))
+    idx = np.clip(nearest_cell(mid, off, 1.0 / step), first, np.maximum(first, stop))
     return idx, first <= stop
 
 
@@ -234,8 +235,9 @@ def _clipped_axis(lo, hi, a, off, step, last, limit):
     cells (floor and floor + 1 of both breakpoints; a duplicate at integers is harmless)."""
     half = a / 2.0
     cand = np.empty((lo.shape[0], 4))
-    np.floor((hi - half - off) / step, out=cand[:, 0])
-    np.floor((lo + half - off) / step, out=cand[:, 2])
+    inv = 1.0 / step
+    cand[:, 0] = far_edge_cell(hi, half, off, inv)
+    cand[:, 2] = near_edge_cell(lo, half, off, inv)
     cand[:, 1] = cand[:, 0] + 1.0
     cand[:, 3] = cand[:, 2] + 1.0
     np.clip(cand, 0.0, last[:, None], out=cand)
@@ -271,36 +273,3 @@ def _clipped_pairs(p: Prepared, b: np.ndarray, ah, aw, ovy0, ovx0, mode: str) ->
     np.maximum(union, np.float32(1e-30), out=union)
     inter /= union
     return inter.max(axis=1)
-
-
-def brute_force_columns(geom: BoxGeometry, level: int, shapes: np.ndarray) -> np.ndarray:
-    """Reference for tests: every position tried (slow; small grids only)."""
-    shapes = np.asarray(shapes, dtype=np.float64).reshape(-1, 2)
-    out = np.zeros((geom.num_boxes, shapes.shape[0]))
-    grid = geom.levels[level]
-    for b in range(geom.num_boxes):
-        y0, x0, y1, x1 = geom.boxes[b]
-        fh, fw = (int(v) for v in grid.cells[b])
-        cy = grid.offset[b, 0] + np.arange(fh) * grid.stride[b, 0]
-        cx = grid.offset[b, 1] + np.arange(fw) * grid.stride[b, 1]
-        cyy, cxx = np.meshgrid(cy, cx, indexing="ij")
-        for k, (sh, sw) in enumerate(shapes):
-            ah, aw = sh * geom.unit[b, 0], sw * geom.unit[b, 1]
-            a = np.stack([cyy - ah / 2, cxx - aw / 2, cyy + ah / 2, cxx + aw / 2], -1)
-            a = a.reshape(-1, 4)
-            hh, ww = geom.window[b]
-            if geom.policy == "prune":
-                keep = (a[:, 0] >= 0) & (a[:, 1] >= 0) & (a[:, 2] <= hh) & (a[:, 3] <= ww)
-                a = a[keep]
-            elif geom.policy == "clip":
-                a = np.stack([np.clip(a[:, 0], 0, hh), np.clip(a[:, 1], 0, ww),
-                              np.clip(a[:, 2], 0, hh), np.clip(a[:, 3], 0, ww)], -1)
-            if len(a) == 0:
-                continue
-            ih = np.maximum(0, np.minimum(a[:, 2], y1) - np.maximum(a[:, 0], y0))
-            iw = np.maximum(0, np.minimum(a[:, 3], x1) - np.maximum(a[:, 1], x0))
-            inter = ih * iw
-            union = (y1 - y0) * (x1 - x0) + (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) - inter
-            iou = np.where(inter > 0, inter / np.where(union > 0, union, 1), 0)
-            out[b, k] = iou.max()
-    return out

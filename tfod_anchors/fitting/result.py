@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from tfod_anchors.config import query as config_query
+from tfod_anchors.config.schema import is_repeated
 from tfod_anchors.coverage.metrics import CoverageReport
 from tfod_anchors.errors import ConfigError
 
@@ -62,14 +63,6 @@ class FitResult:
     report_after: CoverageReport | None = None
 
 
-def _repeated(fd: Any) -> bool:
-    """Whether a field descriptor is repeated (protobuf 3 to 7)."""
-    flag = getattr(fd, "is_repeated", None)
-    if flag is not None:
-        return bool(flag() if callable(flag) else flag)
-    return fd.label == fd.LABEL_REPEATED
-
-
 def _plain(fd: Any, value: Any) -> Any:
     """Proto scalar as Python; float32 fields as their shortest decimal (0.35, not
     0.3499999940395355)."""
@@ -83,10 +76,10 @@ def _field_values(msg: Any, prefix: str = "") -> dict[str, Any]:
     for fd, value in msg.ListFields():
         name = prefix + fd.name
         if fd.message_type is not None:
-            items = value if _repeated(fd) else [value]
+            items = value if is_repeated(fd) else [value]
             for i, item in enumerate(items):
                 out.update(_field_values(item, f"{name}[{i}]."))
-        elif _repeated(fd):
+        elif is_repeated(fd):
             out[name] = [_plain(fd, v) for v in value]
         else:
             out[name] = _plain(fd, value)
