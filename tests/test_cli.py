@@ -21,14 +21,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tensorflow as tf
+from conftest import ROOT, SHARED
 
 from tfod_anchors import api
 from tfod_anchors.cli import main
 from tfod_anchors.errors import WriteError
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+tf = pytest.importorskip("tensorflow", reason="the end-to-end tests write TFRecords with TF")
+
 
 CONFIG = """\
 # hand-made test config

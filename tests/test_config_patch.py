@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 import re
-from pathlib import Path
 
 import pytest
+from conftest import SHARED_CONFIGS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,7 +20,6 @@ from tfod_anchors.config.patch import (
 from tfod_anchors.config.schema import get_schema, parse_pipeline_text
 from tfod_anchors.errors import ConfigError
 
-SHARED_CONFIGS = Path(__file__).resolve().parents[2] / "shared" / "tfod-configs"
 S = get_schema("bundled")
 
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import collections
 import functools
-from pathlib import Path
 
 import pytest
+from conftest import SHARED_CONFIGS
 
 from tfod_anchors.config import query as q
 from tfod_anchors.config import schema as schema_mod
 from tfod_anchors.config.schema import get_schema, parse_pipeline_text
 from tfod_anchors.errors import ConfigError, UsageError
 from tfod_anchors.matcher import FASTER_RCNN_FIRST_STAGE
-
-SHARED_CONFIGS = Path(__file__).resolve().parents[2] / "shared" / "tfod-configs"
 
 FRCNN_FPN = """
 model {

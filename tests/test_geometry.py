@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import SHARED
 
 from tfod_anchors.anchors.describe import describe_anchors, export_anchors
 from tfod_anchors.anchors.model import model_anchor_layout, model_anchors
 from tfod_anchors.config.schema import parse_pipeline_text
 from tfod_anchors.errors import ConfigError, UsageError, WriteError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 CONFIGS = SHARED / "tfod-configs"
 
 SSD_300 = """model { ssd {

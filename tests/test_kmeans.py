@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED_DATASETS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,9 +15,7 @@ from tfod_anchors.cluster import baselines as kms
 from tfod_anchors.cluster import kmeans as km
 from tfod_anchors.errors import InputError, UsageError
 
-VOC = (
-    Path(__file__).resolve().parents[2] / "shared" / "datasets" / "voc2007" / "voc2007_trainval.csv"
-)
+VOC = SHARED_DATASETS / "voc2007" / "voc2007_trainval.csv"
 
 
 def two_blobs() -> np.ndarray:

@@ -10,14 +10,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, SHARED_CONFIGS
 from google.protobuf import descriptor_pool, text_format
 
 from tfod_anchors.config import schema as schema_mod
 from tfod_anchors.config.schema import LABEL_MAP, PIPELINE, get_schema, parse_pipeline_text
 from tfod_anchors.errors import ConfigError, UsageError
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_CONFIGS = Path(__file__).resolve().parents[2] / "shared" / "tfod-configs"
+REPO = ROOT
 CONFIGS = sorted(SHARED_CONFIGS.glob("*/*.config"))
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED
 
 from tfod_anchors.errors import InputError
 from tfod_anchors.sources import read_boxes, source_kind
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 def f32(rows):
