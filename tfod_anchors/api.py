@@ -32,7 +32,7 @@ from tfod_anchors import pipeline
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
 from tfod_anchors.config import query as cq
 from tfod_anchors.config.files import LoadedConfig, load_config, write_config, write_new
-from tfod_anchors.config.query import ConfigLike
+from tfod_anchors.config.query import PipelineLike
 from tfod_anchors.errors import UsageError
 from tfod_anchors.pipeline import SourceOptions
 from tfod_anchors.rules import has_errors
@@ -80,7 +80,7 @@ class CheckOutcome:
     ok: bool
 
 
-def _config(config: ConfigLike) -> tuple[Any, LoadedConfig | None]:
+def _config(config: PipelineLike) -> tuple[Any, LoadedConfig | None]:
     if isinstance(config, (str, bytes)) or hasattr(config, "__fspath__"):
         loaded = load_config(str(config))
         return loaded.config, loaded
@@ -112,7 +112,7 @@ def _resized(cfg: Any, path: str | None, boxes: BoxSet | None,
     return pipeline.resize_for_config(boxes, cfg)
 
 
-def resized_boxes(config: ConfigLike, inputs: str | Sequence[str] | None = None, *,
+def resized_boxes(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
                   boxes: BoxSet | None = None, sources: SourceOptions | None = None,
                   **source_options: Any) -> ResizedBoxes:
     """Boxes in the pixels the config's model sees (its own image resizer)."""
@@ -121,7 +121,7 @@ def resized_boxes(config: ConfigLike, inputs: str | Sequence[str] | None = None,
     return _resized(cfg, loaded.path if loaded else None, boxes, options)
 
 
-def coverage(config: ConfigLike, inputs: str | Sequence[str] | None = None, *,
+def coverage(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
              boxes: BoxSet | None = None, sources: SourceOptions | None = None,
              **source_options: Any) -> dict[str, Any]:
     """Coverage metrics of the config's anchors (``mean_iou``, ``recall_matched``, ...)."""
@@ -131,7 +131,7 @@ def coverage(config: ConfigLike, inputs: str | Sequence[str] | None = None, *,
     return pipeline.measure_coverage(resized, cfg).metrics
 
 
-def fit(config: ConfigLike, inputs: str | Sequence[str] | None = None, *,
+def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         boxes: BoxSet | None = None, sources: SourceOptions | None = None,
         objective: str = "recall", seed: int = 0,
         num_scales: int | None = None, num_aspect_ratios: int | None = None,
@@ -203,7 +203,7 @@ def _config_data_missing(cfg: Any, config_path: str | None) -> str | None:
     return None
 
 
-def check(config: ConfigLike, inputs: str | Sequence[str] | None = None, *,
+def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
           boxes: BoxSet | None = None, sources: SourceOptions | None = None,
           min_recall: float | None = None, **source_options: Any) -> CheckOutcome:
     """Config rules, plus coverage when there are boxes: ``inputs``/``boxes``, or the
@@ -242,7 +242,7 @@ def check(config: ConfigLike, inputs: str | Sequence[str] | None = None, *,
     return CheckOutcome(as_dicts, cov, not has_errors(findings))
 
 
-def anchors(config: ConfigLike, image_size: tuple[int, int]) -> dict[str, Any]:
+def anchors(config: PipelineLike, image_size: tuple[int, int]) -> dict[str, Any]:
     """The ``anchors`` command's description for one original image size ``(h, w)``."""
     from tfod_anchors.anchors.describe import describe_anchors
 

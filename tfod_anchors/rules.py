@@ -27,7 +27,7 @@ from tfod_anchors.anchors.model import build_model_generator, resized_shapes
 from tfod_anchors.config.query import (
     ANCHOR_GENERATOR_FIELD,
     ANCHORED,
-    ConfigLike,
+    PipelineLike,
     as_pipeline,
     ignored_train_config_max_boxes,
     matcher_spec,
@@ -90,7 +90,7 @@ def finding(code: str, message: str) -> Finding:
     return Finding(code, SEVERITY[code], message)
 
 
-def config_findings(cfg: ConfigLike) -> list[Finding]:
+def config_findings(cfg: PipelineLike) -> list[Finding]:
     """:func:`check_rules` plus the input-pipeline notes (``max_boxes_ignored``)."""
     pipeline = as_pipeline(cfg)
     found = check_rules(pipeline)
@@ -105,7 +105,7 @@ def config_findings(cfg: ConfigLike) -> list[Finding]:
     return found
 
 
-def check_rules(cfg: ConfigLike, image_size: tuple[int, int] = (480, 640)) -> list[Finding]:
+def check_rules(cfg: PipelineLike, image_size: tuple[int, int] = (480, 640)) -> list[Finding]:
     """All rule findings for a pipeline config (proto or TFOD configs dict).
 
     Args:

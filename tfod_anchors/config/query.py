@@ -34,7 +34,7 @@ ANCHORED = tuple(ANCHOR_GENERATOR_FIELD)
 
 #: What every config-taking function accepts: a ``TrainEvalPipelineConfig`` of either
 #: schema, or the dict TFOD's ``config_util.get_configs_from_pipeline_file`` returns.
-ConfigLike = Union[Message, Mapping[str, Any]]
+PipelineLike = Union[Message, Mapping[str, Any]]
 _PLACEHOLDER = re.compile(r"PATH_TO_BE+_CONFIGURED|PATH_TO_|<[^<>]*>|TO_BE_CONFIGURED")
 
 
