@@ -205,15 +205,21 @@ def _config_data_missing(cfg: Any, config_path: str | None) -> str | None:
 
 def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
           boxes: BoxSet | None = None, sources: SourceOptions | None = None,
-          min_recall: float | None = None, **source_options: Any) -> CheckOutcome:
+          min_recall: float | None = None, strict: bool = False,
+          **source_options: Any) -> CheckOutcome:
     """Config rules, plus coverage when there are boxes: ``inputs``/``boxes``, or the
     config's own training input when it exists here (else an ``info`` finding).
+
+    With boxes, coverage findings come by default (:func:`~tfod_anchors.rules.coverage_findings`:
+    ``low_recall``, ``band_recall_collapse``); ``min_recall`` sets the error bar of
+    ``low_recall``. ``ok`` is False on any error-level finding, and with ``strict`` on
+    any warning too.
 
     Raises:
         UsageError: ``min_recall`` without any readable boxes.
     """
     from tfod_anchors.coverage.metrics import ordered_metrics
-    from tfod_anchors.rules import config_findings, finding
+    from tfod_anchors.rules import WARNING, config_findings, coverage_findings, finding
 
     cfg, loaded = _config(config)
     path = loaded.path if loaded else None
@@ -232,14 +238,10 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
             metrics = pipeline.measure_coverage(pipeline.resize_for_config(boxes, cfg), cfg).metrics
             cov = {**ordered_metrics(metrics), "num_images": boxes.num_images,
                    "skipped": dict(boxes.skipped)}
-            if min_recall is not None and cov["recall_matched"] < min_recall:
-                findings.append(finding(
-                    "low_recall",
-                    f"recall at the matched threshold {cov['matched_threshold']:g} is "
-                    f"{cov['recall_matched']:.4f} < --min-recall {min_recall:g}; run "
-                    "`tfod-anchors fit` on this config"))
+            findings += coverage_findings(cov, min_recall)
     as_dicts = [f.to_dict() for f in findings]
-    return CheckOutcome(as_dicts, cov, not has_errors(findings))
+    failed = has_errors(findings) or (strict and any(f.severity == WARNING for f in findings))
+    return CheckOutcome(as_dicts, cov, not failed)
 
 
 def anchors(config: PipelineLike, image_size: tuple[int, int]) -> dict[str, Any]:

@@ -4,6 +4,8 @@ Boxes are clustered either in the config's resized pixels (what the model sees)
 or normalized per image (the YOLO9000 protocol, ``--normalized``). With a config
 that has an anchor generator, the centroids are also mapped to that generator's
 parameters, for comparison with ``fit`` (which optimises them directly).
+
+The clustering is the result (stdout); progress and ``wrote FILE`` go to stderr.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tfod_anchors.commands._common import (
     fmt,
     jsonable,
     load,
+    out,
     say,
     source_options,
     table,
@@ -146,14 +149,16 @@ def run(args: Any) -> int:
     if args.json:
         emit_json(doc)
         return EXIT_OK
-    say(args, f"{doc['num_boxes']} boxes, {space}, metric {args.metric}")
+    out(args, f"{doc['num_boxes']} boxes, {space}, metric {args.metric}")
     if len(runs) > 1:
-        say(args, table([["k", "mean IoU"]] + [[str(r["k"]), fmt(r["mean_iou"], 4)]
+        out(args, table([["k", "mean IoU"]] + [[str(r["k"]), fmt(r["mean_iou"], 4)]
                                                for r in runs]))
-    say(args, f"k={chosen['k']}: mean IoU {chosen['mean_iou']:.4f}; centroids (w, h):")
+    out(args, f"k={chosen['k']}: mean IoU {chosen['mean_iou']:.4f}; centroids (w, h):")
     digits = 1 if cfg is not None else 4
     for w, h in chosen["centroids"]:
-        say(args, f"  {w:.{digits}f} x {h:.{digits}f}   (w/h {w / h:.3f})")
+        out(args, f"  {w:.{digits}f} x {h:.{digits}f}   (w/h {w / h:.3f})")
     if doc.get("generator"):
-        say(args, f"as {doc['generator']['kind']}: {jsonable(doc['generator'])}")
+        out(args, f"as {doc['generator']['kind']}: {jsonable(doc['generator'])}")
+    if args.plot:
+        say(args, f"wrote {args.plot}")
     return EXIT_OK
