@@ -160,9 +160,9 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     if loaded is not None:
         original = text = loaded.text
         if take:
-            patch = patch_anchor_generator(loaded.text, cfg, result.generator, path)
+            patch = patch_anchor_generator(loaded.text, cfg, result.generator, loaded.path)
             text, warning = patch.text, patch.warning
-            diff = unified_diff(original, text, path)
+            diff = unified_diff(original, text, loaded.path)
     return FitOutcome(config=new_cfg, fit=result, text=text, original_text=original, diff=diff,
                       patch_warning=warning, boxes=resized, loaded=loaded)
 
@@ -180,12 +180,13 @@ def write_fitted(outcome: FitOutcome, *, output: str | None = None, in_place: bo
         text = outcome.text
     if in_place == bool(output):
         raise UsageError("write_fitted needs exactly one of output=PATH or in_place=True")
+    assert in_place or output is not None
     if in_place:
         if outcome.loaded is None:
             raise UsageError("in_place needs a config that was read from a file")
         return write_config(text, outcome.loaded.path, backup=backup,
                             expected_fingerprint=outcome.loaded.fingerprint).path
-    return write_new(text, output).path
+    return write_new(text, str(output)).path
 
 
 def _config_data_missing(cfg: Any, config_path: str | None) -> str | None:

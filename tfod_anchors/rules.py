@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from tfod_anchors.anchors import AnchorLayout
+from tfod_anchors.anchors import AnchorLayout, GridAnchorGenerator, MultiscaleAnchorGenerator
 from tfod_anchors.anchors.builder import AnchorGenerator
 from tfod_anchors.anchors.extractors import ExtractorGeometry, extractor_geometry
 from tfod_anchors.anchors.model import build_model_generator, resized_shapes
@@ -270,7 +270,7 @@ def _level_rules(kind: str, generator: AnchorGenerator, geo: ExtractorGeometry) 
     where = f"{geo.type} gives {n_maps} feature map(s)"
     if geo.strides:
         where += f" (strides {', '.join(str(s) for s in geo.strides)})"
-    if g == "multiscale_anchor_generator":
+    if isinstance(generator, MultiscaleAnchorGenerator):
         want = list(range(generator.min_level, generator.max_level + 1))
         if want == geo.levels or not geo.levels:
             return []
@@ -294,7 +294,7 @@ def _level_rules(kind: str, generator: AnchorGenerator, geo: ExtractorGeometry) 
                             f"max_level: {geo.levels[-1]} and normalize_coordinates: false")]
         return [finding("feature_map_count_mismatch",
                         f"{g} has {n_levels} level(s) but {where}; give one per feature map")]
-    if g == "grid_anchor_generator" and kind == "faster_rcnn":
+    if isinstance(generator, GridAnchorGenerator) and kind == "faster_rcnn":
         stride = geo.strides[0]
         if tuple(generator.stride) != (float(stride), float(stride)):
             sy, sx = (int(v) if float(v).is_integer() else v for v in generator.stride)

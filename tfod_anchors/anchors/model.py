@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from tfod_anchors.anchors import AnchorLayout, build_anchor_generator
+from tfod_anchors.anchors import AnchorLayout, MultiscaleAnchorGenerator, build_anchor_generator
 from tfod_anchors.anchors.builder import AnchorGenerator
 from tfod_anchors.anchors.extractors import ExtractorGeometry, extractor_geometry
 from tfod_anchors.config.query import ANCHOR_GENERATOR_FIELD, ANCHORED, as_pipeline
@@ -78,7 +78,7 @@ def build_model_generator(cfg: Any) -> AnchorGenerator:
     """
     kind, meta = meta_architecture(cfg)
     generator = build_anchor_generator(getattr(meta, ANCHOR_GENERATOR_FIELD[kind]), kind)
-    if kind == "ssd" and generator.kind == "multiscale_anchor_generator":
+    if kind == "ssd" and isinstance(generator, MultiscaleAnchorGenerator):
         try:
             static = build_resizer(meta.image_resizer).static_shape is not None
         except ConfigError:

@@ -96,8 +96,9 @@ def model_kind(cfg: Any) -> str | None:
     return as_pipeline(cfg).model.WhichOneof("model")
 
 
-def _meta(cfg: Any) -> Message | None:
-    """The meta-architecture message (``model.faster_rcnn``, ``model.ssd``...) or None."""
+def _meta(cfg: Any) -> Any:
+    """The meta-architecture message (``model.faster_rcnn``, ``model.ssd``...), or None
+    without a model (callers check :func:`model_kind` first)."""
     pipeline = as_pipeline(cfg)
     kind = pipeline.model.WhichOneof("model")
     return getattr(pipeline.model, kind) if kind else None
@@ -128,7 +129,7 @@ def anchor_generator_path(cfg: Any) -> list[str] | None:
     """
     kind = model_kind(cfg)
     field = ANCHOR_GENERATOR_FIELD.get(kind or "")
-    return ["model", kind, field] if field else None
+    return ["model", str(kind), field] if field else None
 
 
 def anchor_generator(cfg: Any) -> Message | None:
@@ -354,4 +355,4 @@ def is_placeholder_path(path: str | None) -> bool:
 
     Empty strings and None are "unset", not placeholders: False.
     """
-    return bool(path) and _PLACEHOLDER.search(path) is not None
+    return path is not None and _PLACEHOLDER.search(path) is not None

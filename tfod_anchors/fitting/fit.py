@@ -60,7 +60,7 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
     common = dict(objective=objective, seed=seed, guard_tolerance=guard_tolerance, **kwargs)
     generator = config_query.anchor_generator(config_query.as_pipeline(cfg))
     kind = generator.WhichOneof("anchor_generator_oneof") if generator is not None else None
-    if kind != "grid_anchor_generator" or num_scales or num_aspect_ratios:
+    if generator is None or kind != "grid_anchor_generator" or num_scales or num_aspect_ratios:
         return fit_counts(resized, cfg, num_scales=num_scales,
                           num_aspect_ratios=num_aspect_ratios, **common)
     grid = generator.grid_anchor_generator

@@ -111,6 +111,8 @@ def with_generator(cfg: Any, generator: Any) -> Any:
     out = type(pipeline)()
     out.CopyFrom(pipeline)
     path = config_query.anchor_generator_path(out)
+    if path is None:
+        raise ConfigError("this model has no anchor generator to replace")
     getattr(getattr(out.model, path[1]), path[2]).CopyFrom(generator)
     return out
 
