@@ -1,6 +1,6 @@
 """Config rules for ``check``: anchor settings TFOD accepts silently but gets wrong, or rejects.
 
-TFOD checks little of the anchor geometry itself (``tfod-facts.md`` §4.3, §5.4):
+TFOD checks little of the anchor geometry itself (``docs/fidelity.md`` §3):
 nothing compares the grid stride with ``first_stage_features_stride``, the
 multiscale levels with the FPN levels, or anchor sizes with the input. Each rule
 here has a stable ``code``; severities are ``error`` (TFOD fails, or trains with

@@ -1,4 +1,7 @@
-"""Grid anchors: choose how the anchors per location split into scales x aspect ratios.
+"""The public fit: :func:`fit_generator`, the config's own anchor generator fitted to boxes.
+
+For grid anchors it first chooses how the anchors per location split into scales x
+aspect ratios, then runs :func:`tfod_anchors.fitting.counts.fit_counts`.
 
 TFOD's ``grid_anchor_generator`` lays out the Cartesian product of ``scales`` and
 ``aspect_ratios``, so 12 anchors per location can be 4 x 3 (the sample configs),
