@@ -105,7 +105,7 @@ def _source_options(inputs: str | Sequence[str] | None, sources: SourceOptions |
         raise UsageError(f"unknown source option: {err}") from None
 
 
-def _resized(cfg: Any, path: str | None, boxes: BoxSet | None,
+def _resized(cfg: PipelineLike, path: str | None, boxes: BoxSet | None,
              options: SourceOptions) -> ResizedBoxes:
     if boxes is None:
         boxes = pipeline.read_config_boxes(cfg, path, options)
@@ -189,7 +189,7 @@ def write_fitted(outcome: FitOutcome, *, output: str | None = None, in_place: bo
     return write_new(text, str(output)).path
 
 
-def _config_data_missing(cfg: Any, config_path: str | None) -> str | None:
+def _config_data_missing(cfg: PipelineLike, config_path: str | None) -> str | None:
     """Why the config's own training input cannot be read here, or None if it can."""
     import glob
     import os

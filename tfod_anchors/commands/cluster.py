@@ -28,6 +28,7 @@ from tfod_anchors.commands._common import (
     table,
 )
 from tfod_anchors.config import query as cq
+from tfod_anchors.config.query import PipelineLike
 from tfod_anchors.errors import EXIT_OK, UsageError
 
 HELP = "classic k-means anchor clustering"
@@ -74,7 +75,8 @@ def cluster_once(wh: np.ndarray, k: int, metric: str, seed: int) -> dict[str, An
             "aspect_ratios": split.ratios, "scales": split.scales}
 
 
-def generator_mapping(cfg: Any, resized: Any, centroids: np.ndarray) -> dict[str, Any] | None:
+def generator_mapping(cfg: PipelineLike, resized: Any,
+                      centroids: np.ndarray) -> dict[str, Any] | None:
     """The config's generator parameters implied by the centroids (resized pixels)."""
     generator = cq.anchor_generator(cfg)
     if generator is None:

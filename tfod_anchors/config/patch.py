@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any
 
 from google.protobuf import text_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from tfod_anchors.config.query import anchor_generator_path, as_pipeline
+from tfod_anchors.config.query import PipelineLike, anchor_generator_path, as_pipeline
 from tfod_anchors.config.schema import is_repeated, parse_text
 from tfod_anchors.config.textproto import (
     Entry,
@@ -307,7 +306,7 @@ def _line_ranges(old: str, new: str) -> list[tuple[int, int]]:
 
 
 def patch_anchor_generator(
-    text: str, cfg: Any, new_generator_msg: Message, path: str | None = None
+    text: str, cfg: PipelineLike, new_generator_msg: Message, path: str | None = None
 ) -> PatchResult:
     """New config text with the anchor generator replaced by ``new_generator_msg``.
 

@@ -21,6 +21,7 @@ import numpy as np
 from tfod_anchors.anchors.model import layout_function
 from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.config import query as config_query
+from tfod_anchors.config.query import PipelineLike
 from tfod_anchors.coverage.metrics import METRIC_KEYS, CoverageReport, evaluate
 from tfod_anchors.errors import InputError, UsageError
 from tfod_anchors.fitting.background import Background, Clock
@@ -46,7 +47,7 @@ SAMPLED_MARGIN = 0.002
 
 def fit_counts(
     resized: ResizedBoxes,
-    cfg: Any,
+    cfg: PipelineLike,
     *,
     objective: str = "recall",
     seed: int = 0,

@@ -19,6 +19,7 @@ import numpy as np
 
 from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.config import query as config_query
+from tfod_anchors.config.query import PipelineLike
 from tfod_anchors.coverage.metrics import METRIC_KEYS
 from tfod_anchors.fitting.background import Background
 from tfod_anchors.fitting.counts import FitResult, fit_counts
@@ -51,9 +52,10 @@ def _score(fit: FitResult, objective: str, tolerance: float | None) -> tuple:
     return obj.score({k: float(fit.after[k]) for k in METRIC_KEYS})
 
 
-def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall", seed: int = 0,
-                  num_scales: int | None = None, num_aspect_ratios: int | None = None,
-                  guard_tolerance: float | None = 0.01, **kwargs: Any) -> FitResult:
+def fit_generator(resized: ResizedBoxes, cfg: PipelineLike, *, objective: str = "recall",
+                  seed: int = 0, num_scales: int | None = None,
+                  num_aspect_ratios: int | None = None, guard_tolerance: float | None = 0.01,
+                  **kwargs: Any) -> FitResult:
     """Fit the config's anchor generator (see :func:`tfod_anchors.fitting.counts.fit_counts`).
 
     For ``grid_anchor_generator`` without explicit counts, every scales x ratios
