@@ -69,6 +69,9 @@ def _sources(parser: argparse.ArgumentParser, required: bool = False) -> None:
                        help="skip and count bad records instead of stopping at the first one")
     group.add_argument("--verify-sizes", action="store_true",
                        help="check image/height and image/width against each encoded image header")
+    group.add_argument("--reader", choices=["auto", "tf", "native"], default="auto",
+                       help="TFRecord reader: tf.data, or native (no TensorFlow; local files); "
+                            "default: chosen by input size and location")
 
 
 def _image_sizes(text: str) -> list[tuple[int, int]]:

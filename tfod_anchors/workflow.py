@@ -31,6 +31,7 @@ class SourceOptions:
     skip_bad: bool = False
     verify_sizes: bool = False
     progress: bool = True
+    reader: str = "auto"
 
     @classmethod
     def from_args(cls, args: Any) -> SourceOptions:
@@ -42,6 +43,7 @@ class SourceOptions:
             drop_difficult=bool(getattr(args, "drop_difficult", False)),
             skip_bad=bool(getattr(args, "skip_bad", False)),
             verify_sizes=bool(getattr(args, "verify_sizes", False)),
+            reader=getattr(args, "reader", None) or "auto",
             progress=not getattr(args, "quiet", False) and not getattr(args, "json", False),
         )
 
@@ -113,6 +115,7 @@ def read_config_boxes(cfg: Any | None, config_path: str | None,
         verify_sizes=options.verify_sizes,
         compression=compression,
         progress=None if options.progress else False,
+        reader=options.reader,
     )
 
 
