@@ -509,3 +509,66 @@ def test_random_records_parse_like_tf_data(tmp_path, records):
     path = write(tmp_path / "h.record", data)
     out = _both([path], skip_bad=True)
     assert out["tf"] == out["native"]
+
+
+# ---------------------------------------------------------------- skimmer == protobuf parser
+
+def _same_columns(records, label_map=None, verify=False):
+    from tfod_anchors.sources.example_skim import ExampleSkimmer
+
+    slow = ExampleParser(label_map, verify).parse(records)
+    fast = ExampleSkimmer(label_map, verify).parse(records)
+    np.testing.assert_array_equal(fast[1], slow[1])
+    assert fast[2] == slow[2]
+    assert set(fast[0]) == set(slow[0])
+    for key, value in slow[0].items():
+        if isinstance(value, np.ndarray):
+            assert fast[0][key].dtype == value.dtype, key
+            np.testing.assert_array_equal(fast[0][key], value, err_msg=key)
+        else:
+            assert fast[0][key] == value, key
+
+
+def _unpacked_ymin(values) -> bytes:
+    """An Example whose ymin floats are written unpacked (legal, but not what
+    serializers write): the skimmer must leave it to protobuf."""
+    floats = b"".join(b"\x0d" + np.float32(v).tobytes() for v in values)
+    feature = b"\x12" + bytes([len(floats)]) + floats
+    key = b"image/object/bbox/ymin"
+    entry = b"\x0a" + bytes([len(key)]) + key + b"\x12" + bytes([len(feature)]) + feature
+    features = b"\x0a" + bytes([len(entry)]) + entry
+    return b"\x0a" + bytes([len(features)]) + features
+
+
+def test_skimmer_equals_protobuf_parser_on_edge_cases():
+    from tfod_anchors.sources.labelmap import parse_label_map
+
+    label_map = parse_label_map(b"item { id: 1 name: 'cat' display_name: 'Cat' }\n"
+                                b"item { id: 2 name: 'dog' }\n", "map")
+    records = [example([B1, B2], labels=[3, 7], difficult=[0, 1], source_id="img0"),
+               example([], 50, 60, filename="empty.jpg"), b"",
+               example([B2], 0, 0, encoded=b"jpeg", texts=["cat"]),
+               example([B1], 5, 6, labels=[-5, 2**40], source_id="a\nb", filename="f"),
+               example([B1]) + _unpacked_ymin([0.3]),  # two features fields: merged
+               example([B1], extra={"image/height": ("int64_list", [7])}) +
+               example([B2])[:0]]
+    records += [record for record, _ in MALFORMED]
+    for label_map_arg in (None, label_map):
+        for verify in (False, True):
+            _same_columns(records, label_map_arg, verify)
+            _same_columns(records[::-1], label_map_arg, verify)
+
+
+@settings(max_examples=150, deadline=None)
+@given(records=st.lists(st.tuples(st.integers(0, 3), st.dictionaries(_keys, _feature,
+                                                                     max_size=3),
+                                  st.booleans()), min_size=1, max_size=8),
+       verify=st.booleans())
+def test_skimmer_equals_protobuf_parser_on_random_records(records, verify):
+    data = []
+    for n, extra, texts in records:
+        lo = np.linspace(0.1, 0.4, n)[:, None] * np.ones((1, 2))
+        boxes = np.concatenate([lo, lo + 0.25], axis=1)
+        data.append(example(boxes, 50 * (n % 2), 64, extra=extra,
+                            texts=["cat", "dog", "x"][:n] if texts else None))
+    _same_columns(data, None, verify)

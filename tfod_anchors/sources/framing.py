@@ -190,7 +190,8 @@ def read_records(f: BinaryIO, compression: str, batch: int) -> Iterator[list[byt
                 raise RecordError(index, f"file truncated (incomplete record at byte "
                                          f"{base + pos})")
             length, stored = unpack(buf, pos)
-            if unmask(stored) != crc(buf[pos:pos + 8]):
+            stored = (stored - _MASK_DELTA) & 0xFFFFFFFF  # unmask, inlined (hot loop)
+            if ((stored << 15) | (stored >> 17)) & 0xFFFFFFFF != crc(buf[pos:pos + 8]):
                 raise RecordError(index, f"CRC mismatch (corrupted record at byte {base + pos})")
             end = pos + _HEADER + length + _TRAILER
             if end > len(buf):
@@ -199,7 +200,8 @@ def read_records(f: BinaryIO, compression: str, batch: int) -> Iterator[list[byt
                                              f"{base + pos})")
                 end = pos + _HEADER + length + _TRAILER
             data = buf[pos + _HEADER:end - _TRAILER]
-            if unmask(_CRC.unpack_from(buf, end - _TRAILER)[0]) != crc(data):
+            stored = (_CRC.unpack_from(buf, end - _TRAILER)[0] - _MASK_DELTA) & 0xFFFFFFFF
+            if ((stored << 15) | (stored >> 17)) & 0xFFFFFFFF != crc(data):
                 raise RecordError(index, f"CRC mismatch (corrupted record at byte "
                                          f"{base + pos + _HEADER})")
             out.append(data)

@@ -2,8 +2,9 @@
 
 The TensorFlow-free twin of the ``tf.data`` reader in :mod:`.tfrecord`: local
 files only, read one after the other in a single thread. :mod:`.framing` reads
-the records and checks their CRCs, :class:`.example_proto.ExampleParser` parses a
-batch of them with protobuf into the same columns as the in-graph parser, and
+the records and checks their CRCs, :class:`.example_skim.ExampleSkimmer` parses a
+batch of them (vectorized over the wire format, with protobuf's verdict for any
+unusual or malformed record) into the same columns as the in-graph parser, and
 :func:`.tfexample.process_batch` (shared with the ``tf.data`` reader) turns the
 columns into arrays. What gets counted, and where, is the same as with the
 careful gear of the ``tf.data`` reader: damage -> ``corrupt_files`` naming the
@@ -16,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from .example_proto import ExampleParser
+from .example_skim import ExampleSkimmer
 from .framing import RecordError, read_records
 from .labelmap import LabelMap
 from .progress import Progress
@@ -39,7 +40,7 @@ def read_native(infos: list[FileInfo], *, label_map: LabelMap | None, verify_siz
         InputError: a file cannot be opened or read.
     """
     files = [info.path for info in infos]
-    parser = ExampleParser(label_map, verify_sizes)
+    parser = ExampleSkimmer(label_map, verify_sizes)
     batch = batch_size(infos)
     chunks: list[tuple[int, Chunk]] = []
     for index, info in enumerate(infos):
