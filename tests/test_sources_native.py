@@ -572,3 +572,13 @@ def test_skimmer_equals_protobuf_parser_on_random_records(records, verify):
         data.append(example(boxes, 50 * (n % 2), 64, extra=extra,
                             texts=["cat", "dog", "x"][:n] if texts else None))
     _same_columns(data, None, verify)
+
+
+def test_check_reader_tf_flag_reaches_the_reader():
+    pytest.importorskip("tensorflow")
+    config = "configs/ssd_mobilenet_v2_300x300_raccoon.config"
+    proc = subprocess.run([sys.executable, "-c", _PROBE, "check", config, "--reader", "tf"],
+                          capture_output=True, text=True, cwd=REPO, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    assert "TF_IMPORTED True" in proc.stderr

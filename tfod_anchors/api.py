@@ -6,7 +6,8 @@ that TFOD's ``config_util.get_configs_from_pipeline_file`` returns, and boxes as
 ``inputs`` (paths/globs, as ``--input``), a :class:`~tfod_anchors.boxes.BoxSet`, or
 nothing (the config's ``train_input_reader``). Keyword ``source_options`` are the
 ``--input`` flags: ``compression``, ``label_map``, ``max_boxes``, ``drop_difficult``,
-``skip_bad``, ``verify_sizes`` and ``read_progress``. Nothing is written to disk unless
+``skip_bad``, ``verify_sizes``, ``read_progress`` and ``reader`` (``"auto"``,
+``"tf"`` or ``"native"``: the TFRecord reader). Nothing is written to disk unless
 you ask: :func:`fit` returns the patched config (and its text when the config
 came from a file); :func:`write_fitted` writes it safely.
 

@@ -20,7 +20,7 @@ def run(args: Any) -> int:
         compression=options.compression, label_map=options.label_map,
         max_boxes=options.max_boxes, drop_difficult=options.drop_difficult,
         skip_bad=options.skip_bad, verify_sizes=options.verify_sizes,
-        read_progress=options.progress,
+        read_progress=options.progress, reader=options.reader,
     )
     findings, coverage = outcome.findings, outcome.coverage
     exit_code = 0 if outcome.ok else 1

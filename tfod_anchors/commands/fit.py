@@ -41,7 +41,7 @@ def run(args: Any) -> int:
         compression=options.compression, label_map=options.label_map,
         max_boxes=options.max_boxes, drop_difficult=options.drop_difficult,
         skip_bad=options.skip_bad, verify_sizes=options.verify_sizes,
-        read_progress=options.progress,
+        read_progress=options.progress, reader=options.reader,
     )
     fit = outcome.fit
     warnings = []
