@@ -13,15 +13,19 @@ Both readers give the same boxes and count the same problems (:mod:`.tfrecord`,
   is past the crossover below and TensorFlow is installed; the native reader
   otherwise (always when TensorFlow is not installed).
 
-The crossover (``benchmarks/bench_native_reader.py``): the native reader costs
-about ``NATIVE_US_PER_RECORD`` microseconds per record and ``NATIVE_US_PER_MB``
-per MB; ``tf.data`` costs ``TF_STARTUP_S`` seconds to import and set up (less when
-TensorFlow is already imported) plus ``TF_US_PER_RECORD`` and ``TF_US_PER_MB``.
-``tf.data`` is chosen when its estimated time is lower. With these figures it wins
-on box-only records (no image bytes, ~450 bytes each) from about 0.5 million
-records on, and on image-bearing records (~100 KB each) not before tens of
-millions. Records are estimated from file sizes and each file's first record
-(compressed files: assumed to inflate ``COMPRESSION_RATIO`` times).
+The crossover (``benchmarks/bench_native_reader.py``, all figures from one run on
+the shared 2-core development machine, load average ~8): the native reader costs
+``NATIVE_US_PER_RECORD`` microseconds per record plus ``NATIVE_US_PER_MB`` per MB of
+records (framing, CRC, parsing, all in one thread); our ``tf.data`` reader costs
+``TF_STARTUP_S`` seconds to import TensorFlow and start (``TF_STARTUP_IMPORTED_S``
+when TensorFlow is already imported) plus ``TF_US_PER_RECORD`` and ``TF_US_PER_MB``
+(parallel on both cores). ``tf.data`` is chosen when its estimated time is lower.
+Measured: box-only records (~450 bytes) 19.6 vs 7.6 us a record, so ``tf.data`` wins
+from about 1.1 million records (0.5 GB) on; image-bearing records (~95 KB JPEGs)
+227 vs 175 us a record, from about 250,000 records (24 GB) on. Below that, and on
+every small set, the native reader also saves TensorFlow's memory (46 MB vs 690 MB
+for ``check`` on the raccoon demo). Records are estimated from file sizes and each
+file's first record (compressed files: assumed to inflate ``COMPRESSION_RATIO`` times).
 """
 
 from __future__ import annotations
@@ -36,13 +40,13 @@ from .tfrecord_files import RECORD_OVERHEAD, FileInfo
 
 READERS = ("auto", "tf", "native")
 
-# Measured on the shared 2-core development machine (see the module docstring).
-NATIVE_US_PER_RECORD = 12.0
-NATIVE_US_PER_MB = 300.0
-TF_STARTUP_S = 4.0
-TF_STARTUP_IMPORTED_S = 0.3
-TF_US_PER_RECORD = 4.0
-TF_US_PER_MB = 300.0
+# Fitted to the two regimes of one benchmark run (see the module docstring).
+NATIVE_US_PER_RECORD = 18.6
+NATIVE_US_PER_MB = 2190.0
+TF_STARTUP_S = 12.8
+TF_STARTUP_IMPORTED_S = 0.5
+TF_US_PER_RECORD = 6.8
+TF_US_PER_MB = 1780.0
 COMPRESSION_RATIO = 3.0
 _DEFAULT_RECORD_BYTES = 500
 
