@@ -51,7 +51,7 @@ def _class_for(descriptor: Any) -> type:
 
 
 @functools.cache
-def example_class() -> type:
+def example_class() -> Any:
     """``tensorflow.Example`` from the shipped schema, in a private pool."""
     fds = descriptor_pb2.FileDescriptorSet.FromString(DESCRIPTOR_SET.read_bytes())
     pool = descriptor_pool.DescriptorPool()

@@ -202,14 +202,17 @@ class ExampleSkimmer:
         ok[record[~good]] = False
         return self._columns(records, blob, a, ok, record, which, empty, ls, le)
 
-    def _columns(self, records, blob, a, ok, record, which, empty, ls, le):
+    def _columns(self, records: list[bytes], blob: bytes, a: np.ndarray, ok: np.ndarray,
+                 record: np.ndarray, which: np.ndarray, empty: np.ndarray, ls: np.ndarray,
+                 le: np.ndarray) -> tuple[dict[str, Any], np.ndarray, list[tuple[int, str]]]:
+        """Values of the wanted features of every entry (``record``/``which`` say whose)."""
         n = len(records)
         keep_entry = ok[record]
         record, which, empty, ls, le = (x[keep_entry] for x in (record, which, empty, ls, le))
         kinds = [kind for _, kind in self.wanted]
         values: dict[int, Any] = {}
         counts = np.zeros((len(self.wanted), n), dtype=np.int64)
-        byte_ranges: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        byte_ranges: dict[int, tuple[np.ndarray, ...]] = {}
         for index, kind in enumerate(kinds):
             rows = np.flatnonzero((which == index) & ~empty)
             rec, s, e = record[rows], ls[rows], le[rows]
@@ -236,7 +239,8 @@ class ExampleSkimmer:
         return self._assemble(records, blob, a, ok, kinds, values, counts, byte_ranges)
 
     @staticmethod
-    def _bytes_values(a, starts, stops):
+    def _bytes_values(a: np.ndarray, starts: np.ndarray, stops: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Each value of each bytes list: (value start, value stop, list index, ok per list)."""
         ok = np.ones(starts.size, dtype=bool)
         owners, vstarts, vstops = [], [], []
@@ -258,7 +262,11 @@ class ExampleSkimmer:
         order = np.argsort(owner, kind="stable")
         return np.concatenate(vstarts)[order], np.concatenate(vstops)[order], owner[order], ok
 
-    def _assemble(self, records, blob, a, ok, kinds, values, counts, byte_ranges):
+    def _assemble(self, records: list[bytes], blob: bytes, a: np.ndarray, ok: np.ndarray,
+                  kinds: list[str], values: dict[int, Any], counts: np.ndarray,
+                  byte_ranges: dict[int, Any]
+                  ) -> tuple[dict[str, Any], np.ndarray, list[tuple[int, str]]]:
+        """Single-value checks, then columns: skimmed records, protobuf for the rest."""
         index_of = {key: i for i, (key, _) in enumerate(self.wanted)}
         single = [index_of[k] for k in (HEIGHT, WIDTH, SOURCE_ID, FILENAME)]
         ok &= (counts[single] <= 1).all(axis=0)
@@ -289,8 +297,11 @@ class ExampleSkimmer:
         bad = [(int(slow[position]), reason) for position, reason in bad]
         return _merge(columns, fast, other, kept, self.lists), np.union1d(fast, kept), bad
 
-    def _fast_columns(self, records, blob, a, fast, kinds, values, counts, byte_ranges, height,
-                      width, need):
+    def _fast_columns(self, records: list[bytes], blob: bytes, a: np.ndarray, fast: np.ndarray,
+                      kinds: list[str], values: dict[int, Any], counts: np.ndarray,
+                      byte_ranges: dict[int, Any], height: np.ndarray, width: np.ndarray,
+                      need: np.ndarray) -> dict[str, Any]:
+        """Columns of the records in ``fast`` (as :meth:`ExampleParser.parse` builds them)."""
         n = len(records)
         columns: dict[str, Any] = {}
         for index, (key, kind) in enumerate(self.lists):
