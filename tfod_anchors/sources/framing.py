@@ -37,7 +37,12 @@ import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
-import google_crc32c
+from ..errors import UsageError
+
+try:
+    import google_crc32c
+except ImportError:  # an environment installed before google-crc32c became a requirement
+    google_crc32c = None  # type: ignore[assignment]
 
 _HEADER = 12
 _TRAILER = 4
@@ -49,8 +54,32 @@ _INFLATE = 4 << 20  # at most this many uncompressed bytes per inflate call
 _WBITS = {"GZIP": 16 + zlib.MAX_WBITS, "ZLIB": zlib.MAX_WBITS}
 
 #: ``"c"`` when the CRC runs in compiled code (hardware CRC32C where available);
-#: ``"python"`` means google-crc32c fell back to its slow pure-Python version.
-CRC_IMPLEMENTATION = google_crc32c.implementation
+#: ``"python"``: google-crc32c fell back to its slow pure-Python version;
+#: ``"missing"``: google-crc32c is not installed (the native reader refuses to run).
+CRC_IMPLEMENTATION = google_crc32c.implementation if google_crc32c is not None else "missing"
+
+
+def _crc_table() -> list[int]:
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_TABLE = _crc_table()
+
+
+def _crc32c(data: bytes) -> int:
+    """CRC-32C: google-crc32c's, or a slow table version for a few header bytes."""
+    if google_crc32c is not None:
+        return google_crc32c.value(data)
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = _TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
 
 
 class RecordError(Exception):
@@ -75,7 +104,7 @@ def unmask(stored: int) -> int:
 
 def masked_crc(data: bytes) -> int:
     """The masked CRC-32C that TFRecord stores for ``data`` (uint32)."""
-    crc = google_crc32c.value(data)
+    crc = _crc32c(data)
     return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + _MASK_DELTA) & 0xFFFFFFFF
 
 
@@ -147,7 +176,11 @@ def read_records(f: BinaryIO, compression: str, batch: int) -> Iterator[list[byt
         RecordError: damage (see the module docstring); the records before it
             have been yielded.
         OSError: the file cannot be read.
+        UsageError: google-crc32c is not installed (CRCs are never skipped).
     """
+    if google_crc32c is None:
+        raise UsageError("the native TFRecord reader needs google-crc32c to check record CRCs: "
+                         "pip install google-crc32c (or use --reader tf)")
     inflater = _Inflater(f, compression) if compression else None
     crc = google_crc32c.value
     unpack = _HEAD.unpack_from

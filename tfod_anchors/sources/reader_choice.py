@@ -9,7 +9,7 @@ Both readers give the same boxes and count the same problems (:mod:`.tfrecord`,
   ...), parallel reads and parsing on every core, but ``import tensorflow`` first
   (seconds; 20 s on slow disks) and hundreds of MB of memory.
 * ``"auto"`` (the default) - ``tf.data`` when a path is remote, when the CRC
-  package runs without its compiled code, or when the estimated number of records
+  package is missing or runs without its compiled code, or when the estimated number of records
   is past the crossover below and TensorFlow is installed; the native reader
   otherwise (always when TensorFlow is not installed).
 
@@ -104,9 +104,9 @@ def choose_reader(requested: str | None, infos: list[FileInfo]) -> str:
             raise UsageError(f"{what} needs TensorFlow: pip install 'tfod-anchors[cpu]' "
                              "(or tensorflow)")
         return "tf"
+    if CRC_IMPLEMENTATION != "c" and installed:
+        return "tf"  # no compiled CRC: tf.data checks CRCs far faster
     if not installed:
         return "native"
-    if CRC_IMPLEMENTATION != "c":
-        return "tf"
     records, megabytes = estimate(infos)
     return "tf" if tf_is_faster(records, megabytes, "tensorflow" in sys.modules) else "native"
