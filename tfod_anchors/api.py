@@ -7,8 +7,9 @@ that TFOD's ``config_util.get_configs_from_pipeline_file`` returns, and boxes as
 nothing (the config's ``train_input_reader``). How boxes are read is either one
 :class:`~tfod_anchors.pipeline.SourceOptions` (``sources=``) or ``inputs`` plus the
 ``--input`` flags as keywords: ``compression``, ``label_map``, ``max_boxes``,
-``drop_difficult``, ``skip_bad``, ``verify_sizes`` and ``read_progress``. Nothing is
-written to disk unless you ask: :func:`fit` returns the patched config (and its text
+``drop_difficult``, ``skip_bad``, ``verify_sizes``, ``read_progress`` and ``reader``
+(``"auto"``, ``"tf"`` or ``"native"``: the TFRecord reader). Nothing is written to disk
+unless you ask: :func:`fit` returns the patched config (and its text
 when the config came from a file); :func:`write_fitted` writes it safely.
 
 Example, before TFOD's training loop::

@@ -32,19 +32,7 @@ class SourceOptions:
     skip_bad: bool = False
     verify_sizes: bool = False
     progress: bool = True
-
-    @classmethod
-    def from_args(cls, args: Any) -> SourceOptions:
-        return cls(
-            inputs=tuple(getattr(args, "inputs", ()) or ()),
-            compression=getattr(args, "compression", "auto"),
-            label_map=getattr(args, "label_map", None),
-            max_boxes=getattr(args, "max_boxes", None),
-            drop_difficult=bool(getattr(args, "drop_difficult", False)),
-            skip_bad=bool(getattr(args, "skip_bad", False)),
-            verify_sizes=bool(getattr(args, "verify_sizes", False)),
-            progress=not getattr(args, "quiet", False) and not getattr(args, "json", False),
-        )
+    reader: str = "auto"
 
 
 def _resolve(path: str, config_path: str | None) -> str:
@@ -114,6 +102,7 @@ def read_config_boxes(cfg: PipelineLike | None, config_path: str | None,
         verify_sizes=options.verify_sizes,
         compression=compression,
         progress=None if options.progress else False,
+        reader=options.reader,
     )
 
 
