@@ -7,8 +7,9 @@ that TFOD's ``config_util.get_configs_from_pipeline_file`` returns, and boxes as
 nothing (the config's ``train_input_reader``). How boxes are read is either one
 :class:`~tfod_anchors.pipeline.SourceOptions` (``sources=``) or ``inputs`` plus the
 ``--input`` flags as keywords: ``compression``, ``label_map``, ``max_boxes``,
-``drop_difficult``, ``skip_bad``, ``verify_sizes`` and ``read_progress``. Nothing is
-written to disk unless you ask: :func:`fit` returns the patched config (and its text
+``drop_difficult``, ``skip_bad``, ``verify_sizes``, ``read_progress`` and ``reader``
+(``"auto"``, ``"tf"`` or ``"native"``: the TFRecord reader). Nothing is written to disk
+unless you ask: :func:`fit` returns the patched config (and its text
 when the config came from a file); :func:`write_fitted` writes it safely.
 
 Example, before TFOD's training loop::
@@ -105,7 +106,7 @@ def _source_options(inputs: str | Sequence[str] | None, sources: SourceOptions |
         raise UsageError(f"unknown source option: {err}") from None
 
 
-def _resized(cfg: Any, path: str | None, boxes: BoxSet | None,
+def _resized(cfg: PipelineLike, path: str | None, boxes: BoxSet | None,
              options: SourceOptions) -> ResizedBoxes:
     if boxes is None:
         boxes = pipeline.read_config_boxes(cfg, path, options)
@@ -160,9 +161,9 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     if loaded is not None:
         original = text = loaded.text
         if take:
-            patch = patch_anchor_generator(loaded.text, cfg, result.generator, path)
+            patch = patch_anchor_generator(loaded.text, cfg, result.generator, loaded.path)
             text, warning = patch.text, patch.warning
-            diff = unified_diff(original, text, path)
+            diff = unified_diff(original, text, loaded.path)
     return FitOutcome(config=new_cfg, fit=result, text=text, original_text=original, diff=diff,
                       patch_warning=warning, boxes=resized, loaded=loaded)
 
@@ -180,15 +181,16 @@ def write_fitted(outcome: FitOutcome, *, output: str | None = None, in_place: bo
         text = outcome.text
     if in_place == bool(output):
         raise UsageError("write_fitted needs exactly one of output=PATH or in_place=True")
+    assert in_place or output is not None
     if in_place:
         if outcome.loaded is None:
             raise UsageError("in_place needs a config that was read from a file")
         return write_config(text, outcome.loaded.path, backup=backup,
                             expected_fingerprint=outcome.loaded.fingerprint).path
-    return write_new(text, output).path
+    return write_new(text, str(output)).path
 
 
-def _config_data_missing(cfg: Any, config_path: str | None) -> str | None:
+def _config_data_missing(cfg: PipelineLike, config_path: str | None) -> str | None:
     """Why the config's own training input cannot be read here, or None if it can."""
     import glob
     import os

@@ -16,6 +16,7 @@ import numpy as np
 from tfod_anchors.anchors.layout import AnchorLayout
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
 from tfod_anchors.config import query as cq
+from tfod_anchors.config.query import PipelineLike
 from tfod_anchors.errors import ConfigError, UsageError
 
 
@@ -31,19 +32,7 @@ class SourceOptions:
     skip_bad: bool = False
     verify_sizes: bool = False
     progress: bool = True
-
-    @classmethod
-    def from_args(cls, args: Any) -> SourceOptions:
-        return cls(
-            inputs=tuple(getattr(args, "inputs", ()) or ()),
-            compression=getattr(args, "compression", "auto"),
-            label_map=getattr(args, "label_map", None),
-            max_boxes=getattr(args, "max_boxes", None),
-            drop_difficult=bool(getattr(args, "drop_difficult", False)),
-            skip_bad=bool(getattr(args, "skip_bad", False)),
-            verify_sizes=bool(getattr(args, "verify_sizes", False)),
-            progress=not getattr(args, "quiet", False) and not getattr(args, "json", False),
-        )
+    reader: str = "auto"
 
 
 def _resolve(path: str, config_path: str | None) -> str:
@@ -61,7 +50,7 @@ def _resolve(path: str, config_path: str | None) -> str:
     return path
 
 
-def config_sources(cfg: Any, config_path: str | None) -> list[str]:
+def config_sources(cfg: PipelineLike, config_path: str | None) -> list[str]:
     """The config's ``train_input_reader`` TFRecord paths, resolved.
 
     Raises:
@@ -80,7 +69,7 @@ def config_sources(cfg: Any, config_path: str | None) -> list[str]:
     return [_resolve(p, config_path) for p in train.paths]
 
 
-def read_config_boxes(cfg: Any | None, config_path: str | None,
+def read_config_boxes(cfg: PipelineLike | None, config_path: str | None,
                       options: SourceOptions) -> BoxSet:
     """Boxes from ``--input`` or, without it, from the config's training input, filtered
     as TFOD's input pipeline would (label map, ``max_number_of_boxes``)."""
@@ -113,10 +102,11 @@ def read_config_boxes(cfg: Any | None, config_path: str | None,
         verify_sizes=options.verify_sizes,
         compression=compression,
         progress=None if options.progress else False,
+        reader=options.reader,
     )
 
 
-def resize_for_config(boxset: BoxSet, cfg: Any) -> ResizedBoxes:
+def resize_for_config(boxset: BoxSet, cfg: PipelineLike) -> ResizedBoxes:
     """Stage 2: the config's own image resizer applied to every image."""
     from tfod_anchors.resize import build_resizer, resize_boxes
 
@@ -126,7 +116,7 @@ def resize_for_config(boxset: BoxSet, cfg: Any) -> ResizedBoxes:
     return resize_boxes(boxset, build_resizer(resizer_msg))
 
 
-def layout_function(cfg: Any) -> Callable[[tuple[int, int]], AnchorLayout]:
+def layout_function(cfg: PipelineLike) -> Callable[[tuple[int, int]], AnchorLayout]:
     """Stage 3: padded ``(H, W)`` -> every anchor TFOD generates for it (cached)."""
     from tfod_anchors.anchors import model as geometry
 
@@ -134,14 +124,14 @@ def layout_function(cfg: Any) -> Callable[[tuple[int, int]], AnchorLayout]:
     return geometry.layout_function(cfg)
 
 
-def measure_coverage(resized: ResizedBoxes, cfg: Any) -> Any:
+def measure_coverage(resized: ResizedBoxes, cfg: PipelineLike) -> Any:
     """Stage 4: positioned coverage under the config's matcher."""
     from tfod_anchors.coverage.metrics import evaluate
 
     return evaluate(resized, layout_function(cfg), cq.matcher_spec(cfg))
 
 
-def require_anchors(cfg: Any, config_path: str | None, command: str) -> None:
+def require_anchors(cfg: PipelineLike, config_path: str | None, command: str) -> None:
     """Refuse (exit 2) configs without an anchor generator for commands that need one."""
     if cq.anchor_generator(cfg) is None:
         kind = cq.model_kind(cfg) or "(none)"
@@ -151,14 +141,14 @@ def require_anchors(cfg: Any, config_path: str | None, command: str) -> None:
 
 
 
-def resizer_description(cfg: Any) -> str:
+def resizer_description(cfg: PipelineLike) -> str:
     """One line naming the config's resizer and its settings."""
     from tfod_anchors.resize import build_resizer
 
     return build_resizer(cq.image_resizer(cfg)).describe()
 
 
-def anchor_shapes_hw(cfg: Any, resized: ResizedBoxes) -> np.ndarray | None:
+def anchor_shapes_hw(cfg: PipelineLike, resized: ResizedBoxes) -> np.ndarray | None:
     """float64 ``[S, 2]`` ``(height, width)`` in pixels of every anchor shape (all levels)
     for the most common padded shape, or None for models without anchors."""
     if cq.anchor_generator(cfg) is None or resized.num_boxes == 0:

@@ -1,6 +1,6 @@
 """Config rules for ``check``: anchor settings TFOD accepts silently but gets wrong, or rejects.
 
-TFOD checks little of the anchor geometry itself (``tfod-facts.md`` §4.3, §5.4):
+TFOD checks little of the anchor geometry itself (``docs/fidelity.md`` §3):
 nothing compares the grid stride with ``first_stage_features_stride``, the
 multiscale levels with the FPN levels, or anchor sizes with the input. Each rule
 here has a stable ``code``; severities are ``error`` (TFOD fails, or trains with
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from tfod_anchors.anchors import AnchorLayout
+from tfod_anchors.anchors import AnchorLayout, GridAnchorGenerator, MultiscaleAnchorGenerator
 from tfod_anchors.anchors.builder import AnchorGenerator
 from tfod_anchors.anchors.extractors import ExtractorGeometry, extractor_geometry
 from tfod_anchors.anchors.model import build_model_generator, resized_shapes
@@ -272,7 +272,7 @@ def _level_rules(kind: str, generator: AnchorGenerator, geo: ExtractorGeometry) 
     where = f"{geo.type} gives {n_maps} feature map(s)"
     if geo.strides:
         where += f" (strides {', '.join(str(s) for s in geo.strides)})"
-    if g == "multiscale_anchor_generator":
+    if isinstance(generator, MultiscaleAnchorGenerator):
         want = list(range(generator.min_level, generator.max_level + 1))
         if want == geo.levels or not geo.levels:
             return []
@@ -296,7 +296,7 @@ def _level_rules(kind: str, generator: AnchorGenerator, geo: ExtractorGeometry) 
                             f"max_level: {geo.levels[-1]} and normalize_coordinates: false")]
         return [finding("feature_map_count_mismatch",
                         f"{g} has {n_levels} level(s) but {where}; give one per feature map")]
-    if g == "grid_anchor_generator" and kind == "faster_rcnn":
+    if isinstance(generator, GridAnchorGenerator) and kind == "faster_rcnn":
         stride = geo.strides[0]
         if tuple(generator.stride) != (float(stride), float(stride)):
             sy, sx = (int(v) if float(v).is_integer() else v for v in generator.stride)

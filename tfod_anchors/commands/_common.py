@@ -68,6 +68,9 @@ def add_source_arguments(parser: argparse.ArgumentParser, required: bool = False
                        help="skip and count bad records instead of stopping at the first one")
     group.add_argument("--verify-sizes", action="store_true",
                        help="check image/height and image/width against each encoded image header")
+    group.add_argument("--reader", choices=["auto", "tf", "native"], default="auto",
+                       help="TFRecord reader: tf.data, or native (no TensorFlow; local files); "
+                            "default: chosen by input size and location")
 
 
 def source_options(args: argparse.Namespace) -> SourceOptions:
@@ -81,6 +84,7 @@ def source_options(args: argparse.Namespace) -> SourceOptions:
         drop_difficult=bool(getattr(args, "drop_difficult", False)),
         skip_bad=bool(getattr(args, "skip_bad", False)),
         verify_sizes=bool(getattr(args, "verify_sizes", False)),
+        reader=getattr(args, "reader", None) or "auto",
         progress=not getattr(args, "quiet", False) and not getattr(args, "json", False),
     )
 

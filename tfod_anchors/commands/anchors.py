@@ -14,6 +14,7 @@ from tfod_anchors.anchors.describe import describe_anchors, export_anchors
 from tfod_anchors.anchors.model import meta_architecture, model_anchors
 from tfod_anchors.commands._common import add_output_arguments, emit_json, load, out, say, table
 from tfod_anchors.config import query as cq
+from tfod_anchors.config.query import PipelineLike
 from tfod_anchors.errors import EXIT_OK, ConfigError
 from tfod_anchors.resize import build_resizer
 
@@ -45,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_output_arguments(parser)
 
 
-def default_image_size(cfg: Any) -> tuple[int, int]:
+def default_image_size(cfg: PipelineLike) -> tuple[int, int]:
     """An original size that shows the config's usual input: the resizer's fixed
     output, ``min x max`` for keep-aspect resizers, else 640x640."""
     resizer_msg = cq.image_resizer(cfg)

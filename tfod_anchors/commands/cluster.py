@@ -31,6 +31,7 @@ from tfod_anchors.commands._common import (
     table,
 )
 from tfod_anchors.config import query as cq
+from tfod_anchors.config.query import PipelineLike
 from tfod_anchors.errors import EXIT_OK, UsageError
 
 HELP = "classic k-means anchor clustering"
@@ -68,18 +69,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cluster_once(wh: np.ndarray, k: int, metric: str, seed: int) -> dict[str, Any]:
     """Centroids ``[w, h]`` (sorted by area) and the mean best IoU for one ``k``."""
-    if metric == "iou":
-        res = kmeans.iou_kmeans(wh, k, seed=seed)
+    if metric in ("iou", "euclidean"):
+        fit = kmeans.iou_kmeans if metric == "iou" else baselines.euclidean_kmeans
+        res = fit(wh, k, seed=seed)
         return {"k": k, "centroids": res.centroids, "mean_iou": res.mean_iou}
-    if metric == "euclidean":
-        res = baselines.euclidean_kmeans(wh, k, seed=seed)
-        return {"k": k, "centroids": res.centroids, "mean_iou": res.mean_iou}
-    res = baselines.ratio_scale_kmeans(wh, k, k, seed=seed)
-    return {"k": k, "centroids": res.centroids, "mean_iou": res.mean_iou,
-            "aspect_ratios": res.ratios, "scales": res.scales}
+    split = baselines.ratio_scale_kmeans(wh, k, k, seed=seed)
+    return {"k": k, "centroids": split.centroids, "mean_iou": split.mean_iou,
+            "aspect_ratios": split.ratios, "scales": split.scales}
 
 
-def generator_mapping(cfg: Any, resized: Any, centroids: np.ndarray) -> dict[str, Any] | None:
+def generator_mapping(cfg: PipelineLike, resized: Any,
+                      centroids: np.ndarray) -> dict[str, Any] | None:
     """The config's generator parameters implied by the centroids (resized pixels)."""
     generator = cq.anchor_generator(cfg)
     if generator is None:

@@ -64,7 +64,7 @@ def box_statistics(boxset: BoxSet, resized: ResizedBoxes, space: str) -> dict[st
     positive = (w > 0) & (h > 0)
     ratio = np.divide(w, h, out=np.full_like(w, np.nan), where=h > 0)
     bands = {name: int(((area >= lo) & (area < hi)).sum()) for name, lo, hi in SIZE_BANDS}
-    shapes = np.unique(resized.padded_shape, axis=0) if resized.padded_shape.size else []
+    num_shapes = len(np.unique(resized.padded_shape, axis=0)) if resized.padded_shape.size else 0
     return {
         "num_images": boxset.num_images,
         "num_boxes": boxset.num_boxes,
@@ -73,7 +73,7 @@ def box_statistics(boxset: BoxSet, resized: ResizedBoxes, space: str) -> dict[st
         "skip_examples": dict(boxset.skip_examples),
         "sources": list(boxset.sources),
         "space": space,
-        "num_padded_shapes": int(len(shapes)),
+        "num_padded_shapes": int(num_shapes),
         "width": distribution(w),
         "height": distribution(h),
         "sqrt_area": distribution(np.sqrt(area)),

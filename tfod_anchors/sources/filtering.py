@@ -57,7 +57,7 @@ def _box_where(raw: RawBoxes, i: int) -> str:
             f"[ymin, xmin, ymax, xmax] = {_fmt_box(raw.boxes[i])}")
 
 
-def _first(mask: np.ndarray) -> int:
+def _first(mask: np.ndarray | np.bool_) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
@@ -147,7 +147,7 @@ def apply_tfod_filters(raw: RawBoxes, skips: Skips, *, max_number_of_boxes: int 
         new_index = np.full(raw.num_images, -1, dtype=np.int32)
         new_index[images] = np.arange(images.size, dtype=np.int32)
     else:
-        images, new_index = slice(None), None  # nothing to re-index: no copies
+        images, new_index = slice(None), None  # type: ignore[assignment]  # no re-index
     kept = slice(None) if keep.all() else np.flatnonzero(keep)
     out_box_image = box_image[kept]
     if new_index is not None:

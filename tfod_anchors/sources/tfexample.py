@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -97,7 +98,7 @@ class Chunk:
     is_crowd: np.ndarray
 
 
-def _image_keys(joined: bytes, rows: np.ndarray, path: str,
+def _image_keys(joined: Any, rows: np.ndarray, path: str,
                 records: np.ndarray) -> np.ndarray:
     """Keys of ``rows`` from a batch's newline-joined keys (``image/source_id``, else
     ``image/filename``), ``"<file>#<record>"`` when both are empty."""

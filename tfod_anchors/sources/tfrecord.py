@@ -30,12 +30,22 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from .example_proto import NOT_AN_EXAMPLE
 from .fileio import one_line
 from .labelmap import LabelMap
 from .progress import Progress
 from .raw import RawBoxes, Skips
+from .reader_choice import choose_reader
 from .tfexample import Chunk, chunks_to_raw, make_parse_fn, process_batch
-from .tfrecord_files import RECORD_OVERHEAD, FileInfo, batch_size, expand_paths, inspect_files
+from .tfrecord_files import (
+    RECORD_OVERHEAD,
+    FileInfo,
+    batch_size,
+    compression_hint,
+    expand_paths,
+    inspect_files,
+)
+from .tfrecord_native import read_native
 
 
 def _loss_detail(err: Any) -> str:
@@ -50,19 +60,17 @@ def _loss_detail(err: Any) -> str:
 
 
 def _parse_detail(err: Any) -> str:
+    if isinstance(err, UnicodeDecodeError):
+        return NOT_AN_EXAMPLE
     text = one_line(err)
+    if "Could not parse example input" in text:
+        return NOT_AN_EXAMPLE
     match = re.search(r"Key: ([^,]+), Index: \d+\.\s*(.*)", text)
     if match:
         return f"{match.group(1)}: {match.group(2)}"
     return text
 
 
-def _hint(info: FileInfo) -> str:
-    if info.detected is not None and info.detected != info.compression:
-        name = info.detected.lower() or "none"
-        return f" (the file looks {'uncompressed' if name == 'none' else name.upper()}; " \
-               f"try compression {name})"
-    return ""
 
 
 class _Reader:
@@ -176,7 +184,7 @@ class _Reader:
                         tail.append(record)
                     loss = "file changed while reading"
                 except tf.errors.DataLossError as err:
-                    loss = _loss_detail(err) + _hint(info)
+                    loss = _loss_detail(err) + compression_hint(info)
                 if tail:
                     self._consume(tf.stack(tail), state, parse, skips, chunks)
                 skips.add("corrupt_files", 1, f"{info.path} (record {state.done}): {loss}")
@@ -195,15 +203,18 @@ class _Reader:
         records = np.arange(state.done, state.done + n, dtype=np.int64)
         state.done += n
         state.length += int(tf.reduce_sum(tf.strings.length(serialized))) + RECORD_OVERHEAD * n
+        # TensorFlow quotes an unparsable record in its error message, and Python fails
+        # to decode that message when the record is not UTF-8: both mean malformed.
+        rejected = (tf.errors.InvalidArgumentError, UnicodeDecodeError)
         try:
             parsed = _to_numpy(parse(serialized))
-        except tf.errors.InvalidArgumentError:
+        except rejected:
             good = []
             for j in range(n):
                 try:
                     parse(serialized[j:j + 1])
                     good.append(j)
-                except tf.errors.InvalidArgumentError as err:
+                except rejected as err:
                     skips.add("malformed_records", 1, f"{state.info.path} (record "
                                                       f"{int(records[j])}): {_parse_detail(err)}")
             if not good:
@@ -230,18 +241,18 @@ def _to_numpy(parsed: dict[str, Any]) -> dict[str, np.ndarray]:
 def read_tfrecords(specs: list[str], *, label_map: LabelMap | None = None,
                    verify_sizes: bool = False, compression: str | None = None,
                    skip_bad: bool = False, progress: Progress | None = None,
-                   skips: Skips | None = None) -> RawBoxes:
+                   skips: Skips | None = None, reader: str | None = None) -> RawBoxes:
     """Read TFRecord paths/globs into :class:`RawBoxes` (unfiltered).
 
     Files that are not TFRecords (no valid record header, and not GZIP/ZLIB)
-    count as ``corrupt_files`` and are not read.
+    count as ``corrupt_files`` and are not read. ``reader``: ``"auto"`` (``None``),
+    ``"tf"`` or ``"native"``, see :mod:`.reader_choice`; both give the same result.
 
     Raises:
         InputError: unreadable path; with ``skip_bad=False`` also the first bad
             file before any record is read.
+        UsageError: a reader that cannot read these files here.
     """
-    import tensorflow as tf
-
     skips = skips if skips is not None else Skips()
     progress = progress if progress is not None else Progress(False)
     infos = inspect_files(expand_paths(specs), compression)
@@ -258,13 +269,18 @@ def read_tfrecords(specs: list[str], *, label_map: LabelMap | None = None,
         readable.append(info)
     if not readable:
         return RawBoxes.empty()
-    reader = _Reader(readable, label_map, verify_sizes, progress)
+    if choose_reader(reader, readable) == "native":
+        return read_native(readable, label_map=label_map, verify_sizes=verify_sizes,
+                           progress=progress, skips=skips)
+    import tensorflow as tf
+
+    gears = _Reader(readable, label_map, verify_sizes, progress)
     attempt = Skips()
     try:
-        raw = reader.fast(attempt)
-    except tf.errors.OpError:
+        raw = gears.fast(attempt)
+    except (tf.errors.OpError, UnicodeDecodeError):
         attempt = Skips()
         progress.records = progress.boxes = 0
-        raw = reader.careful(attempt)
+        raw = gears.careful(attempt)
     skips.merge(attempt)
     return raw
