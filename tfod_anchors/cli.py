@@ -1,4 +1,4 @@
-"""Command line: ``tfod-anchors {fit,check,anchors,stats,cluster}``.
+"""Command line: ``tfod-anchors {fit,check,anchors,stats,cluster,extract}``.
 
 This module only parses arguments, dispatches to ``tfod_anchors.commands`` and
 turns errors into the exit codes fixed in ``DESIGN.md``: 0 done / config OK,
@@ -30,6 +30,7 @@ _COMMANDS = {
     "anchors": "tfod_anchors.commands.anchors",
     "stats": "tfod_anchors.commands.stats",
     "cluster": "tfod_anchors.commands.cluster",
+    "extract": "tfod_anchors.commands.extract",
 }
 
 
@@ -170,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--plot", metavar="FILE.png", help="write the elbow/scatter plot")
     _sources(cluster)
     _common(cluster)
+
+    from tfod_anchors.commands import extract as extract_command
+
+    extract_command.add_arguments(sub.add_parser("extract", help=extract_command.HELP))
     return parser
 
 
@@ -189,8 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if not args.command:
-            raise UsageError("a command is required: fit, check, anchors, stats "
-                             "or cluster (see --help)")
+            raise UsageError("a command is required: fit, check, anchors, stats, "
+                             "cluster or extract (see --help)")
         module = importlib.import_module(_COMMANDS[args.command])
         return int(module.run(args))
     except TfodAnchorsError as err:

@@ -19,13 +19,16 @@ from typing import Any
 
 from ..errors import UsageError
 
+#: The runners ``tfod-anchors extract --runner`` accepts.
+RUNNERS = ("DirectRunner", "PrismRunner", "DataflowRunner", "FlinkRunner", "SparkRunner")
+
 _NAMES = {
     "ReadBoxes": "read", "ReadOptions": "read", "ReadRows": "read", "BadInput": "read",
     "match_files": "read", "BoxStatsFn": "stats", "run_extraction": "extract",
-    "unwrap_bad_input": "extract", "RUNNERS": "extract",
+    "unwrap_bad_input": "extract",
 }
 
-__all__ = sorted(_NAMES)
+__all__ = sorted(_NAMES) + ["RUNNERS", "require_beam"]
 
 
 def require_beam() -> None:

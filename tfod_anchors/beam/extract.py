@@ -35,15 +35,15 @@ from ..sources.cache import (
     rows_to_table,
 )
 from ..sources.cache_write import (
+    BEAM_TEMP,
     SHARD_ROWS,
     build_manifest,
     check_tfrecord_specs,
     extraction_options,
 )
 from ..sources.raw import Skips
+from . import RUNNERS
 from .read import MARKER, BadInput, ReadOptions, ReadRows
-
-RUNNERS = ("DirectRunner", "PrismRunner", "DataflowRunner", "FlinkRunner", "SparkRunner")
 
 
 class MergeSummaries(beam.CombineFn):
@@ -96,7 +96,7 @@ class WriteManifest(beam.DoFn):
         sizes = summary["sizes"]
         if sizes["boxes"] == 0:
             where = ", ".join(self._args["read"][:3]) or "the input"
-            raise BadInput(f"no boxes left in {sizes['records']} records of {where} "
+            raise BadInput.of(f"no boxes left in {sizes['records']} records of {where} "
                            f"(skipped: {summary['skipped']}); check the label map and flags")
         shards = []
         for path in sorted(shard_paths):
@@ -132,7 +132,7 @@ def _prepare_output(output: str) -> None:
     FileSystems.mkdirs(output) if not FileSystems.exists(output) else None
     found = FileSystems.match([FileSystems.join(output, "*")])[0].metadata_list
     ours = [m.path for m in found if posixpath.basename(m.path) == MANIFEST
-            or posixpath.basename(m.path).startswith(SHARD_PREFIX + "-")]
+            or posixpath.basename(m.path).startswith((SHARD_PREFIX + "-", BEAM_TEMP))]
     others = [m.path for m in found if m.path not in ours
               and not posixpath.basename(m.path).startswith(".")]
     if others:
@@ -141,6 +141,22 @@ def _prepare_output(output: str) -> None:
     ours.sort(key=lambda p: posixpath.basename(p) != MANIFEST)  # the manifest goes first
     for path in ours:
         FileSystems.delete([path])
+
+
+def _remove_temp(output: str) -> None:
+    """Best effort: the temporary folders of a failed job's Parquet sink."""
+    try:
+        if "://" not in output:
+            import glob
+            import shutil
+
+            for path in glob.glob(FileSystems.join(output, BEAM_TEMP + "*")):
+                shutil.rmtree(path, ignore_errors=True)
+            return
+        found = FileSystems.match([FileSystems.join(output, BEAM_TEMP + "*", "*")])[0]
+        FileSystems.delete(sorted({m.path for m in found.metadata_list}))
+    except Exception:  # noqa: BLE001, S110 - cleaning up must not hide the real error
+        pass
 
 
 def _num_shards(read: ReadRows) -> int:
@@ -153,6 +169,11 @@ def unwrap_bad_input(err: BaseException) -> TfodAnchorsError | None:
     """The one-line error inside whatever a runner wrapped a worker's failure in
     (exception chains, ``args``, or only the remote traceback's text)."""
     pattern = re.compile(re.escape(MARKER) + r"(\{\"message\": \"(?:[^\"\\]|\\.)*\"\})")
+
+    def marked(text: str) -> TfodAnchorsError | None:
+        match = pattern.search(text)
+        return InputError(json.loads(match.group(1))["message"]) if match else None
+
     stack: list[Any] = [err]
     seen: set[int] = set()
     while stack:
@@ -160,16 +181,13 @@ def unwrap_bad_input(err: BaseException) -> TfodAnchorsError | None:
         if not isinstance(e, BaseException) or id(e) in seen:
             continue
         seen.add(id(e))
-        if isinstance(e, BadInput):
-            return InputError(e.message)
+        found = marked(str(e))
+        if found is not None:
+            return found
         if isinstance(e, TfodAnchorsError):
             return e
         stack.extend([e.__cause__, e.__context__, *e.args])
-    text = "".join(traceback.format_exception(type(err), err, err.__traceback__))
-    match = pattern.search(text)
-    if match:
-        return InputError(json.loads(match.group(1))["message"])
-    return None
+    return marked("".join(traceback.format_exception(type(err), err, err.__traceback__)))
 
 
 def run_extraction(specs: list[str], output: str, options: ReadOptions | None = None, *,
@@ -222,6 +240,7 @@ def run_extraction(specs: list[str], output: str, options: ReadOptions | None = 
     try:
         pipeline.run().wait_until_finish()
     except Exception as err:  # noqa: BLE001 - runners wrap worker errors their own way
+        _remove_temp(output)
         found = unwrap_bad_input(err)
         if found is not None:
             raise found from None

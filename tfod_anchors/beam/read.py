@@ -45,13 +45,26 @@ _BEAM_COMPRESSION = {"": CompressionTypes.UNCOMPRESSED, "GZIP": CompressionTypes
 
 
 class BadInput(Exception):
-    """A bad file or record in a worker, without ``skip_bad``. Its text holds
-    ``MARKER{"message": ...}`` so the launcher finds it whatever the runner wraps
-    it in (:func:`~.extract.unwrap_bad_input`)."""
+    """A bad file or record in a worker, without ``skip_bad``. Made with :meth:`of`,
+    its text holds ``MARKER{"message": ...}`` so the launcher finds the message
+    whatever the runner wraps it in (:func:`~.extract.unwrap_bad_input`); runners
+    may re-create it with more text around."""
 
-    def __init__(self, message: str):
-        super().__init__(MARKER + json.dumps({"message": message}))
-        self.message = message
+    @classmethod
+    def of(cls, message: str) -> BadInput:
+        return cls(MARKER + json.dumps({"message": message}))
+
+
+def _loss_detail(text: str) -> str:
+    """Beam's TFRecord framing errors in the local reader's words (no hex dumps)."""
+    text = " ".join(text.split())
+    if "Mismatch of data mask" in text:
+        return "CRC mismatch (record data)"
+    if "Mismatch of length mask" in text:
+        return "CRC mismatch (record length)"
+    if "Fewer than" in text:
+        return "file truncated (incomplete record)"
+    return text[:200]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,7 +187,7 @@ class ReadRecordRows(beam.DoFn):
             except StopIteration:
                 break
             except Exception as err:  # noqa: BLE001 - CRC mismatch, truncation, bad stream
-                failure = " ".join(str(err).split())[:200]
+                failure = _loss_detail(str(err))
                 break
             pending.append(record)
             if len(pending) == batch:
@@ -188,7 +201,7 @@ class ReadRecordRows(beam.DoFn):
             return
         where = f"{info.path} (record {done})"
         if not self._options.skip_bad:
-            raise BadInput(f"{where}: file corrupt or truncated ({failure}) (skip and count it "
+            raise BadInput.of(f"{where}: file corrupt or truncated ({failure}) (skip and count it "
                            "with --skip-bad, skip_bad=True)")
         Metrics.counter(NAMESPACE, "corrupt_files").inc()
         example = {"corrupt_files": ((index, done), f"{where}: {failure}")}
@@ -212,7 +225,7 @@ class ReadRecordRows(beam.DoFn):
 
                     where = f"{path} (record {int(numbers[j])})"
                     if not self._options.skip_bad:
-                        raise BadInput(f"{where}: not a usable tf.Example "
+                        raise BadInput.of(f"{where}: not a usable tf.Example "
                                        f"({_parse_detail(err)}) (skip and count it with "
                                        "--skip-bad, skip_bad=True)") from None
                     stored.add("malformed_records", 1, f"{where}: {_parse_detail(err)}")
@@ -239,7 +252,7 @@ class ReadRecordRows(beam.DoFn):
             try:
                 raise_if_fatal(check, False)
             except InputError as err:
-                raise BadInput(str(err)) from None
+                raise BadInput.of(str(err)) from None
         _count(boxset.skipped)
         Metrics.counter(NAMESPACE, "records").inc(len(records))
         Metrics.counter(NAMESPACE, "images").inc(boxset.num_images)

@@ -35,6 +35,8 @@ from .tfrecord_files import expand_paths, inspect_files
 
 #: Rows (records) per Parquet shard written by the local extraction.
 SHARD_ROWS = 500_000
+#: Temporary folders Beam's file sinks leave in the output when a job fails.
+BEAM_TEMP = "beam-temp-"
 
 
 def check_tfrecord_specs(specs: list[str]) -> None:
@@ -113,6 +115,7 @@ def prepare_output(directory: str) -> None:
         os.makedirs(directory, exist_ok=True)
         present = [join(directory, n) for n in os.listdir(directory)]
     ours = {join(directory, MANIFEST)} | set(glob_files(join(directory, f"{SHARD_PREFIX}-*")))
+    ours |= {p for p in present if os.path.basename(p.rstrip("/")).startswith(BEAM_TEMP)}
     others = [p for p in present if p not in ours and not os.path.basename(p).startswith(".")]
     if others:
         raise UsageError(f"{directory}: output directory holds other files ({others[0]}, ...); "
@@ -126,8 +129,14 @@ def _remove(path: str) -> None:
     if is_remote(path):
         import tensorflow as tf
 
-        if tf.io.gfile.exists(path):
+        if tf.io.gfile.isdir(path):
+            tf.io.gfile.rmtree(path)
+        elif tf.io.gfile.exists(path):
             tf.io.gfile.remove(path)
+    elif os.path.isdir(path):
+        import shutil
+
+        shutil.rmtree(path)
     elif os.path.exists(path):
         os.remove(path)
 

@@ -1,0 +1,125 @@
+"""``tfod-anchors extract``: TFRecords -> a box cache every command reads as ``--input``.
+
+Without ``--runner`` the local ``tf.data`` reader writes the cache (no Beam needed);
+with ``--runner`` an Apache Beam pipeline does (:mod:`tfod_anchors.beam`), and the
+arguments after ``--`` go to Beam's ``PipelineOptions``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from tfod_anchors.beam import RUNNERS
+from tfod_anchors.commands._common import jsonable, say, skipped_lines
+from tfod_anchors.errors import UsageError
+
+HELP = "extract the boxes of TFRecords into a box cache (locally or with Apache Beam)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``extract`` flags (box source flags and ``--json/--quiet/--debug`` included)."""
+    from tfod_anchors.cli import _common, _sources
+
+    parser.add_argument("--config", metavar="CONFIG",
+                        help="take inputs, label map and max_number_of_boxes from this "
+                             "config's train_input_reader (flags override)")
+    parser.add_argument("--output", "-o", required=True, metavar="DIR",
+                        help="the cache directory (local or gs://; created; must be empty or "
+                             "hold a previous cache, which is replaced)")
+    parser.add_argument("--runner", choices=RUNNERS, metavar="NAME",
+                        help="run an Apache Beam pipeline on this runner (" + ", ".join(RUNNERS)
+                             + "); default: the local reader, no Beam")
+    parser.add_argument("--num-shards", type=int, metavar="N",
+                        help="Parquet shards with --runner (default: about 500k records each)")
+    parser.add_argument("beam_args", nargs="*", metavar="-- BEAM_OPTION",
+                        help="after --: options for Beam's PipelineOptions (e.g. --project, "
+                             "--region, --temp_location, --extra_package)")
+    _sources(parser)
+    _common(parser)
+
+
+def _settings(args: Any) -> tuple[list[str], str | None, int | None]:
+    """Inputs, label map and max boxes: the flags, else the config's."""
+    from tfod_anchors import config_query as cq
+    from tfod_anchors import workflow
+    from tfod_anchors.commands._common import load
+
+    specs = list(args.inputs or [])
+    label_map, max_boxes = args.label_map, args.max_boxes
+    if args.config:
+        cfg = load(args.config).config
+        if not specs:
+            specs = workflow.config_sources(cfg, args.config)
+        if label_map is None:
+            label_map = cq.label_map_path(cfg)
+            if label_map is not None and cq.is_placeholder_path(label_map):
+                label_map = None
+            elif label_map is not None:
+                label_map = workflow._resolve(label_map, args.config)
+        if max_boxes is None:
+            max_boxes = cq.max_number_of_boxes(cfg)
+    if not specs:
+        raise UsageError("extract: pass --input SRC (TFRecord paths/globs) or --config CONFIG")
+    return specs, label_map, max_boxes
+
+
+def quiet_beam_logging() -> None:
+    """Beam logs worker failures with tracebacks and import-time warnings; the
+    command prints its own one-line error instead (``--debug`` keeps Beam's logs)."""
+    import logging
+
+    logging.getLogger().setLevel(logging.ERROR)
+    logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
+
+
+def run(args: Any) -> int:
+    if args.beam_args and not args.runner:
+        raise UsageError(f"extract: Beam options ({args.beam_args[0]} ...) need --runner NAME")
+    if args.num_shards is not None and args.num_shards < 1:
+        raise UsageError("extract: --num-shards must be >= 1")
+    specs, label_map, max_boxes = _settings(args)
+    compression = None if args.compression == "auto" else args.compression
+    if args.runner:
+        from tfod_anchors.beam import require_beam
+
+        if not args.debug:
+            quiet_beam_logging()
+        require_beam()
+        from tfod_anchors.beam.extract import run_extraction
+        from tfod_anchors.beam.read import ReadOptions
+
+        say(args, f"extracting with Apache Beam ({args.runner}) ...")
+        manifest = run_extraction(
+            specs, args.output,
+            ReadOptions(label_map_path=label_map, max_number_of_boxes=max_boxes,
+                        drop_difficult=args.drop_difficult, skip_bad=args.skip_bad,
+                        verify_sizes=args.verify_sizes, compression=compression),
+            runner=args.runner, beam_args=list(args.beam_args), num_shards=args.num_shards)
+    else:
+        from tfod_anchors.sources.cache_write import extract_local
+
+        manifest = extract_local(
+            specs, args.output, label_map_path=label_map, max_number_of_boxes=max_boxes,
+            drop_difficult=args.drop_difficult, skip_bad=args.skip_bad,
+            verify_sizes=args.verify_sizes, compression=compression,
+            progress=None if not (args.quiet or args.json) else False)
+    counts = manifest["counts"]
+    if args.json:
+        from tfod_anchors.cli import emit_json
+
+        emit_json(jsonable({"output": args.output, "extractor": manifest["extractor"],
+                            "counts": counts, "skipped": manifest["skipped"],
+                            "skip_examples": manifest["skip_examples"],
+                            "shards": [s["path"] for s in manifest["shards"]],
+                            "options": manifest["options"]}))
+        return 0
+    say(args, f"wrote box cache {args.output}: {counts['records']} records of "
+              f"{counts['files']} files, {counts['images']} images and {counts['boxes']} boxes "
+              f"after filtering, {len(manifest['shards'])} shard(s) ({manifest['extractor']})")
+    lines = skipped_lines(manifest["skipped"], manifest["skip_examples"])
+    if lines:
+        say(args, "skipped or noted:")
+        for line in lines:
+            say(args, line)
+    return 0
