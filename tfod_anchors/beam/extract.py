@@ -15,6 +15,7 @@ interrupted job never leaves a cache that looks complete.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import posixpath
@@ -43,7 +44,7 @@ from ..sources.cache_write import (
 )
 from ..sources.raw import Skips
 from . import RUNNERS
-from .read import MARKER, BadInput, ReadOptions, ReadRows
+from .read import MARKER, NAMESPACE, BadInput, ReadOptions, ReadRows
 
 
 class MergeSummaries(beam.CombineFn):
@@ -192,8 +193,9 @@ def unwrap_bad_input(err: BaseException) -> TfodAnchorsError | None:
 
 def run_extraction(specs: list[str], output: str, options: ReadOptions | None = None, *,
                    runner: str = "DirectRunner", beam_args: list[str] | None = None,
-                   num_shards: int | None = None) -> dict[str, Any]:
-    """Extract a box cache with a Beam pipeline; returns the manifest it wrote.
+                   num_shards: int | None = None) -> Extraction:
+    """Extract a box cache with a Beam pipeline; returns the manifest it wrote and
+    the job's counters.
 
     Args:
         specs: TFRecord paths/globs (local, ``gs://``, any Beam filesystem).
@@ -238,11 +240,34 @@ def run_extraction(specs: list[str], output: str, options: ReadOptions | None = 
          | "Manifest" >> beam.ParDo(WriteManifest(output, args), beam.pvalue.AsList(written),
                                     beam.pvalue.AsSingleton(summary)))
     try:
-        pipeline.run().wait_until_finish()
+        result = pipeline.run()
+        result.wait_until_finish()
     except Exception as err:  # noqa: BLE001 - runners wrap worker errors their own way
         _remove_temp(output)
         found = unwrap_bad_input(err)
         if found is not None:
             raise found from None
         raise
-    return load_manifest(output)
+    return Extraction(load_manifest(output), counters(result))
+
+
+@dataclasses.dataclass(frozen=True)
+class Extraction:
+    """What :func:`run_extraction` did: the manifest it wrote and the job's counters
+    (namespace ``tfod_anchors``: the skip keys, ``records``, ``images``, ``boxes``)."""
+
+    manifest: dict[str, Any]
+    counters: dict[str, int]
+
+
+def counters(result: Any) -> dict[str, int]:
+    """The ``tfod_anchors`` counters of a finished job (committed values where the
+    runner has them)."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    found = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
+    out: dict[str, int] = {}
+    for metric in found:
+        value = metric.committed if metric.committed is not None else metric.attempted
+        out[metric.key.metric.name] = out.get(metric.key.metric.name, 0) + int(value or 0)
+    return out

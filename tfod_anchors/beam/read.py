@@ -321,6 +321,10 @@ class ReadRows(beam.PTransform):
 
     def expand(self, pbegin: Any) -> Any:
         elements = list(enumerate(self.matched.readable))
+        launch = dict(self.matched.skips.counts)
+        _ = (pbegin
+             | "LaunchSkips" >> beam.Create([launch])
+             | "CountLaunchSkips" >> beam.Map(_count))
         return (pbegin
                 | "Files" >> beam.Create(elements)
                 | "Spread" >> beam.Reshuffle()

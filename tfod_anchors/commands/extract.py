@@ -95,7 +95,8 @@ def run(args: Any) -> int:
             ReadOptions(label_map_path=label_map, max_number_of_boxes=max_boxes,
                         drop_difficult=args.drop_difficult, skip_bad=args.skip_bad,
                         verify_sizes=args.verify_sizes, compression=compression),
-            runner=args.runner, beam_args=list(args.beam_args), num_shards=args.num_shards)
+            runner=args.runner, beam_args=list(args.beam_args),
+            num_shards=args.num_shards).manifest
     else:
         from tfod_anchors.sources.cache_write import extract_local
 
