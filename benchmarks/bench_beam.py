@@ -277,6 +277,7 @@ def fit_on_large_cache(work: Path, min_boxes: int) -> None:
 
 
 def main() -> None:
+    global DATASETS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", default="identity,workers,cache,fit")
     parser.add_argument("--workdir", default="/tmp/tfod_bench_beam")
@@ -284,10 +285,9 @@ def main() -> None:
     parser.add_argument("--fit-boxes", type=int, default=5_000_000)
     parser.add_argument("--prism", action="store_true", help="also try the PrismRunner")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
-    parser.add_argument("--datasets", default=str(DATASETS),
+    parser.add_argument("--datasets", default=str(ROOT.parent / "shared" / "datasets"),
                         help="the shared CSV datasets (default: ../shared/datasets)")
     args = parser.parse_args()
-    global DATASETS
     DATASETS = Path(args.datasets)
     parts = set(args.parts.split(","))
     work = Path(args.workdir)
