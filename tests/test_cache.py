@@ -189,3 +189,29 @@ def test_fit_json_is_byte_identical_on_cache_and_records(tmp_path, capsys):
         outputs.append(out)
     assert outputs[0] == outputs[1]
     assert json.loads(outputs[0])["num_boxes"] > 0
+
+
+def test_stats_json_is_identical_on_cache_and_records(damaged, capsys):
+    docs = []
+    for source in (damaged["glob"], damaged["cache"]):
+        code, out, err = run_cli(capsys, "stats", "--input", source, "--skip-bad",
+                                 "--label-map", damaged["label_map"], "--json")
+        assert code == 0, err
+        docs.append(out)
+    assert docs[0] == docs[1]
+    assert json.loads(docs[0])["skipped"]["corrupt_files"] == 2
+
+
+def test_missing_pyarrow_is_one_clear_line(damaged):
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['pyarrow'] = None; from tfod_anchors.cli import main; "
+            f"sys.exit(main(['stats', '--input', {damaged['cache']!r}, '--skip-bad']))")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1] == (
+        "tfod-anchors: error: the box cache (Parquet) needs pyarrow: pip install "
+        "'tfod-anchors[cache]' (or pip install pyarrow)")

@@ -126,7 +126,8 @@ def _list_parts(column: Any) -> tuple[np.ndarray, Any]:
 def table_to_rows(table: Any) -> RecordRows:
     """A shard's table (``class_text`` optional) -> rows."""
     table = table.unify_dictionaries() if "class_text" in table.column_names else table
-    values, splits = {}, {}
+    values: dict[str, np.ndarray] = {}
+    splits: dict[str, np.ndarray] = {}
     texts: list[str] = []
     for name, dtype in LIST_DTYPES.items():
         if name not in table.column_names:

@@ -16,6 +16,7 @@ records with any of those options.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -136,7 +137,8 @@ def rows_from_parsed(p: dict[str, np.ndarray], path: str, file_index: int,
         return f"{path} (record {int(records[row])})"
 
     height, width = _fill_sizes(p, verify, where, skips)
-    keys = _image_keys(p["keys"], np.arange(n), path, records)
+    joined: Any = p["keys"]  # one newline-joined bytes string per batch
+    keys = _image_keys(joined, np.arange(n), path, records)
     values, splits = {}, {}
     texts: list[str] = []
     for key, name in LIST_COLUMNS.items():
