@@ -44,7 +44,11 @@ def check_tfrecord_specs(specs: list[str]) -> None:
     from . import source_kind
 
     for spec in specs:
-        kind = source_kind(spec)
+        # remote paths are judged by their suffix alone: the Beam launcher may have no
+        # TensorFlow filesystem for them
+        suffix = os.path.splitext(spec.lower())[1]
+        kind = source_kind(spec) if not is_remote(spec) else \
+            {".json": "coco", ".csv": "csv", ".xml": "voc"}.get(suffix, "tfrecord")
         if kind != "tfrecord":
             raise UsageError(f"{spec}: extract caches TFRecord files; a {kind} input is read "
                              "directly by every command (no cache needed)")
