@@ -316,19 +316,22 @@ def fit_on_large_cache(work: Path, min_boxes: int) -> None:
     print(f"== fit on a cache of {boxes:,} boxes ({manifest['counts']['records']:,} records; "
           f"local extraction {t_extract:.1f} s)")
     config = ROOT / "configs" / "faster_rcnn_resnet50_640x640_coco_subset.config"
+    _, t_read = timed(read_boxes, [cache], progress=False)
+    print(f"  read_boxes(cache) alone: {t_read:.1f} s")
     probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
              "r = subprocess.run(sys.argv[1:], capture_output=True); "
-             "dt = time.perf_counter() - t; "
-             "print(r.returncode, dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
+             "dt = time.perf_counter() - t; u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+             "print(r.returncode, dt, u.ru_maxrss, u.ru_utime + u.ru_stime); "
              "sys.stderr.write(r.stderr.decode()[-500:])")
     for source in (cache,):
         command = [sys.executable, "-m", "tfod_anchors", "fit", str(config), "--input", source,
                    "--json", "--quiet"]
         out = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True,
                              text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        code, seconds, rss_kb = out.stdout.split()
-        print(f"  fit --input cache: exit {code}, {float(seconds):.1f} s wall, peak RSS "
-              f"{int(rss_kb) / 1024:.0f} MB (targets <= 30 s, <= 2048 MB)")
+        code, seconds, rss_kb, cpu = out.stdout.split()
+        print(f"  fit --input cache: exit {code}, {float(seconds):.1f} s wall, {float(cpu):.1f} s "
+              f"CPU (all processes), peak RSS {int(rss_kb) / 1024:.0f} MB (targets <= 30 s, "
+              f"<= 2048 MB); load average now {os.getloadavg()[0]:.1f}")
         if code != "0":
             print("  " + out.stderr.strip().replace("\n", "\n  "))
 
