@@ -127,6 +127,20 @@ def beam_extract(specs, out, options, workers=1, runner="DirectRunner"):
     return run_extraction(specs, out, options, runner=runner, beam_args=args)
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (Beam's workers)."""
+    own, children = (resource.getrusage(w) for w in (resource.RUSAGE_SELF,
+                                                     resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed_cpu(fn, *args, **kwargs):
+    """``(wall seconds, CPU seconds)`` of one call (CPU includes worker processes)."""
+    cpu = cpu_seconds()
+    _, wall = timed(fn, *args, **kwargs)
+    return wall, cpu_seconds() - cpu
+
+
 def damage(source_glob: str, directory: Path) -> str:
     """A copy of COCO's shards with CRC damage, a truncation, malformed records and a
     non-TFRecord file."""
@@ -278,10 +292,12 @@ def workers_and_cache(work: Path, n_records: int, parts: set[str]) -> None:
     _, t_local = timed(extract_local, [glob], local_dir, progress=False)
     print(f"  local tf.data extraction: {t_local:.1f} s")
     if "workers" in parts:
-        _, t1 = timed(beam_extract, [glob], str(work / "boxonly_b1"), ReadOptions(), 1)
-        _, t2 = timed(beam_extract, [glob], str(work / "boxonly_b2"), ReadOptions(), 2)
-        print(f"  DirectRunner multi_processing 1 worker: {t1:.1f} s, 2 workers: {t2:.1f} s; "
-              f"2 vs 1 = {t1 / t2:.2f}x (expect >= 1.6x)")
+        t1, cpu1 = timed_cpu(beam_extract, [glob], str(work / "boxonly_b1"), ReadOptions(), 1)
+        t2, cpu2 = timed_cpu(beam_extract, [glob], str(work / "boxonly_b2"), ReadOptions(), 2)
+        print(f"  DirectRunner multi_processing 1 worker: {t1:.1f} s wall ({cpu1:.1f} s CPU), "
+              f"2 workers: {t2:.1f} s wall ({cpu2:.1f} s CPU); 2 vs 1 = {t1 / t2:.2f}x "
+              f"(expect >= 1.6x); on two idle cores about {cpu1 / max(cpu2 / 2, cpu1 / 2):.2f}x "
+              "(CPU-time bound)")
         print(f"  Beam vs local reader: 1 worker {t1 / t_local:.2f}x the local time, "
               f"2 workers {t2 / t_local:.2f}x")
         (c1, per1), (c2, per2) = control(1), control(2)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import posixpath
 import re
 import traceback
@@ -37,7 +36,6 @@ from ..sources.cache import (
 )
 from ..sources.cache_write import (
     BEAM_TEMP,
-    SHARD_ROWS,
     build_manifest,
     check_tfrecord_specs,
     extraction_options,
@@ -160,12 +158,6 @@ def _remove_temp(output: str) -> None:
         pass
 
 
-def _num_shards(read: ReadRows) -> int:
-    """About ``SHARD_ROWS`` records per shard, from sizes and first record lengths."""
-    estimate = sum(i.size / ((i.first_length or 200) + 16) for i in read.matched.readable)
-    return int(min(1000, max(1, math.ceil(estimate / SHARD_ROWS))))
-
-
 def unwrap_bad_input(err: BaseException) -> TfodAnchorsError | None:
     """The one-line error inside whatever a runner wrapped a worker's failure in
     (exception chains, ``args``, or only the remote traceback's text)."""
@@ -202,7 +194,8 @@ def run_extraction(specs: list[str], output: str, options: ReadOptions | None = 
         output: the cache directory.
         options: reading options; the filtering ones only set the manifest's counts.
         runner: one of ``RUNNERS``; ``beam_args`` go to ``PipelineOptions``.
-        num_shards: Parquet shards (default: about ``SHARD_ROWS`` records each).
+        num_shards: Parquet shards; default: as the runner's bundles fall (each worker
+            writes its own shards, so no record row crosses a shuffle).
     Raises:
         InputError: a bad file or record without ``skip_bad`` (one line, from the
             worker), no boxes at all.
@@ -232,7 +225,7 @@ def run_extraction(specs: list[str], output: str, options: ReadOptions | None = 
                | "Shards" >> WriteToParquetBatched(
                    FileSystems.join(output, SHARD_PREFIX), schema=arrow_schema(pa),
                    codec="zstd", file_name_suffix=".parquet",
-                   num_shards=num_shards or _num_shards(read),
+                   num_shards=num_shards or 0,
                    shard_name_template="-SSSSS-of-NNNNN"))
     summary = parts.summary | "Merge" >> beam.CombineGlobally(MergeSummaries())
     _ = (pipeline

@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run an Apache Beam pipeline on this runner (" + ", ".join(RUNNERS)
                              + "); default: the local reader, no Beam")
     parser.add_argument("--num-shards", type=int, metavar="N",
-                        help="Parquet shards with --runner (default: about 500k records each)")
+                        help="Parquet shards with --runner (default: one or more per worker "
+                             "bundle, written without a shuffle)")
     parser.add_argument("beam_args", nargs="*", metavar="-- BEAM_OPTION",
                         help="after --: options for Beam's PipelineOptions (e.g. --project, "
                              "--region, --temp_location, --extra_package)")
