@@ -39,6 +39,7 @@ def _ok_argv(name: str, data: dict[str, Path]) -> list:
         "anchors": ["anchors", config],
         "stats": ["stats", "--config", config, "--input", records],
         "cluster": ["cluster", "--config", config, "--k", "2"],
+        "extract": ["extract", "--input", records, "--output", data["dir"] / "cache"],
     }[name]
 
 
@@ -51,6 +52,7 @@ def _bad_config_argv(name: str, data: dict[str, Path], broken: Path) -> list:
         "anchors": ["anchors", broken],
         "stats": ["stats", "--config", broken, "--input", records],
         "cluster": ["cluster", "--config", broken, "--k", "2"],
+        "extract": ["extract", "--config", broken, "--output", data["dir"] / "cache"],
     }[name]
 
 
@@ -72,7 +74,24 @@ def _bad_input_argv(name: str, data: dict[str, Path]) -> tuple[list, str, int | 
         "stats": (["stats", "--input", bad], str(bad), 1),
         "cluster": (["cluster", "--normalized", "--k", "2", "--input", missing],
                     str(missing), None),
+        "extract": (["extract", "--input", missing, "--output", tmp / "cache"],
+                    str(missing), None),
     }[name]
+
+
+def _needs(name: str) -> None:
+    """Skip a command whose optional dependency is missing (extract writes Parquet)."""
+    if name == "extract":
+        pytest.importorskip("pyarrow", reason="extract needs pyarrow (extra 'cache')")
+
+
+def _any_argv(name: str) -> list:
+    """Arguments that parse for each command (what they name need not exist)."""
+    return {
+        "stats": [name, "--input", "x.tfrecord"],
+        "cluster": [name, "--normalized", "--k", "2"],
+        "extract": [name, "--input", "x.tfrecord", "--output", "cache"],
+    }.get(name, [name, "x.config"])
 
 
 def _one_document(out: str):
@@ -105,6 +124,7 @@ def test_every_command_has_stream_cases(tmp_path):
 
 @pytest.mark.parametrize("name", list(COMMANDS))
 def test_json_success_is_one_document(capsys, dataset, name):
+    _needs(name)
     code, out, err = run_cli(capsys, *_ok_argv(name, dataset), "--json")
     assert code == 0
     doc = _one_document(out)
@@ -143,6 +163,7 @@ def test_json_bad_config_is_one_error_document(capsys, dataset, name):
 
 @pytest.mark.parametrize("name", list(COMMANDS))
 def test_json_bad_input_is_one_error_document(capsys, dataset, name):
+    _needs(name)
     argv, path, record = _bad_input_argv(name, dataset)
     code, out, err = run_cli(capsys, *argv, "--json")
     assert code == 2
@@ -174,10 +195,7 @@ def test_json_unexpected_exception_is_one_error_document(capsys, monkeypatch, na
         raise RuntimeError("something nobody planned for")
 
     monkeypatch.setattr(importlib.import_module(COMMANDS[name]), "run", boom)
-    argv = [name, "--config", "x.config", "--k", "2"] if name in ("stats", "cluster") else \
-        [name, "x.config"]
-    if name == "stats":
-        argv = [name, "--input", "x.tfrecord"]
+    argv = _any_argv(name)
     code, out, err = run_cli(capsys, *argv, "--json")
     assert code == 2
     error = _assert_error_document(out, err, 2, "internal")
@@ -191,8 +209,7 @@ def test_json_interrupt_is_one_error_document(capsys, monkeypatch, name):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(importlib.import_module(COMMANDS[name]), "run", interrupted)
-    argv = [name, "--input", "x.tfrecord"] if name == "stats" else (
-        [name, "--normalized", "--k", "2"] if name == "cluster" else [name, "x.config"])
+    argv = _any_argv(name)
     code, out, err = run_cli(capsys, *argv, "--json")
     assert code == 130
     _assert_error_document(out, err, 130, "interrupted")

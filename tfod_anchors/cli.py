@@ -1,4 +1,4 @@
-"""Command line: ``tfod-anchors {fit,check,anchors,stats,cluster}``.
+"""Command line: ``tfod-anchors {fit,check,anchors,stats,cluster,extract}``.
 
 A thin registry: each module of :mod:`tfod_anchors.commands` owns its flags
 (``add_arguments``) and its work (``run``). This module builds the parser from
@@ -46,6 +46,7 @@ COMMANDS = {
     "anchors": "tfod_anchors.commands.anchors",
     "stats": "tfod_anchors.commands.stats",
     "cluster": "tfod_anchors.commands.cluster",
+    "extract": "tfod_anchors.commands.extract",
 }
 
 

@@ -69,12 +69,25 @@ def config_sources(cfg: PipelineLike, config_path: str | None) -> list[str]:
     return [_resolve(p, config_path) for p in train.paths]
 
 
-def read_config_boxes(cfg: PipelineLike | None, config_path: str | None,
-                      options: SourceOptions) -> BoxSet:
-    """Boxes from ``--input`` or, without it, from the config's training input, filtered
-    as TFOD's input pipeline would (label map, ``max_number_of_boxes``)."""
-    from tfod_anchors.sources import read_boxes
+@dataclass(frozen=True)
+class ResolvedInputs:
+    """What to read and how TFOD would filter it: the box sources, the label map and
+    ``max_number_of_boxes`` (flags first, else the config's)."""
 
+    specs: list[str]
+    label_map: str | None
+    max_boxes: int | None
+
+
+def resolve_inputs(cfg: PipelineLike | None, config_path: str | None,
+                   options: SourceOptions) -> ResolvedInputs:
+    """``--input`` or, without it, the config's training input; the label map and
+    ``max_number_of_boxes`` from the flags, else from the config (paths resolved as TFOD
+    does, placeholders ignored).
+
+    Raises:
+        UsageError: no source at all, or a config whose input is a placeholder.
+    """
     if options.inputs:
         specs = list(options.inputs)
     elif cfg is not None:
@@ -92,15 +105,24 @@ def read_config_boxes(cfg: PipelineLike | None, config_path: str | None,
                 label_map = _resolve(label_map, config_path)
         if max_boxes is None:
             max_boxes = cq.max_number_of_boxes(cfg)
-    compression = None if options.compression == "auto" else options.compression
+    return ResolvedInputs(specs, label_map, max_boxes)
+
+
+def read_config_boxes(cfg: PipelineLike | None, config_path: str | None,
+                      options: SourceOptions) -> BoxSet:
+    """Boxes from ``--input`` or, without it, from the config's training input, filtered
+    as TFOD's input pipeline would (label map, ``max_number_of_boxes``)."""
+    from tfod_anchors.sources import read_boxes
+
+    inputs = resolve_inputs(cfg, config_path, options)
     return read_boxes(
-        specs,
-        label_map_path=label_map,
-        max_number_of_boxes=max_boxes,
+        inputs.specs,
+        label_map_path=inputs.label_map,
+        max_number_of_boxes=inputs.max_boxes,
         drop_difficult=options.drop_difficult,
         skip_bad=options.skip_bad,
         verify_sizes=options.verify_sizes,
-        compression=compression,
+        compression=None if options.compression == "auto" else options.compression,
         progress=None if options.progress else False,
         reader=options.reader,
     )

@@ -8,6 +8,9 @@
 * COCO instances ``.json`` files (:mod:`.coco`),
 * Pascal VOC ``.xml`` files or directories of them (:mod:`.voc`),
 * ``.csv`` box tables in absolute pixels (:mod:`.csvfile`),
+* box cache directories written by ``tfod-anchors extract`` (:mod:`.cache`;
+  recognised by their ``manifest.json``), which give the same boxes as the
+  records they were extracted from, with the same options,
 
 and applies TFOD's training-time input filtering (:mod:`.filtering`), so the
 boxes are the ones TFOD would train on.
@@ -74,7 +77,13 @@ __all__ = ["read_boxes", "source_kind", "LabelMap", "load_label_map", "Progress"
 
 
 def source_kind(spec: str) -> str:
-    """``"coco"``, ``"csv"``, ``"voc"`` or ``"tfrecord"`` for one ``--input`` spec."""
+    """``"coco"``, ``"csv"``, ``"voc"``, ``"cache"`` or ``"tfrecord"`` for one
+    ``--input`` spec.
+
+    Raises:
+        InputError: a directory with box cache shards but no manifest (an
+            extraction that did not finish).
+    """
     lower = spec.lower()
     if lower.endswith(".json"):
         return "coco"
@@ -83,6 +92,13 @@ def source_kind(spec: str) -> str:
     if lower.endswith(".xml"):
         return "voc"
     if not has_glob(spec) and is_dir(spec):
+        from .cache import is_cache, looks_incomplete
+
+        if is_cache(spec):
+            return "cache"
+        if looks_incomplete(spec):
+            raise InputError("box cache without manifest.json: its extraction did not finish; "
+                             "run extract again", path=spec)
         return "voc"
     return "tfrecord"
 
@@ -173,6 +189,11 @@ def read_boxes(specs: Union[list[str], str], *, label_map_path: str | None = Non
             flush()
             if kind == "coco":
                 parts.append(read_coco(spec, label_map=label_map, skips=skips))
+            elif kind == "cache":
+                from .cache import read_cache
+
+                parts.append(read_cache(spec, label_map=label_map, verify_sizes=verify_sizes,
+                                        compression=compression, skips=skips))
             else:
                 part = read_voc(spec, skips=skips) if kind == "voc" else read_csv(spec, skips=skips)
                 named.append(part)

@@ -24,6 +24,7 @@ boxes but no class at all loses its boxes in TFOD (``boxes_without_class``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +74,7 @@ def _parse_detail(err: Any) -> str:
 
 
 
-class _Reader:
+class RecordReader:
     """State of one TFRecord read (files, options, counters)."""
 
     def __init__(self, infos: list[FileInfo], label_map: LabelMap | None, verify: bool,
@@ -85,6 +86,10 @@ class _Reader:
         self.progress = progress
         self.batch = batch_size(infos)
         self.parse = make_parse_fn(label_map, verify)
+
+    def _assemble(self, chunks: list[tuple[int, Any]]) -> Any:
+        """``(file index, chunk)`` pairs in file/record order -> the reader's result."""
+        return chunks_to_raw(chunks, self.files)
 
     def _post(self, p, file_index, records, skips):
         chunk = process_batch(p, self.files[file_index], records,
@@ -143,7 +148,7 @@ class _Reader:
         chunks.sort(key=lambda c: (c[0], c[1]))
         self._check_tails(lengths, counts, local, set())
         skips.merge(local)
-        return chunks_to_raw([(fi, c) for fi, _, c in chunks], self.files)
+        return self._assemble([(fi, c) for fi, _, c in chunks])
 
     def careful(self, skips: Skips) -> RawBoxes:
         """File by file, locating every bad record; keeps all that can be read."""
@@ -162,7 +167,7 @@ class _Reader:
             if state.corrupt:
                 corrupt.add(index)
         self._check_tails(lengths, counts, skips, corrupt)
-        return chunks_to_raw(chunks, self.files)
+        return self._assemble(chunks)
 
     def _careful_file(self, state: _FileState, parse, skips: Skips,
                       chunks: list[tuple[int, Chunk]]) -> None:
@@ -255,7 +260,23 @@ def read_tfrecords(specs: list[str], *, label_map: LabelMap | None = None,
     """
     skips = skips if skips is not None else Skips()
     progress = progress if progress is not None else Progress(False)
-    infos = inspect_files(expand_paths(specs), compression)
+    readable = readable_files(inspect_files(expand_paths(specs), compression), skip_bad, skips)
+    if not readable:
+        return RawBoxes.empty()
+    if choose_reader(reader, readable) == "native":
+        return read_native(readable, label_map=label_map, verify_sizes=verify_sizes,
+                           progress=progress, skips=skips)
+
+    def make_reader(files: list[FileInfo], meter: Progress) -> RecordReader:
+        return RecordReader(files, label_map, verify_sizes, meter)
+
+    raw = read_files_with(readable, make_reader, skip_bad=skip_bad, progress=progress,
+                          skips=skips)
+    return raw if raw is not None else RawBoxes.empty()
+
+
+def readable_files(infos: list[FileInfo], skip_bad: bool, skips: Skips) -> list[FileInfo]:
+    """The files that look like TFRecords; the others raise (or count, with ``skip_bad``)."""
     readable = []
     for info in infos:
         if info.detected is None and info.compression == "" and info.size:
@@ -267,14 +288,23 @@ def read_tfrecords(specs: list[str], *, label_map: LabelMap | None = None,
             skips.add("corrupt_files", 1, f"{info.path}: {problem}")
             continue
         readable.append(info)
-    if not readable:
-        return RawBoxes.empty()
-    if choose_reader(reader, readable) == "native":
-        return read_native(readable, label_map=label_map, verify_sizes=verify_sizes,
-                           progress=progress, skips=skips)
+    return readable
+
+
+def read_files_with(infos: list[FileInfo], make_reader: Callable[[list[FileInfo], Progress], Any],
+                    *, skip_bad: bool = False, progress: Progress | None = None,
+                    skips: Skips | None = None) -> Any:
+    """Read ``infos`` with tf.data and the reader ``make_reader(readable infos, progress)``
+    builds (a :class:`RecordReader` or a subclass): the fast gear, and the careful one if
+    the fast one hits any TensorFlow error. ``None`` when no file is readable."""
     import tensorflow as tf
 
-    gears = _Reader(readable, label_map, verify_sizes, progress)
+    skips = skips if skips is not None else Skips()
+    progress = progress if progress is not None else Progress(False)
+    readable = readable_files(infos, skip_bad, skips)
+    if not readable:
+        return None
+    gears = make_reader(readable, progress)
     attempt = Skips()
     try:
         raw = gears.fast(attempt)
