@@ -97,26 +97,37 @@ def random_crop(state: State, streams: Streams, inst: np.ndarray, settings: Crop
     inst, op_index = inst[do], op_index[do]
     if inst.size == 0:
         return inst
-    sel = select(state, inst)
     height, width = state.height[inst], state.width[inst]
     params = CropParams(
         min_object_covered=settings.min_object_covered[op_index],
         aspect_lo=settings.aspect_lo[op_index], aspect_hi=settings.aspect_hi[op_index],
         area_lo=settings.area_lo[op_index], area_hi=settings.area_hi[op_index])
-    boxes = state.boxes[sel.box]
+    sel = select(state, inst)
     y0, x0, ch, cw = sample_crop_windows(streams, inst, height, width, params, sel.row,
-                                         boxes, key)
-    window = window_from_pixels(y0, x0, y0 + ch, x0 + cw, height, width)[sel.row]
-    op_box = op_index[sel.row]
+                                         state.boxes[sel.box], key)
+    apply_crop(state, inst, y0, x0, ch, cw, settings.overlap_thresh[op_index],
+               settings.clip_boxes[op_index])
+    return inst
+
+
+def apply_crop(state: State, inst: np.ndarray, y0: np.ndarray, x0: np.ndarray,
+               crop_h: np.ndarray, crop_w: np.ndarray, overlap_thresh: np.ndarray,
+               clip_boxes: np.ndarray) -> None:
+    """Crop instances ``inst`` to the given pixel windows (int64 ``[k]`` each; float32
+    ``overlap_thresh`` and bool ``clip_boxes`` per instance): the box half of
+    ``_strict_random_crop_image``."""
+    sel = select(state, inst)
+    window = window_from_pixels(y0, x0, y0 + crop_h, x0 + crop_w, state.height[inst],
+                                state.width[inst])[sel.row]
+    boxes = state.boxes[sel.box]
     keep = ~outside(boxes, window) & (covered_fraction(boxes, window)
-                                      >= settings.overlap_thresh[op_box])
+                                      >= np.asarray(overlap_thresh, dtype=F32)[sel.row])
     moved = change_frame(boxes, window)
-    clip = settings.clip_boxes[op_box]
+    clip = np.asarray(clip_boxes, dtype=bool)[sel.row]
     moved[clip] = clip01(moved[clip])
     state.boxes[sel.box] = moved
-    state.height[inst], state.width[inst] = ch, cw
+    state.height[inst], state.width[inst] = crop_h, crop_w
     drop_boxes(state, sel.box[~keep])
-    return inst
 
 
 def ssd_crop(state: State, streams: Streams, inst: np.ndarray, settings: CropSettings,

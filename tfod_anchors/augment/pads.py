@@ -46,7 +46,13 @@ def pad_image(state: State, streams: Streams, inst: np.ndarray, min_size: np.nda
             offset[bigger, axis] = streams.integers(
                 inst[bigger], tag(key, "offset", name), 0,
                 target[bigger, axis] - size[bigger, axis])
-    h32, w32 = h.astype(F32), w.astype(F32)
+    apply_pad(state, inst, target, offset)
+
+
+def apply_pad(state: State, inst: np.ndarray, target: np.ndarray, offset: np.ndarray) -> None:
+    """Pad instances ``inst`` to ``target`` (int64 ``[k, 2]`` height, width) with the
+    image at ``offset`` (int64 ``[k, 2]``): the box half of ``random_pad_image``."""
+    h32, w32 = state.height[inst].astype(F32), state.width[inst].astype(F32)
     window_k = np.stack([(-offset[:, 0]).astype(F32) / h32, (-offset[:, 1]).astype(F32) / w32,
                          (target[:, 0] - offset[:, 0]).astype(F32) / h32,
                          (target[:, 1] - offset[:, 1]).astype(F32) / w32], axis=1)
