@@ -142,8 +142,18 @@ def sample_crop_windows(streams: Streams, inst: np.ndarray, height: np.ndarray,
     usable = rect_area >= F32(1)
     box_inst, rect, rect_area = box_inst[usable], rect[usable], rect_area[usable]
     starts = np.searchsorted(box_inst, np.arange(k + 1), side="left")
+    has_usable = np.diff(starts) > 0
+    # smallest usable box height and width per instance: a crop of size (h, w) covers
+    # at most min(1, h / min_h) * min(1, w / min_w) of any box (exact upper bound,
+    # used only to skip the per-box test when it cannot pass)
+    big = np.iinfo(np.int64).max
+    min_h = np.full(k, big, dtype=np.int64)
+    min_w = np.full(k, big, dtype=np.int64)
+    np.minimum.at(min_h, box_inst, rect[:, 2] - rect[:, 0])
+    np.minimum.at(min_w, box_inst, rect[:, 3] - rect[:, 1])
+    needs_boxes = params.min_object_covered > 0  # coverage >= 0 always holds
 
-    active = np.flatnonzero(np.diff(starts) > 0)  # no usable box: never satisfied
+    active = np.flatnonzero(has_usable)  # no usable box: never satisfied
     for attempt in range(max_attempts):
         if active.size == 0:
             break
@@ -157,7 +167,17 @@ def sample_crop_windows(streams: Streams, inst: np.ndarray, height: np.ndarray,
             streams.uniform(ids, tag(step, "y", attempt)),
             streams.uniform(ids, tag(step, "x", attempt)))
         ok &= (th * tw).astype(F32) >= F32(1)
+        free = ok & ~needs_boxes[active]
+        if free.any():
+            rows = active[free]
+            y0[rows], x0[rows], ch[rows], cw[rows] = ty0[free], tx0[free], th[free], tw[free]
+        bound = (np.minimum(1.0, th / np.maximum(min_h[active], 1))
+                 * np.minimum(1.0, tw / np.maximum(min_w[active], 1)))
+        ok &= needs_boxes[active] & (
+            bound >= params.min_object_covered[active].astype(np.float64) * (1 - 1e-6))
         cand = np.flatnonzero(ok)
+        if free.any() and not cand.size:
+            active = active[~free]
         if cand.size:
             rows = active[cand]
             counts = starts[rows + 1] - starts[rows]
@@ -176,7 +196,7 @@ def sample_crop_windows(streams: Streams, inst: np.ndarray, height: np.ndarray,
             done = rows[accepted]
             y0[done], x0[done] = ty0[cand][accepted], tx0[cand][accepted]
             ch[done], cw[done] = th[cand][accepted], tw[cand][accepted]
-            keep_active = np.ones(active.size, dtype=bool)
+            keep_active = ~free
             keep_active[cand[accepted]] = False
             active = active[keep_active]
     return y0, x0, ch, cw
