@@ -303,3 +303,13 @@ def test_images_without_boxes_survive():
     assert res.boxset.num_images == 4
     assert res.source_image.tolist() == [0, 0, 1, 1]
     assert res.draw.tolist() == [0, 1, 0, 1]
+
+
+def test_threaded_crop_windows_equal_single_thread(monkeypatch):
+    from tfod_anchors.augment import crop_window
+    data = _random_boxset(np.random.default_rng(4), 60)
+    single = augment(data, steps(*SAMPLE_STEPS), draws=3, seed=9)
+    monkeypatch.setattr(crop_window, "PARALLEL_MIN", 2)
+    threaded = augment(data, steps(*SAMPLE_STEPS), draws=3, seed=9)
+    np.testing.assert_array_equal(single.boxset.boxes, threaded.boxset.boxes)
+    np.testing.assert_array_equal(single.boxset.image_width, threaded.boxset.image_width)

@@ -26,6 +26,7 @@ every distribution and every rounding is the kernel's.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,10 +103,40 @@ def _pixel_rects(boxes: np.ndarray, height: np.ndarray, width: np.ndarray) -> np
                     axis=1)
 
 
+#: Above this many instances the windows are drawn in two threads (numpy releases the
+#: GIL in its array loops); results do not depend on it (every draw is keyed).
+PARALLEL_MIN = 40_000
+
+
 def sample_crop_windows(streams: Streams, inst: np.ndarray, height: np.ndarray,
                         width: np.ndarray, params: CropParams, box_inst: np.ndarray,
                         boxes: np.ndarray, step: object, max_attempts: int = 100
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Crop windows for instances ``inst`` (see :func:`_sample` for the arguments);
+    large inputs are split in two halves drawn on two threads."""
+    k = int(inst.shape[0])
+    if k < PARALLEL_MIN:
+        return _sample(streams, inst, height, width, params, box_inst, boxes, step,
+                       max_attempts)
+    half = k // 2
+    cut = int(np.searchsorted(box_inst, half, side="left"))
+
+    def part(lo: int, hi: int, blo: int, bhi: int):
+        sub = CropParams(*(getattr(params, f)[lo:hi] for f in CropParams.__dataclass_fields__))
+        return _sample(streams, inst[lo:hi], height[lo:hi], width[lo:hi], sub,
+                       box_inst[blo:bhi] - lo, boxes[blo:bhi], step, max_attempts)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(part, 0, half, 0, cut)
+        second = pool.submit(part, half, k, cut, int(box_inst.shape[0]))
+        a, b = first.result(), second.result()
+    return tuple(np.concatenate([x, y]) for x, y in zip(a, b))  # type: ignore[return-value]
+
+
+def _sample(streams: Streams, inst: np.ndarray, height: np.ndarray,
+            width: np.ndarray, params: CropParams, box_inst: np.ndarray,
+            boxes: np.ndarray, step: object, max_attempts: int = 100
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Crop windows for instances ``inst``.
 
     Args:
