@@ -93,6 +93,45 @@ def _generate(width, height, area_lo, area_hi, aspect, u_h, u_y, u_x):
     return ok, y0, x0, h, w
 
 
+#: Attempts drawn together, in order (the first success wins, so batching changes
+#: nothing but speed): most crops succeed at once, the rest may need all 100.
+_BATCHES = (1, 1, 2, 4, 8, 16, 32, 64)
+#: Box x attempt elements evaluated at once (bounds memory).
+_CHUNK = 1 << 21
+
+
+def _chunks(rows: np.ndarray, counts: np.ndarray, width: int):
+    """Split ``rows`` so that each part has at most ``_CHUNK`` box x attempt elements."""
+    if rows.size == 0:
+        return
+    total = np.cumsum(counts) * width
+    cut = np.searchsorted(total, np.arange(_CHUNK, int(total[-1]), _CHUNK), side="right")
+    for part in np.split(rows, np.unique(cut)):
+        if part.size:
+            yield part
+
+
+def _covers(rect, rect_area, starts, rows, moc, ty0, tx0, th, tw, test) -> np.ndarray:
+    """bool ``[r, A]``: attempt ``j`` of row ``i`` covers enough of one of its boxes.
+
+    ``rows`` index the per-instance arrays; crops (``ty0`` ... ``tw``) and ``test``
+    (the attempts worth testing) are ``[r, A]``; boxes are ``rect[starts[row]:
+    starts[row + 1]]`` (at least one per row).
+    """
+    counts = starts[rows + 1] - starts[rows]
+    offsets = np.cumsum(counts) - counts
+    seg = np.repeat(np.arange(rows.size), counts)
+    idx = np.repeat(starts[rows] - offsets, counts) + np.arange(int(counts.sum()))
+    r = rect[idx]
+    cy0, cx0 = ty0[seg], tx0[seg]
+    iy = np.minimum(r[:, 2:3], cy0 + th[seg]) - np.maximum(r[:, 0:1], cy0)
+    ix = np.minimum(r[:, 3:4], cx0 + tw[seg]) - np.maximum(r[:, 1:2], cx0)
+    inter = np.where((iy >= 0) & (ix >= 0), iy * ix, 0).astype(F32)
+    good = (inter / rect_area[idx][:, None]) >= moc[rows][seg][:, None]
+    good &= test[seg]
+    return np.logical_or.reduceat(good, offsets, axis=0)
+
+
 def _pixel_rects(boxes: np.ndarray, height: np.ndarray, width: np.ndarray) -> np.ndarray:
     """int64 ``[B, 4]`` (y0, x0, y1, x1) from normalized boxes clipped to [0, 1]."""
     b = np.clip(boxes, F32(0), F32(1)).astype(F32, copy=False)
@@ -185,49 +224,39 @@ def _sample(streams: Streams, inst: np.ndarray, height: np.ndarray,
     needs_boxes = params.min_object_covered > 0  # coverage >= 0 always holds
 
     active = np.flatnonzero(has_usable)  # no usable box: never satisfied
-    for attempt in range(max_attempts):
-        if active.size == 0:
+    moc = params.min_object_covered
+    attempt = 0
+    for batch in _BATCHES:
+        if active.size == 0 or attempt >= max_attempts:
             break
+        cols = range(attempt, min(attempt + batch, max_attempts))
+        attempt += len(cols)
         ids = inst[active]
-        lo, hi = params.aspect_lo[active], params.aspect_hi[active]
-        aspect = (streams.uniform32(ids, tag(step, "aspect", attempt)) * (hi - lo) + lo
-                  ).astype(F32)
+
+        def draws(name: str, fn, ids=ids, cols=cols) -> np.ndarray:
+            return np.stack([fn(ids, tag(step, name, j)) for j in cols], axis=1)
+
+        lo, hi = params.aspect_lo[active][:, None], params.aspect_hi[active][:, None]
+        aspect = (draws("aspect", streams.uniform32) * (hi - lo) + lo).astype(F32)
         ok, ty0, tx0, th, tw = _generate(
-            width[active], height[active], params.area_lo[active], params.area_hi[active],
-            aspect, streams.uniform(ids, tag(step, "height", attempt)),
-            streams.uniform(ids, tag(step, "y", attempt)),
-            streams.uniform(ids, tag(step, "x", attempt)))
+            width[active][:, None], height[active][:, None], params.area_lo[active][:, None],
+            params.area_hi[active][:, None], aspect, draws("height", streams.uniform),
+            draws("y", streams.uniform), draws("x", streams.uniform))
         ok &= (th * tw).astype(F32) >= F32(1)
-        free = ok & ~needs_boxes[active]
-        if free.any():
-            rows = active[free]
-            y0[rows], x0[rows], ch[rows], cw[rows] = ty0[free], tx0[free], th[free], tw[free]
-        bound = (np.minimum(1.0, th / np.maximum(min_h[active], 1))
-                 * np.minimum(1.0, tw / np.maximum(min_w[active], 1)))
-        ok &= needs_boxes[active] & (
-            bound >= params.min_object_covered[active].astype(np.float64) * (1 - 1e-6))
-        cand = np.flatnonzero(ok)
-        if free.any() and not cand.size:
-            active = active[~free]
-        if cand.size:
-            rows = active[cand]
-            counts = starts[rows + 1] - starts[rows]
-            seg = np.repeat(np.arange(cand.size), counts)
-            idx = np.repeat(starts[rows] - np.cumsum(counts) + counts, counts) + np.arange(
-                int(counts.sum()))
-            r = rect[idx]
-            cy0, cx0 = ty0[cand][seg], tx0[cand][seg]
-            cy1, cx1 = cy0 + th[cand][seg], cx0 + tw[cand][seg]
-            iy = np.minimum(r[:, 2], cy1) - np.maximum(r[:, 0], cy0)
-            ix = np.minimum(r[:, 3], cx1) - np.maximum(r[:, 1], cx0)
-            inter = np.where((iy >= 0) & (ix >= 0), iy * ix, 0).astype(F32)
-            frac = (inter / rect_area[idx]).astype(F32)
-            good = frac >= params.min_object_covered[rows][seg]
-            accepted = np.bincount(seg[good], minlength=cand.size) > 0
-            done = rows[accepted]
-            y0[done], x0[done] = ty0[cand][accepted], tx0[cand][accepted]
-            ch[done], cw[done] = th[cand][accepted], tw[cand][accepted]
-            keep_active = ~free
-            keep_active[cand[accepted]] = False
-            active = active[keep_active]
+        need = needs_boxes[active][:, None]
+        success = ok & ~need
+        bound = (np.minimum(1.0, th / np.maximum(min_h[active], 1)[:, None])
+                 * np.minimum(1.0, tw / np.maximum(min_w[active], 1)[:, None]))
+        test = ok & need & (bound >= moc[active].astype(np.float64)[:, None] * (1 - 1e-6))
+        cand = np.flatnonzero(test.any(axis=1))
+        for chunk in _chunks(cand, starts[active[cand] + 1] - starts[active[cand]], len(cols)):
+            success[chunk] |= _covers(rect, rect_area, starts, active[chunk], moc,
+                                      ty0[chunk], tx0[chunk], th[chunk], tw[chunk], test[chunk])
+        found = success.any(axis=1)
+        first = success.argmax(axis=1)[found]
+        rows = active[found]
+        pick = np.flatnonzero(found)
+        y0[rows], x0[rows] = ty0[pick, first], tx0[pick, first]
+        ch[rows], cw[rows] = th[pick, first], tw[pick, first]
+        active = active[~found]
     return y0, x0, ch, cw
