@@ -49,15 +49,23 @@ class CropParams:
 
 
 def _rint(x: np.ndarray) -> np.ndarray:
-    """lrintf: float32 rounded half to even, as int64."""
-    return np.rint(x).astype(np.int64)
+    """lrintf: float32 rounded half to even (kept as float32: exact for these sizes)."""
+    return np.rint(x).astype(F32, copy=False)
+
+
+def _area(w: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """float32(int(w) * int(h)), as the kernel converts its integer area."""
+    return (w.astype(np.float64) * h).astype(F32)
 
 
 def _generate(width, height, area_lo, area_hi, aspect, u_h, u_y, u_x):
-    """One crop attempt for each row (all arrays ``[k]``).
+    """One crop attempt per element (arrays broadcast together, e.g. ``[k, 1]``
+    sizes and parameters with ``[k, A]`` draws).
+
+    Integer quantities are carried as float32 (exact below 2^24 pixels a side).
 
     Returns:
-        ``(ok, y0, x0, h, w)``, bool and int64 ``[k]``.
+        ``(ok, y0, x0, h, w)``: bool and float32 arrays.
     """
     w32 = width.astype(F32)
     h32 = height.astype(F32)
@@ -66,30 +74,31 @@ def _generate(width, height, area_lo, area_hi, aspect, u_h, u_y, u_x):
     with np.errstate(divide="ignore", invalid="ignore"):
         h = _rint(np.sqrt(min_area / aspect))
         h_max = _rint(np.sqrt(max_area / aspect))
-    too_wide = _rint(h_max.astype(F32) * aspect) > width
+    too_wide = _rint(h_max * aspect) > w32
     if too_wide.any():
-        alt = np.floor((width.astype(np.float64) + 0.5 - _EPS)
-                       / aspect.astype(np.float64)).astype(np.int64)
-        alt = np.where(_rint(alt.astype(F32) * aspect) > width, alt - 1, alt)
+        alt = np.floor((w32.astype(np.float64) + 0.5 - _EPS)
+                       / aspect.astype(np.float64)).astype(F32)
+        alt = np.where(_rint(alt * aspect) > w32, alt - F32(1), alt)
         h_max = np.where(too_wide, alt, h_max)
-    h_max = np.minimum(h_max, height)
+    h_max = np.minimum(h_max, h32)
     h = np.minimum(h, h_max)
-    span = np.maximum(h_max - h + 1, 1)
-    h = h + np.where(h < h_max, np.floor(u_h * span).astype(np.int64), 0)
-    w = _rint(h.astype(F32) * aspect)
-    area = (w * h).astype(F32)
+    h = h + np.floor(u_h * np.maximum(h_max - h + F32(1), F32(1))).astype(F32)
+    w = _rint(h * aspect)
+    area = _area(w, h)
     grow = area < min_area
-    h = np.where(grow, h + 1, h)
-    w = np.where(grow, _rint(h.astype(F32) * aspect), w)
-    area = np.where(grow, (w * h).astype(F32), area)
+    if grow.any():
+        h = np.where(grow, h + F32(1), h)
+        w = np.where(grow, _rint(h * aspect), w)
+        area = np.where(grow, _area(w, h), area)
     shrink = area > max_area
-    h = np.where(shrink, h - 1, h)
-    w = np.where(shrink, _rint(h.astype(F32) * aspect), w)
-    area = np.where(shrink, (w * h).astype(F32), area)
-    ok = ((area >= min_area) & (area <= max_area) & (w <= width) & (h <= height)
+    if shrink.any():
+        h = np.where(shrink, h - F32(1), h)
+        w = np.where(shrink, _rint(h * aspect), w)
+        area = np.where(shrink, _area(w, h), area)
+    ok = ((area >= min_area) & (area <= max_area) & (w <= w32) & (h <= h32)
           & (w > 0) & (h > 0) & (area_hi > 0) & (aspect > 0) & (area_lo <= area_hi))
-    y0 = np.where(h < height, np.floor(u_y * np.maximum(height - h, 1)).astype(np.int64), 0)
-    x0 = np.where(w < width, np.floor(u_x * np.maximum(width - w, 1)).astype(np.int64), 0)
+    y0 = np.floor(u_y * (h32 - h)).astype(F32)  # 0 when h == H
+    x0 = np.floor(u_x * (w32 - w)).astype(F32)
     return ok, y0, x0, h, w
 
 
@@ -130,6 +139,16 @@ def _covers(rect, rect_area, starts, rows, moc, ty0, tx0, th, tw, test) -> np.nd
     good = (inter / rect_area[idx][:, None]) >= moc[rows][seg][:, None]
     good &= test[seg]
     return np.logical_or.reduceat(good, offsets, axis=0)
+
+
+def _low32(bits: np.ndarray) -> np.ndarray:
+    """float64 uniform in [0, 1) from the low 32 bits."""
+    return (bits & np.uint64(0xFFFFFFFF)).astype(np.float64) * (2.0 ** -32)
+
+
+def _high32(bits: np.ndarray) -> np.ndarray:
+    """float64 uniform in [0, 1) from the high 32 bits."""
+    return (bits >> np.uint64(32)).astype(np.float64) * (2.0 ** -32)
 
 
 def _pixel_rects(boxes: np.ndarray, height: np.ndarray, width: np.ndarray) -> np.ndarray:
@@ -233,15 +252,17 @@ def _sample(streams: Streams, inst: np.ndarray, height: np.ndarray,
         attempt += len(cols)
         ids = inst[active]
 
-        def draws(name: str, fn, ids=ids, cols=cols) -> np.ndarray:
-            return np.stack([fn(ids, tag(step, name, j)) for j in cols], axis=1)
-
+        # two 64-bit hashes per attempt: aspect (23 bits, like TF's RandFloat) and
+        # height from the first, y and x from the second (32 bits each)
+        first = np.stack([streams.bits(ids, tag(step, "crop_a", j)) for j in cols], axis=1)
+        second = np.stack([streams.bits(ids, tag(step, "crop_b", j)) for j in cols], axis=1)
         lo, hi = params.aspect_lo[active][:, None], params.aspect_hi[active][:, None]
-        aspect = (draws("aspect", streams.uniform32) * (hi - lo) + lo).astype(F32)
+        u_aspect = (first >> np.uint64(41)).astype(F32) * F32(2.0 ** -23)
+        aspect = (u_aspect * (hi - lo) + lo).astype(F32)
         ok, ty0, tx0, th, tw = _generate(
             width[active][:, None], height[active][:, None], params.area_lo[active][:, None],
-            params.area_hi[active][:, None], aspect, draws("height", streams.uniform),
-            draws("y", streams.uniform), draws("x", streams.uniform))
+            params.area_hi[active][:, None], aspect, _low32(first), _high32(second),
+            _low32(second))
         ok &= (th * tw).astype(F32) >= F32(1)
         need = needs_boxes[active][:, None]
         success = ok & ~need
@@ -253,10 +274,10 @@ def _sample(streams: Streams, inst: np.ndarray, height: np.ndarray,
             success[chunk] |= _covers(rect, rect_area, starts, active[chunk], moc,
                                       ty0[chunk], tx0[chunk], th[chunk], tw[chunk], test[chunk])
         found = success.any(axis=1)
-        first = success.argmax(axis=1)[found]
+        first_ok = success.argmax(axis=1)[found]
         rows = active[found]
         pick = np.flatnonzero(found)
-        y0[rows], x0[rows] = ty0[pick, first], tx0[pick, first]
-        ch[rows], cw[rows] = th[pick, first], tw[pick, first]
+        y0[rows], x0[rows] = ty0[pick, first_ok], tx0[pick, first_ok]
+        ch[rows], cw[rows] = th[pick, first_ok], tw[pick, first_ok]
         active = active[~found]
     return y0, x0, ch, cw
