@@ -40,8 +40,9 @@ depend on the order of the images. Only the generator differs from TF's; the
 distributions are TFOD's. Discrete choices (flips, rotation, ssd operation) are
 sampled, not enumerated.
 
-Not reproduced: ``autoaugment_image`` (its translate/shear/rotate sub-policies do
-move boxes; status ``unsupported``, identity here).
+Not reproduced: ``autoaugment_image`` (status ``unsupported``, identity here). TFOD's
+implementation needs ``tf.contrib`` and raises NameError under TF 2, so no TF 2 training
+runs it; under TF 1 its translate/shear/rotate sub-policies move boxes.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ the field set in the ``preprocessing_step`` oneof (field numbers as in the proto
   boxes and is reproduced, the others leave the boxes alone.
 * ``photometric`` - pixel values only (colour, noise, JPEG, patches); boxes and
   image size are untouched, so it is an identity here.
-* ``unsupported`` - moves boxes but is not reproduced (``autoaugment_image``);
+* ``unsupported`` - moves boxes but is not reproduced: ``autoaugment_image``, whose
+  TFOD implementation imports ``tf.contrib`` and so fails on TF 2 (TF 1 only);
   reported like an unknown step and treated as identity.
 * ``unknown`` - a field this table does not know (a newer TFOD, or a fork);
   reported (``unknown_augmentation``) and treated as identity.
@@ -110,8 +111,9 @@ OPS: dict[str, OpInfo] = {
         30, GEOMETRIC, "with probabilities, stacks the image with itself vertically "
         "and/or horizontally (boxes duplicated)", True),
     "autoaugment_image": OpInfo(
-        31, UNSUPPORTED, "AutoAugment detection policy: translate/shear/rotate sub-policies "
-        "move boxes; not reproduced (identity)", True),
+        31, UNSUPPORTED, "AutoAugment detection policy: needs tf.contrib, so TFOD fails on it "
+        "under TF 2 (NameError); under TF 1 its translate/shear/rotate sub-policies move "
+        "boxes; not reproduced (identity)", True),
     "drop_label_probabilistically": OpInfo(
         32, LABEL, "drops boxes of one label with a probability (reproduced)", True),
     "remap_labels": OpInfo(33, LABEL, "renames labels; boxes untouched", False),
