@@ -153,7 +153,7 @@ def _high32(bits: np.ndarray) -> np.ndarray:
 
 def _pixel_rects(boxes: np.ndarray, height: np.ndarray, width: np.ndarray) -> np.ndarray:
     """int64 ``[B, 4]`` (y0, x0, y1, x1) from normalized boxes clipped to [0, 1]."""
-    b = np.clip(boxes, F32(0), F32(1)).astype(F32, copy=False)
+    b = np.nan_to_num(np.clip(boxes, F32(0), F32(1)).astype(F32, copy=False))
     h32 = height.astype(F32)
     w32 = width.astype(F32)
     return np.stack([(b[:, 0] * h32).astype(np.int64), (b[:, 1] * w32).astype(np.int64),

@@ -155,10 +155,11 @@ def run_steps(state: State, streams: Streams, planned: list[PlannedStep],
 
 
 def finish(state: State, max_boxes: int | None, dropped: dict[str, int]) -> None:
-    """TFOD's input pipeline after augmentation: prune inverted boxes, keep the
-    first ``max_boxes`` per image."""
+    """TFOD's input pipeline after augmentation: prune inverted (or NaN) boxes, keep
+    the first ``max_boxes`` per image."""
     b = state.boxes
-    dropped[PRUNED] = state.keep(~((b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1])))
+    # prune_small_boxes(0) keeps height >= 0 and width >= 0 (NaN fails both)
+    dropped[PRUNED] = state.keep((b[:, 2] >= b[:, 0]) & (b[:, 3] >= b[:, 1]))
     if max_boxes is not None:
         dropped[TRUNCATED] = state.keep(state.rank() < max_boxes)
     else:

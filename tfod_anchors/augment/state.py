@@ -78,9 +78,10 @@ def window_from_pixels(y0, x0, y1, x1, height, width) -> np.ndarray:
     """float32 ``[k, 4]`` window ``[y0/h, x0/w, y1/h, x1/w]`` (float32 divisions)."""
     h = np.asarray(height).astype(F32)
     w = np.asarray(width).astype(F32)
-    return np.stack([np.asarray(y0).astype(F32) / h, np.asarray(x0).astype(F32) / w,
-                     np.asarray(y1).astype(F32) / h, np.asarray(x1).astype(F32) / w],
-                    axis=1).astype(F32)
+    with np.errstate(divide="ignore", invalid="ignore"):  # zero-size images: TFOD fails too
+        return np.stack([np.asarray(y0).astype(F32) / h, np.asarray(x0).astype(F32) / w,
+                         np.asarray(y1).astype(F32) / h, np.asarray(x1).astype(F32) / w],
+                        axis=1).astype(F32)
 
 
 def change_frame(boxes: np.ndarray, window: np.ndarray) -> np.ndarray:
