@@ -161,11 +161,12 @@ def classify_ops(steps: Iterable[Any]) -> list[tuple[int, str, str]]:
     out: list[tuple[int, str, str]] = []
     for index, step in enumerate(steps):
         name = step_name(step)
-        info = OPS.get(name) if name is not None else None
-        if info is None:
-            out.append((index, name if name is not None else _unknown_name(step), UNKNOWN))
+        if name is None:
+            out.append((index, _unknown_name(step), UNKNOWN))
+        elif name not in OPS:
+            out.append((index, name, UNKNOWN))
         else:
-            out.append((index, name, info.status))
+            out.append((index, name, OPS[name].status))
     return out
 
 
