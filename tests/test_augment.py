@@ -12,9 +12,10 @@ from google.protobuf import text_format
 from tfod_anchors.augment import OPS, augment, classify_ops, describe_steps, needs_augmentation
 from tfod_anchors.augment.crop_window import _generate
 from tfod_anchors.augment.crops import _crop_border, apply_crop
-from tfod_anchors.augment.engine import initial_state
+from tfod_anchors.augment.engine import initial_state, plan, run_steps
 from tfod_anchors.augment.pads import apply_pad
 from tfod_anchors.augment.state import State
+from tfod_anchors.augment.streams import Streams
 from tfod_anchors.boxes import BoxSet
 from tfod_anchors.errors import ConfigError, UsageError
 from tfod_anchors.schema import get_schema
@@ -313,3 +314,83 @@ def test_threaded_crop_windows_equal_single_thread(monkeypatch):
     threaded = augment(data, steps(*SAMPLE_STEPS), draws=3, seed=9)
     np.testing.assert_array_equal(single.boxset.boxes, threaded.boxset.boxes)
     np.testing.assert_array_equal(single.boxset.image_width, threaded.boxset.image_width)
+
+
+# ------------------------------------------- whole steps with every uniform draw at 0
+
+class ZeroStreams(Streams):
+    """Every random number is 0: offsets 0, smallest sizes, first choices, and every
+    ``u < probability`` test passes (our own generator interface, not a TF stand-in)."""
+
+    def bits(self, inst, var):
+        return np.zeros(np.asarray(inst).shape, dtype=np.uint64)
+
+    def per_box_uniform32(self, box_inst, rank, var):
+        return np.zeros(np.asarray(box_inst).shape, dtype=np.float32)
+
+
+def run_zero(h: int, w: int, boxes: list[list[float]], *texts: str):
+    state = one_image_state(h, w, boxes)
+    dropped: dict[str, int] = {}
+    run_steps(state, ZeroStreams(np.zeros(1, np.uint64)), plan(steps(*texts)), dropped, {})
+    return state, dropped
+
+
+def test_crop_to_aspect_ratio_drops_boxes_clipped_to_nothing():
+    # 100x100 to aspect 2: 50 rows x 100 columns at offset (0, 0): window [0, 0, 0.5, 1]
+    state, dropped = run_zero(100, 100, [
+        [0.0, 0.0, 0.3, 0.5],    # inside -> [0, 0, 0.6, 0.5]
+        [0.45, 0.5, 0.6, 0.9],   # 1/3 of its height inside -> [0.9, 0.5, 1.0, 0.9]
+        [0.5, 0.2, 0.9, 0.4],    # touches the window: overlap 0 passes 0, clipped to 0 area
+    ], "random_crop_to_aspect_ratio { aspect_ratio: 2.0 overlap_thresh: 0.0 }")
+    assert (state.height[0], state.width[0]) == (50, 100)
+    np.testing.assert_allclose(state.boxes, [[0, 0, 0.6, 0.5], [0.9, 0.5, 1.0, 0.9]], atol=1e-6)
+    assert dropped["0:random_crop_to_aspect_ratio"] == 1
+
+
+def test_random_crop_smallest_window_at_origin_or_whole_image():
+    # aspect 1, area 0.25..1 on 100x100: smallest crop 50x50 at (0, 0) every attempt
+    text = ("random_crop_image { min_aspect_ratio: 1.0 max_aspect_ratio: 1.0 min_area: 0.25 "
+            "max_area: 1.0 overlap_thresh: 0.3 }")
+    state, _ = run_zero(100, 100, [[0.1, 0.1, 0.3, 0.3], [0.6, 0.6, 0.9, 0.9]], text)
+    assert (state.height[0], state.width[0]) == (50, 50)
+    np.testing.assert_allclose(state.boxes, [[0.2, 0.2, 0.6, 0.6]], atol=1e-6)
+    # no attempt ever covers the far box: after 100 attempts, the whole image
+    state, _ = run_zero(100, 100, [[0.6, 0.6, 0.9, 0.9]], text)
+    assert (state.height[0], state.width[0]) == (100, 100)
+    np.testing.assert_allclose(state.boxes, [[0.6, 0.6, 0.9, 0.9]], atol=1e-6)
+
+
+def test_square_crop_by_scale_smallest_scale_at_the_border():
+    # 512x512, border 128 (2*128/512 < 1): centre (128, 128); scale 0.5 -> 256 square
+    # from (0, 0): window [0, 0, 0.5, 0.5]
+    state, dropped = run_zero(512, 512, [
+        [0.25, 0.25, 0.75, 0.75],  # -> [0.5, 0.5, 1, 1] after clipping
+        [0.6, 0.6, 0.9, 0.9],      # outside
+        [0.5, 0.0, 0.7, 0.2],      # ymin lands on 1.0: touching counts as outside
+    ], "random_square_crop_by_scale { max_border: 128 scale_min: 0.5 scale_max: 1.5 "
+       "num_scales: 3 }")
+    assert (state.height[0], state.width[0]) == (256, 256)
+    np.testing.assert_allclose(state.boxes, [[0.5, 0.5, 1.0, 1.0]], atol=1e-6)
+    assert dropped["0:random_square_crop_by_scale"] == 2
+
+
+def test_pad_to_aspect_ratio_via_ssd_crop_pad_fixed_aspect_ratio():
+    # no crop (u = 0 is not > random_coef 0.15); 100x200 padded to the 1:1 canvas 200x200
+    state, _ = run_zero(100, 200, [[0.0, 0.0, 1.0, 1.0]],
+                        "ssd_random_crop_pad_fixed_aspect_ratio {}")
+    assert (state.height[0], state.width[0]) == (200, 200)
+    np.testing.assert_allclose(state.boxes, [[0.0, 0.0, 0.5, 1.0]], atol=1e-6)
+
+
+def test_random_pad_image_defaults_smallest_draw_is_no_padding():
+    # target in [h, 2h): u = 0 gives h; offset drawn only when the target is larger
+    state, _ = run_zero(10, 20, [[0.1, 0.2, 0.3, 0.4]], "random_pad_image {}")
+    assert (state.height[0], state.width[0]) == (10, 20)
+    np.testing.assert_allclose(state.boxes, [[0.1, 0.2, 0.3, 0.4]], atol=1e-6)
+
+
+def test_jitter_default_smallest_draw_shrinks_each_edge_by_ratio():
+    # distortion 1 - ratio on every edge: half-sizes shrink by 10%
+    state, _ = run_zero(10, 10, [[0.2, 0.2, 0.6, 0.4]], "random_jitter_boxes { ratio: 0.1 }")
+    np.testing.assert_allclose(state.boxes, [[0.22, 0.21, 0.58, 0.39]], atol=1e-6)
