@@ -21,8 +21,6 @@ from tfod_anchors.errors import ConfigError, UsageError
 from tfod_anchors.schema import get_schema
 
 SHARED_CONFIGS = Path(__file__).resolve().parents[1].parent / "shared" / "tfod-configs"
-if not SHARED_CONFIGS.is_dir():
-    SHARED_CONFIGS = Path("/work/shared/tfod-configs")
 
 
 def steps(*texts: str) -> list:
