@@ -392,4 +392,7 @@ def test_shipped_demo_configs_check_with_coverage(capsys, config):
     assert code == (1 if any(s == "error" for _, s in expected) else 0)
     assert doc["ok"] is (code == 0)
     assert [(f["code"], f["severity"]) for f in doc["findings"]] == expected
-    assert doc["coverage"]["num_boxes"] in (217, 3591)  # raccoon, COCO subset
+    # every demo flips horizontally, so check draws 4 augmented samples per image
+    assert doc["coverage"]["distribution"] == "augmented"
+    assert doc["augmentation"]["draws"] == 4
+    assert doc["coverage"]["num_boxes"] in (4 * 217, 4 * 3591)  # raccoon, COCO subset

@@ -74,11 +74,14 @@ class FitOutcome:
 
 @dataclass
 class CheckOutcome:
-    """What :func:`check` returns: rule findings, coverage metrics (or None), ok."""
+    """What :func:`check` returns: rule findings, coverage metrics (or None), ok, and
+    the ``augmentation`` block (:func:`~tfod_anchors.pipeline.augmentation_summary`)
+    when coverage was measured on augmented draws (else None)."""
 
     findings: list[dict[str, str]]
     coverage: dict[str, Any] | None
     ok: bool
+    augmentation: dict[str, Any] | None = None
 
 
 def _config(config: PipelineLike) -> tuple[Any, LoadedConfig | None]:
@@ -115,20 +118,33 @@ def _resized(cfg: PipelineLike, path: str | None, boxes: BoxSet | None,
 
 def resized_boxes(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
                   boxes: BoxSet | None = None, sources: SourceOptions | None = None,
+                  augment: int | bool | None = None, seed: int = 0,
                   **source_options: Any) -> ResizedBoxes:
-    """Boxes in the pixels the config's model sees (its own image resizer)."""
+    """Boxes in the pixels the config's model sees (its own image resizer): by default
+    the augmented draws when the config has a step that changes boxes (one image per
+    draw), else the static boxes; ``augment``/``seed`` as in :func:`coverage`."""
     cfg, loaded = _config(config)
     options = _source_options(inputs, sources, source_options)
-    return _resized(cfg, loaded.path if loaded else None, boxes, options)
+    augmentation = pipeline.AugmentOptions.from_value(augment, seed)
+    return pipeline.training_boxes(cfg, loaded.path if loaded else None, options, augmentation,
+                                   boxes=boxes).resized
 
 
 def coverage(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
              boxes: BoxSet | None = None, sources: SourceOptions | None = None,
+             augment: int | bool | None = None, seed: int = 0,
              **source_options: Any) -> dict[str, Any]:
-    """Coverage metrics of the config's anchors (``mean_iou``, ``recall_matched``, ...)."""
+    """Coverage metrics of the config's anchors (``mean_iou``, ``recall_matched``, ...).
+
+    ``augment``: None (default) measures the distribution TFOD trains on: the config's
+    ``data_augmentation_options`` drawn ``pipeline.default_draws`` times per image when
+    one of them changes boxes, else the static boxes; False the static boxes; N draws N
+    times. ``seed`` seeds the draws (same seed, same numbers)."""
     cfg, loaded = _config(config)
     options = _source_options(inputs, sources, source_options)
-    resized = _resized(cfg, loaded.path if loaded else None, boxes, options)
+    augmentation = pipeline.AugmentOptions.from_value(augment, seed)
+    resized = pipeline.training_boxes(cfg, loaded.path if loaded else None, options,
+                                      augmentation, boxes=boxes).resized
     return pipeline.measure_coverage(resized, cfg).metrics
 
 
@@ -208,6 +224,7 @@ def _config_data_missing(cfg: PipelineLike, config_path: str | None) -> str | No
 def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
           boxes: BoxSet | None = None, sources: SourceOptions | None = None,
           min_recall: float | None = None, strict: bool = False,
+          augment: int | bool | None = None, seed: int = 0,
           **source_options: Any) -> CheckOutcome:
     """Config rules, plus coverage when there are boxes: ``inputs``/``boxes``, or the
     config's own training input when it exists here (else an ``info`` finding).
@@ -215,7 +232,9 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     With boxes, coverage findings come by default (:func:`~tfod_anchors.rules.coverage_findings`:
     ``low_recall``, ``band_recall_collapse``); ``min_recall`` sets the error bar of
     ``low_recall``. ``ok`` is False on any error-level finding, and with ``strict`` on
-    any warning too.
+    any warning too. Coverage is measured on the augmented distribution when the config
+    has a step that changes boxes (``augment``/``seed`` as in :func:`coverage`; static
+    when the steps are invalid, which is an ``invalid_augmentation`` error).
 
     Raises:
         UsageError: ``min_recall`` without any readable boxes.
@@ -226,8 +245,11 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     cfg, loaded = _config(config)
     path = loaded.path if loaded else None
     options = _source_options(inputs, sources, source_options)
+    augmentation = pipeline.AugmentOptions.from_value(augment, seed)
     findings = config_findings(cfg)
-    cov = None
+    if any(f.code == "invalid_augmentation" for f in findings):
+        augmentation = pipeline.AugmentOptions(pipeline.OFF, None, augmentation.seed)
+    cov = summary = None
     if cq.anchor_generator(cfg) is not None:
         why = None if options.inputs or boxes is not None else _config_data_missing(cfg, path)
         if why is not None and min_recall is not None:
@@ -235,15 +257,16 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         if why is not None:
             findings.append(finding("coverage_skipped", f"coverage not measured: {why}"))
         else:
-            if boxes is None:
-                boxes = pipeline.read_config_boxes(cfg, path, options)
-            metrics = pipeline.measure_coverage(pipeline.resize_for_config(boxes, cfg), cfg).metrics
-            cov = {**ordered_metrics(metrics), "num_images": boxes.num_images,
-                   "skipped": dict(boxes.skipped)}
+            training = pipeline.training_boxes(cfg, path, options, augmentation, boxes=boxes)
+            metrics = pipeline.measure_coverage(training.resized, cfg).metrics
+            summary = pipeline.augmentation_summary(training.augmentation)
+            cov = {**ordered_metrics(metrics),
+                   "distribution": "static" if summary is None else "augmented",
+                   "num_images": training.num_images, "skipped": training.skipped}
             findings += coverage_findings(cov, min_recall)
     as_dicts = [f.to_dict() for f in findings]
     failed = has_errors(findings) or (strict and any(f.severity == WARNING for f in findings))
-    return CheckOutcome(as_dicts, cov, not failed)
+    return CheckOutcome(as_dicts, cov, not failed, summary)
 
 
 def anchors(config: PipelineLike, image_size: tuple[int, int]) -> dict[str, Any]:

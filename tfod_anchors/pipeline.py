@@ -1,7 +1,10 @@
-"""Chains the stages for one config: sources -> resizer -> anchors -> coverage.
+"""Chains the stages for one config: sources -> augmentation -> resizer -> anchors -> coverage.
 
 The commands and the Python API share these steps; each step is one call into
 the module that owns the stage, so nothing here computes geometry itself.
+:func:`training_boxes` is the "read -> augment -> resize" chain: the boxes the
+matcher sees in training, drawn through the config's ``data_augmentation_options``
+(:mod:`tfod_anchors.augment`) or static.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tfod_anchors.anchors.layout import AnchorLayout
+from tfod_anchors.augment import AugmentResult
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
 from tfod_anchors.config import query as cq
 from tfod_anchors.config.query import PipelineLike
@@ -95,30 +99,35 @@ def resolve_inputs(cfg: PipelineLike | None, config_path: str | None,
     else:
         raise UsageError("no box source: pass --input SRC")
     label_map = options.label_map
-    max_boxes = options.max_boxes
-    if cfg is not None:
-        if label_map is None:
-            label_map = cq.label_map_path(cfg)
-            if label_map is not None and cq.is_placeholder_path(label_map):
-                label_map = None
-            elif label_map is not None:
-                label_map = _resolve(label_map, config_path)
-        if max_boxes is None:
-            max_boxes = cq.max_number_of_boxes(cfg)
-    return ResolvedInputs(specs, label_map, max_boxes)
+    if cfg is not None and label_map is None:
+        label_map = cq.label_map_path(cfg)
+        if label_map is not None and cq.is_placeholder_path(label_map):
+            label_map = None
+        elif label_map is not None:
+            label_map = _resolve(label_map, config_path)
+    return ResolvedInputs(specs, label_map, effective_max_boxes(cfg, options))
+
+
+def effective_max_boxes(cfg: PipelineLike | None, options: SourceOptions) -> int | None:
+    """``--max-boxes``, else the config's ``train_input_reader.max_number_of_boxes``
+    (None without a config)."""
+    if options.max_boxes is not None or cfg is None:
+        return options.max_boxes
+    return cq.max_number_of_boxes(cfg)
 
 
 def read_config_boxes(cfg: PipelineLike | None, config_path: str | None,
-                      options: SourceOptions) -> BoxSet:
+                      options: SourceOptions, *, truncate: bool = True) -> BoxSet:
     """Boxes from ``--input`` or, without it, from the config's training input, filtered
-    as TFOD's input pipeline would (label map, ``max_number_of_boxes``)."""
+    as TFOD's input pipeline would (label map, and ``max_number_of_boxes`` unless
+    ``truncate`` is False: the augmented path truncates after augmentation, as TFOD)."""
     from tfod_anchors.sources import read_boxes
 
     inputs = resolve_inputs(cfg, config_path, options)
     return read_boxes(
         inputs.specs,
         label_map_path=inputs.label_map,
-        max_number_of_boxes=inputs.max_boxes,
+        max_number_of_boxes=inputs.max_boxes if truncate else None,
         drop_difficult=options.drop_difficult,
         skip_bad=options.skip_bad,
         verify_sizes=options.verify_sizes,
@@ -126,6 +135,175 @@ def read_config_boxes(cfg: PipelineLike | None, config_path: str | None,
         progress=None if options.progress else False,
         reader=options.reader,
     )
+
+
+# --- augmentation: the boxes the matcher sees in training --------------------------------------
+
+#: Augmented draws per image when none are asked for ...
+DEFAULT_DRAWS = 4
+#: ... fewer on large datasets, so that draws x boxes read stays within this many boxes
+#: (at least one draw): the cost of every later stage grows with the boxes drawn, while
+#: the metrics' sampling error is already small at this size.
+DRAW_BOX_BUDGET = 1_000_000
+
+AUTO, ON, OFF = "auto", "on", "off"
+
+
+@dataclass(frozen=True)
+class AugmentOptions:
+    """Whether and how to draw the config's ``data_augmentation_options``.
+
+    Attributes:
+        mode: ``"auto"``: draw when the config has a step that changes boxes
+            (:func:`tfod_anchors.augment.needs_augmentation`; the default of
+            ``check``, ``fit`` and the API); ``"on"``: always draw (``stats
+            --augment N``); ``"off"``: the static boxes (``--no-augment``).
+        draws: augmented samples per image (>= 1), or None for
+            :func:`default_draws`.
+        seed: seed of every random choice of the augmentation.
+    """
+
+    mode: str = AUTO
+    draws: int | None = None
+    seed: int = 0
+
+    @classmethod
+    def from_value(cls, augment: int | bool | None, seed: int = 0) -> AugmentOptions:
+        """The API's ``augment=`` value: None or True (auto, default draws), False
+        (static), or a positive int (auto, that many draws).
+
+        Raises:
+            UsageError: anything else, or a seed that is not an int.
+        """
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise UsageError(f"seed must be an int, got {seed!r}")
+        if augment is None or augment is True:
+            return cls(AUTO, None, int(seed))
+        if augment is False:
+            return cls(OFF, None, int(seed))
+        if isinstance(augment, (int, np.integer)) and int(augment) >= 1:
+            return cls(AUTO, int(augment), int(seed))
+        raise UsageError(f"augment must be None (the default: augmented when the config has "
+                         f"a geometric step), False (static boxes) or a positive number of "
+                         f"draws, got {augment!r}")
+
+
+def default_draws(num_boxes: int) -> int:
+    """:data:`DEFAULT_DRAWS`, lowered so that ``draws x num_boxes`` stays within
+    :data:`DRAW_BOX_BUDGET` (at least 1)."""
+    return max(1, min(DEFAULT_DRAWS, DRAW_BOX_BUDGET // max(int(num_boxes), 1)))
+
+
+def wants_augmentation(cfg: PipelineLike, augmentation: AugmentOptions) -> bool:
+    """Whether :func:`training_boxes` will draw augmented boxes for this config."""
+    from tfod_anchors.augment import needs_augmentation
+
+    if augmentation.mode == OFF:
+        return False
+    return augmentation.mode == ON or needs_augmentation(cq.augmentation_steps(cfg))
+
+
+@dataclass
+class TrainingBoxes:
+    """The boxes the matcher sees in training (what :func:`training_boxes` returns).
+
+    Attributes:
+        read: the boxes as read and filtered; when augmented, NOT truncated to
+            ``max_number_of_boxes`` (TFOD truncates after augmentation).
+        resized: the distribution to measure, in pixels of the padded resized image:
+            the augmented draws (one image per draw, image-major) when
+            ``augmentation`` is set, else the static boxes.
+        augmentation: the engine's result (draws, per-step counts), or None (static).
+        static_boxset: the static boxes (truncated as TFOD does); None when augmented
+            and the static view was not asked for.
+        static: ``static_boxset`` resized (the same object as ``resized`` when static).
+        max_boxes: the ``max_number_of_boxes`` applied.
+    """
+
+    read: BoxSet
+    resized: ResizedBoxes
+    augmentation: AugmentResult | None
+    static_boxset: BoxSet | None
+    static: ResizedBoxes | None
+    max_boxes: int | None
+
+    @property
+    def num_images(self) -> int:
+        """Images read (each drawn ``augmentation.draws`` times when augmented)."""
+        return self.read.num_images
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        """The read's skip counts; ``boxes_over_max`` from the static view when there is
+        one (when augmented, the truncation per draw is ``augmentation.dropped``)."""
+        source = self.static_boxset if self.static_boxset is not None else self.read
+        return dict(source.skipped)
+
+    @property
+    def skip_examples(self) -> dict[str, str]:
+        source = self.static_boxset if self.static_boxset is not None else self.read
+        return dict(source.skip_examples)
+
+
+def training_boxes(cfg: PipelineLike, config_path: str | None, options: SourceOptions,
+                   augmentation: AugmentOptions, *, boxes: BoxSet | None = None,
+                   keep_static: bool = False) -> TrainingBoxes:
+    """Read -> augment -> resize: the boxes the matcher sees in training.
+
+    Args:
+        cfg: the config (its input, ``data_augmentation_options``, resizer).
+        config_path: where it was read from (relative input paths), or None.
+        options: how to read the boxes (``--input`` flags).
+        augmentation: whether/how to draw the augmentation (:class:`AugmentOptions`).
+        boxes: boxes already read (instead of reading ``options``/the config's input);
+            taken as not yet truncated to ``max_number_of_boxes``.
+        keep_static: when augmenting, also give the static boxes (``fit`` measures
+            both distributions).
+    Raises:
+        ConfigError: a step whose values TFOD's builder rejects, or no resizer.
+        UsageError, InputError: as reading the boxes.
+    """
+    from tfod_anchors.augment import augment
+    from tfod_anchors.sources.filtering import keep_first_boxes
+
+    augmented = wants_augmentation(cfg, augmentation)
+    max_boxes = effective_max_boxes(cfg, options)
+    if boxes is None:
+        read = read_config_boxes(cfg, config_path, options, truncate=not augmented)
+    else:
+        read = boxes
+    if not augmented:
+        truncated = keep_first_boxes(read, max_boxes)
+        resized = resize_for_config(truncated, cfg)
+        return TrainingBoxes(read=truncated, resized=resized, augmentation=None,
+                             static_boxset=truncated, static=resized, max_boxes=max_boxes)
+    draws = augmentation.draws or default_draws(read.num_boxes)
+    try:
+        result = augment(read, cq.augmentation_steps(cfg), draws=draws, seed=augmentation.seed,
+                         max_boxes=max_boxes)
+    except ConfigError as err:
+        raise ConfigError(err.message, path=config_path) from None
+    static_boxset: BoxSet | None = None
+    static: ResizedBoxes | None = None
+    if keep_static:
+        static_boxset = keep_first_boxes(read, max_boxes)
+        static = resize_for_config(static_boxset, cfg)
+    return TrainingBoxes(read=read, resized=resize_for_config(result.boxset, cfg),
+                         augmentation=result, static_boxset=static_boxset, static=static,
+                         max_boxes=max_boxes)
+
+
+def augmentation_summary(result: AugmentResult | None) -> dict[str, Any] | None:
+    """The JSON ``augmentation`` block of ``stats``, ``check`` and ``fit``: the steps
+    (index, op, status, modelled, effect), ``draws``, ``seed``, and the boxes each
+    step ``dropped`` (plus ``invalid_boxes`` and ``max_number_of_boxes``) or
+    ``added``, counted over all draws. None when the boxes are static."""
+    from tfod_anchors.augment import describe_steps
+
+    if result is None:
+        return None
+    return {"steps": describe_steps(result.steps), "draws": result.draws, "seed": result.seed,
+            "dropped": dict(result.dropped), "added": dict(result.added)}
 
 
 def resize_for_config(boxset: BoxSet, cfg: PipelineLike) -> ResizedBoxes:

@@ -28,7 +28,9 @@ from tfod_anchors.config.query import (
     ANCHOR_GENERATOR_FIELD,
     ANCHORED,
     PipelineLike,
+    anchor_generator,
     as_pipeline,
+    augmentation_steps,
     ignored_train_config_max_boxes,
     matcher_spec,
     max_number_of_boxes,
@@ -66,6 +68,8 @@ SEVERITY = {
     "anchor_too_large": WARNING,
     "anchor_below_stride": WARNING,
     "max_boxes_ignored": WARNING,
+    "unknown_augmentation": WARNING,
+    "invalid_augmentation": ERROR,
     "coverage_skipped": INFO,
     # coverage findings (:func:`coverage_findings`); low_recall escalates to an error
     "low_recall": WARNING,
@@ -93,9 +97,12 @@ def finding(code: str, message: str) -> Finding:
 
 
 def config_findings(cfg: PipelineLike) -> list[Finding]:
-    """:func:`check_rules` plus the input-pipeline notes (``max_boxes_ignored``)."""
+    """:func:`check_rules` plus the input-pipeline notes (``max_boxes_ignored``,
+    :func:`augmentation_findings`)."""
     pipeline = as_pipeline(cfg)
     found = check_rules(pipeline)
+    if anchor_generator(pipeline) is not None:
+        found += augmentation_findings(pipeline)
     ignored = ignored_train_config_max_boxes(pipeline)
     effective = max_number_of_boxes(pipeline)
     if ignored is not None and ignored != effective:
@@ -105,6 +112,41 @@ def config_findings(cfg: PipelineLike) -> list[Finding]:
             f"which keeps {effective} boxes per image (train_input_reader.max_number_of_boxes); "
             "set it there instead"))
     return found
+
+
+def augmentation_findings(cfg: PipelineLike) -> list[Finding]:
+    """Findings on ``train_config.data_augmentation_options``, whose boxes coverage measures.
+
+    ``unknown_augmentation`` (warning): a step that is not reproduced, so coverage treats
+    it as identity: a field unknown to :data:`tfod_anchors.augment.OPS` (status
+    ``unknown``: a newer TFOD or a fork) or a known one that moves boxes but is not
+    modelled (status ``unsupported``: ``autoaugment_image``). ``invalid_augmentation``
+    (error): values TFOD's preprocessor builder rejects (coverage is then measured on the
+    static boxes).
+    """
+    from tfod_anchors.augment import OPS, classify_ops, plan
+
+    steps = augmentation_steps(cfg)
+    out = []
+    for index, name, status in classify_ops(steps):
+        if status == "unknown":
+            out.append(finding(
+                "unknown_augmentation",
+                f"data_augmentation_options[{index}] {name} is not a preprocessing step "
+                "tfod-anchors knows (a newer TFOD or a fork?): coverage treats it as identity, "
+                "so if it moves or resizes boxes the measured distribution is off"))
+        elif status == "unsupported":
+            out.append(finding(
+                "unknown_augmentation",
+                f"data_augmentation_options[{index}] {name} is not reproduced ({OPS[name].effect}"
+                "): coverage treats it as identity"))
+    try:
+        plan(steps)
+    except ConfigError as err:
+        out.append(finding("invalid_augmentation",
+                           f"{err.message}: TFOD's preprocessor rejects this step, so training "
+                           "fails; coverage (when measured) uses the static boxes"))
+    return out
 
 
 def check_rules(cfg: PipelineLike, image_size: tuple[int, int] = (480, 640)) -> list[Finding]:

@@ -89,8 +89,9 @@ def describe_anchors(cfg: PipelineLike, image_size: tuple[int, int]) -> dict[str
     }
 
 
-def export_anchors(arr: np.ndarray, path: str | Path) -> Path:
-    """Write anchors ``[A, 4]`` (``ymin, xmin, ymax, xmax``) as float32 ``.npy`` or ``.csv``.
+def export_anchors(arr: np.ndarray, path: str | Path, what: str = "anchors") -> Path:
+    """Write anchors ``[A, 4]`` (``ymin, xmin, ymax, xmax``) as float32 ``.npy`` or ``.csv``
+    (``stats --export`` writes boxes the same way; ``what`` names them in errors).
 
     Raises:
         UsageError: not an ``[A, 4]`` array, or a suffix other than .npy/.csv.
@@ -98,7 +99,7 @@ def export_anchors(arr: np.ndarray, path: str | Path) -> Path:
     """
     arr = np.asarray(arr, dtype=np.float32)
     if arr.ndim != 2 or arr.shape[1] != 4:
-        raise UsageError(f"anchors must be an [A, 4] array, got shape {arr.shape}")
+        raise UsageError(f"{what} must be an [A, 4] array, got shape {arr.shape}")
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".csv"):
@@ -111,5 +112,5 @@ def export_anchors(arr: np.ndarray, path: str | Path) -> Path:
             np.savetxt(path, arr, fmt="%.9g", delimiter=",", header="ymin,xmin,ymax,xmax",
                        comments="")
     except OSError as err:
-        raise WriteError(f"cannot write anchors: {err.strerror or err}", path=str(path)) from None
+        raise WriteError(f"cannot write {what}: {err.strerror or err}", path=str(path)) from None
     return path

@@ -29,6 +29,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from tfod_anchors import pipeline
 from tfod_anchors.config.files import LoadedConfig, load_config
 from tfod_anchors.pipeline import SourceOptions
 
@@ -71,6 +72,65 @@ def add_source_arguments(parser: argparse.ArgumentParser, required: bool = False
     group.add_argument("--reader", choices=["auto", "tf", "native"], default="auto",
                        help="TFRecord reader: tf.data, or native (no TensorFlow; local files); "
                             "default: chosen by input size and location")
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_augment_arguments(parser: argparse.ArgumentParser, *, default_on: bool,
+                          seed: bool = True) -> None:
+    """The ``augmentation`` flags; :func:`augment_options` turns them into
+    :class:`~tfod_anchors.pipeline.AugmentOptions`.
+
+    ``default_on``: the command measures the augmented distribution unless
+    ``--no-augment`` (check, fit); otherwise only with ``--augment N`` (stats).
+    ``seed``: add ``--seed`` (fit has its own, shared by every random choice).
+    """
+    group = parser.add_argument_group("augmentation (the config's data_augmentation_options)")
+    flags = group.add_mutually_exclusive_group()
+    if default_on:
+        flags.add_argument("--augment", type=positive_int, metavar="N",
+                           help="augmented draws per image (default: "
+                                f"{pipeline.DEFAULT_DRAWS}, fewer above "
+                                f"{pipeline.DRAW_BOX_BUDGET:,} boxes drawn); used when the "
+                                "config has a step that changes boxes")
+        flags.add_argument("--no-augment", action="store_true",
+                           help="measure the static boxes instead of the augmented ones")
+    else:
+        flags.add_argument("--augment", type=positive_int, metavar="N",
+                           help="draw N augmented samples per image through the config's "
+                                "data_augmentation_options (needs --config)")
+    if seed:
+        group.add_argument("--seed", type=int, default=0,
+                           help="seed of the augmentation draws (default 0)")
+
+
+def augment_options(args: argparse.Namespace, *, default_on: bool) -> pipeline.AugmentOptions:
+    """The ``augmentation`` flags as one :class:`~tfod_anchors.pipeline.AugmentOptions`."""
+    seed = int(getattr(args, "seed", 0) or 0)
+    draws = getattr(args, "augment", None)
+    if getattr(args, "no_augment", False):
+        return pipeline.AugmentOptions(pipeline.OFF, None, seed)
+    if default_on:
+        return pipeline.AugmentOptions(pipeline.AUTO, draws, seed)
+    if draws is None:
+        return pipeline.AugmentOptions(pipeline.OFF, None, seed)
+    return pipeline.AugmentOptions(pipeline.ON, draws, seed)
+
+
+def augment_value(options: pipeline.AugmentOptions) -> int | bool | None:
+    """The API's ``augment=`` for ``options`` (auto/off modes only)."""
+    if options.mode == pipeline.OFF:
+        return False
+    return options.draws
 
 
 def source_options(args: argparse.Namespace) -> SourceOptions:

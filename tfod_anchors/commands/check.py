@@ -5,6 +5,10 @@ passes; 1 an error-level finding (rules, or coverage: ``low_recall`` below 0.1 o
 ``--min-recall``, ``band_recall_collapse``), or with ``--strict`` any warning;
 2 the config or the data cannot be read.
 
+Coverage is measured on the boxes TFOD trains on: drawn through the config's
+``data_augmentation_options`` when a step changes boxes (``--augment N`` draws,
+``--seed S``), the static boxes with ``--no-augment`` or when no step does.
+
 The findings, the coverage line and the verdict are the result (stdout).
 """
 
@@ -15,8 +19,11 @@ from typing import Any
 
 from tfod_anchors import api
 from tfod_anchors.commands._common import (
+    add_augment_arguments,
     add_output_arguments,
     add_source_arguments,
+    augment_options,
+    augment_value,
     emit_json,
     fmt,
     out,
@@ -47,23 +54,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true",
                         help="fail (exit 1) on warnings too")
     add_source_arguments(parser)
+    add_augment_arguments(parser, default_on=True)
     add_output_arguments(parser)
 
 
+def distribution_text(coverage: dict[str, Any], augmentation: dict[str, Any] | None) -> str:
+    """Which boxes the coverage line is about: ``"8 static boxes"``, or ``"27 augmented
+    boxes (4 draw(s) of 4 images through 0:random_horizontal_flip, 1:ssd_random_crop;
+    seed 0)"``."""
+    if augmentation is None:
+        return f"{coverage['num_boxes']} static boxes"
+    ops = ", ".join(f"{s['index']}:{s['op']}" for s in augmentation["steps"]
+                    if s["modelled"]) or "no step that changes boxes"
+    return (f"{coverage['num_boxes']} augmented boxes ({augmentation['draws']} draw(s) of "
+            f"{coverage['num_images']} images through {ops}; seed {augmentation['seed']})")
+
+
 def run(args: Any) -> int:
+    augmentation = augment_options(args, default_on=True)
     outcome = api.check(args.config, sources=source_options(args), min_recall=args.min_recall,
-                         strict=args.strict)
+                        strict=args.strict, augment=augment_value(augmentation),
+                        seed=augmentation.seed)
     findings, coverage = outcome.findings, outcome.coverage
     exit_code = EXIT_OK if outcome.ok else EXIT_CHECK_FAILED
     if args.json:
         emit_json({"config": args.config, "ok": outcome.ok, "exit_code": exit_code,
-                   "strict": args.strict, "findings": findings, "coverage": coverage})
+                   "strict": args.strict, "findings": findings, "coverage": coverage,
+                   "augmentation": outcome.augmentation})
         return exit_code
     for f in findings:
         out(args, f"{f['severity'].upper():7s} {f['code']}: {f['message']}")
     if coverage is not None:
-        out(args, f"coverage of {coverage['num_boxes']} boxes (matched threshold "
-                  f"{coverage['matched_threshold']:g}): " + ", ".join(
+        out(args, f"coverage of {distribution_text(coverage, outcome.augmentation)} "
+                  f"(matched threshold {coverage['matched_threshold']:g}): " + ", ".join(
                       f"{k} {fmt(coverage[k])}" for k in METRIC_KEYS))
     errors = sum(f["severity"] == "error" for f in findings)
     warnings = sum(f["severity"] == "warning" for f in findings)

@@ -1,11 +1,16 @@
 """``tfod-anchors stats``: box statistics in the pixels the model sees.
 
+With ``--augment N`` (and ``--config``), the statistics are those of N augmented draws
+of every image through the config's ``data_augmentation_options`` (``--seed S``), the
+boxes TFOD trains on; ``--export FILE.npy`` writes the boxes measured.
+
 The statistics are the result (stdout); progress and ``wrote FILE`` go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,8 +18,10 @@ import numpy as np
 from tfod_anchors import pipeline
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
 from tfod_anchors.commands._common import (
+    add_augment_arguments,
     add_output_arguments,
     add_source_arguments,
+    augment_options,
     emit_json,
     fmt,
     load,
@@ -25,7 +32,7 @@ from tfod_anchors.commands._common import (
     table,
 )
 from tfod_anchors.coverage.metrics import SIZE_BANDS
-from tfod_anchors.errors import EXIT_OK
+from tfod_anchors.errors import EXIT_OK, UsageError
 from tfod_anchors.sources.raw import SKIP_KEYS
 
 HELP = "box statistics in resized pixels"
@@ -36,7 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="CONFIG",
                         help="use this config's resizer (otherwise original pixels)")
     parser.add_argument("--plot", metavar="FILE.png", help="write a w/h scatter plot")
+    parser.add_argument("--export", metavar="FILE.npy",
+                        help="write the boxes measured as float32 [M, 4] (ymin, xmin, ymax, "
+                             "xmax) in pixels of the padded resized image (.npy or .csv)")
     add_source_arguments(parser, required=True)
+    add_augment_arguments(parser, default_on=False)
     add_output_arguments(parser)
 
 
@@ -83,30 +94,66 @@ def box_statistics(boxset: BoxSet, resized: ResizedBoxes, space: str) -> dict[st
     }
 
 
+def augmented_statistics(doc: dict[str, Any], resized: ResizedBoxes,
+                         augmentation: dict[str, Any] | None) -> dict[str, Any]:
+    """``doc`` with the keys of the augmented view: ``num_boxes`` counts the boxes seen
+    over all draws, ``draws`` (None when static) and the ``augmentation`` block."""
+    doc["num_boxes"] = resized.num_boxes
+    doc["draws"] = augmentation["draws"] if augmentation is not None else None
+    doc["augmentation"] = augmentation
+    return doc
+
+
 def run(args: Any) -> int:
     cfg = None
+    augmentation = augment_options(args, default_on=False)
+    if augmentation.mode != pipeline.OFF and not args.config:
+        raise UsageError("stats --augment needs --config: the augmentation steps and the "
+                         "resizer are the config's")
+    if args.export and Path(args.export).suffix.lower() not in (".npy", ".csv"):
+        raise UsageError(f"{args.export}: export format must be .npy or .csv")
     if args.config:
         loaded = load(args.config)
         cfg = loaded.config
-    boxset = pipeline.read_config_boxes(cfg, args.config, source_options(args))
     if cfg is not None:
-        resized = pipeline.resize_for_config(boxset, cfg)
+        training = pipeline.training_boxes(cfg, args.config, source_options(args), augmentation)
+        boxset, resized = training.read, training.resized
         space = "resized pixels (" + pipeline.resizer_description(cfg) + ")"
+        summary = pipeline.augmentation_summary(training.augmentation)
     else:
+        boxset = pipeline.read_config_boxes(cfg, args.config, source_options(args))
         resized = original_pixels(boxset)
         space = "original pixels"
-    doc = box_statistics(boxset, resized, space)
+        summary = None
+    doc = augmented_statistics(box_statistics(boxset, resized, space), resized, summary)
+    what = f"{resized.num_boxes} boxes" if summary is None else (
+        f"{resized.num_boxes} augmented boxes ({summary['draws']} draw(s) per image)")
+    if args.export:
+        from tfod_anchors.anchors.describe import export_anchors
+
+        export_anchors(resized.boxes, args.export, what="boxes")
+        doc["export"] = args.export
     if args.plot:
         from tfod_anchors.plots.shapes import plot_box_shapes
 
         anchors = pipeline.anchor_shapes_hw(cfg, resized) if cfg is not None else None
         plot_box_shapes(np.stack([resized.widths, resized.heights], axis=1), anchors, args.plot,
-                        title=f"{boxset.num_boxes} boxes in {space}")
+                        title=f"{what} in {space}")
         doc["plot"] = args.plot
     if args.json:
         emit_json(doc)
     else:
-        out(args, f"{doc['num_images']} images, {doc['num_boxes']} boxes, in {space}")
+        out(args, f"{doc['num_images']} images, {what}, in {space}")
+        if summary is not None:
+            out(args, "augmentation: " + ", ".join(
+                f"{s['index']}:{s['op']} ({s['status']}"
+                + ("" if s["modelled"] or s["status"] == "photometric" else ", identity here")
+                + ")" for s in summary["steps"]) + f"; seed {summary['seed']}")
+            gone = {k: v for k, v in summary["dropped"].items() if v}
+            born = {k: v for k, v in summary["added"].items() if v}
+            out(args, "boxes dropped: " + (", ".join(f"{k} {v}" for k, v in gone.items())
+                                           or "none")
+                + ("; added: " + ", ".join(f"{k} {v}" for k, v in born.items()) if born else ""))
         rows = [["", "min", "p5", "p50", "p95", "max"]]
         for key in ("width", "height", "sqrt_area", "aspect_ratio_w_over_h"):
             d = doc[key]
@@ -119,6 +166,7 @@ def run(args: Any) -> int:
             out(args, "skipped or noted:")
             for line in lines:
                 out(args, line)
-        if args.plot:
-            say(args, f"wrote {args.plot}")
+        for path in (args.export, args.plot):
+            if path:
+                say(args, f"wrote {path}")
     return EXIT_OK

@@ -335,6 +335,12 @@ def max_number_of_boxes(cfg: PipelineLike) -> int:
     return int(as_pipeline(cfg).train_input_reader.max_number_of_boxes)
 
 
+def augmentation_steps(cfg: PipelineLike) -> Any:
+    """``train_config.data_augmentation_options``: the repeated ``PreprocessingStep``
+    messages, in the order TFOD applies them (empty when none are configured)."""
+    return as_pipeline(cfg).train_config.data_augmentation_options
+
+
 def ignored_train_config_max_boxes(cfg: PipelineLike) -> int | None:
     """The deprecated ``train_config.max_number_of_boxes`` when set, else None (for warnings)."""
     train = as_pipeline(cfg).train_config

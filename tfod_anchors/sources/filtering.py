@@ -174,3 +174,34 @@ def apply_tfod_filters(raw: RawBoxes, skips: Skips, *, max_number_of_boxes: int 
         sources=list(dict.fromkeys(raw.files)),
         skip_examples=dict(skips.first),
     )
+
+
+def keep_first_boxes(boxset: BoxSet, max_number_of_boxes: int | None) -> BoxSet:
+    """Step 6 alone, on boxes already read: each image keeps its first
+    ``max_number_of_boxes`` boxes (``None``: all), counted in ``boxes_over_max``.
+
+    For boxes read without the limit (the augmented path reads them so, since TFOD
+    truncates after augmentation) when the static view is wanted as well.
+    """
+    if max_number_of_boxes is None or boxset.num_boxes == 0:
+        return boxset
+    box_image = boxset.box_image
+    order = np.argsort(box_image, kind="stable")
+    sorted_image = box_image[order]
+    rank = np.empty(box_image.shape[0], dtype=np.int64)
+    rank[order] = np.arange(order.size) - np.searchsorted(sorted_image, sorted_image, "left")
+    keep = rank < max_number_of_boxes
+    if keep.all():
+        return boxset
+    skipped, examples = dict(boxset.skipped), dict(boxset.skip_examples)
+    first = _first(~keep)
+    skipped["boxes_over_max"] = skipped.get("boxes_over_max", 0) + int((~keep).sum())
+    examples.setdefault("boxes_over_max", (
+        f"image {boxset.image_key[box_image[first]]} box {int(rank[first])}: "
+        f"[ymin, xmin, ymax, xmax] = {_fmt_box(boxset.boxes[first])}"))
+    return BoxSet(
+        image_height=boxset.image_height, image_width=boxset.image_width,
+        image_key=boxset.image_key, box_image=box_image[keep], boxes=boxset.boxes[keep],
+        label=boxset.label[keep], difficult=boxset.difficult[keep],
+        group_of=boxset.group_of[keep], is_crowd=boxset.is_crowd[keep],
+        skipped=skipped, sources=list(boxset.sources), skip_examples=examples)
