@@ -337,3 +337,17 @@ def test_default_draws_follow_the_box_budget():
     assert pipeline.default_draws(pipeline.DRAW_BOX_BUDGET // 2) == 2
     assert pipeline.default_draws(pipeline.DRAW_BOX_BUDGET) == 1
     assert pipeline.default_draws(10 * pipeline.DRAW_BOX_BUDGET) == 1
+
+
+def test_readme_lists_every_step_with_its_status():
+    from conftest import ROOT
+
+    from tfod_anchors.augment import OPS
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Data augmentation"):]
+    section = section[:section.index("\n## ", 1)]
+    for name, info in OPS.items():
+        row = next(line for line in section.splitlines()
+                   if line.startswith("| ") and f"`{name}`" in line.split(" | ")[0])
+        assert row.split(" | ")[1] == info.status, (name, row)
