@@ -12,14 +12,24 @@ Target (issue 13): augmented stats on >= 1M boxes with N = 4 in <= 10 s on 2 cor
 Prints seconds and the augmented/static ratio; the machine may be shared, so the
 ratio (same run) is the figure to compare.
 
-Usage: ``python benchmarks/bench_augment.py [--boxes 1000000] [--draws 4] [--repeat 3]``.
+``--command`` also times the whole ``stats`` command in-process on the same boxes
+written as one CSV (reading included, which both paths share):
+``stats --config C --input big.csv --json`` against ``... --augment N``, for the
+SSD MobileNet v2 and EfficientDet-D0 sample configs of ``../shared/tfod-configs``.
+
+Usage: ``python benchmarks/bench_augment.py [--boxes 1000000] [--draws 4] [--repeat 3]
+[--command]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,6 +43,11 @@ from tfod_anchors.config.schema import get_schema  # noqa: E402
 from tfod_anchors.resize import FixedShapeResizer, KeepAspectRatioResizer, resize_boxes  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+if not SHARED.is_dir():  # a worktree beside the main checkout
+    SHARED = Path("/work/shared/datasets")
+SAMPLE_CONFIGS = SHARED.parent / "tfod-configs" / "tf2"
+COMMAND_CONFIGS = ["ssd_mobilenet_v2_320x320_coco17_tpu-8.config",
+                   "ssd_efficientdet_d0_512x512_coco17_tpu-8.config"]
 CSVS = ["voc2007/voc2007_trainval.csv", "voc2012/voc2012_trainval.csv",
         "coco_val2017/coco_val2017.csv"]
 
@@ -102,11 +117,57 @@ def best_of(repeat: int, fn):
     return best[0], best[1], out
 
 
+def write_csv(data: BoxSet, path: Path) -> None:
+    """The boxes as a pixel CSV (one row per box, image ids unique per tiled copy)."""
+    h = data.image_height[data.box_image].astype(np.float64)
+    w = data.image_width[data.box_image].astype(np.float64)
+    b = data.boxes.astype(np.float64)
+    cols = [data.box_image, data.image_width[data.box_image], data.image_height[data.box_image],
+            np.round(b[:, 1] * w, 2), np.round(b[:, 0] * h, 2), np.round(b[:, 3] * w, 2),
+            np.round(b[:, 2] * h, 2), data.label]
+    with open(path, "w") as out:
+        out.write("image_id,image_width,image_height,xmin,ymin,xmax,ymax,label\n")
+        np.savetxt(out, np.stack(cols, axis=1), fmt=["%d", "%d", "%d", "%.2f", "%.2f", "%.2f",
+                                                     "%.2f", "%d"], delimiter=",")
+
+
+def run_stats(argv: list[str]) -> dict:
+    from tfod_anchors.cli import main as cli_main
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = cli_main(argv + ["--json"])
+    assert code == 0, buffer.getvalue()
+    return json.loads(buffer.getvalue())
+
+
+def command_bench(data: BoxSet, draws: int, repeat: int) -> None:
+    configs = [SAMPLE_CONFIGS / name for name in COMMAND_CONFIGS]
+    if not all(c.is_file() for c in configs):
+        print(f"--command: sample configs not found under {SAMPLE_CONFIGS}; skipped")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "boxes.csv"
+        write_csv(data, csv)
+        for config in configs:
+            base = ["stats", "--config", str(config), "--input", str(csv)]
+            t_s, c_s, d_s = best_of(repeat, lambda b=base: run_stats(b))
+            t_a, c_a, d_a = best_of(repeat, lambda b=base: run_stats(b + ["--augment",
+                                                                        str(draws)]))
+            print(f"stats command, {config.name}: static {t_s:.2f} s wall / {c_s:.2f} s CPU "
+                  f"({d_s['num_boxes']} boxes); --augment {draws} {t_a:.2f} s wall / "
+                  f"{c_a:.2f} s CPU ({d_a['num_boxes']} boxes); ratio {t_a / t_s:.2f}x wall, "
+                  f"{c_a / max(c_s, 1e-9):.2f}x CPU; augmentation's own cost "
+                  f"{t_a - t_s:.2f} s wall (reading the CSV is shared)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--boxes", type=int, default=1_000_000)
     ap.add_argument("--draws", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--command", action="store_true",
+                    help="also time the whole stats command (reading a CSV included)")
     args = ap.parse_args()
     data = tiled(base_boxes(), args.boxes)
     cls = get_schema("bundled").PreprocessingStep
@@ -122,6 +183,8 @@ def main() -> None:
               f"CPU ({s_aug['num_boxes']} boxes); ratio {t_aug / t_static:.1f}x wall, "
               f"{c_aug / max(c_static, 1e-9):.1f}x CPU; target <= 10 s wall: "
               f"{'met' if t_aug <= 10 else 'NOT met'}")
+    if args.command:
+        command_bench(data, args.draws, args.repeat)
     print(f"load average: {os.getloadavg()[0]:.1f} (>{os.cpu_count()} means shared cores)")
 
 

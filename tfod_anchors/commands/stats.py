@@ -75,7 +75,8 @@ def box_statistics(boxset: BoxSet, resized: ResizedBoxes, space: str) -> dict[st
     positive = (w > 0) & (h > 0)
     ratio = np.divide(w, h, out=np.full_like(w, np.nan), where=h > 0)
     bands = {name: int(((area >= lo) & (area < hi)).sum()) for name, lo, hi in SIZE_BANDS}
-    num_shapes = len(np.unique(resized.padded_shape, axis=0)) if resized.padded_shape.size else 0
+    padded = np.asarray(resized.padded_shape, dtype=np.int64).reshape(-1, 2)
+    num_shapes = len(np.unique((padded[:, 0] << 32) + padded[:, 1]))  # one int per (H, W)
     return {
         "num_images": boxset.num_images,
         "num_boxes": boxset.num_boxes,
