@@ -22,7 +22,6 @@ from tfod_anchors.commands._common import (
     table,
 )
 from tfod_anchors.config import query as cq
-from tfod_anchors.config.files import ensure_replaceable
 from tfod_anchors.coverage.metrics import METRIC_KEYS, ordered_metrics
 from tfod_anchors.errors import EXIT_OK
 from tfod_anchors.fitting import OBJECTIVES
@@ -66,8 +65,8 @@ def comparison_table(fit: Any) -> str:
 
 def run(args: Any) -> int:
     progress = None if args.quiet or args.json else (lambda msg: say(args, f"  {msg}"))
-    if args.in_place:
-        ensure_replaceable(args.config)  # fail before the work, not after it
+    write_notes = api.check_writable(args.config, output=args.output,
+                                     in_place=args.in_place)  # fail before the work
     outcome = api.fit(
         args.config, sources=source_options(args), objective=args.objective, seed=args.seed,
         num_scales=args.num_scales, num_aspect_ratios=args.num_aspect_ratios,
@@ -93,10 +92,13 @@ def run(args: Any) -> int:
         verdict = "--force: writing anchors that do not beat the config's on the objective"
     else:
         verdict = f"better on objective {fit.objective!r}"
-    written = None
+    written = backup = None
     if take and (args.output or args.in_place):
-        written = api.write_fitted(outcome, output=args.output, in_place=args.in_place,
-                                   backup=not args.no_backup)
+        details = api.write_fitted_details(outcome, output=args.output,
+                                           in_place=args.in_place, backup=not args.no_backup)
+        written, backup = details.path, details.backup
+        write_notes += details.notes
+    warnings += write_notes
     report_paths = []
     if args.report:
         report_paths = write_fit_report(args.report, outcome)
@@ -139,8 +141,7 @@ def run(args: Any) -> int:
     for w in warnings:
         say(args, f"WARNING: {w}")
     if written:
-        say(args, f"wrote {written}" + (f" (previous text kept in {written}.bak)"
-                                         if args.in_place and not args.no_backup else ""))
+        say(args, f"wrote {written}" + (f" (previous text kept in {backup})" if backup else ""))
     elif take:
         say(args, "dry run (no --output/--in-place): the patch would be")
         sys.stdout.write(outcome.diff)
