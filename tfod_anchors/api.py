@@ -42,7 +42,7 @@ from tfod_anchors.config.files import (
     write_new,
 )
 from tfod_anchors.config.query import PipelineLike
-from tfod_anchors.errors import UsageError
+from tfod_anchors.errors import ConfigError, UsageError
 from tfod_anchors.pipeline import SourceOptions
 from tfod_anchors.rules import has_errors
 
@@ -266,10 +266,11 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         else:
             if boxes is None:
                 boxes = pipeline.read_config_boxes(cfg, path, options)
-            metrics = pipeline.measure_coverage(pipeline.resize_for_config(boxes, cfg), cfg).metrics
-            cov = {**ordered_metrics(metrics), "num_images": boxes.num_images,
-                   "skipped": dict(boxes.skipped)}
-            if min_recall is not None and cov["recall_matched"] < min_recall:
+            metrics = _coverage_unless_broken(boxes, cfg, findings)
+            cov = None if metrics is None else {
+                **ordered_metrics(metrics), "num_images": boxes.num_images,
+                "skipped": dict(boxes.skipped)}
+            if cov is not None and min_recall is not None and cov["recall_matched"] < min_recall:
                 findings.append(finding(
                     "low_recall",
                     f"recall at the matched threshold {cov['matched_threshold']:g} is "
@@ -277,6 +278,27 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
                     "`tfod-anchors fit` on this config"))
     as_dicts = [f.to_dict() for f in findings]
     return CheckOutcome(as_dicts, cov, not has_errors(findings))
+
+
+def _coverage_unless_broken(boxes: BoxSet, cfg: Any, findings: list[Any]) -> dict | None:
+    """Coverage metrics, or None (plus a ``coverage_skipped`` finding) when the rules found
+    anchor values no geometry can be built from, or the config's errors stop the
+    resizer or the anchor layout: the findings say why, and ``check`` exits 1."""
+    from tfod_anchors.rules import UNMEASURABLE, finding
+
+    blocking = [f.code for f in findings if f.code in UNMEASURABLE]
+    reason = f"the anchors cannot be built ({', '.join(blocking)})" if blocking else None
+    if reason is None:
+        try:
+            return pipeline.measure_coverage(pipeline.resize_for_config(boxes, cfg),
+                                             cfg).metrics
+        except (ConfigError, UsageError) as err:  # e.g. a resizer or stride TFOD rejects
+            if not has_errors(findings):
+                raise
+            reason = err.message
+    findings.append(finding("coverage_skipped", f"coverage not measured: {reason}; fix the "
+                                                "error findings first"))
+    return None
 
 
 def anchors(config: PipelineLike, image_size: tuple[int, int]) -> dict[str, Any]:

@@ -29,6 +29,8 @@ from tfod_anchors.pipeline import anchor_shapes_hw
 
 HELP = "fit the config's own anchor generator to the boxes"
 TABLE_KEYS = (*METRIC_KEYS, "num_unreachable")
+#: ``fit`` warns when it fits fewer boxes than this.
+FEW_BOXES = 100
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,6 +88,10 @@ def run(args: Any) -> int:
         warnings.append(msg)
     if outcome.patch_warning:
         warnings.append(outcome.patch_warning)
+    if outcome.boxes.num_boxes < FEW_BOXES:
+        warnings.append(f"only {outcome.boxes.num_boxes} box(es) were fitted: anchors fitted to "
+                        f"fewer than {FEW_BOXES} boxes follow those boxes, not the objects the "
+                        "model will meet; check the input or treat the result with care")
     if not fit.improved and not args.force:
         verdict = "no better anchors found for the objective: nothing to write"
     elif not fit.improved:

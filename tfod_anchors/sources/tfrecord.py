@@ -50,7 +50,11 @@ def _loss_detail(err: Any) -> str:
 
 
 def _parse_detail(err: Any) -> str:
+    if isinstance(err, UnicodeDecodeError):
+        return "cannot parse the record as a tf.Example"
     text = one_line(err)
+    if "Could not parse example input" in text:
+        return "cannot parse the record as a tf.Example"
     match = re.search(r"Key: ([^,]+), Index: \d+\.\s*(.*)", text)
     if match:
         return f"{match.group(1)}: {match.group(2)}"
@@ -195,15 +199,18 @@ class _Reader:
         records = np.arange(state.done, state.done + n, dtype=np.int64)
         state.done += n
         state.length += int(tf.reduce_sum(tf.strings.length(serialized))) + RECORD_OVERHEAD * n
+        # TensorFlow quotes an unparsable record in its error message, and Python fails
+        # to decode that message when the record is not UTF-8: both mean malformed.
+        rejected = (tf.errors.InvalidArgumentError, UnicodeDecodeError)
         try:
             parsed = _to_numpy(parse(serialized))
-        except tf.errors.InvalidArgumentError:
+        except rejected:
             good = []
             for j in range(n):
                 try:
                     parse(serialized[j:j + 1])
                     good.append(j)
-                except tf.errors.InvalidArgumentError as err:
+                except rejected as err:
                     skips.add("malformed_records", 1, f"{state.info.path} (record "
                                                       f"{int(records[j])}): {_parse_detail(err)}")
             if not good:
@@ -262,7 +269,7 @@ def read_tfrecords(specs: list[str], *, label_map: LabelMap | None = None,
     attempt = Skips()
     try:
         raw = reader.fast(attempt)
-    except tf.errors.OpError:
+    except (tf.errors.OpError, UnicodeDecodeError):
         attempt = Skips()
         progress.records = progress.boxes = 0
         raw = reader.careful(attempt)
