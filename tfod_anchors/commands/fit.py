@@ -3,12 +3,14 @@
 Writes only when the objective improves (or ``--force``): to ``--output`` or, with
 ``--in-place``, over the config (atomic, ``.bak`` kept). Without either flag the
 unified diff is printed and nothing is written.
+
+stdout: the before/after table, the new values, the verdict and the dry-run diff;
+stderr: progress, ``wrote FILE`` notes and warnings.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from tfod_anchors import api
@@ -17,9 +19,11 @@ from tfod_anchors.commands._common import (
     add_source_arguments,
     emit_json,
     fmt,
+    out,
     say,
     source_options,
     table,
+    warn,
 )
 from tfod_anchors.config import query as cq
 from tfod_anchors.coverage.metrics import METRIC_KEYS, ordered_metrics
@@ -109,6 +113,8 @@ def run(args: Any) -> int:
     if args.report:
         report_paths = write_fit_report(args.report, outcome)
     if args.json:
+        for w in warnings:
+            warn(args, w)
         emit_json({
             "config": args.config,
             "num_boxes": outcome.boxes.num_boxes,
@@ -131,26 +137,26 @@ def run(args: Any) -> int:
                             if "seconds" not in k},
         })
         return EXIT_OK
-    say(args, f"{outcome.boxes.num_boxes} boxes; {fit.kind}; matcher: "
+    out(args, f"{outcome.boxes.num_boxes} boxes; {fit.kind}; matcher: "
               f"{fit.before.get('matcher_source', '')}")
-    say(args, comparison_table(fit))
+    out(args, comparison_table(fit))
     if take:
-        say(args, "new values: " + ", ".join(f"{k}: {v}" for k, v in fit.changed.items()))
+        out(args, "new values: " + ", ".join(f"{k}: {v}" for k, v in fit.changed.items()))
         resized_lists = [f"{k} {len(fit.previous[k])} -> {len(v)} values"
                          for k, v in fit.changed.items()
                          if isinstance(v, list) and isinstance(fit.previous.get(k), list)
                          and len(v) != len(fit.previous[k])]
         if resized_lists and apl_before == apl_after:
-            say(args, f"split changed ({', '.join(resized_lists)}); anchors per location stay "
+            out(args, f"split changed ({', '.join(resized_lists)}); anchors per location stay "
                       f"{apl_after}, so checkpoint shapes still match")
-    say(args, verdict)
+    out(args, verdict)
     for w in warnings:
-        say(args, f"WARNING: {w}")
+        warn(args, w)
     if written:
         say(args, f"wrote {written}" + (f" (previous text kept in {backup})" if backup else ""))
     elif take:
         say(args, "dry run (no --output/--in-place): the patch would be")
-        sys.stdout.write(outcome.diff)
+        out(args, outcome.diff.rstrip("\n"))
     for path in report_paths:
         say(args, f"wrote {path}")
     return EXIT_OK

@@ -21,6 +21,7 @@ import numpy as np
 from tfod_anchors.anchors.model import layout_function
 from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.config import query as config_query
+from tfod_anchors.config.query import PipelineLike
 from tfod_anchors.coverage.metrics import METRIC_KEYS, CoverageReport, evaluate
 from tfod_anchors.errors import InputError, UsageError
 from tfod_anchors.fitting.background import Background, Clock
@@ -46,7 +47,7 @@ SAMPLED_MARGIN = 0.002
 
 def fit_counts(
     resized: ResizedBoxes,
-    cfg: Any,
+    cfg: PipelineLike,
     *,
     objective: str = "recall",
     seed: int = 0,
@@ -127,7 +128,7 @@ def fit_counts(
         written_generator(space, generator, chosen_x)
     changed, previous = generator_diff(generator, new_generator, kind)
     improved = chosen_x is not None and bool(changed)
-    if not improved:
+    if not improved or report_after is None:
         report_after = report_before
     after = report_after.metrics
     diag["columns_computed"] = (search.coarse.evaluator.columns_computed
@@ -137,7 +138,8 @@ def fit_counts(
     diag["stage_seconds"] = clock.laps
     diag["seconds"] = round(time.perf_counter() - t0, 3)
     apl_before = [int(level.sizes.shape[0]) for level in problem.layouts[0].levels]
-    apl_after = [len(s) for s in space.shapes_of(chosen_x)] if improved else apl_before
+    apl_after = ([len(s) for s in space.shapes_of(chosen_x)]
+                 if improved and chosen_x is not None else apl_before)
     say(f"done in {diag['seconds']:.1f} s")
     return FitResult(
         generator=new_generator, kind=kind, changed=changed, previous=previous,

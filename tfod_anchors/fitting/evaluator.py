@@ -130,10 +130,10 @@ class Evaluator:
         moving = [[k for k in dict.fromkeys(ks) if k not in fixed] for ks in cand_keys]
         self.column_list(list(dict.fromkeys(k for ks in moving for k in ks)))  # one batch
         best = np.empty((len(values), self.geom.num_boxes), dtype=np.float32)
-        for c, ks in enumerate(moving):
-            best[c] = rest
+        for i, ks in enumerate(moving):
+            best[i] = rest
             for col in self.column_list(ks):
-                np.maximum(best[c], col, out=best[c])
+                np.maximum(best[i], col, out=best[i])
         best = best.T
         m = self.metrics(best)
         a, b, c = objective.keys(m)

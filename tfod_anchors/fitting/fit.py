@@ -1,4 +1,7 @@
-"""Grid anchors: choose how the anchors per location split into scales x aspect ratios.
+"""The public fit: :func:`fit_generator`, the config's own anchor generator fitted to boxes.
+
+For grid anchors it first chooses how the anchors per location split into scales x
+aspect ratios, then runs :func:`tfod_anchors.fitting.counts.fit_counts`.
 
 TFOD's ``grid_anchor_generator`` lays out the Cartesian product of ``scales`` and
 ``aspect_ratios``, so 12 anchors per location can be 4 x 3 (the sample configs),
@@ -16,6 +19,7 @@ import numpy as np
 
 from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.config import query as config_query
+from tfod_anchors.config.query import PipelineLike
 from tfod_anchors.coverage.metrics import METRIC_KEYS
 from tfod_anchors.fitting.background import Background
 from tfod_anchors.fitting.counts import FitResult, fit_counts
@@ -48,9 +52,10 @@ def _score(fit: FitResult, objective: str, tolerance: float | None) -> tuple:
     return obj.score({k: float(fit.after[k]) for k in METRIC_KEYS})
 
 
-def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall", seed: int = 0,
-                  num_scales: int | None = None, num_aspect_ratios: int | None = None,
-                  guard_tolerance: float | None = 0.01, **kwargs: Any) -> FitResult:
+def fit_generator(resized: ResizedBoxes, cfg: PipelineLike, *, objective: str = "recall",
+                  seed: int = 0, num_scales: int | None = None,
+                  num_aspect_ratios: int | None = None, guard_tolerance: float | None = 0.01,
+                  **kwargs: Any) -> FitResult:
     """Fit the config's anchor generator (see :func:`tfod_anchors.fitting.counts.fit_counts`).
 
     For ``grid_anchor_generator`` without explicit counts, every scales x ratios
@@ -60,7 +65,7 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
     common = dict(objective=objective, seed=seed, guard_tolerance=guard_tolerance, **kwargs)
     generator = config_query.anchor_generator(config_query.as_pipeline(cfg))
     kind = generator.WhichOneof("anchor_generator_oneof") if generator is not None else None
-    if kind != "grid_anchor_generator" or num_scales or num_aspect_ratios:
+    if generator is None or kind != "grid_anchor_generator" or num_scales or num_aspect_ratios:
         return fit_counts(resized, cfg, num_scales=num_scales,
                           num_aspect_ratios=num_aspect_ratios, **common)
     grid = generator.grid_anchor_generator

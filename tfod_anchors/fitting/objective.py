@@ -18,7 +18,9 @@ one, so the start (violation 0) can never be traded away.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -64,20 +66,20 @@ class Objective:
     floors: dict[str, float]
     penalty: float | None = None
 
-    def primary(self, m: dict[str, np.ndarray]) -> np.ndarray:
+    def primary(self, m: Mapping[str, Any]) -> np.ndarray:
         if self.name == "recall":
             return m["recall_matched"]
         if self.name == "balanced":
             return (m["recall_0.5"] + m["recall_0.7"] + m["mean_iou"]) / 3.0
         return m[self.name]
 
-    def violation(self, m: dict[str, np.ndarray]) -> np.ndarray:
+    def violation(self, m: Mapping[str, Any]) -> np.ndarray:
         total = np.zeros_like(np.asarray(m["mean_iou"], dtype=np.float64))
         for key, floor in self.floors.items():
             total = total + np.maximum(0.0, floor - m[key])
         return np.where(total < 1e-12, 0.0, total)
 
-    def keys(self, m: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def keys(self, m: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(-violation, primary, mean_iou)``: larger is better, lexicographically."""
         # Rounded so that summation order (dot vs matrix product) cannot decide a tie.
         viol = self.violation(m)
@@ -90,7 +92,7 @@ class Objective:
     def with_penalty(self, penalty: float | None) -> Objective:
         return Objective(self.name, self.matched, self.floors, penalty)
 
-    def score(self, m: dict[str, np.ndarray]) -> tuple[float, float, float]:
+    def score(self, m: Mapping[str, Any]) -> tuple[float, float, float]:
         """Comparable tuple for one candidate."""
         a, b, c = self.keys(m)
         return float(a), float(b), float(c)

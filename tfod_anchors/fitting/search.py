@@ -61,8 +61,8 @@ def pool_ascent(ev: Evaluator, objective: Objective, scales: np.ndarray, ratios:
             keys.append(ev.keys_of(np.array([s] * ns + [r] * nr))[0])
     pool = ev.columns(keys).reshape(ev.geom.num_boxes, pr, ps)
     out = []
-    for origin, s_idx, r_idx in starts:
-        s_idx, r_idx = list(map(int, s_idx)), list(map(int, r_idx))
+    for origin, s_start, r_start in starts:
+        s_idx, r_idx = list(map(int, s_start)), list(map(int, r_start))
         cur = objective.score(ev.metrics(pool[:, r_idx][:, :, s_idx].max(axis=(1, 2))))
         for _ in range(max_sweeps):
             moved = False
@@ -147,15 +147,15 @@ def refine(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candida
     when no direction improves."""
     x = space.rounded(cand.x)
     cur, _ = ev.score(x, objective)
-    offsets = np.asarray(offsets, dtype=np.float64)
+    moves = np.asarray(offsets, dtype=np.float64)
     dirs = directions(space, diagonals)
     sweeps = 0
     while step >= min_step and sweeps < max_sweeps:
         sweeps += 1
         moved = False
         for coords, d in dirs:
-            rows = []
-            for t in offsets * step:
+            rows: list[np.ndarray] = []
+            for t in moves * step:
                 row = np.array([space.rounded_coord(x[i] + t * di, i)[0]
                                 for i, di in zip(coords, d)])
                 if np.any(row != x[coords]) and not any(np.array_equal(row, r) for r in rows):

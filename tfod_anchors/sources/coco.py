@@ -91,30 +91,31 @@ def read_coco(path: str, *, label_map: LabelMap | None, skips: Skips) -> RawBoxe
         size = _image_size(image, path, image_id, skips)
         if size is None:
             continue
-        h, w = size
+        ih, iw = size
         index.setdefault(image_id, len(image_ids))
         image_ids.append(image_id)
-        heights.append(h)
-        widths.append(w)
+        heights.append(ih)
+        widths.append(iw)
         keys.append(str(image.get("file_name") or image_id))
 
     rows: list[tuple[int, int, float, float, float, float, Any, bool]] = []
     orphans = 0
     for order, ann in enumerate(data["annotations"]):
         ann = ann if isinstance(ann, dict) else {}
-        img = index.get(_key(ann.get("image_id")))
-        if img is None:
+        at = index.get(_key(ann.get("image_id")))
+        if at is None:
             orphans += 1
             continue
         try:
-            x, y, w, h = (_number(v) for v in ann["bbox"])
+            bbox = tuple(_number(v) for v in ann["bbox"])
+            if len(bbox) != 4:
+                raise ValueError("bbox needs 4 numbers")
         except (KeyError, TypeError, ValueError, OverflowError):
-            skips.add("malformed_records", 1, f"{path} (image id {image_ids[img]}): annotation "
+            skips.add("malformed_records", 1, f"{path} (image id {image_ids[at]}): annotation "
                                               f"{_key(ann.get('id', order))} has no numeric "
                                               "[x, y, w, h] bbox")
             continue
-        rows.append((img, order, x, y, w, h, _key(ann.get("category_id")),
-                     bool(ann.get("iscrowd"))))
+        rows.append((at, order, *bbox, _key(ann.get("category_id")), bool(ann.get("iscrowd"))))
     skips.add("orphan_annotations", orphans, path if orphans else None)
 
     rows.sort(key=lambda r: (r[0], r[1]))

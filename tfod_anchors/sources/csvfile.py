@@ -136,7 +136,9 @@ def read_csv(path: str, *, skips: Skips) -> NamedRaw:
         rows.append((image, values, name, diff))
 
     images = list(first_line)
-    heights, widths, keep_image = [], [], {}
+    heights: list[int] = []
+    widths: list[int] = []
+    keep_image: dict[str, int] = {}
     for image in images:
         size = sized[image]
         where = f"{path} (line {first_line[image]})"
