@@ -95,7 +95,7 @@ def test_no_runtime_warning_reaches_the_cli(tmp_path):
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert run.returncode == 1, run.stderr
     assert "RuntimeWarning" not in run.stderr and "Warning" not in run.stderr, run.stderr
-    assert "invalid_aspect_ratio" in run.stderr and "invalid_anchor_scale" in run.stderr
+    assert "invalid_aspect_ratio" in run.stdout and "invalid_anchor_scale" in run.stdout
 
 
 # ---------------------------------------------------------------- item 7: check with data

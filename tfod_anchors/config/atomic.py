@@ -356,7 +356,7 @@ def replace_local(target: str, data: bytes, *, backup: bool,
                     result.notes.append(note)
             tmp = _temp_with(directory, f".{name}.", data, st, mode,
                              ("new_temp", "new_write", "new_fsync", "new_owner"), temps)
-            if backup and current is not None:
+            if backup and current is not None and st is not None:
                 result.backup = _keep_backup(target, current, st, mode, temps)
             _checkpoint("recheck")
             check(_read(target))

@@ -325,7 +325,7 @@ def _strip_bom(text: str) -> str:
 
 
 def _patch_text(text: str, intended: Message, generator: Message,
-                field_path: tuple[str, ...], path: str | None) -> str:
+                field_path: list[str], path: str | None) -> str:
     """``text`` with the generator replaced, edited in place.
 
     Only the lines of the ``model`` block are parsed when they can be cut out (one

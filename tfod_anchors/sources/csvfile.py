@@ -140,16 +140,19 @@ def read_csv(path: str, *, skips: Skips) -> NamedRaw:
     widths: list[int] = []
     keep_image: dict[str, int] = {}
     for image in images:
-        size = sized[image]
+        stored = sized[image]
         where = f"{path} (line {first_line[image]})"
-        if size is not None and None not in size and size_too_large(*size):
-            skips.add("malformed_records", 1, f"{where}: {oversize_message(*size)}")
+        sh, sw = stored if stored is not None else (None, None)
+        if sh is not None and sw is not None and size_too_large(sh, sw):
+            skips.add("malformed_records", 1, f"{where}: {oversize_message(sh, sw)}")
             continue
-        if size is None or None in size or size[0] <= 0 or size[1] <= 0:
+        if sh is not None and sw is not None and sh > 0 and sw > 0:
+            size = (sh, sw)
+        else:
             from_file = file_image_size(_image_path(path, image))
             if from_file is None:
-                what = ("negative width/height" if size is not None and None not in size
-                        and min(size) < 0 else "no width/height")
+                negative = (sh is not None and sh < 0) or (sw is not None and sw < 0)
+                what = "negative width/height" if negative else "no width/height"
                 skips.add("missing_image_size", 1, f"{where}: {what} and no readable image "
                                                    f"{image[:80]!r}")
                 continue
