@@ -154,6 +154,18 @@ def test_fit_refuses_anchor_values_tfod_cannot_use(capsys, tmp_path):
     assert "invalid_anchor_scale" in err and "scales nan" in err and "0.9499" not in err
 
 
+def test_anchors_command_refuses_them_too(capsys, tmp_path):
+    from _hostile import run_cli
+
+    config = tmp_path / "bad.config"
+    config.write_text(grid(ratios="[-1.0]"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        code, out, err = run_cli(capsys, "anchors", config)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "invalid_aspect_ratio" in err and str(config) in err
+
+
 # ---------------------------------------------------------------- item 13: small messages
 
 

@@ -88,14 +88,18 @@ def test_stats_with_an_infinite_box_prints_finite_percentiles(capsys, tmp_path):
     (2**27, 10, "134217728 x 10"),          # one side beyond TensorFlow's decoders
     (30000, 20000, "30000 x 20000"),        # 6e8 pixels: beyond them too
 ])
-def test_image_sizes_beyond_what_tfod_decodes_are_rejected(tmp_path, height, width, shown):
+@pytest.mark.parametrize("reader", ["tf", "native"])
+def test_image_sizes_beyond_what_tfod_decodes_are_rejected(tmp_path, height, width, shown,
+                                                           reader):
+    if reader == "native":
+        pytest.importorskip("google_crc32c")
     path = good_records(tmp_path / "big.tfrecord", [example(GOOD_BOXES, height, width)])
     with pytest.raises(InputError) as err:
-        read_boxes([str(path)], progress=False)
+        read_boxes([str(path)], progress=False, reader=reader)
     message = str(err.value)
     assert f"{path} (record 4): image/height x image/width {shown} is beyond what TFOD can " \
            "decode" in message
-    out = read_boxes([str(path)], skip_bad=True, progress=False)
+    out = read_boxes([str(path)], skip_bad=True, progress=False, reader=reader)
     assert out.num_images == 4 and out.skipped == {"malformed_records": 1}
     assert (out.image_height == 64).all()
 

@@ -309,5 +309,6 @@ def anchors(config: PipelineLike, image_size: tuple[int, int]) -> dict[str, Any]
     """The ``anchors`` command's description for one original image size ``(h, w)``."""
     from tfod_anchors.anchors.describe import describe_anchors
 
-    cfg, _ = _config(config)
+    cfg, loaded = _config(config)
+    pipeline.require_anchors(cfg, loaded.path if loaded else None, "anchors")
     return describe_anchors(cfg, image_size)
