@@ -400,6 +400,14 @@ def test_read_only_mount_is_refused_before_the_work(read_only_dir, capsys, tmp_p
     assert config.read_text() == ORIGINAL
 
 
+def test_output_below_a_file_is_refused_up_front(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(WriteError, match="is not a directory"):
+        ensure_writable(str(tmp_path / "file" / "sub" / "fitted.config"))
+    assert ensure_writable(str(tmp_path / "new" / "sub" / "fitted.config")) == []
+    assert listing(tmp_path) == ["file"]  # the probe left nothing, created nothing
+
+
 def test_unwritable_directory_is_refused_up_front(tmp_path, monkeypatch):
     """The same refusal, for machines where no read-only mount can be made: the probe
     file cannot be created."""

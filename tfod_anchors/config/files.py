@@ -348,12 +348,14 @@ def ensure_writable(path: str) -> list[str]:
         if parent == existing or os.path.lexists(existing):
             break
         existing = parent
+    if existing and not os.path.isdir(existing):
+        raise WriteError(f"cannot create the directory: {existing} is not a directory; "
+                         "nothing written", path=path)
     if os.path.exists(target):
         problem = atomic.ownership_problem(os.stat(target))
         if problem:
             raise WriteError(f"cannot replace it: {problem}; nothing written", path=path)
-    if os.path.isdir(existing or "."):
-        _probe(existing, name, path)
+    _probe(existing, name, path)
     return []
 
 
