@@ -26,7 +26,6 @@ from tfod_anchors.commands._common import (
     warn,
 )
 from tfod_anchors.config import query as cq
-from tfod_anchors.config.files import ensure_replaceable
 from tfod_anchors.coverage.metrics import METRIC_KEYS, ordered_metrics
 from tfod_anchors.errors import EXIT_OK
 from tfod_anchors.fitting import OBJECTIVES
@@ -34,6 +33,8 @@ from tfod_anchors.pipeline import anchor_shapes_hw
 
 HELP = "fit the config's own anchor generator to the boxes"
 TABLE_KEYS = (*METRIC_KEYS, "num_unreachable")
+#: ``fit`` warns when it fits fewer boxes than this.
+FEW_BOXES = 100
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,8 +71,8 @@ def comparison_table(fit: Any) -> str:
 
 def run(args: Any) -> int:
     progress = None if args.quiet or args.json else (lambda msg: say(args, f"  {msg}"))
-    if args.in_place:
-        ensure_replaceable(args.config)  # fail before the work, not after it
+    write_notes = api.check_writable(args.config, output=args.output,
+                                     in_place=args.in_place)  # fail before the work
     outcome = api.fit(
         args.config, sources=source_options(args), objective=args.objective, seed=args.seed,
         num_scales=args.num_scales, num_aspect_ratios=args.num_aspect_ratios,
@@ -91,16 +92,23 @@ def run(args: Any) -> int:
         warnings.append(msg)
     if outcome.patch_warning:
         warnings.append(outcome.patch_warning)
+    if outcome.boxes.num_boxes < FEW_BOXES:
+        warnings.append(f"only {outcome.boxes.num_boxes} box(es) were fitted: anchors fitted to "
+                        f"fewer than {FEW_BOXES} boxes follow those boxes, not the objects the "
+                        "model will meet; check the input or treat the result with care")
     if not fit.improved and not args.force:
         verdict = "no better anchors found for the objective: nothing to write"
     elif not fit.improved:
         verdict = "--force: writing anchors that do not beat the config's on the objective"
     else:
         verdict = f"better on objective {fit.objective!r}"
-    written = None
+    written = backup = None
     if take and (args.output or args.in_place):
-        written = api.write_fitted(outcome, output=args.output, in_place=args.in_place,
-                                   backup=not args.no_backup)
+        details = api.write_fitted_details(outcome, output=args.output,
+                                           in_place=args.in_place, backup=not args.no_backup)
+        written, backup = details.path, details.backup
+        write_notes += details.notes
+    warnings += write_notes
     report_paths = []
     if args.report:
         report_paths = write_fit_report(args.report, outcome)
@@ -145,8 +153,7 @@ def run(args: Any) -> int:
     for w in warnings:
         warn(args, w)
     if written:
-        say(args, f"wrote {written}" + (f" (previous text kept in {written}.bak)"
-                                         if args.in_place and not args.no_backup else ""))
+        say(args, f"wrote {written}" + (f" (previous text kept in {backup})" if backup else ""))
     elif take:
         say(args, "dry run (no --output/--in-place): the patch would be")
         out(args, outcome.diff.rstrip("\n"))
