@@ -9,6 +9,11 @@ close it is to the window edges (where pruning and clipping act). Each stratum
 gets a share of the sample proportional to its size (at least one box), and
 each sampled box carries the weight ``N_h / n_h``, so weighted metrics are
 unbiased; :func:`half_width` gives their 95 % error bound.
+
+Nothing here depends on the order in which the boxes arrived: strata are defined by
+box content, the seeded draw ranks boxes by their content (:func:`content_rank`), and
+a sample lists its boxes in that content order. The same boxes read from a TFRecord,
+a CSV or a shuffled CSV give the same sample, hence the same fit.
 """
 
 from __future__ import annotations
@@ -88,17 +93,35 @@ def choose_keys(boxes: np.ndarray, window: np.ndarray, shape_id: np.ndarray,
     return keys
 
 
-def draw(keys: np.ndarray, max_boxes: int, seed: int) -> Sample:
+def content_rank(boxes: np.ndarray, shape_id: np.ndarray) -> np.ndarray:
+    """int64 ``[N]`` each box's rank when boxes are sorted by content (padded shape,
+    then ``ymin, xmin, ymax, xmax``); equal boxes get consecutive ranks, and since they
+    are interchangeable, which of them gets which does not matter."""
+    b = np.asarray(boxes, dtype=np.float64)
+    order = np.lexsort((b[:, 3], b[:, 2], b[:, 1], b[:, 0], np.asarray(shape_id)))
+    rank = np.empty(order.size, dtype=np.int64)
+    rank[order] = np.arange(order.size)
+    return rank
+
+
+def draw(keys: np.ndarray, max_boxes: int, seed: int, rank: np.ndarray | None = None
+         ) -> Sample:
     """Seeded stratified sample of at most ~``max_boxes`` boxes (all when N fits).
 
     Proportional allocation, largest remainders, at least one box per stratum
     (so the result may exceed ``max_boxes`` by up to the number of strata).
+
+    Args:
+        rank: :func:`content_rank` of the boxes: the random draw is keyed on it and
+            the sample lists boxes in this order (None: the input order).
     """
     n = int(keys.shape[0])
+    rank = np.arange(n, dtype=np.int64) if rank is None else np.asarray(rank, np.int64)
     uniq, stratum, size = np.unique(keys, return_inverse=True, return_counts=True)
     stratum = stratum.reshape(-1)
     if n <= max_boxes:
-        return Sample(np.arange(n), np.ones(n), stratum, size, size.copy(), True)
+        index = np.argsort(rank, kind="stable")
+        return Sample(index, np.ones(n), stratum[index], size, size.copy(), True)
     share = size * (max_boxes / n)
     taken = np.floor(share).astype(np.int64)
     spare = max_boxes - int(taken.sum())
@@ -107,12 +130,14 @@ def draw(keys: np.ndarray, max_boxes: int, seed: int) -> Sample:
         taken[order[:spare]] += 1
     taken = np.clip(taken, 1, size)
     rng = np.random.default_rng(seed)
-    order = np.argsort((stratum.astype(np.int64) << 32)
-                       + rng.integers(0, 1 << 32, n, dtype=np.int64), kind="stable")
+    # one random key per content rank, so a box draws the same key wherever it sits
+    lottery = rng.integers(0, 1 << 32, n, dtype=np.int64)[rank]
+    order = np.lexsort((rank, lottery, stratum))
     starts = np.concatenate([[0], np.cumsum(size)[:-1]])
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(n) - np.repeat(starts, size)
-    chosen = np.flatnonzero(rank < taken[stratum])
+    place = np.empty(n, dtype=np.int64)
+    place[order] = np.arange(n) - np.repeat(starts, size)
+    chosen = np.flatnonzero(place < taken[stratum])
+    chosen = chosen[np.argsort(rank[chosen], kind="stable")]
     weight = (size / taken)[stratum[chosen]]
     return Sample(chosen, weight, stratum[chosen], size, taken, False)
 

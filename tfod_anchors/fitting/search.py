@@ -17,6 +17,7 @@ All moves are accepted only when the objective's lexicographic key improves.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -40,30 +41,44 @@ def _better(a: Score, b: Score) -> bool:
     return a > b
 
 
-def pool_ascent(ev: Evaluator, objective: Objective, scales: np.ndarray, ratios: np.ndarray,
-                starts: list[tuple[str, np.ndarray, np.ndarray]], max_sweeps: int = 20
-                ) -> list[Candidate]:
-    """Discrete coordinate ascent for ``grid_anchor_generator`` over pool indices.
-
-    Args:
-        scales, ratios: log pool values ``[Ps]``, ``[Pr]``.
-        starts: ``(origin, scale indices, ratio indices)``; the numbers of indices fix
-            how many scales and ratios the solution has.
-    Returns:
-        One candidate per start (log vector ``[scales..., ratios...]``).
-    """
-    ps, pr = len(scales), len(ratios)
+def pool_columns(ev: Evaluator, scales: np.ndarray, ratios: np.ndarray) -> np.ndarray:
+    """float32 ``[B, Pr, Ps]`` best IoU of every pool shape (ratio ``r``, scale ``s``)."""
     ns = len(ev.space.groups["scales"])
     nr = len(ev.space.groups["aspect_ratios"])
     keys = []
     for r in ratios:
         for s in scales:
             keys.append(ev.keys_of(np.array([s] * ns + [r] * nr))[0])
-    pool = ev.columns(keys).reshape(ev.geom.num_boxes, pr, ps)
+    return ev.columns(keys).reshape(ev.geom.num_boxes, len(ratios), len(scales))
+
+
+def _pool_x(scales: np.ndarray, ratios: np.ndarray, s_idx: list[int], r_idx: list[int]
+            ) -> np.ndarray:
+    return np.concatenate([np.sort(scales[s_idx]), np.sort(ratios[r_idx])])
+
+
+def pool_ascent(ev: Evaluator, objective: Objective, scales: np.ndarray, ratios: np.ndarray,
+                starts: list[tuple[str, Any, Any]], max_sweeps: int = 20,
+                pool: np.ndarray | None = None) -> list[Candidate]:
+    """Discrete coordinate ascent for ``grid_anchor_generator`` over pool indices.
+
+    Args:
+        scales, ratios: log pool values ``[Ps]``, ``[Pr]``.
+        starts: ``(origin, scale indices, ratio indices)``; the numbers of indices fix
+            how many scales and ratios the solution has.
+        pool: :func:`pool_columns` of ``scales`` x ``ratios`` when already computed.
+    Returns:
+        One candidate per start (log vector ``[scales..., ratios...]``).
+    """
+    ps, pr = len(scales), len(ratios)
+    if pool is None:
+        pool = pool_columns(ev, scales, ratios)
+    ruled = ev.constraint is not None
     out = []
     for origin, s_idx, r_idx in starts:
         s_idx, r_idx = list(map(int, s_idx)), list(map(int, r_idx))
-        cur = objective.score(ev.metrics(pool[:, r_idx][:, :, s_idx].max(axis=(1, 2))))
+        cur = objective.score(ev.metrics(pool[:, r_idx][:, :, s_idx].max(axis=(1, 2)),
+                                         _pool_x(scales, ratios, s_idx, r_idx)))
         for _ in range(max_sweeps):
             moved = False
             for axis in ("scale", "ratio"):
@@ -73,12 +88,16 @@ def pool_ascent(ev: Evaluator, objective: Objective, scales: np.ndarray, ratios:
                     if axis == "scale":
                         sub = pool[:, r_idx][:, :, others] if others else None
                         cand = pool[:, r_idx, :].max(axis=1)
+                        xs = [_pool_x(scales, ratios, others + [i], r_idx)
+                              for i in range(ps)] if ruled else None
                     else:
                         sub = pool[:, others][:, :, s_idx] if others else None
                         cand = pool[:, :, s_idx].max(axis=2)
+                        xs = [_pool_x(scales, ratios, s_idx, others + [i])
+                              for i in range(pr)] if ruled else None
                     if sub is not None:
                         cand = np.maximum(cand, sub.max(axis=(1, 2))[:, None])
-                    a, b, c = objective.keys(ev.metrics(cand))
+                    a, b, c = objective.keys(ev.metrics(cand, xs))
                     a = a.copy()
                     a[others] = -np.inf  # a value already taken by another slot
                     i = int(np.lexsort((-np.arange(a.size), c, b, a))[-1])
@@ -87,8 +106,7 @@ def pool_ascent(ev: Evaluator, objective: Objective, scales: np.ndarray, ratios:
                         slots[j], cur, moved = i, score, True
             if not moved:
                 break
-        x = np.concatenate([np.sort(scales[s_idx]), np.sort(ratios[r_idx])])
-        out.append(Candidate(x, cur, origin))
+        out.append(Candidate(_pool_x(scales, ratios, s_idx, r_idx), cur, origin))
     return out
 
 

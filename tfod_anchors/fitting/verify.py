@@ -1,0 +1,132 @@
+"""Exact verification of search candidates on all boxes, and what may be written.
+
+A candidate's values are rounded as they will be written, re-checked with the
+``check`` rules (:func:`tfod_anchors.rules.config_findings`) and, unless they would
+add an error or warning the config does not already have, measured exactly on all
+boxes with :func:`tfod_anchors.coverage.metrics.evaluate`. The best measured
+candidate wins; it is an improvement only when it keeps the guard and gains at
+least the minimum gain on the objective.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tfod_anchors.anchors.model import layout_function
+from tfod_anchors.coverage.metrics import METRIC_KEYS, CoverageReport, evaluate
+from tfod_anchors.fitting.objective import Objective, flat_metrics
+from tfod_anchors.fitting.params import ParamSpace
+from tfod_anchors.fitting.problem import Problem
+from tfod_anchors.fitting.result import generator_diff, with_generator
+from tfod_anchors.fitting.search import Candidate
+from tfod_anchors.matcher import MatcherSpec
+from tfod_anchors.rules import ERROR, WARNING, Finding, config_findings
+
+#: Candidates measured on all boxes at most (rule rejections do not count).
+VERIFY = 4
+
+
+def written_generator(space: ParamSpace, generator: Any, x: np.ndarray) -> Any:
+    """The generator message with ``x``'s values, rounded to 4 significant decimals,
+    lists in the config's rank order."""
+    values = np.exp(space.rounded(space.in_config_order(x)))
+    return space.write(generator, np.array([float(f"{v:.4g}") for v in values]))
+
+
+def new_findings(pipeline: Any, generator: Any, baseline: list[Finding] | None = None
+                 ) -> list[Finding]:
+    """``check`` findings of ``pipeline`` with ``generator`` whose codes the config's own
+    findings (``baseline``, computed when None) do not have."""
+    base = config_findings(pipeline) if baseline is None else baseline
+    codes = {f.code for f in base}
+    return [f for f in config_findings(with_generator(pipeline, generator))
+            if f.code not in codes]
+
+
+@dataclass
+class Verified:
+    """Outcome of :func:`verify`.
+
+    Attributes:
+        problem, x: the best measured candidate's problem (its split) and log values;
+            None when no candidate changed the written values.
+        generator: its written ``AnchorGenerator`` message.
+        report: its exact coverage on all boxes.
+        improved: it keeps the guard and gains at least the minimum gain.
+        gain: its objective gain over the config (exact).
+        findings: its new ``check`` findings that were allowed (dicts).
+        tried: JSON-ready record of every candidate looked at.
+    """
+
+    problem: Problem | None = None
+    x: np.ndarray | None = None
+    generator: Any = None
+    report: CoverageReport | None = None
+    improved: bool = False
+    gain: float = 0.0
+    findings: list[dict] = field(default_factory=list)
+    tried: list[dict[str, Any]] = field(default_factory=list)
+
+
+def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator: Any,
+           matcher: MatcherSpec, before: dict[str, Any], objective: Objective,
+           needed_gain: float, *, first: int = 1, allowed: frozenset[str] = frozenset(),
+           limit: int = VERIFY) -> Verified:
+    """Measure ``candidates`` (in order) exactly on all boxes; keep the best.
+
+    Args:
+        candidates: ``(problem, candidate)`` pairs, most promising first.
+        pipeline, generator: the config and its own anchor generator message.
+        before: the config's exact metrics (``coverage.metrics``).
+        objective: guarded against ``before`` (exact floors).
+        needed_gain: minimum objective gain that counts as better.
+        first: always measure this many (the best of each polished split) before
+            stopping at the first improvement.
+        allowed: finding codes the written config may newly have.
+        limit: at most this many exact measurements.
+    """
+    out = Verified()
+    start = objective.primary(flat_metrics(before))
+    baseline = config_findings(pipeline)
+    seen: set[bytes] = set()
+    measured = 0
+    best_score = None
+    for problem, cand in candidates:
+        if measured >= limit:
+            break
+        gen_c = written_generator(problem.space, problem.generator, cand.x)
+        key = gen_c.SerializeToString(deterministic=True)
+        if key in seen or not generator_diff(generator, gen_c, problem.kind)[0]:
+            continue
+        seen.add(key)
+        fresh = new_findings(pipeline, gen_c, baseline)
+        blocking = [f for f in fresh if f.severity in (ERROR, WARNING) and f.code not in allowed]
+        entry: dict[str, Any] = {"origin": cand.origin, "search_score":
+                                 [round(float(v), 6) for v in cand.score]}
+        if blocking:
+            entry["rejected"] = [f.code for f in blocking]
+            out.tried.append(entry)
+            continue
+        report = evaluate(problem.resized, layout_function(with_generator(pipeline, gen_c)),
+                          matcher)
+        measured += 1
+        m = flat_metrics(report.metrics)
+        score = objective.score(m)
+        gain = float(objective.primary(m) - start)
+        ok = score[0] == 0.0 and gain >= needed_gain - 1e-12
+        entry["exact"] = {k: round(float(report.metrics[k]), 6) for k in METRIC_KEYS}
+        entry["gain"] = round(gain, 6)
+        if objective.broken(m):
+            entry["guard_broken"] = objective.broken(m)
+        out.tried.append(entry)
+        if best_score is None or score > best_score:
+            best_score = score
+            out.problem, out.x, out.generator, out.report = problem, cand.x, gen_c, report
+            out.improved, out.gain = ok, gain
+            out.findings = [f.to_dict() for f in fresh]
+        if out.improved and measured >= first:
+            break
+    return out
