@@ -69,7 +69,7 @@ from tfod_anchors.fitting.strategy import (
     unguarded_generic,
     unguarded_grid,
 )
-from tfod_anchors.fitting.verify import VERIFY, verify
+from tfod_anchors.fitting.verify import VERIFY, reason, verify
 
 DEFAULT_MAX_BOXES_EXACT = {"clip": 20_000, "prune": 20_000, "none": 40_000}
 COARSE_BOXES = 4_000
@@ -332,7 +332,7 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         else copy_message(own.generator),
         best_after=checked.report.metrics if checked.report is not None else None,
         guard_spec=guard.to_dict(), bands=bands, blocked=blocked,
-        findings=checked.findings if (improved or checked.generator is not None) else [])
+        findings=checked.findings, reason=reason(checked, needed))
 
 
 def _what_the_guard_blocked(problem: Problem, stage: Stage, found: list[Candidate],

@@ -28,7 +28,8 @@ Guard (:class:`Guard`, each part can be switched off or given another tolerance)
 Candidates are ranked lexicographically by ``(-violation, primary, mean_iou)``: a
 guarded solution always beats an unguarded one, so the start (violation 0) can never
 be traded away. A fit counts as better only when the primary gains at least
-:func:`min_gain` (``max(0.002, 10 / N)``) on all boxes.
+:func:`min_gain` (``max(0.002, 10 / N)``; a tenth of the boxes below 100) on all
+boxes.
 """
 
 from __future__ import annotations
@@ -63,8 +64,11 @@ MIN_GAIN_BOXES = 10
 
 
 def min_gain(num_boxes: int) -> float:
-    """Smallest objective gain that counts as better: ``max(0.002, 10 / N)``."""
-    return max(MIN_GAIN_ABS, MIN_GAIN_BOXES / max(1, int(num_boxes)))
+    """Smallest objective gain that counts as better: ``max(0.002, 10 / N)``, i.e. at
+    least ten boxes' worth; below 100 boxes a tenth of them (at least one box), so
+    that a small set can still improve at all."""
+    n = max(1, int(num_boxes))
+    return max(MIN_GAIN_ABS, min(MIN_GAIN_BOXES, math.ceil(n / 10)) / n)
 
 
 def objective_weights(name: str) -> tuple[float, float, float, float]:

@@ -57,6 +57,10 @@ class FitResult:
             {metric: [before, after]}, "measured_on"}``; else None.
         findings: ``check`` findings the written values add (allowed ones, e.g.
             ``anchor_below_stride`` with ``stride=off``), as dicts.
+        reason: ``"better"``, or why not: ``"min_gain"`` (feasible but the gain is
+            below ``min_gain``), ``"no_gain"``, ``"guard"`` (the best measured
+            candidate breaks the guard), ``"rules"`` (every candidate adds a check
+            finding), ``"no_candidate"`` (nothing changed the written values).
     """
 
     generator: Any
@@ -82,6 +86,7 @@ class FitResult:
     bands: tuple[str, ...] = ()
     blocked: dict | None = None
     findings: list[dict] = field(default_factory=list)
+    reason: str = "no_candidate"
 
 
 def _plain(fd: Any, value: Any) -> Any:

@@ -55,7 +55,8 @@ class Verified:
             None when no candidate changed the written values.
         generator: its written ``AnchorGenerator`` message.
         report: its exact coverage on all boxes.
-        improved: it keeps the guard and gains at least the minimum gain.
+        improved: it keeps the guard and gains at least the minimum gain;
+            ``feasible``: it keeps the guard.
         gain: its objective gain over the config (exact).
         findings: its new ``check`` findings that were allowed (dicts).
         tried: JSON-ready record of every candidate looked at.
@@ -66,6 +67,7 @@ class Verified:
     generator: Any = None
     report: CoverageReport | None = None
     improved: bool = False
+    feasible: bool = False
     gain: float = 0.0
     findings: list[dict] = field(default_factory=list)
     tried: list[dict[str, Any]] = field(default_factory=list)
@@ -125,8 +127,19 @@ def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator
         if best_score is None or score > best_score:
             best_score = score
             out.problem, out.x, out.generator, out.report = problem, cand.x, gen_c, report
-            out.improved, out.gain = ok, gain
+            out.improved, out.gain, out.feasible = ok, gain, score[0] == 0.0
             out.findings = [f.to_dict() for f in fresh]
         if out.improved and measured >= first:
             break
     return out
+
+
+def reason(v: Verified, needed_gain: float) -> str:
+    """Why :func:`verify`'s result is or is not an improvement (``FitResult.reason``)."""
+    if v.improved:
+        return "better"
+    if v.problem is None:
+        return "rules" if any("rejected" in t for t in v.tried) else "no_candidate"
+    if not v.feasible:
+        return "guard"
+    return "min_gain" if v.gain > 0 else "no_gain"
