@@ -97,7 +97,7 @@ def comparison_table(fit: Any, after: dict | None = None) -> str:
 
 REASONS = {
     "no_candidate": "no candidate changed the written values",
-    "rules": "every candidate would add a check finding",
+    "rules": "every candidate would add a check error",
     "guard": "the best candidate breaks the guard",
 }
 
@@ -163,7 +163,8 @@ def run(args: Any) -> int:
         warnings.append(msg)
     if outcome.patch_warning:
         warnings.append(outcome.patch_warning)
-    blocking = outcome.blocking_findings
+    # a new error in what would be written, or errors that ruled out every candidate
+    blocking = outcome.blocking_findings or (fit.rejected if fit.reason == "rules" else [])
     for f in outcome.new_findings:
         if f["severity"] == "warning":
             warnings.append(f"the fitted config adds check finding {f['code']}: {f['message']}")
@@ -177,8 +178,8 @@ def run(args: Any) -> int:
         report_paths = write_fit_report(args.report, outcome)
     line = verdict(outcome, written is not None)
     if blocking:
-        line = (f"the fitted config fails check ({', '.join(f['code'] for f in blocking)}): "
-                "nothing written")
+        line = (f"the fitted config would fail check "
+                f"({', '.join(f['code'] for f in blocking)}): nothing written")
     code = EXIT_CHECK_FAILED if blocking else EXIT_OK
     after = fit.best_after if outcome.forced and fit.best_after else fit.after
     if args.json:
@@ -204,7 +205,7 @@ def run(args: Any) -> int:
             "guard": fit.guard,
             "guard_spec": fit.guard_spec,
             "guard_blocked": fit.blocked,
-            "new_findings": outcome.new_findings,
+            "new_findings": outcome.new_findings or blocking,
             "warnings": warnings,
             "written": written,
             "diff": outcome.diff if take and not written else "",

@@ -74,8 +74,8 @@ from tfod_anchors.fitting.verify import VERIFY, reason, verify
 DEFAULT_MAX_BOXES_EXACT = {"clip": 20_000, "prune": 20_000, "none": 40_000}
 COARSE_BOXES = 4_000
 SAMPLED_MARGIN = 0.002
-#: At most this many splits go on to stage B.
-MAX_POLISHED = 2
+#: At most this many stage A candidates go on to stage B.
+MAX_POLISHED = 3
 
 
 def splits(num_scales: int, num_ratios: int) -> list[tuple[int, int]]:
@@ -162,24 +162,26 @@ def _contribution(obj: Objective, best: np.ndarray) -> np.ndarray:
 
 
 def _worth_polishing(found: dict[str, list[Candidate]], stages: dict[str, Stage],
-                     coarse: Sample, needed: float) -> list[str]:
-    """The option with the best stage A score, plus any other whose score is within
+                     coarse: Sample, needed: float) -> list[tuple[str, Candidate]]:
+    """Stage A's best candidate, plus every other (of any split) whose score is within
     the coarse sample's noise (paired 95 % bound of the primary difference) or the
     minimum gain of it; at most :data:`MAX_POLISHED`, best first."""
-    ranked = sorted(found, key=lambda o: found[o][0].score, reverse=True)
-    lead = ranked[0]
-    lead_c = found[lead][0]
-    lead_ev = stages[lead].evaluator
-    lead_contrib = _contribution(stages[lead].objective, lead_ev.best(lead_c.x))
-    keep = [lead]
-    for label in ranked[1:]:
-        c = found[label][0]
-        if c.score[0] < lead_c.score[0] or len(keep) >= MAX_POLISHED:
+    ranked = sorted(((label, c) for label, cs in found.items() for c in cs),
+                    key=lambda lc: lc[1].score, reverse=True)
+    lead_label, lead = ranked[0]
+    lead_contrib = _contribution(stages[lead_label].objective,
+                                 stages[lead_label].evaluator.best(lead.x))
+    keep = [ranked[0]]
+    seen = {(lead_label, tuple(np.round(lead.x, 6)))}
+    for label, c in ranked[1:]:
+        key = (label, tuple(np.round(c.x, 6)))
+        if c.score[0] < lead.score[0] or len(keep) >= MAX_POLISHED or key in seen:
             continue
+        seen.add(key)
         other = _contribution(stages[label].objective, stages[label].evaluator.best(c.x))
         noise = half_width(coarse, lead_contrib - other)
-        if lead_c.score[1] - c.score[1] <= max(noise, needed):
-            keep.append(label)
+        if lead.score[1] - c.score[1] <= max(noise, needed):
+            keep.append((label, c))
     return keep
 
 
@@ -257,18 +259,19 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         for label, problem in options.items():
             found[label], trace[label] = coarse_search(problem, stage_a[label], coarse, rng,
                                                        pool)
-        chosen = _worth_polishing(found, stage_a, coarse, needed)
+        to_polish = _worth_polishing(found, stage_a, coarse, needed)
+        chosen = list(dict.fromkeys(label for label, _ in to_polish))
         say(f"coarse search done in {time.perf_counter() - t0:.1f} s"
             + (f"; polishing {', '.join(chosen)}" if len(options) > 1 else ""))
         clock.lap("coarse")
         b_stages = a_stages if sample.index.size == coarse.index.size and sample.exact \
             and coarse.exact else _Stages(own, sample, objective, guard, bands)
         polished: list[tuple[str, Candidate]] = []
-        for label in chosen:
-            stage_b = b_stages.stage(options[label])
-            for c in polish_search(options[label], stage_b, found[label], sample, rng):
+        b_stage = {label: b_stages.stage(options[label]) for label in chosen}
+        for label, cand in to_polish:
+            for c in polish_search(options[label], b_stage[label], [cand], sample, rng):
                 polished.append((label, c))
-                trace[label]["refined"] = {c.origin: rounded_score(c.score)}
+                trace[label].setdefault("refined", {})[c.origin] = rounded_score(c.score)
         polished.sort(key=lambda lc: lc[1].score, reverse=True)
         say(f"search done in {time.perf_counter() - t0:.1f} s; checking on all boxes")
         clock.lap("polish")
@@ -279,16 +282,17 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
     exact_obj = make_objective(objective, own.matched, flat_before, guard, bands=bands)
     later = sorted(((label, c) for label in chosen for c in found[label]),
                    key=lambda lc: lc[1].score, reverse=True)
-    allowed = frozenset() if guard.stride else frozenset({"anchor_below_stride"})
     checked = verify([(options[label], c) for label, c in polished + later], pipeline,
                      own.generator, matcher, before, exact_obj, needed,
-                     first=len(chosen), allowed=allowed, limit=VERIFY + len(chosen) - 1)
+                     first=len(polished), limit=VERIFY + len(polished) - 1)
     clock.lap("verify")
     blocked = None
-    if unguarded_report and exact_obj.floors and checked.problem is not None:
+    if unguarded_report and exact_obj.floors:
         lead = chosen[0]
+        final = checked.report.metrics if checked.improved and checked.report else before
         blocked = _what_the_guard_blocked(options[lead], stage_a[lead], found[lead], pool,
-                                          b_stages, exact_obj, flat_before, needed)
+                                          b_stages, exact_obj, flat_before, needed,
+                                          float(exact_obj.primary(flat_metrics(final))))
     clock.lap("unguarded")
     label_of = {id(p): label for label, p in options.items()}
     diag: dict[str, Any] = {
@@ -332,15 +336,17 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         else copy_message(own.generator),
         best_after=checked.report.metrics if checked.report is not None else None,
         guard_spec=guard.to_dict(), bands=bands, blocked=blocked,
-        findings=checked.findings, reason=reason(checked, needed))
+        findings=checked.findings, rejected=checked.rejected, reason=reason(checked, needed))
 
 
 def _what_the_guard_blocked(problem: Problem, stage: Stage, found: list[Candidate],
                             pool: GridPool | None, b_stages: _Stages, exact_obj: Objective,
-                            before: dict[str, float], needed: float) -> dict | None:
+                            before: dict[str, float], needed: float, p_guarded: float
+                            ) -> dict | None:
     """Search the coarse sample for the primary alone; when that beats the guarded
-    result by at least the minimum gain, measure it on the search sample and name the
-    guarded metrics it drops (None otherwise)."""
+    result (``p_guarded``: the primary of what the fit returns, on all boxes) by at
+    least the minimum gain, measure it on the search sample and name the guarded
+    metrics it drops (None otherwise)."""
     ev = stage.evaluator
     if pool is not None and pool.columns is not None:
         free = unguarded_grid(ev, problem, stage.objective, pool, found)
@@ -351,8 +357,7 @@ def _what_the_guard_blocked(problem: Problem, stage: Stage, found: list[Candidat
         return None
     b_ev = b_stages.stage(problem).evaluator
     m_free = {k: float(v) for k, v in b_ev.metrics(b_ev.best(free.x)).items()}
-    m_guarded = {k: float(v) for k, v in b_ev.metrics(b_ev.best(guarded.x)).items()}
-    p_free, p_guarded = float(exact_obj.primary(m_free)), float(exact_obj.primary(m_guarded))
+    p_free = float(exact_obj.primary(m_free))
     broken = exact_obj.broken(m_free)
     if not broken or p_free - p_guarded < needed:
         return None

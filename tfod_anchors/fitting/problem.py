@@ -93,12 +93,38 @@ def build_problem(resized: ResizedBoxes, pipeline: Any, *, num_scales: int | Non
                         size_range=size_range)
     own = space if num_scales is None and num_aspect_ratios is None else \
         param_space(generator, size_range=size_range)
-    constraint = stride_constraint(pipeline, generator, space, layout_for, own) \
-        if stride_rule else None
+    constraint = _combined([stride_constraint(pipeline, generator, space, layout_for, own)
+                            if stride_rule else None, order_constraint(space)])
     return Problem(resized=resized, shapes=shapes, group=group, generator=generator,
                    space=space, matched=config_query.matcher_spec(pipeline).matched_threshold,
                    layout_for=layout_for, layouts=[layout_for(p) for p in pairs],
                    units=[shape_unit(generator, p) for p in pairs], constraint=constraint)
+
+
+def _combined(parts: list[Callable[[np.ndarray], float] | None]
+              ) -> Callable[[np.ndarray], float] | None:
+    fns = [p for p in parts if p is not None]
+    if not fns:
+        return None
+    if len(fns) == 1:
+        return fns[0]
+    return lambda x: float(sum(f(x) for f in fns))
+
+
+def order_constraint(space: ParamSpace) -> Callable[[np.ndarray], float] | None:
+    """``x -> violation``: SSD layer scales must not decrease from layer to layer
+    (``max_scale >= min_scale``, explicit ``scales`` ascending), as every sample config
+    has them; TFOD accepts the reverse silently, giving the coarsest feature maps the
+    smallest anchors. None for other generators, or when the config itself decreases."""
+    idx = space.groups.get("min_max_scale") or space.groups.get("scales") \
+        if space.kind == "ssd_anchor_generator" else None
+    if not idx or len(idx) < 2:
+        return None
+
+    def violation(x: np.ndarray) -> float:
+        return float(np.clip(-np.diff(np.asarray(x)[idx]), 0.0, None).sum())
+
+    return None if violation(space.x0) > 0 else violation
 
 
 def stride_constraint(pipeline: Any, generator: Any, space: ParamSpace, layout_for: LayoutFn,

@@ -55,12 +55,13 @@ class FitResult:
         blocked: what the guard gave up, when an unguarded search reached a clearly
             better objective: ``{"message", "primary", "guarded_primary", "dropped":
             {metric: [before, after]}, "measured_on"}``; else None.
-        findings: ``check`` findings the written values add (allowed ones, e.g.
-            ``anchor_below_stride`` with ``stride=off``), as dicts.
+        findings: ``check`` findings (warnings, info) the best candidate's values add,
+            as dicts, e.g. ``anchor_below_stride`` with ``--guard stride=off``.
+        rejected: new ``check`` errors that ruled candidates out (dicts).
         reason: ``"better"``, or why not: ``"min_gain"`` (feasible but the gain is
             below ``min_gain``), ``"no_gain"``, ``"guard"`` (the best measured
             candidate breaks the guard), ``"rules"`` (every candidate adds a check
-            finding), ``"no_candidate"`` (nothing changed the written values).
+            error), ``"no_candidate"`` (nothing changed the written values).
     """
 
     generator: Any
@@ -86,6 +87,7 @@ class FitResult:
     bands: tuple[str, ...] = ()
     blocked: dict | None = None
     findings: list[dict] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)
     reason: str = "no_candidate"
 
 

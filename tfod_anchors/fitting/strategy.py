@@ -39,7 +39,7 @@ from tfod_anchors.fitting.search import (
 
 POOL_SCALES = 24
 POOL_RATIOS = 15
-COARSE_REFINE = 2
+COARSE_REFINE = 3
 POLISH = 1
 RANDOM_STARTS = 12
 GENERIC_RANDOM_STARTS = 2

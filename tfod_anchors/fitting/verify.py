@@ -2,10 +2,10 @@
 
 A candidate's values are rounded as they will be written, re-checked with the
 ``check`` rules (:func:`tfod_anchors.rules.config_findings`) and, unless they would
-add an error or warning the config does not already have, measured exactly on all
-boxes with :func:`tfod_anchors.coverage.metrics.evaluate`. The best measured
-candidate wins; it is an improvement only when it keeps the guard and gains at
-least the minimum gain on the objective.
+add an error the config does not already have, measured exactly on all boxes with
+:func:`tfod_anchors.coverage.metrics.evaluate`. The best measured candidate wins,
+candidates that add no new warning first; it is an improvement only when it keeps
+the guard and gains at least the minimum gain on the objective.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ class Verified:
         improved: it keeps the guard and gains at least the minimum gain;
             ``feasible``: it keeps the guard.
         gain: its objective gain over the config (exact).
-        findings: its new ``check`` findings that were allowed (dicts).
+        findings: its new ``check`` findings (warnings or info; dicts).
+        rejected: new error findings that ruled candidates out (dicts, one per code).
         tried: JSON-ready record of every candidate looked at.
     """
 
@@ -70,14 +71,18 @@ class Verified:
     feasible: bool = False
     gain: float = 0.0
     findings: list[dict] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)
     tried: list[dict[str, Any]] = field(default_factory=list)
 
 
 def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator: Any,
            matcher: MatcherSpec, before: dict[str, Any], objective: Objective,
-           needed_gain: float, *, first: int = 1, allowed: frozenset[str] = frozenset(),
-           limit: int = VERIFY) -> Verified:
+           needed_gain: float, *, first: int = 1, limit: int = VERIFY) -> Verified:
     """Measure ``candidates`` (in order) exactly on all boxes; keep the best.
+
+    A candidate whose written config would get a new ``check`` error is never
+    measured. Among the measured ones, improvements without new warnings come first,
+    then improvements with them (the warnings are reported), then the rest by score.
 
     Args:
         candidates: ``(problem, candidate)`` pairs, most promising first.
@@ -85,9 +90,8 @@ def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator
         before: the config's exact metrics (``coverage.metrics``).
         objective: guarded against ``before`` (exact floors).
         needed_gain: minimum objective gain that counts as better.
-        first: always measure this many (the best of each polished split) before
-            stopping at the first improvement.
-        allowed: finding codes the written config may newly have.
+        first: always measure this many (the polished candidates) before stopping at
+            the first clean improvement.
         limit: at most this many exact measurements.
     """
     out = Verified()
@@ -95,7 +99,7 @@ def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator
     baseline = config_findings(pipeline)
     seen: set[bytes] = set()
     measured = 0
-    best_score = None
+    best_key = None
     for problem, cand in candidates:
         if measured >= limit:
             break
@@ -104,13 +108,21 @@ def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator
         if key in seen or not generator_diff(generator, gen_c, problem.kind)[0]:
             continue
         seen.add(key)
-        fresh = new_findings(pipeline, gen_c, baseline)
-        blocking = [f for f in fresh if f.severity in (ERROR, WARNING) and f.code not in allowed]
         entry: dict[str, Any] = {"origin": cand.origin, "search_score":
                                  [round(float(v), 6) for v in cand.score]}
-        if blocking:
-            entry["rejected"] = [f.code for f in blocking]
+        if problem.constraint is not None and \
+                problem.constraint(problem.space.rounded(cand.x)) > 1e-9:
+            entry["rejected"] = ["constraint"]  # e.g. below the stride, decreasing scales
             out.tried.append(entry)
+            continue
+        fresh = new_findings(pipeline, gen_c, baseline)
+        errors = [f for f in fresh if f.severity == ERROR]
+        if errors:
+            entry["rejected"] = [f.code for f in errors]
+            out.tried.append(entry)
+            for f in errors:
+                if all(r["code"] != f.code for r in out.rejected):
+                    out.rejected.append(f.to_dict())
             continue
         report = evaluate(problem.resized, layout_function(with_generator(pipeline, gen_c)),
                           matcher)
@@ -119,17 +131,21 @@ def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator
         score = objective.score(m)
         gain = float(objective.primary(m) - start)
         ok = score[0] == 0.0 and gain >= needed_gain - 1e-12
+        clean = not any(f.severity == WARNING for f in fresh)
         entry["exact"] = {k: round(float(report.metrics[k]), 6) for k in METRIC_KEYS}
         entry["gain"] = round(gain, 6)
         if objective.broken(m):
             entry["guard_broken"] = objective.broken(m)
+        if not clean:
+            entry["new_warnings"] = [f.code for f in fresh if f.severity == WARNING]
         out.tried.append(entry)
-        if best_score is None or score > best_score:
-            best_score = score
+        rank = (ok, clean, score)
+        if best_key is None or rank > best_key:
+            best_key = rank
             out.problem, out.x, out.generator, out.report = problem, cand.x, gen_c, report
             out.improved, out.gain, out.feasible = ok, gain, score[0] == 0.0
             out.findings = [f.to_dict() for f in fresh]
-        if out.improved and measured >= first:
+        if out.improved and not out.findings and measured >= first:
             break
     return out
 
@@ -139,7 +155,9 @@ def reason(v: Verified, needed_gain: float) -> str:
     if v.improved:
         return "better"
     if v.problem is None:
-        return "rules" if any("rejected" in t for t in v.tried) else "no_candidate"
+        if v.rejected:
+            return "rules"
+        return "guard" if any("rejected" in t for t in v.tried) else "no_candidate"
     if not v.feasible:
         return "guard"
     return "min_gain" if v.gain > 0 else "no_gain"
