@@ -53,9 +53,10 @@ from tfod_anchors.fitting.result import FitResult, copy_message, generator_diff
 from tfod_anchors.fitting.sample import (
     Sample,
     choose_keys,
-    content_rank,
+    content_hash,
     draw,
     half_width,
+    strata_parts,
 )
 from tfod_anchors.fitting.search import Candidate
 from tfod_anchors.fitting.strategy import (
@@ -63,6 +64,7 @@ from tfod_anchors.fitting.strategy import (
     Stage,
     coarse_search,
     error_bounds,
+    grid_ascent,
     grid_pool,
     polish_search,
     rounded_score,
@@ -74,7 +76,9 @@ from tfod_anchors.fitting.verify import VERIFY, reason, verify
 DEFAULT_MAX_BOXES_EXACT = {"clip": 20_000, "prune": 20_000, "none": 40_000}
 COARSE_BOXES = 4_000
 SAMPLED_MARGIN = 0.002
-#: At most this many stage A candidates go on to stage B.
+#: At most this many splits are refined in stage A (after their pool ascent) ...
+MAX_SPLITS = 2
+#: ... and this many stage A candidates go on to stage B.
 MAX_POLISHED = 3
 
 
@@ -161,11 +165,11 @@ def _contribution(obj: Objective, best: np.ndarray) -> np.ndarray:
     return out
 
 
-def _worth_polishing(found: dict[str, list[Candidate]], stages: dict[str, Stage],
-                     coarse: Sample, needed: float) -> list[tuple[str, Candidate]]:
-    """Stage A's best candidate, plus every other (of any split) whose score is within
-    the coarse sample's noise (paired 95 % bound of the primary difference) or the
-    minimum gain of it; at most :data:`MAX_POLISHED`, best first."""
+def _close_to_best(found: dict[str, list[Candidate]], stages: dict[str, Stage],
+                   coarse: Sample, needed: float, most: int) -> list[tuple[str, Candidate]]:
+    """The best candidate, plus every other (of any split) whose score is within the
+    coarse sample's noise (paired 95 % bound of the primary difference) or the
+    minimum gain of it; at most ``most``, best first."""
     ranked = sorted(((label, c) for label, cs in found.items() for c in cs),
                     key=lambda lc: lc[1].score, reverse=True)
     lead_label, lead = ranked[0]
@@ -175,7 +179,7 @@ def _worth_polishing(found: dict[str, list[Candidate]], stages: dict[str, Stage]
     seen = {(lead_label, tuple(np.round(lead.x, 6)))}
     for label, c in ranked[1:]:
         key = (label, tuple(np.round(c.x, 6)))
-        if c.score[0] < lead.score[0] or len(keep) >= MAX_POLISHED or key in seen:
+        if c.score[0] < lead.score[0] or len(keep) >= most or key in seen:
             continue
         seen.add(key)
         other = _contribution(stages[label].objective, stages[label].evaluator.best(c.x))
@@ -233,11 +237,14 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
     window = own.shapes.astype(np.float64)[own.group]
     if max_boxes_exact is None:
         max_boxes_exact = DEFAULT_MAX_BOXES_EXACT[own.window_policy]
-    rank = content_rank(resized.boxes, own.group)
-    sample = draw(choose_keys(resized.boxes, window, own.group, max_boxes_exact),
-                  max_boxes_exact, seed, rank)
+    hashes = content_hash(resized.boxes, own.group) \
+        if resized.num_boxes > min(COARSE_BOXES, max_boxes_exact) else None
+    parts = strata_parts(resized.boxes, window)
+    sample = draw(choose_keys(resized.boxes, window, own.group, max_boxes_exact, parts),
+                  max_boxes_exact, seed, resized.boxes, own.group, hashes)
     n_coarse = min(COARSE_BOXES, max_boxes_exact)
-    coarse = draw(choose_keys(resized.boxes, window, own.group, n_coarse), n_coarse, seed, rank)
+    coarse = draw(choose_keys(resized.boxes, window, own.group, n_coarse, parts), n_coarse, seed,
+                  resized.boxes, own.group, hashes)
     shares = band_shares(resized.boxes)
     bands = tuple(b for b, share in shares.items()
                   if guard.bands is not None and share >= guard.band_share)
@@ -253,13 +260,23 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         a_stages = _Stages(own, coarse, objective, guard, bands)
         stage_a = {label: a_stages.stage(p) for label, p in options.items()}
         pool = None
+        searched = list(options)
+        pooled: dict[str, list[Candidate]] = {}
         if own.kind == "grid_anchor_generator":
             pool = GridPool(*grid_pool(own, a_stages.config_evaluator, coarse.weight))
+            for label, problem in options.items():
+                pooled[label], trace[label] = grid_ascent(
+                    stage_a[label].evaluator, problem, stage_a[label].objective, coarse, rng,
+                    pool)
+            # only the splits whose pool ascent is close to the best go on
+            searched = list(dict.fromkeys(label for label, _ in _close_to_best(
+                {k: v[:1] for k, v in pooled.items()}, stage_a, coarse, needed, MAX_SPLITS)))
         found: dict[str, list[Candidate]] = {}
-        for label, problem in options.items():
-            found[label], trace[label] = coarse_search(problem, stage_a[label], coarse, rng,
-                                                       pool)
-        to_polish = _worth_polishing(found, stage_a, coarse, needed)
+        for label in searched:
+            found[label], more = coarse_search(options[label], stage_a[label], coarse, rng,
+                                               pooled.get(label), pool)
+            trace.setdefault(label, {}).update(more)
+        to_polish = _close_to_best(found, stage_a, coarse, needed, MAX_POLISHED)
         chosen = list(dict.fromkeys(label for label, _ in to_polish))
         say(f"coarse search done in {time.perf_counter() - t0:.1f} s"
             + (f"; polishing {', '.join(chosen)}" if len(options) > 1 else ""))
@@ -282,13 +299,16 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
     exact_obj = make_objective(objective, own.matched, flat_before, guard, bands=bands)
     later = sorted(((label, c) for label in chosen for c in found[label]),
                    key=lambda lc: lc[1].score, reverse=True)
+    # on a sampled search the search sample ranks the polished candidates; exactly
+    # measured (on all boxes, the costly part) is only the best, unless it fails
+    first = len(polished) if sample.exact else 1
     checked = verify([(options[label], c) for label, c in polished + later], pipeline,
                      own.generator, matcher, before, exact_obj, needed,
-                     first=len(polished), limit=VERIFY + len(polished) - 1)
+                     first=first, limit=VERIFY + first - 1)
     clock.lap("verify")
     blocked = None
     if unguarded_report and exact_obj.floors:
-        lead = chosen[0]
+        lead = to_polish[0][0]
         final = checked.report.metrics if checked.improved and checked.report else before
         blocked = _what_the_guard_blocked(options[lead], stage_a[lead], found[lead], pool,
                                           b_stages, exact_obj, flat_before, needed,
@@ -301,7 +321,9 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         "start_search_metrics": b_stages.start, "searches": trace,
         "polished": chosen, "verified": checked.tried}
     if len(options) > 1:
-        diag["splits"] = {label: rounded_score(found[label][0].score) for label in options}
+        diag["splits"] = {label: rounded_score((found.get(label) or pooled[label])[0].score)
+                          for label in options}
+        diag["splits_refined"] = searched
         diag["split_selection_boxes"] = coarse.size
     if checked.problem is not None:
         diag["chosen_split"] = label_of.get(id(checked.problem))

@@ -105,6 +105,9 @@ class Guard:
             of boxes a band needs to be guarded.
         stride: keep the smallest anchor at least its stride (unless the config is
             already below it).
+        minimum: absolute floors ``((metric, value), ...)`` on top of the tolerances
+            (``--guard mean_iou>=0.70``): with them an objective names any point of
+            the trade-off front ("most recall with mean IoU at least 0.70").
     """
 
     mean_iou: float | None = 0.01
@@ -114,6 +117,7 @@ class Guard:
     bands: float | None = 0.05
     band_share: float = 0.05
     stride: bool = True
+    minimum: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def off(cls) -> Guard:
@@ -125,7 +129,9 @@ class Guard:
         """A guard from ``KEY=VALUE[,KEY=VALUE...]`` over the defaults; ``off`` or
         ``none`` switches everything off. Keys: ``mean_iou``, ``recall_0.5``,
         ``recall_matched``, ``recall_0.7``, ``bands`` (tolerances, or ``off``),
-        ``band_share`` (share of boxes), ``stride`` (``on``/``off``).
+        ``band_share`` (share of boxes), ``stride`` (``on``/``off``); and
+        ``METRIC>=VALUE`` for an absolute floor of ``mean_iou``, ``recall_0.5``,
+        ``recall_matched`` or ``recall_0.7``.
 
         Raises:
             UsageError: unknown key or bad value.
@@ -136,6 +142,19 @@ class Guard:
             return cls.off()
         guard = cls()
         for item in spec.split(","):
+            if ">=" in item:
+                key, _, value = item.partition(">=")
+                key = key.strip()
+                try:
+                    number = float(value)
+                except ValueError:
+                    number = math.nan
+                if key not in WEIGHT_KEYS or not 0.0 <= number <= 1.0:
+                    raise UsageError(f"--guard {item.strip()!r}: expected METRIC>=VALUE with "
+                                     f"METRIC one of {', '.join(WEIGHT_KEYS)} and 0 <= VALUE "
+                                     "<= 1")
+                guard = replace(guard, minimum=(*guard.minimum, (key, number)))
+                continue
             key, sep, value = item.partition("=")
             key, value = key.strip(), value.strip().lower()
             if not sep or key not in GUARD_KEYS:
@@ -187,7 +206,8 @@ class Guard:
     def to_dict(self) -> dict:
         return {"mean_iou": self.mean_iou, "recall_0.5": self.recall_0_5,
                 "recall_matched": self.recall_matched, "recall_0.7": self.recall_0_7,
-                "bands": self.bands, "band_share": self.band_share, "stride": self.stride}
+                "bands": self.bands, "band_share": self.band_share, "stride": self.stride,
+                "minimum": dict(self.minimum)}
 
 
 def guarded_metrics(name: str, matched: float, guard: Guard | None = None) -> tuple[str, ...]:
@@ -351,6 +371,8 @@ def make_objective(name: str, matched: float, start: dict[str, float],
     for key, tol in tolerances.items():
         if key in start and start[key] is not None:
             floors[key] = float(start[key]) - max(0.0, tol - margins.get(key, 0.0))
+    for key, value in guard.minimum:
+        floors[key] = max(floors.get(key, -math.inf), value + margins.get(key, 0.0))
     return Objective(name, matched, floors, weights=weights)
 
 

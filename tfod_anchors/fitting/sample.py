@@ -11,8 +11,9 @@ each sampled box carries the weight ``N_h / n_h``, so weighted metrics are
 unbiased; :func:`half_width` gives their 95 % error bound.
 
 Nothing here depends on the order in which the boxes arrived: strata are defined by
-box content, the seeded draw ranks boxes by their content (:func:`content_rank`), and
-a sample lists its boxes in that content order. The same boxes read from a TFRecord,
+box content, the seeded draw is keyed on a hash of each box's content
+(:func:`content_hash`), and a sample lists its boxes in content order
+(:func:`content_order`). The same boxes read from a TFRecord,
 a CSV or a shuffled CSV give the same sample, hence the same fit.
 """
 
@@ -48,7 +49,7 @@ class Sample:
         return int(self.index.shape[0])
 
 
-def _parts(boxes: np.ndarray, window: np.ndarray) -> list[tuple[np.ndarray, int]]:
+def strata_parts(boxes: np.ndarray, window: np.ndarray) -> list[tuple[np.ndarray, int]]:
     """Per-box stratum features with their ranges: size, aspect, edge distance, phase."""
     h = np.maximum(boxes[:, 2] - boxes[:, 0], 1e-6)
     w = np.maximum(boxes[:, 3] - boxes[:, 1], 1e-6)
@@ -74,7 +75,7 @@ def strata_keys(boxes: np.ndarray, window: np.ndarray, shape_id: np.ndarray,
         detail: 3 uses every feature; 2 drops the grid phase, 1 also the edge
             distance, 0 also the aspect ratio (fewer, larger strata).
     """
-    parts = parts if parts is not None else _parts(boxes, window)
+    parts = parts if parts is not None else strata_parts(boxes, window)
     key = shape_id.astype(np.int64)
     for part, span in parts[:detail + 1]:
         key = key * span + part
@@ -82,10 +83,11 @@ def strata_keys(boxes: np.ndarray, window: np.ndarray, shape_id: np.ndarray,
 
 
 def choose_keys(boxes: np.ndarray, window: np.ndarray, shape_id: np.ndarray,
-                max_boxes: int) -> np.ndarray:
+                max_boxes: int, parts: list | None = None) -> np.ndarray:
     """The most detailed :func:`strata_keys` with at most ``max_boxes / 4`` strata
-    (so that one box per stratum leaves room for proportional allocation)."""
-    parts = _parts(boxes, window)
+    (so that one box per stratum leaves room for proportional allocation);
+    ``parts``: :func:`strata_parts` when already computed."""
+    parts = parts if parts is not None else strata_parts(boxes, window)
     for detail in (3, 2, 1, 0):
         keys = strata_keys(boxes, window, shape_id, detail, parts)
         if boxes.shape[0] <= max_boxes or np.unique(keys).size <= max(1, max_boxes // 4):
@@ -93,34 +95,53 @@ def choose_keys(boxes: np.ndarray, window: np.ndarray, shape_id: np.ndarray,
     return keys
 
 
-def content_rank(boxes: np.ndarray, shape_id: np.ndarray) -> np.ndarray:
-    """int64 ``[N]`` each box's rank when boxes are sorted by content (padded shape,
-    then ``ymin, xmin, ymax, xmax``); equal boxes get consecutive ranks, and since they
-    are interchangeable, which of them gets which does not matter."""
-    b = np.asarray(boxes, dtype=np.float64)
-    order = np.lexsort((b[:, 3], b[:, 2], b[:, 1], b[:, 0], np.asarray(shape_id)))
-    rank = np.empty(order.size, dtype=np.int64)
-    rank[order] = np.arange(order.size)
-    return rank
+def _mix(h: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser on uint64 arrays (wrapping arithmetic)."""
+    h = h ^ (h >> np.uint64(30))
+    h = h * np.uint64(0xBF58476D1CE4E5B9)
+    h = h ^ (h >> np.uint64(27))
+    h = h * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
 
 
-def draw(keys: np.ndarray, max_boxes: int, seed: int, rank: np.ndarray | None = None
-         ) -> Sample:
+def content_hash(boxes: np.ndarray, shape_id: np.ndarray) -> np.ndarray:
+    """uint64 ``[N]`` hash of each box's padded-shape index and coordinates (their
+    float64 bits): equal boxes hash equal, wherever they sit in the input."""
+    b = np.ascontiguousarray(np.asarray(boxes, dtype=np.float64) + 0.0)  # -0.0 -> 0.0
+    bits = b.view(np.uint64).reshape(-1, 4)
+    h = _mix(np.asarray(shape_id, dtype=np.int64).astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15))
+    for j in range(4):
+        h = _mix(h ^ bits[:, j])
+    return h
+
+
+def content_order(boxes: np.ndarray, shape_id: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``index`` (int64 ``[B]``) sorted by box content: padded shape, then ``ymin, xmin,
+    ymax, xmax`` (equal boxes are interchangeable, so their order does not matter)."""
+    b = np.asarray(boxes, dtype=np.float64)[index]
+    order = np.lexsort((b[:, 3], b[:, 2], b[:, 1], b[:, 0], np.asarray(shape_id)[index]))
+    return np.asarray(index, dtype=np.int64)[order]
+
+
+def draw(keys: np.ndarray, max_boxes: int, seed: int, boxes: np.ndarray | None = None,
+         shape_id: np.ndarray | None = None, hashes: np.ndarray | None = None) -> Sample:
     """Seeded stratified sample of at most ~``max_boxes`` boxes (all when N fits).
 
     Proportional allocation, largest remainders, at least one box per stratum
     (so the result may exceed ``max_boxes`` by up to the number of strata).
 
     Args:
-        rank: :func:`content_rank` of the boxes: the random draw is keyed on it and
-            the sample lists boxes in this order (None: the input order).
+        boxes, shape_id: the boxes' content; with them the draw is keyed on
+            :func:`content_hash` (``hashes``, computed when None) and the sample lists
+            its boxes in :func:`content_order`, so the input order does not matter.
+            Without them: keyed on positions, in input order.
     """
     n = int(keys.shape[0])
-    rank = np.arange(n, dtype=np.int64) if rank is None else np.asarray(rank, np.int64)
+    keyed = boxes is not None and shape_id is not None
     uniq, stratum, size = np.unique(keys, return_inverse=True, return_counts=True)
     stratum = stratum.reshape(-1)
     if n <= max_boxes:
-        index = np.argsort(rank, kind="stable")
+        index = content_order(boxes, shape_id, np.arange(n)) if keyed else np.arange(n)
         return Sample(index, np.ones(n), stratum[index], size, size.copy(), True)
     share = size * (max_boxes / n)
     taken = np.floor(share).astype(np.int64)
@@ -129,15 +150,21 @@ def draw(keys: np.ndarray, max_boxes: int, seed: int, rank: np.ndarray | None = 
         order = np.lexsort((np.arange(size.size), -(share - taken)))
         taken[order[:spare]] += 1
     taken = np.clip(taken, 1, size)
-    rng = np.random.default_rng(seed)
-    # one random key per content rank, so a box draws the same key wherever it sits
-    lottery = rng.integers(0, 1 << 32, n, dtype=np.int64)[rank]
-    order = np.lexsort((rank, lottery, stratum))
+    if keyed:
+        if hashes is None:
+            hashes = content_hash(boxes, shape_id)
+        salt = _mix(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
+        lottery = _mix(hashes ^ salt)
+    else:
+        lottery = np.random.default_rng(seed).integers(0, 1 << 62, n, dtype=np.int64)
+    # equal lottery numbers only for equal boxes (interchangeable) or hash collisions
+    order = np.lexsort((lottery, stratum))
     starts = np.concatenate([[0], np.cumsum(size)[:-1]])
     place = np.empty(n, dtype=np.int64)
     place[order] = np.arange(n) - np.repeat(starts, size)
     chosen = np.flatnonzero(place < taken[stratum])
-    chosen = chosen[np.argsort(rank[chosen], kind="stable")]
+    if keyed:
+        chosen = content_order(boxes, shape_id, chosen)
     weight = (size / taken)[stratum[chosen]]
     return Sample(chosen, weight, stratum[chosen], size, taken, False)
 

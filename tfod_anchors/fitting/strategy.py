@@ -155,11 +155,12 @@ class GridPool:
     kmeans: dict = field(default_factory=dict)
 
 
-def search_grid(ev: Evaluator, problem: Problem, objective: Objective, sample: Sample,
+def grid_ascent(ev: Evaluator, problem: Problem, objective: Objective, sample: Sample,
                 rng: np.random.Generator, pool: GridPool
                 ) -> tuple[list[Candidate], dict[str, Any]]:
-    """Stage A for the grid generator: pool ascent from several starts, then a coarse
-    refinement of the best few (on the coarse sample). Also returns the trace entry
+    """Stage A, first half, for the grid generator: pool ascent from the config, IoU
+    k-means, quantile and random starts (cheap: the pool's columns are shared).
+    Returns the candidates best first and the trace entry
     ``{"pool": {"scales", "ratios", "starts": {origin: score}}}``."""
     space = problem.space
     g = problem.generator.grid_anchor_generator
@@ -180,6 +181,14 @@ def search_grid(ev: Evaluator, problem: Problem, objective: Objective, sample: S
     trace = {"pool": {"scales": len(scales), "ratios": len(ratios),
                       "starts": {c.origin: rounded_score(c.score) for c in pooled}}}
     pooled.sort(key=lambda c: c.score, reverse=True)
+    return pooled, trace
+
+
+def grid_explore(ev: Evaluator, problem: Problem, objective: Objective,
+                 pooled: list[Candidate], pool: GridPool) -> list[Candidate]:
+    """Stage A, second half: the config's values and the best distinct pool-ascent
+    results (``COARSE_REFINE`` in all) refined on the coarse sample."""
+    space = problem.space
     chosen = [Candidate(space.x0.copy(), ev.score(space.rounded(space.x0), objective)[0],
                         "config")]
     seen = set()
@@ -188,8 +197,8 @@ def search_grid(ev: Evaluator, problem: Problem, objective: Objective, sample: S
         if key not in seen and len(chosen) < COARSE_REFINE:
             seen.add(key)
             chosen.append(c)
-    step = float(scales[1] - scales[0]) / 2.0
-    return [_explore(ev, space, objective, c, step) for c in chosen], trace
+    step = float(pool.scales[1] - pool.scales[0]) / 2.0
+    return [_explore(ev, space, objective, c, step) for c in chosen]
 
 
 def unguarded_grid(ev: Evaluator, problem: Problem, objective: Objective, pool: GridPool,
@@ -278,11 +287,14 @@ class Stage:
 
 
 def coarse_search(problem: Problem, stage: Stage, coarse: Sample, rng: np.random.Generator,
-                  pool: GridPool | None) -> tuple[list[Candidate], dict[str, Any]]:
-    """Stage A on the coarse sample: candidates best first, and the trace
-    (``pool``/``scan`` scores per start, ``coarse`` scores per refined candidate)."""
-    if problem.kind == "grid_anchor_generator" and pool is not None:
-        found, trace = search_grid(stage.evaluator, problem, stage.objective, coarse, rng, pool)
+                  pooled: list[Candidate] | None = None, pool: GridPool | None = None
+                  ) -> tuple[list[Candidate], dict[str, Any]]:
+    """Stage A on the coarse sample: candidates best first, and the trace (``scan``
+    scores per start for the generic search; ``coarse`` scores per refined candidate).
+    For the grid generator, ``pooled`` are :func:`grid_ascent`'s candidates."""
+    if pooled is not None and pool is not None:
+        found = grid_explore(stage.evaluator, problem, stage.objective, pooled, pool)
+        trace: dict[str, Any] = {}
     else:
         found, trace = search_generic(stage.evaluator, problem, stage.objective, coarse, rng)
     found.sort(key=lambda c: c.score, reverse=True)
