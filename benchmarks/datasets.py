@@ -20,12 +20,15 @@ from __future__ import annotations
 import csv
 import os
 import random
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 SHARED = Path(os.environ.get("TFOD_ANCHORS_SHARED", ROOT.parent / "shared"))
 DATASETS = {
     "voc": ("VOC2007 trainval", "datasets/voc2007/voc2007_trainval.csv"),

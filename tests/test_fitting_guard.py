@@ -196,3 +196,22 @@ def test_ssd_fit_keeps_the_smallest_anchor_at_its_stride():
     assert loose.improved and loose.after["recall_matched"] > 0.9
     assert [f["code"] for f in loose.findings] == ["anchor_below_stride"]
     assert [f.code for f in new_findings(cfg, loose.generator)] == ["anchor_below_stride"]
+
+
+def test_content_keyed_sample_is_order_free_and_spreads_over_copies():
+    from tfod_anchors.fitting.sample import draw, strata_keys
+
+    rng = np.random.default_rng(0)
+    distinct = rng.uniform(0, 300, (500, 2))
+    boxes = np.tile(np.concatenate([distinct, distinct + rng.uniform(8, 80, (500, 2))], 1),
+                    (20, 1))  # every box 20 times, as in a dataset repeated 20 times
+    group = np.zeros(len(boxes), np.int64)
+    window = np.full((len(boxes), 2), 640.0)
+    keys = strata_keys(boxes, window, group, 1)
+    a = draw(keys, 1000, 3, boxes, group)
+    order = rng.permutation(len(boxes))
+    b = draw(keys[order], 1000, 3, boxes[order], group[order])
+    np.testing.assert_array_equal(boxes[a.index], boxes[order][b.index])
+    np.testing.assert_array_equal(a.weight, b.weight)
+    # a uniform draw of 1000 of 10 000 boxes (20 copies each) meets ~640 distinct ones
+    assert len(np.unique(boxes[a.index], axis=0)) > 550

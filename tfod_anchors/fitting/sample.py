@@ -106,13 +106,23 @@ def _mix(h: np.ndarray) -> np.ndarray:
 
 def content_hash(boxes: np.ndarray, shape_id: np.ndarray) -> np.ndarray:
     """uint64 ``[N]`` hash of each box's padded-shape index and coordinates (their
-    float64 bits): equal boxes hash equal, wherever they sit in the input."""
+    float64 bits) and of its copy number among equal boxes: the ``k``-th copy of a box
+    hashes the same wherever the copies sit in the input (equal boxes are
+    interchangeable), and copies hash differently, so a draw keyed on the hash spreads
+    over distinct boxes as a uniform draw would."""
     b = np.ascontiguousarray(np.asarray(boxes, dtype=np.float64) + 0.0)  # -0.0 -> 0.0
     bits = b.view(np.uint64).reshape(-1, 4)
-    h = _mix(np.asarray(shape_id, dtype=np.int64).astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15))
+    h = _mix(np.asarray(shape_id, dtype=np.int64).astype(np.uint64)
+             + np.uint64(0x9E3779B97F4A7C15))
     for j in range(4):
         h = _mix(h ^ bits[:, j])
-    return h
+    order = np.argsort(h, kind="stable")
+    sorted_h = h[order]
+    first = np.concatenate([[True], sorted_h[1:] != sorted_h[:-1]])
+    run_start = np.maximum.accumulate(np.where(first, np.arange(h.size), 0))
+    copy = np.empty(h.size, dtype=np.uint64)
+    copy[order] = (np.arange(h.size) - run_start).astype(np.uint64)
+    return _mix(h ^ _mix(copy + np.uint64(0xD1B54A32D192ED03)))
 
 
 def content_order(boxes: np.ndarray, shape_id: np.ndarray, index: np.ndarray) -> np.ndarray:
