@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from tfod_anchors.anchors.model import layout_function
 from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.config import query as config_query
 from tfod_anchors.coverage.metrics import METRIC_KEYS, evaluate
@@ -49,7 +51,8 @@ from tfod_anchors.fitting.objective import (
     min_gain,
 )
 from tfod_anchors.fitting.problem import Problem, build_problem
-from tfod_anchors.fitting.result import FitResult, copy_message, generator_diff
+from tfod_anchors.fitting.reference import kmeans_reference
+from tfod_anchors.fitting.result import FitResult, copy_message, generator_diff, with_generator
 from tfod_anchors.fitting.sample import (
     Sample,
     choose_keys,
@@ -246,13 +249,25 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
     coarse = draw(choose_keys(resized.boxes, window, own.group, n_coarse, parts), n_coarse, seed,
                   resized.boxes, own.group, hashes)
     shares = band_shares(resized.boxes)
+    trace: dict[str, Any] = {}
     bands = tuple(b for b, share in shares.items()
                   if guard.bands is not None and share >= guard.band_share)
     needed = min_gain(resized.num_boxes)
+    extra: list[tuple[str, np.ndarray]] = []
+    ref_metrics = None
+    reference = kmeans_reference(own, sample, seed) if guard.kmeans and len(options) == 1 \
+        and "config" in options else None
+    if reference is not None:  # a free-shape generator: never below IoU k-means
+        ref_x, ref_gen = reference
+        ref_m = evaluate(resized, layout_function(with_generator(pipeline, ref_gen)),
+                         matcher).metrics
+        guard = replace(guard, minimum=(*guard.minimum, ("mean_iou", float(ref_m["mean_iou"])),
+                                        ("recall_0.5", float(ref_m["recall_0.5"]))))
+        extra.append(("kmeans", ref_x))
+        ref_metrics = {k: float(ref_m[k]) for k in METRIC_KEYS}
     say(f"searching on {coarse.size} then {sample.size} of {resized.num_boxes} boxes"
         + (f"; splits {', '.join(options)}" if len(options) > 1 else ""))
     rng = np.random.default_rng(seed)
-    trace: dict[str, Any] = {}
 
     # The config's own coverage runs beside the search, on the other core.
     with Background(lambda: evaluate(resized, own.layout_for, matcher)) as before_job:
@@ -274,7 +289,7 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         found: dict[str, list[Candidate]] = {}
         for label in searched:
             found[label], more = coarse_search(options[label], stage_a[label], coarse, rng,
-                                               pooled.get(label), pool)
+                                               pooled.get(label), pool, extra)
             trace.setdefault(label, {}).update(more)
         to_polish = _close_to_best(found, stage_a, coarse, needed, MAX_POLISHED)
         chosen = list(dict.fromkeys(label for label, _ in to_polish))
@@ -302,6 +317,8 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
     # on a sampled search the search sample ranks the polished candidates; exactly
     # measured (on all boxes, the costly part) is only the best, unless it fails
     first = len(polished) if sample.exact else 1
+    if extra:  # the k-means set itself keeps its own floors: the fallback
+        later.insert(0, ("config", Candidate(extra[0][1], (0.0, 0.0, 0.0), "kmeans")))
     checked = verify([(options[label], c) for label, c in polished + later], pipeline,
                      own.generator, matcher, before, exact_obj, needed,
                      first=first, limit=VERIFY + first - 1)
@@ -320,6 +337,8 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         "coarse_boxes": coarse.size, "sampled": not sample.exact,
         "start_search_metrics": b_stages.start, "searches": trace,
         "polished": chosen, "verified": checked.tried}
+    if ref_metrics is not None:
+        diag["kmeans_reference"] = ref_metrics
     if len(options) > 1:
         diag["splits"] = {label: rounded_score((found.get(label) or pooled[label])[0].score)
                           for label in options}

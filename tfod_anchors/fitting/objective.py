@@ -58,7 +58,8 @@ BAND_PREFIX = "band:"
 #: ``--guard`` spec keys -> :class:`Guard` attributes.
 GUARD_KEYS = {"mean_iou": "mean_iou", "recall_0.5": "recall_0_5",
               "recall_matched": "recall_matched", "recall_0.7": "recall_0_7",
-              "bands": "bands", "band_share": "band_share", "stride": "stride"}
+              "bands": "bands", "band_share": "band_share", "stride": "stride",
+              "kmeans": "kmeans"}
 MIN_GAIN_ABS = 0.002
 MIN_GAIN_BOXES = 10
 
@@ -108,6 +109,9 @@ class Guard:
         minimum: absolute floors ``((metric, value), ...)`` on top of the tolerances
             (``--guard mean_iou>=0.70``): with them an objective names any point of
             the trade-off front ("most recall with mean IoU at least 0.70").
+        kmeans: for generators that hold free shapes (a one-layer flexible grid), the
+            mean IoU and recall@0.5 of the IoU k-means set are floors too
+            (:mod:`tfod_anchors.fitting.reference`).
     """
 
     mean_iou: float | None = 0.01
@@ -118,18 +122,19 @@ class Guard:
     band_share: float = 0.05
     stride: bool = True
     minimum: tuple[tuple[str, float], ...] = ()
+    kmeans: bool = True
 
     @classmethod
     def off(cls) -> Guard:
         """No guard at all (the search may trade anything for the primary)."""
-        return cls(None, None, None, None, None, 0.05, False)
+        return cls(None, None, None, None, None, 0.05, False, (), False)
 
     @classmethod
     def parse(cls, spec: str | None) -> Guard:
         """A guard from ``KEY=VALUE[,KEY=VALUE...]`` over the defaults; ``off`` or
         ``none`` switches everything off. Keys: ``mean_iou``, ``recall_0.5``,
         ``recall_matched``, ``recall_0.7``, ``bands`` (tolerances, or ``off``),
-        ``band_share`` (share of boxes), ``stride`` (``on``/``off``); and
+        ``band_share`` (share of boxes), ``stride`` and ``kmeans`` (``on``/``off``); and
         ``METRIC>=VALUE`` for an absolute floor of ``mean_iou``, ``recall_0.5``,
         ``recall_matched`` or ``recall_0.7``.
 
@@ -161,10 +166,10 @@ class Guard:
                 raise UsageError(f"--guard {spec!r}: expected KEY=VALUE with KEY one of "
                                  f"{', '.join(GUARD_KEYS)}")
             attr = GUARD_KEYS[key]
-            if attr == "stride":
+            if attr in ("stride", "kmeans"):
                 if value not in ("on", "off", "true", "false"):
-                    raise UsageError(f"--guard stride={value}: use on or off")
-                guard = replace(guard, stride=value in ("on", "true"))
+                    raise UsageError(f"--guard {key}={value}: use on or off")
+                guard = replace(guard, **{attr: value in ("on", "true")})
                 continue
             if value in ("off", "none") and attr != "band_share":
                 guard = replace(guard, **{attr: None})
@@ -207,7 +212,7 @@ class Guard:
         return {"mean_iou": self.mean_iou, "recall_0.5": self.recall_0_5,
                 "recall_matched": self.recall_matched, "recall_0.7": self.recall_0_7,
                 "bands": self.bands, "band_share": self.band_share, "stride": self.stride,
-                "minimum": dict(self.minimum)}
+                "minimum": dict(self.minimum), "kmeans": self.kmeans}
 
 
 def guarded_metrics(name: str, matched: float, guard: Guard | None = None) -> tuple[str, ...]:

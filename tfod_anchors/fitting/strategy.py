@@ -234,12 +234,15 @@ def _explore(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candi
 
 
 def search_generic(ev: Evaluator, problem: Problem, objective: Objective, sample: Sample,
-                   rng: np.random.Generator) -> tuple[list[Candidate], dict[str, Any]]:
-    """Stage A for the other generators: coordinate scans from the config and random
-    starts, then a coarse refinement of the best few. Also returns the trace entry
+                   rng: np.random.Generator,
+                   extra: list[tuple[str, np.ndarray]] | None = None
+                   ) -> tuple[list[Candidate], dict[str, Any]]:
+    """Stage A for the other generators: coordinate scans from the config, random
+    starts and ``extra`` ones (e.g. the IoU k-means set of a flexible grid), then a
+    coarse refinement of the best few. Also returns the trace entry
     ``{"scan": {origin: score}}``."""
     space = problem.space
-    starts = [("config", space.x0.copy())]
+    starts = [("config", space.x0.copy()), *(extra or [])]
     for i in range(GENERIC_RANDOM_STARTS):
         starts.append((f"random{i}", space.lower + rng.random(space.dim)
                        * (space.upper - space.lower)))
@@ -287,16 +290,19 @@ class Stage:
 
 
 def coarse_search(problem: Problem, stage: Stage, coarse: Sample, rng: np.random.Generator,
-                  pooled: list[Candidate] | None = None, pool: GridPool | None = None
+                  pooled: list[Candidate] | None = None, pool: GridPool | None = None,
+                  extra: list[tuple[str, np.ndarray]] | None = None
                   ) -> tuple[list[Candidate], dict[str, Any]]:
     """Stage A on the coarse sample: candidates best first, and the trace (``scan``
     scores per start for the generic search; ``coarse`` scores per refined candidate).
-    For the grid generator, ``pooled`` are :func:`grid_ascent`'s candidates."""
+    For the grid generator, ``pooled`` are :func:`grid_ascent`'s candidates; for the
+    others ``extra`` adds starts."""
     if pooled is not None and pool is not None:
         found = grid_explore(stage.evaluator, problem, stage.objective, pooled, pool)
         trace: dict[str, Any] = {}
     else:
-        found, trace = search_generic(stage.evaluator, problem, stage.objective, coarse, rng)
+        found, trace = search_generic(stage.evaluator, problem, stage.objective, coarse, rng,
+                                      extra)
     found.sort(key=lambda c: c.score, reverse=True)
     trace["coarse"] = {c.origin: rounded_score(c.score) for c in found}
     return found, trace
