@@ -51,7 +51,7 @@ from tfod_anchors.fitting.objective import (
     min_gain,
 )
 from tfod_anchors.fitting.problem import Problem, build_problem
-from tfod_anchors.fitting.reference import kmeans_reference
+from tfod_anchors.fitting.reference import kmeans_references
 from tfod_anchors.fitting.result import FitResult, copy_message, generator_diff, with_generator
 from tfod_anchors.fitting.sample import (
     Sample,
@@ -255,16 +255,15 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
     needed = min_gain(resized.num_boxes)
     extra: list[tuple[str, np.ndarray]] = []
     ref_metrics = None
-    reference = kmeans_reference(own, sample, seed) if guard.kmeans and len(options) == 1 \
-        and "config" in options else None
-    if reference is not None:  # a free-shape generator: never below IoU k-means
-        ref_x, ref_gen = reference
-        ref_m = evaluate(resized, layout_function(with_generator(pipeline, ref_gen)),
-                         matcher).metrics
-        guard = replace(guard, minimum=(*guard.minimum, ("mean_iou", float(ref_m["mean_iou"])),
-                                        ("recall_0.5", float(ref_m["recall_0.5"]))))
-        extra.append(("kmeans", ref_x))
-        ref_metrics = {k: float(ref_m[k]) for k in METRIC_KEYS}
+    references = kmeans_references(own, sample, seed) if guard.kmeans and \
+        list(options) == ["config"] else []
+    if references:  # a free-shape generator: never below IoU k-means on its metrics
+        ref_ms = [evaluate(resized, layout_function(with_generator(pipeline, gen)),
+                           matcher).metrics for _, gen in references]
+        ref_metrics = {k: max(float(m[k]) for m in ref_ms) for k in METRIC_KEYS}
+        guard = replace(guard, minimum=(*guard.minimum, ("mean_iou", ref_metrics["mean_iou"]),
+                                        ("recall_0.5", ref_metrics["recall_0.5"])))
+        extra += [(f"kmeans_{i}", x) for i, (x, _) in enumerate(references)]
     say(f"searching on {coarse.size} then {sample.size} of {resized.num_boxes} boxes"
         + (f"; splits {', '.join(options)}" if len(options) > 1 else ""))
     rng = np.random.default_rng(seed)
@@ -317,8 +316,8 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
     # on a sampled search the search sample ranks the polished candidates; exactly
     # measured (on all boxes, the costly part) is only the best, unless it fails
     first = len(polished) if sample.exact else 1
-    if extra:  # the k-means set itself keeps its own floors: the fallback
-        later.insert(0, ("config", Candidate(extra[0][1], (0.0, 0.0, 0.0), "kmeans")))
+    for origin, x in extra[::-1]:  # the k-means sets: the fallbacks
+        later.insert(0, ("config", Candidate(x, (0.0, 0.0, 0.0), origin)))
     checked = verify([(options[label], c) for label, c in polished + later], pipeline,
                      own.generator, matcher, before, exact_obj, needed,
                      first=first, limit=VERIFY + first - 1)

@@ -12,6 +12,7 @@ measured on the same input shape the rule uses.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -127,6 +128,32 @@ def order_constraint(space: ParamSpace) -> Callable[[np.ndarray], float] | None:
     return None if violation(space.x0) > 0 else violation
 
 
+def _grid_below(space: ParamSpace, generator: Any, unit: np.ndarray, many: np.ndarray,
+                stride: np.ndarray) -> Callable[[np.ndarray], float]:
+    """The grid generator's :func:`stride_constraint` in closed form (it is called for
+    every candidate the search scores): the smallest anchors are the smallest scale at
+    every ratio, ``h = s * height / sqrt(a)``, ``w = s * width * sqrt(a)``."""
+    g = generator.grid_anchor_generator
+    ns = len(space.groups["scales"])
+    log_h = math.log(float(g.height) * float(unit[0]))
+    log_w = math.log(float(g.width) * float(unit[1]))
+    log_sy, log_sx = math.log(max(float(stride[0]), 1e-9)), math.log(max(float(stride[1]), 1e-9))
+    check_y, check_x = bool(many[0]), bool(many[1])
+
+    def violation(x: np.ndarray) -> float:
+        values = x.tolist()
+        s = min(values[:ns])
+        total = 0.0
+        for a in values[ns:]:
+            if check_y:
+                total += max(0.0, log_sy - (s + log_h - 0.5 * a))
+            if check_x:
+                total += max(0.0, log_sx - (s + log_w + 0.5 * a))
+        return total
+
+    return violation
+
+
 def stride_constraint(pipeline: Any, generator: Any, space: ParamSpace, layout_for: LayoutFn,
                       own: ParamSpace | None = None) -> Callable[[np.ndarray], float] | None:
     """``x -> violation``: how far (log) the smallest anchor(s) of candidate ``x`` fall
@@ -166,6 +193,8 @@ def stride_constraint(pipeline: Any, generator: Any, space: ParamSpace, layout_f
     def violation(x: np.ndarray) -> float:
         return below(space, x)
 
+    if space.kind == "grid_anchor_generator" and len(grids) == 1:
+        violation = _grid_below(space, generator, unit, *grids[0])
     own = own or space
     return None if below(own, own.x0) > 0 else violation
 
