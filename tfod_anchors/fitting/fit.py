@@ -81,8 +81,10 @@ COARSE_BOXES = 4_000
 SAMPLED_MARGIN = 0.002
 #: At most this many splits are refined in stage A (after their pool ascent) ...
 MAX_SPLITS = 2
-#: ... and this many stage A candidates go on to stage B.
+#: ... and this many stage A candidates go on to stage B (when the search boxes are
+#: a sample, its noise makes a third not worth it).
 MAX_POLISHED = 3
+MAX_POLISHED_SAMPLED = 2
 
 
 def splits(num_scales: int, num_ratios: int) -> list[tuple[int, int]]:
@@ -102,13 +104,14 @@ def _options(resized: ResizedBoxes, pipeline: Any, own: Problem, num_scales: int
             return [("config", own)]
         return [("counts", build_problem(resized, pipeline, num_scales=num_scales,
                                          num_aspect_ratios=num_aspect_ratios,
-                                         stride_rule=stride_rule))]
+                                         stride_rule=stride_rule, like=own))]
     grid = own.generator.grid_anchor_generator
     options = splits(len(grid.scales), len(grid.aspect_ratios))
     out = [(f"{len(grid.scales)}x{len(grid.aspect_ratios)}", own)]
     for s, a in options[1:]:
         out.append((f"{s}x{a}", build_problem(resized, pipeline, num_scales=s,
-                                              num_aspect_ratios=a, stride_rule=stride_rule)))
+                                              num_aspect_ratios=a, stride_rule=stride_rule,
+                                              like=own)))
     return out
 
 
@@ -290,7 +293,8 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
             found[label], more = coarse_search(options[label], stage_a[label], coarse, rng,
                                                pooled.get(label), pool, extra)
             trace.setdefault(label, {}).update(more)
-        to_polish = _close_to_best(found, stage_a, coarse, needed, MAX_POLISHED)
+        to_polish = _close_to_best(found, stage_a, coarse, needed,
+                                   MAX_POLISHED if sample.exact else MAX_POLISHED_SAMPLED)
         chosen = list(dict.fromkeys(label for label, _ in to_polish))
         say(f"coarse search done in {time.perf_counter() - t0:.1f} s"
             + (f"; polishing {', '.join(chosen)}" if len(options) > 1 else ""))

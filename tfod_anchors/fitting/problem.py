@@ -74,10 +74,12 @@ class Problem:
 
 
 def build_problem(resized: ResizedBoxes, pipeline: Any, *, num_scales: int | None = None,
-                  num_aspect_ratios: int | None = None, stride_rule: bool = True) -> Problem:
+                  num_aspect_ratios: int | None = None, stride_rule: bool = True,
+                  like: Problem | None = None) -> Problem:
     """The :class:`Problem` of fitting ``pipeline``'s generator to ``resized`` boxes
     (``num_scales``/``num_aspect_ratios`` change the counts; ``stride_rule`` keeps the
-    smallest anchor at least its stride, see :func:`stride_constraint`).
+    smallest anchor at least its stride, see :func:`stride_constraint`). ``like``: a
+    problem of the same boxes and config whose grouping and layouts are reused.
 
     Raises:
         ConfigError: the config has no anchor generator.
@@ -85,8 +87,11 @@ def build_problem(resized: ResizedBoxes, pipeline: Any, *, num_scales: int | Non
     generator = config_query.anchor_generator(pipeline)
     if generator is None:
         raise ConfigError("the config has no anchor generator to fit")
-    shapes, group = resized.padded_groups()
-    layout_for = layout_function(pipeline)
+    if like is not None:
+        shapes, group, layout_for = like.shapes, like.group, like.layout_for
+    else:
+        shapes, group = resized.padded_groups()
+        layout_for = layout_function(pipeline)
     pairs = [(int(h), int(w)) for h, w in shapes]
     side = np.sqrt(np.maximum(resized.heights * resized.widths, 1e-6))
     size_range = (max(2.0, float(side.min()) / 2.0), 2.0 * float(shapes.max()))

@@ -83,24 +83,31 @@ def pool_ascent(ev: Evaluator, objective: Objective, scales: np.ndarray, ratios:
             moved = False
             for axis in ("scale", "ratio"):
                 slots = s_idx if axis == "scale" else r_idx
+                # best IoU of every pool value of this axis with the other axis's current
+                # values: [B, Ps] or [B, Pr]; fixed while this axis's slots move
+                line = pool[:, r_idx, :].max(axis=1) if axis == "scale" else \
+                    pool[:, :, s_idx].max(axis=2)
                 for j in range(len(slots)):
                     others = slots[:j] + slots[j + 1:]
-                    if axis == "scale":
-                        sub = pool[:, r_idx][:, :, others] if others else None
-                        cand = pool[:, r_idx, :].max(axis=1)
-                        xs = [_pool_x(scales, ratios, others + [i], r_idx)
-                              for i in range(ps)] if ruled else None
-                    else:
-                        sub = pool[:, others][:, :, s_idx] if others else None
-                        cand = pool[:, :, s_idx].max(axis=2)
-                        xs = [_pool_x(scales, ratios, s_idx, others + [i])
-                              for i in range(pr)] if ruled else None
-                    if sub is not None:
-                        cand = np.maximum(cand, sub.max(axis=(1, 2))[:, None])
-                    a, b, c = objective.keys(ev.metrics(cand, xs))
+                    cand = np.maximum(line, line[:, others].max(axis=1)[:, None]) \
+                        if others else line
+                    m = ev.metrics(cand)
+                    a, b, c = objective.keys(m)
                     a = a.copy()
                     a[others] = -np.inf  # a value already taken by another slot
                     i = int(np.lexsort((-np.arange(a.size), c, b, a))[-1])
+                    if ruled and ev.constraint(_pool_x(scales, ratios, *(
+                            (others + [i], r_idx) if axis == "scale"
+                            else (s_idx, others + [i])))) > 0:
+                        # the rules (>= 0) can only lower the others: score them all
+                        xs = [_pool_x(scales, ratios, others + [v], r_idx) if axis == "scale"
+                              else _pool_x(scales, ratios, s_idx, others + [v])
+                              for v in range(ps if axis == "scale" else pr)]
+                        m["constraint"] = ev.violations(xs)
+                        a, b, c = objective.keys(m)
+                        a = a.copy()
+                        a[others] = -np.inf
+                        i = int(np.lexsort((-np.arange(a.size), c, b, a))[-1])
                     score = (float(a[i]), float(b[i]), float(c[i]))
                     if i not in others and _better(score, cur):
                         slots[j], cur, moved = i, score, True
