@@ -47,6 +47,7 @@ from tfod_anchors.fitting.objective import (
     band_shares,
     describe_metric,
     flat_metrics,
+    guard_floors,
     make_objective,
     min_gain,
 )
@@ -301,10 +302,27 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         clock.lap("coarse")
         b_stages = a_stages if sample.index.size == coarse.index.size and sample.exact \
             and coarse.exact else _Stages(own, sample, objective, guard, bands)
-        polished: list[tuple[str, Candidate]] = []
         b_stage = {label: b_stages.stage(options[label]) for label in chosen}
-        for label, cand in to_polish:
-            for c in polish_search(options[label], b_stage[label], [cand], sample, rng):
+        seeds = [int(rng.integers(0, 2**31)) for _ in to_polish]
+        lead = to_polish[0][0]
+
+        def free_search() -> Candidate | None:
+            if not (unguarded_report and guard_floors(objective, own.matched, guard, bands)):
+                return None
+            return _unguarded(options[lead], stage_a[lead], found[lead], pool)
+
+        def polish_one(i: int) -> list[Candidate]:
+            label, cand = to_polish[i]
+            return polish_search(options[label], b_stage[label], [cand], sample, seeds[i])
+
+        # the other core: the rest of the polish, then the unguarded search
+        with Background(lambda: ([polish_one(i) for i in range(1, len(to_polish))],
+                                 free_search())) as other:
+            first = polish_one(0)
+            rest, free = other.result()
+        polished: list[tuple[str, Candidate]] = []
+        for (label, _), cands in zip(to_polish, [first, *rest]):
+            for c in cands:
                 polished.append((label, c))
                 trace[label].setdefault("refined", {})[c.origin] = rounded_score(c.score)
         polished.sort(key=lambda lc: lc[1].score, reverse=True)
@@ -327,11 +345,10 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
                      first=first, limit=VERIFY + first - 1)
     clock.lap("verify")
     blocked = None
-    if unguarded_report and exact_obj.floors:
-        lead = to_polish[0][0]
+    if free is not None and exact_obj.floors:
         final = checked.report.metrics if checked.improved and checked.report else before
-        blocked = _what_the_guard_blocked(options[lead], stage_a[lead], found[lead], pool,
-                                          b_stages, exact_obj, flat_before, needed,
+        blocked = _what_the_guard_blocked(options[lead], free, found[lead][0], b_stages,
+                                          exact_obj, flat_before, needed,
                                           float(exact_obj.primary(flat_metrics(final))))
     clock.lap("unguarded")
     label_of = {id(p): label for label, p in options.items()}
@@ -383,20 +400,22 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         findings=checked.findings, rejected=checked.rejected, reason=reason(checked, needed))
 
 
-def _what_the_guard_blocked(problem: Problem, stage: Stage, found: list[Candidate],
-                            pool: GridPool | None, b_stages: _Stages, exact_obj: Objective,
-                            before: dict[str, float], needed: float, p_guarded: float
-                            ) -> dict | None:
-    """Search the coarse sample for the primary alone; when that beats the guarded
-    result (``p_guarded``: the primary of what the fit returns, on all boxes) by at
-    least the minimum gain, measure it on the search sample and name the guarded
-    metrics it drops (None otherwise)."""
+def _unguarded(problem: Problem, stage: Stage, found: list[Candidate],
+               pool: GridPool | None) -> Candidate:
+    """The best candidate for the primary alone on the coarse sample (rules kept)."""
     ev = stage.evaluator
     if pool is not None and pool.columns is not None:
-        free = unguarded_grid(ev, problem, stage.objective, pool, found)
-    else:
-        free = unguarded_generic(ev, problem, stage.objective, found)
-    guarded = found[0]
+        return unguarded_grid(ev, problem, stage.objective, pool, found)
+    return unguarded_generic(ev, problem, stage.objective, found)
+
+
+def _what_the_guard_blocked(problem: Problem, free: Candidate, guarded: Candidate,
+                            b_stages: _Stages, exact_obj: Objective, before: dict[str, float],
+                            needed: float, p_guarded: float) -> dict | None:
+    """When the unguarded search's ``free`` beats the stage A ``guarded`` candidate on
+    the coarse sample, and what the fit returns (``p_guarded``: its primary, on all
+    boxes) by at least the minimum gain, measured on the search sample, name the
+    guarded metrics it drops (None otherwise)."""
     if free.score[0] < 0 or free.score[1] - guarded.score[1] < needed:
         return None
     b_ev = b_stages.stage(problem).evaluator

@@ -381,6 +381,15 @@ def make_objective(name: str, matched: float, start: dict[str, float],
     return Objective(name, matched, floors, weights=weights)
 
 
+def guard_floors(name: str, matched: float, guard: Guard | None,
+                 bands: tuple[str, ...] = ()) -> bool:
+    """Whether objective ``name`` under ``guard`` has any floor at all."""
+    if guard is None:
+        return False
+    return bool(guard.tolerances(name, matched) or guard.minimum
+                or (guard.bands is not None and bands))
+
+
 def describe_metric(key: str, matched: float) -> str:
     """Readable name of a metric key (for messages)."""
     if key.startswith(BAND_PREFIX):

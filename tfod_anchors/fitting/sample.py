@@ -167,8 +167,7 @@ def draw(keys: np.ndarray, max_boxes: int, seed: int, boxes: np.ndarray | None =
         lottery = _mix(hashes ^ salt)
     else:
         lottery = np.random.default_rng(seed).integers(0, 1 << 62, n, dtype=np.int64)
-    # equal lottery numbers only for equal boxes (interchangeable) or hash collisions
-    order = np.lexsort((lottery, stratum))
+    order = _stratum_lottery_order(stratum, lottery)
     starts = np.concatenate([[0], np.cumsum(size)[:-1]])
     place = np.empty(n, dtype=np.int64)
     place[order] = np.arange(n) - np.repeat(starts, size)
@@ -177,6 +176,22 @@ def draw(keys: np.ndarray, max_boxes: int, seed: int, boxes: np.ndarray | None =
         chosen = content_order(boxes, shape_id, chosen)
     weight = (size / taken)[stratum[chosen]]
     return Sample(chosen, weight, stratum[chosen], size, taken, False)
+
+
+def _stratum_lottery_order(stratum: np.ndarray, lottery: np.ndarray) -> np.ndarray:
+    """Indices sorted by ``(stratum, lottery)``: one sort of a packed 64-bit key (the
+    stratum in the high bits, the lottery's top bits below), with an exact two-key
+    sort only if two packed keys collide."""
+    bits = max(1, int(stratum.max()).bit_length()) if stratum.size else 1
+    if bits > 40:
+        return np.lexsort((lottery, stratum))
+    packed = (stratum.astype(np.uint64) << np.uint64(64 - bits)) | (
+        lottery.astype(np.uint64) >> np.uint64(bits))
+    order = np.argsort(packed, kind="stable")
+    ranked = packed[order]
+    if np.any(ranked[1:] == ranked[:-1]):  # equal boxes' copies never collide; others rarely
+        return np.lexsort((lottery, stratum))
+    return order
 
 
 def half_width(sample: Sample, values: np.ndarray, z: float = 1.96) -> float:

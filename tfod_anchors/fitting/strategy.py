@@ -309,11 +309,10 @@ def coarse_search(problem: Problem, stage: Stage, coarse: Sample, rng: np.random
 
 
 def polish_search(problem: Problem, stage: Stage, found: list[Candidate], sample: Sample,
-                  rng: np.random.Generator) -> list[Candidate]:
+                  seed: int) -> list[Candidate]:
     """Stage B on the search sample: the best ``POLISH`` stage A candidates refined,
-    best first."""
+    best first (``seed`` for the random moves of the finest level)."""
     ev = stage.evaluator
-    seed = int(rng.integers(0, 2**31))
     level = (2 if ev.geom.policy == "none" else 1) if sample.exact else 0
     cands = [polish(ev, problem.space, stage.objective, Candidate(c.x, c.score, c.origin),
                     seed, level)
