@@ -18,7 +18,8 @@ model {
     num_classes: 1
     image_resizer { fixed_shape_resizer { height: 300 width: 300 } }
     feature_extractor { type: 'ssd_mobilenet_v2_keras' depth_multiplier: 1.0 min_depth: 16
-      conv_hyperparams { regularizer { l2_regularizer {} } initializer { truncated_normal_initializer {} } } }
+      conv_hyperparams { regularizer { l2_regularizer {} }
+                         initializer { truncated_normal_initializer {} } } }
     box_coder { faster_rcnn_box_coder {} }
     matcher { argmax_matcher { matched_threshold: 0.5 unmatched_threshold: 0.5 } }
     similarity_calculator { iou_similarity {} }
@@ -26,7 +27,8 @@ model {
       num_layers: 6 min_scale: 0.2 max_scale: 0.95 aspect_ratios: [1.0, 2.0]
       reduce_boxes_in_lowest_layer: true } }
     box_predictor { weight_shared_convolutional_box_predictor {
-      conv_hyperparams { regularizer { l2_regularizer {} } initializer { truncated_normal_initializer {} } }
+      conv_hyperparams { regularizer { l2_regularizer {} }
+                         initializer { truncated_normal_initializer {} } }
       depth: 32 num_layers_before_predictor: 1 kernel_size: 3 } }
   }
 }
@@ -127,3 +129,43 @@ def test_guard_spec_is_validated(capsys, improvable):
     assert doc["guard_spec"]["stride"] is False
     code, out, err = run_cli(capsys, "fit", improvable["config"], "--objective", "w:1,2")
     assert code == 2 and "w:RECALL,MEAN_IOU,RECALL_0.5" in err
+
+
+def test_report_draws_the_front_with_peer_sets(capsys, improvable, tmp_path):
+    pytest.importorskip("matplotlib")
+    peers = tmp_path / "peers.json"
+    peers.write_text('{"k-means tool": [[16, 16], [48, 48]], "one shape": [[24, 24]]}')
+    out = tmp_path / "report"
+    code, doc, _ = run_json(capsys, "fit", improvable["config"], "--report", out,
+                            "--peer-sets", peers)
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["front.png", "iou_cdf.png",
+                                                     "recall_by_size.png", "shapes.png"]
+    assert (out / "front.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2, 3]")
+    code, _, err = run_cli(capsys, "fit", improvable["config"], "--report", out,
+                           "--peer-sets", bad)
+    assert code == 2 and "bad.json" in err
+
+
+def test_free_sets_are_scored_on_the_configs_grid(improvable):
+    from tfod_anchors import api
+    from tfod_anchors.fitting.front import free_set_metrics
+    from tfod_anchors.plots.front import pareto
+
+    outcome = api.fit(str(improvable["config"]))
+    cfg = outcome.loaded.config
+    # the 16 px shape sits on every 16 px box (IoU 1); the 24 px boxes get 256/576
+    m = free_set_metrics(outcome.boxes, cfg, [[16.0, 16.0]])
+    assert m["recall_matched"] == pytest.approx(0.5)
+    assert m["mean_iou"] == pytest.approx((1 + 256 / 576) / 2)
+    # a 24 px shape centred on the 24 px boxes' cell centre covers them exactly
+    assert free_set_metrics(outcome.boxes, cfg, [[16.0, 16.0], [24.0, 24.0]])[
+        "recall_matched"] == pytest.approx(1.0)
+    pts = [{"recall_matched": 0.5, "mean_iou": 0.6, "recall_0.5": 0.9},
+           {"recall_matched": 0.6, "mean_iou": 0.5, "recall_0.5": 0.8},
+           {"recall_matched": 0.4, "mean_iou": 0.5, "recall_0.5": 0.7}]  # dominated
+    front = pareto([{"recall": p["recall_matched"], "mean_iou": p["mean_iou"],
+                     "recall_0.5": p["recall_0.5"]} for p in pts], "mean_iou")
+    assert [p["recall"] for p in front] == [0.6, 0.5]

@@ -66,7 +66,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="change the number of scales (changes anchors per location)")
     parser.add_argument("--num-aspect-ratios", type=int, metavar="N",
                         help="change the number of aspect ratios (changes anchors per location)")
-    parser.add_argument("--report", metavar="DIR", help="write PNG plots of before/after here")
+    parser.add_argument("--report", metavar="DIR",
+                        help="write PNG plots here: before/after shapes, IoU CDF, recall by "
+                             "size, and front.png, the trade-off front (a few extra fits) with "
+                             "the config, the fit, IoU k-means and any --peer-sets marked")
+    parser.add_argument("--peer-sets", metavar="FILE.json",
+                        help="with --report: mark these anchor sets on the front plot: a JSON "
+                             "object {name: [[w, h], ...]} in resized pixels (e.g. what "
+                             "another anchor tool produced; single-map configs only)")
     add_source_arguments(parser)
     add_output_arguments(parser)
 
@@ -175,7 +182,8 @@ def run(args: Any) -> int:
                                    backup=not args.no_backup)
     report_paths = []
     if args.report:
-        report_paths = write_fit_report(args.report, outcome)
+        report_paths = write_fit_report(args.report, outcome, seed=args.seed,
+                                        peer_sets=read_peer_sets(args.peer_sets))
     line = verdict(outcome, written is not None)
     if blocking:
         line = (f"the fitted config would fail check "
@@ -264,19 +272,68 @@ def human_lines(outcome: api.FitOutcome, after: dict, changed: dict, previous: d
     return lines
 
 
-def write_fit_report(directory: str, outcome: api.FitOutcome) -> list[Any]:
-    """The before/after plots of a fit (``--report DIR``), from the coverage reports
-    the fit already computed."""
+def read_peer_sets(path: str | None) -> dict[str, Any]:
+    """``--peer-sets FILE.json``: ``{name: [[w, h], ...]}`` (UsageError when malformed)."""
+    if not path:
+        return {}
+    import json
+
     import numpy as np
 
+    from tfod_anchors.errors import UsageError
+    from tfod_anchors.sources.fileio import read_bytes
+
+    try:
+        doc = json.loads(read_bytes(path))
+        sets = {str(k): np.asarray(v, dtype=np.float64).reshape(-1, 2) for k, v in doc.items()}
+    except (ValueError, TypeError, AttributeError) as err:
+        raise UsageError(f"{path}: --peer-sets needs a JSON object {{name: [[w, h], ...]}} "
+                         f"({err})") from None
+    return sets
+
+
+def write_fit_report(directory: str, outcome: api.FitOutcome, *, seed: int = 0,
+                     peer_sets: dict[str, Any] | None = None) -> list[Any]:
+    """The plots of a fit (``--report DIR``): before/after from the coverage reports
+    the fit already computed, and ``front.png`` (see
+    :mod:`tfod_anchors.fitting.front`)."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from tfod_anchors.fitting import front
+    from tfod_anchors.plots.front import front_figure
     from tfod_anchors.plots.report import write_report
 
     resized = outcome.boxes
     cfg_before = outcome.loaded.config if outcome.loaded else outcome.config
     fit = outcome.fit
     wh = np.stack([resized.widths, resized.heights], axis=1)
-    return write_report(directory, wh=wh,
-                        anchors_before=anchor_shapes_hw(cfg_before, resized),
-                        anchors_after=anchor_shapes_hw(outcome.config, resized),
-                        coverage_before=fit.report_before, coverage_after=fit.report_after,
-                        title=f"{resized.num_boxes} boxes, {fit.kind}")
+    paths = write_report(directory, wh=wh,
+                         anchors_before=anchor_shapes_hw(cfg_before, resized),
+                         anchors_after=anchor_shapes_hw(outcome.config, resized),
+                         coverage_before=fit.report_before, coverage_after=fit.report_after,
+                         title=f"{resized.num_boxes} boxes, {fit.kind}")
+    after = fit.best_after if outcome.forced and fit.best_after else fit.after
+    marks: dict[str, Any] = {"config": fit.before,
+                             "fit (written)" if take_written(outcome) else "fit": after}
+    k = int(sum(fit.anchors_per_location[0]))
+    ref = front.kmeans_set(resized, k, seed)
+    ref_m = front.free_set_metrics(resized, cfg_before, ref) if ref is not None else None
+    if ref_m is not None:
+        marks[f"IoU k-means ({k} free shapes)"] = ref_m
+    peers = {}
+    for name, shapes in (peer_sets or {}).items():
+        m = front.free_set_metrics(resized, cfg_before, shapes)
+        if m is not None:
+            peers[name] = [m]
+    points = front.trade_off_front(resized, cfg_before, seed=seed)
+    path = front_figure(Path(directory) / "front.png", fronts={fit.kind: points},
+                        marks=marks, peers=peers, matched_threshold=fit.matched_threshold,
+                        title=f"{resized.num_boxes} boxes, {fit.kind}; front points fitted "
+                              f"without a guard for weights {', '.join(front.FRONT_WEIGHTS)}")
+    return [*paths, path]
+
+
+def take_written(outcome: api.FitOutcome) -> bool:
+    return outcome.fit.improved or outcome.forced
