@@ -378,6 +378,7 @@ def make_objective(name: str, matched: float, start: dict[str, float],
             floors[key] = float(start[key]) - max(0.0, tol - margins.get(key, 0.0))
     for key, value in guard.minimum:
         floors[key] = max(floors.get(key, -math.inf), value + margins.get(key, 0.0))
+    floors = {k: v for k, v in floors.items() if v > 0.0}  # a floor <= 0 cannot bind
     return Objective(name, matched, floors, weights=weights)
 
 
