@@ -35,10 +35,8 @@ from tfod_anchors.pipeline import anchor_shapes_hw
 
 HELP = "fit the config's own anchor generator to the boxes"
 TABLE_KEYS = (*METRIC_KEYS, "num_unreachable")
-UNREACHABLE_NOTE = ("num_unreachable: boxes some anchor shape would match if centred on "
-                    "them, but no anchor at a real grid position does (lost to the stride "
-                    "or the image border); it grows when anchors get closer to small boxes' "
-                    "shapes, and is not a loss of recall")
+UNREACHABLE_NOTE = ("num_unreachable: boxes an anchor shape would match if centred on them "
+                    "but no anchor at a grid position does (stride, border); not lost recall")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
