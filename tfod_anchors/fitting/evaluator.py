@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -123,11 +124,11 @@ class Evaluator:
         return self.column_max(self.keys_of(x))
 
     def metrics(self, best: np.ndarray, xs: list[np.ndarray] | np.ndarray | None = None
-                ) -> dict[str, np.ndarray]:
+                ) -> dict[str, Any]:
         """Metrics of ``best`` (``[B]`` or ``[B, C]``); with the candidates ``xs`` (one
         vector, or ``C`` of them) the rule ``"constraint"`` is included."""
         self.candidates_scored += 1 if best.ndim == 1 else best.shape[1]
-        m = metrics_of(best, self.weight, self.matched, self.bands)
+        m: dict[str, Any] = dict(metrics_of(best, self.weight, self.matched, self.bands))
         if self.constraint is not None and xs is not None:
             if best.ndim == 1:
                 m["constraint"] = np.float64(self.constraint(np.asarray(xs)))
@@ -183,5 +184,5 @@ class Evaluator:
             for col in self.store.column_list(ks):
                 np.maximum(best[c], col, out=best[c])
         m = self.metrics(best.T, xs)
-        a, b, c = objective.keys(m)
-        return [(float(a[j]), float(b[j]), float(c[j])) for j in range(len(values))]
+        ka, kb, kc = objective.keys(m)
+        return [(float(ka[j]), float(kb[j]), float(kc[j])) for j in range(len(values))]

@@ -168,7 +168,7 @@ def _contribution(obj: Objective, best: np.ndarray) -> np.ndarray:
     out = np.zeros(best.shape, dtype=np.float64)
     for key, w in zip(WEIGHT_KEYS, obj.weights):
         if w:
-            out += w * parts[key]
+            out += float(w) * np.asarray(parts[key], dtype=np.float64)
     return out
 
 
@@ -318,10 +318,10 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         # the other core: the rest of the polish, then the unguarded search
         with Background(lambda: ([polish_one(i) for i in range(1, len(to_polish))],
                                  free_search())) as other:
-            first = polish_one(0)
+            lead_polished = polish_one(0)
             rest, free = other.result()
         polished: list[tuple[str, Candidate]] = []
-        for (label, _), cands in zip(to_polish, [first, *rest]):
+        for (label, _), cands in zip(to_polish, [lead_polished, *rest]):
             for c in cands:
                 polished.append((label, c))
                 trace[label].setdefault("refined", {})[c.origin] = rounded_score(c.score)
@@ -376,7 +376,8 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
     improved = checked.improved
     new_generator = checked.generator if improved else copy_message(own.generator)
     changed, previous = generator_diff(own.generator, new_generator, own.kind)
-    report_after = checked.report if improved else report_before
+    report_after = checked.report if improved and checked.report is not None \
+        else report_before
     after = report_after.metrics
     diag["stage_seconds"] = clock.laps
     diag["seconds"] = round(time.perf_counter() - t0, 3)

@@ -35,7 +35,9 @@ boxes.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -55,6 +57,8 @@ NAMED_WEIGHTS = {
 BANDS = (("small", 0.0, 32.0 ** 2), ("medium", 32.0 ** 2, 96.0 ** 2),
          ("large", 96.0 ** 2, math.inf))
 BAND_PREFIX = "band:"
+#: Metrics by name: floats for one candidate, float64 ``[C]`` arrays for several.
+Metrics = Mapping[str, Any]
 #: ``--guard`` spec keys -> :class:`Guard` attributes.
 GUARD_KEYS = {"mean_iou": "mean_iou", "recall_0.5": "recall_0_5",
               "recall_matched": "recall_matched", "recall_0.7": "recall_0_7",
@@ -169,10 +173,12 @@ class Guard:
             if attr in ("stride", "kmeans"):
                 if value not in ("on", "off", "true", "false"):
                     raise UsageError(f"--guard {key}={value}: use on or off")
-                guard = replace(guard, **{attr: value in ("on", "true")})
+                changes: dict[str, Any] = {attr: value in ("on", "true")}
+                guard = replace(guard, **changes)
                 continue
             if value in ("off", "none") and attr != "band_share":
-                guard = replace(guard, **{attr: None})
+                changes = {attr: None}
+                guard = replace(guard, **changes)
                 continue
             try:
                 number = float(value)
@@ -181,7 +187,8 @@ class Guard:
             if not math.isfinite(number) or number < 0 or (attr == "band_share"
                                                             and number > 1):
                 raise UsageError(f"--guard {key}={value}: expected a number >= 0 or off")
-            guard = replace(guard, **{attr: number})
+            changes = {attr: number}
+            guard = replace(guard, **changes)
         return guard
 
     def tolerances(self, name: str, matched: float) -> dict[str, float]:
@@ -303,14 +310,14 @@ class Objective:
     penalty: float | None = None
     weights: tuple[float, ...] = field(default=(1.0, 0.0, 0.0, 0.0))
 
-    def primary(self, m: dict[str, np.ndarray]) -> np.ndarray:
+    def primary(self, m: Metrics) -> np.ndarray:
         total = np.zeros_like(np.asarray(m["mean_iou"], dtype=np.float64))
         for key, w in zip(WEIGHT_KEYS, self.weights):
             if w:
                 total = total + w * np.asarray(m[key], dtype=np.float64)
         return total
 
-    def violation(self, m: dict[str, np.ndarray]) -> np.ndarray:
+    def violation(self, m: Metrics) -> np.ndarray:
         total = np.zeros_like(np.asarray(m["mean_iou"], dtype=np.float64))
         for key, floor in self.floors.items():
             if key in m:
@@ -319,7 +326,7 @@ class Objective:
             total = total + m["constraint"]
         return np.where(total < 1e-12, 0.0, total)
 
-    def keys(self, m: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def keys(self, m: Metrics) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(-violation, primary, mean_iou)``: larger is better, lexicographically."""
         # Rounded so that summation order (dot vs matrix product) cannot decide a tie.
         viol = self.violation(m)
@@ -336,12 +343,12 @@ class Objective:
         """The same primary without any floor (rule constraints still count)."""
         return replace(self, floors={}, penalty=None)
 
-    def score(self, m: dict[str, np.ndarray]) -> tuple[float, float, float]:
+    def score(self, m: Metrics) -> tuple[float, float, float]:
         """Comparable tuple for one candidate."""
         a, b, c = self.keys(m)
         return float(a), float(b), float(c)
 
-    def broken(self, m: dict[str, float]) -> list[str]:
+    def broken(self, m: Metrics) -> list[str]:
         """The floors ``m`` violates (metric names)."""
         return [k for k, floor in self.floors.items() if k in m and m[k] < floor - 1e-12]
 

@@ -195,9 +195,10 @@ def stride_constraint(pipeline: Any, generator: Any, space: ParamSpace, layout_f
                 total += float((short * many[None, :]).sum())
         return total
 
-    def violation(x: np.ndarray) -> float:
+    def generic(x: np.ndarray) -> float:
         return below(space, x)
 
+    violation: Callable[[np.ndarray], float] = generic
     if space.kind == "grid_anchor_generator" and len(grids) == 1:
         violation = _grid_below(space, generator, unit, *grids[0])
     own = own or space

@@ -147,11 +147,11 @@ def draw(keys: np.ndarray, max_boxes: int, seed: int, boxes: np.ndarray | None =
             Without them: keyed on positions, in input order.
     """
     n = int(keys.shape[0])
-    keyed = boxes is not None and shape_id is not None
     uniq, stratum, size = np.unique(keys, return_inverse=True, return_counts=True)
     stratum = stratum.reshape(-1)
     if n <= max_boxes:
-        index = content_order(boxes, shape_id, np.arange(n)) if keyed else np.arange(n)
+        index = content_order(boxes, shape_id, np.arange(n)) \
+            if boxes is not None and shape_id is not None else np.arange(n)
         return Sample(index, np.ones(n), stratum[index], size, size.copy(), True)
     share = size * (max_boxes / n)
     taken = np.floor(share).astype(np.int64)
@@ -160,7 +160,7 @@ def draw(keys: np.ndarray, max_boxes: int, seed: int, boxes: np.ndarray | None =
         order = np.lexsort((np.arange(size.size), -(share - taken)))
         taken[order[:spare]] += 1
     taken = np.clip(taken, 1, size)
-    if keyed:
+    if boxes is not None and shape_id is not None:
         if hashes is None:
             hashes = content_hash(boxes, shape_id)
         salt = _mix(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
@@ -172,7 +172,7 @@ def draw(keys: np.ndarray, max_boxes: int, seed: int, boxes: np.ndarray | None =
     place = np.empty(n, dtype=np.int64)
     place[order] = np.arange(n) - np.repeat(starts, size)
     chosen = np.flatnonzero(place < taken[stratum])
-    if keyed:
+    if boxes is not None and shape_id is not None:
         chosen = content_order(boxes, shape_id, chosen)
     weight = (size / taken)[stratum[chosen]]
     return Sample(chosen, weight, stratum[chosen], size, taken, False)

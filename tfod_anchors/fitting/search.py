@@ -73,7 +73,7 @@ def pool_ascent(ev: Evaluator, objective: Objective, scales: np.ndarray, ratios:
     ps, pr = len(scales), len(ratios)
     if pool is None:
         pool = pool_columns(ev, scales, ratios)
-    ruled = ev.constraint is not None
+    rule = ev.constraint
     out = []
     for origin, s_idx, r_idx in starts:
         s_idx, r_idx = list(map(int, s_idx)), list(map(int, r_idx))
@@ -96,14 +96,14 @@ def pool_ascent(ev: Evaluator, objective: Objective, scales: np.ndarray, ratios:
                     a = a.copy()
                     a[others] = -np.inf  # a value already taken by another slot
                     i = int(np.lexsort((-np.arange(a.size), c, b, a))[-1])
-                    if ruled and ev.constraint(_pool_x(scales, ratios, *(
+                    if rule is not None and rule(_pool_x(scales, ratios, *(
                             (others + [i], r_idx) if axis == "scale"
                             else (s_idx, others + [i])))) > 0:
                         # the rules (>= 0) can only lower the others: score them all
                         xs = [_pool_x(scales, ratios, others + [v], r_idx) if axis == "scale"
                               else _pool_x(scales, ratios, s_idx, others + [v])
                               for v in range(ps if axis == "scale" else pr)]
-                        m["constraint"] = ev.violations(xs)
+                        m["constraint"] = np.array([rule(v) for v in xs])
                         a, b, c = objective.keys(m)
                         a = a.copy()
                         a[others] = -np.inf
@@ -172,15 +172,15 @@ def refine(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candida
     when no direction improves."""
     x = space.rounded(cand.x)
     cur, _ = ev.score(x, objective)
-    offsets = np.asarray(offsets, dtype=np.float64)
+    moves = np.asarray(offsets, dtype=np.float64)
     dirs = directions(space, diagonals)
     sweeps = 0
     while step >= min_step and sweeps < max_sweeps:
         sweeps += 1
         moved = False
         for coords, d in dirs:
-            rows = []
-            for t in offsets * step:
+            rows: list[np.ndarray] = []
+            for t in moves * step:
                 row = np.array([space.rounded_coord(x[i] + t * di, i)[0]
                                 for i, di in zip(coords, d)])
                 if np.any(row != x[coords]) and not any(np.array_equal(row, r) for r in rows):
