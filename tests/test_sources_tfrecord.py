@@ -1,7 +1,12 @@
-"""TFRecord reader: real tf.Example records written with TensorFlow, exact values."""
+"""TFRecord readers: real tf.Example records written with TensorFlow, exact values.
+
+Every test runs twice, with the ``tf.data`` reader and with the native one (the
+``reader`` fixture): both must give these exact values and messages.
+"""
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 
@@ -9,12 +14,23 @@ import numpy as np
 import pytest
 
 from tfod_anchors.errors import InputError, UsageError
-from tfod_anchors.sources import read_boxes
+from tfod_anchors.sources import read_boxes as _read_boxes
 from tfod_anchors.sources.progress import Progress
 from tfod_anchors.sources.tfrecord_files import masked_crc32c, sniff
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 tf = pytest.importorskip("tensorflow")
+read_boxes = _read_boxes
+
+
+@pytest.fixture(autouse=True, params=["tf", "native"])
+def reader(request, monkeypatch):
+    """Runs the test with ``read_boxes`` bound to one reader."""
+    if request.param == "native":
+        pytest.importorskip("google_crc32c")  # an install_requires; absent in old venvs
+    monkeypatch.setitem(globals(), "read_boxes",
+                        functools.partial(_read_boxes, reader=request.param))
+    return request.param
 
 
 def _floats(values):

@@ -7,8 +7,9 @@ that TFOD's ``config_util.get_configs_from_pipeline_file`` returns, and boxes as
 nothing (the config's ``train_input_reader``). How boxes are read is either one
 :class:`~tfod_anchors.pipeline.SourceOptions` (``sources=``) or ``inputs`` plus the
 ``--input`` flags as keywords: ``compression``, ``label_map``, ``max_boxes``,
-``drop_difficult``, ``skip_bad``, ``verify_sizes`` and ``read_progress``. Nothing is
-written to disk unless you ask: :func:`fit` returns the patched config (and its text
+``drop_difficult``, ``skip_bad``, ``verify_sizes``, ``read_progress`` and ``reader``
+(``"auto"``, ``"tf"`` or ``"native"``: the TFRecord reader). Nothing is written to disk
+unless you ask: :func:`fit` returns the patched config (and its text
 when the config came from a file); :func:`write_fitted` writes it safely.
 
 Example, before TFOD's training loop::
@@ -122,7 +123,7 @@ def _source_options(inputs: str | Sequence[str] | None, sources: SourceOptions |
         raise UsageError(f"unknown source option: {err}") from None
 
 
-def _resized(cfg: Any, path: str | None, boxes: BoxSet | None,
+def _resized(cfg: PipelineLike, path: str | None, boxes: BoxSet | None,
              options: SourceOptions) -> ResizedBoxes:
     if boxes is None:
         boxes = pipeline.read_config_boxes(cfg, path, options)
@@ -192,9 +193,9 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     if loaded is not None:
         original = text = loaded.text
         if take:
-            patch = patch_anchor_generator(loaded.text, cfg, generator, path)
+            patch = patch_anchor_generator(loaded.text, cfg, generator, loaded.path)
             text, warning = patch.text, patch.warning
-            diff = unified_diff(original, text, path)
+            diff = unified_diff(original, text, loaded.path)
     return FitOutcome(config=new_cfg, fit=result, text=text, original_text=original, diff=diff,
                       patch_warning=warning, boxes=resized, loaded=loaded,
                       num_images=boxes.num_images,
@@ -216,15 +217,16 @@ def write_fitted(outcome: FitOutcome, *, output: str | None = None, in_place: bo
         text = outcome.text
     if in_place == bool(output):
         raise UsageError("write_fitted needs exactly one of output=PATH or in_place=True")
+    assert in_place or output is not None
     if in_place:
         if outcome.loaded is None:
             raise UsageError("in_place needs a config that was read from a file")
         return write_config(text, outcome.loaded.path, backup=backup,
                             expected_fingerprint=outcome.loaded.fingerprint).path
-    return write_new(text, output).path
+    return write_new(text, str(output)).path
 
 
-def _config_data_missing(cfg: Any, config_path: str | None) -> str | None:
+def _config_data_missing(cfg: PipelineLike, config_path: str | None) -> str | None:
     """Why the config's own training input cannot be read here, or None if it can."""
     import glob
     import os
@@ -241,15 +243,21 @@ def _config_data_missing(cfg: Any, config_path: str | None) -> str | None:
 
 def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
           boxes: BoxSet | None = None, sources: SourceOptions | None = None,
-          min_recall: float | None = None, **source_options: Any) -> CheckOutcome:
+          min_recall: float | None = None, strict: bool = False,
+          **source_options: Any) -> CheckOutcome:
     """Config rules, plus coverage when there are boxes: ``inputs``/``boxes``, or the
     config's own training input when it exists here (else an ``info`` finding).
+
+    With boxes, coverage findings come by default (:func:`~tfod_anchors.rules.coverage_findings`:
+    ``low_recall``, ``band_recall_collapse``); ``min_recall`` sets the error bar of
+    ``low_recall``. ``ok`` is False on any error-level finding, and with ``strict`` on
+    any warning too.
 
     Raises:
         UsageError: ``min_recall`` without any readable boxes.
     """
     from tfod_anchors.coverage.metrics import ordered_metrics
-    from tfod_anchors.rules import config_findings, finding
+    from tfod_anchors.rules import WARNING, config_findings, coverage_findings, finding
 
     cfg, loaded = _config(config)
     path = loaded.path if loaded else None
@@ -268,14 +276,10 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
             metrics = pipeline.measure_coverage(pipeline.resize_for_config(boxes, cfg), cfg).metrics
             cov = {**ordered_metrics(metrics), "num_images": boxes.num_images,
                    "skipped": dict(boxes.skipped)}
-            if min_recall is not None and cov["recall_matched"] < min_recall:
-                findings.append(finding(
-                    "low_recall",
-                    f"recall at the matched threshold {cov['matched_threshold']:g} is "
-                    f"{cov['recall_matched']:.4f} < --min-recall {min_recall:g}; run "
-                    "`tfod-anchors fit` on this config"))
+            findings += coverage_findings(cov, min_recall)
     as_dicts = [f.to_dict() for f in findings]
-    return CheckOutcome(as_dicts, cov, not has_errors(findings))
+    failed = has_errors(findings) or (strict and any(f.severity == WARNING for f in findings))
+    return CheckOutcome(as_dicts, cov, not failed)
 
 
 def anchors(config: PipelineLike, image_size: tuple[int, int]) -> dict[str, Any]:

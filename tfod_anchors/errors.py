@@ -10,23 +10,29 @@ from __future__ import annotations
 #: Exit codes of every command (the CLI contract).
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1  # ``check``: an error-level finding or coverage below the bar
-EXIT_BAD_INPUT = 2  # bad usage, unreadable/invalid config or data
+EXIT_BAD_INPUT = 2  # bad usage, unreadable/invalid config or data, unexpected errors
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, the shell convention)
+EXIT_STDOUT_CLOSED = 141  # the reader of stdout went away (128 + SIGPIPE, as git does)
 
 
 class TfodAnchorsError(Exception):
-    """Base class. ``path`` and ``record`` locate the offending input when known."""
+    """Base class. ``path`` and ``record`` locate the offending input when known
+    (``record``: the record index within ``path``); ``str()`` starts with them, unless
+    ``located_in_message`` says the message already names them."""
 
     exit_code = EXIT_BAD_INPUT
 
-    def __init__(self, message: str, path: str | None = None, record: int | None = None):
+    def __init__(self, message: str, path: str | None = None, record: int | None = None, *,
+                 located_in_message: bool = False):
         super().__init__(message)
         self.message = message
         self.path = path
         self.record = record
+        self.located_in_message = located_in_message
 
     def __str__(self) -> str:
         where = ""
-        if self.path is not None:
+        if self.path is not None and not self.located_in_message:
             where = str(self.path)
             if self.record is not None:
                 where += f" (record {self.record})"

@@ -16,6 +16,7 @@ import numpy as np
 from tfod_anchors.anchors.layout import AnchorLayout
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
 from tfod_anchors.config import query as cq
+from tfod_anchors.config.query import PipelineLike
 from tfod_anchors.errors import ConfigError, UsageError
 
 
@@ -31,19 +32,7 @@ class SourceOptions:
     skip_bad: bool = False
     verify_sizes: bool = False
     progress: bool = True
-
-    @classmethod
-    def from_args(cls, args: Any) -> SourceOptions:
-        return cls(
-            inputs=tuple(getattr(args, "inputs", ()) or ()),
-            compression=getattr(args, "compression", "auto"),
-            label_map=getattr(args, "label_map", None),
-            max_boxes=getattr(args, "max_boxes", None),
-            drop_difficult=bool(getattr(args, "drop_difficult", False)),
-            skip_bad=bool(getattr(args, "skip_bad", False)),
-            verify_sizes=bool(getattr(args, "verify_sizes", False)),
-            progress=not getattr(args, "quiet", False) and not getattr(args, "json", False),
-        )
+    reader: str = "auto"
 
 
 def _resolve(path: str, config_path: str | None) -> str:
@@ -61,7 +50,7 @@ def _resolve(path: str, config_path: str | None) -> str:
     return path
 
 
-def config_sources(cfg: Any, config_path: str | None) -> list[str]:
+def config_sources(cfg: PipelineLike, config_path: str | None) -> list[str]:
     """The config's ``train_input_reader`` TFRecord paths, resolved.
 
     Raises:
@@ -80,12 +69,25 @@ def config_sources(cfg: Any, config_path: str | None) -> list[str]:
     return [_resolve(p, config_path) for p in train.paths]
 
 
-def read_config_boxes(cfg: Any | None, config_path: str | None,
-                      options: SourceOptions) -> BoxSet:
-    """Boxes from ``--input`` or, without it, from the config's training input, filtered
-    as TFOD's input pipeline would (label map, ``max_number_of_boxes``)."""
-    from tfod_anchors.sources import read_boxes
+@dataclass(frozen=True)
+class ResolvedInputs:
+    """What to read and how TFOD would filter it: the box sources, the label map and
+    ``max_number_of_boxes`` (flags first, else the config's)."""
 
+    specs: list[str]
+    label_map: str | None
+    max_boxes: int | None
+
+
+def resolve_inputs(cfg: PipelineLike | None, config_path: str | None,
+                   options: SourceOptions) -> ResolvedInputs:
+    """``--input`` or, without it, the config's training input; the label map and
+    ``max_number_of_boxes`` from the flags, else from the config (paths resolved as TFOD
+    does, placeholders ignored).
+
+    Raises:
+        UsageError: no source at all, or a config whose input is a placeholder.
+    """
     if options.inputs:
         specs = list(options.inputs)
     elif cfg is not None:
@@ -103,20 +105,30 @@ def read_config_boxes(cfg: Any | None, config_path: str | None,
                 label_map = _resolve(label_map, config_path)
         if max_boxes is None:
             max_boxes = cq.max_number_of_boxes(cfg)
-    compression = None if options.compression == "auto" else options.compression
+    return ResolvedInputs(specs, label_map, max_boxes)
+
+
+def read_config_boxes(cfg: PipelineLike | None, config_path: str | None,
+                      options: SourceOptions) -> BoxSet:
+    """Boxes from ``--input`` or, without it, from the config's training input, filtered
+    as TFOD's input pipeline would (label map, ``max_number_of_boxes``)."""
+    from tfod_anchors.sources import read_boxes
+
+    inputs = resolve_inputs(cfg, config_path, options)
     return read_boxes(
-        specs,
-        label_map_path=label_map,
-        max_number_of_boxes=max_boxes,
+        inputs.specs,
+        label_map_path=inputs.label_map,
+        max_number_of_boxes=inputs.max_boxes,
         drop_difficult=options.drop_difficult,
         skip_bad=options.skip_bad,
         verify_sizes=options.verify_sizes,
-        compression=compression,
+        compression=None if options.compression == "auto" else options.compression,
         progress=None if options.progress else False,
+        reader=options.reader,
     )
 
 
-def resize_for_config(boxset: BoxSet, cfg: Any) -> ResizedBoxes:
+def resize_for_config(boxset: BoxSet, cfg: PipelineLike) -> ResizedBoxes:
     """Stage 2: the config's own image resizer applied to every image."""
     from tfod_anchors.resize import build_resizer, resize_boxes
 
@@ -126,7 +138,7 @@ def resize_for_config(boxset: BoxSet, cfg: Any) -> ResizedBoxes:
     return resize_boxes(boxset, build_resizer(resizer_msg))
 
 
-def layout_function(cfg: Any) -> Callable[[tuple[int, int]], AnchorLayout]:
+def layout_function(cfg: PipelineLike) -> Callable[[tuple[int, int]], AnchorLayout]:
     """Stage 3: padded ``(H, W)`` -> every anchor TFOD generates for it (cached)."""
     from tfod_anchors.anchors import model as geometry
 
@@ -134,14 +146,14 @@ def layout_function(cfg: Any) -> Callable[[tuple[int, int]], AnchorLayout]:
     return geometry.layout_function(cfg)
 
 
-def measure_coverage(resized: ResizedBoxes, cfg: Any) -> Any:
+def measure_coverage(resized: ResizedBoxes, cfg: PipelineLike) -> Any:
     """Stage 4: positioned coverage under the config's matcher."""
     from tfod_anchors.coverage.metrics import evaluate
 
     return evaluate(resized, layout_function(cfg), cq.matcher_spec(cfg))
 
 
-def require_anchors(cfg: Any, config_path: str | None, command: str) -> None:
+def require_anchors(cfg: PipelineLike, config_path: str | None, command: str) -> None:
     """Refuse (exit 2) configs without an anchor generator for commands that need one."""
     if cq.anchor_generator(cfg) is None:
         kind = cq.model_kind(cfg) or "(none)"
@@ -151,14 +163,14 @@ def require_anchors(cfg: Any, config_path: str | None, command: str) -> None:
 
 
 
-def resizer_description(cfg: Any) -> str:
+def resizer_description(cfg: PipelineLike) -> str:
     """One line naming the config's resizer and its settings."""
     from tfod_anchors.resize import build_resizer
 
     return build_resizer(cq.image_resizer(cfg)).describe()
 
 
-def anchor_shapes_hw(cfg: Any, resized: ResizedBoxes) -> np.ndarray | None:
+def anchor_shapes_hw(cfg: PipelineLike, resized: ResizedBoxes) -> np.ndarray | None:
     """float64 ``[S, 2]`` ``(height, width)`` in pixels of every anchor shape (all levels)
     for the most common padded shape, or None for models without anchors."""
     if cq.anchor_generator(cfg) is None or resized.num_boxes == 0:

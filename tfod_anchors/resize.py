@@ -10,7 +10,7 @@ for every original image size, the two shapes TFOD works with:
   true shape only for ``pad_to_max_dimension`` and ``pad_to_multiple_resizer``;
   padding is always added at the bottom and right).
 
-The arithmetic mirrors TFOD/TensorFlow to the pixel (see ``tfod-facts.md`` §2):
+The arithmetic mirrors TFOD/TensorFlow to the pixel (see ``docs/fidelity.md`` §2):
 ``keep_aspect_ratio_resizer`` uses a float32 scale and round-half-to-even (it
 delegates to ``tf.image.resize(..., preserve_aspect_ratio=True)``);
 ``conditional_shape_resizer`` uses a float32 ratio and *truncates*;

@@ -1,6 +1,6 @@
 """Config rules for ``check``: anchor settings TFOD accepts silently but gets wrong, or rejects.
 
-TFOD checks little of the anchor geometry itself (``tfod-facts.md`` §4.3, §5.4):
+TFOD checks little of the anchor geometry itself (``docs/fidelity.md`` §3):
 nothing compares the grid stride with ``first_stage_features_stride``, the
 multiscale levels with the FPN levels, or anchor sizes with the input. Each rule
 here has a stable ``code``; severities are ``error`` (TFOD fails, or trains with
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from tfod_anchors.anchors import AnchorLayout
+from tfod_anchors.anchors import AnchorLayout, GridAnchorGenerator, MultiscaleAnchorGenerator
 from tfod_anchors.anchors.builder import AnchorGenerator
 from tfod_anchors.anchors.extractors import ExtractorGeometry, extractor_geometry
 from tfod_anchors.anchors.model import build_model_generator, resized_shapes
@@ -67,7 +67,9 @@ SEVERITY = {
     "anchor_below_stride": WARNING,
     "max_boxes_ignored": WARNING,
     "coverage_skipped": INFO,
-    "low_recall": ERROR,
+    # coverage findings (:func:`coverage_findings`); low_recall escalates to an error
+    "low_recall": WARNING,
+    "band_recall_collapse": ERROR,
 }
 
 # An anchor side longer than this many times the padded input side is "far beyond" it.
@@ -270,7 +272,7 @@ def _level_rules(kind: str, generator: AnchorGenerator, geo: ExtractorGeometry) 
     where = f"{geo.type} gives {n_maps} feature map(s)"
     if geo.strides:
         where += f" (strides {', '.join(str(s) for s in geo.strides)})"
-    if g == "multiscale_anchor_generator":
+    if isinstance(generator, MultiscaleAnchorGenerator):
         want = list(range(generator.min_level, generator.max_level + 1))
         if want == geo.levels or not geo.levels:
             return []
@@ -294,7 +296,7 @@ def _level_rules(kind: str, generator: AnchorGenerator, geo: ExtractorGeometry) 
                             f"max_level: {geo.levels[-1]} and normalize_coordinates: false")]
         return [finding("feature_map_count_mismatch",
                         f"{g} has {n_levels} level(s) but {where}; give one per feature map")]
-    if g == "grid_anchor_generator" and kind == "faster_rcnn":
+    if isinstance(generator, GridAnchorGenerator) and kind == "faster_rcnn":
         stride = geo.strides[0]
         if tuple(generator.stride) != (float(stride), float(stride)):
             sy, sx = (int(v) if float(v).is_integer() else v for v in generator.stride)
@@ -350,3 +352,61 @@ def _size_rules(layout: AnchorLayout, policy: str, matched: float) -> list[Findi
 def has_errors(findings: list[Finding]) -> bool:
     """True when any finding is an error (``check`` then exits 1)."""
     return any(f.severity == ERROR for f in findings)
+
+
+# --- coverage of the boxes --------------------------------------------------------------------
+
+#: ``low_recall`` is a warning below this recall at the matched threshold ...
+LOW_RECALL_WARNING = 0.5
+#: ... and an error below this one (``--min-recall R`` puts the error bar at R instead).
+LOW_RECALL_ERROR = 0.1
+#: ``band_recall_collapse``: a COCO size band holding at least this share of the boxes ...
+BAND_MIN_SHARE = 0.05
+#: ... whose recall at the matched threshold is below this.
+BAND_RECALL_ERROR = 0.05
+
+_BAND_AREAS = {"small": "area < 32²", "medium": "32² <= area < 96²", "large": "area >= 96²"}
+
+
+def coverage_findings(metrics: dict[str, Any], min_recall: float | None = None) -> list[Finding]:
+    """Findings on measured coverage (``check`` with boxes); thresholds above.
+
+    ``low_recall``: recall at the matched threshold below :data:`LOW_RECALL_WARNING`
+    (warning), or below the error bar, :data:`LOW_RECALL_ERROR` or ``min_recall`` when
+    given (error). ``band_recall_collapse`` (error): a COCO size band (resized pixels)
+    holding at least :data:`BAND_MIN_SHARE` of the boxes has recall below
+    :data:`BAND_RECALL_ERROR`.
+
+    Args:
+        metrics: coverage metrics (``recall_matched``, ``matched_threshold``,
+            ``num_boxes``, ``by_size``), as :func:`~tfod_anchors.coverage.metrics.evaluate`
+            gives them.
+        min_recall: ``--min-recall``, in ``[0, 1]``, or None.
+    """
+    out: list[Finding] = []
+    recall, t = metrics.get("recall_matched"), metrics.get("matched_threshold")
+    fix = "run `tfod-anchors fit` on this config"
+    if recall is not None:
+        bar = LOW_RECALL_ERROR if min_recall is None else min_recall
+        what = f"recall at the matched threshold {t:g} is {recall:.4f}"
+        if recall < bar:
+            source = "--min-recall" if min_recall is not None else "the error bar"
+            out.append(Finding("low_recall", ERROR, f"{what} < {source} {bar:g}: most boxes "
+                               f"never get a positive anchor; {fix}"))
+        elif recall < LOW_RECALL_WARNING:
+            out.append(finding("low_recall", f"{what} < {LOW_RECALL_WARNING:g}: fewer than "
+                               f"half of the boxes get a positive anchor; {fix}"))
+    total = metrics.get("num_boxes") or 0
+    for band, entry in (metrics.get("by_size") or {}).items():
+        count, band_recall = entry.get("count", 0), entry.get("recall_matched")
+        if not total or band_recall is None or count / total < BAND_MIN_SHARE:
+            continue
+        if band_recall < BAND_RECALL_ERROR:
+            out.append(finding(
+                "band_recall_collapse",
+                f"{band} boxes ({_BAND_AREAS.get(band, band)} px², {count} of {total}, "
+                f"{count / total:.0%}) have recall {band_recall:.4f} < {BAND_RECALL_ERROR:g} at "
+                f"the matched threshold {t:g}: almost none of them gets a positive anchor; give "
+                "them anchors of their size, or a finer feature map where the stride is too "
+                "coarse for them"))
+    return out

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from tfod_anchors.anchors.model import model_anchors, resized_shapes
+from tfod_anchors.config.query import PipelineLike
 from tfod_anchors.errors import UsageError, WriteError
 
 
@@ -23,7 +24,7 @@ def _outside(boxes: np.ndarray, padded: tuple[int, int]) -> int:
     return int(out.sum())
 
 
-def describe_anchors(cfg: Any, image_size: tuple[int, int]) -> dict[str, Any]:
+def describe_anchors(cfg: PipelineLike, image_size: tuple[int, int]) -> dict[str, Any]:
     """The ``anchors`` command's JSON object for one original image size ``(h, w)``.
 
     Keys: ``image_size``, ``resized_shape`` (true), ``padded_shape``,

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from tfod_anchors.anchors import AnchorLayout, build_anchor_generator
+from tfod_anchors.anchors import AnchorLayout, MultiscaleAnchorGenerator, build_anchor_generator
 from tfod_anchors.anchors.builder import AnchorGenerator
 from tfod_anchors.anchors.extractors import ExtractorGeometry, extractor_geometry
-from tfod_anchors.config.query import ANCHOR_GENERATOR_FIELD, ANCHORED, as_pipeline
+from tfod_anchors.config.query import ANCHOR_GENERATOR_FIELD, ANCHORED, PipelineLike, as_pipeline
 from tfod_anchors.errors import ConfigError
 from tfod_anchors.resize import build_resizer
 
@@ -49,7 +49,7 @@ class ModelAnchors:
                                            self.layout.padded_shape)
 
 
-def meta_architecture(cfg: Any) -> tuple[str, Any]:
+def meta_architecture(cfg: PipelineLike) -> tuple[str, Any]:
     """``(kind, message)`` of the config's model, e.g. ``("ssd", cfg.model.ssd)``.
 
     Raises:
@@ -64,13 +64,13 @@ def meta_architecture(cfg: Any) -> tuple[str, Any]:
     return kind, getattr(model, kind)
 
 
-def anchor_generator_message(cfg: Any) -> Any:
+def anchor_generator_message(cfg: PipelineLike) -> Any:
     """The ``AnchorGenerator`` message of an SSD or Faster R-CNN config."""
     kind, meta = meta_architecture(cfg)
     return getattr(meta, ANCHOR_GENERATOR_FIELD[kind])
 
 
-def build_model_generator(cfg: Any) -> AnchorGenerator:
+def build_model_generator(cfg: PipelineLike) -> AnchorGenerator:
     """The config's anchor generator, set up the way its meta-architecture calls it.
 
     Multiscale anchors in SSD depend on whether the input size is known when the
@@ -78,7 +78,7 @@ def build_model_generator(cfg: Any) -> AnchorGenerator:
     """
     kind, meta = meta_architecture(cfg)
     generator = build_anchor_generator(getattr(meta, ANCHOR_GENERATOR_FIELD[kind]), kind)
-    if kind == "ssd" and generator.kind == "multiscale_anchor_generator":
+    if kind == "ssd" and isinstance(generator, MultiscaleAnchorGenerator):
         try:
             static = build_resizer(meta.image_resizer).static_shape is not None
         except ConfigError:
@@ -87,7 +87,7 @@ def build_model_generator(cfg: Any) -> AnchorGenerator:
     return generator
 
 
-def model_anchors(cfg: Any, padded_shape: tuple[int, int]) -> ModelAnchors:
+def model_anchors(cfg: PipelineLike, padded_shape: tuple[int, int]) -> ModelAnchors:
     """Generator, feature maps and layout of the config's model for a padded input.
 
     Raises:
@@ -108,12 +108,12 @@ def model_anchors(cfg: Any, padded_shape: tuple[int, int]) -> ModelAnchors:
     return ModelAnchors(kind, generator, geo, layout)
 
 
-def model_anchor_layout(cfg: Any, padded_shape: tuple[int, int]) -> AnchorLayout:
+def model_anchor_layout(cfg: PipelineLike, padded_shape: tuple[int, int]) -> AnchorLayout:
     """:class:`AnchorLayout` TFOD uses for a padded input ``(H, W)`` (see :func:`model_anchors`)."""
     return model_anchors(cfg, padded_shape).layout
 
 
-def layout_function(cfg: Any) -> Callable[[tuple[int, int]], AnchorLayout]:
+def layout_function(cfg: PipelineLike) -> Callable[[tuple[int, int]], AnchorLayout]:
     """``(H, W) -> AnchorLayout`` of ``cfg`` (see :func:`model_anchor_layout`), memoised
     per padded shape: datasets with many image sizes share a few padded shapes."""
     memo: dict[tuple[int, int], AnchorLayout] = {}
@@ -128,7 +128,7 @@ def layout_function(cfg: Any) -> Callable[[tuple[int, int]], AnchorLayout]:
 
 
 def resized_shapes(
-    cfg: Any, image_size: tuple[int, int]
+    cfg: PipelineLike, image_size: tuple[int, int]
 ) -> tuple[tuple[int, int], tuple[int, int]]:
     """``(true, padded)`` ``(h, w)`` the config's resizer gives an original image size."""
     _, meta = meta_architecture(cfg)

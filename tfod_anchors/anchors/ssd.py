@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -182,6 +183,8 @@ class SsdAnchorGenerator:
         )
         one, half = np.float32(1.0), np.float32(0.5)
         parts = []
+        stride: tuple[Any, Any]
+        offset: tuple[Any, Any]
         for index, ((fh, fw), specs) in enumerate(zip(feature_map_shapes, self.specs)):
             if self.strides:
                 stride = (f32(self.strides[index][0]) / im_h, f32(self.strides[index][1]) / im_w)

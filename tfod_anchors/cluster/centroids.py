@@ -15,6 +15,7 @@ Hence ``s = sqrt(w·h) / sqrt(base_h·base_w)`` and ``a = (w/h) · (base_h/base_
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -161,7 +162,8 @@ def ssd_from_centroids(
     bh, bw = _check_pair(base_anchor_size, "base_anchor_size")
     c = check_wh(centroids, "centroids")
     s = np.sqrt(c[:, 0] * c[:, 1] / (bh * bw)) / min(h_img, w_img)
-    out = {"aspect_ratios": _rounded(_factor((c[:, 0] / c[:, 1]) * (bh / bw), n_ratios, weights))}
+    ratios = _factor((c[:, 0] / c[:, 1]) * (bh / bw), n_ratios, weights)
+    out: dict[str, Any] = {"aspect_ratios": _rounded(ratios)}
     if scales == "range":
         out["min_scale"], out["max_scale"] = _rounded([s.min()])[0], _rounded([s.max()])[0]
     elif scales == "explicit":
@@ -315,7 +317,11 @@ def generator_fields(
             per layer), or centroids the mapping cannot use.
     """
     kind = generator.WhichOneof("anchor_generator_oneof")
-    msg = getattr(generator, kind) if kind else None
+    if kind not in ("grid_anchor_generator", "ssd_anchor_generator",
+                    "multiscale_anchor_generator"):
+        raise UsageError(f"no centroid mapping for {kind or 'an empty generator'}: "
+                         "use `fit` for flexible grids")
+    msg = getattr(generator, kind)
     k = len(centroids)
     if kind == "grid_anchor_generator":
         n_s = num_scales or min(len(msg.scales) or 4, k)
@@ -323,7 +329,7 @@ def generator_fields(
         return grid_factorised(centroids, n_s, n_a, base_size=(float(msg.height),
                                                               float(msg.width)),
                                weights=weights)
-    n_r = min(len(msg.aspect_ratios), k) if num_ratios is None and msg is not None else num_ratios
+    n_r = min(len(msg.aspect_ratios), k) if num_ratios is None else num_ratios
     if kind == "ssd_anchor_generator":
         if padded_shape is None:
             raise UsageError("ssd_anchor_generator needs the padded input shape")
@@ -331,10 +337,7 @@ def generator_fields(
             centroids, padded_shape, num_layers=int(msg.num_layers), n_ratios=n_r or None,
             base_anchor_size=(float(msg.base_anchor_height), float(msg.base_anchor_width)),
             weights=weights)
-    if kind == "multiscale_anchor_generator":
-        return multiscale_from_centroids(
-            centroids, min_level=int(msg.min_level), max_level=int(msg.max_level),
-            scales_per_octave=scales_per_octave or int(msg.scales_per_octave),
-            n_ratios=n_r or None, weights=weights)
-    raise UsageError(f"no centroid mapping for {kind or 'an empty generator'}: "
-                     "use `fit` for flexible grids")
+    return multiscale_from_centroids(
+        centroids, min_level=int(msg.min_level), max_level=int(msg.max_level),
+        scales_per_octave=scales_per_octave or int(msg.scales_per_octave),
+        n_ratios=n_r or None, weights=weights)

@@ -268,7 +268,8 @@ def _update(data: _Shapes, labels: np.ndarray, k: int, update: str):
 PATIENCE = 10
 
 
-def _lloyd(data: _Shapes, init: np.ndarray, update: str, max_iter: int, tol: float):
+def _lloyd(data: _Shapes, init: np.ndarray, update: str, max_iter: int,
+           tol: float) -> tuple[np.ndarray, float, int]:
     """Lloyd iterations from ``init`` until the assignment repeats, the largest relative
     centroid move is ``<= tol``, :data:`PATIENCE` iterations pass without a new best,
     or ``max_iter``. Returns ``(centroids, mean IoU, iterations run)`` of the best
@@ -417,13 +418,14 @@ def iou_kmeans(
     work = data
     if sample_size is not None and len(data) > _check_int(sample_size, "sample_size", k):
         work = _subsample(data, sample_size, np.random.default_rng(seeds[-1]))
-    best = (None, -1.0, 0)
+    best: tuple[np.ndarray, float, int] | None = None
     for ss in seeds[:n_init]:
         rng = np.random.default_rng(ss)
         start = _kmeanspp(work, k, rng) if init == "k-means++" else _forgy(work, k, rng)
         run = _lloyd(work, start, update, max_iter, float(tol))
-        if run[1] > best[1]:
+        if best is None or run[1] > best[1]:
             best = run
+    assert best is not None  # n_init >= 1
     centroids, _, n_iter = best
     if refine:
         polished = _refine(work, centroids, 0.05, 1e-4)

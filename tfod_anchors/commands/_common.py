@@ -1,17 +1,31 @@
-"""What the command modules share: the common flag groups, stderr text, tables, JSON.
+"""What the command modules share: the common flag groups, the output streams, tables, JSON.
 
 Every module in :mod:`tfod_anchors.commands` has ``HELP`` (one line for ``--help``),
 ``add_arguments(parser)`` (its own flags) and ``run(args) -> exit code``;
 :mod:`tfod_anchors.cli` only registers them.
+
+Streams (git/ruff practice: stdout is the answer, stderr is the commentary):
+
+* :func:`out` - results: tables, listings, the dry-run diff, findings. stdout;
+  nothing in ``--json`` mode, where the one document of :func:`emit_json` is the answer.
+* :func:`say` - commentary: progress and notes such as ``wrote FILE``. stderr;
+  silenced by ``--quiet`` and by ``--json``.
+* :func:`warn` - warnings, ``warning: ...`` on stderr in every mode (``--quiet`` and
+  ``--json`` included). Errors are printed by :mod:`tfod_anchors.cli`, the same way.
+* :func:`emit_json` - the one JSON document on stdout. While a ``--json`` command runs,
+  :func:`json_streams` points ``sys.stdout`` at stderr, so a stray ``print`` from a
+  library cannot break the document.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -24,10 +38,12 @@ FLOAT_DIGITS = 6
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     """``--json``, ``--debug`` and ``--quiet``, which every command takes."""
     parser.add_argument("--json", action="store_true",
-                        help="print exactly one JSON document on stdout (human text on stderr)")
+                        help="print exactly one JSON document on stdout, errors included "
+                             "(warnings and errors also on stderr, no progress)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument("--quiet", "-q", action="store_true",
-                        help="no progress or tables on stderr")
+                        help="no progress or notes on stderr (results, warnings and errors "
+                             "still print)")
 
 
 def add_source_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
@@ -52,6 +68,9 @@ def add_source_arguments(parser: argparse.ArgumentParser, required: bool = False
                        help="skip and count bad records instead of stopping at the first one")
     group.add_argument("--verify-sizes", action="store_true",
                        help="check image/height and image/width against each encoded image header")
+    group.add_argument("--reader", choices=["auto", "tf", "native"], default="auto",
+                       help="TFRecord reader: tf.data, or native (no TensorFlow; local files); "
+                            "default: chosen by input size and location")
 
 
 def source_options(args: argparse.Namespace) -> SourceOptions:
@@ -65,20 +84,62 @@ def source_options(args: argparse.Namespace) -> SourceOptions:
         drop_difficult=bool(getattr(args, "drop_difficult", False)),
         skip_bad=bool(getattr(args, "skip_bad", False)),
         verify_sizes=bool(getattr(args, "verify_sizes", False)),
+        reader=getattr(args, "reader", None) or "auto",
         progress=not getattr(args, "quiet", False) and not getattr(args, "json", False),
     )
 
 
+class _JsonState:
+    """The real stdout while a ``--json`` command runs, and whether the document went out."""
+
+    stdout: TextIO | None = None
+    emitted = False
+
+
+@contextlib.contextmanager
+def json_streams(enabled: bool) -> Iterator[None]:
+    """While a ``--json`` command runs: ``sys.stdout`` points at stderr and only
+    :func:`emit_json` writes to the real stdout. A no-op when not ``enabled``."""
+    if not enabled:
+        yield
+        return
+    _JsonState.stdout, _JsonState.emitted = sys.stdout, False
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _JsonState.stdout = None
+
+
+def json_emitted() -> bool:
+    """True once :func:`emit_json` has written the document of this ``--json`` run."""
+    return _JsonState.emitted
+
+
 def emit_json(document: Any) -> None:
     """Print one JSON document on stdout, deterministically (numpy values made plain)."""
-    sys.stdout.write(json.dumps(jsonable(document), indent=2, allow_nan=False) + "\n")
-    sys.stdout.flush()
+    stream = _JsonState.stdout or sys.stdout
+    stream.write(json.dumps(jsonable(document), indent=2, allow_nan=False) + "\n")
+    stream.flush()
+    _JsonState.emitted = True
+
+
+def out(args: Any, text: str = "") -> None:
+    """A line of the result on stdout (nothing in ``--json`` mode)."""
+    if not getattr(args, "json", False):
+        print(text, file=sys.stdout)
 
 
 def say(args: Any, text: str = "") -> None:
-    """Human text on stderr, unless ``--quiet``."""
-    if not getattr(args, "quiet", False):
+    """Commentary (progress, notes) on stderr, unless ``--quiet`` or ``--json``."""
+    if not getattr(args, "quiet", False) and not getattr(args, "json", False):
         print(text, file=sys.stderr)
+
+
+def warn(args: Any, text: str) -> None:
+    """A warning on stderr, in every mode (``args`` kept for symmetry with :func:`say`)."""
+    del args
+    print(f"tfod-anchors: warning: {text}", file=sys.stderr)
 
 
 def load(path: str) -> LoadedConfig:

@@ -1,4 +1,8 @@
-"""``tfod-anchors anchors``: the anchors TFOD would generate for an image size."""
+"""``tfod-anchors anchors``: the anchors TFOD would generate for an image size.
+
+The listing is the result (stdout, so ``tfod-anchors anchors CFG > f`` keeps it);
+``wrote FILE`` notes of ``--export`` go to stderr.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ from typing import Any
 
 from tfod_anchors.anchors.describe import describe_anchors, export_anchors
 from tfod_anchors.anchors.model import meta_architecture, model_anchors
-from tfod_anchors.commands._common import add_output_arguments, emit_json, load, say, table
+from tfod_anchors.commands._common import add_output_arguments, emit_json, load, out, say, table
 from tfod_anchors.config import query as cq
+from tfod_anchors.config.query import PipelineLike
 from tfod_anchors.errors import EXIT_OK, ConfigError
 from tfod_anchors.resize import build_resizer
 
@@ -41,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_output_arguments(parser)
 
 
-def default_image_size(cfg: Any) -> tuple[int, int]:
+def default_image_size(cfg: PipelineLike) -> tuple[int, int]:
     """An original size that shows the config's usual input: the resizer's fixed
     output, ``min x max`` for keep-aspect resizers, else 640x640."""
     resizer_msg = cq.image_resizer(cfg)
@@ -110,9 +115,10 @@ def run(args: Any) -> int:
     if args.json:
         emit_json(entries)
     else:
-        for entry in entries:
-            say(args, human(entry))
+        for index, entry in enumerate(entries):
+            if index:
+                out(args)
+            out(args, human(entry))
             if "export" in entry:
                 say(args, f"wrote {entry['num_anchors']} anchors to {entry['export']}")
-            say(args)
     return EXIT_OK

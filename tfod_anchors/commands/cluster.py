@@ -4,6 +4,8 @@ Boxes are clustered either in the config's resized pixels (what the model sees)
 or normalized per image (the YOLO9000 protocol, ``--normalized``). With a config
 that has an anchor generator, the centroids are also mapped to that generator's
 parameters, for comparison with ``fit`` (which optimises them directly).
+
+The clustering is the result (stdout); progress and ``wrote FILE`` go to stderr.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from tfod_anchors.commands._common import (
     fmt,
     jsonable,
     load,
+    out,
     say,
     source_options,
     table,
 )
 from tfod_anchors.config import query as cq
+from tfod_anchors.config.query import PipelineLike
 from tfod_anchors.errors import EXIT_OK, UsageError
 
 HELP = "classic k-means anchor clustering"
@@ -65,18 +69,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cluster_once(wh: np.ndarray, k: int, metric: str, seed: int) -> dict[str, Any]:
     """Centroids ``[w, h]`` (sorted by area) and the mean best IoU for one ``k``."""
-    if metric == "iou":
-        res = kmeans.iou_kmeans(wh, k, seed=seed)
+    if metric in ("iou", "euclidean"):
+        fit = kmeans.iou_kmeans if metric == "iou" else baselines.euclidean_kmeans
+        res = fit(wh, k, seed=seed)
         return {"k": k, "centroids": res.centroids, "mean_iou": res.mean_iou}
-    if metric == "euclidean":
-        res = baselines.euclidean_kmeans(wh, k, seed=seed)
-        return {"k": k, "centroids": res.centroids, "mean_iou": res.mean_iou}
-    res = baselines.ratio_scale_kmeans(wh, k, k, seed=seed)
-    return {"k": k, "centroids": res.centroids, "mean_iou": res.mean_iou,
-            "aspect_ratios": res.ratios, "scales": res.scales}
+    split = baselines.ratio_scale_kmeans(wh, k, k, seed=seed)
+    return {"k": k, "centroids": split.centroids, "mean_iou": split.mean_iou,
+            "aspect_ratios": split.ratios, "scales": split.scales}
 
 
-def generator_mapping(cfg: Any, resized: Any, centroids: np.ndarray) -> dict[str, Any] | None:
+def generator_mapping(cfg: PipelineLike, resized: Any,
+                      centroids: np.ndarray) -> dict[str, Any] | None:
     """The config's generator parameters implied by the centroids (resized pixels)."""
     generator = cq.anchor_generator(cfg)
     if generator is None:
@@ -146,14 +149,16 @@ def run(args: Any) -> int:
     if args.json:
         emit_json(doc)
         return EXIT_OK
-    say(args, f"{doc['num_boxes']} boxes, {space}, metric {args.metric}")
+    out(args, f"{doc['num_boxes']} boxes, {space}, metric {args.metric}")
     if len(runs) > 1:
-        say(args, table([["k", "mean IoU"]] + [[str(r["k"]), fmt(r["mean_iou"], 4)]
+        out(args, table([["k", "mean IoU"]] + [[str(r["k"]), fmt(r["mean_iou"], 4)]
                                                for r in runs]))
-    say(args, f"k={chosen['k']}: mean IoU {chosen['mean_iou']:.4f}; centroids (w, h):")
+    out(args, f"k={chosen['k']}: mean IoU {chosen['mean_iou']:.4f}; centroids (w, h):")
     digits = 1 if cfg is not None else 4
     for w, h in chosen["centroids"]:
-        say(args, f"  {w:.{digits}f} x {h:.{digits}f}   (w/h {w / h:.3f})")
+        out(args, f"  {w:.{digits}f} x {h:.{digits}f}   (w/h {w / h:.3f})")
     if doc.get("generator"):
-        say(args, f"as {doc['generator']['kind']}: {jsonable(doc['generator'])}")
+        out(args, f"as {doc['generator']['kind']}: {jsonable(doc['generator'])}")
+    if args.plot:
+        say(args, f"wrote {args.plot}")
     return EXIT_OK

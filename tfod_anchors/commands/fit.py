@@ -6,12 +6,14 @@ guard (or ``--force``, which always writes): to ``--output`` or, with
 unified diff is printed and nothing is written. The patched config is re-checked with
 the ``check`` rules first: a new error finding blocks the write (exit 1), a new
 warning is reported.
+
+stdout: what was read, the before/after table, the guard, the new values, the verdict
+and the dry-run diff; stderr: progress, ``wrote FILE`` notes, warnings and errors.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from tfod_anchors import api
@@ -20,10 +22,12 @@ from tfod_anchors.commands._common import (
     add_source_arguments,
     emit_json,
     fmt,
+    out,
     say,
     skipped_lines,
     source_options,
     table,
+    warn,
 )
 from tfod_anchors.config import query as cq
 from tfod_anchors.config.files import ensure_replaceable
@@ -188,6 +192,10 @@ def run(args: Any) -> int:
                 f"({', '.join(f['code'] for f in blocking)}): nothing written")
     code = EXIT_CHECK_FAILED if blocking else EXIT_OK
     after = fit.best_after if outcome.forced and fit.best_after else fit.after
+    for f in blocking:
+        warn(args, f"the fitted config would fail check: {f['code']}: {f['message']}")
+    for w in warnings:
+        warn(args, w)
     if args.json:
         emit_json({
             "config": args.config,
@@ -222,18 +230,14 @@ def run(args: Any) -> int:
         })
         return code
     for text in human_lines(outcome, after, changed, previous, apl_before, apl_after):
-        say(args, text)
-    say(args, line)
-    for f in blocking:
-        say(args, f"ERROR: the fitted config would fail check: {f['code']}: {f['message']}")
-    for w in warnings:
-        say(args, f"WARNING: {w}")
+        out(args, text)
+    out(args, line)
     if written:
         say(args, f"wrote {written}" + (f" (previous text kept in {written}.bak)"
                                          if args.in_place and not args.no_backup else ""))
     elif take and not blocking and outcome.diff:
         say(args, "dry run (no --output/--in-place), nothing written; the patch would be")
-        sys.stdout.write(outcome.diff)
+        out(args, outcome.diff.rstrip("\n"))
     for path in report_paths:
         say(args, f"wrote {path}")
     return code

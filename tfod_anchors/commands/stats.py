@@ -1,4 +1,7 @@
-"""``tfod-anchors stats``: box statistics in the pixels the model sees."""
+"""``tfod-anchors stats``: box statistics in the pixels the model sees.
+
+The statistics are the result (stdout); progress and ``wrote FILE`` go to stderr.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from tfod_anchors.commands._common import (
     emit_json,
     fmt,
     load,
+    out,
     say,
     skipped_lines,
     source_options,
@@ -60,7 +64,7 @@ def box_statistics(boxset: BoxSet, resized: ResizedBoxes, space: str) -> dict[st
     positive = (w > 0) & (h > 0)
     ratio = np.divide(w, h, out=np.full_like(w, np.nan), where=h > 0)
     bands = {name: int(((area >= lo) & (area < hi)).sum()) for name, lo, hi in SIZE_BANDS}
-    shapes = np.unique(resized.padded_shape, axis=0) if resized.padded_shape.size else []
+    num_shapes = len(np.unique(resized.padded_shape, axis=0)) if resized.padded_shape.size else 0
     return {
         "num_images": boxset.num_images,
         "num_boxes": boxset.num_boxes,
@@ -69,7 +73,7 @@ def box_statistics(boxset: BoxSet, resized: ResizedBoxes, space: str) -> dict[st
         "skip_examples": dict(boxset.skip_examples),
         "sources": list(boxset.sources),
         "space": space,
-        "num_padded_shapes": int(len(shapes)),
+        "num_padded_shapes": int(num_shapes),
         "width": distribution(w),
         "height": distribution(h),
         "sqrt_area": distribution(np.sqrt(area)),
@@ -102,19 +106,19 @@ def run(args: Any) -> int:
     if args.json:
         emit_json(doc)
     else:
-        say(args, f"{doc['num_images']} images, {doc['num_boxes']} boxes, in {space}")
+        out(args, f"{doc['num_images']} images, {doc['num_boxes']} boxes, in {space}")
         rows = [["", "min", "p5", "p50", "p95", "max"]]
         for key in ("width", "height", "sqrt_area", "aspect_ratio_w_over_h"):
             d = doc[key]
             rows.append([key] + [fmt(d[k], 2) for k in ("min", "p5", "p50", "p95", "max")])
-        say(args, table(rows))
+        out(args, table(rows))
         bands = ", ".join(f"{k} {v}" for k, v in doc["size_bands"].items())
-        say(args, f"size bands (area): {bands}")
+        out(args, f"size bands (area): {bands}")
         lines = skipped_lines(doc["skipped"], doc["skip_examples"])
         if lines:
-            say(args, "skipped or noted:")
+            out(args, "skipped or noted:")
             for line in lines:
-                say(args, line)
+                out(args, line)
         if args.plot:
             say(args, f"wrote {args.plot}")
     return EXIT_OK

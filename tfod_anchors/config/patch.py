@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any
 
 from google.protobuf import text_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from tfod_anchors.config.query import anchor_generator_path, as_pipeline
+from tfod_anchors.config.query import PipelineLike, anchor_generator_path, as_pipeline
 from tfod_anchors.config.schema import is_repeated, parse_text
 from tfod_anchors.config.textproto import (
     Entry,
@@ -105,8 +104,15 @@ def _patch_node(
         return [_rerender(t, node, new)]
 
 
+def _node(entry: Entry) -> Node:
+    """The block of a ``message`` entry (every such entry has one)."""
+    assert entry.node is not None, entry.name
+    return entry.node
+
+
 def _rerender(t: _Text, node: Node, new: Message) -> tuple[int, int, str]:
     """Replace a block's whole content (used when fine-grained edits are not safe)."""
+    assert node.open is not None and node.close is not None  # a block, not the file
     if t.same_line(node.open, node.close):
         inner = render_inline(new)
         return node.open + 1, node.close, f" {inner} " if inner else " "
@@ -154,7 +160,7 @@ def _patch_fields(
         ):  # edit common elements in place, then drop or append the rest
             for entry, o, n in zip(entries, old_vals, new_vals):
                 if o != n:
-                    edits += _patch_node(t, entry.node, o, n, depth + 1, rerender_depth)
+                    edits += _patch_node(t, _node(entry), o, n, depth + 1, rerender_depth)
             for entry in entries[len(new_vals) :]:
                 if not t.alone(entry.start, entry.end):
                     raise Unsupported(f"{fd.name} shares a line with other text")
@@ -162,7 +168,7 @@ def _patch_fields(
             if len(new_vals) > len(entries):
                 last = entries[-1]
                 indent = t.indent(last.start)
-                unit = _unit(t, last.node, indent)
+                unit = _unit(t, _node(last), indent)
                 lines = [
                     ln for v in new_vals[len(entries) :] for ln in block_lines(fd.name, v, unit)
                 ]
@@ -219,8 +225,9 @@ def _replace_field(
         edits[0] = (start, end, block)
         return edits
     if block:
-        edits.append((_insertion_point(t, node, by_name, fields, index), None, block))
-    return [(s, s if e is None else e, r) for s, e, r in edits]
+        at = _insertion_point(t, node, by_name, fields, index)
+        return [(at, at, block)]
+    return []
 
 
 def _insertion_point(
@@ -299,7 +306,7 @@ def _line_ranges(old: str, new: str) -> list[tuple[int, int]]:
 
 
 def patch_anchor_generator(
-    text: str, cfg: Any, new_generator_msg: Message, path: str | None = None
+    text: str, cfg: PipelineLike, new_generator_msg: Message, path: str | None = None
 ) -> PatchResult:
     """New config text with the anchor generator replaced by ``new_generator_msg``.
 

@@ -91,13 +91,14 @@ def as_pipeline(obj: Any) -> Message:
     return pipeline
 
 
-def model_kind(cfg: Any) -> str | None:
+def model_kind(cfg: PipelineLike) -> str | None:
     """The ``DetectionModel`` oneof: ``"faster_rcnn"``, ``"ssd"``, ``"center_net"``... or None."""
     return as_pipeline(cfg).model.WhichOneof("model")
 
 
-def _meta(cfg: Any) -> Message | None:
-    """The meta-architecture message (``model.faster_rcnn``, ``model.ssd``...) or None."""
+def _meta(cfg: PipelineLike) -> Any:
+    """The meta-architecture message (``model.faster_rcnn``, ``model.ssd``...), or None
+    without a model (callers check :func:`model_kind` first)."""
     pipeline = as_pipeline(cfg)
     kind = pipeline.model.WhichOneof("model")
     return getattr(pipeline.model, kind) if kind else None
@@ -107,19 +108,19 @@ def _has(msg: Message, field: str) -> bool:
     return field in msg.DESCRIPTOR.fields_by_name and msg.HasField(field)
 
 
-def image_resizer(cfg: Any) -> Message | None:
+def image_resizer(cfg: PipelineLike) -> Message | None:
     """The model's ``ImageResizer`` message, or None when the model has none set."""
     meta = _meta(cfg)
     return meta.image_resizer if meta is not None and _has(meta, "image_resizer") else None
 
 
-def image_resizer_kind(cfg: Any) -> str | None:
+def image_resizer_kind(cfg: PipelineLike) -> str | None:
     """``"keep_aspect_ratio_resizer"``, ``"fixed_shape_resizer"``... or None."""
     resizer = image_resizer(cfg)
     return resizer.WhichOneof("image_resizer_oneof") if resizer is not None else None
 
 
-def anchor_generator_path(cfg: Any) -> list[str] | None:
+def anchor_generator_path(cfg: PipelineLike) -> list[str] | None:
     """Field path of the anchor generator for this model kind, whether set or not.
 
     ``["model", "faster_rcnn", "first_stage_anchor_generator"]`` or
@@ -128,10 +129,10 @@ def anchor_generator_path(cfg: Any) -> list[str] | None:
     """
     kind = model_kind(cfg)
     field = ANCHOR_GENERATOR_FIELD.get(kind or "")
-    return ["model", kind, field] if field else None
+    return ["model", str(kind), field] if field else None
 
 
-def anchor_generator(cfg: Any) -> Message | None:
+def anchor_generator(cfg: PipelineLike) -> Message | None:
     """The ``AnchorGenerator`` message, or None if unset.
 
     For Faster R-CNN this is ``first_stage_anchor_generator``.
@@ -143,7 +144,7 @@ def anchor_generator(cfg: Any) -> Message | None:
     return getattr(meta, path[2]) if meta.HasField(path[2]) else None
 
 
-def anchor_generator_kind(cfg: Any) -> str | None:
+def anchor_generator_kind(cfg: PipelineLike) -> str | None:
     """``"grid_anchor_generator"``, ``"ssd_anchor_generator"``, ``"multiscale_anchor_generator"``,
     ``"flexible_grid_anchor_generator"``, or None."""
     generator = anchor_generator(cfg)
@@ -178,7 +179,7 @@ class FeatureExtractorInfo:
     use_explicit_padding: bool | None = None
 
 
-def feature_extractor(cfg: Any) -> FeatureExtractorInfo | None:
+def feature_extractor(cfg: PipelineLike) -> FeatureExtractorInfo | None:
     """Summary of the model's feature extractor, or None if the model has no such field."""
     kind = model_kind(cfg)
     meta = _meta(cfg)
@@ -209,7 +210,7 @@ def feature_extractor(cfg: Any) -> FeatureExtractorInfo | None:
     )
 
 
-def matcher_kind(cfg: Any) -> str | None:
+def matcher_kind(cfg: PipelineLike) -> str | None:
     """``"faster_rcnn_first_stage"``, ``"argmax_matcher"``, ``"bipartite_matcher"`` or None."""
     kind = model_kind(cfg)
     if kind == "faster_rcnn":
@@ -220,7 +221,7 @@ def matcher_kind(cfg: Any) -> str | None:
     return None
 
 
-def matcher_spec(cfg: Any) -> MatcherSpec:
+def matcher_spec(cfg: PipelineLike) -> MatcherSpec:
     """The matcher that decides positive anchors.
 
     * Faster R-CNN: the first-stage RPN matcher, fixed in TFOD (0.7 / 0.3, forced).
@@ -259,7 +260,7 @@ def matcher_spec(cfg: Any) -> MatcherSpec:
     raise ConfigError(f"model {model or '(none)'} has no anchor matcher")
 
 
-def clip_anchors_to_image(cfg: Any) -> bool:
+def clip_anchors_to_image(cfg: PipelineLike) -> bool:
     """FRCNN ``clip_anchors_to_image`` (default false: outside anchors are pruned).
 
     Always False for other models (SSD anchors are never clipped).
@@ -295,7 +296,7 @@ class TrainInput:
     sample_weights: list[float] | None = None
 
 
-def train_input_paths(cfg: Any) -> TrainInput:
+def train_input_paths(cfg: PipelineLike) -> TrainInput:
     """Where the training records are, as TFOD's ``train_input_reader`` says."""
     reader = as_pipeline(cfg).train_input_reader
     fields = reader.DESCRIPTOR.fields_by_name
@@ -319,12 +320,12 @@ def train_input_paths(cfg: Any) -> TrainInput:
     return TrainInput(paths=paths, reader=which, input_type=input_type, sample_weights=weights)
 
 
-def label_map_path(cfg: Any) -> str | None:
+def label_map_path(cfg: PipelineLike) -> str | None:
     """``train_input_reader.label_map_path``, or None when empty."""
     return as_pipeline(cfg).train_input_reader.label_map_path or None
 
 
-def max_number_of_boxes(cfg: Any) -> int:
+def max_number_of_boxes(cfg: PipelineLike) -> int:
     """Boxes per image TFOD keeps in training (it pads or truncates to this).
 
     TFOD's input pipeline (``inputs.py``) reads ``train_input_reader.max_number_of_boxes``
@@ -334,7 +335,7 @@ def max_number_of_boxes(cfg: Any) -> int:
     return int(as_pipeline(cfg).train_input_reader.max_number_of_boxes)
 
 
-def ignored_train_config_max_boxes(cfg: Any) -> int | None:
+def ignored_train_config_max_boxes(cfg: PipelineLike) -> int | None:
     """The deprecated ``train_config.max_number_of_boxes`` when set, else None (for warnings)."""
     train = as_pipeline(cfg).train_config
     if "max_number_of_boxes" in train.DESCRIPTOR.fields_by_name and train.HasField(
@@ -344,7 +345,7 @@ def ignored_train_config_max_boxes(cfg: Any) -> int | None:
     return None
 
 
-def fine_tune_checkpoint(cfg: Any) -> str | None:
+def fine_tune_checkpoint(cfg: PipelineLike) -> str | None:
     """``train_config.fine_tune_checkpoint``, or None when empty."""
     return as_pipeline(cfg).train_config.fine_tune_checkpoint or None
 
@@ -354,4 +355,4 @@ def is_placeholder_path(path: str | None) -> bool:
 
     Empty strings and None are "unset", not placeholders: False.
     """
-    return bool(path) and _PLACEHOLDER.search(path) is not None
+    return path is not None and _PLACEHOLDER.search(path) is not None

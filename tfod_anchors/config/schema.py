@@ -199,7 +199,7 @@ def pipeline_pb2(prefer: str | None = None) -> Schema:
     return get_schema(prefer)
 
 
-def _one_line(text: str) -> str:
+def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 

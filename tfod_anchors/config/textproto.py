@@ -51,7 +51,7 @@ def tokenize(text: str) -> list[_Tok]:
         if match is None:
             raise Unsupported(f"unexpected character {text[pos]!r} at offset {pos}")
         if match.lastgroup not in ("ws", "comment"):
-            tokens.append(_Tok(match.lastgroup, match.group(), match.start(), match.end()))
+            tokens.append(_Tok(str(match.lastgroup), match.group(), match.start(), match.end()))
         pos = match.end()
     return tokens
 

@@ -19,23 +19,26 @@ Every function takes broadcastable float arrays and ``inv_stride = 1 / stride``
 
 from __future__ import annotations
 
+from typing import Union
+
 import numpy as np
 
+#: An array, or a scalar broadcast against one.
+Values = Union[np.ndarray, float]
 
-def nearest_cell(centre: np.ndarray, offset: np.ndarray, inv_stride: np.ndarray) -> np.ndarray:
+
+def nearest_cell(centre: Values, offset: Values, inv_stride: Values) -> np.ndarray:
     """Index of the cell whose centre is nearest to ``centre`` (halves round up)."""
     return np.floor((centre - offset) * inv_stride + 0.5)
 
 
-def far_edge_cell(b1: np.ndarray, half: np.ndarray, offset: np.ndarray,
-                  inv_stride: np.ndarray) -> np.ndarray:
+def far_edge_cell(b1: Values, half: Values, offset: Values, inv_stride: Values) -> np.ndarray:
     """The last cell whose anchor's far edge ``centre + half`` is at most ``b1``;
     with the next cell, the candidates around that breakpoint."""
     return np.floor((b1 - half - offset) * inv_stride)
 
 
-def near_edge_cell(b0: np.ndarray, half: np.ndarray, offset: np.ndarray,
-                   inv_stride: np.ndarray) -> np.ndarray:
+def near_edge_cell(b0: Values, half: Values, offset: Values, inv_stride: Values) -> np.ndarray:
     """The last cell whose anchor's near edge ``centre - half`` is at most ``b0``;
     with the next cell, the candidates around that breakpoint."""
     return np.floor((b0 + half - offset) * inv_stride)

@@ -92,16 +92,16 @@ def yolov5_ratio(hw: np.ndarray, shapes: np.ndarray) -> np.ndarray:
     if shapes.shape[0] == 0:
         return np.zeros(hw.shape[0], dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = None
-        for d in range(2):
-            x, xa = hw[:, d:d + 1], shapes[:, d]
-            rd = np.minimum(x, xa) / np.maximum(x, xa)
-            r = rd if r is None else np.fmin(r, rd)
+        ry, rx = (np.minimum(hw[:, d:d + 1], shapes[:, d]) / np.maximum(hw[:, d:d + 1],
+                                                                        shapes[:, d])
+                  for d in range(2))
+        r = np.fmin(ry, rx)
     return np.fmax(np.fmax.reduce(r, axis=1), 0.0)
 
 
 def _chunk_coverage(boxes: np.ndarray, layout: AnchorLayout, shapes: np.ndarray, t: float):
     best, pos = layout_search(boxes, layout, t)
+    assert pos is not None  # a threshold was given
     n = boxes.shape[0]
     if best.shape[1] == 0:
         zero = np.zeros(n, dtype=np.float64)

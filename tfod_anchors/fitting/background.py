@@ -6,7 +6,9 @@ import multiprocessing
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 
@@ -24,7 +26,10 @@ class Background:
     def __init__(self, fn: Callable[[], Any], timeout: float = 120.0):
         self.fn = fn
         self.timeout = timeout
-        self._proc = self._recv = self._future = self._pool = None
+        self._proc: BaseProcess | None = None
+        self._recv: Connection | None = None
+        self._future: Future[Any] | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     def __enter__(self) -> Background:
         try:
@@ -53,6 +58,7 @@ class Background:
     def result(self) -> Any:
         if self._future is not None:
             return self._future.result()
+        assert self._recv is not None and self._proc is not None
         try:
             value = self._recv.recv() if self._recv.poll(self.timeout) else _FAILED
         except (EOFError, OSError):

@@ -106,7 +106,7 @@ class Prepared:
     policy: str
 
     def take(self, sel) -> Prepared:
-        return Prepared(*(getattr(self, f)[sel] for f in _FIELDS), self.policy)
+        return Prepared(**{f: getattr(self, f)[sel] for f in _FIELDS}, policy=self.policy)
 
 
 _FIELDS = ("y0", "x0", "y1", "x1", "my", "mx", "hb", "wb", "area", "dy", "dx", "sy", "sx",
@@ -129,8 +129,8 @@ def prepare(geom: BoxGeometry, level: int) -> Prepared:
             grid.stride[:, 0], grid.stride[:, 1], grid.offset[:, 0], grid.offset[:, 1],
             last[:, 0], last[:, 1], geom.window[:, 0], geom.window[:, 1],
             geom.unit[:, 0], geom.unit[:, 1]]
-    return Prepared(*(np.ascontiguousarray(c, dtype=np.float32)[:, None] for c in cols),
-                    geom.policy)
+    return Prepared(**{f: np.ascontiguousarray(c, dtype=np.float32)[:, None]
+                       for f, c in zip(_FIELDS, cols)}, policy=geom.policy)
 
 
 def level_columns(geom: BoxGeometry | Prepared, level: int, shapes: np.ndarray,

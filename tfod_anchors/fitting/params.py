@@ -326,7 +326,11 @@ def flexible_space(msg: Any, num_scales: int | None, num_ratios: int | None,
         layer_sizes.append(_resample(list(grid.base_sizes), count))
         layer_ratios.append(_resample(list(grid.aspect_ratios), count)
                             if count != len(grid.aspect_ratios) else list(grid.aspect_ratios))
-    names, groups, x0, lower, upper = [], {}, [], [], []
+    names: list[str] = []
+    groups: dict[str, list[int]] = {}
+    x0: list[float] = []
+    lower: list[float] = []
+    upper: list[float] = []
     slices = []
     for i, (sizes, ratios) in enumerate(zip(layer_sizes, layer_ratios)):
         start = len(names)

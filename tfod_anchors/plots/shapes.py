@@ -91,6 +91,7 @@ def plot_box_shapes(
     wh_all = pairs(wh, "wh", allow_none=False)
     before = pairs(anchors_before, "anchors_before")
     after = pairs(anchors_after, "anchors_after")
+    sets: list[tuple[np.ndarray, str, str, str, bool]] = []
     if before is not None and after is not None:
         sets = [(before, "anchors before", BEFORE_COLOR, "o", False),
                 (after, "anchors after", AFTER_COLOR, "X", True)]
@@ -98,12 +99,13 @@ def plot_box_shapes(
         only = next((a for a in (after, before) if a is not None),
                     pairs(anchor_hw, "anchor_hw"))
         sets = [] if only is None else [(only, "anchors", AFTER_COLOR, "X", True)]
+    assert wh_all is not None  # required above
     boxes = _positive(wh_all)
     dropped = wh_all.shape[0] - boxes.shape[0]
     shown = boxes[subsample(boxes.shape[0], int(max_points), seed)]
 
-    pool = [shown] + [_positive(s[0][:, ::-1]) for s in sets]
-    pool = np.concatenate([p for p in pool if p.size] or [np.ones((1, 2))], axis=0)
+    parts = [shown] + [_positive(s[0][:, ::-1]) for s in sets]
+    pool = np.concatenate([p for p in parts if p.size] or [np.ones((1, 2))], axis=0)
     lo, hi = float(pool.min()) / 1.6, float(pool.max()) * 1.6
     dense = shown.shape[0] > SCATTER_MAX
     with figure(path, figsize=(7.6, 6.2) if dense else (6.6, 6.2)) as fig:

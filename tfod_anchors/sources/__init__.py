@@ -3,10 +3,14 @@
 :func:`read_boxes` takes any mix of
 
 * TFRecord paths or globs (local or ``gs://``; plain, GZIP or ZLIB) of TFOD
-  ``tf.Example`` records (:mod:`.tfrecord`),
+  ``tf.Example`` records, read with ``tf.data`` (:mod:`.tfrecord`) or without
+  TensorFlow (:mod:`.tfrecord_native`), chosen per read (:mod:`.reader_choice`),
 * COCO instances ``.json`` files (:mod:`.coco`),
 * Pascal VOC ``.xml`` files or directories of them (:mod:`.voc`),
 * ``.csv`` box tables in absolute pixels (:mod:`.csvfile`),
+* box cache directories written by ``tfod-anchors extract`` (:mod:`.cache`;
+  recognised by their ``manifest.json``), which give the same boxes as the
+  records they were extracted from, with the same options,
 
 and applies TFOD's training-time input filtering (:mod:`.filtering`), so the
 boxes are the ones TFOD would train on.
@@ -64,6 +68,7 @@ from .filtering import apply_tfod_filters, raise_if_fatal
 from .labelmap import LabelMap, load_label_map
 from .progress import Progress, ProgressArg
 from .raw import RawBoxes, Skips, concat_raw
+from .reader_choice import READERS
 from .texts import NamedRaw, resolve_names
 from .tfrecord import read_tfrecords
 from .voc import read_voc
@@ -72,7 +77,13 @@ __all__ = ["read_boxes", "source_kind", "LabelMap", "load_label_map", "Progress"
 
 
 def source_kind(spec: str) -> str:
-    """``"coco"``, ``"csv"``, ``"voc"`` or ``"tfrecord"`` for one ``--input`` spec."""
+    """``"coco"``, ``"csv"``, ``"voc"``, ``"cache"`` or ``"tfrecord"`` for one
+    ``--input`` spec.
+
+    Raises:
+        InputError: a directory with box cache shards but no manifest (an
+            extraction that did not finish).
+    """
     lower = spec.lower()
     if lower.endswith(".json"):
         return "coco"
@@ -81,11 +92,18 @@ def source_kind(spec: str) -> str:
     if lower.endswith(".xml"):
         return "voc"
     if not has_glob(spec) and is_dir(spec):
+        from .cache import is_cache, looks_incomplete
+
+        if is_cache(spec):
+            return "cache"
+        if looks_incomplete(spec):
+            raise InputError("box cache without manifest.json: its extraction did not finish; "
+                             "run extract again", path=spec)
         return "voc"
     return "tfrecord"
 
 
-def _check_args(specs, max_number_of_boxes) -> list[str]:
+def _check_args(specs, max_number_of_boxes, reader) -> list[str]:
     if isinstance(specs, str):
         specs = [specs]
     specs = [str(s) for s in specs]
@@ -96,6 +114,8 @@ def _check_args(specs, max_number_of_boxes) -> list[str]:
             isinstance(max_number_of_boxes, bool) or int(max_number_of_boxes) <= 0):
         raise UsageError(f"max_number_of_boxes must be a positive integer, got "
                          f"{max_number_of_boxes!r}")
+    if reader is not None and str(reader).lower() not in READERS:
+        raise UsageError(f"reader must be auto, tf or native, got {reader!r}")
     return specs
 
 
@@ -116,7 +136,8 @@ def _empty_error(raw: RawBoxes, boxset: BoxSet) -> InputError:
 def read_boxes(specs: Union[list[str], str], *, label_map_path: str | None = None,
                max_number_of_boxes: int | None = None, drop_difficult: bool = False,
                skip_bad: bool = False, verify_sizes: bool = False,
-               compression: str | None = None, progress: ProgressArg = None) -> BoxSet:
+               compression: str | None = None, progress: ProgressArg = None,
+               reader: str | None = None) -> BoxSet:
     """Read boxes from every spec, in order, filtered as TFOD training would.
 
     Args:
@@ -133,6 +154,9 @@ def read_boxes(specs: Union[list[str], str], *, label_map_path: str | None = Non
             ``"none"``, ``"gzip"`` or ``"zlib"``.
         progress: ``None`` (stderr line on a TTY), ``False``, ``True`` or a callable
             ``(records, boxes)``; see :class:`Progress`.
+        reader: TFRecord reader ``None``/``"auto"`` (chosen per read, see
+            :mod:`.reader_choice`), ``"tf"`` (``tf.data``) or ``"native"`` (no
+            TensorFlow, local files); both give the same boxes and counts.
     Returns:
         A :class:`BoxSet`; ``skipped`` keys are listed in this module's docstring.
     Raises:
@@ -140,7 +164,7 @@ def read_boxes(specs: Union[list[str], str], *, label_map_path: str | None = Non
             fatal problem without ``skip_bad``, or no boxes left at all.
         UsageError: bad arguments.
     """
-    specs = _check_args(specs, max_number_of_boxes)
+    specs = _check_args(specs, max_number_of_boxes, reader)
     label_map = load_label_map(label_map_path) if label_map_path else None
     meter = progress if isinstance(progress, Progress) else Progress(progress)
     skips = Skips()
@@ -152,7 +176,8 @@ def read_boxes(specs: Union[list[str], str], *, label_map_path: str | None = Non
         if pending:
             parts.append(read_tfrecords(list(pending), label_map=label_map,
                                         verify_sizes=verify_sizes, compression=compression,
-                                        skip_bad=skip_bad, progress=meter, skips=skips))
+                                        skip_bad=skip_bad, progress=meter, skips=skips,
+                                        reader=reader))
             pending.clear()
 
     try:
@@ -164,6 +189,11 @@ def read_boxes(specs: Union[list[str], str], *, label_map_path: str | None = Non
             flush()
             if kind == "coco":
                 parts.append(read_coco(spec, label_map=label_map, skips=skips))
+            elif kind == "cache":
+                from .cache import read_cache
+
+                parts.append(read_cache(spec, label_map=label_map, verify_sizes=verify_sizes,
+                                        compression=compression, skips=skips))
             else:
                 part = read_voc(spec, skips=skips) if kind == "voc" else read_csv(spec, skips=skips)
                 named.append(part)

@@ -60,34 +60,36 @@ def read_coco(path: str, *, label_map: LabelMap | None, skips: Skips) -> RawBoxe
         image = image if isinstance(image, dict) else {}
         image_id = image.get("id", i)
         try:
-            h, w = int(image.get("height", 0)), int(image.get("width", 0))
+            ih, iw = int(image.get("height", 0)), int(image.get("width", 0))
         except (TypeError, ValueError):
-            h = w = 0
-        if h <= 0 or w <= 0:
+            ih = iw = 0
+        if ih <= 0 or iw <= 0:
             skips.add("missing_image_size", 1, f"{path} (image id {image_id}): no positive "
                                                "width/height")
             continue
         index.setdefault(image_id, len(image_ids))
         image_ids.append(image_id)
-        heights.append(h)
-        widths.append(w)
+        heights.append(ih)
+        widths.append(iw)
         keys.append(str(image.get("file_name") or image_id))
 
     rows: list[tuple[int, int, float, float, float, float, Any, bool]] = []
     orphans = 0
     for order, ann in enumerate(data["annotations"]):
         ann = ann if isinstance(ann, dict) else {}
-        img = index.get(ann.get("image_id"))
-        if img is None:
+        at = index.get(ann.get("image_id"))
+        if at is None:
             orphans += 1
             continue
         try:
-            x, y, w, h = (_number(v) for v in ann["bbox"])
+            bbox = tuple(_number(v) for v in ann["bbox"])
+            if len(bbox) != 4:
+                raise ValueError("bbox needs 4 numbers")
         except (KeyError, TypeError, ValueError):
-            skips.add("malformed_records", 1, f"{path} (image id {image_ids[img]}): annotation "
+            skips.add("malformed_records", 1, f"{path} (image id {image_ids[at]}): annotation "
                                               f"{ann.get('id', order)} has no [x, y, w, h] bbox")
             continue
-        rows.append((img, order, x, y, w, h, ann.get("category_id"), bool(ann.get("iscrowd"))))
+        rows.append((at, order, *bbox, ann.get("category_id"), bool(ann.get("iscrowd"))))
     skips.add("orphan_annotations", orphans, path if orphans else None)
 
     rows.sort(key=lambda r: (r[0], r[1]))

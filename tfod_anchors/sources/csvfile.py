@@ -107,7 +107,9 @@ def read_csv(path: str, *, skips: Skips) -> NamedRaw:
         rows.append((image, values, name, diff))
 
     images = list(first_line)
-    heights, widths, keep_image = [], [], {}
+    heights: list[int] = []
+    widths: list[int] = []
+    keep_image: dict[str, int] = {}
     for image in images:
         size = sized[image]
         if size is None or size[0] <= 0 or size[1] <= 0:

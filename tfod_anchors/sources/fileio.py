@@ -15,6 +15,7 @@ def one_line(err: Any) -> str:
     text = getattr(err, "message", None) or str(err)
     text = re.sub(r"\{\{function_node [^}]*\}\}", "", text)
     text = re.sub(r"\s*\[Op:[^\]]*\]", "", text)
+    text = re.sub(r"\s*\[\[\{\{node [^}]*\}\}\]\]", "", text)
     text = text.replace("name: ", "").strip()
     return " ".join(text.split())
 

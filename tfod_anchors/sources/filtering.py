@@ -19,6 +19,8 @@ Images that end with no boxes stay in the result (``images_without_boxes``).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..boxes import BoxSet
@@ -55,12 +57,27 @@ def _box_where(raw: RawBoxes, i: int) -> str:
             f"[ymin, xmin, ymax, xmax] = {_fmt_box(raw.boxes[i])}")
 
 
-def _first(mask: np.ndarray) -> int:
+def _first(mask: np.ndarray | np.bool_) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
+#: How the readers name a record in a first-instance example: ``PATH (record N)...``.
+_RECORD_LOCATION = re.compile(r"(?P<path>.+?) \((?P<unit>record|line|image id) (?P<n>\d+)\)")
+
+
+def first_location(where: str | None) -> tuple[str | None, int | None]:
+    """``(path, record)`` named by a first-instance example such as
+    ``"a.tfrecord (record 7) box 0: ..."``; ``record`` only for TFRecord records (a CSV
+    line or COCO image id gives the path alone); ``(None, None)`` when none is named."""
+    match = _RECORD_LOCATION.match(where or "")
+    if match is None:
+        return None, None
+    return match["path"], int(match["n"]) if match["unit"] == "record" else None
+
+
 def raise_if_fatal(skips: Skips, skip_bad: bool) -> None:
-    """Raise :class:`InputError` for the first fatal reason present, unless ``skip_bad``."""
+    """Raise :class:`InputError` for the first fatal reason present, unless ``skip_bad``;
+    the error's ``path`` and ``record`` are those of the first instance."""
     if skip_bad:
         return
     for key, meaning in FATAL.items():
@@ -68,8 +85,9 @@ def raise_if_fatal(skips: Skips, skip_bad: bool) -> None:
         if count:
             where = skips.first.get(key)
             first = f"; first: {where}" if where else ""
+            path, record = first_location(where)
             raise InputError(f"{count} {meaning}{first} (skip and count them with --skip-bad, "
-                             "skip_bad=True)")
+                             "skip_bad=True)", path=path, record=record, located_in_message=True)
 
 
 def apply_tfod_filters(raw: RawBoxes, skips: Skips, *, max_number_of_boxes: int | None = None,
@@ -129,7 +147,7 @@ def apply_tfod_filters(raw: RawBoxes, skips: Skips, *, max_number_of_boxes: int 
         new_index = np.full(raw.num_images, -1, dtype=np.int32)
         new_index[images] = np.arange(images.size, dtype=np.int32)
     else:
-        images, new_index = slice(None), None  # nothing to re-index: no copies
+        images, new_index = slice(None), None  # type: ignore[assignment]  # no re-index
     kept = slice(None) if keep.all() else np.flatnonzero(keep)
     out_box_image = box_image[kept]
     if new_index is not None:

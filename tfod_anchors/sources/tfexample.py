@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -24,11 +25,13 @@ FLAG_KEYS = ("image/object/difficult", "image/object/group_of", "image/object/is
 _INT32_MAX = 2**31 - 1
 
 
-def make_parse_fn(label_map: LabelMap | None, verify_sizes: bool):
+def make_parse_fn(label_map: LabelMap | None, verify_sizes: bool, keep_text: bool = False):
     """``serialized string [n] -> dict of dense tensors`` (flat values + row splits).
 
     ``encoded`` holds ``image/encoded`` only for the records flagged in ``need``
-    (stored size missing/zero, or all with ``verify_sizes``).
+    (stored size missing/zero, or all with ``verify_sizes``). ``class/text`` is
+    parsed with a label map (and turned into ids) or with ``keep_text`` (kept as
+    bytes, for the box cache, which resolves classes when it is read).
     """
     import tensorflow as tf
 
@@ -39,7 +42,7 @@ def make_parse_fn(label_map: LabelMap | None, verify_sizes: bool):
     features[LABEL_KEY] = ragged(tf.int64)
     for key in FLAG_KEYS:
         features[key] = ragged(tf.int64)
-    if label_map is not None:
+    if label_map is not None or keep_text:
         features[TEXT_KEY] = ragged(tf.string)
     for key in ("image/height", "image/width"):
         features[key] = tf.io.FixedLenFeature([], tf.int64, default_value=0)
@@ -97,7 +100,7 @@ class Chunk:
     is_crowd: np.ndarray
 
 
-def _image_keys(joined: bytes, rows: np.ndarray, path: str,
+def _image_keys(joined: Any, rows: np.ndarray, path: str,
                 records: np.ndarray) -> np.ndarray:
     """Keys of ``rows`` from a batch's newline-joined keys (``image/source_id``, else
     ``image/filename``), ``"<file>#<record>"`` when both are empty."""
@@ -209,10 +212,12 @@ def process_batch(p: dict[str, np.ndarray], path: str, records: np.ndarray, *,
     position = np.full(n, -1, dtype=np.int64)
     position[image_rows] = np.arange(image_rows.size)
     box_image = np.repeat(position[box_rows], counts).astype(np.int32)
+    given_keys = p.get("image_keys")  # already split (box cache); else one joined string
     return Chunk(
         image_height=height[image_rows].astype(np.int32),
         image_width=width[image_rows].astype(np.int32),
-        image_key=_image_keys(p["keys"], image_rows, path, records),
+        image_key=(given_keys[image_rows] if given_keys is not None
+                   else _image_keys(p["keys"], image_rows, path, records)),
         image_record=records[image_rows].astype(np.int64),
         box_image=box_image, boxes=boxes, label=label,
         difficult=flags[0], group_of=flags[1], is_crowd=flags[2],

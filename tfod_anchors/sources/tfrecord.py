@@ -24,18 +24,29 @@ boxes but no class at all loses its boxes in TFOD (``boxes_without_class``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
+from .example_proto import NOT_AN_EXAMPLE
 from .fileio import one_line
 from .labelmap import LabelMap
 from .progress import Progress
 from .raw import RawBoxes, Skips
+from .reader_choice import choose_reader
 from .tfexample import Chunk, chunks_to_raw, make_parse_fn, process_batch
-from .tfrecord_files import RECORD_OVERHEAD, FileInfo, batch_size, expand_paths, inspect_files
+from .tfrecord_files import (
+    RECORD_OVERHEAD,
+    FileInfo,
+    batch_size,
+    compression_hint,
+    expand_paths,
+    inspect_files,
+)
+from .tfrecord_native import read_native
 
 
 def _loss_detail(err: Any) -> str:
@@ -50,22 +61,20 @@ def _loss_detail(err: Any) -> str:
 
 
 def _parse_detail(err: Any) -> str:
+    if isinstance(err, UnicodeDecodeError):
+        return NOT_AN_EXAMPLE
     text = one_line(err)
+    if "Could not parse example input" in text:
+        return NOT_AN_EXAMPLE
     match = re.search(r"Key: ([^,]+), Index: \d+\.\s*(.*)", text)
     if match:
         return f"{match.group(1)}: {match.group(2)}"
     return text
 
 
-def _hint(info: FileInfo) -> str:
-    if info.detected is not None and info.detected != info.compression:
-        name = info.detected.lower() or "none"
-        return f" (the file looks {'uncompressed' if name == 'none' else name.upper()}; " \
-               f"try compression {name})"
-    return ""
 
 
-class _Reader:
+class RecordReader:
     """State of one TFRecord read (files, options, counters)."""
 
     def __init__(self, infos: list[FileInfo], label_map: LabelMap | None, verify: bool,
@@ -77,6 +86,10 @@ class _Reader:
         self.progress = progress
         self.batch = batch_size(infos)
         self.parse = make_parse_fn(label_map, verify)
+
+    def _assemble(self, chunks: list[tuple[int, Any]]) -> Any:
+        """``(file index, chunk)`` pairs in file/record order -> the reader's result."""
+        return chunks_to_raw(chunks, self.files)
 
     def _post(self, p, file_index, records, skips):
         chunk = process_batch(p, self.files[file_index], records,
@@ -135,7 +148,7 @@ class _Reader:
         chunks.sort(key=lambda c: (c[0], c[1]))
         self._check_tails(lengths, counts, local, set())
         skips.merge(local)
-        return chunks_to_raw([(fi, c) for fi, _, c in chunks], self.files)
+        return self._assemble([(fi, c) for fi, _, c in chunks])
 
     def careful(self, skips: Skips) -> RawBoxes:
         """File by file, locating every bad record; keeps all that can be read."""
@@ -154,7 +167,7 @@ class _Reader:
             if state.corrupt:
                 corrupt.add(index)
         self._check_tails(lengths, counts, skips, corrupt)
-        return chunks_to_raw(chunks, self.files)
+        return self._assemble(chunks)
 
     def _careful_file(self, state: _FileState, parse, skips: Skips,
                       chunks: list[tuple[int, Chunk]]) -> None:
@@ -176,7 +189,7 @@ class _Reader:
                         tail.append(record)
                     loss = "file changed while reading"
                 except tf.errors.DataLossError as err:
-                    loss = _loss_detail(err) + _hint(info)
+                    loss = _loss_detail(err) + compression_hint(info)
                 if tail:
                     self._consume(tf.stack(tail), state, parse, skips, chunks)
                 skips.add("corrupt_files", 1, f"{info.path} (record {state.done}): {loss}")
@@ -195,15 +208,18 @@ class _Reader:
         records = np.arange(state.done, state.done + n, dtype=np.int64)
         state.done += n
         state.length += int(tf.reduce_sum(tf.strings.length(serialized))) + RECORD_OVERHEAD * n
+        # TensorFlow quotes an unparsable record in its error message, and Python fails
+        # to decode that message when the record is not UTF-8: both mean malformed.
+        rejected = (tf.errors.InvalidArgumentError, UnicodeDecodeError)
         try:
             parsed = _to_numpy(parse(serialized))
-        except tf.errors.InvalidArgumentError:
+        except rejected:
             good = []
             for j in range(n):
                 try:
                     parse(serialized[j:j + 1])
                     good.append(j)
-                except tf.errors.InvalidArgumentError as err:
+                except rejected as err:
                     skips.add("malformed_records", 1, f"{state.info.path} (record "
                                                       f"{int(records[j])}): {_parse_detail(err)}")
             if not good:
@@ -230,21 +246,37 @@ def _to_numpy(parsed: dict[str, Any]) -> dict[str, np.ndarray]:
 def read_tfrecords(specs: list[str], *, label_map: LabelMap | None = None,
                    verify_sizes: bool = False, compression: str | None = None,
                    skip_bad: bool = False, progress: Progress | None = None,
-                   skips: Skips | None = None) -> RawBoxes:
+                   skips: Skips | None = None, reader: str | None = None) -> RawBoxes:
     """Read TFRecord paths/globs into :class:`RawBoxes` (unfiltered).
 
     Files that are not TFRecords (no valid record header, and not GZIP/ZLIB)
-    count as ``corrupt_files`` and are not read.
+    count as ``corrupt_files`` and are not read. ``reader``: ``"auto"`` (``None``),
+    ``"tf"`` or ``"native"``, see :mod:`.reader_choice`; both give the same result.
 
     Raises:
         InputError: unreadable path; with ``skip_bad=False`` also the first bad
             file before any record is read.
+        UsageError: a reader that cannot read these files here.
     """
-    import tensorflow as tf
-
     skips = skips if skips is not None else Skips()
     progress = progress if progress is not None else Progress(False)
-    infos = inspect_files(expand_paths(specs), compression)
+    readable = readable_files(inspect_files(expand_paths(specs), compression), skip_bad, skips)
+    if not readable:
+        return RawBoxes.empty()
+    if choose_reader(reader, readable) == "native":
+        return read_native(readable, label_map=label_map, verify_sizes=verify_sizes,
+                           progress=progress, skips=skips)
+
+    def make_reader(files: list[FileInfo], meter: Progress) -> RecordReader:
+        return RecordReader(files, label_map, verify_sizes, meter)
+
+    raw = read_files_with(readable, make_reader, skip_bad=skip_bad, progress=progress,
+                          skips=skips)
+    return raw if raw is not None else RawBoxes.empty()
+
+
+def readable_files(infos: list[FileInfo], skip_bad: bool, skips: Skips) -> list[FileInfo]:
+    """The files that look like TFRecords; the others raise (or count, with ``skip_bad``)."""
     readable = []
     for info in infos:
         if info.detected is None and info.compression == "" and info.size:
@@ -256,15 +288,29 @@ def read_tfrecords(specs: list[str], *, label_map: LabelMap | None = None,
             skips.add("corrupt_files", 1, f"{info.path}: {problem}")
             continue
         readable.append(info)
+    return readable
+
+
+def read_files_with(infos: list[FileInfo], make_reader: Callable[[list[FileInfo], Progress], Any],
+                    *, skip_bad: bool = False, progress: Progress | None = None,
+                    skips: Skips | None = None) -> Any:
+    """Read ``infos`` with tf.data and the reader ``make_reader(readable infos, progress)``
+    builds (a :class:`RecordReader` or a subclass): the fast gear, and the careful one if
+    the fast one hits any TensorFlow error. ``None`` when no file is readable."""
+    import tensorflow as tf
+
+    skips = skips if skips is not None else Skips()
+    progress = progress if progress is not None else Progress(False)
+    readable = readable_files(infos, skip_bad, skips)
     if not readable:
-        return RawBoxes.empty()
-    reader = _Reader(readable, label_map, verify_sizes, progress)
+        return None
+    gears = make_reader(readable, progress)
     attempt = Skips()
     try:
-        raw = reader.fast(attempt)
-    except tf.errors.OpError:
+        raw = gears.fast(attempt)
+    except (tf.errors.OpError, UnicodeDecodeError):
         attempt = Skips()
         progress.records = progress.boxes = 0
-        raw = reader.careful(attempt)
+        raw = gears.careful(attempt)
     skips.merge(attempt)
     return raw

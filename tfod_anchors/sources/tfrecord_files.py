@@ -9,13 +9,16 @@ detected per file instead of guessed.
 
 from __future__ import annotations
 
+import glob
+import os
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import InputError, UsageError
-from .fileio import one_line
+from .fileio import has_glob, is_remote, one_line
+from .framing import masked_crc
 
 COMPRESSIONS = {"": "", "none": "", "gzip": "GZIP", "zlib": "ZLIB"}
 
@@ -26,26 +29,9 @@ _MAX_BATCH = 1024
 _MIN_BATCH = 16
 
 
-def _crc32c_table() -> list[int]:
-    table = []
-    for n in range(256):
-        c = n
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-_CRC_TABLE = _crc32c_table()
-
-
 def masked_crc32c(data: bytes) -> int:
     """The masked CRC-32C that TFRecord stores after the length and the data."""
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc = _CRC_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    crc ^= 0xFFFFFFFF
-    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
+    return masked_crc(data)
 
 
 def _record_length(head: bytes) -> int | None:
@@ -98,26 +84,59 @@ def sniff(path: str, head: bytes, size: int) -> tuple[str | None, int | None]:
     return None, None
 
 
+def _tensorflow(path: str):
+    """``tensorflow`` for a remote path, or a one-line error when it is not installed."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise UsageError("remote paths are read with TensorFlow, which is not installed: "
+                         "pip install 'tfod-anchors[cpu]' (or tensorflow)", path=path) from None
+    return tf
+
+
+def _glob_local(spec: str) -> list[str]:
+    if not has_glob(spec):
+        return [spec] if os.path.exists(spec) else []
+    try:
+        return glob.glob(spec, include_hidden=True)  # like tf.io.gfile.glob (Python >= 3.11)
+    except TypeError:  # pragma: no cover - older Python
+        return glob.glob(spec)
+
+
 def expand_paths(specs: list[str]) -> list[str]:
     """Every file matched by each spec (path or glob, local or ``gs://``), sorted per
-    spec, specs in order (a file named twice is read twice, as TFOD would).
+    spec, specs in order (a file named twice is read twice, as TFOD would). Local
+    specs are listed without TensorFlow; remote ones with ``tf.io.gfile``.
 
     Raises:
         InputError: a spec matches nothing or cannot be listed.
     """
-    import tensorflow as tf
-
     files: list[str] = []
     for spec in specs:
-        try:
-            matched = sorted(tf.io.gfile.glob(spec))
-        except Exception as err:  # noqa: BLE001 - gs:// without plugin, permissions...
-            raise InputError(f"cannot list: {one_line(err)}", path=spec) from None
-        matched = [m for m in matched if not tf.io.gfile.isdir(m)]
+        if is_remote(spec):
+            tf = _tensorflow(spec)
+            try:
+                matched = sorted(tf.io.gfile.glob(spec))
+            except Exception as err:  # noqa: BLE001 - gs:// without plugin, permissions...
+                raise InputError(f"cannot list: {one_line(err)}", path=spec) from None
+            matched = [m for m in matched if not tf.io.gfile.isdir(m)]
+        else:
+            matched = sorted(m for m in _glob_local(spec) if not os.path.isdir(m))
         if not matched:
             raise InputError("no such file (or the glob matches nothing)", path=spec)
         files.extend(matched)
     return files
+
+
+def _head(path: str) -> tuple[int, bytes]:
+    """Size in bytes and the first 64 KiB of a file (local, or any tf.io.gfile path)."""
+    if is_remote(path):
+        tf = _tensorflow(path)
+        size = int(tf.io.gfile.stat(path).length)
+        with tf.io.gfile.GFile(path, "rb") as f:
+            return size, f.read(1 << 16)
+    with open(path, "rb") as f:
+        return os.fstat(f.fileno()).st_size, f.read(1 << 16)
 
 
 def inspect_files(files: list[str], compression: str | None) -> list[FileInfo]:
@@ -130,8 +149,6 @@ def inspect_files(files: list[str], compression: str | None) -> list[FileInfo]:
         UsageError: unknown compression name.
         InputError: a file cannot be read.
     """
-    import tensorflow as tf
-
     forced: str | None = None
     if compression is not None and compression.lower() != "auto":
         key = compression.lower()
@@ -141,16 +158,25 @@ def inspect_files(files: list[str], compression: str | None) -> list[FileInfo]:
     infos = []
     for path in files:
         try:
-            size = int(tf.io.gfile.stat(path).length)
-            with tf.io.gfile.GFile(path, "rb") as f:
-                head = f.read(1 << 16)
-        except Exception as err:  # noqa: BLE001
-            raise InputError(f"cannot read: {one_line(err)}", path=path) from None
+            size, head = _head(path)
+        except Exception as err:  # noqa: BLE001 - OSError, tf.errors...
+            reason = getattr(err, "strerror", None) or one_line(err)
+            raise InputError(f"cannot read: {reason}", path=path) from None
         detected, length = sniff(path, head, size)
         chosen = forced if forced is not None else detected
         infos.append(FileInfo(path, chosen if chosen is not None else "", size,
                               length if chosen == detected else None, detected))
     return infos
+
+
+def compression_hint(info: FileInfo) -> str:
+    """`` (the file looks GZIP; try compression gzip)`` when the bytes look like another
+    compression than the one used, else ``""``."""
+    if info.detected is not None and info.detected != info.compression:
+        name = info.detected.lower() or "none"
+        return f" (the file looks {'uncompressed' if name == 'none' else name.upper()}; " \
+               f"try compression {name})"
+    return ""
 
 
 def batch_size(infos: list[FileInfo]) -> int:

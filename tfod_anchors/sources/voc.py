@@ -85,8 +85,14 @@ def read_voc(path: str, *, skips: Skips) -> NamedRaw:
     if not files:
         raise InputError("no .xml files here (for TFRecords give a path or a glob such as "
                          "dir/*.tfrecord*)", path=path)
-    heights, widths, keys, image_file = [], [], [], []
-    box_image, coords, names, difficult = [], [], [], []
+    heights: list[int] = []
+    widths: list[int] = []
+    keys: list[str] = []
+    image_file: list[int] = []
+    box_image: list[int] = []
+    coords: list[list[float]] = []
+    names: list[str] = []
+    difficult: list[bool] = []
     for file_index, xml_path in enumerate(files):
         try:
             root = ET.fromstring(read_bytes(xml_path))
@@ -107,7 +113,9 @@ def read_voc(path: str, *, skips: Skips) -> NamedRaw:
         try:
             for obj in root.findall("object"):
                 box = obj.find("bndbox")
-                values = [float(_text(box, tag)) for tag in ("ymin", "xmin", "ymax", "xmax")]
+                # a missing coordinate is None: float() raises TypeError, caught below
+                values = [float(_text(box, tag))  # type: ignore[arg-type]
+                          for tag in ("ymin", "xmin", "ymax", "xmax")]
                 objects.append((values, _text(obj, "name") or "", _int(_text(obj, "difficult"))))
         except (TypeError, ValueError):
             skips.add("malformed_records", 1, f"{xml_path}: an object has no numeric bndbox "
