@@ -65,7 +65,7 @@ def test_force_with_output_always_writes(capsys, fitted):
     assert doc["written"] is None and not target.exists()
     assert "nothing written" in doc["verdict"] and "writing" not in doc["verdict"]
     code, out, err = run_cli(capsys, "fit", fitted["config"], "--output", target)
-    assert "nothing written" in err and "writing" not in err and not target.exists()
+    assert "nothing written" in out and "writing" not in out + err and not target.exists()
     code, doc, err = run_json(capsys, "fit", fitted["config"], "--output", target, "--force")
     assert code == 0 and doc["forced"] is True and doc["written"] == str(target)
     assert target.read_text() == fitted["config"].read_text()  # nothing better: same values
@@ -75,7 +75,7 @@ def test_force_with_output_always_writes(capsys, fitted):
 def test_force_without_output_writes_nothing_and_says_so(capsys, fitted):
     files = sorted(p.name for p in fitted["dir"].iterdir())
     code, out, err = run_cli(capsys, "fit", fitted["config"], "--force")
-    assert code == 0 and "nothing written" in err and "writing" not in err
+    assert code == 0 and "nothing written" in out and "writing" not in out + err
     assert sorted(p.name for p in fitted["dir"].iterdir()) == files
 
 
@@ -83,9 +83,9 @@ def test_table_shows_size_bands_and_explains_unreachable(capsys, improvable):
     code, out, err = run_cli(capsys, "fit", improvable["config"], "--output",
                              improvable["dir"] / "o.config")
     assert code == 0
-    assert "  small (8 boxes)" in err          # 16 and 24 px boxes: all small
-    assert UNREACHABLE_NOTE in err
-    assert "minimum gain" in err and "better on objective 'recall'" in err
+    assert "  small (8 boxes)" in out          # 16 and 24 px boxes: all small
+    assert UNREACHABLE_NOTE in out
+    assert "minimum gain" in out and "better on objective 'recall'" in out
 
 
 def test_fit_reports_dropped_boxes_with_the_stats_keys(capsys, improvable):
@@ -96,7 +96,7 @@ def test_fit_reports_dropped_boxes_with_the_stats_keys(capsys, improvable):
                               "--max-boxes", "1")
     assert stats["skipped"] == doc["skipped"]
     code, out, err = run_cli(capsys, "fit", improvable["config"], "--max-boxes", "1")
-    assert "boxes_over_max: 4" in err
+    assert "boxes_over_max: 4" in out
 
 
 def test_a_new_check_error_blocks_the_write(capsys, tmp_path):
@@ -117,7 +117,8 @@ def test_a_new_check_error_blocks_the_write(capsys, tmp_path):
     assert "weight_shared_anchors_differ" in doc["verdict"]
     code, out, err = run_cli(capsys, "fit", config, "--num-aspect-ratios", "3",
                              "--output", target)
-    assert code == 1 and "weight_shared_anchors_differ" in err and not target.exists()
+    assert code == 1 and not target.exists()
+    assert "would fail check" in out and "weight_shared_anchors_differ" in err
 
 
 def test_guard_spec_is_validated(capsys, improvable):
