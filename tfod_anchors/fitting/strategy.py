@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from tfod_anchors.fitting.background import split_map
 from tfod_anchors.fitting.evaluator import Evaluator
 from tfod_anchors.fitting.objective import Objective
 from tfod_anchors.fitting.params import ParamSpace
@@ -198,7 +199,7 @@ def grid_explore(ev: Evaluator, problem: Problem, objective: Objective,
             seen.add(key)
             chosen.append(c)
     step = float(pool.scales[1] - pool.scales[0]) / 2.0
-    return [_explore(ev, space, objective, c, step) for c in chosen]
+    return split_map(lambda c: _explore(ev, space, objective, c, step), chosen)
 
 
 def unguarded_grid(ev: Evaluator, problem: Problem, objective: Objective, pool: GridPool,
@@ -246,10 +247,12 @@ def search_generic(ev: Evaluator, problem: Problem, objective: Objective, sample
     for i in range(GENERIC_RANDOM_STARTS):
         starts.append((f"random{i}", space.lower + rng.random(space.dim)
                        * (space.upper - space.lower)))
-    scanned = [coordinate_scan(ev, space, objective, x, origin=o) for o, x in starts]
+    scanned = split_map(lambda ox: coordinate_scan(ev, space, objective, ox[1], origin=ox[0]),
+                        starts)
     trace = {"scan": {c.origin: rounded_score(c.score) for c in scanned}}
     scanned.sort(key=lambda c: c.score, reverse=True)
-    return [_explore(ev, space, objective, c, 0.15) for c in scanned[:COARSE_REFINE]], trace
+    return split_map(lambda c: _explore(ev, space, objective, c, 0.15),
+                     scanned[:COARSE_REFINE]), trace
 
 
 def polish(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candidate,
