@@ -29,8 +29,8 @@ from google.protobuf import text_format
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tfod_anchors.augment import augment  # noqa: E402
 from tfod_anchors.boxes import BoxSet  # noqa: E402
+from tfod_anchors.config.schema import get_schema  # noqa: E402
 from tfod_anchors.resize import FixedShapeResizer, KeepAspectRatioResizer, resize_boxes  # noqa: E402
-from tfod_anchors.schema import get_schema  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 CSVS = ["voc2007/voc2007_trainval.csv", "voc2012/voc2012_trainval.csv",

@@ -3,10 +3,9 @@ catalogue, builder validation, determinism and order independence."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import SHARED_CONFIGS
 from google.protobuf import text_format
 
 from tfod_anchors.augment import OPS, augment, classify_ops, describe_steps, needs_augmentation
@@ -17,10 +16,8 @@ from tfod_anchors.augment.pads import apply_pad
 from tfod_anchors.augment.state import State
 from tfod_anchors.augment.streams import Streams
 from tfod_anchors.boxes import BoxSet
+from tfod_anchors.config.schema import get_schema
 from tfod_anchors.errors import ConfigError, UsageError
-from tfod_anchors.schema import get_schema
-
-SHARED_CONFIGS = Path(__file__).resolve().parents[1].parent / "shared" / "tfod-configs"
 
 
 def steps(*texts: str) -> list:
@@ -77,7 +74,7 @@ def test_needs_augmentation():
 
 @pytest.mark.skipif(not SHARED_CONFIGS.is_dir(), reason="needs ../shared/tfod-configs")
 def test_every_sample_config_step_is_known():
-    from tfod_anchors.config_io import load_config
+    from tfod_anchors.config.files import load_config
     seen = set()
     for path in sorted(SHARED_CONFIGS.rglob("*.config")):
         for _, name, status in classify_ops(

@@ -25,6 +25,11 @@ from tfod_anchors.cli import COMMANDS
 ERROR_KEYS = ["code", "kind", "message", "file", "record"]
 
 
+def _few_boxes_removed(err: str) -> str:
+    """stderr without the warning every fit of the 8-box test dataset gets (< 100 boxes)."""
+    return "".join(line for line in err.splitlines(True) if "box(es) were fitted" not in line)
+
+
 @pytest.fixture()
 def dataset(tmp_path: Path) -> dict[str, Path]:
     return make_dataset(tmp_path)
@@ -129,7 +134,7 @@ def test_json_success_is_one_document(capsys, dataset, name):
     assert code == 0
     doc = _one_document(out)
     assert "error" not in doc
-    assert err == ""  # no progress, no notes in --json mode
+    assert _few_boxes_removed(err) == ""  # no progress, no notes in --json mode
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))
@@ -283,7 +288,8 @@ def test_fit_warning_on_stderr_in_every_mode(capsys, dataset):
     for extra in ([], ["--quiet"], ["--json"]):
         code, out, err = run_cli(capsys, *argv, *extra)
         assert code == 0
-        warnings = [line for line in err.splitlines() if line.startswith("tfod-anchors: warning:")]
+        warnings = [line for line in _few_boxes_removed(err).splitlines()
+                    if line.startswith("tfod-anchors: warning:")]
         assert len(warnings) == 1 and "fine_tune_checkpoint" in warnings[0]
         assert "fine_tune_checkpoint" not in out or extra == ["--json"]
 
@@ -294,7 +300,7 @@ def test_fit_quiet_keeps_results_drops_notes(capsys, dataset):
     assert code == 0 and "better on objective" in out
     assert err.startswith("  searching on 8") and err.endswith(f"\nwrote {target}\n")
     code, out, err = run_cli(capsys, "fit", dataset["config"], "--output", target, "--quiet")
-    assert code == 0 and "better on objective" in out and err == ""
+    assert code == 0 and "better on objective" in out and _few_boxes_removed(err) == ""
 
 
 def test_check_findings_and_verdict_on_stdout(capsys, dataset):

@@ -10,6 +10,7 @@ import stat
 
 import pytest
 
+from tfod_anchors.config import atomic
 from tfod_anchors.config import files as config_io
 from tfod_anchors.config.files import load_config, write_config, write_new
 from tfod_anchors.config.schema import get_schema
@@ -171,7 +172,7 @@ def test_refuses_when_changed_or_vanished(cfg_path):
 
 
 def _fail_after(monkeypatch, calls_before_failure, *, partial=True):
-    """Make config_io's write seam fail with ENOSPC on call number ``calls_before_failure + 1``."""
+    """Make the atomic write seam fail with ENOSPC on call ``calls_before_failure + 1``."""
     calls = []
     real_write = os.write
 
@@ -183,7 +184,7 @@ def _fail_after(monkeypatch, calls_before_failure, *, partial=True):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write(fd, data)
 
-    monkeypatch.setattr(config_io, "_write", flaky_write)
+    monkeypatch.setattr(atomic, "_write", flaky_write)
     return calls
 
 
@@ -206,7 +207,7 @@ def test_fsync_failure_leaves_original_and_no_temp(cfg_path, monkeypatch):
     def failing_fsync(fd):
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(config_io, "_fsync", failing_fsync)
+    monkeypatch.setattr(atomic, "_fsync", failing_fsync)
     with pytest.raises(WriteError, match="Input/output error"):
         write_config(NEW, str(cfg_path))
     assert cfg_path.read_text() == CONFIG
@@ -215,7 +216,7 @@ def test_fsync_failure_leaves_original_and_no_temp(cfg_path, monkeypatch):
 
 def test_short_writes_are_completed(cfg_path, monkeypatch):
     real_write = os.write
-    monkeypatch.setattr(config_io, "_write", lambda fd, data: real_write(fd, bytes(data[:7])))
+    monkeypatch.setattr(atomic, "_write", lambda fd, data: real_write(fd, bytes(data[:7])))
     write_config(NEW, str(cfg_path), backup=False)
     assert cfg_path.read_text() == NEW
 

@@ -203,8 +203,9 @@ def test_csv_size_from_image_file_and_errors(tmp_path):
                       ["p.png", "x", 0, 1, 1, "a"]])
     with pytest.raises(InputError) as err:
         read_boxes([path], progress=False)
-    assert str(err.value).startswith("1 record(s) are not usable") and "(line 4)" in \
-        str(err.value)
+    assert str(err.value).startswith("1 malformed record(s), row(s) or annotation(s) cannot "
+                                     "be used") and "(line 4)" in str(err.value)
+    assert "tf.Example" not in str(err.value)  # a CSV row is not a tf.Example
     out = read_boxes([path], skip_bad=True, progress=False)
     np.testing.assert_array_equal(out.boxes, f32([[1 / 10, 2 / 20, 9 / 10, 12 / 20]]))
     assert out.skipped == {"malformed_records": 1, "missing_image_size": 1, "size_from_header": 1}

@@ -305,7 +305,8 @@ def test_malformed_record_named(tmp_path, record, reason):
     path = write(tmp_path / "m.record", [example([B2], 5, 6), record, example([B1], 7, 8)])
     with pytest.raises(InputError) as err:
         native([path])
-    assert str(err.value).startswith("1 record(s) are not usable TFOD tf.Examples; first: "
+    assert str(err.value).startswith("1 malformed record(s), row(s) or annotation(s) cannot "
+                                     "be used; first: "
                                      f"{path} (record 1): {reason}")
     out = native([path], skip_bad=True)
     np.testing.assert_array_equal(out.image_height, [5, 7])
@@ -325,7 +326,9 @@ def test_lenient_cases_match_parse_example(tmp_path):
     assert out.skipped == {"malformed_records": 1, "missing_image_size": 2}
     assert "(record 0): image/object/bbox/{ymin,xmin,ymax,xmax} have different lengths" in \
         out.skip_examples["malformed_records"]
-    assert out.skip_examples["missing_image_size"] == f"{path} (record 1)"
+    assert out.skip_examples["missing_image_size"] == (
+        f"{path} (record 1): image/height x image/width 0 x 44 (missing or 0) and no readable "
+        "image header")
     np.testing.assert_array_equal(out.image_height, [9])
 
 

@@ -265,7 +265,7 @@ def test_missing_size_without_image_is_fatal_then_skippable(tmp_path):
                                          example([B2], width=0, encoded=b"not an image")])
     with pytest.raises(InputError) as err:
         read_boxes([path], progress=False)
-    assert str(err.value).startswith("2 image(s) have no size")
+    assert str(err.value).startswith("2 image(s) have no usable size")
     assert f"first: {path} (record 1)" in str(err.value)
     out = read_boxes([path], skip_bad=True, progress=False)
     assert out.num_images == 1 and out.skipped == {"missing_image_size": 2}
@@ -329,8 +329,9 @@ def test_malformed_records_located(tmp_path):
     path = write(tmp_path / "bad.record", records)
     with pytest.raises(InputError) as err:
         read_boxes([path], progress=False)
-    assert str(err.value).startswith("4 record(s) are not usable TFOD tf.Examples; "
-                                     f"first: {path} (record 1)")
+    assert str(err.value).startswith("4 malformed record(s), row(s) or annotation(s) cannot be "
+                                     f"used; first: {path} (record 1): cannot parse the record "
+                                     "as a tf.Example")
     out = read_boxes([path], skip_bad=True, progress=False)
     assert out.num_images == 2 and out.skipped == {"malformed_records": 4}
 

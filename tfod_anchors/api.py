@@ -32,9 +32,18 @@ from typing import Any
 from tfod_anchors import pipeline
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
 from tfod_anchors.config import query as cq
-from tfod_anchors.config.files import LoadedConfig, load_config, write_config, write_new
+from tfod_anchors.config.files import (
+    LoadedConfig,
+    Written,
+    ensure_replaceable,
+    ensure_writable,
+    load_config,
+    same_file,
+    write_config,
+    write_new,
+)
 from tfod_anchors.config.query import PipelineLike
-from tfod_anchors.errors import UsageError
+from tfod_anchors.errors import ConfigError, UsageError
 from tfod_anchors.pipeline import SourceOptions
 from tfod_anchors.rules import has_errors
 
@@ -207,8 +216,18 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
 def write_fitted(outcome: FitOutcome, *, output: str | None = None, in_place: bool = False,
                  backup: bool = True) -> str:
     """Write a :func:`fit` result: to ``output`` (atomic), or over the original file
-    (atomic, refused if it changed since it was read; ``NAME.bak`` kept unless
-    ``backup=False``). Returns the written path."""
+    (atomic, refused if it changed since it was read; the previous text kept in
+    ``NAME.bak``, or ``NAME.bak.1``, ``.2`` ... beside an earlier backup, unless
+    ``backup=False``). An ``output`` that is the config itself (same path, or a path
+    resolving to it) is written as ``in_place``. Returns the written path;
+    :func:`write_fitted_details` also gives the backup and notes."""
+    return write_fitted_details(outcome, output=output, in_place=in_place, backup=backup).path
+
+
+def write_fitted_details(outcome: FitOutcome, *, output: str | None = None,
+                         in_place: bool = False, backup: bool = True) -> Written:
+    """:func:`write_fitted`, returning the :class:`~tfod_anchors.config.files.Written`
+    record (path, backup path, notes such as removed stale temporary files)."""
     if outcome.text is None:
         from google.protobuf import text_format
 
@@ -218,12 +237,30 @@ def write_fitted(outcome: FitOutcome, *, output: str | None = None, in_place: bo
     if in_place == bool(output):
         raise UsageError("write_fitted needs exactly one of output=PATH or in_place=True")
     assert in_place or output is not None
+    if output and outcome.loaded is not None and same_file(output, outcome.loaded.path):
+        in_place = True
     if in_place:
         if outcome.loaded is None:
             raise UsageError("in_place needs a config that was read from a file")
         return write_config(text, outcome.loaded.path, backup=backup,
-                            expected_fingerprint=outcome.loaded.fingerprint).path
-    return write_new(text, str(output)).path
+                            expected_fingerprint=outcome.loaded.fingerprint)
+    return write_new(text, str(output))
+
+
+def check_writable(config: str, *, output: str | None = None,
+                   in_place: bool = False) -> list[str]:
+    """Refuse (WriteError) before any work what writing the fit would refuse later:
+    a read-only config, a folder where no file can be created (read-only mount), an
+    owner that could not be kept. Returns notes for the user (hard links; an
+    ``output`` that is the config itself, which is then written as ``in_place``)."""
+    if output and same_file(output, str(config)):
+        return [f"--output {output} is the config itself: it is rewritten as with "
+                "--in-place (change check, backup kept)"] + ensure_replaceable(str(config))
+    if in_place:
+        return ensure_replaceable(str(config))
+    if output:
+        return ensure_writable(output)
+    return []
 
 
 def _config_data_missing(cfg: PipelineLike, config_path: str | None) -> str | None:
@@ -273,18 +310,41 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         else:
             if boxes is None:
                 boxes = pipeline.read_config_boxes(cfg, path, options)
-            metrics = pipeline.measure_coverage(pipeline.resize_for_config(boxes, cfg), cfg).metrics
-            cov = {**ordered_metrics(metrics), "num_images": boxes.num_images,
-                   "skipped": dict(boxes.skipped)}
-            findings += coverage_findings(cov, min_recall)
+            metrics = _coverage_unless_broken(boxes, cfg, findings)
+            if metrics is not None:
+                cov = {**ordered_metrics(metrics), "num_images": boxes.num_images,
+                       "skipped": dict(boxes.skipped)}
+                findings += coverage_findings(cov, min_recall)
     as_dicts = [f.to_dict() for f in findings]
     failed = has_errors(findings) or (strict and any(f.severity == WARNING for f in findings))
     return CheckOutcome(as_dicts, cov, not failed)
+
+
+def _coverage_unless_broken(boxes: BoxSet, cfg: Any, findings: list[Any]) -> dict | None:
+    """Coverage metrics, or None (plus a ``coverage_skipped`` finding) when the rules found
+    anchor values no geometry can be built from, or the config's errors stop the
+    resizer or the anchor layout: the findings say why, and ``check`` exits 1."""
+    from tfod_anchors.rules import UNMEASURABLE, finding
+
+    blocking = [f.code for f in findings if f.code in UNMEASURABLE]
+    reason = f"the anchors cannot be built ({', '.join(blocking)})" if blocking else None
+    if reason is None:
+        try:
+            return pipeline.measure_coverage(pipeline.resize_for_config(boxes, cfg),
+                                             cfg).metrics
+        except (ConfigError, UsageError) as err:  # e.g. a resizer or stride TFOD rejects
+            if not has_errors(findings):
+                raise
+            reason = err.message
+    findings.append(finding("coverage_skipped", f"coverage not measured: {reason}; fix the "
+                                                "error findings first"))
+    return None
 
 
 def anchors(config: PipelineLike, image_size: tuple[int, int]) -> dict[str, Any]:
     """The ``anchors`` command's description for one original image size ``(h, w)``."""
     from tfod_anchors.anchors.describe import describe_anchors
 
-    cfg, _ = _config(config)
+    cfg, loaded = _config(config)
+    pipeline.require_anchors(cfg, loaded.path if loaded else None, "anchors")
     return describe_anchors(cfg, image_size)

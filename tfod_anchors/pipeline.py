@@ -154,12 +154,20 @@ def measure_coverage(resized: ResizedBoxes, cfg: PipelineLike) -> Any:
 
 
 def require_anchors(cfg: PipelineLike, config_path: str | None, command: str) -> None:
-    """Refuse (exit 2) configs without an anchor generator for commands that need one."""
-    if cq.anchor_generator(cfg) is None:
+    """Refuse (exit 2) configs without an anchor generator for commands that need one, and
+    anchor values no anchor can be built from (``check`` reports them as errors)."""
+    from tfod_anchors.rules import anchor_value_findings
+
+    generator = cq.anchor_generator(cfg)
+    if generator is None:
         kind = cq.model_kind(cfg) or "(none)"
         raise ConfigError(
             f"model {kind} has no anchor generator, so `{command}` has nothing to work on "
             "(anchor-free models such as CenterNet are not supported)", path=config_path)
+    kind = generator.WhichOneof("anchor_generator_oneof")
+    bad = anchor_value_findings(kind, getattr(generator, kind)) if kind else []
+    if bad:
+        raise ConfigError(f"{bad[0].code}: {bad[0].message}", path=config_path)
 
 
 

@@ -15,6 +15,7 @@ shape there is.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -46,6 +47,8 @@ SEVERITY = {
     "frcnn_normalized_anchors": ERROR,
     "ssd_unnormalized_anchors": ERROR,
     "zero_anchors": ERROR,
+    "invalid_aspect_ratio": ERROR,
+    "invalid_anchor_scale": ERROR,
     "duplicate_aspect_ratios": WARNING,
     "duplicate_scales": WARNING,
     "weight_shared_anchors_differ": ERROR,
@@ -71,6 +74,10 @@ SEVERITY = {
     "low_recall": WARNING,
     "band_recall_collapse": ERROR,
 }
+
+#: Findings that leave no anchor geometry to measure coverage with (``check`` then skips
+#: coverage with a ``coverage_skipped`` finding instead of computing NaN metrics).
+UNMEASURABLE = ("invalid_aspect_ratio", "invalid_anchor_scale", "zero_anchors")
 
 # An anchor side longer than this many times the padded input side is "far beyond" it.
 TOO_LARGE_FACTOR = 2.0
@@ -131,6 +138,9 @@ def check_rules(cfg: PipelineLike, image_size: tuple[int, int] = (480, 640)) -> 
                         + ("grid_anchor_generator" if kind == "faster_rcnn"
                            else "ssd_anchor_generator") + " { ... }")]
     findings = _proto_rules(gen_kind, getattr(gen_msg, gen_kind))
+    values = anchor_value_findings(gen_kind, getattr(gen_msg, gen_kind))
+    if values:
+        return findings + values  # no geometry can be built from these values
     try:
         generator = build_model_generator(pipeline)
     except ConfigError as err:
@@ -171,9 +181,10 @@ def _matched_threshold(pipeline: Any) -> float:
 # --- the generator block alone ----------------------------------------------------------
 
 def _duplicates(values, tol: float = 1e-3) -> list[float]:
+    """Finite values repeated within ``tol`` (relative); non-finite ones are another rule's."""
     seen: list[float] = []
     dups: list[float] = []
-    for v in (float(x) for x in values):
+    for v in (float(x) for x in values if math.isfinite(x)):
         if any(abs(v - s) <= tol * max(abs(s), 1e-12) for s in seen):
             dups.append(v)
         else:
@@ -217,6 +228,62 @@ def _proto_rules(gen_kind: str, msg: Any) -> list[Finding]:
         out.append(finding("zero_anchors",
                            f"{gen_kind} has no {' / '.join(empty)}, so some feature maps get no "
                            "anchors at all; list at least one value"))
+    return out
+
+
+# --- anchor values TFOD cannot build or use ------------------------------------------------
+
+def _bad(values: Any) -> list[float]:
+    """The values that are NaN, infinite, zero or negative."""
+    return [float(v) for v in values if not (math.isfinite(v) and v > 0)]
+
+
+def _fmt_values(values: list[float]) -> str:
+    return ", ".join(f"{v:g}" for v in values)
+
+
+def anchor_value_findings(gen_kind: str, msg: Any) -> list[Finding]:
+    """``invalid_aspect_ratio`` / ``invalid_anchor_scale`` for values no anchor can be built
+    from: aspect ratios and scales (and the sizes they multiply) must be finite and
+    positive. TFOD does not check them; it takes square roots and products of them and
+    trains with NaN or infinite anchors (or none that can ever match)."""
+    ratios: list[tuple[str, list[float]]] = []
+    scales: list[tuple[str, list[float]]] = []
+    if gen_kind in ("grid_anchor_generator", "ssd_anchor_generator",
+                    "multiscale_anchor_generator"):
+        ratios.append(("aspect_ratios", _bad(msg.aspect_ratios)))
+    if gen_kind == "grid_anchor_generator":
+        scales += [("scales", _bad(msg.scales)), ("height", _bad([msg.height])),
+                   ("width", _bad([msg.width]))]
+    elif gen_kind == "ssd_anchor_generator":
+        if not math.isfinite(msg.interpolated_scale_aspect_ratio):
+            ratios.append(("interpolated_scale_aspect_ratio",
+                           [float(msg.interpolated_scale_aspect_ratio)]))
+        if len(msg.scales):
+            scales.append(("scales", _bad(msg.scales)))
+        else:
+            scales += [("min_scale", _bad([msg.min_scale])), ("max_scale", _bad([msg.max_scale]))]
+        scales += [("base_anchor_height", _bad([msg.base_anchor_height])),
+                   ("base_anchor_width", _bad([msg.base_anchor_width]))]
+    elif gen_kind == "multiscale_anchor_generator":
+        scales.append(("anchor_scale", _bad([msg.anchor_scale])))
+    elif gen_kind == "flexible_grid_anchor_generator":
+        for index, grid in enumerate(msg.anchor_grid):
+            ratios.append((f"anchor_grid[{index}].aspect_ratios", _bad(grid.aspect_ratios)))
+            scales.append((f"anchor_grid[{index}].base_sizes", _bad(grid.base_sizes)))
+    out = []
+    bad_ratios = [(name, vals) for name, vals in ratios if vals]
+    if bad_ratios:
+        out.append(finding("invalid_aspect_ratio", f"{gen_kind} " + "; ".join(
+            f"{name} {_fmt_values(vals)}" for name, vals in bad_ratios) + ": aspect ratios must "
+            "be finite and > 0 (TFOD takes their square root, so 0 gives infinite and a "
+            "negative value NaN anchors); remove or fix them"))
+    bad_scales = [(name, vals) for name, vals in scales if vals]
+    if bad_scales:
+        out.append(finding("invalid_anchor_scale", f"{gen_kind} " + "; ".join(
+            f"{name} {_fmt_values(vals)}" for name, vals in bad_scales) + ": anchor scales and "
+            "sizes must be finite and > 0 (NaN, infinite, zero or negative ones give anchors "
+            "that can never match a box); remove or fix them"))
     return out
 
 

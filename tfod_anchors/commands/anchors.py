@@ -16,6 +16,7 @@ from tfod_anchors.commands._common import add_output_arguments, emit_json, load,
 from tfod_anchors.config import query as cq
 from tfod_anchors.config.query import PipelineLike
 from tfod_anchors.errors import EXIT_OK, ConfigError
+from tfod_anchors.pipeline import require_anchors
 from tfod_anchors.resize import build_resizer
 
 HELP = "explain/export the anchors TFOD would generate"
@@ -102,6 +103,7 @@ def human(entry: dict[str, Any]) -> str:
 def run(args: Any) -> int:
     cfg = load(args.config).config
     meta_architecture(cfg)  # refuses anchor-free models with exit 2
+    require_anchors(cfg, args.config, "anchors")  # and anchor values TFOD cannot use
     sizes = args.image_size or [default_image_size(cfg)]
     entries = []
     for size in sizes:

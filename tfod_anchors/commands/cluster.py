@@ -44,9 +44,13 @@ def k_range(text: str) -> list[int]:
             lo, hi = (int(v) for v in text.split(":"))
             ks = list(range(lo, hi + 1))
         else:
-            ks = [int(text)]
+            lo = hi = int(text)
+            ks = [lo]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected K or KMIN:KMAX, got {text!r}") from None
+    if lo > hi:
+        raise argparse.ArgumentTypeError(f"KMIN:KMAX needs KMIN <= KMAX, got {text!r} "
+                                         f"(did you mean {hi}:{lo}?)")
     if not ks or min(ks) < 1:
         raise argparse.ArgumentTypeError(f"k must be >= 1, got {text!r}")
     return ks

@@ -30,7 +30,6 @@ from tfod_anchors.commands._common import (
     warn,
 )
 from tfod_anchors.config import query as cq
-from tfod_anchors.config.files import ensure_replaceable
 from tfod_anchors.coverage.metrics import METRIC_KEYS, SIZE_BANDS, ordered_metrics
 from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK
 from tfod_anchors.fitting import OBJECTIVES
@@ -41,6 +40,8 @@ HELP = "fit the config's own anchor generator to the boxes"
 TABLE_KEYS = (*METRIC_KEYS, "num_unreachable")
 UNREACHABLE_NOTE = ("num_unreachable: boxes an anchor shape would match if centred on them "
                     "but no anchor at a grid position does (stride, border); not lost recall")
+#: ``fit`` warns when it fits fewer boxes than this.
+FEW_BOXES = 100
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -149,8 +150,8 @@ def _changed_fields(outcome: api.FitOutcome) -> tuple[dict, dict]:
 
 def run(args: Any) -> int:
     progress = None if args.quiet or args.json else (lambda msg: say(args, f"  {msg}"))
-    if args.in_place:
-        ensure_replaceable(args.config)  # fail before the work, not after it
+    write_notes = api.check_writable(args.config, output=args.output,
+                                     in_place=args.in_place)  # fail before the work
     outcome = api.fit(
         args.config, sources=source_options(args), objective=args.objective, seed=args.seed,
         num_scales=args.num_scales, num_aspect_ratios=args.num_aspect_ratios,
@@ -177,11 +178,18 @@ def run(args: Any) -> int:
     for f in outcome.new_findings:
         if f["severity"] == "warning":
             warnings.append(f"the fitted config adds check finding {f['code']}: {f['message']}")
+    if outcome.boxes.num_boxes < FEW_BOXES:
+        warnings.append(f"only {outcome.boxes.num_boxes} box(es) were fitted: anchors fitted to "
+                        f"fewer than {FEW_BOXES} boxes follow those boxes, not the objects the "
+                        "model will meet; check the input or treat the result with care")
     wants_file = bool(args.output or args.in_place)
-    written = None
+    written = backup = None
     if take and wants_file and not blocking:
-        written = api.write_fitted(outcome, output=args.output, in_place=args.in_place,
-                                   backup=not args.no_backup)
+        details = api.write_fitted_details(outcome, output=args.output,
+                                           in_place=args.in_place, backup=not args.no_backup)
+        written, backup = details.path, details.backup
+        write_notes += details.notes
+    warnings += write_notes
     report_paths = []
     if args.report:
         report_paths = write_fit_report(args.report, outcome, seed=args.seed,
@@ -233,8 +241,7 @@ def run(args: Any) -> int:
         out(args, text)
     out(args, line)
     if written:
-        say(args, f"wrote {written}" + (f" (previous text kept in {written}.bak)"
-                                         if args.in_place and not args.no_backup else ""))
+        say(args, f"wrote {written}" + (f" (previous text kept in {backup})" if backup else ""))
     elif take and not blocking and outcome.diff:
         say(args, "dry run (no --output/--in-place), nothing written; the patch would be")
         out(args, outcome.diff.rstrip("\n"))

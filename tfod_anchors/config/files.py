@@ -5,13 +5,17 @@ need them, and ``check`` should not pay for importing TensorFlow); paths with a
 URL scheme (``gs://``, ``s3://`` ...) go through ``tf.io.gfile``, imported on
 first use.
 
-Write protocol (local): the new bytes go to a temporary file beside the target,
-are flushed and fsynced, get the target's mode, and replace it with
-``os.replace``; the previous bytes are first kept as ``NAME.bak`` (written the
-same way). Before replacing, the target is re-read and compared with the
-fingerprint taken when it was loaded; a change or a missing file is refused. On
-any failure the target is left byte-identical and temporary files are removed.
-On ``gs://`` a temporary object is written and then renamed (copy + delete).
+Write protocol (local, :mod:`.atomic`): under a lock on the directory, the new
+bytes go to a temporary file beside the target, are flushed and fsynced, get the
+target's owner, group and mode, and replace it with ``os.replace``; the previous
+bytes are first kept in ``NAME.bak`` (or the next free ``NAME.bak.N``; a backup
+that differs is never overwritten). Before replacing, the target is re-read and
+compared with the fingerprint taken when it was loaded; a change or a missing
+file is refused. On any failure the target is left byte-identical and temporary
+files are removed; those of a killed writer are removed by the next one. On
+``gs://`` a temporary object is written and then renamed (copy + delete).
+:func:`ensure_replaceable` / :func:`ensure_writable` refuse, before any work, what
+the write would refuse later.
 """
 
 from __future__ import annotations
@@ -20,18 +24,14 @@ import hashlib
 import os
 import re
 import secrets
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf.message import Message
 
+from tfod_anchors.config import atomic
 from tfod_anchors.config.schema import Schema, get_schema, parse_pipeline_text
 from tfod_anchors.errors import ConfigError, WriteError
-
-# Seams for failure-injection tests: the writer calls these module attributes.
-_write = os.write
-_fsync = os.fsync
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 BOM = "\ufeff"
@@ -60,10 +60,12 @@ class LoadedConfig:
 
 @dataclass(frozen=True)
 class Written:
-    """Result of a write: the target and the backup (``None`` without one)."""
+    """Result of a write: the target as given, the backup's real path (``None``
+    without one) and notes for the user (stale temporary files removed, hard links)."""
 
     path: str
     backup: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 def is_remote(path: str) -> bool:
@@ -178,64 +180,6 @@ def load_config(path: str, schema: Schema | None = None) -> LoadedConfig:
 # ----------------------------------------------------------------------------- writing
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        done = _write(fd, view)
-        if done <= 0:
-            raise OSError("write returned no progress")
-        view = view[done:]
-
-
-def _atomic_local(target: str, data: bytes, mode: int) -> str:
-    """Write ``data`` to a fsynced temporary file beside ``target`` with ``mode``; return its path.
-
-    The caller renames it into place (or removes it); on failure here nothing is left.
-    """
-    directory, name = os.path.split(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory or ".")
-    try:
-        try:
-            _write_all(fd, data)
-            _fsync(fd)
-            if hasattr(os, "fchmod"):
-                os.fchmod(fd, mode)
-            else:  # pragma: no cover - Windows
-                os.chmod(tmp, mode)
-        finally:
-            os.close(fd)
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-    return tmp
-
-
-def _remove_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def _fsync_dir(directory: str) -> None:
-    try:
-        fd = os.open(directory or ".", os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _default_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 def _check_unchanged(current: bytes | None, expected: str | None, path: str) -> None:
     if expected is None:
         return
@@ -248,17 +192,27 @@ def _check_unchanged(current: bytes | None, expected: str | None, path: str) -> 
         )
 
 
-def _read_current_local(target: str) -> bytes | None:
-    try:
-        with open(target, "rb") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        return None
-
-
 def current_known(path: str) -> bool:
     """Whether a local file exists at ``path`` (for messages only)."""
     return os.path.exists(_local(str(path)))
+
+
+def same_file(a: str, b: str) -> bool:
+    """Whether writing to ``a`` would replace the file ``b`` names: the same path once
+    symlinks are resolved, or the same file under one name only (a case-insensitive
+    file system, a bind mount). Another hard link of ``b`` is not the same: writing
+    it gives that name a new file and leaves ``b`` alone."""
+    a, b = str(a), str(b)
+    if is_remote(a) or is_remote(b):
+        return a.rstrip("/") == b.rstrip("/")
+    a, b = _local(a), _local(b)
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:
+        return False
+    return os.path.samestat(sa, sb) and sa.st_nlink == 1
 
 
 def _write_local(
@@ -266,33 +220,40 @@ def _write_local(
 ) -> Written:
     target = os.path.realpath(_local(path))
     data = text.encode("utf-8")
-    temps: list[str] = []
-    try:
-        current = _read_current_local(target)
+
+    def check(current: bytes | None) -> None:
         if require_existing and current is None:
             raise WriteError("file vanished since it was read; nothing written", path=path)
         _check_unchanged(current, expected, path)
-        mode = os.stat(target).st_mode & 0o7777 if current is not None else _default_mode()
         if require_existing:
-            ensure_replaceable(path)
-        temps.append(_atomic_local(target, data, mode))
-        backup_path = None
-        if backup and current is not None:
-            backup_path = target + ".bak"
-            temps.append(_atomic_local(backup_path, current, mode))
-            os.replace(temps.pop(), backup_path)
-        _check_unchanged(_read_current_local(target), expected, path)
-        os.replace(temps.pop(), target)
-        _fsync_dir(os.path.dirname(target))
-        return Written(path=str(path), backup=backup_path)
-    except WriteError:
+            _refuse_read_only(path)
+
+    try:
+        done = atomic.replace_local(target, data, backup=backup, check=check)
+    except WriteError as err:
+        if err.path is None:
+            err.path = path
         raise
     except OSError as err:
         kept = "original left unchanged" if current_known(path) else "nothing written"
         raise WriteError(f"cannot write ({_one_line(err)}); {kept}", path=path) from None
-    finally:
-        for tmp in temps:
-            _remove_quietly(tmp)
+    return Written(path=str(path), backup=done.backup, notes=tuple(done.notes))
+
+
+def _remote_backup(gfile: Any, path: str, current: bytes) -> str:
+    """The first of ``PATH.bak``, ``PATH.bak.1`` ... that is free (written now) or
+    already holds ``current``; a backup that differs is never overwritten."""
+    for slot in atomic.backup_slots(path):
+        if gfile.exists(slot):
+            with gfile.GFile(slot, "rb") as fh:
+                if fh.read() == current:
+                    return slot
+            continue
+        with gfile.GFile(slot, "wb") as fh:
+            fh.write(current)
+        return slot
+    raise WriteError(f"{atomic.MAX_BACKUPS} backups of this file exist already; nothing "
+                     "written", path=path)
 
 
 def _write_remote(
@@ -304,15 +265,15 @@ def _write_remote(
         exists = gfile.exists(path)
         if require_existing and not exists:
             raise WriteError("file vanished since it was read; nothing written", path=path)
-        if expected is not None:
+        current = None
+        if exists and (expected is not None or backup):
             with gfile.GFile(path, "rb") as fh:
-                _check_unchanged(fh.read(), expected, path)
+                current = fh.read()
+            _check_unchanged(current, expected, path)
         with gfile.GFile(tmp, "wb") as fh:
             fh.write(text.encode("utf-8"))
-        backup_path = None
-        if backup and exists:
-            backup_path = f"{path}.bak"
-            gfile.copy(path, backup_path, overwrite=True)
+        backup_path = _remote_backup(gfile, path, current) if backup and current is not None \
+            else None
         gfile.rename(tmp, path, overwrite=True)
         return Written(path=str(path), backup=backup_path)
     except WriteError:
@@ -329,15 +290,7 @@ def _write_remote(
             pass
 
 
-def ensure_replaceable(path: str) -> None:
-    """Refuse (WriteError) to replace a local file whose mode has no write bit.
-
-    A read-only config is a statement by its owner; root could still replace it
-    by rename, so this is checked explicitly rather than left to permissions.
-    Remote paths are left to the storage's own permissions.
-    """
-    if is_remote(str(path)):
-        return
+def _refuse_read_only(path: str) -> None:
     try:
         mode = os.stat(_local(str(path))).st_mode
     except FileNotFoundError:
@@ -348,20 +301,82 @@ def ensure_replaceable(path: str) -> None:
                          "--output)", path=str(path))
 
 
+def _probe(directory: str, name: str, path: str) -> None:
+    try:
+        atomic.probe_directory(directory, name)
+    except OSError as err:
+        raise WriteError(f"cannot write in the directory {directory or '.'} "
+                         f"({_one_line(err)}); nothing written", path=path) from None
+
+
+def ensure_replaceable(path: str) -> list[str]:
+    """Before the work of ``--in-place``: refuse (WriteError) what the write would refuse.
+
+    A read-only file (no write bit: a statement by its owner; root could still replace
+    it by rename), a directory where no file can be created (permissions, read-only
+    mount), or an owner/group a replacement could not keep. Returns notes for the user
+    (a file with several hard links). Remote paths are left to the storage.
+    """
+    path = str(path)
+    if is_remote(path):
+        return []
+    _refuse_read_only(path)
+    target = os.path.realpath(_local(path))
+    directory, name = os.path.split(target)
+    st = os.stat(target)
+    problem = atomic.ownership_problem(st)
+    if problem:
+        raise WriteError(f"cannot replace it: {problem}; nothing written (use --output)",
+                         path=path)
+    _probe(directory, name, path)
+    note = atomic.hard_link_note(path, st)
+    return [note] if note else []
+
+
+def ensure_writable(path: str) -> list[str]:
+    """Before the work of ``--output PATH``: refuse (WriteError) when no file can be
+    created where ``PATH`` goes (the nearest existing folder is tried, as the write
+    creates missing ones), or when an existing file's owner could not be kept."""
+    path = str(path)
+    if is_remote(path):
+        return []
+    target = os.path.realpath(_local(path))
+    directory, name = os.path.split(target)
+    existing = directory
+    while existing and not os.path.isdir(existing):
+        parent = os.path.dirname(existing)
+        if parent == existing or os.path.lexists(existing):
+            break
+        existing = parent
+    if existing and not os.path.isdir(existing):
+        raise WriteError(f"cannot create the directory: {existing} is not a directory; "
+                         "nothing written", path=path)
+    if os.path.exists(target):
+        problem = atomic.ownership_problem(os.stat(target))
+        if problem:
+            raise WriteError(f"cannot replace it: {problem}; nothing written", path=path)
+    _probe(existing, name, path)
+    return []
+
+
 def write_config(
     text: str, path: str, *, backup: bool = True, expected_fingerprint: str | None = None
 ) -> Written:
-    """Atomically replace an existing config (``--in-place``).
+    """Atomically replace an existing config (``--in-place``), keeping its owner, group
+    and mode (see :mod:`.atomic` for the protocol).
 
     Args:
         text: the complete new file text (written as UTF-8).
-        path: the config to replace; must exist.
-        backup: keep the previous bytes as ``PATH.bak``.
+        path: the config to replace; must exist. A symlink is followed: the file it
+            points to is replaced and its backup goes beside that file.
+        backup: keep the previous bytes in ``PATH.bak`` (or ``PATH.bak.1``, ``.2`` ...
+            when an earlier backup with other bytes is there; never overwritten).
         expected_fingerprint: :attr:`LoadedConfig.fingerprint`; when given, the
             write is refused if the file's bytes differ now.
     Raises:
-        WriteError: changed/vanished since read, or any I/O failure; the
-            original is left byte-identical and no temporary file remains.
+        WriteError: changed/vanished since read, read-only, owner cannot be kept, or
+            any I/O failure; the original is left byte-identical and no temporary
+            file remains.
     """
     path = str(path)
     writer = _write_remote if is_remote(path) else _write_local
@@ -372,8 +387,8 @@ def write_new(text: str, path: str) -> Written:
     """Atomically write ``text`` to ``path`` (``--output``), replacing any file there.
 
     Same temporary-file scheme as :func:`write_config`, without backup or
-    change check; an existing file's mode is kept. A missing local parent
-    directory is created (like ``mkdir -p``).
+    change check; an existing file's owner, group and mode are kept. A missing
+    local parent directory is created (like ``mkdir -p``).
 
     Raises:
         WriteError: the directory cannot be created, or any I/O failure.

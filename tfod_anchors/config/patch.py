@@ -8,20 +8,24 @@ text: a changed scalar keeps its line (and trailing comment) with just the value
 replaced, a list keeps its ``[...]`` form, one-value-per-line fields stay one
 value per line, new fields are inserted next to their neighbours in schema order
 with the block's indentation. Everything outside the generator block is kept
-byte for byte. The result is re-parsed and must equal the intended config;
-otherwise the whole config is re-serialised and :attr:`PatchResult.warning` says so.
+byte for byte. Only the lines of the top-level ``model`` block are parsed into the
+tree (found by one linear scan, :func:`~.textproto.top_level_blocks`), so the cost
+of a huge config outside that block is linear and small. The patched block is
+re-parsed and must equal the intended one; otherwise the whole config is
+re-serialised and :attr:`PatchResult.warning` says so. Changed line ranges and the
+unified diff come from :mod:`.linediff`, also linear.
 """
 
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 from google.protobuf import text_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from tfod_anchors.config.linediff import changed_line_ranges, unified_diff
 from tfod_anchors.config.query import PipelineLike, anchor_generator_path, as_pipeline
 from tfod_anchors.config.schema import is_repeated, parse_text
 from tfod_anchors.config.textproto import (
@@ -37,6 +41,7 @@ from tfod_anchors.config.textproto import (
     render_inline,
     render_lines,
     tokenize,
+    top_level_blocks,
 )
 from tfod_anchors.errors import ConfigError
 
@@ -50,9 +55,9 @@ __all__ = ["PatchResult", "patch_anchor_generator", "unified_diff", "parse_tree"
 class _Text:
     """Line helpers over the original text."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, newline: str | None = None):
         self.text = text
-        self.nl = "\r\n" if "\r\n" in text else "\n"
+        self.nl = newline or ("\r\n" if "\r\n" in text else "\n")
 
     def line_start(self, pos: int) -> int:
         return self.text.rfind("\n", 0, pos) + 1
@@ -298,11 +303,61 @@ def _as_anchor_generator(target: Message, generator: Message) -> Message:
     return cls.FromString(generator.SerializeToString())
 
 
-def _line_ranges(old: str, new: str) -> list[tuple[int, int]]:
-    matcher = difflib.SequenceMatcher(
-        None, old.splitlines(True), new.splitlines(True), autojunk=False
-    )
-    return [(j1 + 1, j2) for tag, _, _, j1, j2 in matcher.get_opcodes() if tag != "equal"]
+def _model_slice(text: str) -> tuple[int, int] | None:
+    """``(a, b)``: whole lines of ``text`` holding its only top-level ``model`` block and
+    no part of another top-level block, or None (the whole text is patched then)."""
+    try:
+        blocks = top_level_blocks(text)
+    except Unsupported:
+        return None
+    models = [b for b in blocks if b.name == "model"]
+    if len(models) != 1 or any(b.name is None for b in blocks):
+        return None
+    t = _Text(text)
+    a, b = t.line_start(models[0].start), t.next_line(models[0].close)
+    if any(blk.start < a <= blk.close or blk.start < b <= blk.close for blk in blocks):
+        return None
+    return a, b
+
+
+def _strip_bom(text: str) -> str:
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _patch_text(text: str, intended: Message, generator: Message,
+                field_path: list[str], path: str | None) -> str:
+    """``text`` with the generator replaced, edited in place.
+
+    Only the lines of the ``model`` block are parsed when they can be cut out (one
+    linear scan finds them), so a huge config costs little more than a small one; the
+    patched block is re-parsed and must equal ``intended.model``, and everything
+    outside it is kept byte for byte. Raises Unsupported/ConfigError when no safe
+    textual patch exists.
+    """
+    cls = type(intended)
+    a, b = _model_slice(text) or (0, len(text))
+    part = text[a:b]
+    try:
+        old = parse_text(_strip_bom(part), cls(), path)
+    except ConfigError:
+        if (a, b) == (0, len(text)):
+            raise  # the config itself does not parse
+        a, b, part = 0, len(text), text
+        old = parse_text(_strip_bom(part), cls(), path)
+    target = cls()
+    target.CopyFrom(old)
+    getattr(getattr(target.model, field_path[1]), field_path[2]).CopyFrom(generator)
+    t = _Text(part, newline="\r\n" if "\r\n" in text else "\n")
+    edits = _patch_node(t, parse_tree(part), old, target, 0, len(field_path))
+    new_part = _apply(part, edits)
+    try:
+        reparsed = parse_text(_strip_bom(new_part), cls())
+    except ConfigError as err:
+        raise Unsupported(f"the patched text does not parse ({err})") from None
+    whole = (a, b) == (0, len(text))
+    if reparsed != target or reparsed.model != intended.model or (whole and reparsed != intended):
+        raise Unsupported("the config differs from its text outside the anchor generator")
+    return text[:a] + new_part + text[b:]
 
 
 def patch_anchor_generator(
@@ -332,36 +387,14 @@ def patch_anchor_generator(
     generator = _as_anchor_generator(getattr(meta, field_path[2]), new_generator_msg)
     getattr(meta, field_path[2]).CopyFrom(generator)
 
-    body = text[1:] if text.startswith("\ufeff") else text
-    old = parse_text(body, type(cfg)(), path)
-    target = type(cfg)()
-    target.CopyFrom(old)
-    getattr(getattr(target.model, field_path[1]), field_path[2]).CopyFrom(generator)
     try:
-        edits = _patch_node(_Text(text), parse_tree(text), old, target, 0, len(field_path))
-        new_text = _apply(text, edits)
-        reparsed = parse_text(
-            new_text[1:] if new_text.startswith("\ufeff") else new_text, type(cfg)()
-        )
-        if reparsed != intended:
-            raise Unsupported("the config differs from its text outside the anchor generator")
-        return PatchResult(new_text, _line_ranges(text, new_text), "textual")
-    except (Unsupported, ConfigError) as err:
+        new_text = _patch_text(text, intended, generator, field_path, path)
+        return PatchResult(new_text, changed_line_ranges(text, new_text), "textual")
+    except Unsupported as err:
         reason = str(err)
     new_text = text_format.MessageToString(intended)
     warning = (
         f"could not patch the anchor generator block in place ({reason}); the whole config was "
         "re-serialised, so comments and formatting elsewhere are lost"
     )
-    return PatchResult(new_text, _line_ranges(text, new_text), "reserialized", warning)
-
-
-def unified_diff(old: str, new: str, path: str = "pipeline.config") -> str:
-    """``diff -u`` style text between two versions of a config (empty when equal)."""
-    lines = difflib.unified_diff(
-        old.splitlines(True),
-        new.splitlines(True),
-        fromfile=f"{path} (before)",
-        tofile=f"{path} (after)",
-    )
-    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    return PatchResult(new_text, changed_line_ranges(text, new_text), "reserialized", warning)

@@ -171,6 +171,71 @@ def parse_tree(text: str) -> Node:
     return _Parser(text).body(None)
 
 
+_QUOTED = re.compile(r"""(?:"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|\#[^\n]*)""")
+_NAME_BEFORE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t\r\n\f\v]*:?[ \t\r\n\f\v]*$")
+
+
+@dataclass(frozen=True)
+class TopBlock:
+    """A top-level ``name { ... }`` entry: ``name`` (None when what precedes the brace
+    is not a plain field name), offsets of the name and of both braces."""
+
+    name: str | None
+    start: int
+    open: int
+    close: int
+
+
+def top_level_blocks(text: str) -> list[TopBlock]:
+    """Every top-level message entry of ``text``, in order.
+
+    Linear in the text and vectorized with numpy: braces are found and counted over
+    the whole text at once; only lines where a brace follows a quote or ``#`` are
+    tokenized (to drop braces inside strings and comments). No entry is built,
+    unlike :func:`parse_tree`.
+
+    Raises:
+        Unsupported: unbalanced braces.
+    """
+    if text.isascii():
+        codes = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    else:
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    is_open = (codes == ord("{")) | (codes == ord("<"))
+    at = np.flatnonzero(is_open | (codes == ord("}")) | (codes == ord(">")))
+    # A brace can be inside a string or comment only if its line has a quote or '#'
+    # before it; only those lines are tokenized (strings and comments end with the line).
+    newlines = np.flatnonzero(codes == ord("\n"))
+    quotes = np.flatnonzero((codes == ord("#")) | (codes == ord('"')) | (codes == ord("'")))
+    line_of = np.searchsorted(newlines, at)
+    line_start = np.where(line_of > 0, newlines[np.maximum(line_of - 1, 0)] + 1, 0) \
+        if newlines.size else np.zeros_like(at)
+    first_quote = np.searchsorted(quotes, line_start)
+    doubtful = first_quote < quotes.size
+    doubtful[doubtful] = quotes[first_quote[doubtful]] < at[doubtful]
+    spans = []
+    for start in np.unique(line_start[doubtful]).tolist():
+        end = text.find("\n", start)
+        spans += [m.span() for m in _QUOTED.finditer(text, start, len(text) if end < 0 else end)]
+    if spans:  # drop braces inside strings and comments (sorted, disjoint spans)
+        bounds = np.array(spans, dtype=np.int64)
+        last = np.searchsorted(bounds[:, 0], at, side="right") - 1
+        inside = (last >= 0) & (at < bounds[np.maximum(last, 0), 1])
+        at = at[~inside]
+    step = np.where(is_open[at], 1, -1).astype(np.int32)
+    depth = np.cumsum(step, dtype=np.int32)
+    if depth.size and (depth.min() < 0 or depth[-1] != 0):
+        raise Unsupported("unbalanced braces")
+    top_open = at[(step == 1) & (depth == 1)].tolist()
+    top_close = at[(step == -1) & (depth == 0)].tolist()
+    blocks = []
+    for open_at, close_at in zip(top_open, top_close):
+        found = _NAME_BEFORE.search(text, max(0, open_at - 256), open_at)
+        name, start = (found.group(1), found.start(1)) if found else (None, open_at)
+        blocks.append(TopBlock(name, start, open_at, close_at))
+    return blocks
+
+
 # ----------------------------------------------------------------------------- rendering
 
 

@@ -123,8 +123,9 @@ def _resample(values: list[float], count: int) -> list[float]:
 def _log(values: list[float], what: str) -> np.ndarray:
     arr = np.asarray(values, dtype=np.float64)
     if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        shown = ", ".join(str(np.float32(v)) for v in values)  # as written: 0.95, not 0.9499...
         raise ConfigError(f"anchor generator {what} must be non-empty and positive to fit, "
-                          f"got {list(values)}")
+                          f"got [{shown}]")
     return np.log(arr)
 
 

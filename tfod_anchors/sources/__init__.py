@@ -25,8 +25,11 @@ unreadable paths always raise):
   records before the damage are kept, the rest of that file is lost.
 * ``malformed_records`` - a record/row/annotation that cannot be used: not a
   tf.Example, wrong feature types, bbox lists of different lengths, class or flag
-  lists whose length differs from the boxes', non-numeric CSV/VOC/COCO values.
-* ``missing_image_size`` - no stored image size and no readable image header.
+  lists whose length differs from the boxes', non-numeric CSV/VOC/COCO values, an
+  unreadable CSV row (e.g. a field over 131,072 characters), an image size beyond
+  what TFOD can decode (a side >= 2^27 or >= 2^29 pixels, :mod:`.sizes`).
+* ``missing_image_size`` - no usable stored image size (missing, 0 or negative)
+  and no readable image header.
 * ``not_normalized_records`` - a record with a coordinate > 1.1 (looks like
   absolute pixels); the whole image is skipped.
 * ``inverted_boxes`` - ``ymax < ymin`` or ``xmax < xmin`` (TFOD training fails).
@@ -34,6 +37,7 @@ unreadable paths always raise):
 TFOD's own filtering (always applied, only counted):
 
 * ``nan_boxes`` - a NaN coordinate.
+* ``infinite_boxes`` - a +inf or -inf coordinate (dropped like NaN boxes).
 * ``unknown_class_boxes`` - class text unknown to the label map, or a negative
   class label.
 * ``boxes_without_class`` - a TFRecord with boxes but no class label/text (TFOD
@@ -47,6 +51,10 @@ TFOD's own filtering (always applied, only counted):
 Information (nothing dropped):
 
 * ``images_without_boxes`` - images kept with no boxes (they train as background).
+* ``zero_area_boxes`` - boxes of zero width or height (kept, as in TFOD; no anchor
+  can match them).
+* ``fully_outside_boxes`` - boxes entirely outside the image (kept, as in TFOD; no
+  anchor can match them).
 * ``size_from_header`` - image size read from the encoded image (stored size
   missing or 0; VOC/CSV without a size).
 * ``size_mismatch`` - with ``verify_sizes``: stored size differs from the

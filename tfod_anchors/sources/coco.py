@@ -26,12 +26,38 @@ from ..errors import InputError
 from .fileio import read_bytes
 from .labelmap import UNKNOWN, LabelMap
 from .raw import RawBoxes, Skips
+from .sizes import oversize_message, parse_side, size_too_large
+
+_INT32_MAX = 2**31 - 1
+_INT64_MAX = 2**63 - 1
 
 
 def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(value)
-    return float(value)
+    return float(value)  # a huge int raises OverflowError: the caller treats it as malformed
+
+
+def _key(value: Any) -> Any:
+    """An id usable as a dict key (JSON lists/objects become their text)."""
+    return value if isinstance(value, (int, float, str, bool, type(None))) else repr(value)
+
+
+def _image_size(image: dict[str, Any], path: str, image_id: Any,
+                skips: Skips) -> tuple[int, int] | None:
+    """The image's ``(height, width)``, or None after counting why it is unusable."""
+    h, w = parse_side(image.get("height")), parse_side(image.get("width"))
+    where = f"{path} (image id {image_id})"
+    if h is None or w is None or h <= 0 or w <= 0:
+        what = "negative" if (h or 0) < 0 or (w or 0) < 0 else "missing, 0 or not a number"
+        skips.add("missing_image_size", 1, f"{where}: height x width "
+                                           f"{image.get('height')!r} x {image.get('width')!r} "
+                                           f"({what})")
+        return None
+    if size_too_large(h, w):
+        skips.add("malformed_records", 1, f"{where}: {oversize_message(h, w)}")
+        return None
+    return h, w
 
 
 def read_coco(path: str, *, label_map: LabelMap | None, skips: Skips) -> RawBoxes:
@@ -44,12 +70,15 @@ def read_coco(path: str, *, label_map: LabelMap | None, skips: Skips) -> RawBoxe
         data = json.loads(read_bytes(path))
     except (ValueError, UnicodeDecodeError) as err:
         raise InputError(f"not valid JSON: {err}", path=path) from None
+    except RecursionError:
+        raise InputError("not valid JSON: nested too deeply", path=path) from None
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) \
             or not isinstance(data.get("annotations"), list):
         raise InputError("not a COCO instances file: it needs 'images' and 'annotations' lists",
                          path=path)
-    categories = {c.get("id"): str(c.get("name", "")) for c in data.get("categories") or []
-                  if isinstance(c, dict)}
+    cats = data.get("categories")
+    categories = {_key(c.get("id")): str(c.get("name", "")) for c in
+                  (cats if isinstance(cats, list) else []) if isinstance(c, dict)}
 
     image_ids: list[Any] = []
     heights: list[int] = []
@@ -58,15 +87,11 @@ def read_coco(path: str, *, label_map: LabelMap | None, skips: Skips) -> RawBoxe
     index: dict[Any, int] = {}
     for i, image in enumerate(data["images"]):
         image = image if isinstance(image, dict) else {}
-        image_id = image.get("id", i)
-        try:
-            ih, iw = int(image.get("height", 0)), int(image.get("width", 0))
-        except (TypeError, ValueError):
-            ih = iw = 0
-        if ih <= 0 or iw <= 0:
-            skips.add("missing_image_size", 1, f"{path} (image id {image_id}): no positive "
-                                               "width/height")
+        image_id = _key(image.get("id", i))
+        size = _image_size(image, path, image_id, skips)
+        if size is None:
             continue
+        ih, iw = size
         index.setdefault(image_id, len(image_ids))
         image_ids.append(image_id)
         heights.append(ih)
@@ -77,7 +102,7 @@ def read_coco(path: str, *, label_map: LabelMap | None, skips: Skips) -> RawBoxe
     orphans = 0
     for order, ann in enumerate(data["annotations"]):
         ann = ann if isinstance(ann, dict) else {}
-        at = index.get(ann.get("image_id"))
+        at = index.get(_key(ann.get("image_id")))
         if at is None:
             orphans += 1
             continue
@@ -85,11 +110,12 @@ def read_coco(path: str, *, label_map: LabelMap | None, skips: Skips) -> RawBoxe
             bbox = tuple(_number(v) for v in ann["bbox"])
             if len(bbox) != 4:
                 raise ValueError("bbox needs 4 numbers")
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             skips.add("malformed_records", 1, f"{path} (image id {image_ids[at]}): annotation "
-                                              f"{ann.get('id', order)} has no [x, y, w, h] bbox")
+                                              f"{_key(ann.get('id', order))} has no numeric "
+                                              "[x, y, w, h] bbox")
             continue
-        rows.append((at, order, *bbox, ann.get("category_id"), bool(ann.get("iscrowd"))))
+        rows.append((at, order, *bbox, _key(ann.get("category_id")), bool(ann.get("iscrowd"))))
     skips.add("orphan_annotations", orphans, path if orphans else None)
 
     rows.sort(key=lambda r: (r[0], r[1]))
@@ -98,19 +124,22 @@ def read_coco(path: str, *, label_map: LabelMap | None, skips: Skips) -> RawBoxe
     x, y, w, h = xywh.T
     image_h = np.asarray(heights, dtype=np.float64)[img]
     image_w = np.asarray(widths, dtype=np.float64)[img]
-    zero = (w <= 0) | (h <= 0)
-    outside = ~zero & ((x + w > image_w) | (y + h > image_h))
+    with np.errstate(invalid="ignore", over="ignore"):
+        zero = (w <= 0) | (h <= 0)
+        outside = ~zero & ((x + w > image_w) | (y + h > image_h))
     for mask, key in ((zero, "zero_size_boxes"), (outside, "out_of_image_boxes")):
         if mask.any():
             first = int(np.flatnonzero(mask)[0])
             skips.add(key, int(mask.sum()), f"{path} (image id {image_ids[img[first]]}): bbox "
                                             f"{[float(v) for v in xywh[first]]}")
     keep = ~(zero | outside)
-    boxes = np.stack([y / image_h, x / image_w, (y + h) / image_h, (x + w) / image_w],
-                     axis=1)[keep].astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite: counted by the filters
+        boxes = np.stack([y / image_h, x / image_w, (y + h) / image_h, (x + w) / image_w],
+                         axis=1)[keep].astype(np.float32)
     cats = [r[6] for r, k in zip(rows, keep) if k]
     if label_map is None:
-        label = np.array([c if isinstance(c, int) and not isinstance(c, bool) else UNKNOWN
+        label = np.array([c if isinstance(c, int) and not isinstance(c, bool)
+                          and UNKNOWN <= c <= _INT32_MAX else UNKNOWN
                           for c in cats], dtype=np.int64)
     else:
         names = [categories.get(c) for c in cats]
@@ -123,11 +152,12 @@ def read_coco(path: str, *, label_map: LabelMap | None, skips: Skips) -> RawBoxe
         image_width=np.asarray(widths, dtype=np.int32),
         image_key=np.array(keys, dtype=object),
         image_file=np.zeros(len(image_ids), dtype=np.int32),
-        image_record=np.array([i if isinstance(i, int) else -1 for i in image_ids],
+        image_record=np.array([i if isinstance(i, int) and not isinstance(i, bool)
+                               and 0 <= i <= _INT64_MAX else -1 for i in image_ids],
                               dtype=np.int64),
         box_image=img[keep].astype(np.int32),
         boxes=boxes.reshape(-1, 4),
-        label=np.clip(label, UNKNOWN, np.iinfo(np.int32).max).astype(np.int32),
+        label=np.clip(label, UNKNOWN, _INT32_MAX).astype(np.int32),
         difficult=np.zeros(n, dtype=bool), group_of=np.zeros(n, dtype=bool), is_crowd=crowd,
         files=[path], units=["image id"],
     )

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +30,7 @@ from ..errors import InputError
 from .fileio import dirname, is_remote, join, read_bytes
 from .imageheader import file_image_size
 from .raw import RawBoxes, Skips
+from .sizes import oversize_message, parse_side, size_too_large
 from .texts import NamedRaw, names_to_codes
 
 ALIASES = {
@@ -67,6 +70,29 @@ def _image_path(csv_path: str, name: str) -> str:
     return join(dirname(csv_path) or ".", name)
 
 
+def _side(cell: str) -> int | None:
+    """A width/height cell: an int, None when empty; ValueError when not a finite number."""
+    value = parse_side(cell)
+    if value is None and cell.strip():
+        raise ValueError(cell)
+    return value
+
+
+def _rows(reader: Any, path: str, skips: Skips) -> Iterator[tuple[int, list[str]]]:
+    """``(line, row)`` pairs; rows the csv module cannot read (a field over its
+    131,072-character limit, a NUL byte) are counted as malformed and skipped."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            skips.add("malformed_records", 1, f"{path} (line {reader.line_num}): unreadable CSV "
+                                              f"row ({err})")
+            continue
+        yield reader.line_num, row
+
+
 def read_csv(path: str, *, skips: Skips) -> NamedRaw:
     """Read one CSV table of boxes.
 
@@ -78,14 +104,17 @@ def read_csv(path: str, *, skips: Skips) -> NamedRaw:
     except UnicodeDecodeError as err:
         raise InputError(f"not UTF-8 text: {err}", path=path) from None
     reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as err:
+        raise InputError(f"unreadable CSV header: {err}", path=path) from None
     if not header:
         raise InputError("empty CSV file", path=path)
     col = _columns(header, path)
     first_line: dict[str, int] = {}
-    sized: dict[str, tuple[int, int] | None] = {}
+    sized: dict[str, tuple[int | None, int | None] | None] = {}
     rows: list[tuple[str, list[float], str, bool]] = []
-    for line, row in enumerate(reader, start=2):
+    for line, row in _rows(reader, path, skips):
         if not row or all(not cell.strip() for cell in row):
             continue
         try:
@@ -96,7 +125,7 @@ def read_csv(path: str, *, skips: Skips) -> NamedRaw:
                                                                                   "False")
             size = None
             if "width" in col and "height" in col:
-                size = (int(float(row[col["height"]])), int(float(row[col["width"]])))
+                size = (_side(row[col["height"]]), _side(row[col["width"]]))
         except (IndexError, ValueError):
             skips.add("malformed_records", 1, f"{path} (line {line}): not a box row "
                                               f"({','.join(row)[:80]})")
@@ -111,14 +140,23 @@ def read_csv(path: str, *, skips: Skips) -> NamedRaw:
     widths: list[int] = []
     keep_image: dict[str, int] = {}
     for image in images:
-        size = sized[image]
-        if size is None or size[0] <= 0 or size[1] <= 0:
+        stored = sized[image]
+        where = f"{path} (line {first_line[image]})"
+        sh, sw = stored if stored is not None else (None, None)
+        if sh is not None and sw is not None and size_too_large(sh, sw):
+            skips.add("malformed_records", 1, f"{where}: {oversize_message(sh, sw)}")
+            continue
+        if sh is not None and sw is not None and sh > 0 and sw > 0:
+            size = (sh, sw)
+        else:
             from_file = file_image_size(_image_path(path, image))
             if from_file is None:
-                skips.add("missing_image_size", 1, f"{path} (line {first_line[image]}): no "
-                                                   f"width/height and no readable image {image!r}")
+                negative = (sh is not None and sh < 0) or (sw is not None and sw < 0)
+                what = "negative width/height" if negative else "no width/height"
+                skips.add("missing_image_size", 1, f"{where}: {what} and no readable image "
+                                                   f"{image[:80]!r}")
                 continue
-            skips.add("size_from_header", 1, f"{path} (line {first_line[image]})")
+            skips.add("size_from_header", 1, where)
             size = from_file
         keep_image[image] = len(heights)
         heights.append(size[0])
@@ -128,12 +166,14 @@ def read_csv(path: str, *, skips: Skips) -> NamedRaw:
     kept.sort(key=lambda item: item[0])  # stable: rows of an image keep their order
     img = np.array([k for k, _ in kept], dtype=np.int64)
     pixels = np.array([r[1] for _, r in kept], dtype=np.float64).reshape(-1, 4)
-    if pixels.size and np.nanmax(np.abs(pixels)) <= 1.0 and max(heights + widths) > 1:
+    finite = np.abs(pixels[np.isfinite(pixels)])
+    if finite.size and finite.max() <= 1.0 and max(heights + widths) > 1:
         raise InputError("every coordinate is within [0, 1]: this CSV looks normalized, but "
                          "xmin/ymin/xmax/ymax must be absolute pixels", path=path)
     h = np.asarray(heights, dtype=np.float64)[img]
     w = np.asarray(widths, dtype=np.float64)[img]
-    boxes = (pixels / np.stack([h, w, h, w], axis=1)).astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite: counted by the filters
+        boxes = (pixels / np.stack([h, w, h, w], axis=1)).astype(np.float32)
     codes, vocabulary = names_to_codes([r[2] for _, r in kept])
     n = len(kept)
     kept_images = [image for image in images if image in keep_image]

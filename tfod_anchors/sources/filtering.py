@@ -1,20 +1,27 @@
 """TFOD's training-time input filtering, applied to raw boxes.
 
-Order (as in TFOD's ``inputs.py`` / ``utils/ops.py``, plus two sanity checks):
+Order (as in TFOD's ``inputs.py`` / ``utils/ops.py``, plus sanity checks):
 
-1. records with any coordinate > 1.1 are rejected (``not_normalized_records``):
+1. boxes with an infinite coordinate (+-inf) are dropped (``infinite_boxes``),
+   like NaN boxes below: no anchor can match them and every statistic of them is
+   meaningless (TFOD itself only drops NaN; an infinite box would give inf/NaN
+   losses there);
+2. records with any coordinate > 1.1 are rejected (``not_normalized_records``):
    TFOD expects coordinates normalized by the image size and Faster R-CNN asserts
    they are <= 1.1 - larger values look like absolute pixels;
-2. boxes with any NaN coordinate are dropped (``nan_boxes``);
-3. boxes whose class is negative (class text unknown to the label map, or a
+3. boxes with any NaN coordinate are dropped (``nan_boxes``);
+4. boxes whose class is negative (class text unknown to the label map, or a
    negative ``class/label``) are dropped (``unknown_class_boxes``);
-4. with ``drop_difficult``, difficult boxes are dropped (``difficult_boxes``);
-5. boxes with ``ymax < ymin`` or ``xmax < xmin`` make TFOD training fail
+5. with ``drop_difficult``, difficult boxes are dropped (``difficult_boxes``);
+6. boxes with ``ymax < ymin`` or ``xmax < xmin`` make TFOD training fail
    (``inverted_boxes``);
-6. at most ``max_number_of_boxes`` boxes per image are kept, the first ones
+7. at most ``max_number_of_boxes`` boxes per image are kept, the first ones
    (``boxes_over_max``).
 
-Images that end with no boxes stay in the result (``images_without_boxes``).
+Kept but counted, as TFOD trains on them although no anchor can ever match them:
+boxes of zero width or height (``zero_area_boxes``) and boxes entirely outside the
+image (``fully_outside_boxes``). Images that end with no boxes stay in the result
+(``images_without_boxes``).
 """
 
 from __future__ import annotations
@@ -34,9 +41,9 @@ NORMALIZED_LIMIT = 1.1
 FATAL = {
     "corrupt_files": "file(s) are corrupt or truncated (records after the damage are "
                      "unreadable) or are not TFRecord files",
-    "malformed_records": "record(s) are not usable TFOD tf.Examples",
-    "missing_image_size": "image(s) have no size: image/height and image/width are missing "
-                          "or 0 and no JPEG/PNG/GIF/BMP header could be read",
+    "malformed_records": "malformed record(s), row(s) or annotation(s) cannot be used",
+    "missing_image_size": "image(s) have no usable size (the stored width or height is "
+                          "missing, 0 or negative) and no readable JPEG/PNG/GIF/BMP header",
     "not_normalized_records": "record(s) have box coordinates > 1.1, which looks like "
                               "absolute pixels; TFOD expects coordinates normalized to [0, 1] "
                               "by the image size",
@@ -105,13 +112,18 @@ def apply_tfod_filters(raw: RawBoxes, skips: Skips, *, max_number_of_boxes: int 
     box_image = raw.box_image
     boxes = raw.boxes
 
+    infinite = np.isinf(boxes).any(axis=1)
     with np.errstate(invalid="ignore"):
-        too_big = (boxes > NORMALIZED_LIMIT).any(axis=1)
+        too_big = (boxes > NORMALIZED_LIMIT).any(axis=1) & ~infinite
     bad_image = np.zeros(raw.num_images, dtype=bool)
     if too_big.any():
         bad_image[box_image[too_big]] = True
         skips.add("not_normalized_records", int(bad_image.sum()), _box_where(raw, _first(too_big)))
     keep = ~bad_image[box_image]
+    infinite &= keep
+    if infinite.any():
+        skips.add("infinite_boxes", int(infinite.sum()), _box_where(raw, _first(infinite)))
+    keep &= ~infinite
 
     nan = np.isnan(boxes).any(axis=1) & keep
     skips.add("nan_boxes", int(nan.sum()), _box_where(raw, _first(nan))
@@ -132,6 +144,14 @@ def apply_tfod_filters(raw: RawBoxes, skips: Skips, *, max_number_of_boxes: int 
     if inverted.any():
         skips.add("inverted_boxes", int(inverted.sum()), _box_where(raw, _first(inverted)))
     keep &= ~inverted
+
+    with np.errstate(invalid="ignore"):
+        zero = ((boxes[:, 2] == boxes[:, 0]) | (boxes[:, 3] == boxes[:, 1])) & keep
+        outside = ((boxes[:, 0] >= 1) | (boxes[:, 2] <= 0) | (boxes[:, 1] >= 1)
+                   | (boxes[:, 3] <= 0)) & keep & ~zero
+    for mask, key in ((zero, "zero_area_boxes"), (outside, "fully_outside_boxes")):
+        if mask.any():
+            skips.add(key, int(mask.sum()), _box_where(raw, _first(mask)))
 
     if max_number_of_boxes is not None:
         kept_idx = np.flatnonzero(keep)

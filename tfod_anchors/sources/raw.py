@@ -17,10 +17,22 @@ import numpy as np
 SKIP_KEYS = (
     "corrupt_files", "malformed_records", "missing_image_size", "not_normalized_records",
     "inverted_boxes",
-    "nan_boxes", "unknown_class_boxes", "boxes_without_class", "difficult_boxes",
-    "boxes_over_max", "zero_size_boxes", "out_of_image_boxes", "orphan_annotations",
-    "images_without_boxes", "size_from_header", "size_mismatch", "unverified_sizes",
+    "nan_boxes", "infinite_boxes", "unknown_class_boxes", "boxes_without_class",
+    "difficult_boxes", "boxes_over_max", "zero_size_boxes", "out_of_image_boxes",
+    "orphan_annotations",
+    "images_without_boxes", "zero_area_boxes", "fully_outside_boxes", "size_from_header",
+    "size_mismatch", "unverified_sizes",
 )
+
+
+def printable(text: str, limit: int = 400) -> str:
+    """``text`` on one line: characters that are not printable (newlines, NUL, NEL ...)
+    escaped, at most ``limit`` characters (the rest elided)."""
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class Skips:
@@ -35,7 +47,7 @@ class Skips:
             return
         self.counts[key] = self.counts.get(key, 0) + int(count)
         if where is not None and key not in self.first:
-            self.first[key] = where
+            self.first[key] = printable(where)
 
     def merge(self, other: Skips) -> None:
         for key, count in other.counts.items():

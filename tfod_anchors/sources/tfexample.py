@@ -16,6 +16,7 @@ import numpy as np
 from .imageheader import image_size
 from .labelmap import LabelMap
 from .raw import RawBoxes, Skips, concat_raw, ragged_take
+from .sizes import oversize_message, too_large
 
 BOX_KEYS = ("image/object/bbox/ymin", "image/object/bbox/xmin",
             "image/object/bbox/ymax", "image/object/bbox/xmax")
@@ -172,9 +173,19 @@ def process_batch(p: dict[str, np.ndarray], path: str, records: np.ndarray, *,
             problem |= mask
 
     height, width = _fill_sizes(p, verify, where, skips)
+    huge = too_large(height, width) & ~problem
+    if huge.any():
+        row = int(np.flatnonzero(huge)[0])
+        skips.add("malformed_records", int(huge.sum()), f"{where(row)}: " + oversize_message(
+            height[row], width[row], "image/height x image/width"))
+        problem |= huge
     missing = ((height <= 0) | (width <= 0)) & ~problem
     if missing.any():
-        skips.add("missing_image_size", int(missing.sum()), where(int(np.flatnonzero(missing)[0])))
+        row = int(np.flatnonzero(missing)[0])
+        what = "negative" if min(height[row], width[row]) < 0 else "missing or 0"
+        skips.add("missing_image_size", int(missing.sum()),
+                  f"{where(row)}: image/height x image/width {height[row]} x {width[row]} "
+                  f"({what}) and no readable image header")
     keep = ~(problem | missing)
 
     no_class = keep & (class_len == 0) & (nbox > 0)

@@ -22,6 +22,7 @@ import numpy as np
 from .fileio import dirname, exists, glob_files, has_glob, is_dir, join, read_bytes, walk_files
 from .imageheader import file_image_size
 from .raw import RawBoxes, Skips
+from .sizes import oversize_message, parse_side, size_too_large
 from .texts import NamedRaw, names_to_codes
 
 
@@ -45,10 +46,9 @@ def _text(node: ET.Element | None, tag: str) -> str | None:
 
 
 def _int(text: str | None) -> int:
-    try:
-        return int(float(text)) if text is not None else 0
-    except ValueError:
-        return 0
+    """A size or flag: the integer part of a finite number, else 0."""
+    value = parse_side(text) if text is not None else None
+    return value if value is not None else 0
 
 
 def _image_candidates(xml_path: str, root: ET.Element) -> list[str]:
@@ -101,11 +101,15 @@ def read_voc(path: str, *, skips: Skips) -> NamedRaw:
             continue
         size = root.find("size")
         height, width = _int(_text(size, "height")), _int(_text(size, "width"))
+        if size_too_large(height, width):
+            skips.add("malformed_records", 1, f"{xml_path}: {oversize_message(height, width)}")
+            continue
         if height <= 0 or width <= 0:
             from_image = _size_from_image(xml_path, root)
             if from_image is None:
-                skips.add("missing_image_size", 1, f"{xml_path}: no size/width and size/height "
-                                                   "and no readable image next to it")
+                what = "negative" if min(height, width) < 0 else "no"
+                skips.add("missing_image_size", 1, f"{xml_path}: {what} size/width and "
+                                                   "size/height and no readable image next to it")
                 continue
             skips.add("size_from_header", 1, xml_path)
             height, width = from_image
@@ -135,7 +139,8 @@ def read_voc(path: str, *, skips: Skips) -> NamedRaw:
     img = np.array(box_image, dtype=np.int64)
     h = np.asarray(heights, dtype=np.float64)[img]
     w = np.asarray(widths, dtype=np.float64)[img]
-    boxes = (xyxy / np.stack([h, w, h, w], axis=1)).astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite: counted by the filters
+        boxes = (xyxy / np.stack([h, w, h, w], axis=1)).astype(np.float32)
     codes, vocabulary = names_to_codes(names)
     n = len(names)
     raw = RawBoxes(
