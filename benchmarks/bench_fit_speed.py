@@ -8,11 +8,12 @@ upstream Faster R-CNN ResNet-50 640 (``--config ssd|fpn`` for the others).
 Each round runs, as separate processes and in this order, ``tfod-anchors stats
 --input RECORDS --config CONFIG --json`` (reading + resizing: the baseline) and
 ``tfod-anchors fit CONFIG --input RECORDS --json`` (the whole command: reading,
-resizing, the fit, the re-check); ``--baseline-tree DIR`` adds the same ``fit`` from
-another checkout (e.g. ``git archive main``) for an old/new comparison in the same
-run. It prints wall and CPU seconds (CPU includes forked children) per command and
-the ratio of each ``fit`` to ``stats``: on a shared machine the ratios are the
-figures to compare, since every command is slowed alike. Median over ``--rounds``.
+resizing, the fit, the re-check); ``--baseline-tree DIR`` adds the same ``stats`` and
+``fit`` from another checkout (e.g. ``git archive`` of an older commit) for an
+old/new comparison in the same run. It prints wall and CPU seconds (CPU includes
+forked children) per command and the ratio of each ``fit`` to its own tree's
+``stats``: on a shared machine the ratios are the figures to compare, since every
+command is slowed alike. Median over ``--rounds``.
 
 Usage: ``python benchmarks/bench_fit_speed.py [--copies 27] [--rounds 3]
 [--config frcnn] [--baseline-tree DIR] [--json out.json]``
@@ -56,6 +57,10 @@ def timed(argv: list[str], tree: Path) -> tuple[float, float, dict]:
     return wall, cpu, json.loads(proc.stdout)
 
 
+def _stats_of(name: str) -> str:
+    return name.replace("fit", "stats", 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=27)
@@ -73,6 +78,8 @@ def main() -> None:
     runs = {"stats": ([*["stats", "--config", config], *inputs, "--json"], ROOT),
             "fit": ([*["fit", config], *inputs, "--json"], ROOT)}
     if args.baseline_tree:
+        runs["stats (baseline tree)"] = ([*["stats", "--config", config], *inputs, "--json"],
+                                         Path(args.baseline_tree))
         runs["fit (baseline tree)"] = ([*["fit", config], *inputs, "--json"],
                                        Path(args.baseline_tree))
     times: dict[str, list[tuple[float, float]]] = {k: [] for k in runs}
@@ -90,9 +97,13 @@ def main() -> None:
         "config": args.config, "cpus": os.cpu_count(),
         "load_average_at_end": os.getloadavg(),
         "median": {k: {"wall_s": round(w, 2), "cpu_s": round(c, 2)} for k, (w, c) in med.items()},
-        "ratio_to_stats": {k: {"wall": round(med[k][0] / med["stats"][0], 2),
-                               "cpu": round(med[k][1] / med["stats"][1], 2)}
-                           for k in med if k != "stats"},
+        # each tree's fit against its own stats (the baseline tree may read differently)
+        "ratio_to_stats": {k: {"wall": round(med[k][0] / med[_stats_of(k)][0], 2),
+                               "cpu": round(med[k][1] / med[_stats_of(k)][1], 2)}
+                           for k in med if k.startswith("fit")},
+        "fit_minus_stats": {k: {"wall_s": round(med[k][0] - med[_stats_of(k)][0], 2),
+                                "cpu_s": round(med[k][1] - med[_stats_of(k)][1], 2)}
+                            for k in med if k.startswith("fit")},
         "fit_after": {k: docs["fit"]["after"][k] for k in ("recall_matched", "mean_iou",
                                                           "recall_0.5")},
         "fit_before": {k: docs["fit"]["before"][k] for k in ("recall_matched", "mean_iou",
