@@ -219,3 +219,50 @@ def test_content_keyed_sample_is_order_free_and_spreads_over_copies():
     positional = draw(keys, 1000, 3)
     assert len(np.unique(boxes[a.index], axis=0)) >= 0.9 * len(
         np.unique(boxes[positional.index], axis=0))
+
+
+FLEX_ONE = """
+model { faster_rcnn {
+  num_classes: 1
+  image_resizer { fixed_shape_resizer { height: 320 width: 320 } }
+  feature_extractor { type: 'faster_rcnn_resnet50_keras' }
+  first_stage_anchor_generator { flexible_grid_anchor_generator {
+    normalize_coordinates: false
+    anchor_grid { base_sizes: [40.0, 80.0, 160.0] aspect_ratios: [1.0, 1.0, 1.0]
+                  height_stride: 16 width_stride: 16 } } }
+} }
+"""
+
+
+def test_free_shape_generator_keeps_the_kmeans_answer_s_strengths():
+    # A one-layer flexible grid holds any 3 free shapes, IoU k-means' answer too: the
+    # fit must not fall below that answer's mean IoU and recall@0.5 (the k-means
+    # tools' own metrics) while it raises the matched recall.
+    cfg = _cfg(FLEX_ONE)
+    rng = np.random.default_rng(3)
+    sides = np.concatenate([rng.normal(30, 3, 150), rng.normal(70, 8, 150),
+                            rng.normal(150, 20, 150)])
+    ratios = np.exp(rng.normal(0, 0.35, sides.size))
+    wh = np.stack([sides * np.sqrt(ratios), sides / np.sqrt(ratios)], 1)
+    cy = rng.uniform(wh[:, 1] / 2, 320 - wh[:, 1] / 2)
+    cx = rng.uniform(wh[:, 0] / 2, 320 - wh[:, 0] / 2)
+    boxes = np.stack([cy - wh[:, 1] / 2, cx - wh[:, 0] / 2, cy + wh[:, 1] / 2,
+                      cx + wh[:, 0] / 2], 1)
+    n = len(boxes)
+    shape = np.tile((320, 320), (n // 4 + 1, 1)).astype(np.int32)
+    resized = ResizedBoxes(shape, shape, (np.arange(n) % (n // 4 + 1)).astype(np.int32), boxes,
+                           np.ones(n, np.int32))
+    fit = fit_generator(resized, cfg, seed=0)
+    ref = fit.diagnostics["kmeans_reference"]
+    assert fit.guard["mean_iou"] >= ref["mean_iou"] - 1e-12
+    assert fit.guard["recall_0.5"] >= ref["recall_0.5"] - 1e-12
+    assert fit.guard_spec["minimum"] == {"mean_iou": ref["mean_iou"],
+                                         "recall_0.5": ref["recall_0.5"]}
+    assert fit.improved
+    assert fit.after["mean_iou"] >= ref["mean_iou"] - 1e-9
+    assert fit.after["recall_0.5"] >= ref["recall_0.5"] - 1e-9
+    assert fit.after["recall_matched"] >= ref["recall_matched"]
+    # without the k-means floors only the config-relative guard is left
+    loose = fit_generator(resized, cfg, seed=0, guard=Guard.parse("kmeans=off"))
+    assert "kmeans_reference" not in loose.diagnostics
+    assert loose.after["recall_matched"] >= fit.after["recall_matched"] - 1e-9
