@@ -58,9 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guard", metavar="SPEC",
                         help="relax or tighten the guard: KEY=VALUE[,...] with KEY mean_iou, "
                              "recall_0.5, recall_matched, recall_0.7, bands (tolerances, or "
-                             "off), band_share, stride (on/off); or 'off'. Default: whole-set "
+                             "off), band_share, stride and kmeans (on/off); METRIC>=VALUE adds "
+                             "an absolute floor; 'off' drops it all. Default: whole-set "
                              "metrics 0.01, recall@0.7 0.01 below a 0.7 matched threshold, "
-                             "every size band with >= 5%% of the boxes 0.05, stride on")
+                             "every size band with >= 5%% of the boxes 0.05, stride on, and "
+                             "for a one-layer flexible grid the IoU k-means set's mean IoU "
+                             "and recall@0.5")
     parser.add_argument("--force", action="store_true",
                         help="with --output/--in-place: always write (the best candidate "
                              "found, even if it is not better)")
