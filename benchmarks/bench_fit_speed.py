@@ -47,7 +47,8 @@ def timed(argv: list[str], tree: Path) -> tuple[float, float, dict]:
     env = dict(os.environ, PYTHONPATH=str(tree), TF_CPP_MIN_LOG_LEVEL="3")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "tfod_anchors", *argv], env=env,
+    # run from the tree: ``-m`` puts the working directory first on sys.path
+    proc = subprocess.run([sys.executable, "-m", "tfod_anchors", *argv], env=env, cwd=tree,
                           capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
