@@ -1,9 +1,9 @@
-"""Quality of anchor fitting against known methods, on real datasets.
+"""Quality of anchor fitting against known methods and the real peers, on real datasets.
 
 For each upstream TF2 config (Faster R-CNN ResNet-50 640, SSD MobileNet v2 320,
-SSD ResNet-50 FPN 640) and dataset (VOC2007 trainval, COCO val2017; CSVs of
-``../shared/datasets``), the generator is set by each method and scored exactly
-on all boxes with ``tfod_anchors.coverage.metrics.evaluate`` (positioned anchors, the
+SSD ResNet-50 FPN 640) and dataset (VOC2007 trainval, COCO val2017; the CSVs of
+``../shared/datasets``), the generator is set by each method and scored exactly on
+all boxes with ``tfod_anchors.coverage.metrics.evaluate`` (positioned anchors, the
 config's resizer, window policy and matcher). Rows:
 
 * ``TFOD defaults``: the config as shipped;
@@ -14,24 +14,40 @@ config's resizer, window policy and matcher). Rows:
   levels, at most 30) on resized (w, h), mapped to the generator's fields by
   ``tfod_anchors.cluster.centroids`` (product-aware for the grid generator);
 * ``YOLOv5 mutation``: YOLOv5 AutoAnchor's (1+1) mutation hill-climb (1000
-  generations, seed 0) on the generator's own parameters, with ours' guarded
-  objective on ours' default search boxes (all of them up to 20 000 / 40 000, else
-  the same stratified sample);
-* ``ours``: ``tfod_anchors.fitting.fit_generator`` with its defaults (seed 0).
+  generations, seed 0; our re-implementation of the method, not its code) on the
+  generator's own parameters, with ours' guarded objective on ours' search boxes;
+* ``ours``: ``tfod_anchors.fitting.fit_generator`` with its defaults, run for every
+  seed (``--seeds``, default 0-9) and input order (``--orders``: box-only TFRecords
+  with TFOD's keys written from the CSV, the CSV, the CSV's rows shuffled; see
+  ``datasets.py``): the cell is the median over those runs with the WORST run in
+  brackets, and the ``spread`` row gives max - min of the matched recall;
+* ``peer: NAME`` (Faster R-CNN only; the peers' setting is 12 free shapes on the
+  stride-16 grid): the real peer algorithms (YOLOv5 ``kmean_anchors``, lars76
+  k-means, MMDetection/MMYOLO ``optimize_anchors``, TF Model Garden
+  ``kmeans_anchors``), run from their published code in a throwaway environment
+  (``/work/peers``, see its README; never part of this project), read from its
+  ``results/*.json`` (``$TFOD_ANCHORS_PEERS``) and scored here as a
+  ``flexible_grid_anchor_generator``: median [worst] over their seeds. Skipped with
+  a message when those results are absent.
 
-Columns per dataset: recall at the matcher's threshold / mean IoU / recall@0.5.
-A ``*`` marks a row whose mean IoU or recall@0.5 fell more than 0.01 below the
-defaults (the guard ours and the mutation search respect). Prints markdown.
+Columns per dataset: recall at the matcher's threshold / mean IoU / recall@0.5
+(the ``ours`` rows add recall@0.7 where the matched threshold is below 0.7). A ``*``
+marks a row whose mean IoU or recall@0.5 fell more than 0.01 below the defaults.
+Prints markdown; ``--json`` keeps every run (and ``--resume`` skips runs already
+there, so a long run can be continued).
 
 Usage: ``python benchmarks/bench_fit_quality.py [--configs frcnn,ssd,fpn]
-[--datasets voc,coco] [--json out.json]``
+[--datasets voc,coco] [--seeds 0-9] [--orders tfrecord,csv,shuffled]
+[--json out.json [--resume]] [--no-baselines]``
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -39,10 +55,13 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import datasets as D  # noqa: E402
+
+from tfod_anchors import api  # noqa: E402
 from tfod_anchors.anchors.model import layout_function  # noqa: E402
 from tfod_anchors.cluster import centroids  # noqa: E402
 from tfod_anchors.cluster.baselines import notebook_ratios  # noqa: E402
@@ -51,35 +70,38 @@ from tfod_anchors.config import query as config_query  # noqa: E402
 from tfod_anchors.config.schema import parse_pipeline_text  # noqa: E402
 from tfod_anchors.coverage.metrics import evaluate  # noqa: E402
 from tfod_anchors.fitting import fit_generator, with_generator  # noqa: E402
-from tfod_anchors.fitting.counts import DEFAULT_MAX_BOXES_EXACT  # noqa: E402
 from tfod_anchors.fitting.evaluator import Evaluator  # noqa: E402
+from tfod_anchors.fitting.fit import DEFAULT_MAX_BOXES_EXACT  # noqa: E402
 from tfod_anchors.fitting.objective import make_objective  # noqa: E402
 from tfod_anchors.fitting.problem import build_problem  # noqa: E402
 from tfod_anchors.fitting.sample import draw, strata_keys  # noqa: E402
 from tfod_anchors.fitting.search import mutation_search  # noqa: E402
-from tfod_anchors.resize import build_resizer, resize_boxes  # noqa: E402
-from tfod_anchors.sources import read_boxes  # noqa: E402
 
+SHARED = D.SHARED
 CONFIGS = {
     "frcnn": "faster_rcnn_resnet50_v1_640x640_coco17_tpu-8.config",
     "ssd": "ssd_mobilenet_v2_320x320_coco17_tpu-8.config",
     "fpn": "ssd_resnet50_v1_fpn_640x640_coco17_tpu-8.config",
 }
-DATASETS = {
-    "voc": ("VOC2007 trainval", "datasets/voc2007/voc2007_trainval.csv"),
-    "coco": ("COCO val2017", "datasets/coco_val2017/coco_val2017.csv"),
-}
-KEYS = ("recall_matched", "mean_iou", "recall_0.5")
+DATASETS = D.DATASETS
+KEYS = ("recall_matched", "mean_iou", "recall_0.5", "recall_0.7")
+PEERS = Path(os.environ.get("TFOD_ANCHORS_PEERS", "/work/peers/results"))
+PEER_DATASET = {"voc": "voc07", "coco": "coco17val"}
+
+
+def config_path(name: str) -> Path:
+    return SHARED / "tfod-configs" / "tf2" / CONFIGS[name]
 
 
 def load_config(name: str):
-    path = SHARED / "tfod-configs" / "tf2" / CONFIGS[name]
+    path = config_path(name)
     return parse_pipeline_text(path.read_text(), str(path))
 
 
-def load_boxes(cfg, dataset: str):
-    boxset = read_boxes([str(SHARED / DATASETS[dataset][1])], progress=False)
-    return resize_boxes(boxset, build_resizer(config_query.image_resizer(cfg)))
+def load_boxes(name: str, dataset: str, order: str = "csv"):
+    """The dataset's boxes read from ``order``'s input and resized by the config."""
+    return api.resized_boxes(str(config_path(name)), [D.inputs(dataset, order)],
+                             read_progress=False)
 
 
 def score(resized, cfg, generator) -> dict:
@@ -151,7 +173,8 @@ def mutation(resized, cfg, generator):
     problem = build_problem(resized, cfg)
     space = problem.space
     keys = strata_keys(resized.boxes, problem.shapes.astype(float)[problem.group], problem.group)
-    sample = draw(keys, DEFAULT_MAX_BOXES_EXACT[problem.window_policy], 0)
+    sample = draw(keys, DEFAULT_MAX_BOXES_EXACT[problem.window_policy], 0, resized.boxes,
+                  problem.group)
     ev = Evaluator(problem.geometry(sample.index), sample.weight, space, problem.matched)
     start = {k: float(v) for k, v in ev.metrics(ev.best(space.x0)).items()}
     obj = make_objective("recall", problem.matched, start, 0.01)
@@ -159,72 +182,179 @@ def mutation(resized, cfg, generator):
     return space.write(generator, np.array([float(f"{v:.4g}") for v in np.exp(best.x)]))
 
 
-def run(config_names, dataset_names) -> dict:
-    results: dict = {}
+# ------------------------------------------------------------------------ peers
+
+def peer_rows(resized, cfg, dataset: str) -> dict | None:
+    """``{peer: [metrics per seed]}`` of the peers' published 12-shape sets, scored as a
+    one-layer flexible grid (stride 16, offset 0) in ``cfg``; None without results."""
+    if not PEERS.is_dir():
+        return None
+    from bench_fit_front import flexible_generator
+
+    sets: dict[str, list] = {}
+    for path in sorted(glob.glob(str(PEERS / f"*_{PEER_DATASET[dataset]}_seed*.json"))):
+        doc = json.loads(Path(path).read_text())
+        peer = doc.get("peer", "")
+        if not peer or peer.startswith("ours"):
+            continue
+        wh = np.asarray(doc.get("shapes_scored") or doc["wh"], dtype=np.float64)
+        wh = wh[(wh > 0).all(axis=1)]
+        m = score(resized, cfg, flexible_generator(cfg, wh))
+        sets.setdefault(peer, []).append({k: float(m[k]) for k in KEYS})
+    return sets or None
+
+
+# ------------------------------------------------------------------------ runs
+
+def _plain(m: dict) -> dict:
+    out = {k: float(m[k]) for k in KEYS}
+    out["by_size"] = {b: v.get("recall_matched") for b, v in (m.get("by_size") or {}).items()}
+    return out
+
+
+def run(config_names, dataset_names, seeds, orders, results: dict, save, baselines: bool
+        ) -> dict:
     for cname in config_names:
         cfg = load_config(cname)
         generator = config_query.anchor_generator(cfg)
-        results[cname] = {}
         for dname in dataset_names:
-            resized = load_boxes(cfg, dname)
-            rows = {}
-            t = time.perf_counter()
-            rows["TFOD defaults"] = (score(resized, cfg, generator), 0.0)
-            for label, make in (("notebook", notebook_for),
-                                ("IoU k-means", iou_kmeans_mapped),
-                                ("YOLOv5 mutation", mutation)):
-                t = time.perf_counter()
-                gen = make(resized, cfg, generator)
-                rows[label] = (score(resized, cfg, gen), time.perf_counter() - t)
-            t = time.perf_counter()
-            fit = fit_generator(resized, cfg, seed=0)
-            rows["ours"] = (fit.after, time.perf_counter() - t)
-            results[cname][dname] = {
-                "num_boxes": resized.num_boxes,
-                "matched_threshold": fit.matched_threshold,
-                "rows": {k: {"metrics": {m: float(v[m]) for m in KEYS}, "seconds": round(s, 2)}
-                         for k, (v, s) in rows.items()},
-                "ours_changed": fit.changed,
-            }
-            print(f"# {cname} {dname} done", file=sys.stderr, flush=True)
+            cell = results.setdefault(cname, {}).setdefault(dname, {"runs": {}})
+            boxes = {o: load_boxes(cname, dname, o) for o in orders}
+            resized = boxes[orders[0]]
+            cell["num_boxes"] = resized.num_boxes
+            if baselines and "rows" not in cell:
+                rows = {"TFOD defaults": (score(resized, cfg, generator), 0.0)}
+                for label, make in (("notebook", notebook_for),
+                                    ("IoU k-means", iou_kmeans_mapped),
+                                    ("YOLOv5 mutation", mutation)):
+                    t = time.perf_counter()
+                    gen = make(resized, cfg, generator)
+                    rows[label] = (score(resized, cfg, gen), time.perf_counter() - t)
+                cell["rows"] = {k: {"metrics": _plain(v), "seconds": round(s, 2)}
+                                for k, (v, s) in rows.items()}
+                save()
+            if cname == "frcnn" and "peers" not in cell:
+                peers = peer_rows(resized, cfg, dname)
+                if peers is None:
+                    print(f"# no peer results under {PEERS}: peer rows skipped",
+                          file=sys.stderr)
+                else:
+                    cell["peers"] = peers
+                    save()
+            for seed in seeds:
+                for order in orders:
+                    key = f"{seed}/{order}"
+                    if key in cell["runs"]:
+                        continue
+                    t, c = time.perf_counter(), time.process_time()
+                    fit = fit_generator(boxes[order], cfg, seed=seed)
+                    cell["matched_threshold"] = fit.matched_threshold
+                    cell["runs"][key] = {
+                        "metrics": _plain(fit.after), "improved": fit.improved,
+                        "seconds": round(time.perf_counter() - t, 2),
+                        "cpu_seconds": round(time.process_time() - c, 2),
+                        "changed": fit.changed,
+                        "split": fit.diagnostics.get("chosen_split"),
+                        "blocked": (fit.blocked or {}).get("message")}
+                    save()
+                    m = fit.after
+                    print(f"# {cname} {dname} seed {seed} {order}: recall "
+                          f"{m['recall_matched']:.4f} mean IoU {m['mean_iou']:.4f} "
+                          f"r0.5 {m['recall_0.5']:.4f} ({time.perf_counter() - t:.0f} s)",
+                          file=sys.stderr, flush=True)
     return results
+
+
+# ------------------------------------------------------------------------ tables
+
+def _cell(values: list[dict], thr: float, base: dict | None) -> str:
+    med = {k: statistics.median(v[k] for v in values) for k in KEYS}
+    worst = min(values, key=lambda v: v["recall_matched"])
+    parts = [f"{med['recall_matched']:.3f} [{worst['recall_matched']:.3f}]",
+             f"{med['mean_iou']:.3f} [{min(v['mean_iou'] for v in values):.3f}]",
+             f"{med['recall_0.5']:.3f} [{min(v['recall_0.5'] for v in values):.3f}]"]
+    if thr < 0.7 - 1e-6:
+        parts.append(f"r0.7 {med['recall_0.7']:.3f} [{min(v['recall_0.7'] for v in values):.3f}]")
+    flag = ""
+    if base and (med["mean_iou"] < base["mean_iou"] - 0.01
+                 or med["recall_0.5"] < base["recall_0.5"] - 0.01):
+        flag = "*"
+    return " / ".join(parts) + flag
 
 
 def markdown(results: dict) -> str:
     lines = []
     for cname, per_ds in results.items():
-        dnames = list(per_ds)
-        thr = next(iter(per_ds.values()))["matched_threshold"]
+        dnames = [d for d in per_ds if per_ds[d].get("runs")]
+        if not dnames:
+            continue
+        thr = per_ds[dnames[0]].get("matched_threshold", 0.7)
         lines.append(f"\n**{CONFIGS[cname]}** (matched threshold {thr:g}; cells: "
-                     f"recall@{thr:g} / mean IoU / recall@0.5)\n")
+                     f"recall@{thr:g} / mean IoU / recall@0.5; median [worst] where there "
+                     "are several runs)\n")
         lines.append("| method | " + " | ".join(DATASETS[d][0] for d in dnames) + " |")
         lines.append("|---|" + "---|" * len(dnames))
-        methods = list(next(iter(per_ds.values()))["rows"])
+        methods = list(dict.fromkeys(m for d in dnames for m in per_ds[d].get("rows", {})))
         for m in methods:
             cells = []
             for d in dnames:
-                rows = per_ds[d]["rows"]
-                v, base = rows[m]["metrics"], rows["TFOD defaults"]["metrics"]
-                flag = "*" if (v["mean_iou"] < base["mean_iou"] - 0.01
-                               or v["recall_0.5"] < base["recall_0.5"] - 0.01) else ""
-                cells.append(f"{v['recall_matched']:.3f} / {v['mean_iou']:.3f} / "
-                             f"{v['recall_0.5']:.3f}{flag}")
+                rows = per_ds[d].get("rows", {})
+                base = rows.get("TFOD defaults", {}).get("metrics")
+                cells.append(_cell([rows[m]["metrics"]], thr, base) if m in rows else "-")
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        peers = list(dict.fromkeys(p for d in dnames for p in per_ds[d].get("peers", {})))
+        for p in peers:
+            cells = [_cell(per_ds[d]["peers"][p], thr, None) if p in per_ds[d].get("peers", {})
+                     else "-" for d in dnames]
+            n = max(len(per_ds[d].get("peers", {}).get(p, [])) for d in dnames)
+            lines.append(f"| peer: {p} ({n} seeds) | " + " | ".join(cells) + " |")
+        cells, spreads, counts = [], [], []
+        for d in dnames:
+            runs = [r["metrics"] for r in per_ds[d]["runs"].values()]
+            base = per_ds[d].get("rows", {}).get("TFOD defaults", {}).get("metrics")
+            cells.append(_cell(runs, thr, base))
+            rec = [r["recall_matched"] for r in runs]
+            spreads.append(f"{max(rec) - min(rec):.4f}")
+            counts.append(len(runs))
+        lines.append(f"| **ours** ({max(counts)} runs: seeds x orders) | " + " | ".join(cells)
+                     + " |")
+        lines.append("| ours: spread of recall (max - min) | " + " | ".join(spreads) + " |")
     return "\n".join(lines)
+
+
+def _seeds(text: str) -> list[int]:
+    if "-" in text and "," not in text:
+        lo, hi = text.split("-")
+        return list(range(int(lo), int(hi) + 1))
+    return [int(s) for s in text.split(",")]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", default="frcnn,ssd,fpn")
     parser.add_argument("--datasets", default="voc,coco")
-    parser.add_argument("--json", help="also write the raw results here")
+    parser.add_argument("--seeds", default="0-9")
+    parser.add_argument("--orders", default=",".join(D.ORDERS))
+    parser.add_argument("--json", help="write the raw results here (after every run)")
+    parser.add_argument("--resume", action="store_true", help="keep the runs in --json")
+    parser.add_argument("--no-baselines", action="store_true",
+                        help="only our runs (and the peers)")
     args = parser.parse_args()
     if not SHARED.exists():
         sys.exit(f"needs {SHARED} (datasets and upstream configs)")
-    results = run(args.configs.split(","), args.datasets.split(","))
+    results: dict = {}
+    if args.resume and args.json and Path(args.json).exists():
+        results = json.loads(Path(args.json).read_text())
+
+    def save() -> None:
+        if args.json:
+            tmp = Path(args.json + ".tmp")
+            tmp.write_text(json.dumps(results, indent=1))
+            tmp.replace(args.json)
+
+    run(args.configs.split(","), args.datasets.split(","), _seeds(args.seeds),
+        args.orders.split(","), results, save, not args.no_baselines)
     print(markdown(results))
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

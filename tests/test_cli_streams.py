@@ -277,7 +277,7 @@ def test_fit_table_and_diff_on_stdout_notes_on_stderr(capsys, dataset):
     code, out, err = run_cli(capsys, "fit", dataset["config"], "--seed", "3")
     assert code == 0
     table, diff = out.split("\n--- ", 1)
-    assert table.startswith("8 boxes; grid_anchor_generator")
+    assert table.startswith("8 boxes in 4 images; grid_anchor_generator")
     assert "recall_matched (IoU >= 0.7)" in table and "better on objective" in table
     assert diff.startswith(f"{dataset['config']}") and "+        scales:" in diff
     assert "recall_matched" not in err and "dry run" in err

@@ -100,11 +100,13 @@ def test_metrics_and_guard():
     assert m["mean_iou"] == pytest.approx(0.625)
     assert m["recall_matched"] == pytest.approx(0.5)
     assert m["recall_0.5"] == pytest.approx(0.75)
-    # FRCNN (matched 0.7): recall guards mean IoU and recall@0.5; SSD (0.5): mean IoU only.
+    # FRCNN (matched 0.7): recall guards mean IoU and recall@0.5; SSD (0.5): mean IoU and
+    # recall@0.7 (below the matched threshold recall@0.7 is guarded too).
     assert guarded_metrics("recall", 0.7) == ("mean_iou", "recall_0.5")
-    assert guarded_metrics("recall", 0.5) == ("mean_iou",)
+    assert guarded_metrics("recall", 0.5) == ("mean_iou", "recall_0.7")
     assert guarded_metrics("mean_iou", 0.7) == ("recall_0.5", "recall_matched")
-    assert guarded_metrics("balanced", 0.5) == ("mean_iou", "recall_0.5")
+    assert guarded_metrics("balanced", 0.5) == ("mean_iou", "recall_0.5", "recall_0.7")
+    assert guarded_metrics("w:1,1,1", 0.7) == ("mean_iou", "recall_0.5", "recall_matched")
     obj = make_objective("recall", 0.7, {k: float(v) for k, v in m.items()}, 0.01)
     worse = dict(m, **{"recall_0.5": m["recall_0.5"] - 0.05, "recall_matched": 1.0})
     assert obj.score(worse) < obj.score(m)  # a guard violation never wins

@@ -6,7 +6,7 @@ import pytest
 from test_fitting import FRCNN, _boxes_from_anchors, _cfg
 
 from tfod_anchors.fitting import fit_generator
-from tfod_anchors.fitting.fit import splits, subsample
+from tfod_anchors.fitting.fit import splits
 
 
 @pytest.mark.parametrize(("counts", "expected"), [
@@ -39,11 +39,3 @@ def test_fit_moves_to_the_split_the_data_has():
     # explicit counts switch the split search off
     fixed = fit_generator(resized, cfg, seed=0, num_scales=2, num_aspect_ratios=3)
     assert "splits" not in fixed.diagnostics
-
-
-def test_subsample_is_seeded_and_keeps_images():
-    truth = _cfg(FRCNN % "true")
-    resized = _boxes_from_anchors(truth, (320, 320), 500, seed=3)
-    a, b = subsample(resized, 100, seed=4), subsample(resized, 100, seed=4)
-    assert a.num_boxes == 100 and (a.boxes == b.boxes).all()
-    assert a.padded_shape is resized.padded_shape

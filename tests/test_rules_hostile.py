@@ -197,3 +197,26 @@ def test_fit_warns_when_few_boxes_are_fitted(capsys, tmp_path):
     doc = json.loads(out)
     assert code == 0 and doc["num_boxes"] == 1
     assert any("only 1 box(es) were fitted" in w for w in doc["warnings"])
+
+
+def test_a_finite_but_huge_anchor_gives_no_numpy_warning_in_fit(tmp_path):
+    """A scale of 1e30 is legal for TFOD (the anchor just covers nothing); the fit's float32
+    kernel overflows on it, which must not surface as a RuntimeWarning."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    demo = ROOT / "configs"
+    config = tmp_path / "huge.config"
+    text = (demo / "faster_rcnn_resnet50_640x640_coco_subset.config").read_text()
+    config.write_text(text.replace("scales: [0.25, 0.5, 1.0, 2.0]",
+                                   "scales: [0.25, 0.5, 1.0, 1e30]"))
+    run = subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", "-m", "tfod_anchors", "fit", str(config),
+         "--input", str(demo / "demo" / "coco_val2017_subset.csv"),
+         "--label-map", str(demo / "demo" / "coco_val2017_subset_label_map.pbtxt"), "--json"],
+        capture_output=True, text=True, cwd=str(ROOT), timeout=600,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert run.returncode == 0, run.stderr
+    assert "Warning" not in run.stderr, run.stderr

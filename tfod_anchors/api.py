@@ -26,7 +26,7 @@ Example, before TFOD's training loop::
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tfod_anchors import pipeline
@@ -65,6 +65,11 @@ class FitOutcome:
             whole file was re-serialised.
         boxes: the boxes that were fitted, in resized pixels.
         loaded: the loaded file (path, fingerprint) when the config came from one.
+        num_images: images read; ``skipped``: every ``stats`` skip reason with its
+            count (zeros included), ``skip_examples`` where each was first seen.
+        forced: ``force`` wrote the best candidate although it is not an improvement.
+        new_findings: ``check`` findings of the patched config that the original does
+            not have (dicts; an ``error`` among them means it must not be written).
     """
 
     config: Any
@@ -75,10 +80,22 @@ class FitOutcome:
     patch_warning: str | None
     boxes: ResizedBoxes
     loaded: LoadedConfig | None = None
+    num_images: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    skip_examples: dict[str, str] = field(default_factory=dict)
+    forced: bool = False
+    new_findings: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return self.text != self.original_text if self.text is not None else self.fit.improved
+        if self.text is not None:
+            return self.text != self.original_text
+        return self.fit.improved or self.forced
+
+    @property
+    def blocking_findings(self) -> list[dict[str, str]]:
+        """New error-level findings: the patched config must not be written."""
+        return [f for f in self.new_findings if f["severity"] == "error"]
 
 
 @dataclass
@@ -161,36 +178,55 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         boxes: BoxSet | None = None, sources: SourceOptions | None = None,
         objective: str = "recall", seed: int = 0,
         num_scales: int | None = None, num_aspect_ratios: int | None = None,
-        force: bool = False, progress: Callable[[str], None] | None = None,
+        force: bool = False, guard: Any = None,
+        progress: Callable[[str], None] | None = None,
         **source_options: Any) -> FitOutcome:
     """Fit the config's own anchor generator to the boxes; no file is written.
 
-    The config is patched only when the fit beats it on ``objective`` (or
-    ``force``). See :func:`tfod_anchors.fitting.fit_generator` for the search.
+    The config is patched only when the fit beats it on ``objective`` by at least
+    the minimum gain within the guard; ``force`` patches in the best candidate
+    measured anyway. ``guard``: a :class:`~tfod_anchors.fitting.Guard`, a ``--guard``
+    spec string, or None (the default guard). The patched config is re-checked with
+    the ``check`` rules (``FitOutcome.new_findings``). See
+    :func:`tfod_anchors.fitting.fit_generator` for the search.
     """
     from tfod_anchors.config.patch import patch_anchor_generator, unified_diff
-    from tfod_anchors.fitting import apply_fit, fit_generator
+    from tfod_anchors.fitting import Guard, fit_generator, with_generator
+    from tfod_anchors.fitting.verify import new_findings
+    from tfod_anchors.sources.raw import SKIP_KEYS
 
     cfg, loaded = _config(config)
     path = loaded.path if loaded else None
     options = _source_options(inputs, sources, source_options)
     pipeline.require_anchors(cfg, path, "fit")
-    resized = _resized(cfg, path, boxes, options)
+    if isinstance(guard, str):
+        guard = Guard.parse(guard)
+    if boxes is None:
+        boxes = pipeline.read_config_boxes(cfg, path, options)
+    resized = pipeline.resize_for_config(boxes, cfg)
     result = fit_generator(resized, cfg, objective=objective, seed=seed,
                            num_scales=num_scales, num_aspect_ratios=num_aspect_ratios,
-                           progress=progress)
-    take = result.improved or (force and bool(result.changed))
-    new_cfg = apply_fit(cfg, result) if take else cfg
+                           guard=guard, progress=progress)
+    forced = force and not result.improved
+    generator = result.best_generator if forced else result.generator
+    take = result.improved or force
+    new_cfg = with_generator(cfg, generator) if take else cq.as_pipeline(cfg)
+    findings = [f.to_dict() for f in new_findings(cq.as_pipeline(cfg), generator)] \
+        if take else []
     text = original = None
     diff, warning = "", None
     if loaded is not None:
         original = text = loaded.text
         if take:
-            patch = patch_anchor_generator(loaded.text, cfg, result.generator, loaded.path)
+            patch = patch_anchor_generator(loaded.text, cfg, generator, loaded.path)
             text, warning = patch.text, patch.warning
             diff = unified_diff(original, text, loaded.path)
     return FitOutcome(config=new_cfg, fit=result, text=text, original_text=original, diff=diff,
-                      patch_warning=warning, boxes=resized, loaded=loaded)
+                      patch_warning=warning, boxes=resized, loaded=loaded,
+                      num_images=boxes.num_images,
+                      skipped={**{k: 0 for k in SKIP_KEYS}, **boxes.skipped},
+                      skip_examples=dict(boxes.skip_examples), forced=forced,
+                      new_findings=findings)
 
 
 def write_fitted(outcome: FitOutcome, *, output: str | None = None, in_place: bool = False,

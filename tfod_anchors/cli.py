@@ -25,6 +25,8 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+import numpy as np
+
 from tfod_anchors import __version__
 from tfod_anchors.commands._common import emit_json, json_emitted, json_streams
 from tfod_anchors.errors import (
@@ -150,7 +152,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UsageError(f"a command is required: {', '.join(others)} or {last} "
                                  "(see --help)")
             module = importlib.import_module(COMMANDS[args.command])
-            return int(module.run(args))
+            # Floating-point overflow and 0/0 in numpy are handled where they matter (an
+            # anchor too large to overlap anything has IoU 0); numpy's RuntimeWarnings about
+            # them would only be noise on the user's terminal.
+            with np.errstate(all="ignore"):
+                return int(module.run(args))
         except TfodAnchorsError as err:
             if debug:
                 traceback.print_exc()

@@ -1,11 +1,14 @@
 """``tfod-anchors fit``: fit the config's own anchor generator and patch the config.
 
-Writes only when the objective improves (or ``--force``): to ``--output`` or, with
+Writes only when the objective improves by at least the minimum gain within the
+guard (or ``--force``, which always writes): to ``--output`` or, with
 ``--in-place``, over the config (atomic, ``.bak`` kept). Without either flag the
-unified diff is printed and nothing is written.
+unified diff is printed and nothing is written. The patched config is re-checked with
+the ``check`` rules first: a new error finding blocks the write (exit 1), a new
+warning is reported.
 
-stdout: the before/after table, the new values, the verdict and the dry-run diff;
-stderr: progress, ``wrote FILE`` notes and warnings.
+stdout: what was read, the before/after table, the guard, the new values, the verdict
+and the dry-run diff; stderr: progress, ``wrote FILE`` notes, warnings and errors.
 """
 
 from __future__ import annotations
@@ -21,18 +24,22 @@ from tfod_anchors.commands._common import (
     fmt,
     out,
     say,
+    skipped_lines,
     source_options,
     table,
     warn,
 )
 from tfod_anchors.config import query as cq
-from tfod_anchors.coverage.metrics import METRIC_KEYS, ordered_metrics
-from tfod_anchors.errors import EXIT_OK
+from tfod_anchors.coverage.metrics import METRIC_KEYS, SIZE_BANDS, ordered_metrics
+from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK
 from tfod_anchors.fitting import OBJECTIVES
+from tfod_anchors.fitting.objective import describe_metric
 from tfod_anchors.pipeline import anchor_shapes_hw
 
 HELP = "fit the config's own anchor generator to the boxes"
 TABLE_KEYS = (*METRIC_KEYS, "num_unreachable")
+UNREACHABLE_NOTE = ("num_unreachable: boxes an anchor shape would match if centred on them "
+                    "but no anchor at a grid position does (stride, border); not lost recall")
 #: ``fit`` warns when it fits fewer boxes than this.
 FEW_BOXES = 100
 
@@ -44,29 +51,104 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--in-place", action="store_true",
                      help="rewrite CONFIG atomically, keeping CONFIG.bak")
     parser.add_argument("--no-backup", action="store_true", help="with --in-place: keep no .bak")
-    parser.add_argument("--objective", default="recall", choices=list(OBJECTIVES),
-                        help="what to maximise (default: recall at the matcher's threshold, "
-                             "guarded so mean IoU and recall@0.5 do not drop)")
-    parser.add_argument("--force", action="store_true", help="write even if the fit is not better")
+    parser.add_argument("--objective", default="recall", metavar="O",
+                        help=f"what to maximise: {', '.join(OBJECTIVES)}, or weights "
+                             "w:RECALL,MEAN_IOU,RECALL_0.5 (a point on the trade-off front). "
+                             "Default: recall at the matcher's threshold, guarded")
+    parser.add_argument("--guard", metavar="SPEC",
+                        help="relax or tighten the guard: KEY=VALUE[,...] with KEY mean_iou, "
+                             "recall_0.5, recall_matched, recall_0.7, bands (tolerances, or "
+                             "off), band_share, stride and kmeans (on/off); METRIC>=VALUE adds "
+                             "an absolute floor; 'off' drops it all. Default: whole-set "
+                             "metrics 0.01, recall@0.7 0.01 below a 0.7 matched threshold, "
+                             "every size band with >= 5%% of the boxes 0.05, stride on, and "
+                             "for a one-layer flexible grid the IoU k-means set's mean IoU "
+                             "and recall@0.5")
+    parser.add_argument("--force", action="store_true",
+                        help="with --output/--in-place: always write (the best candidate "
+                             "found, even if it is not better)")
     parser.add_argument("--seed", type=int, default=0, help="seed for every random choice")
     parser.add_argument("--num-scales", type=int, metavar="N",
                         help="change the number of scales (changes anchors per location)")
     parser.add_argument("--num-aspect-ratios", type=int, metavar="N",
                         help="change the number of aspect ratios (changes anchors per location)")
-    parser.add_argument("--report", metavar="DIR", help="write PNG plots of before/after here")
+    parser.add_argument("--report", metavar="DIR",
+                        help="write PNG plots here: before/after shapes, IoU CDF, recall by "
+                             "size, and front.png, the trade-off front (a few extra fits) with "
+                             "the config, the fit, IoU k-means and any --peer-sets marked")
+    parser.add_argument("--peer-sets", metavar="FILE.json",
+                        help="with --report: mark these anchor sets on the front plot: a JSON "
+                             "object {name: [[w, h], ...]} in resized pixels (e.g. what "
+                             "another anchor tool produced; single-map configs only)")
     add_source_arguments(parser)
     add_output_arguments(parser)
 
 
-def comparison_table(fit: Any) -> str:
+def comparison_table(fit: Any, after: dict | None = None) -> str:
+    """Before/after metrics, with the matcher's recall per COCO size band (and the
+    band's box count) under it."""
+    after = fit.after if after is None else after
     rows = [["metric", "before", "after", "change"]]
-    for key in TABLE_KEYS:
-        b, a = fit.before.get(key), fit.after.get(key)
-        name = f"{key} (IoU >= {fit.matched_threshold:g})" if key == "recall_matched" else key
+
+    def row(name: str, b: Any, a: Any) -> None:
         change = "" if b is None or a is None else (
             f"{a - b:+d}" if isinstance(b, int) else f"{a - b:+.3f}")
         rows.append([name, fmt(b), fmt(a), change])
+
+    for key in TABLE_KEYS:
+        name = f"{key} (IoU >= {fit.matched_threshold:g})" if key == "recall_matched" else key
+        row(name, fit.before.get(key), after.get(key))
+        if key == "recall_matched":
+            for band, _, _ in SIZE_BANDS:
+                sb = (fit.before.get("by_size") or {}).get(band, {})
+                sa = (after.get("by_size") or {}).get(band, {})
+                if sb.get("count"):
+                    row(f"  {band} ({sb['count']} boxes)", sb.get("recall_matched"),
+                        sa.get("recall_matched"))
     return table(rows)
+
+
+REASONS = {
+    "no_candidate": "no candidate changed the written values",
+    "rules": "every candidate would add a check error",
+    "guard": "the best candidate breaks the guard",
+}
+
+
+def verdict(outcome: api.FitOutcome, writes: bool) -> str:
+    """One line: better, or why not (never "writing" when nothing is written)."""
+    fit = outcome.fit
+    gain = f"{fit.gain:+.4f} vs minimum gain {fit.min_gain:.4f}"
+    if fit.improved:
+        return f"better on objective {fit.objective!r} ({gain})"
+    why = REASONS.get(fit.reason)
+    if why is None:
+        why = (f"no meaningful improvement on objective {fit.objective!r} ({gain})"
+               if fit.reason == "min_gain" else
+               f"no better anchors found for objective {fit.objective!r}")
+    if outcome.forced and writes:
+        return f"{why}; --force: writing the best candidate anyway"
+    return f"{why}: nothing written"
+
+
+def _anchors_per_location(outcome: api.FitOutcome) -> tuple[list[int], list[int]]:
+    before, after = outcome.fit.anchors_per_location
+    if outcome.forced:
+        from tfod_anchors.anchors.model import build_model_generator
+
+        after = list(build_model_generator(outcome.config).num_anchors_per_location())
+    return before, after
+
+
+def _changed_fields(outcome: api.FitOutcome) -> tuple[dict, dict]:
+    """``(changed, previous)`` of what is written: the fit's, or with ``--force`` the
+    best candidate's (``fit.generator`` is the config's own when nothing improved)."""
+    fit = outcome.fit
+    if not outcome.forced:
+        return fit.changed, fit.previous
+    from tfod_anchors.fitting import generator_diff
+
+    return generator_diff(fit.generator, fit.best_generator, fit.kind)
 
 
 def run(args: Any) -> int:
@@ -76,12 +158,14 @@ def run(args: Any) -> int:
     outcome = api.fit(
         args.config, sources=source_options(args), objective=args.objective, seed=args.seed,
         num_scales=args.num_scales, num_aspect_ratios=args.num_aspect_ratios,
-        force=args.force, progress=progress,
+        force=args.force, guard=args.guard, progress=progress,
     )
     fit = outcome.fit
+    take = fit.improved or outcome.forced
+    changed, previous = _changed_fields(outcome) if take else ({}, {})
+    apl_before, apl_after = _anchors_per_location(outcome) if take else \
+        fit.anchors_per_location
     warnings = []
-    apl_before, apl_after = fit.anchors_per_location
-    take = outcome.changed
     if take and apl_before != apl_after:
         checkpoint = cq.fine_tune_checkpoint(outcome.config)
         msg = (f"anchors per location change from {apl_before} to {apl_after}: the box "
@@ -92,18 +176,18 @@ def run(args: Any) -> int:
         warnings.append(msg)
     if outcome.patch_warning:
         warnings.append(outcome.patch_warning)
+    # a new error in what would be written, or errors that ruled out every candidate
+    blocking = outcome.blocking_findings or (fit.rejected if fit.reason == "rules" else [])
+    for f in outcome.new_findings:
+        if f["severity"] == "warning":
+            warnings.append(f"the fitted config adds check finding {f['code']}: {f['message']}")
     if outcome.boxes.num_boxes < FEW_BOXES:
         warnings.append(f"only {outcome.boxes.num_boxes} box(es) were fitted: anchors fitted to "
                         f"fewer than {FEW_BOXES} boxes follow those boxes, not the objects the "
                         "model will meet; check the input or treat the result with care")
-    if not fit.improved and not args.force:
-        verdict = "no better anchors found for the objective: nothing to write"
-    elif not fit.improved:
-        verdict = "--force: writing anchors that do not beat the config's on the objective"
-    else:
-        verdict = f"better on objective {fit.objective!r}"
+    wants_file = bool(args.output or args.in_place)
     written = backup = None
-    if take and (args.output or args.in_place):
+    if take and wants_file and not blocking:
         details = api.write_fitted_details(outcome, output=args.output,
                                            in_place=args.in_place, backup=not args.no_backup)
         written, backup = details.path, details.backup
@@ -111,23 +195,42 @@ def run(args: Any) -> int:
     warnings += write_notes
     report_paths = []
     if args.report:
-        report_paths = write_fit_report(args.report, outcome)
+        report_paths = write_fit_report(args.report, outcome, seed=args.seed,
+                                        peer_sets=read_peer_sets(args.peer_sets))
+    line = verdict(outcome, written is not None)
+    if blocking:
+        line = (f"the fitted config would fail check "
+                f"({', '.join(f['code'] for f in blocking)}): nothing written")
+    code = EXIT_CHECK_FAILED if blocking else EXIT_OK
+    after = fit.best_after if outcome.forced and fit.best_after else fit.after
+    for f in blocking:
+        warn(args, f"the fitted config would fail check: {f['code']}: {f['message']}")
+    for w in warnings:
+        warn(args, w)
     if args.json:
-        for w in warnings:
-            warn(args, w)
         emit_json({
             "config": args.config,
+            "num_images": outcome.num_images,
             "num_boxes": outcome.boxes.num_boxes,
+            "skipped": outcome.skipped,
+            "skip_examples": outcome.skip_examples,
             "matched_threshold": fit.matched_threshold,
             "objective": fit.objective,
             "improved": fit.improved,
+            "forced": outcome.forced,
+            "verdict": line,
+            "gain": fit.gain,
+            "min_gain": fit.min_gain,
             "before": ordered_metrics(fit.before),
-            "after": ordered_metrics(fit.after),
-            "moved": fit.moved,
-            "anchor_generator": {"kind": fit.kind, **fit.changed} if take else {},
-            "previous": fit.previous if take else {},
+            "after": ordered_metrics(after),
+            "moved": {k: float(after[k]) - float(fit.before[k]) for k in METRIC_KEYS},
+            "anchor_generator": {"kind": fit.kind, **changed} if take else {},
+            "previous": previous if take else {},
             "anchors_per_location": {"before": apl_before, "after": apl_after},
             "guard": fit.guard,
+            "guard_spec": fit.guard_spec,
+            "guard_blocked": fit.blocked,
+            "new_findings": outcome.new_findings or blocking,
             "warnings": warnings,
             "written": written,
             "diff": outcome.diff if take and not written else "",
@@ -136,45 +239,113 @@ def run(args: Any) -> int:
             "diagnostics": {k: v for k, v in fit.diagnostics.items()
                             if "seconds" not in k},
         })
-        return EXIT_OK
-    out(args, f"{outcome.boxes.num_boxes} boxes; {fit.kind}; matcher: "
-              f"{fit.before.get('matcher_source', '')}")
-    out(args, comparison_table(fit))
-    if take:
-        out(args, "new values: " + ", ".join(f"{k}: {v}" for k, v in fit.changed.items()))
-        resized_lists = [f"{k} {len(fit.previous[k])} -> {len(v)} values"
-                         for k, v in fit.changed.items()
-                         if isinstance(v, list) and isinstance(fit.previous.get(k), list)
-                         and len(v) != len(fit.previous[k])]
-        if resized_lists and apl_before == apl_after:
-            out(args, f"split changed ({', '.join(resized_lists)}); anchors per location stay "
-                      f"{apl_after}, so checkpoint shapes still match")
-    out(args, verdict)
-    for w in warnings:
-        warn(args, w)
+        return code
+    for text in human_lines(outcome, after, changed, previous, apl_before, apl_after):
+        out(args, text)
+    out(args, line)
     if written:
         say(args, f"wrote {written}" + (f" (previous text kept in {backup})" if backup else ""))
-    elif take:
-        say(args, "dry run (no --output/--in-place): the patch would be")
+    elif take and not blocking and outcome.diff:
+        say(args, "dry run (no --output/--in-place), nothing written; the patch would be")
         out(args, outcome.diff.rstrip("\n"))
     for path in report_paths:
         say(args, f"wrote {path}")
-    return EXIT_OK
+    return code
 
 
-def write_fit_report(directory: str, outcome: api.FitOutcome) -> list[Any]:
-    """The before/after plots of a fit (``--report DIR``), from the coverage reports
-    the fit already computed."""
+def human_lines(outcome: api.FitOutcome, after: dict, changed: dict, previous: dict,
+                apl_before: list[int], apl_after: list[int]) -> list[str]:
+    """The text report above the verdict: what was read and dropped, the table, the
+    guard, the gain, the new values."""
+    fit = outcome.fit
+    lines = [f"{outcome.boxes.num_boxes} boxes in {outcome.num_images} images; {fit.kind}; "
+             f"matcher: {fit.before.get('matcher_source', '')}"]
+    skips = skipped_lines(outcome.skipped, outcome.skip_examples)
+    lines += ["skipped or dropped while reading (as `stats` reports them):", *skips] if skips \
+        else ["nothing skipped or dropped while reading"]
+    lines.append(comparison_table(fit, after))
+    lines.append(UNREACHABLE_NOTE)
+    if fit.guard:
+        lines.append("guard (all boxes): " + ", ".join(
+            f"{describe_metric(k, fit.matched_threshold)} >= {v:.3f}"
+            for k, v in fit.guard.items()))
+    if fit.blocked:
+        lines.append(f"the guard held: {fit.blocked['message']} (measured on "
+                     f"{fit.blocked['measured_on']}; relax with --guard)")
+    if changed:
+        lines.append("new values: " + ", ".join(f"{k}: {v}" for k, v in changed.items()))
+        resized_lists = [f"{k} {len(previous[k])} -> {len(v)} values"
+                         for k, v in changed.items()
+                         if isinstance(v, list) and isinstance(previous.get(k), list)
+                         and len(v) != len(previous[k])]
+        if resized_lists and apl_before == apl_after:
+            lines.append(f"split changed ({', '.join(resized_lists)}); anchors per location "
+                         f"stay {apl_after}, so checkpoint shapes still match")
+    return lines
+
+
+def read_peer_sets(path: str | None) -> dict[str, Any]:
+    """``--peer-sets FILE.json``: ``{name: [[w, h], ...]}`` (UsageError when malformed)."""
+    if not path:
+        return {}
+    import json
+
     import numpy as np
 
+    from tfod_anchors.errors import UsageError
+    from tfod_anchors.sources.fileio import read_bytes
+
+    try:
+        doc = json.loads(read_bytes(path))
+        sets = {str(k): np.asarray(v, dtype=np.float64).reshape(-1, 2) for k, v in doc.items()}
+    except (ValueError, TypeError, AttributeError) as err:
+        raise UsageError(f"{path}: --peer-sets needs a JSON object {{name: [[w, h], ...]}} "
+                         f"({err})") from None
+    return sets
+
+
+def write_fit_report(directory: str, outcome: api.FitOutcome, *, seed: int = 0,
+                     peer_sets: dict[str, Any] | None = None) -> list[Any]:
+    """The plots of a fit (``--report DIR``): before/after from the coverage reports
+    the fit already computed, and ``front.png`` (see
+    :mod:`tfod_anchors.fitting.front`)."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from tfod_anchors.fitting import front
+    from tfod_anchors.plots.front import front_figure
     from tfod_anchors.plots.report import write_report
 
     resized = outcome.boxes
     cfg_before = outcome.loaded.config if outcome.loaded else outcome.config
     fit = outcome.fit
     wh = np.stack([resized.widths, resized.heights], axis=1)
-    return write_report(directory, wh=wh,
-                        anchors_before=anchor_shapes_hw(cfg_before, resized),
-                        anchors_after=anchor_shapes_hw(outcome.config, resized),
-                        coverage_before=fit.report_before, coverage_after=fit.report_after,
-                        title=f"{resized.num_boxes} boxes, {fit.kind}")
+    paths = write_report(directory, wh=wh,
+                         anchors_before=anchor_shapes_hw(cfg_before, resized),
+                         anchors_after=anchor_shapes_hw(outcome.config, resized),
+                         coverage_before=fit.report_before, coverage_after=fit.report_after,
+                         title=f"{resized.num_boxes} boxes, {fit.kind}")
+    after = fit.best_after if outcome.forced and fit.best_after else fit.after
+    marks: dict[str, Any] = {"config": fit.before,
+                             "fit (written)" if take_written(outcome) else "fit": after}
+    k = int(sum(fit.anchors_per_location[0]))
+    ref = front.kmeans_set(resized, k, seed)
+    ref_m = front.free_set_metrics(resized, cfg_before, ref) if ref is not None else None
+    if ref_m is not None:
+        marks[f"IoU k-means ({k} free shapes)"] = ref_m
+    peers = {}
+    for name, shapes in (peer_sets or {}).items():
+        m = front.free_set_metrics(resized, cfg_before, shapes)
+        if m is not None:
+            peers[name] = [m]
+    points = front.trade_off_front(resized, cfg_before, seed=seed)
+    path = front_figure(Path(directory) / "front.png", fronts={fit.kind: points},
+                        marks=marks, peers=peers, matched_threshold=fit.matched_threshold,
+                        title=f"{resized.num_boxes} boxes, {fit.kind}; front points fitted "
+                              f"without a guard for weights {', '.join(front.FRONT_WEIGHTS)}")
+    return [*paths, path]
+
+
+def take_written(outcome: api.FitOutcome) -> bool:
+    return outcome.fit.improved or outcome.forced

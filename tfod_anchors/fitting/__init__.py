@@ -1,14 +1,13 @@
 """Direct fitting of a TFOD anchor generator's own parameters to a dataset's boxes.
 
-Public entry points: :func:`fit_generator` (:mod:`tfod_anchors.fitting.fit`, which
-chooses the grid split and runs :func:`tfod_anchors.fitting.counts.fit_counts`) and
-:func:`apply_fit` (:mod:`tfod_anchors.fitting.result`); objectives and the guard in
-:mod:`tfod_anchors.fitting.objective`.
+Public entry points: :func:`fit_generator` (:mod:`tfod_anchors.fitting.fit`) and
+:func:`apply_fit` (:mod:`tfod_anchors.fitting.result`); objectives, the guard and the
+minimum gain in :mod:`tfod_anchors.fitting.objective`.
 """
 
 from tfod_anchors.fitting.fit import fit_generator
-from tfod_anchors.fitting.objective import OBJECTIVES
+from tfod_anchors.fitting.objective import OBJECTIVES, Guard
 from tfod_anchors.fitting.result import FitResult, apply_fit, generator_diff, with_generator
 
-__all__ = ["OBJECTIVES", "FitResult", "apply_fit", "fit_generator", "generator_diff",
+__all__ = ["OBJECTIVES", "FitResult", "Guard", "apply_fit", "fit_generator", "generator_diff",
            "with_generator"]

@@ -2,61 +2,47 @@
 
 A candidate's anchors are a list of shapes per level; each (level, shape) pair
 gives one column of best IoUs over the search boxes (:func:`level_columns`). A
-box's best IoU for the candidate is the maximum over its columns. Columns are
-cached (least recently used first out, bounded memory), so a coordinate move
-that changes a few shapes only computes those.
+box's best IoU for the candidate is the maximum over its columns. Columns live in
+a :class:`ColumnStore` (least recently used first out, bounded memory) shared by
+every :class:`Evaluator` on the same boxes, so a coordinate move that changes a few
+shapes only computes those, and the grid splits (4 x 3, 6 x 2, ...) share the
+columns of every shape they have in common.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from tfod_anchors.fitting.kernel import BoxGeometry, level_columns, prepare
-from tfod_anchors.fitting.objective import Objective, metrics_of
+from tfod_anchors.fitting.objective import BandWeights, Objective, metrics_of
 from tfod_anchors.fitting.params import ParamSpace
 
 ColumnKey = tuple[int, float, float]
+Constraint = Callable[[np.ndarray], float]
 
 # Box-shape pairs that cannot reach this IoU skip the exact clipped search (see
 # ``level_columns``); below every recall threshold, so recalls are unaffected.
 APPROX_BELOW = 0.3
 
 
-class Evaluator:
-    """Best-IoU columns and metrics for one :class:`ParamSpace` on fixed boxes.
+class ColumnStore:
+    """Best-IoU columns of fixed boxes, by ``(level, height, width)`` in shape units.
 
     Args:
-        geom: the search boxes.
-        weight: float64 ``[B]`` their weights.
-        space: the generator's parameter space.
-        matched: the matcher's matched threshold.
+        geom: the boxes (in the order the sample fixed).
         cache_bytes: memory bound of the column cache.
     """
 
-    def __init__(self, geom: BoxGeometry, weight: np.ndarray, space: ParamSpace,
-                 matched: float, cache_bytes: int = 400 << 20):
-        self.geom, self.weight, self.space, self.matched = geom, weight, space, matched
+    def __init__(self, geom: BoxGeometry, cache_bytes: int = 400 << 20):
+        self.geom = geom
         self._cache: OrderedDict[ColumnKey, np.ndarray] = OrderedDict()
         self._limit = max(8, cache_bytes // max(1, 4 * geom.num_boxes))
         self._prepared = [prepare(geom, i) for i in range(len(geom.levels))]
         self.columns_computed = 0
-        self.candidates_scored = 0
-
-    def keys_of(self, x: np.ndarray) -> list[ColumnKey]:
-        """Column keys of candidate ``x`` (one per anchor shape, all levels)."""
-        out = []
-        for level, shapes in enumerate(self.space.shapes_of(x)):
-            out += [(level, float(h), float(w)) for h, w in shapes]
-        return out
-
-    def columns(self, keys: list[ColumnKey]) -> np.ndarray:
-        """float32 ``[B, len(keys)]``, computing missing columns level by level."""
-        out = np.empty((self.geom.num_boxes, len(keys)), dtype=np.float32)
-        for j, col in enumerate(self.column_list(keys)):
-            out[:, j] = col
-        return out
 
     def column_list(self, keys: list[ColumnKey]) -> list[np.ndarray]:
         """The columns ``keys`` as contiguous float32 ``[B]`` arrays (computed if missing)."""
@@ -80,10 +66,56 @@ class Evaluator:
             self._cache.popitem(last=False)
         return [fresh[key] if key in fresh else self._cache[key] for key in keys]
 
+
+class Evaluator:
+    """Best-IoU columns and metrics for one :class:`ParamSpace` on fixed boxes.
+
+    Args:
+        store: the boxes' :class:`ColumnStore` (or a :class:`BoxGeometry`, which gets
+            a store of its own).
+        weight: float64 ``[B]`` the boxes' weights.
+        space: the generator's parameter space.
+        matched: the matcher's matched threshold.
+        bands: size bands whose matcher recall the metrics include.
+        constraint: ``x -> violation >= 0`` of rules the written config must keep
+            (added to every candidate's metrics as ``"constraint"``).
+    """
+
+    def __init__(self, store: ColumnStore | BoxGeometry, weight: np.ndarray, space: ParamSpace,
+                 matched: float, bands: tuple[str, ...] = (),
+                 constraint: Constraint | None = None):
+        self.store = store if isinstance(store, ColumnStore) else ColumnStore(store)
+        self.geom = self.store.geom
+        self.weight, self.space, self.matched = weight, space, matched
+        self.bands = BandWeights.of(self.geom.boxes, weight, bands) if bands else None
+        self.constraint = constraint
+        self.candidates_scored = 0
+
+    @property
+    def columns_computed(self) -> int:
+        return self.store.columns_computed
+
+    def keys_of(self, x: np.ndarray) -> list[ColumnKey]:
+        """Column keys of candidate ``x`` (one per anchor shape, all levels)."""
+        out = []
+        for level, shapes in enumerate(self.space.shapes_of(x)):
+            out += [(level, float(h), float(w)) for h, w in shapes]
+        return out
+
+    def columns(self, keys: list[ColumnKey]) -> np.ndarray:
+        """float32 ``[B, len(keys)]``, computing missing columns level by level."""
+        out = np.empty((self.geom.num_boxes, len(keys)), dtype=np.float32)
+        for j, col in enumerate(self.store.column_list(keys)):
+            out[:, j] = col
+        return out
+
+    def column_list(self, keys: list[ColumnKey]) -> list[np.ndarray]:
+        return self.store.column_list(keys)
+
     def column_max(self, keys: list[ColumnKey]) -> np.ndarray:
         """float32 ``[B]`` elementwise maximum of the columns ``keys`` (zeros if none)."""
         out = np.zeros(self.geom.num_boxes, dtype=np.float32)
-        for col in self.column_list(keys):
+        for col in self.store.column_list(keys):
             np.maximum(out, col, out=out)
         return out
 
@@ -91,12 +123,27 @@ class Evaluator:
         """float32 ``[B]`` best IoU of each box for candidate ``x``."""
         return self.column_max(self.keys_of(x))
 
-    def metrics(self, best: np.ndarray) -> dict[str, np.ndarray]:
+    def metrics(self, best: np.ndarray, xs: list[np.ndarray] | np.ndarray | None = None
+                ) -> dict[str, Any]:
+        """Metrics of ``best`` (``[B]`` or ``[B, C]``); with the candidates ``xs`` (one
+        vector, or ``C`` of them) the rule ``"constraint"`` is included."""
         self.candidates_scored += 1 if best.ndim == 1 else best.shape[1]
-        return metrics_of(best, self.weight, self.matched)
+        m: dict[str, Any] = dict(metrics_of(best, self.weight, self.matched, self.bands))
+        if self.constraint is not None and xs is not None:
+            if best.ndim == 1:
+                m["constraint"] = np.float64(self.constraint(np.asarray(xs)))
+            else:
+                m["constraint"] = np.array([self.constraint(x) for x in xs], dtype=np.float64)
+        return m
+
+    def violations(self, xs: list[np.ndarray]) -> np.ndarray | None:
+        """float64 ``[C]`` rule violations of candidates ``xs`` (None without rules)."""
+        if self.constraint is None:
+            return None
+        return np.array([self.constraint(x) for x in xs], dtype=np.float64)
 
     def score(self, x: np.ndarray, objective: Objective) -> tuple[tuple[float, float, float], dict]:
-        m = self.metrics(self.best(x))
+        m = self.metrics(self.best(x), x)
         return objective.score(m), {k: float(v) for k, v in m.items()}
 
     def line(self, x: np.ndarray, coord: int | list[int], values: np.ndarray,
@@ -118,9 +165,11 @@ class Evaluator:
         values = np.asarray(values, dtype=np.float64).reshape(len(values), len(coords))
         base_keys = self.keys_of(x)
         cand_keys = []
+        xs = []
         for row in values:
             xc = x.copy()
             xc[coords] = row
+            xs.append(xc)
             cand_keys.append(self.keys_of(xc))
         fixed = set(base_keys)
         for ks in cand_keys:
@@ -128,13 +177,12 @@ class Evaluator:
         rest_keys = [k for k in dict.fromkeys(base_keys) if k in fixed]
         rest = self.column_max(rest_keys)
         moving = [[k for k in dict.fromkeys(ks) if k not in fixed] for ks in cand_keys]
-        self.column_list(list(dict.fromkeys(k for ks in moving for k in ks)))  # one batch
+        self.store.column_list(list(dict.fromkeys(k for ks in moving for k in ks)))  # one batch
         best = np.empty((len(values), self.geom.num_boxes), dtype=np.float32)
-        for i, ks in enumerate(moving):
-            best[i] = rest
-            for col in self.column_list(ks):
-                np.maximum(best[i], col, out=best[i])
-        best = best.T
-        m = self.metrics(best)
-        a, b, c = objective.keys(m)
-        return [(float(a[j]), float(b[j]), float(c[j])) for j in range(len(values))]
+        for c, ks in enumerate(moving):
+            best[c] = rest
+            for col in self.store.column_list(ks):
+                np.maximum(best[c], col, out=best[c])
+        m = self.metrics(best.T, xs)
+        ka, kb, kc = objective.keys(m)
+        return [(float(ka[j]), float(kb[j]), float(kc[j])) for j in range(len(values))]

@@ -1,32 +1,91 @@
-"""The public fit: :func:`fit_generator`, the config's own anchor generator fitted to boxes.
+"""``fit_generator``: the config's own anchor generator, refitted to the boxes.
 
-For grid anchors it first chooses how the anchors per location split into scales x
-aspect ratios, then runs :func:`tfod_anchors.fitting.counts.fit_counts`.
+Flow:
 
-TFOD's ``grid_anchor_generator`` lays out the Cartesian product of ``scales`` and
-``aspect_ratios``, so 12 anchors per location can be 4 x 3 (the sample configs),
-but equally 6 x 2, 3 x 4 or 2 x 6. The box predictor only sees the count, so every
-split restores from the same checkpoint shapes. :func:`fit_generator` tries each
-split with at least two scales and two ratios on a seeded subsample, keeps the one
-the objective prefers (the config's own split on ties), and fits it on all boxes.
+1. group boxes by padded shape and take each shape's anchor layout
+   (:mod:`.problem`); the parameterisations to try are the config's own counts or,
+   for ``grid_anchor_generator`` without explicit counts, every scales x ratios
+   split of the same anchors-per-location count (12 = 4 x 3, 6 x 2, 3 x 4, 2 x 6:
+   the box predictor only sees the count, so checkpoints still restore);
+2. draw the search boxes (all of them up to ``max_boxes_exact``, else a seeded
+   stratified sample) and a smaller coarse sample, both keyed on box content, so
+   the input order never matters (:mod:`.sample`);
+3. start the config's exact coverage on all boxes in the background;
+4. stage A on the coarse sample for every split (they share the pool of shapes and
+   its columns); the best split, and any other whose stage A score is within the
+   sample's noise of it (a paired 95 % bound) or within the minimum gain, go on to
+5. stage B on the search sample (:mod:`.strategy`);
+6. the candidates are measured exactly on all boxes, after the ``check`` rules
+   (:mod:`.verify`); the best wins if it keeps the guard and gains at least
+   ``max(0.002, 10 / N)`` (:mod:`.objective`);
+7. an unguarded search on the coarse sample says what the guard gave up, if anything.
+
+Written values are rounded to 4 significant decimals before any final scoring.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from tfod_anchors.anchors.model import layout_function
 from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.config import query as config_query
-from tfod_anchors.config.query import PipelineLike
-from tfod_anchors.coverage.metrics import METRIC_KEYS
-from tfod_anchors.fitting.background import Background
-from tfod_anchors.fitting.counts import FitResult, fit_counts
-from tfod_anchors.fitting.objective import make_objective
+from tfod_anchors.coverage.metrics import METRIC_KEYS, evaluate
+from tfod_anchors.errors import InputError, UsageError
+from tfod_anchors.fitting.background import Background, Clock
+from tfod_anchors.fitting.evaluator import ColumnStore, Evaluator
+from tfod_anchors.fitting.objective import (
+    BAND_PREFIX,
+    WEIGHT_KEYS,
+    Guard,
+    Objective,
+    band_shares,
+    describe_metric,
+    flat_metrics,
+    guard_floors,
+    make_objective,
+    min_gain,
+)
+from tfod_anchors.fitting.problem import Problem, build_problem
+from tfod_anchors.fitting.reference import kmeans_references
+from tfod_anchors.fitting.result import FitResult, copy_message, generator_diff, with_generator
+from tfod_anchors.fitting.sample import (
+    Sample,
+    choose_keys,
+    content_hash,
+    draw,
+    half_width,
+    strata_parts,
+)
+from tfod_anchors.fitting.search import Candidate
+from tfod_anchors.fitting.strategy import (
+    GridPool,
+    Stage,
+    coarse_search,
+    error_bounds,
+    grid_ascent,
+    grid_pool,
+    polish_search,
+    rounded_score,
+    unguarded_generic,
+    unguarded_grid,
+)
+from tfod_anchors.fitting.verify import VERIFY, reason, verify
 
-#: Boxes the split is chosen on (all boxes when there are fewer).
-SELECTION_BOXES = 2_000
+DEFAULT_MAX_BOXES_EXACT = {"clip": 20_000, "prune": 20_000, "none": 40_000}
+COARSE_BOXES = 4_000
+SAMPLED_MARGIN = 0.002
+#: At most this many splits are refined in stage A (after their pool ascent) ...
+MAX_SPLITS = 2
+#: ... and this many stage A candidates go on to stage B (when the search boxes are
+#: a sample, its noise makes a third not worth it).
+MAX_POLISHED = 3
+MAX_POLISHED_SAMPLED = 2
 
 
 def splits(num_scales: int, num_ratios: int) -> list[tuple[int, int]]:
@@ -38,67 +97,342 @@ def splits(num_scales: int, num_ratios: int) -> list[tuple[int, int]]:
     return [(num_scales, num_ratios), *others] if others else []
 
 
-def subsample(resized: ResizedBoxes, size: int, seed: int) -> ResizedBoxes:
-    """A seeded uniform subsample of ``size`` boxes (image arrays kept whole)."""
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
-    idx = np.sort(rng.choice(resized.num_boxes, size=size, replace=False))
-    return ResizedBoxes(resized.true_shape, resized.padded_shape, resized.box_image[idx],
-                        resized.boxes[idx], resized.label[idx])
-
-
-def _score(fit: FitResult, objective: str, tolerance: float | None) -> tuple:
-    base = {k: float(fit.before[k]) for k in METRIC_KEYS}
-    obj = make_objective(objective, fit.matched_threshold, base, tolerance)
-    return obj.score({k: float(fit.after[k]) for k in METRIC_KEYS})
-
-
-def fit_generator(resized: ResizedBoxes, cfg: PipelineLike, *, objective: str = "recall",
-                  seed: int = 0, num_scales: int | None = None,
-                  num_aspect_ratios: int | None = None, guard_tolerance: float | None = 0.01,
-                  **kwargs: Any) -> FitResult:
-    """Fit the config's anchor generator (see :func:`tfod_anchors.fitting.counts.fit_counts`).
-
-    For ``grid_anchor_generator`` without explicit counts, every scales x ratios
-    split of the same anchors-per-location count is tried first (module docstring);
-    ``diagnostics["splits"]`` records the selection scores.
-    """
-    common = dict(objective=objective, seed=seed, guard_tolerance=guard_tolerance, **kwargs)
-    generator = config_query.anchor_generator(config_query.as_pipeline(cfg))
-    kind = generator.WhichOneof("anchor_generator_oneof") if generator is not None else None
-    if generator is None or kind != "grid_anchor_generator" or num_scales or num_aspect_ratios:
-        return fit_counts(resized, cfg, num_scales=num_scales,
-                          num_aspect_ratios=num_aspect_ratios, **common)
-    grid = generator.grid_anchor_generator
+def _options(resized: ResizedBoxes, pipeline: Any, own: Problem, num_scales: int | None,
+             num_aspect_ratios: int | None, stride_rule: bool) -> list[tuple[str, Problem]]:
+    """The parameterisations to search: ``[(label, problem)]``, the config's first."""
+    if own.kind != "grid_anchor_generator" or num_scales or num_aspect_ratios:
+        if num_scales is None and num_aspect_ratios is None:
+            return [("config", own)]
+        return [("counts", build_problem(resized, pipeline, num_scales=num_scales,
+                                         num_aspect_ratios=num_aspect_ratios,
+                                         stride_rule=stride_rule, like=own))]
+    grid = own.generator.grid_anchor_generator
     options = splits(len(grid.scales), len(grid.aspect_ratios))
-    if not options or resized.num_boxes == 0:
-        return fit_counts(resized, cfg, **common)
-    exact = resized.num_boxes <= SELECTION_BOXES
-    probe = resized if exact else subsample(resized, SELECTION_BOXES, seed)
-    quiet = {**common, "progress": None}
+    out = [(f"{len(grid.scales)}x{len(grid.aspect_ratios)}", own)]
+    for s, a in options[1:]:
+        out.append((f"{s}x{a}", build_problem(resized, pipeline, num_scales=s,
+                                              num_aspect_ratios=a, stride_rule=stride_rule,
+                                              like=own)))
+    return out
 
-    def run(opt: tuple[int, int]) -> FitResult:
-        return fit_counts(probe, cfg, num_scales=opt[0], num_aspect_ratios=opt[1],
-                          **(common if exact and opt == options[0] else quiet))
 
-    if exact:  # small data: the probes are the fits
-        results = {opt: run(opt) for opt in options}
-        scores = {opt: _score(r, objective, guard_tolerance) for opt, r in results.items()}
-    else:  # half of the probes on the other core; only their scores come back
-        half = options[len(options) // 2:]
-        with Background(lambda: {o: _score(run(o), objective, guard_tolerance)
-                                 for o in half}) as other:
-            scores = {o: _score(run(o), objective, guard_tolerance)
-                      for o in options[:len(options) // 2]}
-            scores.update(other.result())
-    best = max(options, key=lambda opt: (scores[opt], opt == options[0]))
-    if exact:
-        chosen = results[best]
-    else:
-        chosen = fit_counts(resized, cfg, num_scales=best[0], num_aspect_ratios=best[1],
-                            **common)
-        if best != options[0] and not chosen.improved:  # the subsample misled us
-            chosen = fit_counts(resized, cfg, **common)
-    chosen.diagnostics["splits"] = {
-        f"{s}x{a}": [round(float(v), 6) for v in scores[(s, a)]] for s, a in options}
-    chosen.diagnostics["split_selection_boxes"] = probe.num_boxes
-    return chosen
+def _margins(sample: Sample, ev: Evaluator, best: np.ndarray, matched: float,
+             bands: tuple[str, ...], tol: float | None) -> dict[str, float]:
+    """How much of each tolerance a sampled stage keeps in reserve: 0.002 for the
+    whole-set metrics, the 95 % bound of each band's recall (at most half the
+    band tolerance)."""
+    if sample.exact:
+        return {}
+    out = {k: SAMPLED_MARGIN for k in METRIC_KEYS}
+    if ev.bands is None or tol is None:
+        return out
+    hit = (best >= np.float32(matched)).astype(np.float64)
+    for name, row in zip(ev.bands.names, ev.bands.matrix):
+        inband = row > 0
+        share = float(sample.weight[inband].sum() / sample.weight.sum())
+        if share > 0:
+            out[BAND_PREFIX + name] = min(0.5 * tol,
+                                          half_width(sample, hit * inband) / share)
+    return out
+
+
+class _Stages:
+    """The stages of one sample: a shared column store, the config's start metrics
+    on it and one :class:`Stage` per option."""
+
+    def __init__(self, own: Problem, sample: Sample, objective: str, guard: Guard | None,
+                 bands: tuple[str, ...]):
+        self.sample = sample
+        self.store = ColumnStore(own.geometry(sample.index))
+        start_ev = Evaluator(self.store, sample.weight, own.space, own.matched, bands)
+        self.start_best = start_ev.best(own.space.x0)
+        self.start = {k: float(v) for k, v in start_ev.metrics(self.start_best).items()}
+        self.config_evaluator = start_ev
+        tol = guard.bands if guard is not None else None
+        self.margins = _margins(sample, start_ev, self.start_best, own.matched, bands, tol)
+        self.objective, self.guard, self.bands = objective, guard, bands
+
+    def stage(self, problem: Problem) -> Stage:
+        ev = Evaluator(self.store, self.sample.weight, problem.space, problem.matched,
+                       self.bands, problem.constraint)
+        obj = make_objective(self.objective, problem.matched, self.start, self.guard,
+                             bands=self.bands, margins=self.margins)
+        return Stage(ev, obj, self.start)
+
+
+def _contribution(obj: Objective, best: np.ndarray) -> np.ndarray:
+    """float64 ``[B]`` each box's share of the primary (its weighted mean is the primary)."""
+    parts = {"recall_matched": best >= np.float32(obj.matched),
+             "mean_iou": best.astype(np.float64), "recall_0.5": best >= np.float32(0.5),
+             "recall_0.7": best >= np.float32(0.7)}
+    out = np.zeros(best.shape, dtype=np.float64)
+    for key, w in zip(WEIGHT_KEYS, obj.weights):
+        if w:
+            out += float(w) * np.asarray(parts[key], dtype=np.float64)
+    return out
+
+
+def _close_to_best(found: dict[str, list[Candidate]], stages: dict[str, Stage],
+                   coarse: Sample, needed: float, most: int) -> list[tuple[str, Candidate]]:
+    """The best candidate, plus every other (of any split) whose score is within the
+    coarse sample's noise (paired 95 % bound of the primary difference) or the
+    minimum gain of it; at most ``most``, best first."""
+    ranked = sorted(((label, c) for label, cs in found.items() for c in cs),
+                    key=lambda lc: lc[1].score, reverse=True)
+    lead_label, lead = ranked[0]
+    lead_contrib = _contribution(stages[lead_label].objective,
+                                 stages[lead_label].evaluator.best(lead.x))
+    keep = [ranked[0]]
+    seen = {(lead_label, tuple(np.round(lead.x, 6)))}
+    for label, c in ranked[1:]:
+        key = (label, tuple(np.round(c.x, 6)))
+        if c.score[0] < lead.score[0] or len(keep) >= most or key in seen:
+            continue
+        seen.add(key)
+        other = _contribution(stages[label].objective, stages[label].evaluator.best(c.x))
+        noise = half_width(coarse, lead_contrib - other)
+        if lead.score[1] - c.score[1] <= max(noise, needed):
+            keep.append((label, c))
+    return keep
+
+
+def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall", seed: int = 0,
+                  num_scales: int | None = None, num_aspect_ratios: int | None = None,
+                  max_boxes_exact: int | None = None, guard: Guard | float | None = None,
+                  progress: Callable[[str], None] | None = None,
+                  unguarded_report: bool = True) -> FitResult:
+    """Fit the config's anchor generator parameters to ``resized`` boxes.
+
+    Args:
+        resized: boxes in pixels of the resized image (the config's resizer); their
+            order does not matter.
+        cfg: ``TrainEvalPipelineConfig`` (either schema) or TFOD's configs dict.
+        objective: see :mod:`tfod_anchors.fitting.objective`.
+        seed: seeds the samples and the random starts (same seed, same result).
+        num_scales, num_aspect_ratios: change the counts (and anchors per location);
+            without them the grid generator tries every split of its count.
+        max_boxes_exact: above this many boxes the search uses a stratified sample;
+            None: 20 000 where anchors are clipped or pruned (Faster R-CNN), 40 000
+            otherwise (the kernel is several times cheaper there).
+        guard: a :class:`Guard` (None: the default guard); a number: that tolerance for
+            the whole-set metrics with the rest of the default guard;
+            ``Guard.off()``: no guard at all.
+        progress: called with one-line status messages.
+        unguarded_report: also search without the guard to say what it gave up.
+    Raises:
+        UsageError: no boxes, bad options; ConfigError: no fittable generator.
+    """
+    t0 = time.perf_counter()
+    clock = Clock()
+    say = progress or (lambda _msg: None)
+    if resized.num_boxes == 0:
+        raise InputError("no boxes to fit anchors to")
+    if max_boxes_exact is not None and max_boxes_exact < 100:
+        raise UsageError(f"max_boxes_exact must be at least 100, got {max_boxes_exact}")
+    if guard is None:
+        guard = Guard()
+    elif not isinstance(guard, Guard):
+        if guard < 0:
+            raise UsageError(f"guard tolerance must be >= 0, got {guard}")
+        guard = Guard(guard, guard, guard, guard)
+    make_objective(objective, 0.5, {}, None)  # validates the name before any work
+    pipeline = config_query.as_pipeline(cfg)
+    own = build_problem(resized, pipeline, stride_rule=guard.stride)
+    options = dict(_options(resized, pipeline, own, num_scales, num_aspect_ratios,
+                            guard.stride))
+    matcher = config_query.matcher_spec(pipeline)
+    window = own.shapes.astype(np.float64)[own.group]
+    if max_boxes_exact is None:
+        max_boxes_exact = DEFAULT_MAX_BOXES_EXACT[own.window_policy]
+    hashes = content_hash(resized.boxes, own.group) \
+        if resized.num_boxes > min(COARSE_BOXES, max_boxes_exact) else None
+    parts = strata_parts(resized.boxes, window)
+    sample = draw(choose_keys(resized.boxes, window, own.group, max_boxes_exact, parts),
+                  max_boxes_exact, seed, resized.boxes, own.group, hashes)
+    n_coarse = min(COARSE_BOXES, max_boxes_exact)
+    coarse = draw(choose_keys(resized.boxes, window, own.group, n_coarse, parts), n_coarse, seed,
+                  resized.boxes, own.group, hashes)
+    shares = band_shares(resized.boxes)
+    trace: dict[str, Any] = {}
+    bands = tuple(b for b, share in shares.items()
+                  if guard.bands is not None and share >= guard.band_share)
+    needed = min_gain(resized.num_boxes)
+    extra: list[tuple[str, np.ndarray]] = []
+    ref_metrics = None
+    references = kmeans_references(own, sample, seed) if guard.kmeans and \
+        list(options) == ["config"] else []
+    if references:  # a free-shape generator: never below IoU k-means on its metrics
+        ref_ms = [evaluate(resized, layout_function(with_generator(pipeline, gen)),
+                           matcher).metrics for _, gen in references]
+        ref_metrics = {k: max(float(m[k]) for m in ref_ms) for k in METRIC_KEYS}
+        guard = replace(guard, minimum=(*guard.minimum, ("mean_iou", ref_metrics["mean_iou"]),
+                                        ("recall_0.5", ref_metrics["recall_0.5"])))
+        extra += [(f"kmeans_{i}", x) for i, (x, _) in enumerate(references)]
+    say(f"searching on {coarse.size} then {sample.size} of {resized.num_boxes} boxes"
+        + (f"; splits {', '.join(options)}" if len(options) > 1 else ""))
+    rng = np.random.default_rng(seed)
+
+    # The config's own coverage runs beside the search, on the other core.
+    with Background(lambda: evaluate(resized, own.layout_for, matcher)) as before_job:
+        clock.lap("setup")
+        a_stages = _Stages(own, coarse, objective, guard, bands)
+        stage_a = {label: a_stages.stage(p) for label, p in options.items()}
+        pool = None
+        searched = list(options)
+        pooled: dict[str, list[Candidate]] = {}
+        if own.kind == "grid_anchor_generator":
+            pool = GridPool(*grid_pool(own, a_stages.config_evaluator, coarse.weight))
+            for label, problem in options.items():
+                pooled[label], trace[label] = grid_ascent(
+                    stage_a[label].evaluator, problem, stage_a[label].objective, coarse, rng,
+                    pool)
+            # only the splits whose pool ascent is close to the best go on
+            searched = list(dict.fromkeys(label for label, _ in _close_to_best(
+                {k: v[:1] for k, v in pooled.items()}, stage_a, coarse, needed, MAX_SPLITS)))
+        found: dict[str, list[Candidate]] = {}
+        for label in searched:
+            found[label], more = coarse_search(options[label], stage_a[label], coarse, rng,
+                                               pooled.get(label), pool, extra)
+            trace.setdefault(label, {}).update(more)
+        to_polish = _close_to_best(found, stage_a, coarse, needed,
+                                   MAX_POLISHED if sample.exact else MAX_POLISHED_SAMPLED)
+        chosen = list(dict.fromkeys(label for label, _ in to_polish))
+        say(f"coarse search done in {time.perf_counter() - t0:.1f} s"
+            + (f"; polishing {', '.join(chosen)}" if len(options) > 1 else ""))
+        clock.lap("coarse")
+        b_stages = a_stages if sample.index.size == coarse.index.size and sample.exact \
+            and coarse.exact else _Stages(own, sample, objective, guard, bands)
+        b_stage = {label: b_stages.stage(options[label]) for label in chosen}
+        seeds = [int(rng.integers(0, 2**31)) for _ in to_polish]
+        lead = to_polish[0][0]
+
+        def free_search() -> Candidate | None:
+            if not (unguarded_report and guard_floors(objective, own.matched, guard, bands)):
+                return None
+            return _unguarded(options[lead], stage_a[lead], found[lead], pool)
+
+        def polish_one(i: int) -> list[Candidate]:
+            label, cand = to_polish[i]
+            return polish_search(options[label], b_stage[label], [cand], sample, seeds[i])
+
+        # the other core: the rest of the polish, then the unguarded search
+        with Background(lambda: ([polish_one(i) for i in range(1, len(to_polish))],
+                                 free_search())) as other:
+            lead_polished = polish_one(0)
+            rest, free = other.result()
+        polished: list[tuple[str, Candidate]] = []
+        for (label, _), cands in zip(to_polish, [lead_polished, *rest]):
+            for c in cands:
+                polished.append((label, c))
+                trace[label].setdefault("refined", {})[c.origin] = rounded_score(c.score)
+        polished.sort(key=lambda lc: lc[1].score, reverse=True)
+        say(f"search done in {time.perf_counter() - t0:.1f} s; checking on all boxes")
+        clock.lap("polish")
+        report_before = before_job.result()
+    clock.lap("coverage_before")
+    before = report_before.metrics
+    flat_before = flat_metrics(before)
+    exact_obj = make_objective(objective, own.matched, flat_before, guard, bands=bands)
+    later = sorted(((label, c) for label in chosen for c in found[label]),
+                   key=lambda lc: lc[1].score, reverse=True)
+    # on a sampled search the search sample ranks the polished candidates; exactly
+    # measured (on all boxes, the costly part) is only the best, unless it fails
+    first = len(polished) if sample.exact else 1
+    for origin, x in extra[::-1]:  # the k-means sets: the fallbacks
+        later.insert(0, ("config", Candidate(x, (0.0, 0.0, 0.0), origin)))
+    checked = verify([(options[label], c) for label, c in polished + later], pipeline,
+                     own.generator, matcher, before, exact_obj, needed,
+                     first=first, limit=VERIFY + first - 1)
+    clock.lap("verify")
+    blocked = None
+    if free is not None and exact_obj.floors:
+        final = checked.report.metrics if checked.improved and checked.report else before
+        blocked = _what_the_guard_blocked(options[lead], free, found[lead][0], b_stages,
+                                          exact_obj, flat_before, needed,
+                                          float(exact_obj.primary(flat_metrics(final))))
+    clock.lap("unguarded")
+    label_of = {id(p): label for label, p in options.items()}
+    diag: dict[str, Any] = {
+        "num_boxes": resized.num_boxes, "search_boxes": sample.size,
+        "coarse_boxes": coarse.size, "sampled": not sample.exact,
+        "start_search_metrics": b_stages.start, "searches": trace,
+        "polished": chosen, "verified": checked.tried}
+    if ref_metrics is not None:
+        diag["kmeans_reference"] = ref_metrics
+    if len(options) > 1:
+        diag["splits"] = {label: rounded_score((found.get(label) or pooled[label])[0].score)
+                          for label in options}
+        diag["splits_refined"] = searched
+        diag["split_selection_boxes"] = coarse.size
+    if checked.problem is not None:
+        diag["chosen_split"] = label_of.get(id(checked.problem))
+    if not sample.exact:
+        probe = checked.problem or own
+        x = checked.x if checked.x is not None else own.space.x0
+        ev = b_stages.stage(probe).evaluator
+        diag["error_bound_95"] = error_bounds(ev, sample, x, own.matched)
+    diag["columns_computed"] = a_stages.store.columns_computed + (
+        b_stages.store.columns_computed if b_stages is not a_stages else 0)
+    improved = checked.improved
+    new_generator = checked.generator if improved else copy_message(own.generator)
+    changed, previous = generator_diff(own.generator, new_generator, own.kind)
+    report_after = checked.report if improved and checked.report is not None \
+        else report_before
+    after = report_after.metrics
+    diag["stage_seconds"] = clock.laps
+    diag["seconds"] = round(time.perf_counter() - t0, 3)
+    apl_before = [int(level.sizes.shape[0]) for level in own.layouts[0].levels]
+    apl_after = apl_before
+    if improved and checked.problem is not None and checked.x is not None:
+        apl_after = [len(s) for s in checked.problem.space.shapes_of(checked.x)]
+    say(f"done in {diag['seconds']:.1f} s")
+    return FitResult(
+        generator=new_generator, kind=own.kind, changed=changed, previous=previous,
+        before=before, after=after,
+        moved={k: float(after[k]) - float(before[k]) for k in METRIC_KEYS},
+        improved=improved, objective=objective, matched_threshold=float(own.matched),
+        guard=dict(exact_obj.floors), anchors_per_location=(apl_before, apl_after),
+        diagnostics=diag, report_before=report_before, report_after=report_after,
+        gain=checked.gain, min_gain=needed,
+        best_generator=checked.generator if checked.generator is not None
+        else copy_message(own.generator),
+        best_after=checked.report.metrics if checked.report is not None else None,
+        guard_spec=guard.to_dict(), bands=bands, blocked=blocked,
+        findings=checked.findings, rejected=checked.rejected, reason=reason(checked, needed))
+
+
+def _unguarded(problem: Problem, stage: Stage, found: list[Candidate],
+               pool: GridPool | None) -> Candidate:
+    """The best candidate for the primary alone on the coarse sample (rules kept)."""
+    ev = stage.evaluator
+    if pool is not None and pool.columns is not None:
+        return unguarded_grid(ev, problem, stage.objective, pool, found)
+    return unguarded_generic(ev, problem, stage.objective, found)
+
+
+def _what_the_guard_blocked(problem: Problem, free: Candidate, guarded: Candidate,
+                            b_stages: _Stages, exact_obj: Objective, before: dict[str, float],
+                            needed: float, p_guarded: float) -> dict | None:
+    """When the unguarded search's ``free`` beats the stage A ``guarded`` candidate on
+    the coarse sample, and what the fit returns (``p_guarded``: its primary, on all
+    boxes) by at least the minimum gain, measured on the search sample, name the
+    guarded metrics it drops (None otherwise)."""
+    if free.score[0] < 0 or free.score[1] - guarded.score[1] < needed:
+        return None
+    b_ev = b_stages.stage(problem).evaluator
+    m_free = {k: float(v) for k, v in b_ev.metrics(b_ev.best(free.x)).items()}
+    p_free = float(exact_obj.primary(m_free))
+    broken = exact_obj.broken(m_free)
+    if not broken or p_free - p_guarded < needed:
+        return None
+    what = describe_metric("recall_matched", exact_obj.matched) \
+        if exact_obj.weights == (1.0, 0.0, 0.0, 0.0) else f"objective {exact_obj.name!r}"
+    dropped = {k: [round(before[k], 6), round(m_free[k], 6)] for k in broken if k in before}
+    parts = [f"{describe_metric(k, exact_obj.matched)} {a:.2f} -> {b:.2f}"
+             for k, (a, b) in dropped.items()]
+    where = "all boxes" if b_stages.sample.exact else \
+        f"a stratified sample of {b_stages.sample.size} boxes"
+    return {"message": f"unguarded search reached {what} {p_free:.3f} (guarded {p_guarded:.3f})"
+                       f" by dropping {', '.join(parts)}",
+            "primary": round(p_free, 6), "guarded_primary": round(p_guarded, 6),
+            "dropped": dropped, "measured_on": where}

@@ -1,6 +1,7 @@
-"""What fitting maximises: the matcher's recall, guarded so nothing else drops.
+"""What fitting maximises, what it may not give away, and when a gain counts.
 
-Objectives (``primary`` value; ties are always broken by mean IoU):
+Objectives (the ``primary`` value; ties are always broken by mean IoU). Each is a
+weighted sum of the four headline metrics (:data:`WEIGHT_KEYS`):
 
 * ``"recall"`` (default): share of boxes whose best anchor reaches the matcher's
   ``matched_threshold`` (0.7 for the Faster R-CNN first stage, the config's
@@ -8,18 +9,34 @@ Objectives (``primary`` value; ties are always broken by mean IoU):
 * ``"mean_iou"``: mean over boxes of the best anchor IoU (YOLO9000's avg IoU, positioned).
 * ``"recall_0.5"``, ``"recall_0.7"``: share of boxes with best IoU >= 0.5 / 0.7.
 * ``"balanced"``: the mean of recall@0.5, recall@0.7 and mean IoU.
+* ``"w:R,M,F"``: ``(R * recall_matched + M * mean_iou + F * recall_0.5) / (R + M + F)``,
+  any point of the trade-off front between the matcher's recall and the two
+  shape metrics (weights >= 0, not all 0).
 
-Guard: every metric among mean IoU, recall@0.5 and recall at the matched threshold
-that is not the primary itself must stay within ``tolerance`` (default 0.01) of
-the starting config's value. Candidates are ranked lexicographically by
-``(-violation, primary, mean_iou)``: a guarded solution always beats an unguarded
-one, so the start (violation 0) can never be traded away.
+Guard (:class:`Guard`, each part can be switched off or given another tolerance):
+
+* ``mean_iou``, ``recall_0.5`` and the matcher's recall, where they are not the
+  primary itself, may not fall more than 0.01 below the config's value;
+* ``recall_0.7`` likewise (0.01) when the matched threshold is below 0.7 (SSD);
+* ``bands``: the matcher's recall of every COCO size band (small < 32², medium
+  < 96², large; resized pixels) holding at least 5 % of the boxes may not fall more
+  than 0.05 below the config's;
+* ``stride``: no candidate may make the smallest anchor narrower than its stride
+  (``check``'s ``anchor_below_stride``) unless the config already does; enforced
+  through the ``"constraint"`` entry of the metrics (see :mod:`.problem`).
+
+Candidates are ranked lexicographically by ``(-violation, primary, mean_iou)``: a
+guarded solution always beats an unguarded one, so the start (violation 0) can never
+be traded away. A fit counts as better only when the primary gains at least
+:func:`min_gain` (``max(0.002, 10 / N)``; a tenth of the boxes below 100) on all
+boxes.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -27,25 +44,249 @@ import numpy as np
 from tfod_anchors.errors import UsageError
 
 OBJECTIVES = ("recall", "mean_iou", "recall_0.5", "recall_0.7", "balanced")
+#: What the primary of every objective is a weighted sum of (in this order).
+WEIGHT_KEYS = ("recall_matched", "mean_iou", "recall_0.5", "recall_0.7")
+NAMED_WEIGHTS = {
+    "recall": (1.0, 0.0, 0.0, 0.0),
+    "mean_iou": (0.0, 1.0, 0.0, 0.0),
+    "recall_0.5": (0.0, 0.0, 1.0, 0.0),
+    "recall_0.7": (0.0, 0.0, 0.0, 1.0),
+    "balanced": (0.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0),
+}
+#: COCO size bands by box area in resized pixels (as ``coverage.metrics.SIZE_BANDS``).
+BANDS = (("small", 0.0, 32.0 ** 2), ("medium", 32.0 ** 2, 96.0 ** 2),
+         ("large", 96.0 ** 2, math.inf))
+BAND_PREFIX = "band:"
+#: Metrics by name: floats for one candidate, float64 ``[C]`` arrays for several.
+Metrics = Mapping[str, Any]
+#: ``--guard`` spec keys -> :class:`Guard` attributes.
+GUARD_KEYS = {"mean_iou": "mean_iou", "recall_0.5": "recall_0_5",
+              "recall_matched": "recall_matched", "recall_0.7": "recall_0_7",
+              "bands": "bands", "band_share": "band_share", "stride": "stride",
+              "kmeans": "kmeans"}
+MIN_GAIN_ABS = 0.002
+MIN_GAIN_BOXES = 10
 
 
-def metrics_of(best: np.ndarray, weight: np.ndarray, matched: float) -> dict[str, np.ndarray]:
+def min_gain(num_boxes: int) -> float:
+    """Smallest objective gain that counts as better: ``max(0.002, 10 / N)``, i.e. at
+    least ten boxes' worth; below 100 boxes a tenth of them (at least one box), so
+    that a small set can still improve at all."""
+    n = max(1, int(num_boxes))
+    return max(MIN_GAIN_ABS, min(MIN_GAIN_BOXES, math.ceil(n / 10)) / n)
+
+
+def objective_weights(name: str) -> tuple[float, float, float, float]:
+    """Weights over :data:`WEIGHT_KEYS` of objective ``name`` (summing to 1).
+
+    Raises:
+        UsageError: unknown name or bad weights.
+    """
+    if name in NAMED_WEIGHTS:
+        return NAMED_WEIGHTS[name]
+    if name.startswith("w:"):
+        try:
+            raw = [float(v) for v in name[2:].split(",")]
+        except ValueError:
+            raw = []
+        if len(raw) == 3 and all(math.isfinite(v) and v >= 0 for v in raw) and sum(raw) > 0:
+            total = sum(raw)
+            return raw[0] / total, raw[1] / total, raw[2] / total, 0.0
+        raise UsageError(f"objective {name!r}: give three weights >= 0, not all 0, as "
+                         "w:RECALL,MEAN_IOU,RECALL_0.5 (e.g. w:1,0.5,0.5)")
+    raise UsageError(f"unknown objective {name!r}; choose one of {', '.join(OBJECTIVES)} "
+                     "or weights w:RECALL,MEAN_IOU,RECALL_0.5")
+
+
+@dataclass(frozen=True)
+class Guard:
+    """How far each guarded metric may fall below the config's value (None: not guarded).
+
+    Attributes:
+        mean_iou, recall_0_5, recall_matched: absolute tolerances (the primary itself
+            is never guarded).
+        recall_0_7: tolerance of recall@0.7 where the matched threshold is below 0.7.
+        bands: tolerance of each size band's matcher recall; ``band_share``: the share
+            of boxes a band needs to be guarded.
+        stride: keep the smallest anchor at least its stride (unless the config is
+            already below it).
+        minimum: absolute floors ``((metric, value), ...)`` on top of the tolerances
+            (``--guard mean_iou>=0.70``): with them an objective names any point of
+            the trade-off front ("most recall with mean IoU at least 0.70").
+        kmeans: for generators that hold free shapes (a one-layer flexible grid), the
+            mean IoU and recall@0.5 of the IoU k-means set are floors too
+            (:mod:`tfod_anchors.fitting.reference`).
+    """
+
+    mean_iou: float | None = 0.01
+    recall_0_5: float | None = 0.01
+    recall_matched: float | None = 0.01
+    recall_0_7: float | None = 0.01
+    bands: float | None = 0.05
+    band_share: float = 0.05
+    stride: bool = True
+    minimum: tuple[tuple[str, float], ...] = ()
+    kmeans: bool = True
+
+    @classmethod
+    def off(cls) -> Guard:
+        """No guard at all (the search may trade anything for the primary)."""
+        return cls(None, None, None, None, None, 0.05, False, (), False)
+
+    @classmethod
+    def parse(cls, spec: str | None) -> Guard:
+        """A guard from ``KEY=VALUE[,KEY=VALUE...]`` over the defaults; ``off`` or
+        ``none`` switches everything off. Keys: ``mean_iou``, ``recall_0.5``,
+        ``recall_matched``, ``recall_0.7``, ``bands`` (tolerances, or ``off``),
+        ``band_share`` (share of boxes), ``stride`` and ``kmeans`` (``on``/``off``); and
+        ``METRIC>=VALUE`` for an absolute floor of ``mean_iou``, ``recall_0.5``,
+        ``recall_matched`` or ``recall_0.7``.
+
+        Raises:
+            UsageError: unknown key or bad value.
+        """
+        if spec is None or not spec.strip():
+            return cls()
+        if spec.strip().lower() in ("off", "none"):
+            return cls.off()
+        guard = cls()
+        for item in spec.split(","):
+            if ">=" in item:
+                key, _, value = item.partition(">=")
+                key = key.strip()
+                try:
+                    number = float(value)
+                except ValueError:
+                    number = math.nan
+                if key not in WEIGHT_KEYS or not 0.0 <= number <= 1.0:
+                    raise UsageError(f"--guard {item.strip()!r}: expected METRIC>=VALUE with "
+                                     f"METRIC one of {', '.join(WEIGHT_KEYS)} and 0 <= VALUE "
+                                     "<= 1")
+                guard = replace(guard, minimum=(*guard.minimum, (key, number)))
+                continue
+            key, sep, value = item.partition("=")
+            key, value = key.strip(), value.strip().lower()
+            if not sep or key not in GUARD_KEYS:
+                raise UsageError(f"--guard {spec!r}: expected KEY=VALUE with KEY one of "
+                                 f"{', '.join(GUARD_KEYS)}")
+            attr = GUARD_KEYS[key]
+            if attr in ("stride", "kmeans"):
+                if value not in ("on", "off", "true", "false"):
+                    raise UsageError(f"--guard {key}={value}: use on or off")
+                changes: dict[str, Any] = {attr: value in ("on", "true")}
+                guard = replace(guard, **changes)
+                continue
+            if value in ("off", "none") and attr != "band_share":
+                changes = {attr: None}
+                guard = replace(guard, **changes)
+                continue
+            try:
+                number = float(value)
+            except ValueError:
+                number = -1.0
+            if not math.isfinite(number) or number < 0 or (attr == "band_share"
+                                                            and number > 1):
+                raise UsageError(f"--guard {key}={value}: expected a number >= 0 or off")
+            changes = {attr: number}
+            guard = replace(guard, **changes)
+        return guard
+
+    def tolerances(self, name: str, matched: float) -> dict[str, float]:
+        """``{metric: tolerance}`` guarded for objective ``name`` at threshold ``matched``
+        (bands excluded; see :meth:`band_floors`)."""
+        weights = dict(zip(WEIGHT_KEYS, objective_weights(name)))
+        thresholds = {"recall_matched": matched, "recall_0.5": 0.5, "recall_0.7": 0.7}
+        sole = [k for k, w in weights.items() if w > 0]
+        primary = sole[0] if len(sole) == 1 else None
+        wanted = {"mean_iou": self.mean_iou, "recall_0.5": self.recall_0_5,
+                  "recall_matched": self.recall_matched}
+        if matched < 0.7 - 1e-6:
+            wanted["recall_0.7"] = self.recall_0_7
+        out: dict[str, float] = {}
+        for key, tol in wanted.items():
+            if tol is None or key == primary:
+                continue
+            thr = thresholds.get(key)
+            if thr is not None and primary in thresholds and abs(thr - thresholds[primary]) < 1e-6:
+                continue  # the primary is the recall at this very threshold
+            if thr is not None and any(abs(thr - thresholds[k]) < 1e-6
+                                       for k in out if k in thresholds):
+                continue  # the same recall under another name
+            out[key] = float(tol)
+        return out
+
+    def to_dict(self) -> dict:
+        return {"mean_iou": self.mean_iou, "recall_0.5": self.recall_0_5,
+                "recall_matched": self.recall_matched, "recall_0.7": self.recall_0_7,
+                "bands": self.bands, "band_share": self.band_share, "stride": self.stride,
+                "minimum": dict(self.minimum), "kmeans": self.kmeans}
+
+
+def guarded_metrics(name: str, matched: float, guard: Guard | None = None) -> tuple[str, ...]:
+    """The whole-set metrics the guard keeps for objective ``name`` (never the primary
+    itself, nor a recall at the same threshold as the primary)."""
+    return tuple((guard or Guard()).tolerances(name, matched))
+
+
+@dataclass(frozen=True)
+class BandWeights:
+    """Per-band normalised box weights: ``matrix`` float64 ``[nb, B]``, rows summing
+    to 1 over the band's boxes; ``names`` the band names."""
+
+    names: tuple[str, ...]
+    matrix: np.ndarray
+
+    @classmethod
+    def of(cls, boxes: np.ndarray, weight: np.ndarray, names: tuple[str, ...]) -> BandWeights:
+        """Bands ``names`` of ``boxes`` float ``[B, 4]`` (pixels) with ``weight [B]``."""
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        rows = []
+        kept = []
+        for name, lo, hi in BANDS:
+            if name not in names:
+                continue
+            w = np.where((area >= lo) & (area < hi), weight, 0.0)
+            if w.sum() > 0:
+                rows.append(w / w.sum())
+                kept.append(name)
+        matrix = np.array(rows, dtype=np.float64).reshape(len(rows), boxes.shape[0])
+        return cls(tuple(kept), matrix)
+
+
+def band_shares(boxes: np.ndarray) -> dict[str, float]:
+    """Share of ``boxes`` float ``[N, 4]`` (pixels) in each size band."""
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    n = max(1, boxes.shape[0])
+    return {name: float(((area >= lo) & (area < hi)).sum()) / n for name, lo, hi in BANDS}
+
+
+def metrics_of(best: np.ndarray, weight: np.ndarray, matched: float,
+               bands: BandWeights | None = None) -> dict[str, np.ndarray]:
     """Weighted metrics of best-IoU columns.
 
     Args:
         best: float ``[B]`` or ``[B, C]`` best IoU per box (per candidate ``C``).
         weight: float64 ``[B]`` box weights (sum = number of boxes represented).
         matched: the matcher's matched threshold.
+        bands: size bands whose matcher recall is wanted (``"band:NAME"`` keys).
     Returns:
-        ``{metric: float64 [] or [C]}`` for :data:`METRICS`.
+        ``{metric: float64 [] or [C]}``: ``mean_iou``, ``recall_matched``,
+        ``recall_0.5``, ``recall_0.7`` and the band recalls.
     """
     w = weight / weight.sum()
-    return {
+    hit = best >= np.float32(matched)
+    out = {
         "mean_iou": w @ best.astype(np.float64),
-        "recall_matched": w @ (best >= np.float32(matched)),
+        "recall_matched": w @ hit,
         "recall_0.5": w @ (best >= np.float32(0.5)),
-        "recall_0.7": w @ (best >= np.float32(0.7)),
     }
+    out["recall_0.7"] = out["recall_matched"] if np.float32(matched) == np.float32(0.7) \
+        else w @ (best >= np.float32(0.7))
+    if bands is not None and bands.names:
+        values = bands.matrix @ hit
+        for i, name in enumerate(bands.names):
+            out[BAND_PREFIX + name] = values[i]
+    return out
 
 
 @dataclass(frozen=True)
@@ -53,33 +294,39 @@ class Objective:
     """A named objective with its guard.
 
     Attributes:
-        name: one of :data:`OBJECTIVES`.
+        name: an objective name (:data:`OBJECTIVES` or ``w:R,M,F``).
         matched: matched threshold of the config's matcher.
-        floors: ``{metric: lowest allowed value}`` (start value minus tolerance).
+        floors: ``{metric: lowest allowed value}`` (start value minus tolerance);
+            metric names as in :func:`metrics_of`.
         penalty: None ranks feasibility first (the guard is a hard constraint);
             a number ``p`` ranks by ``primary - p * violation`` instead, which lets a
             search cross briefly infeasible ground (used while exploring only).
+        weights: over :data:`WEIGHT_KEYS`.
     """
 
     name: str
     matched: float
     floors: dict[str, float]
     penalty: float | None = None
+    weights: tuple[float, ...] = field(default=(1.0, 0.0, 0.0, 0.0))
 
-    def primary(self, m: Mapping[str, Any]) -> np.ndarray:
-        if self.name == "recall":
-            return m["recall_matched"]
-        if self.name == "balanced":
-            return (m["recall_0.5"] + m["recall_0.7"] + m["mean_iou"]) / 3.0
-        return m[self.name]
+    def primary(self, m: Metrics) -> np.ndarray:
+        total = np.zeros_like(np.asarray(m["mean_iou"], dtype=np.float64))
+        for key, w in zip(WEIGHT_KEYS, self.weights):
+            if w:
+                total = total + w * np.asarray(m[key], dtype=np.float64)
+        return total
 
-    def violation(self, m: Mapping[str, Any]) -> np.ndarray:
+    def violation(self, m: Metrics) -> np.ndarray:
         total = np.zeros_like(np.asarray(m["mean_iou"], dtype=np.float64))
         for key, floor in self.floors.items():
-            total = total + np.maximum(0.0, floor - m[key])
+            if key in m:
+                total = total + np.maximum(0.0, floor - m[key])
+        if "constraint" in m:
+            total = total + m["constraint"]
         return np.where(total < 1e-12, 0.0, total)
 
-    def keys(self, m: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def keys(self, m: Metrics) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(-violation, primary, mean_iou)``: larger is better, lexicographically."""
         # Rounded so that summation order (dot vs matrix product) cannot decide a tie.
         viol = self.violation(m)
@@ -90,45 +337,80 @@ class Objective:
                 np.round(np.asarray(m["mean_iou"], np.float64), 12))
 
     def with_penalty(self, penalty: float | None) -> Objective:
-        return Objective(self.name, self.matched, self.floors, penalty)
+        return replace(self, penalty=penalty)
 
-    def score(self, m: Mapping[str, Any]) -> tuple[float, float, float]:
+    def unguarded(self) -> Objective:
+        """The same primary without any floor (rule constraints still count)."""
+        return replace(self, floors={}, penalty=None)
+
+    def score(self, m: Metrics) -> tuple[float, float, float]:
         """Comparable tuple for one candidate."""
         a, b, c = self.keys(m)
         return float(a), float(b), float(c)
 
-
-def guarded_metrics(name: str, matched: float) -> tuple[str, ...]:
-    """The metrics the guard keeps for objective ``name`` (never the primary itself,
-    nor a recall at the same threshold as the primary)."""
-    thresholds = {"recall_matched": matched, "recall_0.5": 0.5, "recall_0.7": 0.7}
-    primary = {"recall": "recall_matched", "recall_0.5": "recall_0.5",
-               "recall_0.7": "recall_0.7", "mean_iou": "mean_iou"}.get(name)
-    out: list[str] = []
-    for key in ("mean_iou", "recall_0.5", "recall_matched"):
-        if key == primary:
-            continue
-        thr = thresholds.get(key)
-        if thr is not None and primary in thresholds and abs(thr - thresholds[primary]) < 1e-6:
-            continue
-        if thr is not None and any(abs(thr - thresholds[k]) < 1e-6 for k in out if k in thresholds):
-            continue
-        out.append(key)
-    return tuple(out)
+    def broken(self, m: Metrics) -> list[str]:
+        """The floors ``m`` violates (metric names)."""
+        return [k for k, floor in self.floors.items() if k in m and m[k] < floor - 1e-12]
 
 
 def make_objective(name: str, matched: float, start: dict[str, float],
-                   tolerance: float | None) -> Objective:
-    """Objective ``name`` guarded against ``start`` metrics (``tolerance`` None: no guard).
+                   guard: Guard | float | None, *, bands: tuple[str, ...] = (),
+                   margins: dict[str, float] | None = None) -> Objective:
+    """Objective ``name`` guarded against ``start`` metrics.
+
+    Args:
+        guard: a :class:`Guard`; a number is the tolerance of the whole-set metrics
+            with the other parts of the default guard; None: no guard.
+        bands: the size bands to guard (``start`` must hold their ``"band:NAME"``).
+        margins: per metric, how much of the tolerance a sampled search keeps in
+            reserve (the floor moves up by that much, never above the start).
 
     Raises:
         UsageError: unknown name or negative tolerance.
     """
-    if name not in OBJECTIVES:
-        raise UsageError(f"unknown objective {name!r}; choose one of {', '.join(OBJECTIVES)}")
-    if tolerance is None:
-        return Objective(name, matched, {})
-    if tolerance < 0:
-        raise UsageError(f"guard tolerance must be >= 0, got {tolerance}")
-    floors = {k: float(start[k]) - tolerance for k in guarded_metrics(name, matched)}
-    return Objective(name, matched, floors)
+    weights = objective_weights(name)
+    if guard is None:
+        return Objective(name, matched, {}, weights=weights)
+    if not isinstance(guard, Guard):
+        if guard < 0:
+            raise UsageError(f"guard tolerance must be >= 0, got {guard}")
+        guard = Guard(guard, guard, guard, guard)
+    margins = margins or {}
+    floors = {}
+    tolerances = dict(guard.tolerances(name, matched))
+    if guard.bands is not None:
+        tolerances.update({BAND_PREFIX + b: guard.bands for b in bands})
+    for key, tol in tolerances.items():
+        if key in start and start[key] is not None:
+            floors[key] = float(start[key]) - max(0.0, tol - margins.get(key, 0.0))
+    for key, value in guard.minimum:
+        floors[key] = max(floors.get(key, -math.inf), value + margins.get(key, 0.0))
+    floors = {k: v for k, v in floors.items() if v > 0.0}  # a floor <= 0 cannot bind
+    return Objective(name, matched, floors, weights=weights)
+
+
+def guard_floors(name: str, matched: float, guard: Guard | None,
+                 bands: tuple[str, ...] = ()) -> bool:
+    """Whether objective ``name`` under ``guard`` has any floor at all."""
+    if guard is None:
+        return False
+    return bool(guard.tolerances(name, matched) or guard.minimum
+                or (guard.bands is not None and bands))
+
+
+def describe_metric(key: str, matched: float) -> str:
+    """Readable name of a metric key (for messages)."""
+    if key.startswith(BAND_PREFIX):
+        return f"{key[len(BAND_PREFIX):]}-box recall@{matched:g}"
+    return {"mean_iou": "mean IoU", "recall_matched": f"recall@{matched:g}",
+            "recall_0.5": "recall@0.5", "recall_0.7": "recall@0.7"}.get(key, key)
+
+
+def flat_metrics(metrics: dict) -> dict[str, float]:
+    """The guardable values of a coverage metrics dict (``coverage.metrics``): the
+    four headline metrics and ``"band:NAME"`` per size band with boxes."""
+    out = {k: float(metrics[k]) for k in WEIGHT_KEYS if metrics.get(k) is not None}
+    for name, band in (metrics.get("by_size") or {}).items():
+        if band.get("recall_matched") is not None:
+            out[BAND_PREFIX + name] = float(band["recall_matched"])
+    return out

@@ -4,10 +4,15 @@ Boxes are grouped by their image's padded shape; each group's anchor layout
 (feature-map sizes, strides, offsets, window policy) comes from the config via
 :func:`tfod_anchors.anchors.model.model_anchor_layout` and is spread to per-box arrays
 (:class:`~tfod_anchors.fitting.kernel.BoxGeometry`).
+
+:func:`stride_constraint` keeps the search away from values ``check`` would flag as
+``anchor_below_stride`` (the smallest anchor narrower than its feature-map stride),
+measured on the same input shape the rule uses.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from tfod_anchors.anchors.layout import AnchorLayout
-from tfod_anchors.anchors.model import layout_function
+from tfod_anchors.anchors.model import layout_function, resized_shapes
 from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.config import query as config_query
 from tfod_anchors.errors import ConfigError
@@ -23,6 +28,8 @@ from tfod_anchors.fitting.kernel import BoxGeometry, LevelGrid
 from tfod_anchors.fitting.params import ParamSpace, param_space, shape_unit
 
 LayoutFn = Callable[[tuple[int, int]], AnchorLayout]
+#: The original image size ``check``'s size rules assume (``rules.check_rules``).
+RULE_IMAGE_SIZE = (480, 640)
 
 
 @dataclass
@@ -38,6 +45,8 @@ class Problem:
         matched: the matcher's matched threshold.
         layout_for: padded ``(H, W)`` -> the config's :class:`AnchorLayout` (memoised).
         layouts, units: per shape group, the anchor layout and the shape unit.
+        constraint: ``x -> violation >= 0`` of the size rules the fit keeps (None:
+            nothing to keep, e.g. the config itself already breaks them).
     """
 
     resized: ResizedBoxes
@@ -49,6 +58,7 @@ class Problem:
     layout_for: LayoutFn
     layouts: list[AnchorLayout]
     units: list[tuple[float, float]]
+    constraint: Callable[[np.ndarray], float] | None = None
 
     @property
     def kind(self) -> str:
@@ -64,9 +74,12 @@ class Problem:
 
 
 def build_problem(resized: ResizedBoxes, pipeline: Any, *, num_scales: int | None = None,
-                  num_aspect_ratios: int | None = None) -> Problem:
+                  num_aspect_ratios: int | None = None, stride_rule: bool = True,
+                  like: Problem | None = None) -> Problem:
     """The :class:`Problem` of fitting ``pipeline``'s generator to ``resized`` boxes
-    (``num_scales``/``num_aspect_ratios`` change the counts).
+    (``num_scales``/``num_aspect_ratios`` change the counts; ``stride_rule`` keeps the
+    smallest anchor at least its stride, see :func:`stride_constraint`). ``like``: a
+    problem of the same boxes and config whose grouping and layouts are reused.
 
     Raises:
         ConfigError: the config has no anchor generator.
@@ -74,17 +87,122 @@ def build_problem(resized: ResizedBoxes, pipeline: Any, *, num_scales: int | Non
     generator = config_query.anchor_generator(pipeline)
     if generator is None:
         raise ConfigError("the config has no anchor generator to fit")
-    shapes, group = resized.padded_groups()
-    layout_for = layout_function(pipeline)
+    if like is not None:
+        shapes, group, layout_for = like.shapes, like.group, like.layout_for
+    else:
+        shapes, group = resized.padded_groups()
+        layout_for = layout_function(pipeline)
     pairs = [(int(h), int(w)) for h, w in shapes]
     side = np.sqrt(np.maximum(resized.heights * resized.widths, 1e-6))
     size_range = (max(2.0, float(side.min()) / 2.0), 2.0 * float(shapes.max()))
     space = param_space(generator, num_scales=num_scales, num_aspect_ratios=num_aspect_ratios,
                         size_range=size_range)
+    own = space if num_scales is None and num_aspect_ratios is None else \
+        param_space(generator, size_range=size_range)
+    constraint = _combined([stride_constraint(pipeline, generator, space, layout_for, own)
+                            if stride_rule else None, order_constraint(space)])
     return Problem(resized=resized, shapes=shapes, group=group, generator=generator,
                    space=space, matched=config_query.matcher_spec(pipeline).matched_threshold,
                    layout_for=layout_for, layouts=[layout_for(p) for p in pairs],
-                   units=[shape_unit(generator, p) for p in pairs])
+                   units=[shape_unit(generator, p) for p in pairs], constraint=constraint)
+
+
+def _combined(parts: list[Callable[[np.ndarray], float] | None]
+              ) -> Callable[[np.ndarray], float] | None:
+    fns = [p for p in parts if p is not None]
+    if not fns:
+        return None
+    if len(fns) == 1:
+        return fns[0]
+    return lambda x: float(sum(f(x) for f in fns))
+
+
+def order_constraint(space: ParamSpace) -> Callable[[np.ndarray], float] | None:
+    """``x -> violation``: SSD layer scales must not decrease from layer to layer
+    (``max_scale >= min_scale``, explicit ``scales`` ascending), as every sample config
+    has them; TFOD accepts the reverse silently, giving the coarsest feature maps the
+    smallest anchors. None for other generators, or when the config itself decreases."""
+    idx = space.groups.get("min_max_scale") or space.groups.get("scales") \
+        if space.kind == "ssd_anchor_generator" else None
+    if not idx or len(idx) < 2:
+        return None
+
+    def violation(x: np.ndarray) -> float:
+        return float(np.clip(-np.diff(np.asarray(x)[idx]), 0.0, None).sum())
+
+    return None if violation(space.x0) > 0 else violation
+
+
+def _grid_below(space: ParamSpace, generator: Any, unit: np.ndarray, many: np.ndarray,
+                stride: np.ndarray) -> Callable[[np.ndarray], float]:
+    """The grid generator's :func:`stride_constraint` in closed form (it is called for
+    every candidate the search scores): the smallest anchors are the smallest scale at
+    every ratio, ``h = s * height / sqrt(a)``, ``w = s * width * sqrt(a)``."""
+    g = generator.grid_anchor_generator
+    ns = len(space.groups["scales"])
+    log_h = math.log(float(g.height) * float(unit[0]))
+    log_w = math.log(float(g.width) * float(unit[1]))
+    log_sy, log_sx = math.log(max(float(stride[0]), 1e-9)), math.log(max(float(stride[1]), 1e-9))
+    check_y, check_x = bool(many[0]), bool(many[1])
+
+    def violation(x: np.ndarray) -> float:
+        values = x.tolist()
+        s = min(values[:ns])
+        total = 0.0
+        for a in values[ns:]:
+            if check_y:
+                total += max(0.0, log_sy - (s + log_h - 0.5 * a))
+            if check_x:
+                total += max(0.0, log_sx - (s + log_w + 0.5 * a))
+        return total
+
+    return violation
+
+
+def stride_constraint(pipeline: Any, generator: Any, space: ParamSpace, layout_for: LayoutFn,
+                      own: ParamSpace | None = None) -> Callable[[np.ndarray], float] | None:
+    """``x -> violation``: how far (log) the smallest anchor(s) of candidate ``x`` fall
+    below their level's stride on an axis with more than one cell, on the padded shape
+    ``check`` uses for its size rules; 0 when ``check`` would not report
+    ``anchor_below_stride``. Every anchor of the smallest area counts (the rule looks
+    at one of them, and which one depends on list order, which the fit may change).
+
+    None when the config itself (``own.x0``, the config's values in its own space when
+    ``space`` has other counts) is already below its stride (keeping it is not a new
+    finding) or its layout cannot be built here.
+    """
+    try:
+        _, padded = resized_shapes(pipeline, RULE_IMAGE_SIZE)
+        layout = layout_for(padded)
+    except ConfigError:
+        return None
+    unit = np.array(shape_unit(generator, padded), dtype=np.float64)
+    grids = [(np.asarray(lev.grid_shape) > 1, np.asarray(lev.stride, dtype=np.float64))
+             for lev in layout.levels]
+    if not grids:
+        return None
+
+    def below(sp: ParamSpace, x: np.ndarray) -> float:
+        shapes = [s * unit for s in sp.shapes_of(x)]
+        areas = [s[:, 0] * s[:, 1] for s in shapes]
+        smallest = min((float(a.min()) for a in areas if a.size), default=0.0)
+        total = 0.0
+        for (many, stride), s, a in zip(grids, shapes, areas):
+            low = s[a <= smallest * (1 + 1e-9)]
+            if low.size:
+                short = np.log(np.maximum(stride[None, :], 1e-9)
+                               / np.maximum(low, 1e-9)).clip(0.0, None)
+                total += float((short * many[None, :]).sum())
+        return total
+
+    def generic(x: np.ndarray) -> float:
+        return below(space, x)
+
+    violation: Callable[[np.ndarray], float] = generic
+    if space.kind == "grid_anchor_generator" and len(grids) == 1:
+        violation = _grid_below(space, generator, unit, *grids[0])
+    own = own or space
+    return None if below(own, own.x0) > 0 else violation
 
 
 def build_geometry(boxes: np.ndarray, group: np.ndarray, shapes: np.ndarray,

@@ -32,7 +32,8 @@ class FitResult:
         previous: ``{field: old value}`` for the same fields.
         before, after: coverage metrics on all boxes (``coverage.evaluate``).
         moved: ``{metric: after - before}`` for mean IoU and the recalls.
-        improved: the generator changed and beats the config on the objective.
+        improved: the generator changed, keeps the guard and gains at least
+            ``min_gain`` on the objective (measured on all boxes).
         objective: objective name; ``guard``: ``{metric: floor}`` it respected
             (exact, all boxes).
         anchors_per_location: ``(before, after)`` per level.
@@ -45,6 +46,23 @@ class FitResult:
             (``{stage: [wall, cpu]}``) and ``seconds``.
         report_before, report_after: the per-box coverage behind ``before`` and
             ``after`` (``report_after`` is ``report_before`` when nothing improved).
+        gain: objective gain of the best candidate measured on all boxes (0 if none);
+            ``min_gain``: the gain needed to count as better, ``max(0.002, 10 / N)``.
+        best_generator: the best candidate measured on all boxes even when it is not
+            an improvement (what ``--force`` writes); the config's own generator when
+            no candidate changed anything. ``best_after``: its metrics.
+        guard_spec: the :class:`~tfod_anchors.fitting.objective.Guard` as a dict;
+            ``bands``: the size bands it guarded.
+        blocked: what the guard gave up, when an unguarded search reached a clearly
+            better objective: ``{"message", "primary", "guarded_primary", "dropped":
+            {metric: [before, after]}, "measured_on"}``; else None.
+        findings: ``check`` findings (warnings, info) the best candidate's values add,
+            as dicts, e.g. ``anchor_below_stride`` with ``--guard stride=off``.
+        rejected: new ``check`` errors that ruled candidates out (dicts).
+        reason: ``"better"``, or why not: ``"min_gain"`` (feasible but the gain is
+            below ``min_gain``), ``"no_gain"``, ``"guard"`` (the best measured
+            candidate breaks the guard), ``"rules"`` (every candidate adds a check
+            error), ``"no_candidate"`` (nothing changed the written values).
     """
 
     generator: Any
@@ -62,6 +80,16 @@ class FitResult:
     diagnostics: dict = field(default_factory=dict)
     report_before: CoverageReport | None = None
     report_after: CoverageReport | None = None
+    gain: float = 0.0
+    min_gain: float = 0.0
+    best_generator: Any = None
+    best_after: dict | None = None
+    guard_spec: dict = field(default_factory=dict)
+    bands: tuple[str, ...] = ()
+    blocked: dict | None = None
+    findings: list[dict] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)
+    reason: str = "no_candidate"
 
 
 def _plain(fd: Any, value: Any) -> Any:

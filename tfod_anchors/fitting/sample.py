@@ -9,6 +9,12 @@ close it is to the window edges (where pruning and clipping act). Each stratum
 gets a share of the sample proportional to its size (at least one box), and
 each sampled box carries the weight ``N_h / n_h``, so weighted metrics are
 unbiased; :func:`half_width` gives their 95 % error bound.
+
+Nothing here depends on the order in which the boxes arrived: strata are defined by
+box content, the seeded draw is keyed on a hash of each box's content
+(:func:`content_hash`), and a sample lists its boxes in content order
+(:func:`content_order`). The same boxes read from a TFRecord,
+a CSV or a shuffled CSV give the same sample, hence the same fit.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ class Sample:
         return int(self.index.shape[0])
 
 
-def _parts(boxes: np.ndarray, window: np.ndarray) -> list[tuple[np.ndarray, int]]:
+def strata_parts(boxes: np.ndarray, window: np.ndarray) -> list[tuple[np.ndarray, int]]:
     """Per-box stratum features with their ranges: size, aspect, edge distance, phase."""
     h = np.maximum(boxes[:, 2] - boxes[:, 0], 1e-6)
     w = np.maximum(boxes[:, 3] - boxes[:, 1], 1e-6)
@@ -69,7 +75,7 @@ def strata_keys(boxes: np.ndarray, window: np.ndarray, shape_id: np.ndarray,
         detail: 3 uses every feature; 2 drops the grid phase, 1 also the edge
             distance, 0 also the aspect ratio (fewer, larger strata).
     """
-    parts = parts if parts is not None else _parts(boxes, window)
+    parts = parts if parts is not None else strata_parts(boxes, window)
     key = shape_id.astype(np.int64)
     for part, span in parts[:detail + 1]:
         key = key * span + part
@@ -77,10 +83,11 @@ def strata_keys(boxes: np.ndarray, window: np.ndarray, shape_id: np.ndarray,
 
 
 def choose_keys(boxes: np.ndarray, window: np.ndarray, shape_id: np.ndarray,
-                max_boxes: int) -> np.ndarray:
+                max_boxes: int, parts: list | None = None) -> np.ndarray:
     """The most detailed :func:`strata_keys` with at most ``max_boxes / 4`` strata
-    (so that one box per stratum leaves room for proportional allocation)."""
-    parts = _parts(boxes, window)
+    (so that one box per stratum leaves room for proportional allocation);
+    ``parts``: :func:`strata_parts` when already computed."""
+    parts = parts if parts is not None else strata_parts(boxes, window)
     for detail in (3, 2, 1, 0):
         keys = strata_keys(boxes, window, shape_id, detail, parts)
         if boxes.shape[0] <= max_boxes or np.unique(keys).size <= max(1, max_boxes // 4):
@@ -88,17 +95,64 @@ def choose_keys(boxes: np.ndarray, window: np.ndarray, shape_id: np.ndarray,
     return keys
 
 
-def draw(keys: np.ndarray, max_boxes: int, seed: int) -> Sample:
+def _mix(h: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser on uint64 arrays (wrapping arithmetic)."""
+    h = h ^ (h >> np.uint64(30))
+    h = h * np.uint64(0xBF58476D1CE4E5B9)
+    h = h ^ (h >> np.uint64(27))
+    h = h * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+def content_hash(boxes: np.ndarray, shape_id: np.ndarray) -> np.ndarray:
+    """uint64 ``[N]`` hash of each box's padded-shape index and coordinates (their
+    float64 bits) and of its copy number among equal boxes: the ``k``-th copy of a box
+    hashes the same wherever the copies sit in the input (equal boxes are
+    interchangeable), and copies hash differently, so a draw keyed on the hash spreads
+    over distinct boxes as a uniform draw would."""
+    b = np.ascontiguousarray(np.asarray(boxes, dtype=np.float64) + 0.0)  # -0.0 -> 0.0
+    bits = b.view(np.uint64).reshape(-1, 4)
+    h = _mix(np.asarray(shape_id, dtype=np.int64).astype(np.uint64)
+             + np.uint64(0x9E3779B97F4A7C15))
+    for j in range(4):
+        h = _mix(h ^ bits[:, j])
+    order = np.argsort(h, kind="stable")
+    sorted_h = h[order]
+    first = np.concatenate([[True], sorted_h[1:] != sorted_h[:-1]])
+    run_start = np.maximum.accumulate(np.where(first, np.arange(h.size), 0))
+    copy = np.empty(h.size, dtype=np.uint64)
+    copy[order] = (np.arange(h.size) - run_start).astype(np.uint64)
+    return _mix(h ^ _mix(copy + np.uint64(0xD1B54A32D192ED03)))
+
+
+def content_order(boxes: np.ndarray, shape_id: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``index`` (int64 ``[B]``) sorted by box content: padded shape, then ``ymin, xmin,
+    ymax, xmax`` (equal boxes are interchangeable, so their order does not matter)."""
+    b = np.asarray(boxes, dtype=np.float64)[index]
+    order = np.lexsort((b[:, 3], b[:, 2], b[:, 1], b[:, 0], np.asarray(shape_id)[index]))
+    return np.asarray(index, dtype=np.int64)[order]
+
+
+def draw(keys: np.ndarray, max_boxes: int, seed: int, boxes: np.ndarray | None = None,
+         shape_id: np.ndarray | None = None, hashes: np.ndarray | None = None) -> Sample:
     """Seeded stratified sample of at most ~``max_boxes`` boxes (all when N fits).
 
     Proportional allocation, largest remainders, at least one box per stratum
     (so the result may exceed ``max_boxes`` by up to the number of strata).
+
+    Args:
+        boxes, shape_id: the boxes' content; with them the draw is keyed on
+            :func:`content_hash` (``hashes``, computed when None) and the sample lists
+            its boxes in :func:`content_order`, so the input order does not matter.
+            Without them: keyed on positions, in input order.
     """
     n = int(keys.shape[0])
     uniq, stratum, size = np.unique(keys, return_inverse=True, return_counts=True)
     stratum = stratum.reshape(-1)
     if n <= max_boxes:
-        return Sample(np.arange(n), np.ones(n), stratum, size, size.copy(), True)
+        index = content_order(boxes, shape_id, np.arange(n)) \
+            if boxes is not None and shape_id is not None else np.arange(n)
+        return Sample(index, np.ones(n), stratum[index], size, size.copy(), True)
     share = size * (max_boxes / n)
     taken = np.floor(share).astype(np.int64)
     spare = max_boxes - int(taken.sum())
@@ -106,15 +160,38 @@ def draw(keys: np.ndarray, max_boxes: int, seed: int) -> Sample:
         order = np.lexsort((np.arange(size.size), -(share - taken)))
         taken[order[:spare]] += 1
     taken = np.clip(taken, 1, size)
-    rng = np.random.default_rng(seed)
-    order = np.argsort((stratum.astype(np.int64) << 32)
-                       + rng.integers(0, 1 << 32, n, dtype=np.int64), kind="stable")
+    if boxes is not None and shape_id is not None:
+        if hashes is None:
+            hashes = content_hash(boxes, shape_id)
+        salt = _mix(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
+        lottery = _mix(hashes ^ salt)
+    else:
+        lottery = np.random.default_rng(seed).integers(0, 1 << 62, n, dtype=np.int64)
+    order = _stratum_lottery_order(stratum, lottery)
     starts = np.concatenate([[0], np.cumsum(size)[:-1]])
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(n) - np.repeat(starts, size)
-    chosen = np.flatnonzero(rank < taken[stratum])
+    place = np.empty(n, dtype=np.int64)
+    place[order] = np.arange(n) - np.repeat(starts, size)
+    chosen = np.flatnonzero(place < taken[stratum])
+    if boxes is not None and shape_id is not None:
+        chosen = content_order(boxes, shape_id, chosen)
     weight = (size / taken)[stratum[chosen]]
     return Sample(chosen, weight, stratum[chosen], size, taken, False)
+
+
+def _stratum_lottery_order(stratum: np.ndarray, lottery: np.ndarray) -> np.ndarray:
+    """Indices sorted by ``(stratum, lottery)``: one sort of a packed 64-bit key (the
+    stratum in the high bits, the lottery's top bits below), with an exact two-key
+    sort only if two packed keys collide."""
+    bits = max(1, int(stratum.max()).bit_length()) if stratum.size else 1
+    if bits > 40:
+        return np.lexsort((lottery, stratum))
+    packed = (stratum.astype(np.uint64) << np.uint64(64 - bits)) | (
+        lottery.astype(np.uint64) >> np.uint64(bits))
+    order = np.argsort(packed, kind="stable")
+    ranked = packed[order]
+    if np.any(ranked[1:] == ranked[:-1]):  # equal boxes' copies never collide; others rarely
+        return np.lexsort((lottery, stratum))
+    return order
 
 
 def half_width(sample: Sample, values: np.ndarray, z: float = 1.96) -> float:

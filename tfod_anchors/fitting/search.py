@@ -17,6 +17,7 @@ All moves are accepted only when the objective's lexicographic key improves.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -40,55 +41,79 @@ def _better(a: Score, b: Score) -> bool:
     return a > b
 
 
-def pool_ascent(ev: Evaluator, objective: Objective, scales: np.ndarray, ratios: np.ndarray,
-                starts: list[tuple[str, np.ndarray, np.ndarray]], max_sweeps: int = 20
-                ) -> list[Candidate]:
-    """Discrete coordinate ascent for ``grid_anchor_generator`` over pool indices.
-
-    Args:
-        scales, ratios: log pool values ``[Ps]``, ``[Pr]``.
-        starts: ``(origin, scale indices, ratio indices)``; the numbers of indices fix
-            how many scales and ratios the solution has.
-    Returns:
-        One candidate per start (log vector ``[scales..., ratios...]``).
-    """
-    ps, pr = len(scales), len(ratios)
+def pool_columns(ev: Evaluator, scales: np.ndarray, ratios: np.ndarray) -> np.ndarray:
+    """float32 ``[B, Pr, Ps]`` best IoU of every pool shape (ratio ``r``, scale ``s``)."""
     ns = len(ev.space.groups["scales"])
     nr = len(ev.space.groups["aspect_ratios"])
     keys = []
     for r in ratios:
         for s in scales:
             keys.append(ev.keys_of(np.array([s] * ns + [r] * nr))[0])
-    pool = ev.columns(keys).reshape(ev.geom.num_boxes, pr, ps)
+    return ev.columns(keys).reshape(ev.geom.num_boxes, len(ratios), len(scales))
+
+
+def _pool_x(scales: np.ndarray, ratios: np.ndarray, s_idx: list[int], r_idx: list[int]
+            ) -> np.ndarray:
+    return np.concatenate([np.sort(scales[s_idx]), np.sort(ratios[r_idx])])
+
+
+def pool_ascent(ev: Evaluator, objective: Objective, scales: np.ndarray, ratios: np.ndarray,
+                starts: list[tuple[str, Any, Any]], max_sweeps: int = 20,
+                pool: np.ndarray | None = None) -> list[Candidate]:
+    """Discrete coordinate ascent for ``grid_anchor_generator`` over pool indices.
+
+    Args:
+        scales, ratios: log pool values ``[Ps]``, ``[Pr]``.
+        starts: ``(origin, scale indices, ratio indices)``; the numbers of indices fix
+            how many scales and ratios the solution has.
+        pool: :func:`pool_columns` of ``scales`` x ``ratios`` when already computed.
+    Returns:
+        One candidate per start (log vector ``[scales..., ratios...]``).
+    """
+    ps, pr = len(scales), len(ratios)
+    if pool is None:
+        pool = pool_columns(ev, scales, ratios)
+    rule = ev.constraint
     out = []
-    for origin, s_start, r_start in starts:
-        s_idx, r_idx = list(map(int, s_start)), list(map(int, r_start))
-        cur = objective.score(ev.metrics(pool[:, r_idx][:, :, s_idx].max(axis=(1, 2))))
+    for origin, s_idx, r_idx in starts:
+        s_idx, r_idx = list(map(int, s_idx)), list(map(int, r_idx))
+        cur = objective.score(ev.metrics(pool[:, r_idx][:, :, s_idx].max(axis=(1, 2)),
+                                         _pool_x(scales, ratios, s_idx, r_idx)))
         for _ in range(max_sweeps):
             moved = False
             for axis in ("scale", "ratio"):
                 slots = s_idx if axis == "scale" else r_idx
+                # best IoU of every pool value of this axis with the other axis's current
+                # values: [B, Ps] or [B, Pr]; fixed while this axis's slots move
+                line = pool[:, r_idx, :].max(axis=1) if axis == "scale" else \
+                    pool[:, :, s_idx].max(axis=2)
                 for j in range(len(slots)):
                     others = slots[:j] + slots[j + 1:]
-                    if axis == "scale":
-                        sub = pool[:, r_idx][:, :, others] if others else None
-                        cand = pool[:, r_idx, :].max(axis=1)
-                    else:
-                        sub = pool[:, others][:, :, s_idx] if others else None
-                        cand = pool[:, :, s_idx].max(axis=2)
-                    if sub is not None:
-                        cand = np.maximum(cand, sub.max(axis=(1, 2))[:, None])
-                    a, b, c = objective.keys(ev.metrics(cand))
+                    cand = np.maximum(line, line[:, others].max(axis=1)[:, None]) \
+                        if others else line
+                    m = ev.metrics(cand)
+                    a, b, c = objective.keys(m)
                     a = a.copy()
                     a[others] = -np.inf  # a value already taken by another slot
                     i = int(np.lexsort((-np.arange(a.size), c, b, a))[-1])
+                    if rule is not None and rule(_pool_x(scales, ratios, *(
+                            (others + [i], r_idx) if axis == "scale"
+                            else (s_idx, others + [i])))) > 0:
+                        # the rules (>= 0) can only lower the others: score them all
+                        xs = [_pool_x(scales, ratios, others + [v], r_idx) if axis == "scale"
+                              else _pool_x(scales, ratios, s_idx, others + [v])
+                              for v in range(ps if axis == "scale" else pr)]
+                        m["constraint"] = np.array([rule(v) for v in xs])
+                        a, b, c = objective.keys(m)
+                        a = a.copy()
+                        a[others] = -np.inf
+                        i = int(np.lexsort((-np.arange(a.size), c, b, a))[-1])
                     score = (float(a[i]), float(b[i]), float(c[i]))
                     if i not in others and _better(score, cur):
                         slots[j], cur, moved = i, score, True
             if not moved:
                 break
-        x = np.concatenate([np.sort(scales[s_idx]), np.sort(ratios[r_idx])])
-        out.append(Candidate(x, cur, origin))
+        out.append(Candidate(_pool_x(scales, ratios, s_idx, r_idx), cur, origin))
     return out
 
 

@@ -1,5 +1,8 @@
 """How the search is run: stages, starts and refinement schedules.
 
+The fit (:mod:`tfod_anchors.fitting.fit`) runs stage A for every parameterisation it
+considers (each grid split), then stage B for the ones worth it.
+
 Stage A ("coarse", a small stratified sample) finds basins: for the grid
 generator a pool ascent from the config, IoU k-means, quantile and random starts;
 for the others zoomed 1-D coordinate scans from the config and random starts. The
@@ -15,13 +18,12 @@ Everything is seeded through the ``rng`` passed in: same seed, same result.
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from tfod_anchors.fitting.background import split_map
 from tfod_anchors.fitting.evaluator import Evaluator
 from tfod_anchors.fitting.objective import Objective
 from tfod_anchors.fitting.params import ParamSpace
@@ -32,12 +34,13 @@ from tfod_anchors.fitting.search import (
     coordinate_scan,
     mutation_search,
     pool_ascent,
+    pool_columns,
     refine,
 )
 
 POOL_SCALES = 24
 POOL_RATIOS = 15
-COARSE_REFINE = 2
+COARSE_REFINE = 3
 POLISH = 1
 RANDOM_STARTS = 12
 GENERIC_RANDOM_STARTS = 2
@@ -78,12 +81,15 @@ def _pool_starts(space: ParamSpace, hw: np.ndarray, weight: np.ndarray, scales: 
     return starts
 
 
-def kmeans_start(problem: Problem, ev: Evaluator, seed: int) -> np.ndarray | None:
-    """Log parameter vector from IoU k-means centroids of the search boxes, mapped to
-    the generator's fields by :mod:`tfod_anchors.cluster.centroids` (None when not applicable,
-    e.g. flexible grids or too few distinct shapes).
+def kmeans_start(problem: Problem, ev: Evaluator, seed: int,
+                 memo: dict | None = None) -> np.ndarray | None:
+    """Log parameter vector of the grid generator from IoU k-means centroids of the
+    search boxes (k = anchors per location), factorised into the space's scales x
+    ratios by :mod:`tfod_anchors.cluster.centroids`; None when not applicable (other
+    generators, too few distinct shapes). ``memo`` keeps the clustering, which does not
+    depend on the split, between the splits of one fit.
 
-    Used as a pool-ascent start for the grid generator. For the others it was measured
+    Used as a pool-ascent start. For the other generators it was measured
     (bench_fit_quality) to win the coarse sample's ranking by noise and then lose on
     all boxes, so their scans start from the config and random points only.
     """
@@ -92,72 +98,98 @@ def kmeans_start(problem: Problem, ev: Evaluator, seed: int) -> np.ndarray | Non
     from tfod_anchors.errors import TfodAnchorsError
 
     space, gen = problem.space, problem.generator
-    kind = gen.WhichOneof("anchor_generator_oneof")
-    b = ev.geom.boxes
-    wh = np.stack([b[:, 3] - b[:, 1], b[:, 2] - b[:, 0]], axis=1)
-    keep = (wh > 0).all(axis=1)
-    wh, weight = wh[keep], ev.weight[keep]
-    groups = space.groups
-    if kind == "grid_anchor_generator":
-        counts = {"num_scales": len(groups["scales"]), "num_ratios": len(groups["aspect_ratios"])}
-        k = counts["num_scales"] * counts["num_ratios"]
-    elif kind == "multiscale_anchor_generator":
-        per_level = len(space.shapes_of(space.x0)[0])
-        counts = {"scales_per_octave": round(per_level / len(groups["aspect_ratios"])),
-                  "num_ratios": len(groups["aspect_ratios"])}
-        k = min(30, len(space.shapes_of(space.x0)) * per_level)
-    elif kind == "ssd_anchor_generator" and "min_max_scale" in groups:
-        counts = {"num_ratios": len(groups["aspect_ratios"])}
-        k = min(30, int(gen.ssd_anchor_generator.num_layers) * (counts["num_ratios"] + 1))
-    else:
+    if gen.WhichOneof("anchor_generator_oneof") != "grid_anchor_generator":
         return None
-    x = space.x0.copy()
+    ns, nr = len(space.groups["scales"]), len(space.groups["aspect_ratios"])
+    memo = {} if memo is None else memo
     try:
-        res = iou_kmeans(wh, k, seed=seed, n_init=3, weights=weight)
-        fields = cmap.generator_fields(
-            gen, res.centroids, padded_shape=tuple(int(v) for v in problem.shapes[0]),
-            weights=np.bincount(res.labels, weights=weight, minlength=k), **counts)
-        for name, values in fields.items():
-            if name == "min_scale":
-                x[groups["min_max_scale"]] = np.log([values, fields["max_scale"]])
-            elif name in groups and name != "max_scale" and len(groups[name]):
-                x[groups[name]] = np.log(values)
+        if (ns * nr, seed) not in memo:
+            b = ev.geom.boxes
+            wh = np.stack([b[:, 3] - b[:, 1], b[:, 2] - b[:, 0]], axis=1)
+            keep = (wh > 0).all(axis=1)
+            res = iou_kmeans(wh[keep], ns * nr, seed=seed, n_init=3, weights=ev.weight[keep])
+            memo[(ns * nr, seed)] = (res.centroids, np.bincount(
+                res.labels, weights=ev.weight[keep], minlength=ns * nr))
+        cents, sizes = memo[(ns * nr, seed)]
+        fields = cmap.generator_fields(gen, cents, num_scales=ns, num_ratios=nr,
+                                       weights=sizes)
+        x = np.log(np.concatenate([fields["scales"], fields["aspect_ratios"]]))
     except (TfodAnchorsError, ValueError, KeyError):  # e.g. fewer distinct values than slots
         return None
-    return space.clip(x) if np.all(np.isfinite(x)) else None
+    ok = x.shape == (space.dim,) and np.all(np.isfinite(x))
+    return space.clip(x) if ok else None
 
 
-def search_grid(ev: Evaluator, problem: Problem, objective: Objective, sample: Sample,
-                rng: np.random.Generator) -> tuple[list[Candidate], dict[str, Any]]:
-    """Stage A for the grid generator: pool ascent from several starts, then a coarse
-    refinement of the best few (on the coarse sample). Also returns the trace entry
-    ``{"pool": {"scales", "ratios", "starts": {origin: score}}}``."""
+def grid_pool(problem: Problem, ev: Evaluator, weight: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Log pool values ``(scales [POOL_SCALES], ratios [POOL_RATIOS])`` for the grid
+    generator: scales from half the 0.2 % size quantile to 1.5 x the 99.8 % one (and
+    the config's), ratios symmetric in log over the boxes' aspect range (and the
+    config's). Computed once per fit from the config's own space, so every split
+    searches the same pool (and shares its columns)."""
     space = problem.space
     g = problem.generator.grid_anchor_generator
     base = math.sqrt(float(g.height) * float(g.width))
     boxes = ev.geom.boxes
     hw = np.maximum(np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], 1), 1e-3)
     side = np.sqrt(hw[:, 0] * hw[:, 1])
-    lo = max(2.0, 0.5 * float(weighted_quantiles(side, sample.weight, np.array([0.002]))[0]))
-    hi = 1.5 * float(weighted_quantiles(side, sample.weight, np.array([0.998]))[0])
+    lo = max(2.0, 0.5 * float(weighted_quantiles(side, weight, np.array([0.002]))[0]))
+    hi = 1.5 * float(weighted_quantiles(side, weight, np.array([0.998]))[0])
     ns = len(space.groups["scales"])
     lo_s = min(math.log(lo / base), float(space.x0[:ns].min()))
     hi_s = max(math.log(hi / base), float(space.x0[:ns].max()))
-    scales = np.linspace(lo_s, hi_s, POOL_SCALES)
-    span = float(np.abs(weighted_quantiles(np.log(hw[:, 1] / hw[:, 0]), sample.weight,
+    span = float(np.abs(weighted_quantiles(np.log(hw[:, 1] / hw[:, 0]), weight,
                                             np.array([0.005, 0.995]))).max())
     span = max(math.log(3.0), min(math.log(12.0), 1.2 * span),
                float(np.abs(space.x0[ns:]).max()) + 0.05)
-    ratios = np.linspace(-span, span, POOL_RATIOS)
+    return np.linspace(lo_s, hi_s, POOL_SCALES), np.linspace(-span, span, POOL_RATIOS)
+
+
+@dataclass
+class GridPool:
+    """The shared pool of one fit: log values and their best-IoU columns
+    ``[B, Pr, Ps]`` on the coarse sample (None until computed)."""
+
+    scales: np.ndarray
+    ratios: np.ndarray
+    columns: np.ndarray | None = None
+    kmeans: dict = field(default_factory=dict)
+
+
+def grid_ascent(ev: Evaluator, problem: Problem, objective: Objective, sample: Sample,
+                rng: np.random.Generator, pool: GridPool
+                ) -> tuple[list[Candidate], dict[str, Any]]:
+    """Stage A, first half, for the grid generator: pool ascent from the config, IoU
+    k-means, quantile and random starts (cheap: the pool's columns are shared).
+    Returns the candidates best first and the trace entry
+    ``{"pool": {"scales", "ratios", "starts": {origin: score}}}``."""
+    space = problem.space
+    g = problem.generator.grid_anchor_generator
+    base = math.sqrt(float(g.height) * float(g.width))
+    boxes = ev.geom.boxes
+    hw = np.maximum(np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], 1), 1e-3)
+    scales, ratios = pool.scales, pool.ratios
+    if pool.columns is None:
+        pool.columns = pool_columns(ev, scales, ratios)
     starts = _pool_starts(space, hw, sample.weight, scales, ratios, base, rng)
-    warm = kmeans_start(problem, ev, int(rng.integers(0, 2**31)))
+    if "seed" not in pool.kmeans:  # one clustering per fit, whatever the split
+        pool.kmeans["seed"] = int(rng.integers(0, 2**31))
+    warm = kmeans_start(problem, ev, pool.kmeans["seed"], pool.kmeans)
     if warm is not None:
         ns = len(space.groups["scales"])
         starts.insert(1, ("kmeans", _snap(scales, warm[:ns]), _snap(ratios, warm[ns:])))
-    pooled = pool_ascent(ev, objective, scales, ratios, starts)
+    pooled = pool_ascent(ev, objective, scales, ratios, starts, pool=pool.columns)
     trace = {"pool": {"scales": len(scales), "ratios": len(ratios),
                       "starts": {c.origin: rounded_score(c.score) for c in pooled}}}
     pooled.sort(key=lambda c: c.score, reverse=True)
+    return pooled, trace
+
+
+def grid_explore(ev: Evaluator, problem: Problem, objective: Objective,
+                 pooled: list[Candidate], pool: GridPool) -> list[Candidate]:
+    """Stage A, second half: the config's values and the best distinct pool-ascent
+    results (``COARSE_REFINE`` in all) refined on the coarse sample."""
+    space = problem.space
     chosen = [Candidate(space.x0.copy(), ev.score(space.rounded(space.x0), objective)[0],
                         "config")]
     seen = set()
@@ -166,8 +198,31 @@ def search_grid(ev: Evaluator, problem: Problem, objective: Objective, sample: S
         if key not in seen and len(chosen) < COARSE_REFINE:
             seen.add(key)
             chosen.append(c)
-    step = float(scales[1] - scales[0]) / 2.0
-    return [_explore(ev, space, objective, c, step) for c in chosen], trace
+    step = float(pool.scales[1] - pool.scales[0]) / 2.0
+    return split_map(lambda c: _explore(ev, space, objective, c, step), chosen)
+
+
+def unguarded_grid(ev: Evaluator, problem: Problem, objective: Objective, pool: GridPool,
+                   found: list[Candidate]) -> Candidate:
+    """The grid's best candidate for the primary alone (no floors; rules still hold):
+    pool ascent from the guarded solutions and the config, then a short refinement.
+    Only used to say what the guard gave up."""
+    space = problem.space
+    ns = len(space.groups["scales"])
+    free = objective.unguarded()
+    starts = [(c.origin, _snap(pool.scales, c.x[:ns]), _snap(pool.ratios, c.x[ns:]))
+              for c in found[:2]]
+    pooled = pool_ascent(ev, free, pool.scales, pool.ratios, starts, pool=pool.columns)
+    best = max(pooled, key=lambda c: c.score)
+    return refine(ev, space, free, best, step=0.04, min_step=0.01, diagonals=False)
+
+
+def unguarded_generic(ev: Evaluator, problem: Problem, objective: Objective,
+                      found: list[Candidate]) -> Candidate:
+    """The other generators' best candidate for the primary alone: one coordinate scan
+    from the guarded solution (see :func:`unguarded_grid`)."""
+    return coordinate_scan(ev, problem.space, objective.unguarded(), found[0].x,
+                           max_sweeps=2, origin="unguarded")
 
 
 def _explore(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candidate,
@@ -180,19 +235,24 @@ def _explore(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candi
 
 
 def search_generic(ev: Evaluator, problem: Problem, objective: Objective, sample: Sample,
-                   rng: np.random.Generator) -> tuple[list[Candidate], dict[str, Any]]:
-    """Stage A for the other generators: coordinate scans from the config and random
-    starts, then a coarse refinement of the best few. Also returns the trace entry
+                   rng: np.random.Generator,
+                   extra: list[tuple[str, np.ndarray]] | None = None
+                   ) -> tuple[list[Candidate], dict[str, Any]]:
+    """Stage A for the other generators: coordinate scans from the config, random
+    starts and ``extra`` ones (e.g. the IoU k-means set of a flexible grid), then a
+    coarse refinement of the best few. Also returns the trace entry
     ``{"scan": {origin: score}}``."""
     space = problem.space
-    starts = [("config", space.x0.copy())]
+    starts = [("config", space.x0.copy()), *(extra or [])]
     for i in range(GENERIC_RANDOM_STARTS):
         starts.append((f"random{i}", space.lower + rng.random(space.dim)
                        * (space.upper - space.lower)))
-    scanned = [coordinate_scan(ev, space, objective, x, origin=o) for o, x in starts]
+    scanned = split_map(lambda ox: coordinate_scan(ev, space, objective, ox[1], origin=ox[0]),
+                        starts)
     trace = {"scan": {c.origin: rounded_score(c.score) for c in scanned}}
     scanned.sort(key=lambda c: c.score, reverse=True)
-    return [_explore(ev, space, objective, c, 0.15) for c in scanned[:COARSE_REFINE]], trace
+    return split_map(lambda c: _explore(ev, space, objective, c, 0.15),
+                     scanned[:COARSE_REFINE]), trace
 
 
 def polish(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candidate,
@@ -232,49 +292,36 @@ class Stage:
     start_metrics: dict[str, float]
 
 
-@dataclass
-class SearchOutcome:
-    """What :func:`run_search` found.
-
-    Attributes:
-        coarse, polish: the two stages (coarse sample, search sample).
-        found: stage A candidates, best first; ``polished``: stage B's, best first.
-        trace: JSON-ready scores per start (``pool`` or ``scan``), ``coarse``,
-            ``start_search_metrics`` and ``refined``.
-    """
-
-    coarse: Stage
-    polish: Stage
-    found: list[Candidate]
-    polished: list[Candidate]
-    trace: dict[str, Any]
-
-
-def run_search(problem: Problem, coarse: Sample, sample: Sample,
-               make_stage: Callable[[Sample], Stage], rng: np.random.Generator, *,
-               clock: Any, say: Callable[[str], None], t0: float) -> SearchOutcome:
-    """Stage A on ``coarse``, then stage B on ``sample``."""
-    stage_a = make_stage(coarse)
-    search = search_grid if problem.kind == "grid_anchor_generator" else search_generic
-    found, trace = search(stage_a.evaluator, problem, stage_a.objective, coarse, rng)
+def coarse_search(problem: Problem, stage: Stage, coarse: Sample, rng: np.random.Generator,
+                  pooled: list[Candidate] | None = None, pool: GridPool | None = None,
+                  extra: list[tuple[str, np.ndarray]] | None = None
+                  ) -> tuple[list[Candidate], dict[str, Any]]:
+    """Stage A on the coarse sample: candidates best first, and the trace (``scan``
+    scores per start for the generic search; ``coarse`` scores per refined candidate).
+    For the grid generator, ``pooled`` are :func:`grid_ascent`'s candidates; for the
+    others ``extra`` adds starts."""
+    if pooled is not None and pool is not None:
+        found = grid_explore(stage.evaluator, problem, stage.objective, pooled, pool)
+        trace: dict[str, Any] = {}
+    else:
+        found, trace = search_generic(stage.evaluator, problem, stage.objective, coarse, rng,
+                                      extra)
     found.sort(key=lambda c: c.score, reverse=True)
     trace["coarse"] = {c.origin: rounded_score(c.score) for c in found}
-    say(f"coarse search done in {time.perf_counter() - t0:.1f} s")
-    clock.lap("coarse")
-    stage_b = make_stage(sample)
-    trace["start_search_metrics"] = stage_b.start_metrics
-    ev = stage_b.evaluator
-    seed = int(rng.integers(0, 2**31))
+    return found, trace
+
+
+def polish_search(problem: Problem, stage: Stage, found: list[Candidate], sample: Sample,
+                  seed: int) -> list[Candidate]:
+    """Stage B on the search sample: the best ``POLISH`` stage A candidates refined,
+    best first (``seed`` for the random moves of the finest level)."""
+    ev = stage.evaluator
     level = (2 if ev.geom.policy == "none" else 1) if sample.exact else 0
-    cands = [polish(ev, problem.space, stage_b.objective, Candidate(c.x, c.score, c.origin),
+    cands = [polish(ev, problem.space, stage.objective, Candidate(c.x, c.score, c.origin),
                     seed, level)
              for c in found[:POLISH]]
     cands.sort(key=lambda c: c.score, reverse=True)
-    trace["refined"] = {c.origin: rounded_score(c.score) for c in cands}
-    say(f"search done in {time.perf_counter() - t0:.1f} s; checking on all boxes")
-    clock.lap("polish")
-    return SearchOutcome(coarse=stage_a, polish=stage_b, found=found, polished=cands,
-                         trace=trace)
+    return cands
 
 
 def rounded_score(score) -> list[float]:

@@ -1,0 +1,172 @@
+"""``fit`` as a user sees it (issue 10): what it says and writes, on hand-built
+TFRecords (see ``test_cli`` for the dataset: 64x64 images, a 16 px and a 24 px box
+each, anchors of 16 and 48 px on a stride-16 grid)."""
+
+from __future__ import annotations
+
+import pytest
+from test_cli import CONFIG, _example, run_cli, run_json, write_records
+
+from tfod_anchors.commands.fit import UNREACHABLE_NOTE
+from tfod_anchors.sources.raw import SKIP_KEYS
+
+pytest.importorskip("tensorflow", reason="the end-to-end tests write TFRecords with TF")
+
+SSD_WEIGHT_SHARED = """\
+model {
+  ssd {
+    num_classes: 1
+    image_resizer { fixed_shape_resizer { height: 300 width: 300 } }
+    feature_extractor { type: 'ssd_mobilenet_v2_keras' depth_multiplier: 1.0 min_depth: 16
+      conv_hyperparams { regularizer { l2_regularizer {} }
+                         initializer { truncated_normal_initializer {} } } }
+    box_coder { faster_rcnn_box_coder {} }
+    matcher { argmax_matcher { matched_threshold: 0.5 unmatched_threshold: 0.5 } }
+    similarity_calculator { iou_similarity {} }
+    anchor_generator { ssd_anchor_generator {
+      num_layers: 6 min_scale: 0.2 max_scale: 0.95 aspect_ratios: [1.0, 2.0]
+      reduce_boxes_in_lowest_layer: true } }
+    box_predictor { weight_shared_convolutional_box_predictor {
+      conv_hyperparams { regularizer { l2_regularizer {} }
+                         initializer { truncated_normal_initializer {} } }
+      depth: 32 num_layers_before_predictor: 1 kernel_size: 3 } }
+  }
+}
+train_input_reader {
+  tf_record_input_reader { input_path: "%(records)s" }
+}
+"""
+
+
+@pytest.fixture()
+def fitted(tmp_path):
+    """Every box is exactly on a 16 px anchor: nothing can be improved."""
+    records = write_records(tmp_path / "train.tfrecord", [
+        _example([[0.25, 0.25, 0.5, 0.5], [0.0, 0.0, 0.25, 0.25]]) for _ in range(4)])
+    config = tmp_path / "pipeline.config"
+    config.write_text(CONFIG % {"fe_stride": 16, "records": records})
+    return {"dir": tmp_path, "records": records, "config": config}
+
+
+@pytest.fixture()
+def improvable(tmp_path):
+    records = write_records(tmp_path / "train.tfrecord", [
+        _example([[0.25, 0.25, 0.5, 0.5], [0.4375, 0.4375, 0.8125, 0.8125]])
+        for _ in range(4)])
+    config = tmp_path / "pipeline.config"
+    config.write_text(CONFIG % {"fe_stride": 16, "records": records})
+    return {"dir": tmp_path, "records": records, "config": config}
+
+
+def test_force_with_output_always_writes(capsys, fitted):
+    target = fitted["dir"] / "out.config"
+    code, doc, err = run_json(capsys, "fit", fitted["config"], "--output", target)
+    assert code == 0 and doc["improved"] is False
+    assert doc["written"] is None and not target.exists()
+    assert "nothing written" in doc["verdict"] and "writing" not in doc["verdict"]
+    code, out, err = run_cli(capsys, "fit", fitted["config"], "--output", target)
+    assert "nothing written" in out and "writing" not in out + err and not target.exists()
+    code, doc, err = run_json(capsys, "fit", fitted["config"], "--output", target, "--force")
+    assert code == 0 and doc["forced"] is True and doc["written"] == str(target)
+    assert target.read_text() == fitted["config"].read_text()  # nothing better: same values
+    assert "--force: writing" in doc["verdict"]
+
+
+def test_force_without_output_writes_nothing_and_says_so(capsys, fitted):
+    files = sorted(p.name for p in fitted["dir"].iterdir())
+    code, out, err = run_cli(capsys, "fit", fitted["config"], "--force")
+    assert code == 0 and "nothing written" in out and "writing" not in out + err
+    assert sorted(p.name for p in fitted["dir"].iterdir()) == files
+
+
+def test_table_shows_size_bands_and_explains_unreachable(capsys, improvable):
+    code, out, err = run_cli(capsys, "fit", improvable["config"], "--output",
+                             improvable["dir"] / "o.config")
+    assert code == 0
+    assert "  small (8 boxes)" in out          # 16 and 24 px boxes: all small
+    assert UNREACHABLE_NOTE in out
+    assert "minimum gain" in out and "better on objective 'recall'" in out
+
+
+def test_fit_reports_dropped_boxes_with_the_stats_keys(capsys, improvable):
+    code, doc, _ = run_json(capsys, "fit", improvable["config"], "--max-boxes", "1")
+    assert list(doc["skipped"]) == list(SKIP_KEYS)
+    assert doc["skipped"]["boxes_over_max"] == 4 and doc["num_boxes"] == 4
+    code, stats, _ = run_json(capsys, "stats", "--input", improvable["records"],
+                              "--max-boxes", "1")
+    assert stats["skipped"] == doc["skipped"]
+    code, out, err = run_cli(capsys, "fit", improvable["config"], "--max-boxes", "1")
+    assert "boxes_over_max: 4" in out
+
+
+def test_a_new_check_error_blocks_the_write(capsys, tmp_path):
+    # Weight-shared predictor: every layer must have the same anchors per location
+    # (3 here). Three aspect ratios give the upper layers 4: check's
+    # weight_shared_anchors_differ error, so nothing may be written.
+    records = write_records(tmp_path / "train.tfrecord", [
+        _example([[0.2, 0.2, 0.5, 0.6], [0.1, 0.5, 0.9, 0.8]]) for _ in range(8)])
+    config = tmp_path / "ssd.config"
+    config.write_text(SSD_WEIGHT_SHARED % {"records": records})
+    code, doc, _ = run_json(capsys, "check", config)
+    assert code == 0 and doc["findings"] == []
+    target = tmp_path / "out.config"
+    code, doc, err = run_json(capsys, "fit", config, "--num-aspect-ratios", "3",
+                              "--output", target, "--force")
+    assert code == 1 and doc["written"] is None and not target.exists()
+    assert [f["code"] for f in doc["new_findings"]] == ["weight_shared_anchors_differ"]
+    assert "weight_shared_anchors_differ" in doc["verdict"]
+    code, out, err = run_cli(capsys, "fit", config, "--num-aspect-ratios", "3",
+                             "--output", target)
+    assert code == 1 and not target.exists()
+    assert "would fail check" in out and "weight_shared_anchors_differ" in err
+
+
+def test_guard_spec_is_validated(capsys, improvable):
+    code, out, err = run_cli(capsys, "fit", improvable["config"], "--guard", "bands=maybe")
+    assert code == 2 and "bands" in err and err.count("\n") == 1
+    code, doc, _ = run_json(capsys, "fit", improvable["config"], "--guard",
+                            "mean_iou=0.02,bands=off,stride=off")
+    assert doc["guard_spec"]["mean_iou"] == 0.02 and doc["guard_spec"]["bands"] is None
+    assert doc["guard_spec"]["stride"] is False
+    code, out, err = run_cli(capsys, "fit", improvable["config"], "--objective", "w:1,2")
+    assert code == 2 and "w:RECALL,MEAN_IOU,RECALL_0.5" in err
+
+
+def test_report_draws_the_front_with_peer_sets(capsys, improvable, tmp_path):
+    pytest.importorskip("matplotlib")
+    peers = tmp_path / "peers.json"
+    peers.write_text('{"k-means tool": [[16, 16], [48, 48]], "one shape": [[24, 24]]}')
+    out = tmp_path / "report"
+    code, doc, _ = run_json(capsys, "fit", improvable["config"], "--report", out,
+                            "--peer-sets", peers)
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["front.png", "iou_cdf.png",
+                                                     "recall_by_size.png", "shapes.png"]
+    assert (out / "front.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2, 3]")
+    code, _, err = run_cli(capsys, "fit", improvable["config"], "--report", out,
+                           "--peer-sets", bad)
+    assert code == 2 and "bad.json" in err
+
+
+def test_free_sets_are_scored_on_the_configs_grid(improvable):
+    from tfod_anchors import api
+    from tfod_anchors.fitting.front import free_set_metrics
+    from tfod_anchors.plots.front import pareto
+
+    outcome = api.fit(str(improvable["config"]))
+    cfg = outcome.loaded.config
+    # the 16 px shape sits on every 16 px box (IoU 1); the 24 px boxes get 256/576
+    m = free_set_metrics(outcome.boxes, cfg, [[16.0, 16.0]])
+    assert m["recall_matched"] == pytest.approx(0.5)
+    assert m["mean_iou"] == pytest.approx((1 + 256 / 576) / 2)
+    # a 24 px shape centred on the 24 px boxes' cell centre covers them exactly
+    assert free_set_metrics(outcome.boxes, cfg, [[16.0, 16.0], [24.0, 24.0]])[
+        "recall_matched"] == pytest.approx(1.0)
+    pts = [{"recall_matched": 0.5, "mean_iou": 0.6, "recall_0.5": 0.9},
+           {"recall_matched": 0.6, "mean_iou": 0.5, "recall_0.5": 0.8},
+           {"recall_matched": 0.4, "mean_iou": 0.5, "recall_0.5": 0.7}]  # dominated
+    front = pareto([{"recall": p["recall_matched"], "mean_iou": p["mean_iou"],
+                     "recall_0.5": p["recall_0.5"]} for p in pts], "mean_iou")
+    assert [p["recall"] for p in front] == [0.6, 0.5]

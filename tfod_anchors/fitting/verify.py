@@ -1,0 +1,163 @@
+"""Exact verification of search candidates on all boxes, and what may be written.
+
+A candidate's values are rounded as they will be written, re-checked with the
+``check`` rules (:func:`tfod_anchors.rules.config_findings`) and, unless they would
+add an error the config does not already have, measured exactly on all boxes with
+:func:`tfod_anchors.coverage.metrics.evaluate`. The best measured candidate wins,
+candidates that add no new warning first; it is an improvement only when it keeps
+the guard and gains at least the minimum gain on the objective.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tfod_anchors.anchors.model import layout_function
+from tfod_anchors.coverage.metrics import METRIC_KEYS, CoverageReport, evaluate
+from tfod_anchors.fitting.objective import Objective, flat_metrics
+from tfod_anchors.fitting.params import ParamSpace
+from tfod_anchors.fitting.problem import Problem
+from tfod_anchors.fitting.result import generator_diff, with_generator
+from tfod_anchors.fitting.search import Candidate
+from tfod_anchors.matcher import MatcherSpec
+from tfod_anchors.rules import ERROR, WARNING, Finding, config_findings
+
+#: Candidates measured on all boxes at most (rule rejections do not count).
+VERIFY = 4
+
+
+def written_generator(space: ParamSpace, generator: Any, x: np.ndarray) -> Any:
+    """The generator message with ``x``'s values, rounded to 4 significant decimals,
+    lists in the config's rank order."""
+    values = np.exp(space.rounded(space.in_config_order(x)))
+    return space.write(generator, np.array([float(f"{v:.4g}") for v in values]))
+
+
+def new_findings(pipeline: Any, generator: Any, baseline: list[Finding] | None = None
+                 ) -> list[Finding]:
+    """``check`` findings of ``pipeline`` with ``generator`` whose codes the config's own
+    findings (``baseline``, computed when None) do not have."""
+    base = config_findings(pipeline) if baseline is None else baseline
+    codes = {f.code for f in base}
+    return [f for f in config_findings(with_generator(pipeline, generator))
+            if f.code not in codes]
+
+
+@dataclass
+class Verified:
+    """Outcome of :func:`verify`.
+
+    Attributes:
+        problem, x: the best measured candidate's problem (its split) and log values;
+            None when no candidate changed the written values.
+        generator: its written ``AnchorGenerator`` message.
+        report: its exact coverage on all boxes.
+        improved: it keeps the guard and gains at least the minimum gain;
+            ``feasible``: it keeps the guard.
+        gain: its objective gain over the config (exact).
+        findings: its new ``check`` findings (warnings or info; dicts).
+        rejected: new error findings that ruled candidates out (dicts, one per code).
+        tried: JSON-ready record of every candidate looked at.
+    """
+
+    problem: Problem | None = None
+    x: np.ndarray | None = None
+    generator: Any = None
+    report: CoverageReport | None = None
+    improved: bool = False
+    feasible: bool = False
+    gain: float = 0.0
+    findings: list[dict] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)
+    tried: list[dict[str, Any]] = field(default_factory=list)
+
+
+def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator: Any,
+           matcher: MatcherSpec, before: dict[str, Any], objective: Objective,
+           needed_gain: float, *, first: int = 1, limit: int = VERIFY) -> Verified:
+    """Measure ``candidates`` (in order) exactly on all boxes; keep the best.
+
+    A candidate whose written config would get a new ``check`` error is never
+    measured. Among the measured ones, improvements without new warnings come first,
+    then improvements with them (the warnings are reported), then the rest by score.
+
+    Args:
+        candidates: ``(problem, candidate)`` pairs, most promising first.
+        pipeline, generator: the config and its own anchor generator message.
+        before: the config's exact metrics (``coverage.metrics``).
+        objective: guarded against ``before`` (exact floors).
+        needed_gain: minimum objective gain that counts as better.
+        first: always measure this many (the polished candidates) before stopping at
+            the first clean improvement.
+        limit: at most this many exact measurements.
+    """
+    out = Verified()
+    start = objective.primary(flat_metrics(before))
+    baseline = config_findings(pipeline)
+    seen: set[bytes] = set()
+    measured = 0
+    best_key = None
+    for problem, cand in candidates:
+        if measured >= limit:
+            break
+        gen_c = written_generator(problem.space, problem.generator, cand.x)
+        key = gen_c.SerializeToString(deterministic=True)
+        if key in seen or not generator_diff(generator, gen_c, problem.kind)[0]:
+            continue
+        seen.add(key)
+        entry: dict[str, Any] = {"origin": cand.origin, "search_score":
+                                 [round(float(v), 6) for v in cand.score]}
+        if problem.constraint is not None and \
+                problem.constraint(problem.space.rounded(cand.x)) > 1e-9:
+            entry["rejected"] = ["constraint"]  # e.g. below the stride, decreasing scales
+            out.tried.append(entry)
+            continue
+        fresh = new_findings(pipeline, gen_c, baseline)
+        errors = [f for f in fresh if f.severity == ERROR]
+        if errors:
+            entry["rejected"] = [f.code for f in errors]
+            out.tried.append(entry)
+            for f in errors:
+                if all(r["code"] != f.code for r in out.rejected):
+                    out.rejected.append(f.to_dict())
+            continue
+        report = evaluate(problem.resized, layout_function(with_generator(pipeline, gen_c)),
+                          matcher)
+        measured += 1
+        m = flat_metrics(report.metrics)
+        score = objective.score(m)
+        gain = float(objective.primary(m) - start)
+        ok = score[0] == 0.0 and gain >= needed_gain - 1e-12
+        clean = not any(f.severity == WARNING for f in fresh)
+        entry["exact"] = {k: round(float(report.metrics[k]), 6) for k in METRIC_KEYS}
+        entry["gain"] = round(gain, 6)
+        if objective.broken(m):
+            entry["guard_broken"] = objective.broken(m)
+        if not clean:
+            entry["new_warnings"] = [f.code for f in fresh if f.severity == WARNING]
+        out.tried.append(entry)
+        rank = (ok, clean, score)
+        if best_key is None or rank > best_key:
+            best_key = rank
+            out.problem, out.x, out.generator, out.report = problem, cand.x, gen_c, report
+            out.improved, out.gain, out.feasible = ok, gain, score[0] == 0.0
+            out.findings = [f.to_dict() for f in fresh]
+        if out.improved and not out.findings and measured >= first:
+            break
+    return out
+
+
+def reason(v: Verified, needed_gain: float) -> str:
+    """Why :func:`verify`'s result is or is not an improvement (``FitResult.reason``)."""
+    if v.improved:
+        return "better"
+    if v.problem is None:
+        if v.rejected:
+            return "rules"
+        return "guard" if any("rejected" in t for t in v.tried) else "no_candidate"
+    if not v.feasible:
+        return "guard"
+    return "min_gain" if v.gain > 0 else "no_gain"
