@@ -63,13 +63,19 @@ class FitOutcome:
         diff: unified diff of ``original_text`` -> ``text`` ("" when unchanged).
         patch_warning: set when a minimal textual patch was impossible and the
             whole file was re-serialised.
-        boxes: the boxes that were fitted, in resized pixels.
+        boxes: the boxes that were fitted, in resized pixels: the augmented draws
+            when ``augmentation`` is set, else the static boxes.
         loaded: the loaded file (path, fingerprint) when the config came from one.
         num_images: images read; ``skipped``: every ``stats`` skip reason with its
             count (zeros included), ``skip_examples`` where each was first seen.
         forced: ``force`` wrote the best candidate although it is not an improvement.
         new_findings: ``check`` findings of the patched config that the original does
             not have (dicts; an ``error`` among them means it must not be written).
+        augmentation: the ``augmentation`` block
+            (:func:`~tfod_anchors.pipeline.augmentation_summary`: steps, draws, seed,
+            boxes dropped/added per step) when the fit was on augmented draws, else None.
+        static_boxes: the static boxes in resized pixels when the fit was on augmented
+            draws (``fit.static_before``/``static_after`` are measured on them), else None.
     """
 
     config: Any
@@ -85,6 +91,8 @@ class FitOutcome:
     skip_examples: dict[str, str] = field(default_factory=dict)
     forced: bool = False
     new_findings: list[dict[str, str]] = field(default_factory=list)
+    augmentation: dict[str, Any] | None = None
+    static_boxes: ResizedBoxes | None = None
 
     @property
     def changed(self) -> bool:
@@ -135,13 +143,6 @@ def _source_options(inputs: str | Sequence[str] | None, sources: SourceOptions |
         raise UsageError(f"unknown source option: {err}") from None
 
 
-def _resized(cfg: PipelineLike, path: str | None, boxes: BoxSet | None,
-             options: SourceOptions) -> ResizedBoxes:
-    if boxes is None:
-        boxes = pipeline.read_config_boxes(cfg, path, options)
-    return pipeline.resize_for_config(boxes, cfg)
-
-
 def resized_boxes(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
                   boxes: BoxSet | None = None, sources: SourceOptions | None = None,
                   augment: int | bool | None = None, seed: int = 0,
@@ -180,6 +181,7 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         num_scales: int | None = None, num_aspect_ratios: int | None = None,
         force: bool = False, guard: Any = None,
         progress: Callable[[str], None] | None = None,
+        augment: int | bool | None = None,
         **source_options: Any) -> FitOutcome:
     """Fit the config's own anchor generator to the boxes; no file is written.
 
@@ -189,6 +191,11 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     spec string, or None (the default guard). The patched config is re-checked with
     the ``check`` rules (``FitOutcome.new_findings``). See
     :func:`tfod_anchors.fitting.fit_generator` for the search.
+
+    ``augment`` (as in :func:`coverage`): by default the fit is on the augmented
+    distribution when the config has a step that changes boxes, and the guard holds
+    on the static boxes too (``fit.static_before``/``static_after``); False fits the
+    static boxes. ``seed`` seeds the draws as well as the search.
     """
     from tfod_anchors.config.patch import patch_anchor_generator, unified_diff
     from tfod_anchors.fitting import Guard, fit_generator, with_generator
@@ -201,12 +208,19 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     pipeline.require_anchors(cfg, path, "fit")
     if isinstance(guard, str):
         guard = Guard.parse(guard)
-    if boxes is None:
-        boxes = pipeline.read_config_boxes(cfg, path, options)
-    resized = pipeline.resize_for_config(boxes, cfg)
+    augmentation = pipeline.AugmentOptions.from_value(augment, seed)
+    training = pipeline.training_boxes(cfg, path, options, augmentation, boxes=boxes,
+                                       keep_static=True)
+    summary = pipeline.augmentation_summary(training.augmentation)
+    static = training.static if summary is not None else None
+    resized = training.resized
+    if summary is not None and static is not None and progress is not None:
+        progress(f"fitting {resized.num_boxes} augmented boxes ({summary['draws']} draw(s) "
+                 f"of {training.num_images} images); the guard holds on the "
+                 f"{static.num_boxes} static boxes too")
     result = fit_generator(resized, cfg, objective=objective, seed=seed,
                            num_scales=num_scales, num_aspect_ratios=num_aspect_ratios,
-                           guard=guard, progress=progress)
+                           guard=guard, progress=progress, static=static)
     forced = force and not result.improved
     generator = result.best_generator if forced else result.generator
     take = result.improved or force
@@ -223,10 +237,10 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
             diff = unified_diff(original, text, loaded.path)
     return FitOutcome(config=new_cfg, fit=result, text=text, original_text=original, diff=diff,
                       patch_warning=warning, boxes=resized, loaded=loaded,
-                      num_images=boxes.num_images,
-                      skipped={**{k: 0 for k in SKIP_KEYS}, **boxes.skipped},
-                      skip_examples=dict(boxes.skip_examples), forced=forced,
-                      new_findings=findings)
+                      num_images=training.num_images,
+                      skipped={**{k: 0 for k in SKIP_KEYS}, **training.skipped},
+                      skip_examples=training.skip_examples, forced=forced,
+                      new_findings=findings, augmentation=summary, static_boxes=static)
 
 
 def write_fitted(outcome: FitOutcome, *, output: str | None = None, in_place: bool = False,

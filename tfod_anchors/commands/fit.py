@@ -7,6 +7,11 @@ unified diff is printed and nothing is written. The patched config is re-checked
 the ``check`` rules first: a new error finding blocks the write (exit 1), a new
 warning is reported.
 
+When the config has a ``data_augmentation_options`` step that changes boxes, the fit is
+on the augmented distribution (``--augment N`` draws per image, seeded by ``--seed``;
+``--no-augment`` for the static boxes): ``before``/``after`` are measured on it, and the
+guard holds on the static boxes too (``static_before``/``static_after``).
+
 stdout: what was read, the before/after table, the guard, the new values, the verdict
 and the dry-run diff; stderr: progress, ``wrote FILE`` notes, warnings and errors.
 """
@@ -18,8 +23,11 @@ from typing import Any
 
 from tfod_anchors import api
 from tfod_anchors.commands._common import (
+    add_augment_arguments,
     add_output_arguments,
     add_source_arguments,
+    augment_options,
+    augment_value,
     emit_json,
     fmt,
     out,
@@ -81,13 +89,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "object {name: [[w, h], ...]} in resized pixels (e.g. what "
                              "another anchor tool produced; single-map configs only)")
     add_source_arguments(parser)
+    add_augment_arguments(parser, default_on=True, seed=False)
     add_output_arguments(parser)
 
 
-def comparison_table(fit: Any, after: dict | None = None) -> str:
+def comparison_table(fit: Any, after: dict | None = None, before: dict | None = None,
+                     keys: tuple[str, ...] = TABLE_KEYS) -> str:
     """Before/after metrics, with the matcher's recall per COCO size band (and the
-    band's box count) under it."""
+    band's box count) under it (``before``/``after``: the fit's by default)."""
     after = fit.after if after is None else after
+    before = fit.before if before is None else before
     rows = [["metric", "before", "after", "change"]]
 
     def row(name: str, b: Any, a: Any) -> None:
@@ -95,12 +106,12 @@ def comparison_table(fit: Any, after: dict | None = None) -> str:
             f"{a - b:+d}" if isinstance(b, int) else f"{a - b:+.3f}")
         rows.append([name, fmt(b), fmt(a), change])
 
-    for key in TABLE_KEYS:
+    for key in keys:
         name = f"{key} (IoU >= {fit.matched_threshold:g})" if key == "recall_matched" else key
-        row(name, fit.before.get(key), after.get(key))
+        row(name, before.get(key), after.get(key))
         if key == "recall_matched":
             for band, _, _ in SIZE_BANDS:
-                sb = (fit.before.get("by_size") or {}).get(band, {})
+                sb = (before.get("by_size") or {}).get(band, {})
                 sa = (after.get("by_size") or {}).get(band, {})
                 if sb.get("count"):
                     row(f"  {band} ({sb['count']} boxes)", sb.get("recall_matched"),
@@ -112,6 +123,8 @@ REASONS = {
     "no_candidate": "no candidate changed the written values",
     "rules": "every candidate would add a check error",
     "guard": "the best candidate breaks the guard",
+    "static_guard": "the best candidate keeps the guard on the augmented boxes but breaks it "
+                    "on the static boxes",
 }
 
 
@@ -159,6 +172,7 @@ def run(args: Any) -> int:
         args.config, sources=source_options(args), objective=args.objective, seed=args.seed,
         num_scales=args.num_scales, num_aspect_ratios=args.num_aspect_ratios,
         force=args.force, guard=args.guard, progress=progress,
+        augment=augment_value(augment_options(args, default_on=True)),
     )
     fit = outcome.fit
     take = fit.improved or outcome.forced
@@ -203,6 +217,8 @@ def run(args: Any) -> int:
                 f"({', '.join(f['code'] for f in blocking)}): nothing written")
     code = EXIT_CHECK_FAILED if blocking else EXIT_OK
     after = fit.best_after if outcome.forced and fit.best_after else fit.after
+    static_after = fit.static_best_after if outcome.forced and fit.static_best_after \
+        else fit.static_after
     for f in blocking:
         warn(args, f"the fitted config would fail check: {f['code']}: {f['message']}")
     for w in warnings:
@@ -221,13 +237,18 @@ def run(args: Any) -> int:
             "verdict": line,
             "gain": fit.gain,
             "min_gain": fit.min_gain,
+            "distribution": "static" if outcome.augmentation is None else "augmented",
             "before": ordered_metrics(fit.before),
             "after": ordered_metrics(after),
+            "static_before": _metrics_or_none(fit.static_before),
+            "static_after": _metrics_or_none(static_after),
+            "augmentation": outcome.augmentation,
             "moved": {k: float(after[k]) - float(fit.before[k]) for k in METRIC_KEYS},
             "anchor_generator": {"kind": fit.kind, **changed} if take else {},
             "previous": previous if take else {},
             "anchors_per_location": {"before": apl_before, "after": apl_after},
             "guard": fit.guard,
+            "static_guard": fit.static_guard if outcome.augmentation is not None else None,
             "guard_spec": fit.guard_spec,
             "guard_blocked": fit.blocked,
             "new_findings": outcome.new_findings or blocking,
@@ -240,7 +261,8 @@ def run(args: Any) -> int:
                             if "seconds" not in k},
         })
         return code
-    for text in human_lines(outcome, after, changed, previous, apl_before, apl_after):
+    for text in human_lines(outcome, after, changed, previous, apl_before, apl_after,
+                            static_after):
         out(args, text)
     out(args, line)
     if written:
@@ -253,22 +275,48 @@ def run(args: Any) -> int:
     return code
 
 
+def _metrics_or_none(metrics: dict | None) -> dict | None:
+    return ordered_metrics(metrics) if metrics is not None else None
+
+
+def _guard_line(where: str, floors: dict[str, float], matched: float) -> str:
+    return f"guard ({where}): " + ", ".join(
+        f"{describe_metric(k, matched)} >= {v:.3f}" for k, v in floors.items())
+
+
 def human_lines(outcome: api.FitOutcome, after: dict, changed: dict, previous: dict,
-                apl_before: list[int], apl_after: list[int]) -> list[str]:
-    """The text report above the verdict: what was read and dropped, the table, the
-    guard, the gain, the new values."""
+                apl_before: list[int], apl_after: list[int],
+                static_after: dict | None = None) -> list[str]:
+    """The text report above the verdict: what was read and dropped, the table (and
+    which boxes it is about), the guard, the gain, the new values."""
     fit = outcome.fit
+    aug = outcome.augmentation
     lines = [f"{outcome.boxes.num_boxes} boxes in {outcome.num_images} images; {fit.kind}; "
              f"matcher: {fit.before.get('matcher_source', '')}"]
+    if aug is not None:
+        ops = ", ".join(f"{s['index']}:{s['op']}" for s in aug["steps"] if s["modelled"])
+        static_n = outcome.static_boxes.num_boxes if outcome.static_boxes is not None else 0
+        lines[0] = (f"{outcome.boxes.num_boxes} augmented boxes ({aug['draws']} draw(s) of "
+                    f"{outcome.num_images} images through {ops}; seed {aug['seed']}; "
+                    f"{static_n} static boxes); {fit.kind}; matcher: "
+                    f"{fit.before.get('matcher_source', '')}")
     skips = skipped_lines(outcome.skipped, outcome.skip_examples)
     lines += ["skipped or dropped while reading (as `stats` reports them):", *skips] if skips \
         else ["nothing skipped or dropped while reading"]
+    if aug is not None:
+        lines.append("on the augmented boxes (the distribution fitted; --no-augment for the "
+                     "static boxes):")
     lines.append(comparison_table(fit, after))
     lines.append(UNREACHABLE_NOTE)
+    if aug is not None and fit.static_before is not None:
+        lines.append("on the static boxes (the guard holds here too):")
+        lines.append(comparison_table(fit, static_after or fit.static_before,
+                                      fit.static_before, METRIC_KEYS))
+    where = "all augmented boxes" if aug is not None else "all boxes"
     if fit.guard:
-        lines.append("guard (all boxes): " + ", ".join(
-            f"{describe_metric(k, fit.matched_threshold)} >= {v:.3f}"
-            for k, v in fit.guard.items()))
+        lines.append(_guard_line(where, fit.guard, fit.matched_threshold))
+    if aug is not None and fit.static_guard:
+        lines.append(_guard_line("all static boxes", fit.static_guard, fit.matched_threshold))
     if fit.blocked:
         lines.append(f"the guard held: {fit.blocked['message']} (measured on "
                      f"{fit.blocked['measured_on']}; relax with --guard)")

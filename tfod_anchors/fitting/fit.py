@@ -17,7 +17,8 @@ Flow:
 5. stage B on the search sample (:mod:`.strategy`);
 6. the candidates are measured exactly on all boxes, after the ``check`` rules
    (:mod:`.verify`); the best wins if it keeps the guard and gains at least
-   ``max(0.002, 10 / N)`` (:mod:`.objective`);
+   ``max(0.002, 10 / N)`` (:mod:`.objective`); a fit on augmented draws keeps the
+   guard on the static boxes too (``static``), measured exactly on all of them;
 7. an unguarded search on the coarse sample says what the guard gave up, if anything.
 
 Written values are rounded to 4 significant decimals before any final scoring.
@@ -75,7 +76,7 @@ from tfod_anchors.fitting.strategy import (
     unguarded_generic,
     unguarded_grid,
 )
-from tfod_anchors.fitting.verify import VERIFY, reason, verify
+from tfod_anchors.fitting.verify import VERIFY, SecondGuard, Verified, reason, verify
 
 DEFAULT_MAX_BOXES_EXACT = {"clip": 20_000, "prune": 20_000, "none": 40_000}
 COARSE_BOXES = 4_000
@@ -200,7 +201,8 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
                   num_scales: int | None = None, num_aspect_ratios: int | None = None,
                   max_boxes_exact: int | None = None, guard: Guard | float | None = None,
                   progress: Callable[[str], None] | None = None,
-                  unguarded_report: bool = True) -> FitResult:
+                  unguarded_report: bool = True,
+                  static: ResizedBoxes | None = None) -> FitResult:
     """Fit the config's anchor generator parameters to ``resized`` boxes.
 
     Args:
@@ -219,6 +221,10 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
             ``Guard.off()``: no guard at all.
         progress: called with one-line status messages.
         unguarded_report: also search without the guard to say what it gave up.
+        static: when ``resized`` are augmented draws, the static boxes: the guard (its
+            tolerances, not its absolute floors) must hold on them too, against the
+            config's own coverage of them; the result reports ``static_before`` and
+            ``static_after``.
     Raises:
         UsageError: no boxes, bad options; ConfigError: no fittable generator.
     """
@@ -236,6 +242,9 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
             raise UsageError(f"guard tolerance must be >= 0, got {guard}")
         guard = Guard(guard, guard, guard, guard)
     make_objective(objective, 0.5, {}, None)  # validates the name before any work
+    # the static boxes keep the guard's tolerances; absolute floors (--guard M>=V, the
+    # k-means ones) are about the fitted distribution
+    static_guard = replace(guard, minimum=(), kmeans=False)
     pipeline = config_query.as_pipeline(cfg)
     own = build_problem(resized, pipeline, stride_rule=guard.stride)
     options = dict(_options(resized, pipeline, own, num_scales, num_aspect_ratios,
@@ -272,8 +281,13 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         + (f"; splits {', '.join(options)}" if len(options) > 1 else ""))
     rng = np.random.default_rng(seed)
 
+    def before_reports() -> tuple[Any, Any]:
+        static_report = evaluate(static, own.layout_for, matcher) if static is not None \
+            else None
+        return evaluate(resized, own.layout_for, matcher), static_report
+
     # The config's own coverage runs beside the search, on the other core.
-    with Background(lambda: evaluate(resized, own.layout_for, matcher)) as before_job:
+    with Background(before_reports) as before_job:
         clock.lap("setup")
         a_stages = _Stages(own, coarse, objective, guard, bands)
         stage_a = {label: a_stages.stage(p) for label, p in options.items()}
@@ -328,11 +342,19 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         polished.sort(key=lambda lc: lc[1].score, reverse=True)
         say(f"search done in {time.perf_counter() - t0:.1f} s; checking on all boxes")
         clock.lap("polish")
-        report_before = before_job.result()
+        report_before, static_report_before = before_job.result()
     clock.lap("coverage_before")
     before = report_before.metrics
     flat_before = flat_metrics(before)
     exact_obj = make_objective(objective, own.matched, flat_before, guard, bands=bands)
+    second = None
+    if static is not None and static_report_before is not None:
+        static_bands = tuple(b for b, share in band_shares(static.boxes).items()
+                             if static_guard.bands is not None
+                             and share >= static_guard.band_share)
+        second = SecondGuard("static", static, make_objective(
+            objective, own.matched, flat_metrics(static_report_before.metrics), static_guard,
+            bands=static_bands), static_report_before)
     later = sorted(((label, c) for label in chosen for c in found[label]),
                    key=lambda lc: lc[1].score, reverse=True)
     # on a sampled search the search sample ranks the polished candidates; exactly
@@ -342,7 +364,7 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         later.insert(0, ("config", Candidate(x, (0.0, 0.0, 0.0), origin)))
     checked = verify([(options[label], c) for label, c in polished + later], pipeline,
                      own.generator, matcher, before, exact_obj, needed,
-                     first=first, limit=VERIFY + first - 1)
+                     first=first, limit=VERIFY + first - 1, second=second)
     clock.lap("verify")
     blocked = None
     if free is not None and exact_obj.floors:
@@ -398,7 +420,19 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         else copy_message(own.generator),
         best_after=checked.report.metrics if checked.report is not None else None,
         guard_spec=guard.to_dict(), bands=bands, blocked=blocked,
-        findings=checked.findings, rejected=checked.rejected, reason=reason(checked, needed))
+        findings=checked.findings, rejected=checked.rejected, reason=reason(checked, needed),
+        **_static_results(second, checked, improved))
+
+
+def _static_results(second: SecondGuard | None, checked: Verified,
+                    improved: bool) -> dict[str, Any]:
+    """The ``static_*`` fields of :class:`FitResult` (empty without a static guard)."""
+    if second is None:
+        return {}
+    before = second.before.metrics
+    best = checked.second_report.metrics if checked.second_report is not None else None
+    return {"static_before": before, "static_after": best if improved and best else before,
+            "static_best_after": best, "static_guard": dict(second.objective.floors)}
 
 
 def _unguarded(problem: Problem, stage: Stage, found: list[Candidate],

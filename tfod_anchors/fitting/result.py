@@ -61,8 +61,14 @@ class FitResult:
         rejected: new ``check`` errors that ruled candidates out (dicts).
         reason: ``"better"``, or why not: ``"min_gain"`` (feasible but the gain is
             below ``min_gain``), ``"no_gain"``, ``"guard"`` (the best measured
-            candidate breaks the guard), ``"rules"`` (every candidate adds a check
-            error), ``"no_candidate"`` (nothing changed the written values).
+            candidate breaks the guard), ``"static_guard"`` (it keeps the guard on the
+            fitted augmented draws but breaks it on the static boxes), ``"rules"``
+            (every candidate adds a check error), ``"no_candidate"`` (nothing changed
+            the written values).
+        static_before, static_after: when the fit was on augmented draws, the coverage
+            metrics of the config and of the result on the static boxes (the guard
+            holds there too); None otherwise. ``static_best_after``: the best
+            candidate's (what ``--force`` writes). ``static_guard``: the floors there.
     """
 
     generator: Any
@@ -90,6 +96,10 @@ class FitResult:
     findings: list[dict] = field(default_factory=list)
     rejected: list[dict] = field(default_factory=list)
     reason: str = "no_candidate"
+    static_before: dict | None = None
+    static_after: dict | None = None
+    static_best_after: dict | None = None
+    static_guard: dict[str, float] = field(default_factory=dict)
 
 
 def _plain(fd: Any, value: Any) -> Any:

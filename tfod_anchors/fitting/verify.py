@@ -6,6 +6,10 @@ add an error the config does not already have, measured exactly on all boxes wit
 :func:`tfod_anchors.coverage.metrics.evaluate`. The best measured candidate wins,
 candidates that add no new warning first; it is an improvement only when it keeps
 the guard and gains at least the minimum gain on the objective.
+
+When the fit is on augmented draws (``fit``'s default for configs that augment), the
+guard holds on a second distribution too, the static boxes (:class:`SecondGuard`): a
+candidate that breaks it there is not an improvement, and the next one is tried.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from tfod_anchors.anchors.model import layout_function
+from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.coverage.metrics import METRIC_KEYS, CoverageReport, evaluate
 from tfod_anchors.fitting.objective import Objective, flat_metrics
 from tfod_anchors.fitting.params import ParamSpace
@@ -46,6 +51,23 @@ def new_findings(pipeline: Any, generator: Any, baseline: list[Finding] | None =
             if f.code not in codes]
 
 
+@dataclass(frozen=True)
+class SecondGuard:
+    """Another distribution the guard must hold on (exactly, on all its boxes).
+
+    Attributes:
+        name: what it is, for messages (``"static"``).
+        resized: its boxes, in resized pixels.
+        objective: the objective guarded against the config's exact metrics on them.
+        before: the config's coverage report on them.
+    """
+
+    name: str
+    resized: ResizedBoxes
+    objective: Objective
+    before: CoverageReport
+
+
 @dataclass
 class Verified:
     """Outcome of :func:`verify`.
@@ -55,8 +77,10 @@ class Verified:
             None when no candidate changed the written values.
         generator: its written ``AnchorGenerator`` message.
         report: its exact coverage on all boxes.
-        improved: it keeps the guard and gains at least the minimum gain;
-            ``feasible``: it keeps the guard.
+        improved: it keeps the guard (on the second distribution too) and gains at
+            least the minimum gain; ``feasible``: it keeps the guard on the fitted boxes;
+            ``second_feasible``: on the second distribution (True without one).
+        second_report: its exact coverage on the second distribution, or None.
         gain: its objective gain over the config (exact).
         findings: its new ``check`` findings (warnings or info; dicts).
         rejected: new error findings that ruled candidates out (dicts, one per code).
@@ -69,6 +93,9 @@ class Verified:
     report: CoverageReport | None = None
     improved: bool = False
     feasible: bool = False
+    second_feasible: bool = True
+    second_report: CoverageReport | None = None
+    second_name: str = ""
     gain: float = 0.0
     findings: list[dict] = field(default_factory=list)
     rejected: list[dict] = field(default_factory=list)
@@ -77,7 +104,8 @@ class Verified:
 
 def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator: Any,
            matcher: MatcherSpec, before: dict[str, Any], objective: Objective,
-           needed_gain: float, *, first: int = 1, limit: int = VERIFY) -> Verified:
+           needed_gain: float, *, first: int = 1, limit: int = VERIFY,
+           second: SecondGuard | None = None) -> Verified:
     """Measure ``candidates`` (in order) exactly on all boxes; keep the best.
 
     A candidate whose written config would get a new ``check`` error is never
@@ -93,8 +121,10 @@ def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator
         first: always measure this many (the polished candidates) before stopping at
             the first clean improvement.
         limit: at most this many exact measurements.
+        second: a second distribution the guard must hold on (the static boxes of an
+            augmented fit), or None.
     """
-    out = Verified()
+    out = Verified(second_name=second.name if second is not None else "")
     start = objective.primary(flat_metrics(before))
     baseline = config_findings(pipeline)
     seen: set[bytes] = set()
@@ -124,13 +154,22 @@ def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator
                 if all(r["code"] != f.code for r in out.rejected):
                     out.rejected.append(f.to_dict())
             continue
-        report = evaluate(problem.resized, layout_function(with_generator(pipeline, gen_c)),
-                          matcher)
+        layout = layout_function(with_generator(pipeline, gen_c))
+        report = evaluate(problem.resized, layout, matcher)
         measured += 1
         m = flat_metrics(report.metrics)
         score = objective.score(m)
         gain = float(objective.primary(m) - start)
-        ok = score[0] == 0.0 and gain >= needed_gain - 1e-12
+        second_report, second_ok = None, True
+        if second is not None:
+            second_report = evaluate(second.resized, layout, matcher)
+            m2 = flat_metrics(second_report.metrics)
+            second_ok = second.objective.score(m2)[0] == 0.0
+            entry[f"{second.name}_exact"] = {k: round(float(second_report.metrics[k]), 6)
+                                             for k in METRIC_KEYS}
+            if second.objective.broken(m2):
+                entry[f"{second.name}_guard_broken"] = second.objective.broken(m2)
+        ok = score[0] == 0.0 and second_ok and gain >= needed_gain - 1e-12
         clean = not any(f.severity == WARNING for f in fresh)
         entry["exact"] = {k: round(float(report.metrics[k]), 6) for k in METRIC_KEYS}
         entry["gain"] = round(gain, 6)
@@ -139,11 +178,12 @@ def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator
         if not clean:
             entry["new_warnings"] = [f.code for f in fresh if f.severity == WARNING]
         out.tried.append(entry)
-        rank = (ok, clean, score)
+        rank = (ok, clean, second_ok, score)
         if best_key is None or rank > best_key:
             best_key = rank
             out.problem, out.x, out.generator, out.report = problem, cand.x, gen_c, report
             out.improved, out.gain, out.feasible = ok, gain, score[0] == 0.0
+            out.second_feasible, out.second_report = second_ok, second_report
             out.findings = [f.to_dict() for f in fresh]
         if out.improved and not out.findings and measured >= first:
             break
@@ -160,4 +200,6 @@ def reason(v: Verified, needed_gain: float) -> str:
         return "guard" if any("rejected" in t for t in v.tried) else "no_candidate"
     if not v.feasible:
         return "guard"
+    if not v.second_feasible:
+        return f"{v.second_name}_guard"
     return "min_gain" if v.gain > 0 else "no_gain"
