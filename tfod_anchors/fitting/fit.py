@@ -421,16 +421,22 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         best_after=checked.report.metrics if checked.report is not None else None,
         guard_spec=guard.to_dict(), bands=bands, blocked=blocked,
         findings=checked.findings, rejected=checked.rejected, reason=reason(checked, needed),
-        **_static_results(second, checked, improved))
+        **_static_results(second, checked, improved, pipeline, matcher))
 
 
-def _static_results(second: SecondGuard | None, checked: Verified,
-                    improved: bool) -> dict[str, Any]:
-    """The ``static_*`` fields of :class:`FitResult` (empty without a static guard)."""
+def _static_results(second: SecondGuard | None, checked: Verified, improved: bool,
+                    pipeline: Any, matcher: Any) -> dict[str, Any]:
+    """The ``static_*`` fields of :class:`FitResult` (empty without a static guard);
+    the best candidate is measured on the static boxes here when :func:`verify` did not
+    (it does so only for candidates that keep the guard on the fitted boxes)."""
     if second is None:
         return {}
     before = second.before.metrics
-    best = checked.second_report.metrics if checked.second_report is not None else None
+    report = checked.second_report
+    if report is None and checked.generator is not None:
+        report = evaluate(second.resized,
+                          layout_function(with_generator(pipeline, checked.generator)), matcher)
+    best = report.metrics if report is not None else None
     return {"static_before": before, "static_after": best if improved and best else before,
             "static_best_after": best, "static_guard": dict(second.objective.floors)}
 

@@ -122,7 +122,8 @@ def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator
             the first clean improvement.
         limit: at most this many exact measurements.
         second: a second distribution the guard must hold on (the static boxes of an
-            augmented fit), or None.
+            augmented fit), or None; measured for candidates that keep the guard on
+            the fitted boxes (the others cannot be taken anyway).
     """
     out = Verified(second_name=second.name if second is not None else "")
     start = objective.primary(flat_metrics(before))
@@ -161,7 +162,7 @@ def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator
         score = objective.score(m)
         gain = float(objective.primary(m) - start)
         second_report, second_ok = None, True
-        if second is not None:
+        if second is not None and score[0] == 0.0:  # only a feasible one can be taken
             second_report = evaluate(second.resized, layout, matcher)
             m2 = flat_metrics(second_report.metrics)
             second_ok = second.objective.score(m2)[0] == 0.0
