@@ -341,7 +341,7 @@ def fit_on_large_cache(work: Path, min_boxes: int) -> None:
              "sys.stderr.write(r.stderr.decode()[-500:])")
     for source in (cache,):
         command = [sys.executable, "-m", "tfod_anchors", "fit", str(config), "--input", source,
-                   "--json", "--quiet"]
+                   "--no-augment", "--json", "--quiet"]
         out = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True,
                              text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
         code, seconds, rss_kb, cpu = out.stdout.split()

@@ -55,7 +55,7 @@ def configs(directory: Path, records: Path, mb: float, messages: bool) -> dict[s
 
 def measure(path: Path, out: Path) -> dict[str, float]:
     t0 = time.perf_counter()
-    outcome = api.fit(str(path), force=True)
+    outcome = api.fit(str(path), force=True, augment=False)
     total = time.perf_counter() - t0
     search = float(outcome.fit.diagnostics.get("seconds", 0.0))
     t1 = time.perf_counter()
@@ -83,7 +83,7 @@ def main() -> None:
         directory = Path(tmp)
         records = good_records(directory / "train.tfrecord")
         paths = configs(directory, records, args.mb, not args.skip_messages)
-        api.fit(str(paths["baseline"]))  # warm-up: imports TensorFlow
+        api.fit(str(paths["baseline"]), augment=False)  # warm-up: imports TensorFlow
         rows = {name: measure(path, directory / f"{name}.out") for name, path in paths.items()}
     base = rows["baseline"]
     keys = ("outside_search", "load", "patch", "diff", "write")

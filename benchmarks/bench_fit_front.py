@@ -137,7 +137,7 @@ def run_point(spec: str, cfg_path: Path, csv: str, seed: int) -> dict:
     objective, _, guard = spec.partition("|")
     t = time.perf_counter()
     outcome = api.fit(str(cfg_path), [csv], seed=seed, objective=objective or "recall",
-                      guard=guard or None, read_progress=False)
+                      guard=guard or None, read_progress=False, augment=False)
     fit = outcome.fit
     after = fit.after if fit.improved else (fit.best_after or fit.after)
     return {"spec": spec, "metrics": {k: float(after[k]) for k in KEYS},
