@@ -1,0 +1,163 @@
+"""``fit`` on the augmented distribution, with its guard on the static boxes too.
+
+Hand-built data and configs as in ``test_augment_integration`` (its module docstring
+works out the coverage of ``CONCAT``), plus ``SCALE_CONFIG`` below.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_augment_integration import (
+    CONCAT,
+    IOU_A_HALF,
+    IOU_B_HALF,
+    SSD_CROP,
+    run_json,
+    write_config,
+    write_csv,
+)
+
+from tfod_anchors import api, pipeline
+from tfod_anchors.cli import main
+
+
+@pytest.fixture()
+def data(tmp_path: Path) -> Path:
+    rows = [(f"img{i}.jpg", "a", box) for i in range(4)
+            for box in ((16, 16, 32, 32), (28, 28, 52, 52))]
+    return write_csv(tmp_path / "boxes.csv", rows)
+
+
+#: A single 16 px anchor per cell (offset 0: centres at 16 i) and the image as decoded;
+#: the augmentation doubles every image (64 -> 128 px), so the 16 px boxes centred on
+#: cells become 32 px boxes centred on cells: statically every box has IoU 1, augmented
+#: 256 / 1024 = 0.25. The best anchor for the augmented boxes (32 px) gives the static
+#: ones 0.25: it keeps the guard on the augmented boxes and breaks it on the static ones.
+SCALE_CONFIG = """\
+model {
+  faster_rcnn {
+    num_classes: 1
+    image_resizer { identity_resizer { } }
+    feature_extractor { type: 'faster_rcnn_resnet50_keras' first_stage_features_stride: 16 }
+    first_stage_anchor_generator {
+      grid_anchor_generator {
+        height: 16 width: 16 scales: [1.0] aspect_ratios: [1.0]
+        height_stride: 16 width_stride: 16 height_offset: 0 width_offset: 0
+      }
+    }
+    second_stage_box_predictor { mask_rcnn_box_predictor { } }
+  }
+}
+train_config {
+  batch_size: 1
+  data_augmentation_options { random_image_scale { min_scale_ratio: 2.0 max_scale_ratio: 2.0 } }
+}
+train_input_reader { tf_record_input_reader { input_path: "PATH_TO_BE_CONFIGURED" } }
+"""
+
+
+@pytest.fixture()
+def scaled(tmp_path: Path) -> tuple[Path, Path]:
+    config = tmp_path / "scale.config"
+    config.write_text(SCALE_CONFIG)
+    rows = [(f"img{i}.jpg", "a", box) for i in range(4)
+            for box in ((8, 8, 24, 24), (24, 24, 40, 40))]
+    return config, write_csv(tmp_path / "cells.csv", rows)
+
+
+def test_fit_json_reports_both_distributions(capsys, tmp_path, data):
+    config = write_config(tmp_path / "concat.config", CONCAT)
+    code, doc = run_json(capsys, "fit", config, "--input", data)
+    assert code == 0 and doc["distribution"] == "augmented"
+    assert doc["num_images"] == 4 and doc["num_boxes"] == 4 * pipeline.DEFAULT_DRAWS * 4
+    assert doc["before"]["mean_iou"] == pytest.approx((IOU_A_HALF + IOU_B_HALF) / 2)
+    assert doc["before"]["recall_matched"] == 0.0
+    assert doc["static_before"]["num_boxes"] == 8
+    assert doc["static_before"]["mean_iou"] == pytest.approx((1 + 256 / 576) / 2)
+    assert doc["static_before"]["recall_matched"] == pytest.approx(0.5)
+    aug = doc["augmentation"]
+    assert aug["draws"] == pipeline.DEFAULT_DRAWS and aug["seed"] == 0
+    assert aug["added"] == {"0:random_self_concat_image": 32}
+    assert [s["op"] for s in aug["steps"]] == ["random_self_concat_image"]
+    # the guard holds on the static boxes too, exactly
+    after = doc["static_after"]
+    assert doc["static_guard"] and after["num_boxes"] == 8
+    for key, floor in doc["static_guard"].items():
+        value = after[key] if not key.startswith("band:") else \
+            after["by_size"][key[5:]]["recall_matched"]
+        assert value >= floor - 1e-9, key
+
+
+def test_fit_static_guard_blocks_what_the_augmented_fit_wants(capsys, scaled):
+    config, data = scaled
+    code, doc = run_json(capsys, "fit", config, "--input", data, "--output",
+                         config.parent / "out.config")
+    assert code == 0 and doc["improved"] is False and doc["written"] is None
+    assert "breaks it on the static boxes" in doc["verdict"]
+    assert doc["before"]["mean_iou"] == pytest.approx(0.25)
+    assert doc["static_before"]["mean_iou"] == pytest.approx(1.0)
+    assert doc["static_after"] == doc["static_before"] and doc["after"] == doc["before"]
+    assert not (config.parent / "out.config").exists()
+    # without the guard the fit takes the 32 px anchor, whatever it does to static boxes
+    code, doc = run_json(capsys, "fit", config, "--input", data, "--guard", "off")
+    assert doc["improved"] is True and doc["after"]["recall_matched"] == pytest.approx(1.0)
+    assert doc["static_after"]["mean_iou"] == pytest.approx(0.25, abs=0.01)
+    # the static fit: nothing to gain, and no static_* keys
+    code, doc = run_json(capsys, "fit", config, "--input", data, "--no-augment")
+    assert doc["distribution"] == "static" and doc["augmentation"] is None
+    assert doc["static_before"] is None and doc["static_after"] is None
+    assert doc["before"]["mean_iou"] == pytest.approx(1.0) and doc["improved"] is False
+
+
+def test_fit_text_says_which_boxes_the_tables_show(capsys, scaled):
+    config, data = scaled
+    main(["fit", str(config), "--input", str(data), "--augment", "2"])
+    out, _ = capsys.readouterr()
+    assert out.startswith("16 augmented boxes (2 draw(s) of 4 images through "
+                          "0:random_image_scale; seed 0; 8 static boxes)")
+    assert "on the augmented boxes (the distribution fitted" in out
+    assert "on the static boxes (the guard holds here too)" in out
+    assert "guard (all static boxes): mean IoU >= 0.990" in out
+
+
+def test_fit_augmented_is_deterministic(capsys, tmp_path, data):
+    config = write_config(tmp_path / "ssd.config", SSD_CROP)
+    first = main(["fit", str(config), "--input", str(data), "--seed", "3", "--json"])
+    out1 = capsys.readouterr()[0]
+    second = main(["fit", str(config), "--input", str(data), "--seed", "3", "--json"])
+    out2 = capsys.readouterr()[0]
+    assert first == second == 0 and out1 == out2
+    assert json.loads(out1)["augmentation"]["seed"] == 3
+
+
+def test_api_fit_augment_options(scaled):
+    config, data = scaled
+    outcome = api.fit(str(config), str(data))
+    assert outcome.augmentation is not None and outcome.static_boxes is not None
+    assert outcome.boxes.num_boxes == 32 and outcome.static_boxes.num_boxes == 8
+    assert outcome.fit.reason == "static_guard" and not outcome.fit.improved
+    static = api.fit(str(config), str(data), augment=False)
+    assert static.augmentation is None and static.static_boxes is None
+    assert static.fit.static_before is None and static.boxes.num_boxes == 8
+
+
+def test_fit_augmented_does_not_depend_on_image_order(capsys, tmp_path):
+    rng = np.random.default_rng(5)
+    by_image = {f"img{i}.jpg": [(f"img{i}.jpg", "a", (int(x), int(y), int(x + w), int(y + h)))
+                                for x, y, w, h in zip(*rng.integers(0, 30, (2, 1 + i % 3)),
+                                                      *rng.integers(10, 30, (2, 1 + i % 3)))]
+                for i in range(30)}
+    config = write_config(tmp_path / "ssd.config", SSD_CROP)
+    docs = []
+    for name, names in (("forward", list(by_image)), ("reversed", list(by_image)[::-1])):
+        csv = write_csv(tmp_path / f"{name}.csv", [r for n in names for r in by_image[n]])
+        code, doc = run_json(capsys, "fit", config, "--input", csv)
+        assert code == 0
+        docs.append(doc)
+    for key in ("before", "after", "static_before", "static_after", "anchor_generator",
+                "augmentation", "improved"):
+        assert docs[0][key] == docs[1][key], key
