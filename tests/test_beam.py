@@ -65,8 +65,8 @@ def test_beam_bad_record_stops_with_one_line_exit_2(tmp_path, capsys):
     assert out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
-    assert lines[0].startswith("tfod-anchors: error: 1 record(s) are not usable TFOD "
-                               f"tf.Examples; first: {records} (record 5): ")
+    assert lines[0].startswith("tfod-anchors: error: 1 malformed record(s), row(s) or "
+                               f"annotation(s) cannot be used; first: {records} (record 5): ")
     assert "Traceback" not in err
     assert not (tmp_path / "cache" / "manifest.json").exists()
     assert [p.name for p in (tmp_path / "cache").iterdir()] == []
