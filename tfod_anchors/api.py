@@ -12,6 +12,11 @@ nothing (the config's ``train_input_reader``). How boxes are read is either one
 unless you ask: :func:`fit` returns the patched config (and its text
 when the config came from a file); :func:`write_fitted` writes it safely.
 
+Like the commands, :func:`fit`, :func:`check`, :func:`coverage` and :func:`resized_boxes`
+work on the boxes TFOD trains on: drawn through the config's ``data_augmentation_options``
+when a step changes boxes (``augment=None``, the default; ``augment=N`` draws N times per
+image, ``augment=False`` gives the static boxes; ``seed=`` seeds the draws).
+
 Example, before TFOD's training loop::
 
     import tfod_anchors
