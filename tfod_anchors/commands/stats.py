@@ -146,10 +146,12 @@ def run(args: Any) -> int:
     else:
         out(args, f"{doc['num_images']} images, {what}, in {space}")
         if summary is not None:
-            out(args, "augmentation: " + ", ".join(
+            steps = ", ".join(
                 f"{s['index']}:{s['op']} ({s['status']}"
                 + ("" if s["modelled"] or s["status"] == "photometric" else ", identity here")
-                + ")" for s in summary["steps"]) + f"; seed {summary['seed']}")
+                + ")" for s in summary["steps"])
+            out(args, "augmentation: " + (steps or "no data_augmentation_options (identical "
+                                                   "draws)") + f"; seed {summary['seed']}")
             gone = {k: v for k, v in summary["dropped"].items() if v}
             born = {k: v for k, v in summary["added"].items() if v}
             out(args, "boxes dropped: " + (", ".join(f"{k} {v}" for k, v in gone.items())
