@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+import importlib.util
 import subprocess
 import sys
 
@@ -12,7 +12,7 @@ from conftest import ROOT
 
 @pytest.mark.parametrize("tool", [["ruff", "check", "."], ["mypy"]], ids=["ruff", "mypy"])
 def test_clean(tool):
-    if shutil.which(tool[0]) is None:
+    if importlib.util.find_spec(tool[0]) is None:  # run as ``python -m``, as below
         pytest.skip(f"{tool[0]} is not installed (pip install '.[test]')")
     proc = subprocess.run([sys.executable, "-m", *tool], cwd=ROOT, capture_output=True,
                           text=True, timeout=600)

@@ -42,7 +42,7 @@ from tfod_anchors.coverage.axis import far_edge_cell, near_edge_cell, nearest_ce
 from tfod_anchors.errors import UsageError
 
 # (box, shape) pairs per vectorised step: keeps temporaries in cache and memory bounded.
-_PAIRS_PER_STEP = 1 << 12
+_PAIRS_PER_STEP = 1 << 16
 _REL_TOL = 1e-9
 # Stands in for the half size of a shape whose L or R interval is empty: it moves
 # every candidate fully outside the window, so overlap and extent come out 0.

@@ -20,7 +20,6 @@ import numpy as np
 from tfod_anchors.anchors.layout import AnchorLayout
 from tfod_anchors.coverage.best_iou import (
     _FAR,
-    _PAIRS_PER_STEP,
     _REL_TOL,
     _Axis,
     _clamp,
@@ -29,6 +28,9 @@ from tfod_anchors.coverage.best_iou import (
     _threshold,
 )
 
+# (box, shape) pairs counted per vectorised step; each pair expands to the rows of
+# cells it can reach, so this stays well below best_iou's step.
+_POSITIVE_PAIRS_PER_STEP = 1 << 14
 # Solved run ends closer than this (in cells) to a cell are settled literally.
 _CELL_TOL = 1e-6
 
@@ -235,7 +237,7 @@ def _level(boxes, padded_shape, grid_shape, stride, offset, sizes, policy, thres
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         # A pair can only have positives if its best IoU reaches the threshold.
         bi, ki = np.nonzero(best >= threshold * (1.0 - _REL_TOL))
-        step = 4 * _PAIRS_PER_STEP
+        step = _POSITIVE_PAIRS_PER_STEP
         for s in range(0, bi.shape[0], step):
             b, kk = bi[s:s + step], ki[s:s + step]
             pos[b, kk] = _count_pairs(boxes[b], kk, ay, ax, policy, threshold)

@@ -7,10 +7,10 @@ Flow:
    for ``grid_anchor_generator`` without explicit counts, every scales x ratios
    split of the same anchors-per-location count (12 = 4 x 3, 6 x 2, 3 x 4, 2 x 6:
    the box predictor only sees the count, so checkpoints still restore);
-2. draw the search boxes (all of them up to ``max_boxes_exact``, else a seeded
+2. start the config's exact coverage on all boxes in the background (the other core);
+3. draw the search boxes (all of them up to ``max_boxes_exact``, else a seeded
    stratified sample) and a smaller coarse sample, both keyed on box content, so
    the input order never matters (:mod:`.sample`);
-3. start the config's exact coverage on all boxes in the background;
 4. stage A on the coarse sample for every split (they share the pool of shapes and
    its columns); the best split, and any other whose stage A score is within the
    sample's noise of it (a paired 95 % bound) or within the minimum gain, go on to
@@ -253,41 +253,42 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
     window = own.shapes.astype(np.float64)[own.group]
     if max_boxes_exact is None:
         max_boxes_exact = DEFAULT_MAX_BOXES_EXACT[own.window_policy]
-    hashes = content_hash(resized.boxes, own.group) \
-        if resized.num_boxes > min(COARSE_BOXES, max_boxes_exact) else None
-    parts = strata_parts(resized.boxes, window)
-    sample = draw(choose_keys(resized.boxes, window, own.group, max_boxes_exact, parts),
-                  max_boxes_exact, seed, resized.boxes, own.group, hashes)
-    n_coarse = min(COARSE_BOXES, max_boxes_exact)
-    coarse = draw(choose_keys(resized.boxes, window, own.group, n_coarse, parts), n_coarse, seed,
-                  resized.boxes, own.group, hashes)
-    shares = band_shares(resized.boxes)
-    trace: dict[str, Any] = {}
-    bands = tuple(b for b, share in shares.items()
-                  if guard.bands is not None and share >= guard.band_share)
-    needed = min_gain(resized.num_boxes)
-    extra: list[tuple[str, np.ndarray]] = []
-    ref_metrics = None
-    references = kmeans_references(own, sample, seed) if guard.kmeans and \
-        list(options) == ["config"] else []
-    if references:  # a free-shape generator: never below IoU k-means on its metrics
-        ref_ms = [evaluate(resized, layout_function(with_generator(pipeline, gen)),
-                           matcher).metrics for _, gen in references]
-        ref_metrics = {k: max(float(m[k]) for m in ref_ms) for k in METRIC_KEYS}
-        guard = replace(guard, minimum=(*guard.minimum, ("mean_iou", ref_metrics["mean_iou"]),
-                                        ("recall_0.5", ref_metrics["recall_0.5"])))
-        extra += [(f"kmeans_{i}", x) for i, (x, _) in enumerate(references)]
-    say(f"searching on {coarse.size} then {sample.size} of {resized.num_boxes} boxes"
-        + (f"; splits {', '.join(options)}" if len(options) > 1 else ""))
-    rng = np.random.default_rng(seed)
 
     def before_reports() -> tuple[Any, Any]:
         static_report = evaluate(static, own.layout_for, matcher) if static is not None \
             else None
         return evaluate(resized, own.layout_for, matcher), static_report
 
-    # The config's own coverage runs beside the search, on the other core.
+    # The config's own coverage runs beside sampling and search, on the other core.
     with Background(before_reports) as before_job:
+        hashes = content_hash(resized.boxes, own.group) \
+            if resized.num_boxes > min(COARSE_BOXES, max_boxes_exact) else None
+        parts = strata_parts(resized.boxes, window)
+        sample = draw(choose_keys(resized.boxes, window, own.group, max_boxes_exact, parts),
+                      max_boxes_exact, seed, resized.boxes, own.group, hashes)
+        n_coarse = min(COARSE_BOXES, max_boxes_exact)
+        coarse = draw(choose_keys(resized.boxes, window, own.group, n_coarse, parts),
+                      n_coarse, seed, resized.boxes, own.group, hashes)
+        shares = band_shares(resized.boxes)
+        trace: dict[str, Any] = {}
+        bands = tuple(b for b, share in shares.items()
+                      if guard.bands is not None and share >= guard.band_share)
+        needed = min_gain(resized.num_boxes)
+        extra: list[tuple[str, np.ndarray]] = []
+        ref_metrics = None
+        references = kmeans_references(own, sample, seed) if guard.kmeans and \
+            list(options) == ["config"] else []
+        if references:  # a free-shape generator: never below IoU k-means on its metrics
+            ref_ms = [evaluate(resized, layout_function(with_generator(pipeline, gen)),
+                               matcher).metrics for _, gen in references]
+            ref_metrics = {k: max(float(m[k]) for m in ref_ms) for k in METRIC_KEYS}
+            guard = replace(guard, minimum=(
+                *guard.minimum, ("mean_iou", ref_metrics["mean_iou"]),
+                ("recall_0.5", ref_metrics["recall_0.5"])))
+            extra += [(f"kmeans_{i}", x) for i, (x, _) in enumerate(references)]
+        say(f"searching on {coarse.size} then {sample.size} of {resized.num_boxes} boxes"
+            + (f"; splits {', '.join(options)}" if len(options) > 1 else ""))
+        rng = np.random.default_rng(seed)
         clock.lap("setup")
         a_stages = _Stages(own, coarse, objective, guard, bands)
         stage_a = {label: a_stages.stage(p) for label, p in options.items()}

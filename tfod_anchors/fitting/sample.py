@@ -90,18 +90,23 @@ def choose_keys(boxes: np.ndarray, window: np.ndarray, shape_id: np.ndarray,
     parts = parts if parts is not None else strata_parts(boxes, window)
     for detail in (3, 2, 1, 0):
         keys = strata_keys(boxes, window, shape_id, detail, parts)
-        if boxes.shape[0] <= max_boxes or np.unique(keys).size <= max(1, max_boxes // 4):
+        if boxes.shape[0] <= max_boxes or _distinct(keys) <= max(1, max_boxes // 4):
             return keys
     return keys
 
 
 def _mix(h: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser on uint64 arrays (wrapping arithmetic)."""
-    h = h ^ (h >> np.uint64(30))
-    h = h * np.uint64(0xBF58476D1CE4E5B9)
-    h = h ^ (h >> np.uint64(27))
-    h = h * np.uint64(0x94D049BB133111EB)
-    return h ^ (h >> np.uint64(31))
+    """SplitMix64 finaliser on uint64 arrays (wrapping arithmetic); a new array."""
+    h = np.array(h, dtype=np.uint64)
+    t = np.right_shift(h, np.uint64(30))
+    h ^= t
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    np.right_shift(h, np.uint64(27), out=t)
+    h ^= t
+    h *= np.uint64(0x94D049BB133111EB)
+    np.right_shift(h, np.uint64(31), out=t)
+    h ^= t
+    return h
 
 
 def content_hash(boxes: np.ndarray, shape_id: np.ndarray) -> np.ndarray:
@@ -116,13 +121,28 @@ def content_hash(boxes: np.ndarray, shape_id: np.ndarray) -> np.ndarray:
              + np.uint64(0x9E3779B97F4A7C15))
     for j in range(4):
         h = _mix(h ^ bits[:, j])
-    order = np.argsort(h, kind="stable")
-    sorted_h = h[order]
-    first = np.concatenate([[True], sorted_h[1:] != sorted_h[:-1]])
-    run_start = np.maximum.accumulate(np.where(first, np.arange(h.size), 0))
-    copy = np.empty(h.size, dtype=np.uint64)
-    copy[order] = (np.arange(h.size) - run_start).astype(np.uint64)
+    copy = np.zeros(h.size, dtype=np.uint64)
+    if _repeats_often(h):
+        members = np.arange(h.size)
+    else:  # rank only the boxes whose hash repeats (none, in most datasets)
+        sorted_all = np.sort(h)
+        repeated = np.unique(sorted_all[1:][sorted_all[1:] == sorted_all[:-1]])
+        at = np.minimum(np.searchsorted(repeated, h), max(repeated.size - 1, 0))
+        members = np.flatnonzero(repeated[at] == h) if repeated.size else repeated
+    if members.size:  # number the copies of each repeated hash in input order
+        order = members[np.argsort(h[members], kind="stable")]
+        sorted_h = h[order]
+        first = np.concatenate([[True], sorted_h[1:] != sorted_h[:-1]])
+        run_start = np.maximum.accumulate(np.where(first, np.arange(order.size), 0))
+        copy[order] = (np.arange(order.size) - run_start).astype(np.uint64)
     return _mix(h ^ _mix(copy + np.uint64(0xD1B54A32D192ED03)))
+
+
+def _repeats_often(h: np.ndarray, probe: int = 1 << 16) -> bool:
+    """Whether many of the hashes ``h`` repeat, judged on an evenly strided subset (a
+    dataset of copied boxes); then ranking all of them beats finding the repeats."""
+    sub = np.sort(h[:: max(1, h.size // probe)])
+    return int(np.count_nonzero(sub[1:] == sub[:-1])) > sub.size // 16
 
 
 def content_order(boxes: np.ndarray, shape_id: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -147,8 +167,7 @@ def draw(keys: np.ndarray, max_boxes: int, seed: int, boxes: np.ndarray | None =
             Without them: keyed on positions, in input order.
     """
     n = int(keys.shape[0])
-    uniq, stratum, size = np.unique(keys, return_inverse=True, return_counts=True)
-    stratum = stratum.reshape(-1)
+    stratum, size = _strata_of(keys)
     if n <= max_boxes:
         index = content_order(boxes, shape_id, np.arange(n)) \
             if boxes is not None and shape_id is not None else np.arange(n)
@@ -164,18 +183,69 @@ def draw(keys: np.ndarray, max_boxes: int, seed: int, boxes: np.ndarray | None =
         if hashes is None:
             hashes = content_hash(boxes, shape_id)
         salt = _mix(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
-        lottery = _mix(hashes ^ salt)
+        chosen = content_order(boxes, shape_id,
+                               _lowest_per_stratum(stratum, _mix(hashes ^ salt), size, taken))
     else:
         lottery = np.random.default_rng(seed).integers(0, 1 << 62, n, dtype=np.int64)
-    order = _stratum_lottery_order(stratum, lottery)
-    starts = np.concatenate([[0], np.cumsum(size)[:-1]])
-    place = np.empty(n, dtype=np.int64)
-    place[order] = np.arange(n) - np.repeat(starts, size)
-    chosen = np.flatnonzero(place < taken[stratum])
-    if boxes is not None and shape_id is not None:
-        chosen = content_order(boxes, shape_id, chosen)
+        order = _stratum_lottery_order(stratum, lottery)
+        starts = np.concatenate([[0], np.cumsum(size)[:-1]])
+        place = np.empty(n, dtype=np.int64)
+        place[order] = np.arange(n) - np.repeat(starts, size)
+        chosen = np.flatnonzero(place < taken[stratum])
     weight = (size / taken)[stratum[chosen]]
     return Sample(chosen, weight, stratum[chosen], size, taken, False)
+
+
+def _dense_range(keys: np.ndarray) -> bool:
+    """True when the int64 ``keys`` are non-negative and span few enough values to be
+    counted with one ``bincount`` (a pass over the data instead of a sort)."""
+    return bool(keys.size) and int(keys.min()) >= 0 and \
+        int(keys.max()) < max(1 << 20, 2 * keys.size)
+
+
+def _distinct(keys: np.ndarray) -> int:
+    """How many distinct values ``keys`` (int64 ``[N]``) holds."""
+    if _dense_range(keys):
+        return int(np.count_nonzero(np.bincount(keys)))
+    return int(np.unique(keys).size)
+
+
+def _strata_of(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stratum index per box (int64 ``[N]``, strata numbered in key order) and boxes per
+    stratum (int64 ``[S]``): ``np.unique``'s inverse and counts."""
+    if _dense_range(keys):
+        counts = np.bincount(keys)
+        present = counts > 0
+        rank = np.cumsum(present) - 1
+        return rank[keys].astype(np.int64), counts[present].astype(np.int64)
+    _, stratum, size = np.unique(keys, return_inverse=True, return_counts=True)
+    return stratum.reshape(-1).astype(np.int64), size.astype(np.int64)
+
+
+def _lowest_per_stratum(stratum: np.ndarray, lottery: np.ndarray, size: np.ndarray,
+                        taken: np.ndarray) -> np.ndarray:
+    """Sorted indices of the ``taken[h]`` boxes first in ``(lottery, index)`` order in
+    each stratum ``h`` (``lottery``: uniform uint64 ``[N]``).
+
+    Only boxes whose lottery falls below a per-stratum quantile a little above
+    ``taken / size`` are sorted; the cut is monotone in the lottery, so the boxes kept
+    in a stratum are the first of its full order. A stratum left short widens the cut
+    (with the last cut at 1 every box is kept), so the result is always the exact one.
+    """
+    u = (lottery >> np.uint64(11)).astype(np.float64) * 2.0 ** -53  # [0, 1)
+    share = taken / size
+    for widen in (1.25, 2.0, 4.0, np.inf):
+        cut = np.minimum(share * widen + 8.0 / size, 1.0) if np.isfinite(widen) \
+            else np.ones_like(share)
+        cand = np.flatnonzero(u < cut[stratum])
+        have = np.bincount(stratum[cand], minlength=size.size)
+        if np.all(have >= taken):
+            break
+    cs = stratum[cand]
+    order = np.lexsort((lottery[cand], cs))  # stable: equal lotteries keep index order
+    start = np.concatenate([[0], np.cumsum(have)[:-1]])
+    rank = np.arange(order.size) - start[cs[order]]
+    return np.sort(cand[order[rank < taken[cs[order]]]])
 
 
 def _stratum_lottery_order(stratum: np.ndarray, lottery: np.ndarray) -> np.ndarray:
