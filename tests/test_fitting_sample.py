@@ -109,3 +109,17 @@ def test_draw_takes_the_allocated_count_of_every_stratum():
     perm = rng.permutation(boxes.shape[0])
     b = S.draw(keys[perm], 2_000, 5, boxes[perm], shape_id[perm])
     assert np.array_equal(boxes[a.index], boxes[perm][b.index])
+
+
+def test_padded_groups_by_hand():
+    from tfod_anchors.boxes import ResizedBoxes
+
+    # images: 0 (640, 480), 1 (320, 320), 2 (640, 480), 3 (100, 900) without boxes
+    shapes = np.array([[640, 480], [320, 320], [640, 480], [100, 900]], np.int32)
+    box_image = np.array([2, 0, 1, 2, 1], np.int32)
+    r = ResizedBoxes(shapes, shapes, box_image, np.zeros((5, 4)), np.zeros(5, np.int32))
+    groups, of_box = r.padded_groups()
+    assert groups.tolist() == [[320, 320], [640, 480]]  # (100, 900) holds no box
+    assert of_box.tolist() == [1, 1, 0, 1, 0] and of_box.dtype == np.int64
+    assert [(s, idx.tolist()) for s, idx in r.group_indices()] == [
+        ((320, 320), [2, 4]), ((640, 480), [0, 1, 3])]

@@ -103,8 +103,13 @@ class ResizedBoxes:
         if self.num_boxes == 0:
             return np.zeros((0, 2), np.int64), np.zeros(0, np.int64)
         code = (padded[:, 0] << 32) + padded[:, 1]  # one int per image, ordered like (H, W)
-        uniq, inverse = np.unique(code[self.box_image], return_inverse=True)
-        return np.stack([uniq >> 32, uniq & 0xFFFFFFFF], axis=1), inverse.reshape(-1)
+        # distinct shapes over the images first (fewer than boxes), then those with boxes
+        shapes, of_image = np.unique(code, return_inverse=True)
+        of_box = of_image.reshape(-1)[self.box_image]
+        used = np.bincount(of_box, minlength=shapes.size) > 0
+        uniq = shapes[used]
+        inverse = (np.cumsum(used) - 1)[of_box]
+        return np.stack([uniq >> 32, uniq & 0xFFFFFFFF], axis=1), inverse.astype(np.int64)
 
     def group_indices(self) -> list[tuple[tuple[int, int], np.ndarray]]:
         """``[((H, W), box indices int64 [n]), ...]`` per padded shape, shapes ascending,

@@ -16,9 +16,11 @@ Flow:
    sample's noise of it (a paired 95 % bound) or within the minimum gain, go on to
 5. stage B on the search sample (:mod:`.strategy`);
 6. the candidates are measured exactly on all boxes, after the ``check`` rules
-   (:mod:`.verify`); the best wins if it keeps the guard and gains at least
-   ``max(0.002, 10 / N)`` (:mod:`.objective`); a fit on augmented draws keeps the
-   guard on the static boxes too (``static``), measured exactly on all of them;
+   (:mod:`.verify`) and, on large sampled fits, a screen that turns away those
+   that miss a guard floor beyond doubt (:mod:`.screen`); the best wins if it keeps
+   the guard and gains at least ``max(0.002, 10 / N)`` (:mod:`.objective`); a fit
+   on augmented draws keeps the guard on the static boxes too (``static``),
+   measured exactly on all of them;
 7. an unguarded search on the coarse sample says what the guard gave up, if anything.
 
 Written values are rounded to 4 significant decimals before any final scoring.
@@ -63,6 +65,8 @@ from tfod_anchors.fitting.sample import (
     half_width,
     strata_parts,
 )
+from tfod_anchors.fitting.screen import Screen, draw_screen, subset
+from tfod_anchors.fitting.screen import describe as describe_screen
 from tfod_anchors.fitting.search import Candidate
 from tfod_anchors.fitting.strategy import (
     GridPool,
@@ -269,6 +273,8 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         n_coarse = min(COARSE_BOXES, max_boxes_exact)
         coarse = draw(choose_keys(resized.boxes, window, own.group, n_coarse, parts),
                       n_coarse, seed, resized.boxes, own.group, hashes)
+        screen_sample = draw_screen(resized.boxes, window, own.group, parts, seed, hashes,
+                                    not sample.exact)
         shares = band_shares(resized.boxes)
         trace: dict[str, Any] = {}
         bands = tuple(b for b, share in shares.items()
@@ -363,9 +369,12 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
     first = len(polished) if sample.exact else 1
     for origin, x in extra[::-1]:  # the k-means sets: the fallbacks
         later.insert(0, ("config", Candidate(x, (0.0, 0.0, 0.0), origin)))
+    screen = None if screen_sample is None else Screen(
+        screen_sample, subset(resized, screen_sample.index), matcher, flat_before,
+        own.layout_for)
     checked = verify([(options[label], c) for label, c in polished + later], pipeline,
                      own.generator, matcher, before, exact_obj, needed,
-                     first=first, limit=VERIFY + first - 1, second=second)
+                     first=first, limit=VERIFY + first - 1, second=second, screen=screen)
     clock.lap("verify")
     blocked = None
     if free is not None and exact_obj.floors:
@@ -382,6 +391,8 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         "polished": chosen, "verified": checked.tried}
     if ref_metrics is not None:
         diag["kmeans_reference"] = ref_metrics
+    if screen is not None:
+        diag["screen"] = describe_screen(screen)
     if len(options) > 1:
         diag["splits"] = {label: rounded_score((found.get(label) or pooled[label])[0].score)
                           for label in options}

@@ -26,6 +26,7 @@ from tfod_anchors.fitting.objective import Objective, flat_metrics
 from tfod_anchors.fitting.params import ParamSpace
 from tfod_anchors.fitting.problem import Problem
 from tfod_anchors.fitting.result import generator_diff, with_generator
+from tfod_anchors.fitting.screen import Screen
 from tfod_anchors.fitting.search import Candidate
 from tfod_anchors.matcher import MatcherSpec
 from tfod_anchors.rules import ERROR, WARNING, Finding, config_findings
@@ -105,7 +106,7 @@ class Verified:
 def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator: Any,
            matcher: MatcherSpec, before: dict[str, Any], objective: Objective,
            needed_gain: float, *, first: int = 1, limit: int = VERIFY,
-           second: SecondGuard | None = None) -> Verified:
+           second: SecondGuard | None = None, screen: Screen | None = None) -> Verified:
     """Measure ``candidates`` (in order) exactly on all boxes; keep the best.
 
     A candidate whose written config would get a new ``check`` error is never
@@ -124,6 +125,9 @@ def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator
         second: a second distribution the guard must hold on (the static boxes of an
             augmented fit), or None; measured for candidates that keep the guard on
             the fitted boxes (the others cannot be taken anyway).
+        screen: a larger sample on which a candidate that misses a guard floor beyond
+            doubt is turned away before its exact measurement (:mod:`.screen`);
+            turned-away candidates do not count towards ``limit``.
     """
     out = Verified(second_name=second.name if second is not None else "")
     start = objective.primary(flat_metrics(before))
@@ -156,6 +160,13 @@ def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator
                     out.rejected.append(f.to_dict())
             continue
         layout = layout_function(with_generator(pipeline, gen_c))
+        if screen is not None and objective.floors:
+            missed = screen.turned_away(layout, objective)
+            if missed:
+                entry["rejected"] = ["screen"]
+                entry["screen_estimate"] = missed
+                out.tried.append(entry)
+                continue
         report = evaluate(problem.resized, layout, matcher)
         measured += 1
         m = flat_metrics(report.metrics)
