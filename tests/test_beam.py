@@ -3,6 +3,10 @@ local reader, counters and manifest give exact skip counts, bad input is one lin
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +17,7 @@ pytest.importorskip("pyarrow")
 tf = pytest.importorskip("tensorflow")
 
 from apache_beam.testing.util import assert_that  # noqa: E402
+from conftest import ROOT  # noqa: E402
 from test_cache import damaged_dataset  # noqa: E402
 from test_cli import run_cli  # noqa: E402
 from test_sources_tfrecord import example, write  # noqa: E402
@@ -70,6 +75,29 @@ def test_beam_bad_record_stops_with_one_line_exit_2(tmp_path, capsys):
     assert "Traceback" not in err
     assert not (tmp_path / "cache" / "manifest.json").exists()
     assert [p.name for p in (tmp_path / "cache").iterdir()] == []
+
+
+def test_beam_names_a_record_tensorflow_cannot_even_word_an_error_for(tmp_path, capsys):
+    # A feature name that is not UTF-8: protobuf and TensorFlow refuse the record, and
+    # TensorFlow's own error message fails to decode (the extraction once died here
+    # with "unexpected UnicodeDecodeError", even with --skip-bad).
+    name = bytes([0x0A, 0x0C, 0x0A, 0x02, 0xFF, 0xFE, 0x12, 0x06, 0x1A, 0x04, 0x0A, 0x02,
+                  0x01, 0x02])
+    good = example([B1], 40, 40, labels=[1])
+    records = write(tmp_path / "train.record", [good, good + name, good])
+    code, out, err = run_cli(capsys, "extract", "--input", records, "--output",
+                             tmp_path / "stop", "--runner", "DirectRunner", "--quiet")
+    assert (code, out) == (2, "")
+    assert err.strip() == (f"tfod-anchors: error: {records} (record 1): not a usable "
+                           "tf.Example (cannot parse the record as a tf.Example) (skip and "
+                           "count it with --skip-bad, skip_bad=True)")
+    done = run_extraction([records], str(tmp_path / "skip"), ReadOptions(skip_bad=True),
+                          runner="DirectRunner", beam_args=["--direct_num_workers=1"])
+    local = extract_local([records], str(tmp_path / "local"), skip_bad=True, progress=False)
+    assert done.manifest["counts"] == local["counts"]
+    assert done.manifest["counts"]["records"] == 2
+    assert done.manifest["skipped"]["malformed_records"] == 1 == \
+        local["skipped"]["malformed_records"]
 
 
 def test_read_boxes_and_box_stats_match_the_local_reader_and_stats(tmp_path):
@@ -132,3 +160,28 @@ def test_beam_package_imports_without_importing_beam():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=root, env={"PYTHONPATH": str(root), "PATH": ""}, check=True)
     assert out.stdout.split() == ["False", "DirectRunner"]
+
+
+def test_beam_extraction_runs_without_tensorflow(tmp_path):
+    """Workers parse with the TensorFlow-free parser and get the label map parsed, so an
+    extraction of local records (label map included) runs where TensorFlow cannot even
+    be imported: Dataflow workers need no TensorFlow."""
+    records = write(tmp_path / "train.record",
+                    [example([B1], 40, 40, texts=["cat"]) for _ in range(3)])
+    label_map = tmp_path / "map.pbtxt"
+    label_map.write_text("item { id: 4 name: 'cat' }\n")
+    probe = (
+        "import sys, json; sys.modules['tensorflow'] = None\n"  # any import of it fails
+        "from tfod_anchors.beam import ReadOptions, run_extraction\n"
+        f"done = run_extraction([{str(records)!r}], {str(tmp_path / 'cache')!r}, "
+        f"ReadOptions(label_map_path={str(label_map)!r}), runner='DirectRunner', "
+        "beam_args=['--direct_running_mode=in_memory'])\n"
+        "print(json.dumps(done.manifest['counts']))\n")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (counts["records"], counts["images"], counts["boxes"]) == (3, 3, 3)
+    cached = read_boxes([str(tmp_path / "cache")], label_map_path=str(label_map),
+                        progress=False)
+    assert cached.label.tolist() == [4, 4, 4]

@@ -516,11 +516,11 @@ def test_random_records_parse_like_tf_data(tmp_path, records):
 
 # ---------------------------------------------------------------- skimmer == protobuf parser
 
-def _same_columns(records, label_map=None, verify=False):
+def _same_columns(records, label_map=None, verify=False, keep_text=False):
     from tfod_anchors.sources.example_skim import ExampleSkimmer
 
-    slow = ExampleParser(label_map, verify).parse(records)
-    fast = ExampleSkimmer(label_map, verify).parse(records)
+    slow = ExampleParser(label_map, verify, keep_text).parse(records)
+    fast = ExampleSkimmer(label_map, verify, keep_text).parse(records)
     np.testing.assert_array_equal(fast[1], slow[1])
     assert fast[2] == slow[2]
     assert set(fast[0]) == set(slow[0])
@@ -530,6 +530,38 @@ def _same_columns(records, label_map=None, verify=False):
             np.testing.assert_array_equal(fast[0][key], value, err_msg=key)
         else:
             assert fast[0][key] == value, key
+
+
+def _same_as_tf_keeping_text(records, verify):
+    """The skimmer keeping ``class/text`` accepts, rejects and parses as
+    ``make_parse_fn(None, verify, keep_text=True)`` (the cache's parse) does."""
+    tf = pytest.importorskip("tensorflow")
+    from tfod_anchors.sources.example_skim import ExampleSkimmer
+    from tfod_anchors.sources.tfexample import make_parse_fn
+
+    parse = make_parse_fn(None, verify, keep_text=True)
+    accepted = []
+    for position, record in enumerate(records):
+        try:
+            parse(tf.constant([record]))
+            accepted.append(position)
+        except (tf.errors.InvalidArgumentError, UnicodeDecodeError):  # the latter: TF
+            pass  # failing to word its error about a name that is not UTF-8
+    columns, kept, bad = ExampleSkimmer(None, verify, keep_text=True).parse(records)
+    assert kept.tolist() == accepted
+    assert sorted(p for p, _ in bad) == sorted(set(range(len(records))) - set(accepted))
+    if not accepted:
+        return
+    want = {k: v.numpy() for k, v in parse(tf.constant([records[i] for i in accepted])).items()}
+    assert set(want) == set(columns)
+    for key, value in want.items():
+        if key == "encoded":
+            assert list(columns[key]) == list(value)
+        elif isinstance(value, bytes):
+            assert columns[key] == value, key
+        else:
+            assert columns[key].dtype == value.dtype, key
+            np.testing.assert_array_equal(columns[key], value, err_msg=key)
 
 
 def _unpacked_ymin(values) -> bytes:
@@ -560,6 +592,9 @@ def test_skimmer_equals_protobuf_parser_on_edge_cases():
         for verify in (False, True):
             _same_columns(records, label_map_arg, verify)
             _same_columns(records[::-1], label_map_arg, verify)
+    for verify in (False, True):  # texts kept as bytes (the Beam extraction's parse)
+        _same_columns(records, None, verify, keep_text=True)
+        _same_as_tf_keeping_text(records, verify)
 
 
 @settings(max_examples=150, deadline=None)
@@ -575,6 +610,7 @@ def test_skimmer_equals_protobuf_parser_on_random_records(records, verify):
         data.append(example(boxes, 50 * (n % 2), 64, extra=extra,
                             texts=["cat", "dog", "x"][:n] if texts else None))
     _same_columns(data, None, verify)
+    _same_columns(data, None, verify, keep_text=True)
 
 
 def test_check_reader_tf_flag_reaches_the_reader():

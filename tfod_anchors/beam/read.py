@@ -4,9 +4,10 @@ Files are matched and sniffed (compression, "is this a TFRecord") when the
 pipeline is built, with Beam's ``FileSystems``, so every file has a fixed index
 as in the local reader. Each file is then read by one worker with Beam's TFRecord
 framing (``apache_beam.io.tfrecordio``, CRC-checked), records are counted (the
-record numbers messages and the cache use) and parsed in batches with the same
-``tf.io.parse_example`` function as the local reader (:mod:`..sources.tfexample`),
-and turned into record rows (:mod:`..sources.rows`). TFOD's input filtering is the
+record numbers messages and the cache use) and parsed in batches by the
+TensorFlow-free parser of the native reader (:mod:`..sources.example_skim`, which
+accepts and rejects exactly what ``tf.io.parse_example`` does; workers need no
+TensorFlow), and turned into record rows (:mod:`..sources.rows`). TFOD's input filtering is the
 sources' own (:func:`~..sources.cache_write.boxset_for`), applied per batch: counts
 add up to the local reader's exactly, since every filter is per image.
 
@@ -32,6 +33,7 @@ from apache_beam.metrics import Metrics
 
 from ..errors import InputError
 from ..sources.cache_write import boxset_for
+from ..sources.example_skim import ExampleSkimmer
 from ..sources.filtering import apply_tfod_filters, raise_if_fatal
 from ..sources.labelmap import LabelMap, load_label_map
 from ..sources.raw import Skips
@@ -149,20 +151,14 @@ class ReadRecordRows(beam.DoFn):
     on the ``summary`` output, one dict per batch: its skip counts (stored ones and
     the filtered read's), first examples with an order key, and sizes."""
 
-    def __init__(self, files: list[str], options: ReadOptions):
+    def __init__(self, files: list[str], options: ReadOptions, label_map: LabelMap | None):
         self._files = files
         self._options = options
+        self._label_map = label_map
 
     def setup(self) -> None:
-        import tensorflow as tf
-
-        from ..sources.tfexample import make_parse_fn
-
-        self._tf = tf
-        parse = make_parse_fn(None, self._options.verify_sizes, keep_text=True)
-        self._parse = tf.function(parse, input_signature=[tf.TensorSpec([None], tf.string)])
-        path = self._options.label_map_path
-        self._label_map: LabelMap | None = load_label_map(path) if path else None
+        # the TensorFlow-free parser: workers need neither TensorFlow nor its start-up
+        self._parser = ExampleSkimmer(None, self._options.verify_sizes, keep_text=True)
 
     @staticmethod
     def _records(info: FileInfo) -> Iterator[bytes]:
@@ -210,30 +206,17 @@ class ReadRecordRows(beam.DoFn):
 
     def _parse_batch(self, path: str, start: int, records: list[bytes],
                      stored: Skips) -> tuple[dict[str, np.ndarray] | None, np.ndarray]:
-        tf = self._tf
         numbers = np.arange(start, start + len(records), dtype=np.int64)
-        try:
-            parsed = self._parse(tf.constant(records))
-        except tf.errors.InvalidArgumentError:
-            good = []
-            for j, record in enumerate(records):
-                try:
-                    self._parse(tf.constant([record]))
-                    good.append(j)
-                except tf.errors.InvalidArgumentError as err:
-                    from ..sources.tfrecord import _parse_detail
-
-                    where = f"{path} (record {int(numbers[j])})"
-                    if not self._options.skip_bad:
-                        raise BadInput.of(f"{where}: not a usable tf.Example "
-                                       f"({_parse_detail(err)}) (skip and count it with "
-                                       "--skip-bad, skip_bad=True)") from None
-                    stored.add("malformed_records", 1, f"{where}: {_parse_detail(err)}")
-            if not good:
-                return None, numbers[:0]
-            numbers = numbers[good]
-            parsed = self._parse(tf.constant([records[j] for j in good]))
-        return {k: v.numpy() for k, v in parsed.items()}, numbers
+        columns, kept, bad = self._parser.parse(records)
+        for position, reason in bad:
+            where = f"{path} (record {int(numbers[position])})"
+            if not self._options.skip_bad:
+                raise BadInput.of(f"{where}: not a usable tf.Example ({reason}) (skip and "
+                                  "count it with --skip-bad, skip_bad=True)")
+            stored.add("malformed_records", 1, f"{where}: {reason}")
+        if not kept.size:
+            return None, numbers[:0]
+        return columns, numbers[kept]
 
     def _batch(self, index: int, path: str, start: int, records: list[bytes],
                stored: Skips) -> Iterator[Any]:
@@ -296,13 +279,10 @@ def images_of(rows: RecordRows, files: list[str], options: ReadOptions,
 
 
 class _Images(beam.DoFn):
-    def __init__(self, files: list[str], options: ReadOptions):
+    def __init__(self, files: list[str], options: ReadOptions, label_map: LabelMap | None):
         self._files = files
         self._options = options
-
-    def setup(self) -> None:
-        path = self._options.label_map_path
-        self._label_map = load_label_map(path) if path else None
+        self._label_map = label_map
 
     def process(self, rows: RecordRows) -> Iterator[dict[str, Any]]:
         yield from images_of(rows, self._files, self._options, self._label_map)
@@ -318,6 +298,9 @@ class ReadRows(beam.PTransform):
         self.options = options
         self.matched = match_files(self.specs, options.compression, options.skip_bad)
         self.files = [i.path for i in self.matched.readable]
+        # read here, once: workers get it parsed (and need no file system for it)
+        path = options.label_map_path
+        self.label_map = load_label_map(path) if path else None
 
     def expand(self, pbegin: Any) -> Any:
         elements = list(enumerate(self.matched.readable))
@@ -328,7 +311,8 @@ class ReadRows(beam.PTransform):
         return (pbegin
                 | "Files" >> beam.Create(elements)
                 | "Spread" >> beam.Reshuffle()
-                | "Read" >> beam.ParDo(ReadRecordRows(self.files, self.options))
+                | "Read" >> beam.ParDo(ReadRecordRows(self.files, self.options,
+                                                      self.label_map))
                 .with_outputs("summary", main="rows"))
 
 
@@ -358,4 +342,5 @@ class ReadBoxes(beam.PTransform):
 
     def expand(self, pbegin: Any) -> Any:
         parts = pbegin | "Rows" >> self._read
-        return parts.rows | "Images" >> beam.ParDo(_Images(self._read.files, self._read.options))
+        return parts.rows | "Images" >> beam.ParDo(_Images(self._read.files, self._read.options,
+                                                            self._read.label_map))

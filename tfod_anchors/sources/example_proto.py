@@ -85,6 +85,13 @@ def _single(fmap: Any, key: str, kind: str, default: Any) -> Any:
     return values[0]
 
 
+def bytes_array(values: list[bytes]) -> np.ndarray:
+    """object ``[n]`` array of bytes (what ``Tensor.numpy()`` gives for strings)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
 class ExampleParser:
     """Parses batches of serialized ``tf.Example`` records into box columns.
 
@@ -93,11 +100,16 @@ class ExampleParser:
             (unknown text -> -1).
         verify_sizes: read ``image/encoded`` of every record, not only of those
             whose stored size is missing or zero.
+        keep_text: without a label map, read ``class/text`` anyway and keep it as
+            bytes (object array), as ``make_parse_fn(None, ..., keep_text=True)``
+            does for the box cache.
     """
 
-    def __init__(self, label_map: LabelMap | None, verify_sizes: bool):
+    def __init__(self, label_map: LabelMap | None, verify_sizes: bool,
+                 keep_text: bool = False):
         self.verify = verify_sizes
-        self.texts = label_map is not None
+        self.texts = label_map is not None or keep_text
+        self.raw_text = label_map is None and keep_text
         self.lookup: dict[bytes, int] = {}
         if label_map is not None:
             for text in {**label_map.by_name, **label_map.by_display_name}:
@@ -178,6 +190,8 @@ class ExampleParser:
                 columns[key] = np.array(vals, dtype=np.float32)
             elif kind == "int64_list":
                 columns[key] = np.array(vals, dtype=np.int64)
+            elif self.raw_text:
+                columns[key] = bytes_array(vals)
             else:
                 lookup = self.lookup
                 columns[key] = np.array([lookup.get(t, UNKNOWN) for t in vals], dtype=np.int64)

@@ -28,7 +28,15 @@ from typing import Any
 
 import numpy as np
 
-from .example_proto import ENCODED, FILENAME, HEIGHT, SOURCE_ID, WIDTH, ExampleParser
+from .example_proto import (
+    ENCODED,
+    FILENAME,
+    HEIGHT,
+    SOURCE_ID,
+    WIDTH,
+    ExampleParser,
+    bytes_array,
+)
 from .labelmap import UNKNOWN, LabelMap
 from .raw import ragged_take
 
@@ -113,8 +121,10 @@ def _int64_stream(a: np.ndarray, starts: np.ndarray, stops: np.ndarray
 class ExampleSkimmer:
     """Same contract as :class:`.example_proto.ExampleParser` (``parse``), faster."""
 
-    def __init__(self, label_map: LabelMap | None, verify_sizes: bool):
-        self.slow = ExampleParser(label_map, verify_sizes)
+    def __init__(self, label_map: LabelMap | None, verify_sizes: bool,
+                 keep_text: bool = False):
+        self.slow = ExampleParser(label_map, verify_sizes, keep_text)
+        self.raw_text = self.slow.raw_text
         self.verify = verify_sizes
         self.lookup = self.slow.lookup
         self.lists = self.slow.lists
@@ -318,9 +328,12 @@ class ExampleSkimmer:
             else:
                 rec, vs, ve, owner = byte_ranges[index]
                 keep = np.isin(rec[owner], fast)
-                lookup = self.lookup
-                flat = np.array([lookup.get(blob[s:e], UNKNOWN) for s, e in
-                                 zip(vs[keep].tolist(), ve[keep].tolist())], dtype=np.int64)
+                texts = [blob[s:e] for s, e in zip(vs[keep].tolist(), ve[keep].tolist())]
+                if self.raw_text:
+                    flat = bytes_array(texts)
+                else:
+                    lookup = self.lookup
+                    flat = np.array([lookup.get(t, UNKNOWN) for t in texts], dtype=np.int64)
             splits = np.zeros(fast.size + 1, dtype=np.int64)
             np.cumsum(cnt[fast], out=splits[1:])
             columns[key] = flat
