@@ -21,7 +21,8 @@ Flow:
    the guard and gains at least ``max(0.002, 10 / N)`` (:mod:`.objective`); a fit
    on augmented draws keeps the guard on the static boxes too (``static``),
    measured exactly on all of them;
-7. an unguarded search on the coarse sample says what the guard gave up, if anything.
+7. an unguarded search on the coarse sample says what the guard gave up, if anything
+   (:mod:`.unguarded`).
 
 Written values are rounded to 4 significant decimals before any final scoring.
 """
@@ -48,7 +49,6 @@ from tfod_anchors.fitting.objective import (
     Guard,
     Objective,
     band_shares,
-    describe_metric,
     flat_metrics,
     guard_floors,
     make_objective,
@@ -77,9 +77,8 @@ from tfod_anchors.fitting.strategy import (
     grid_pool,
     polish_search,
     rounded_score,
-    unguarded_generic,
-    unguarded_grid,
 )
+from tfod_anchors.fitting.unguarded import unguarded_best, what_the_guard_blocked
 from tfod_anchors.fitting.verify import VERIFY, SecondGuard, Verified, reason, verify
 
 DEFAULT_MAX_BOXES_EXACT = {"clip": 20_000, "prune": 20_000, "none": 40_000}
@@ -330,7 +329,7 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         def free_search() -> Candidate | None:
             if not (unguarded_report and guard_floors(objective, own.matched, guard, bands)):
                 return None
-            return _unguarded(options[lead], stage_a[lead], found[lead], pool)
+            return unguarded_best(options[lead], stage_a[lead], found[lead], pool)
 
         def polish_one(i: int) -> list[Candidate]:
             label, cand = to_polish[i]
@@ -379,9 +378,10 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
     blocked = None
     if free is not None and exact_obj.floors:
         final = checked.report.metrics if checked.improved and checked.report else before
-        blocked = _what_the_guard_blocked(options[lead], free, found[lead][0], b_stages,
-                                          exact_obj, flat_before, needed,
-                                          float(exact_obj.primary(flat_metrics(final))))
+        blocked = what_the_guard_blocked(
+            free, found[lead][0], lambda: b_stages.stage(options[lead]).evaluator,
+            b_stages.sample, exact_obj, flat_before, needed,
+            float(exact_obj.primary(flat_metrics(final))))
     clock.lap("unguarded")
     label_of = {id(p): label for label, p in options.items()}
     diag: dict[str, Any] = {
@@ -451,40 +451,3 @@ def _static_results(second: SecondGuard | None, checked: Verified, improved: boo
     best = report.metrics if report is not None else None
     return {"static_before": before, "static_after": best if improved and best else before,
             "static_best_after": best, "static_guard": dict(second.objective.floors)}
-
-
-def _unguarded(problem: Problem, stage: Stage, found: list[Candidate],
-               pool: GridPool | None) -> Candidate:
-    """The best candidate for the primary alone on the coarse sample (rules kept)."""
-    ev = stage.evaluator
-    if pool is not None and pool.columns is not None:
-        return unguarded_grid(ev, problem, stage.objective, pool, found)
-    return unguarded_generic(ev, problem, stage.objective, found)
-
-
-def _what_the_guard_blocked(problem: Problem, free: Candidate, guarded: Candidate,
-                            b_stages: _Stages, exact_obj: Objective, before: dict[str, float],
-                            needed: float, p_guarded: float) -> dict | None:
-    """When the unguarded search's ``free`` beats the stage A ``guarded`` candidate on
-    the coarse sample, and what the fit returns (``p_guarded``: its primary, on all
-    boxes) by at least the minimum gain, measured on the search sample, name the
-    guarded metrics it drops (None otherwise)."""
-    if free.score[0] < 0 or free.score[1] - guarded.score[1] < needed:
-        return None
-    b_ev = b_stages.stage(problem).evaluator
-    m_free = {k: float(v) for k, v in b_ev.metrics(b_ev.best(free.x)).items()}
-    p_free = float(exact_obj.primary(m_free))
-    broken = exact_obj.broken(m_free)
-    if not broken or p_free - p_guarded < needed:
-        return None
-    what = describe_metric("recall_matched", exact_obj.matched) \
-        if exact_obj.weights == (1.0, 0.0, 0.0, 0.0) else f"objective {exact_obj.name!r}"
-    dropped = {k: [round(before[k], 6), round(m_free[k], 6)] for k in broken if k in before}
-    parts = [f"{describe_metric(k, exact_obj.matched)} {a:.2f} -> {b:.2f}"
-             for k, (a, b) in dropped.items()]
-    where = "all boxes" if b_stages.sample.exact else \
-        f"a stratified sample of {b_stages.sample.size} boxes"
-    return {"message": f"unguarded search reached {what} {p_free:.3f} (guarded {p_guarded:.3f})"
-                       f" by dropping {', '.join(parts)}",
-            "primary": round(p_free, 6), "guarded_primary": round(p_guarded, 6),
-            "dropped": dropped, "measured_on": where}

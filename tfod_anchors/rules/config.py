@@ -16,7 +16,6 @@ shape there is.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -37,70 +36,10 @@ from tfod_anchors.config.query import (
     max_number_of_boxes,
 )
 from tfod_anchors.errors import ConfigError
-
-ERROR, WARNING, INFO = "error", "warning", "info"
-
-SEVERITY = {
-    "no_anchor_generator": ERROR,
-    "anchor_free_model": INFO,
-    "invalid_anchor_generator": ERROR,
-    "invalid_image_resizer": ERROR,
-    "generator_meta_mismatch": ERROR,
-    "frcnn_normalized_anchors": ERROR,
-    "ssd_unnormalized_anchors": ERROR,
-    "zero_anchors": ERROR,
-    "invalid_aspect_ratio": ERROR,
-    "invalid_anchor_scale": ERROR,
-    "duplicate_aspect_ratios": WARNING,
-    "duplicate_scales": WARNING,
-    "weight_shared_anchors_differ": ERROR,
-    "unknown_extractor": WARNING,
-    "extractor_wrong_meta_architecture": ERROR,
-    "stride_not_allowed": ERROR,
-    "stride_ignored": WARNING,
-    "grid_stride_mismatch": ERROR,
-    "feature_map_count_mismatch": ERROR,
-    "num_layers_mismatch": ERROR,
-    "multiscale_levels_mismatch": ERROR,
-    "pyramid_levels_not_accepted": ERROR,
-    "pyramid_not_supported": ERROR,
-    "pyramid_input_not_divisible": ERROR,
-    "explicit_padding_not_accepted": ERROR,
-    "input_below_extractor_minimum": ERROR,
-    "input_size_not_accepted": ERROR,
-    "anchor_too_large": WARNING,
-    "anchor_below_stride": WARNING,
-    "max_boxes_ignored": WARNING,
-    "unknown_augmentation": WARNING,
-    "invalid_augmentation": ERROR,
-    "coverage_skipped": INFO,
-    # coverage findings (:func:`coverage_findings`); low_recall escalates to an error
-    "low_recall": WARNING,
-    "band_recall_collapse": ERROR,
-}
-
-#: Findings that leave no anchor geometry to measure coverage with (``check`` then skips
-#: coverage with a ``coverage_skipped`` finding instead of computing NaN metrics).
-UNMEASURABLE = ("invalid_aspect_ratio", "invalid_anchor_scale", "zero_anchors")
+from tfod_anchors.rules.findings import ERROR, SEVERITY, Finding, finding
 
 # An anchor side longer than this many times the padded input side is "far beyond" it.
 TOO_LARGE_FACTOR = 2.0
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One rule result: a stable ``code``, ``severity`` and a message saying what to change."""
-
-    code: str
-    severity: str
-    message: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def finding(code: str, message: str) -> Finding:
-    return Finding(code, SEVERITY[code], message)
 
 
 def config_findings(cfg: PipelineLike) -> list[Finding]:
@@ -455,67 +394,4 @@ def _size_rules(layout: AnchorLayout, policy: str, matched: float) -> list[Findi
                 f"than its feature-map stride ({sy:g}x{sx:g} px), so a box of that size centred "
                 "between cells reaches IoU < 1/3; raise the smallest scales or use a finer "
                 "feature map"))
-    return out
-
-
-def has_errors(findings: list[Finding]) -> bool:
-    """True when any finding is an error (``check`` then exits 1)."""
-    return any(f.severity == ERROR for f in findings)
-
-
-# --- coverage of the boxes --------------------------------------------------------------------
-
-#: ``low_recall`` is a warning below this recall at the matched threshold ...
-LOW_RECALL_WARNING = 0.5
-#: ... and an error below this one (``--min-recall R`` puts the error bar at R instead).
-LOW_RECALL_ERROR = 0.1
-#: ``band_recall_collapse``: a COCO size band holding at least this share of the boxes ...
-BAND_MIN_SHARE = 0.05
-#: ... whose recall at the matched threshold is below this.
-BAND_RECALL_ERROR = 0.05
-
-_BAND_AREAS = {"small": "area < 32²", "medium": "32² <= area < 96²", "large": "area >= 96²"}
-
-
-def coverage_findings(metrics: dict[str, Any], min_recall: float | None = None) -> list[Finding]:
-    """Findings on measured coverage (``check`` with boxes); thresholds above.
-
-    ``low_recall``: recall at the matched threshold below :data:`LOW_RECALL_WARNING`
-    (warning), or below the error bar, :data:`LOW_RECALL_ERROR` or ``min_recall`` when
-    given (error). ``band_recall_collapse`` (error): a COCO size band (resized pixels)
-    holding at least :data:`BAND_MIN_SHARE` of the boxes has recall below
-    :data:`BAND_RECALL_ERROR`.
-
-    Args:
-        metrics: coverage metrics (``recall_matched``, ``matched_threshold``,
-            ``num_boxes``, ``by_size``), as :func:`~tfod_anchors.coverage.metrics.evaluate`
-            gives them.
-        min_recall: ``--min-recall``, in ``[0, 1]``, or None.
-    """
-    out: list[Finding] = []
-    recall, t = metrics.get("recall_matched"), metrics.get("matched_threshold")
-    fix = "run `tfod-anchors fit` on this config"
-    if recall is not None:
-        bar = LOW_RECALL_ERROR if min_recall is None else min_recall
-        what = f"recall at the matched threshold {t:g} is {recall:.4f}"
-        if recall < bar:
-            source = "--min-recall" if min_recall is not None else "the error bar"
-            out.append(Finding("low_recall", ERROR, f"{what} < {source} {bar:g}: most boxes "
-                               f"never get a positive anchor; {fix}"))
-        elif recall < LOW_RECALL_WARNING:
-            out.append(finding("low_recall", f"{what} < {LOW_RECALL_WARNING:g}: fewer than "
-                               f"half of the boxes get a positive anchor; {fix}"))
-    total = metrics.get("num_boxes") or 0
-    for band, entry in (metrics.get("by_size") or {}).items():
-        count, band_recall = entry.get("count", 0), entry.get("recall_matched")
-        if not total or band_recall is None or count / total < BAND_MIN_SHARE:
-            continue
-        if band_recall < BAND_RECALL_ERROR:
-            out.append(finding(
-                "band_recall_collapse",
-                f"{band} boxes ({_BAND_AREAS.get(band, band)} px², {count} of {total}, "
-                f"{count / total:.0%}) have recall {band_recall:.4f} < {BAND_RECALL_ERROR:g} at "
-                f"the matched threshold {t:g}: almost none of them gets a positive anchor; give "
-                "them anchors of their size, or a finer feature map where the stride is too "
-                "coarse for them"))
     return out

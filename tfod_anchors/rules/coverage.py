@@ -1,0 +1,62 @@
+"""Coverage rules for ``check`` with boxes: recall too low overall, or in a size band."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tfod_anchors.rules.findings import ERROR, Finding, finding
+
+#: ``low_recall`` is a warning below this recall at the matched threshold ...
+LOW_RECALL_WARNING = 0.5
+#: ... and an error below this one (``--min-recall R`` puts the error bar at R instead).
+LOW_RECALL_ERROR = 0.1
+#: ``band_recall_collapse``: a COCO size band holding at least this share of the boxes ...
+BAND_MIN_SHARE = 0.05
+#: ... whose recall at the matched threshold is below this.
+BAND_RECALL_ERROR = 0.05
+
+_BAND_AREAS = {"small": "area < 32²", "medium": "32² <= area < 96²", "large": "area >= 96²"}
+
+
+def coverage_findings(metrics: dict[str, Any], min_recall: float | None = None) -> list[Finding]:
+    """Findings on measured coverage (``check`` with boxes); thresholds above.
+
+    ``low_recall``: recall at the matched threshold below :data:`LOW_RECALL_WARNING`
+    (warning), or below the error bar, :data:`LOW_RECALL_ERROR` or ``min_recall`` when
+    given (error). ``band_recall_collapse`` (error): a COCO size band (resized pixels)
+    holding at least :data:`BAND_MIN_SHARE` of the boxes has recall below
+    :data:`BAND_RECALL_ERROR`.
+
+    Args:
+        metrics: coverage metrics (``recall_matched``, ``matched_threshold``,
+            ``num_boxes``, ``by_size``), as :func:`~tfod_anchors.coverage.metrics.evaluate`
+            gives them.
+        min_recall: ``--min-recall``, in ``[0, 1]``, or None.
+    """
+    out: list[Finding] = []
+    recall, t = metrics.get("recall_matched"), metrics.get("matched_threshold")
+    fix = "run `tfod-anchors fit` on this config"
+    if recall is not None:
+        bar = LOW_RECALL_ERROR if min_recall is None else min_recall
+        what = f"recall at the matched threshold {t:g} is {recall:.4f}"
+        if recall < bar:
+            source = "--min-recall" if min_recall is not None else "the error bar"
+            out.append(Finding("low_recall", ERROR, f"{what} < {source} {bar:g}: most boxes "
+                               f"never get a positive anchor; {fix}"))
+        elif recall < LOW_RECALL_WARNING:
+            out.append(finding("low_recall", f"{what} < {LOW_RECALL_WARNING:g}: fewer than "
+                               f"half of the boxes get a positive anchor; {fix}"))
+    total = metrics.get("num_boxes") or 0
+    for band, entry in (metrics.get("by_size") or {}).items():
+        count, band_recall = entry.get("count", 0), entry.get("recall_matched")
+        if not total or band_recall is None or count / total < BAND_MIN_SHARE:
+            continue
+        if band_recall < BAND_RECALL_ERROR:
+            out.append(finding(
+                "band_recall_collapse",
+                f"{band} boxes ({_BAND_AREAS.get(band, band)} px², {count} of {total}, "
+                f"{count / total:.0%}) have recall {band_recall:.4f} < {BAND_RECALL_ERROR:g} at "
+                f"the matched threshold {t:g}: almost none of them gets a positive anchor; give "
+                "them anchors of their size, or a finer feature map where the stride is too "
+                "coarse for them"))
+    return out
