@@ -170,3 +170,32 @@ def test_free_sets_are_scored_on_the_configs_grid(improvable):
     front = pareto([{"recall": p["recall_matched"], "mean_iou": p["mean_iou"],
                      "recall_0.5": p["recall_0.5"]} for p in pts], "mean_iou")
     assert [p["recall"] for p in front] == [0.6, 0.5]
+
+
+def test_output_in_another_folder_warns_about_relative_paths_left_behind(capsys, tmp_path,
+                                                                          monkeypatch):
+    import shutil
+
+    from conftest import ROOT
+
+    from tfod_anchors.config.files import load_config
+    from tfod_anchors.pipeline import paths_left_behind
+
+    # the demo config names demo/... paths, found beside it (configs/), not from here
+    monkeypatch.chdir(tmp_path)
+    source = tmp_path / "src"
+    shutil.copytree(ROOT / "configs" / "demo", source / "demo")
+    config = source / "frcnn.config"
+    shutil.copy(ROOT / "configs" / "faster_rcnn_resnet50_640x640_coco_subset.config", config)
+    cfg = load_config(str(config)).config
+    assert paths_left_behind(cfg, str(config), str(tmp_path / "out" / "x.config")) == [
+        "input_path: demo/coco_val2017_subset.tfrecord",
+        "label_map_path: demo/coco_val2017_subset_label_map.pbtxt"]
+    assert paths_left_behind(cfg, str(config), str(source / "x.config")) == []  # beside it
+    code, out, err = run_cli(capsys, "fit", str(config), "--no-augment", "--output",
+                             str(tmp_path / "out" / "x.config"), "--quiet")
+    assert code == 0 and (tmp_path / "out" / "x.config").exists()
+    assert "x.config keeps the config's relative paths (input_path: demo/" in err
+    code, out, err = run_cli(capsys, "fit", str(config), "--no-augment", "--output",
+                             str(source / "y.config"), "--quiet")
+    assert code == 0 and "relative paths" not in err

@@ -299,3 +299,23 @@ def test_cards_and_coco_tables(tmp_path):
     coco = read_boxes([str(shared("datasets", "coco_val2017", "coco_val2017.csv"))],
                       progress=False)
     assert coco.num_images == 4952 and coco.num_boxes == 36781
+
+
+def test_a_label_map_that_knows_none_of_the_classes_is_named_with_examples(tmp_path):
+    rows = ["image_id,image_width,image_height,xmin,ymin,xmax,ymax,label"]
+    rows += [f"img{i},100,100,10,10,50,50,{name}"
+             for i, name in enumerate(["ace", "king", "nine", "queen", "ten", "two", "ace"])]
+    data = tmp_path / "cards.csv"
+    data.write_text("\n".join(rows) + "\n")
+    label_map = tmp_path / "animals.pbtxt"
+    label_map.write_text("item { id: 1 name: 'cat' }\nitem { id: 2 name: 'dog' }\n")
+    with pytest.raises(InputError) as err:
+        read_boxes([str(data)], label_map_path=str(label_map), progress=False)
+    assert str(err.value) == (
+        f"all 7 boxes of {data} were dropped (unknown_class_boxes: 7); the label map "
+        f"{label_map} does not know their classes ('ace', 'king', 'nine', 'queen', 'ten', "
+        "...): give the dataset's own with --label-map, or fix the config's label_map_path")
+    # a map that knows some of them: the boxes it knows are kept
+    label_map.write_text("item { id: 1 name: 'ace' }\n")
+    assert read_boxes([str(data)], label_map_path=str(label_map),
+                      progress=False).label.tolist() == [1, 1]

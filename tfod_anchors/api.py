@@ -31,7 +31,7 @@ Example, before TFOD's training loop::
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tfod_anchors import pipeline
@@ -279,7 +279,16 @@ def write_fitted_details(outcome: FitOutcome, *, output: str | None = None,
             raise UsageError("in_place needs a config that was read from a file")
         return write_config(text, outcome.loaded.path, backup=backup,
                             expected_fingerprint=outcome.loaded.fingerprint)
-    return write_new(text, str(output))
+    written = write_new(text, str(output))
+    behind = pipeline.paths_left_behind(outcome.config, outcome.loaded.path, str(output)) \
+        if outcome.loaded is not None else []
+    if behind:
+        written = replace(written, notes=(*written.notes, (
+            f"{output} keeps the config's relative paths ({'; '.join(behind)}), found only "
+            f"beside {outcome.loaded.path if outcome.loaded else 'the config'}: TFOD resolves "
+            "them from its working directory, and from the new folder they are not found; "
+            "make them absolute or relative to where training runs")))
+    return written
 
 
 def check_writable(config: str, *, output: str | None = None,

@@ -54,6 +54,31 @@ def _resolve(path: str, config_path: str | None) -> str:
     return path
 
 
+def paths_left_behind(cfg: PipelineLike, config_path: str, output: str) -> list[str]:
+    """The config's relative training paths (``train_input_reader``'s ``input_path``
+    and ``label_map_path``, as ``field: path``) that are found only beside the config:
+    not from the working directory (where TFOD looks) and not beside ``output``, where
+    a copy of the config is written."""
+    import glob
+
+    def found(path: str) -> bool:
+        return os.path.exists(path) or bool(glob.glob(path))
+
+    if "://" in config_path or "://" in output:
+        return []
+    train = cq.train_input_paths(cfg)
+    named = [("input_path", p) for p in train.paths]
+    label_map = cq.label_map_path(cfg)
+    if label_map:
+        named.append(("label_map_path", label_map))
+    here, there = os.path.dirname(os.path.abspath(config_path)), \
+        os.path.dirname(os.path.abspath(output))
+    return [f"{field}: {path}" for field, path in named
+            if path and "://" not in path and not os.path.isabs(path)
+            and not cq.is_placeholder_path(path) and not found(path)
+            and found(os.path.join(here, path)) and not found(os.path.join(there, path))]
+
+
 def config_sources(cfg: PipelineLike, config_path: str | None) -> list[str]:
     """The config's ``train_input_reader`` TFRecord paths, resolved.
 

@@ -127,7 +127,10 @@ def _check_args(specs, max_number_of_boxes, reader) -> list[str]:
     return specs
 
 
-def _empty_error(raw: RawBoxes, boxset: BoxSet) -> InputError:
+def _empty_error(raw: RawBoxes, boxset: BoxSet, label_map: LabelMap | None = None,
+                 unknown: list[str] | None = None) -> InputError:
+    """Why nothing is left; when the label map dropped everything, which map and (for
+    sources with class names: CSV, COCO, VOC) a few of the names it does not know."""
     where = ", ".join(dict.fromkeys(raw.files)) or "the input"
     if raw.num_images == 0:
         return InputError(f"empty dataset: no usable records or images in {where}")
@@ -137,8 +140,15 @@ def _empty_error(raw: RawBoxes, boxset: BoxSet) -> InputError:
             "image/object/bbox/{ymin,xmin,ymax,xmax} (normalized floats)")
     reasons = ", ".join(f"{k}: {v}" for k, v in boxset.skipped.items()
                         if k not in ("images_without_boxes",))
-    return InputError(f"all {raw.num_boxes} boxes of {where} were dropped ({reasons}); "
-                      "check the label map and the flags")
+    hint = "check the label map and the flags"
+    if label_map is not None and boxset.skipped.get("unknown_class_boxes", 0) * 2 > raw.num_boxes:
+        names = ""
+        if unknown:
+            more = ", ..." if len(unknown) > 5 else ""
+            names = f" ({', '.join(repr(n) for n in unknown[:5])}{more})"
+        hint = (f"the label map {label_map.path} does not know their classes{names}: give the "
+                "dataset's own with --label-map, or fix the config's label_map_path")
+    return InputError(f"all {raw.num_boxes} boxes of {where} were dropped ({reasons}); {hint}")
 
 
 def read_boxes(specs: Union[list[str], str], *, label_map_path: str | None = None,
@@ -216,5 +226,7 @@ def read_boxes(specs: Union[list[str], str], *, label_map_path: str | None = Non
                                 drop_difficult=drop_difficult)
     raise_if_fatal(skips, skip_bad)
     if boxset.num_boxes == 0:
-        raise _empty_error(raw, boxset)
+        unknown = sorted({n for part in named for n in part.names if label_map is not None
+                          and label_map.lookup(n) < 0})
+        raise _empty_error(raw, boxset, label_map, unknown)
     return boxset

@@ -225,7 +225,7 @@ def extract_local(specs: list[str], output: str, *, label_map_path: str | None =
     raise_if_fatal(skips, skip_bad)
     if boxset.num_boxes == 0:
         raw = rows_to_raw(rows, read, label_map, Skips())
-        raise _empty_error(raw, boxset)
+        raise _empty_error(raw, boxset, label_map)
     prepare_output(output)
     shards = write_shards(output, rows, read, shard_rows)
     manifest = build_manifest(
