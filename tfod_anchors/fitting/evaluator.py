@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from tfod_anchors.fitting.kernel import BoxGeometry, level_columns, prepare
-from tfod_anchors.fitting.objective import BandWeights, Objective, metrics_of
+from tfod_anchors.fitting.objective import STATIC_PREFIX, BandWeights, Objective, metrics_of
 from tfod_anchors.fitting.params import ParamSpace
 
 ColumnKey = tuple[int, float, float]
@@ -79,16 +79,21 @@ class Evaluator:
         bands: size bands whose matcher recall the metrics include.
         constraint: ``x -> violation >= 0`` of rules the written config must keep
             (added to every candidate's metrics as ``"constraint"``).
+        second: an evaluator of the same space on other boxes (the static boxes of an
+            augmented fit): the metrics of every candidate scored with its vector
+            include that evaluator's, keys prefixed with ``"static:"``, so the
+            objective can guard both distributions.
     """
 
     def __init__(self, store: ColumnStore | BoxGeometry, weight: np.ndarray, space: ParamSpace,
                  matched: float, bands: tuple[str, ...] = (),
-                 constraint: Constraint | None = None):
+                 constraint: Constraint | None = None, second: Evaluator | None = None):
         self.store = store if isinstance(store, ColumnStore) else ColumnStore(store)
         self.geom = self.store.geom
         self.weight, self.space, self.matched = weight, space, matched
         self.bands = BandWeights.of(self.geom.boxes, weight, bands) if bands else None
         self.constraint = constraint
+        self.second = second
         self.candidates_scored = 0
 
     @property
@@ -134,6 +139,14 @@ class Evaluator:
                 m["constraint"] = np.float64(self.constraint(np.asarray(xs)))
             else:
                 m["constraint"] = np.array([self.constraint(x) for x in xs], dtype=np.float64)
+        if self.second is not None and xs is not None:
+            sec = self.second
+            if best.ndim == 1:
+                other = sec.best(np.asarray(xs))
+            else:
+                other = np.stack([sec.best(np.asarray(x)) for x in xs], axis=1)
+            m.update({STATIC_PREFIX + k: v for k, v in
+                      metrics_of(other, sec.weight, sec.matched, sec.bands).items()})
         return m
 
     def violations(self, xs: list[np.ndarray]) -> np.ndarray | None:

@@ -57,6 +57,8 @@ NAMED_WEIGHTS = {
 BANDS = (("small", 0.0, 32.0 ** 2), ("medium", 32.0 ** 2, 96.0 ** 2),
          ("large", 96.0 ** 2, math.inf))
 BAND_PREFIX = "band:"
+#: Metrics of the second distribution an augmented fit guards (its static boxes).
+STATIC_PREFIX = "static:"
 #: Metrics by name: floats for one candidate, float64 ``[C]`` arrays for several.
 Metrics = Mapping[str, Any]
 #: ``--guard`` spec keys -> :class:`Guard` attributes.

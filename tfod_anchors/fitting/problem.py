@@ -205,6 +205,17 @@ def stride_constraint(pipeline: Any, generator: Any, space: ParamSpace, layout_f
     return None if below(own, own.x0) > 0 else violation
 
 
+def other_geometry(problem: Problem, other: ResizedBoxes, index: np.ndarray) -> BoxGeometry:
+    """Geometry of the boxes ``index`` of ``other`` (e.g. the static boxes of an
+    augmented fit) under ``problem``'s config: each box on the layout of its own
+    padded shape, so that ``problem``'s parameter vectors score them too."""
+    shapes, group = other.padded_groups()
+    pairs = [(int(h), int(w)) for h, w in shapes]
+    return build_geometry(other.boxes[index], group[index], shapes,
+                          [problem.layout_for(p) for p in pairs],
+                          [shape_unit(problem.generator, p) for p in pairs])
+
+
 def build_geometry(boxes: np.ndarray, group: np.ndarray, shapes: np.ndarray,
                    layouts: list[AnchorLayout], units: list[tuple[float, float]]
                    ) -> BoxGeometry:
