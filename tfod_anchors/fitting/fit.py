@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -42,10 +42,7 @@ from tfod_anchors.config import query as config_query
 from tfod_anchors.coverage.metrics import METRIC_KEYS, evaluate
 from tfod_anchors.errors import InputError, UsageError
 from tfod_anchors.fitting.background import Background, Clock
-from tfod_anchors.fitting.evaluator import ColumnStore, Evaluator
 from tfod_anchors.fitting.objective import (
-    BAND_PREFIX,
-    STATIC_PREFIX,
     WEIGHT_KEYS,
     Guard,
     Objective,
@@ -55,7 +52,7 @@ from tfod_anchors.fitting.objective import (
     make_objective,
     min_gain,
 )
-from tfod_anchors.fitting.problem import Problem, build_problem, other_geometry
+from tfod_anchors.fitting.problem import Problem, build_problem
 from tfod_anchors.fitting.reference import kmeans_references
 from tfod_anchors.fitting.result import FitResult, copy_message, generator_diff, with_generator
 from tfod_anchors.fitting.sample import (
@@ -69,6 +66,7 @@ from tfod_anchors.fitting.sample import (
 from tfod_anchors.fitting.screen import Screen, draw_screen, subset
 from tfod_anchors.fitting.screen import describe as describe_screen
 from tfod_anchors.fitting.search import Candidate
+from tfod_anchors.fitting.stages import Stages, static_samples
 from tfod_anchors.fitting.strategy import (
     GridPool,
     Stage,
@@ -84,7 +82,6 @@ from tfod_anchors.fitting.verify import VERIFY, SecondGuard, Verified, reason, v
 
 DEFAULT_MAX_BOXES_EXACT = {"clip": 20_000, "prune": 20_000, "none": 40_000}
 COARSE_BOXES = 4_000
-SAMPLED_MARGIN = 0.002
 #: At most this many splits are refined in stage A (after their pool ascent) ...
 MAX_SPLITS = 2
 #: ... and this many stage A candidates go on to stage B (when the search boxes are
@@ -119,109 +116,6 @@ def _options(resized: ResizedBoxes, pipeline: Any, own: Problem, num_scales: int
                                               num_aspect_ratios=a, stride_rule=stride_rule,
                                               like=own)))
     return out
-
-
-def _margins(sample: Sample, ev: Evaluator, best: np.ndarray, matched: float,
-             bands: tuple[str, ...], tol: float | None) -> dict[str, float]:
-    """How much of each tolerance a sampled stage keeps in reserve: 0.002 for the
-    whole-set metrics, the 95 % bound of each band's recall (at most half the
-    band tolerance)."""
-    if sample.exact:
-        return {}
-    out = {k: SAMPLED_MARGIN for k in METRIC_KEYS}
-    if ev.bands is None or tol is None:
-        return out
-    hit = (best >= np.float32(matched)).astype(np.float64)
-    for name, row in zip(ev.bands.names, ev.bands.matrix):
-        inband = row > 0
-        share = float(sample.weight[inband].sum() / sample.weight.sum())
-        if share > 0:
-            out[BAND_PREFIX + name] = min(0.5 * tol,
-                                          half_width(sample, hit * inband) / share)
-    return out
-
-
-@dataclass(frozen=True)
-class _StaticSide:
-    """The static boxes of an augmented fit, as the search guards them: their sample
-    (same size as the augmented one), its column store and the config's start."""
-
-    sample: Sample
-    store: ColumnStore
-    guard: Guard
-    bands: tuple[str, ...]
-    start: dict[str, float]
-    margins: dict[str, float]
-
-
-class _Stages:
-    """The stages of one sample: a shared column store, the config's start metrics
-    on it and one :class:`Stage` per option. With ``static`` (an augmented fit: the
-    static boxes, their sample, guard and bands), every candidate is also scored on
-    the static sample and the objective guards it there too (``"static:"`` floors),
-    so that the search looks where the exact static guard of :mod:`.verify` holds."""
-
-    def __init__(self, own: Problem, sample: Sample, objective: str, guard: Guard | None,
-                 bands: tuple[str, ...],
-                 static: tuple[ResizedBoxes, Sample, Guard, tuple[str, ...]] | None = None):
-        self.sample = sample
-        self.store = ColumnStore(own.geometry(sample.index))
-        start_ev = Evaluator(self.store, sample.weight, own.space, own.matched, bands)
-        self.start_best = start_ev.best(own.space.x0)
-        self.start = {k: float(v) for k, v in start_ev.metrics(self.start_best).items()}
-        self.config_evaluator = start_ev
-        tol = guard.bands if guard is not None else None
-        self.margins = _margins(sample, start_ev, self.start_best, own.matched, bands, tol)
-        self.objective, self.guard, self.bands = objective, guard, bands
-        self.static: _StaticSide | None = None
-        if static is not None and guard is not None:
-            boxes, s_sample, s_guard, s_bands = static
-            store = ColumnStore(other_geometry(own, boxes, s_sample.index))
-            s_ev = Evaluator(store, s_sample.weight, own.space, own.matched, s_bands)
-            s_best = s_ev.best(own.space.x0)
-            self.static = _StaticSide(
-                s_sample, store, s_guard, s_bands,
-                {k: float(v) for k, v in s_ev.metrics(s_best).items()},
-                _margins(s_sample, s_ev, s_best, own.matched, s_bands, s_guard.bands))
-
-    def stage(self, problem: Problem) -> Stage:
-        side = self.static
-        second = None if side is None else Evaluator(
-            side.store, side.sample.weight, problem.space, problem.matched, side.bands)
-        ev = Evaluator(self.store, self.sample.weight, problem.space, problem.matched,
-                       self.bands, problem.constraint, second)
-        obj = make_objective(self.objective, problem.matched, self.start, self.guard,
-                             bands=self.bands, margins=self.margins)
-        if side is not None:
-            floors = make_objective(self.objective, problem.matched, side.start, side.guard,
-                                    bands=side.bands, margins=side.margins).floors
-            obj = replace(obj, floors={**obj.floors,
-                                       **{STATIC_PREFIX + k: v for k, v in floors.items()}})
-        return Stage(ev, obj, self.start)
-
-    def same_samples(self, other_sample: Sample, other_static: Sample | None) -> bool:
-        """Whether stages on ``other_sample`` (and static ``other_static``) would be
-        these: every sample exact and of the same size."""
-        same = self.sample.exact and other_sample.exact and \
-            self.sample.index.size == other_sample.index.size
-        if self.static is not None and other_static is not None:
-            same = same and self.static.sample.exact and other_static.exact and \
-                self.static.sample.index.size == other_static.index.size
-        return same
-
-
-def _static_samples(static: ResizedBoxes, own: Problem, seed: int, max_boxes: int,
-                    n_coarse: int) -> tuple[ResizedBoxes, Sample, Sample]:
-    """``(static, coarse sample, search sample)`` of the static boxes of an augmented
-    fit, drawn as the augmented boxes' (content-keyed, the same sizes)."""
-    shapes, group = static.padded_groups()
-    window = shapes.astype(np.float64)[group]
-    hashes = content_hash(static.boxes, group) \
-        if static.num_boxes > min(COARSE_BOXES, max_boxes) else None
-    parts = strata_parts(static.boxes, window)
-    samples = [draw(choose_keys(static.boxes, window, group, n, parts), n, seed, static.boxes,
-                    group, hashes) for n in (n_coarse, max_boxes)]
-    return static, samples[0], samples[1]
 
 
 def _contribution(obj: Objective, best: np.ndarray) -> np.ndarray:
@@ -355,12 +249,12 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
             + (f"; splits {', '.join(options)}" if len(options) > 1 else ""))
         rng = np.random.default_rng(seed)
         clock.lap("setup")
-        static_side = _static_samples(static, own, seed, max_boxes_exact, n_coarse) \
+        static_side = static_samples(static, seed, max_boxes_exact, n_coarse, COARSE_BOXES) \
             if static is not None else None
         static_bands = tuple(b for b, share in band_shares(static.boxes).items()
                              if static_guard.bands is not None
                              and share >= static_guard.band_share) if static is not None else ()
-        a_stages = _Stages(own, coarse, objective, guard, bands, None if static_side is None
+        a_stages = Stages(own, coarse, objective, guard, bands, None if static_side is None
                            else (static_side[0], static_side[1], static_guard, static_bands))
         stage_a = {label: a_stages.stage(p) for label, p in options.items()}
         pool = None
@@ -387,7 +281,7 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
             + (f"; polishing {', '.join(chosen)}" if len(options) > 1 else ""))
         clock.lap("coarse")
         b_stages = a_stages if a_stages.same_samples(
-            sample, None if static_side is None else static_side[2]) else _Stages(
+            sample, None if static_side is None else static_side[2]) else Stages(
             own, sample, objective, guard, bands, None if static_side is None
             else (static_side[0], static_side[2], static_guard, static_bands))
         b_stage = {label: b_stages.stage(options[label]) for label in chosen}

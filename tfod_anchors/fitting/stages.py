@@ -1,0 +1,134 @@
+"""The samples a fit searches on, as stages: their boxes' columns, the config's start
+metrics on them and, per parameterisation, the evaluator and the guarded objective.
+
+An augmented fit also guards its static boxes: :class:`Stages` then scores every
+candidate on a static sample too (the evaluator's ``second``, metrics prefixed
+``"static:"``) and adds the static guard's floors to the search objective.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from tfod_anchors.boxes import ResizedBoxes
+from tfod_anchors.coverage.metrics import METRIC_KEYS
+from tfod_anchors.fitting.evaluator import ColumnStore, Evaluator
+from tfod_anchors.fitting.objective import BAND_PREFIX, STATIC_PREFIX, Guard, make_objective
+from tfod_anchors.fitting.problem import Problem, other_geometry
+from tfod_anchors.fitting.sample import (
+    Sample,
+    choose_keys,
+    content_hash,
+    draw,
+    half_width,
+    strata_parts,
+)
+from tfod_anchors.fitting.strategy import Stage
+
+#: What a sampled stage keeps in reserve of the whole-set metrics' tolerances.
+SAMPLED_MARGIN = 0.002
+
+
+def margins(sample: Sample, ev: Evaluator, best: np.ndarray, matched: float,
+            bands: tuple[str, ...], tol: float | None) -> dict[str, float]:
+    """How much of each tolerance a sampled stage keeps in reserve: 0.002 for the
+    whole-set metrics, the 95 % bound of each band's recall (at most half the
+    band tolerance)."""
+    if sample.exact:
+        return {}
+    out = {k: SAMPLED_MARGIN for k in METRIC_KEYS}
+    if ev.bands is None or tol is None:
+        return out
+    hit = (best >= np.float32(matched)).astype(np.float64)
+    for name, row in zip(ev.bands.names, ev.bands.matrix):
+        inband = row > 0
+        share = float(sample.weight[inband].sum() / sample.weight.sum())
+        if share > 0:
+            out[BAND_PREFIX + name] = min(0.5 * tol,
+                                          half_width(sample, hit * inband) / share)
+    return out
+
+
+@dataclass(frozen=True)
+class StaticSide:
+    """The static boxes of an augmented fit, as the search guards them: their sample
+    (same size as the augmented one), its column store and the config's start."""
+
+    sample: Sample
+    store: ColumnStore
+    guard: Guard
+    bands: tuple[str, ...]
+    start: dict[str, float]
+    margins: dict[str, float]
+
+
+class Stages:
+    """The stages of one sample: a shared column store, the config's start metrics
+    on it and one :class:`Stage` per option. With ``static`` (an augmented fit: the
+    static boxes, their sample, guard and bands), every candidate is also scored on
+    the static sample and the objective guards it there too (``"static:"`` floors),
+    so that the search looks where the exact static guard of :mod:`.verify` holds."""
+
+    def __init__(self, own: Problem, sample: Sample, objective: str, guard: Guard | None,
+                 bands: tuple[str, ...],
+                 static: tuple[ResizedBoxes, Sample, Guard, tuple[str, ...]] | None = None):
+        self.sample = sample
+        self.store = ColumnStore(own.geometry(sample.index))
+        start_ev = Evaluator(self.store, sample.weight, own.space, own.matched, bands)
+        self.start_best = start_ev.best(own.space.x0)
+        self.start = {k: float(v) for k, v in start_ev.metrics(self.start_best).items()}
+        self.config_evaluator = start_ev
+        tol = guard.bands if guard is not None else None
+        self.margins = margins(sample, start_ev, self.start_best, own.matched, bands, tol)
+        self.objective, self.guard, self.bands = objective, guard, bands
+        self.static: StaticSide | None = None
+        if static is not None and guard is not None:
+            boxes, s_sample, s_guard, s_bands = static
+            store = ColumnStore(other_geometry(own, boxes, s_sample.index))
+            s_ev = Evaluator(store, s_sample.weight, own.space, own.matched, s_bands)
+            s_best = s_ev.best(own.space.x0)
+            self.static = StaticSide(
+                s_sample, store, s_guard, s_bands,
+                {k: float(v) for k, v in s_ev.metrics(s_best).items()},
+                margins(s_sample, s_ev, s_best, own.matched, s_bands, s_guard.bands))
+
+    def stage(self, problem: Problem) -> Stage:
+        side = self.static
+        second = None if side is None else Evaluator(
+            side.store, side.sample.weight, problem.space, problem.matched, side.bands)
+        ev = Evaluator(self.store, self.sample.weight, problem.space, problem.matched,
+                       self.bands, problem.constraint, second)
+        obj = make_objective(self.objective, problem.matched, self.start, self.guard,
+                             bands=self.bands, margins=self.margins)
+        if side is not None:
+            floors = make_objective(self.objective, problem.matched, side.start, side.guard,
+                                    bands=side.bands, margins=side.margins).floors
+            obj = replace(obj, floors={**obj.floors,
+                                       **{STATIC_PREFIX + k: v for k, v in floors.items()}})
+        return Stage(ev, obj, self.start)
+
+    def same_samples(self, other_sample: Sample, other_static: Sample | None) -> bool:
+        """Whether stages on ``other_sample`` (and static ``other_static``) would be
+        these: every sample exact and of the same size."""
+        same = self.sample.exact and other_sample.exact and \
+            self.sample.index.size == other_sample.index.size
+        if self.static is not None and other_static is not None:
+            same = same and self.static.sample.exact and other_static.exact and \
+                self.static.sample.index.size == other_static.index.size
+        return same
+
+
+def static_samples(static: ResizedBoxes, seed: int, max_boxes: int, n_coarse: int,
+                   coarse_boxes: int) -> tuple[ResizedBoxes, Sample, Sample]:
+    """``(static, coarse sample, search sample)`` of the static boxes of an augmented
+    fit, drawn as the augmented boxes' (content-keyed, the same sizes)."""
+    shapes, group = static.padded_groups()
+    window = shapes.astype(np.float64)[group]
+    hashes = content_hash(static.boxes, group) \
+        if static.num_boxes > min(coarse_boxes, max_boxes) else None
+    parts = strata_parts(static.boxes, window)
+    samples = [draw(choose_keys(static.boxes, window, group, n, parts), n, seed, static.boxes,
+                    group, hashes) for n in (n_coarse, max_boxes)]
+    return static, samples[0], samples[1]
