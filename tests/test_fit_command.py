@@ -181,12 +181,13 @@ def test_output_in_another_folder_warns_about_relative_paths_left_behind(capsys,
     from tfod_anchors.config.files import load_config
     from tfod_anchors.pipeline import paths_left_behind
 
-    # the demo config names demo/... paths, found beside it (configs/), not from here
+    # a config naming demo/... paths, found beside it (src/), not from the working folder
     monkeypatch.chdir(tmp_path)
     source = tmp_path / "src"
     shutil.copytree(ROOT / "configs" / "demo", source / "demo")
     config = source / "frcnn.config"
-    shutil.copy(ROOT / "configs" / "faster_rcnn_resnet50_640x640_coco_subset.config", config)
+    text = (ROOT / "configs" / "faster_rcnn_resnet50_640x640_coco_subset.config").read_text()
+    config.write_text(text.replace('"configs/demo/', '"demo/'))  # relative to its folder
     cfg = load_config(str(config)).config
     assert paths_left_behind(cfg, str(config), str(tmp_path / "out" / "x.config")) == [
         "input_path: demo/coco_val2017_subset.tfrecord",
@@ -199,3 +200,24 @@ def test_output_in_another_folder_warns_about_relative_paths_left_behind(capsys,
     code, out, err = run_cli(capsys, "fit", str(config), "--no-augment", "--output",
                              str(source / "y.config"), "--quiet")
     assert code == 0 and "relative paths" not in err
+
+
+def test_paths_relative_to_a_parent_of_the_config_are_found_from_anywhere(tmp_path,
+                                                                          monkeypatch):
+    from tfod_anchors.pipeline import _resolve
+
+    project = tmp_path / "project"
+    (project / "configs" / "demo").mkdir(parents=True)
+    data = project / "configs" / "demo" / "train.record"
+    data.write_bytes(b"")
+    config = project / "configs" / "model.config"
+    config.write_text("")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    # TFOD's rule first (from the working folder), then beside the config, then its parents
+    assert _resolve("configs/demo/train.record", str(config)) == str(data)
+    assert _resolve("demo/train.record", str(config)) == str(data)
+    assert _resolve("demo/missing.record", str(config)) == "demo/missing.record"
+    monkeypatch.chdir(project)
+    assert _resolve("configs/demo/train.record", str(config)) == "configs/demo/train.record"

@@ -39,31 +39,43 @@ class SourceOptions:
     reader: str = "auto"
 
 
-def _resolve(path: str, config_path: str | None) -> str:
-    """A config-relative path: as given if it exists from the working directory
-    (TFOD's own rule) or is remote/glob-matched, else relative to the config's folder."""
-    if "://" in path or os.path.isabs(path) or config_path is None or "://" in config_path:
-        return path
+def _found(path: str) -> bool:
     import glob
 
-    if os.path.exists(path) or glob.glob(path):
+    return os.path.exists(path) or bool(glob.glob(path))
+
+
+def _beside(path: str, config_path: str) -> str | None:
+    """``path`` joined to the config's folder or, failing that, to the nearest of its
+    parent folders where it exists (a path written relative to the project root, as
+    TFOD configs usually are, found from anywhere); None if none holds it."""
+    folder = os.path.dirname(os.path.abspath(config_path))
+    while True:
+        candidate = os.path.join(folder, path)
+        if _found(candidate):
+            return candidate
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+def _resolve(path: str, config_path: str | None) -> str:
+    """A config-relative path: as given if it exists from the working directory
+    (TFOD's own rule) or is remote/glob-matched, else beside the config (its folder or
+    the nearest parent folder holding it, :func:`_beside`)."""
+    if "://" in path or os.path.isabs(path) or config_path is None or "://" in config_path:
         return path
-    beside = os.path.join(os.path.dirname(os.path.abspath(config_path)), path)
-    if os.path.exists(beside) or glob.glob(beside):
-        return beside
-    return path
+    if _found(path):
+        return path
+    return _beside(path, config_path) or path
 
 
 def paths_left_behind(cfg: PipelineLike, config_path: str, output: str) -> list[str]:
     """The config's relative training paths (``train_input_reader``'s ``input_path``
     and ``label_map_path``, as ``field: path``) that are found only beside the config:
     not from the working directory (where TFOD looks) and not beside ``output``, where
-    a copy of the config is written."""
-    import glob
-
-    def found(path: str) -> bool:
-        return os.path.exists(path) or bool(glob.glob(path))
-
+    a copy of the config is written (both as :func:`_beside` looks)."""
     if "://" in config_path or "://" in output:
         return []
     train = cq.train_input_paths(cfg)
@@ -71,12 +83,10 @@ def paths_left_behind(cfg: PipelineLike, config_path: str, output: str) -> list[
     label_map = cq.label_map_path(cfg)
     if label_map:
         named.append(("label_map_path", label_map))
-    here, there = os.path.dirname(os.path.abspath(config_path)), \
-        os.path.dirname(os.path.abspath(output))
     return [f"{field}: {path}" for field, path in named
             if path and "://" not in path and not os.path.isabs(path)
-            and not cq.is_placeholder_path(path) and not found(path)
-            and found(os.path.join(here, path)) and not found(os.path.join(there, path))]
+            and not cq.is_placeholder_path(path) and not _found(path)
+            and _beside(path, config_path) is not None and _beside(path, output) is None]
 
 
 def config_sources(cfg: PipelineLike, config_path: str | None) -> list[str]:
