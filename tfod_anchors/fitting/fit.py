@@ -55,14 +55,7 @@ from tfod_anchors.fitting.objective import (
 from tfod_anchors.fitting.problem import Problem, build_problem
 from tfod_anchors.fitting.reference import kmeans_references
 from tfod_anchors.fitting.result import FitResult, copy_message, generator_diff, with_generator
-from tfod_anchors.fitting.sample import (
-    Sample,
-    choose_keys,
-    content_hash,
-    draw,
-    half_width,
-    strata_parts,
-)
+from tfod_anchors.fitting.sample import Sample, coarse_and_search, half_width
 from tfod_anchors.fitting.screen import Screen, draw_screen, subset
 from tfod_anchors.fitting.screen import describe as describe_screen
 from tfod_anchors.fitting.search import Candidate
@@ -218,16 +211,12 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
 
     # The config's own coverage runs beside sampling and search, on the other core.
     with Background(before_reports) as before_job:
-        hashes = content_hash(resized.boxes, own.group) \
-            if resized.num_boxes > min(COARSE_BOXES, max_boxes_exact) else None
-        parts = strata_parts(resized.boxes, window)
-        sample = draw(choose_keys(resized.boxes, window, own.group, max_boxes_exact, parts),
-                      max_boxes_exact, seed, resized.boxes, own.group, hashes)
         n_coarse = min(COARSE_BOXES, max_boxes_exact)
-        coarse = draw(choose_keys(resized.boxes, window, own.group, n_coarse, parts),
-                      n_coarse, seed, resized.boxes, own.group, hashes)
-        screen_sample = draw_screen(resized.boxes, window, own.group, parts, seed, hashes,
-                                    not sample.exact)
+        drawn = coarse_and_search(resized.boxes, window, own.group, seed, max_boxes_exact,
+                                  n_coarse)
+        coarse, sample = drawn.coarse, drawn.search
+        screen_sample = draw_screen(resized.boxes, window, own.group, drawn.parts, seed,
+                                    drawn.hashes, not sample.exact)
         shares = band_shares(resized.boxes)
         trace: dict[str, Any] = {}
         bands = tuple(b for b, share in shares.items()
@@ -249,7 +238,7 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
             + (f"; splits {', '.join(options)}" if len(options) > 1 else ""))
         rng = np.random.default_rng(seed)
         clock.lap("setup")
-        static_side = static_samples(static, seed, max_boxes_exact, n_coarse, COARSE_BOXES) \
+        static_side = static_samples(static, seed, max_boxes_exact, n_coarse) \
             if static is not None else None
         static_bands = tuple(b for b, share in band_shares(static.boxes).items()
                              if static_guard.bands is not None

@@ -264,6 +264,35 @@ def _stratum_lottery_order(stratum: np.ndarray, lottery: np.ndarray) -> np.ndarr
     return order
 
 
+@dataclass(frozen=True)
+class Drawn:
+    """A box set's search samples and what drew them (reused by later draws).
+
+    Attributes:
+        hashes: :func:`content_hash` of the boxes (None when every box is taken).
+        parts: :func:`strata_parts` of the boxes.
+        coarse: the small sample (split choice, first stage).
+        search: the search sample (all boxes up to its size).
+    """
+
+    hashes: np.ndarray | None
+    parts: list
+    coarse: Sample
+    search: Sample
+
+
+def coarse_and_search(boxes: np.ndarray, window: np.ndarray, shape_id: np.ndarray, seed: int,
+                      max_boxes: int, n_coarse: int) -> Drawn:
+    """The coarse (``n_coarse``, at most ``max_boxes``) and search (``max_boxes``)
+    samples of ``boxes`` (float ``[N, 4]``; ``window``, ``shape_id`` as for
+    :func:`strata_keys`), both content-keyed with ``seed``."""
+    hashes = content_hash(boxes, shape_id) if boxes.shape[0] > n_coarse else None
+    parts = strata_parts(boxes, window)
+    coarse, search = (draw(choose_keys(boxes, window, shape_id, n, parts), n, seed, boxes,
+                           shape_id, hashes) for n in (n_coarse, max_boxes))
+    return Drawn(hashes, parts, coarse, search)
+
+
 def half_width(sample: Sample, values: np.ndarray, z: float = 1.96) -> float:
     """95 % half-width of the weighted mean of ``values [B]`` (0 when exact).
 

@@ -17,14 +17,7 @@ from tfod_anchors.coverage.metrics import METRIC_KEYS
 from tfod_anchors.fitting.evaluator import ColumnStore, Evaluator
 from tfod_anchors.fitting.objective import BAND_PREFIX, STATIC_PREFIX, Guard, make_objective
 from tfod_anchors.fitting.problem import Problem, other_geometry
-from tfod_anchors.fitting.sample import (
-    Sample,
-    choose_keys,
-    content_hash,
-    draw,
-    half_width,
-    strata_parts,
-)
+from tfod_anchors.fitting.sample import Sample, coarse_and_search, half_width
 from tfod_anchors.fitting.strategy import Stage
 
 #: What a sampled stage keeps in reserve of the whole-set metrics' tolerances.
@@ -120,15 +113,11 @@ class Stages:
         return same
 
 
-def static_samples(static: ResizedBoxes, seed: int, max_boxes: int, n_coarse: int,
-                   coarse_boxes: int) -> tuple[ResizedBoxes, Sample, Sample]:
+def static_samples(static: ResizedBoxes, seed: int, max_boxes: int, n_coarse: int
+                   ) -> tuple[ResizedBoxes, Sample, Sample]:
     """``(static, coarse sample, search sample)`` of the static boxes of an augmented
     fit, drawn as the augmented boxes' (content-keyed, the same sizes)."""
     shapes, group = static.padded_groups()
-    window = shapes.astype(np.float64)[group]
-    hashes = content_hash(static.boxes, group) \
-        if static.num_boxes > min(coarse_boxes, max_boxes) else None
-    parts = strata_parts(static.boxes, window)
-    samples = [draw(choose_keys(static.boxes, window, group, n, parts), n, seed, static.boxes,
-                    group, hashes) for n in (n_coarse, max_boxes)]
-    return static, samples[0], samples[1]
+    drawn = coarse_and_search(static.boxes, shapes.astype(np.float64)[group], group, seed,
+                              max_boxes, n_coarse)
+    return static, drawn.coarse, drawn.search
