@@ -47,14 +47,13 @@ def margins(sample: Sample, ev: Evaluator, best: np.ndarray, matched: float,
 @dataclass(frozen=True)
 class StaticSide:
     """The static boxes of an augmented fit, as the search guards them: their sample
-    (same size as the augmented one), its column store and the config's start."""
+    (same size as the augmented one), its column store, its guarded size bands and
+    the floors on them (keys prefixed ``"static:"``)."""
 
     sample: Sample
     store: ColumnStore
-    guard: Guard
     bands: tuple[str, ...]
-    start: dict[str, float]
-    margins: dict[str, float]
+    floors: dict[str, float]
 
 
 class Stages:
@@ -82,10 +81,14 @@ class Stages:
             store = ColumnStore(other_geometry(own, boxes, s_sample.index))
             s_ev = Evaluator(store, s_sample.weight, own.space, own.matched, s_bands)
             s_best = s_ev.best(own.space.x0)
-            self.static = StaticSide(
-                s_sample, store, s_guard, s_bands,
-                {k: float(v) for k, v in s_ev.metrics(s_best).items()},
-                margins(s_sample, s_ev, s_best, own.matched, s_bands, s_guard.bands))
+            start = {k: float(v) for k, v in s_ev.metrics(s_best).items()}
+            floors = make_objective(
+                objective, own.matched, start, s_guard, bands=s_bands,
+                margins=margins(s_sample, s_ev, s_best, own.matched, s_bands,
+                                s_guard.bands)).floors
+            if floors:  # with no floor there (--guard off) it would only cost time
+                self.static = StaticSide(s_sample, store, s_bands,
+                                         {STATIC_PREFIX + k: v for k, v in floors.items()})
 
     def stage(self, problem: Problem) -> Stage:
         side = self.static
@@ -96,10 +99,7 @@ class Stages:
         obj = make_objective(self.objective, problem.matched, self.start, self.guard,
                              bands=self.bands, margins=self.margins)
         if side is not None:
-            floors = make_objective(self.objective, problem.matched, side.start, side.guard,
-                                    bands=side.bands, margins=side.margins).floors
-            obj = replace(obj, floors={**obj.floors,
-                                       **{STATIC_PREFIX + k: v for k, v in floors.items()}})
+            obj = replace(obj, floors={**obj.floors, **side.floors})
         return Stage(ev, obj, self.start)
 
     def same_samples(self, other_sample: Sample, other_static: Sample | None) -> bool:
