@@ -1,7 +1,7 @@
 """Exact verification of search candidates on all boxes, and what may be written.
 
 A candidate's values are rounded as they will be written, re-checked with the
-``check`` rules (:func:`tfod_anchors.rules.config_findings`) and, unless they would
+``check`` rules (:func:`tfod_anchors.rules.check_rules`) and, unless they would
 add an error the config does not already have, measured exactly on all boxes with
 :func:`tfod_anchors.coverage.metrics.evaluate`. The best measured candidate wins,
 candidates that add no new warning first; it is an improvement only when it keeps
@@ -29,7 +29,7 @@ from tfod_anchors.fitting.result import generator_diff, with_generator
 from tfod_anchors.fitting.screen import Screen
 from tfod_anchors.fitting.search import Candidate
 from tfod_anchors.matcher import MatcherSpec
-from tfod_anchors.rules import ERROR, WARNING, Finding, config_findings
+from tfod_anchors.rules import ERROR, WARNING, Finding, check_rules
 
 #: Candidates measured on all boxes at most (rule rejections do not count).
 VERIFY = 4
@@ -45,10 +45,13 @@ def written_generator(space: ParamSpace, generator: Any, x: np.ndarray) -> Any:
 def new_findings(pipeline: Any, generator: Any, baseline: list[Finding] | None = None
                  ) -> list[Finding]:
     """``check`` findings of ``pipeline`` with ``generator`` whose codes the config's own
-    findings (``baseline``, computed when None) do not have."""
-    base = config_findings(pipeline) if baseline is None else baseline
+    findings (``baseline``, computed when None) do not have. Only the model rules
+    (:func:`~tfod_anchors.rules.check_rules`) can change with the generator: the
+    input-pipeline notes of ``config_findings`` (augmentation steps, ignored box limits)
+    are the config's own, and on a huge config they cost a pass over every step."""
+    base = check_rules(pipeline) if baseline is None else baseline
     codes = {f.code for f in base}
-    return [f for f in config_findings(with_generator(pipeline, generator))
+    return [f for f in check_rules(with_generator(pipeline, generator))
             if f.code not in codes]
 
 
@@ -131,7 +134,7 @@ def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator
     """
     out = Verified(second_name=second.name if second is not None else "")
     start = objective.primary(flat_metrics(before))
-    baseline = config_findings(pipeline)
+    baseline = check_rules(pipeline)
     seen: set[bytes] = set()
     measured = 0
     best_key = None
