@@ -44,7 +44,6 @@ Usage: ``python benchmarks/bench_fit_quality.py [--configs frcnn,ssd,fpn]
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import statistics
@@ -60,6 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import datasets as D  # noqa: E402
+from bench_fit_front import PEERS, flexible_generator, peer_sets  # noqa: E402
 
 from tfod_anchors import api  # noqa: E402
 from tfod_anchors.anchors.model import layout_function  # noqa: E402
@@ -85,8 +85,6 @@ CONFIGS = {
 }
 DATASETS = D.DATASETS
 KEYS = ("recall_matched", "mean_iou", "recall_0.5", "recall_0.7")
-PEERS = Path(os.environ.get("TFOD_ANCHORS_PEERS", "/work/peers/results"))
-PEER_DATASET = {"voc": "voc07", "coco": "coco17val"}
 
 
 def config_path(name: str) -> Path:
@@ -187,21 +185,12 @@ def mutation(resized, cfg, generator):
 def peer_rows(resized, cfg, dataset: str) -> dict | None:
     """``{peer: [metrics per seed]}`` of the peers' published 12-shape sets, scored as a
     one-layer flexible grid (stride 16, offset 0) in ``cfg``; None without results."""
-    if not PEERS.is_dir():
+    sets = peer_sets(dataset)
+    if sets is None:
         return None
-    from bench_fit_front import flexible_generator
-
-    sets: dict[str, list] = {}
-    for path in sorted(glob.glob(str(PEERS / f"*_{PEER_DATASET[dataset]}_seed*.json"))):
-        doc = json.loads(Path(path).read_text())
-        peer = doc.get("peer", "")
-        if not peer or peer.startswith("ours"):
-            continue
-        wh = np.asarray(doc.get("shapes_scored") or doc["wh"], dtype=np.float64)
-        wh = wh[(wh > 0).all(axis=1)]
-        m = score(resized, cfg, flexible_generator(cfg, wh))
-        sets.setdefault(peer, []).append({k: float(m[k]) for k in KEYS})
-    return sets or None
+    return {peer: [{k: float(m[k]) for k in KEYS}
+                   for m in (score(resized, cfg, flexible_generator(cfg, wh)) for wh in whs)]
+            for peer, whs in sets.items()}
 
 
 # ------------------------------------------------------------------------ runs
