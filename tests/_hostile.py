@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
+from test_cli import _example as example
+from test_cli import run_cli, write_records
+
+__all__ = ["CONFIG", "GOOD_BOXES", "example", "good_records", "make_config", "run_cli",
+           "write_records"]
 
 CONFIG = """\
 # hand-made test config
@@ -45,33 +49,6 @@ train_input_reader {
 GOOD_BOXES = [[0.25, 0.25, 0.5, 0.5], [0.4375, 0.4375, 0.8125, 0.8125]]
 
 
-def example(boxes: list[list[float]], height: int = 64, width: int = 64) -> bytes:
-    """One serialized tf.Example with class 1 for every box."""
-    import tensorflow as tf
-
-    cols = np.asarray(boxes, dtype=np.float32).reshape(-1, 4).T
-    feature = {
-        "image/height": tf.train.Feature(int64_list=tf.train.Int64List(value=[height])),
-        "image/width": tf.train.Feature(int64_list=tf.train.Int64List(value=[width])),
-        "image/object/class/label": tf.train.Feature(
-            int64_list=tf.train.Int64List(value=[1] * cols.shape[1])),
-    }
-    for key, values in zip(("ymin", "xmin", "ymax", "xmax"), cols):
-        feature[f"image/object/bbox/{key}"] = tf.train.Feature(
-            float_list=tf.train.FloatList(value=values.tolist()))
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(
-        deterministic=True)
-
-
-def write_records(path: Path, records: list[bytes]) -> Path:
-    import tensorflow as tf
-
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for record in records:
-            writer.write(record)
-    return path
-
-
 def good_records(path: Path, extra: list[bytes] = ()) -> Path:
     """Four images with :data:`GOOD_BOXES`, then ``extra`` records."""
     return write_records(path, [example(GOOD_BOXES) for _ in range(4)] + list(extra))
@@ -81,11 +58,3 @@ def make_config(directory: Path, records: Path, name: str = "pipeline.config") -
     path = directory / name
     path.write_text(CONFIG % {"records": records})
     return path
-
-
-def run_cli(capsys, *argv) -> tuple[int, str, str]:
-    from tfod_anchors.cli import main
-
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
