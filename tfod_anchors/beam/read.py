@@ -38,6 +38,7 @@ from ..sources.filtering import apply_tfod_filters, raise_if_fatal
 from ..sources.labelmap import LabelMap, load_label_map
 from ..sources.raw import Skips
 from ..sources.rows import RecordRows, rows_from_parsed, rows_to_raw
+from ..sources.tfrecord import readable_files
 from ..sources.tfrecord_files import COMPRESSIONS, FileInfo, batch_size, sniff
 
 NAMESPACE = "tfod_anchors"
@@ -120,24 +121,16 @@ def match_files(specs: list[str], compression: str | None = None,
     with ThreadPoolExecutor(8) as pool:
         heads = list(pool.map(_head, [m.path for m in metas]))
     forced = None if compression in (None, "auto") else COMPRESSIONS[compression.lower()]
-    stamps, readable, skips = [], [], Skips()
+    stamps, infos, skips = [], [], Skips()
     for meta, head in zip(metas, heads):
         size = int(meta.size_in_bytes)
         stamps.append({"path": meta.path, "size": size,
                        "mtime_ns": int(round(meta.last_updated_in_seconds * 1e9))})
         detected, length = sniff(meta.path, head, size)
         chosen = forced if forced is not None else detected
-        if detected is None and chosen in (None, "") and size:
-            problem = "not a TFRecord file (no valid record header, and not GZIP or ZLIB " \
-                      "compressed)"
-            if not skip_bad:
-                raise InputError(f"{problem} (skip and count it with --skip-bad, "
-                                 "skip_bad=True)", path=meta.path)
-            skips.add("corrupt_files", 1, f"{meta.path}: {problem}")
-            continue
-        readable.append(FileInfo(meta.path, chosen or "", size,
-                                 length if chosen == detected else None, detected))
-    return MatchedFiles(stamps, readable, skips)
+        infos.append(FileInfo(meta.path, chosen or "", size,
+                              length if chosen == detected else None, detected))
+    return MatchedFiles(stamps, readable_files(infos, skip_bad, skips), skips)
 
 
 def _count(skipped: dict[str, int]) -> None:
