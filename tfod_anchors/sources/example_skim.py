@@ -118,6 +118,38 @@ def _int64_stream(a: np.ndarray, starts: np.ndarray, stops: np.ndarray
     return values, counts, ok
 
 
+def _repeated(a: np.ndarray, starts: np.ndarray, stops: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every field 1 (``0x0A``) filling each range ``[starts[i], stops[i])`` of ``a``: the
+    map entries of a ``Features``, the values of a ``BytesList``.
+
+    Returns:
+        ``(owner, start, stop, ok)``: int64 ``[m]`` range index and byte span of each
+        field, in range order and field order within; bool ``[n]`` False where a
+        range is not a series of such fields (an unusual layout or malformed).
+    """
+    ok = np.ones(starts.size, dtype=bool)
+    owners, field_starts, field_stops = [], [], []
+    cursor = starts.copy()
+    active = np.flatnonzero(cursor < stops)
+    while active.size:
+        s, e, good = _field(a, cursor[active], 0x0A, stops[active])
+        ok[active[~good]] = False
+        active, s, e = active[good], s[good], e[good]
+        owners.append(active)
+        field_starts.append(s)
+        field_stops.append(e)
+        cursor[active] = e
+        active = active[e < stops[active]]
+    if not owners:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty, ok
+    owner = np.concatenate(owners)
+    order = np.argsort(owner, kind="stable")
+    return owner[order], np.concatenate(field_starts)[order], \
+        np.concatenate(field_stops)[order], ok
+
+
 class ExampleSkimmer:
     """Same contract as :class:`.example_proto.ExampleParser` (``parse``), faster."""
 
@@ -145,25 +177,9 @@ class ExampleSkimmer:
         s, e, good = _field(a, starts[has], 0x0A, stops[has])
         ok[has] = good & (e == stops[has])  # one features field, nothing else
         fs[has], fe[has] = s, e
-        records, entry_start, entry_stop = [], [], []
-        active = np.flatnonzero(ok & (fs < fe))
-        cursor = fs.copy()
-        while active.size:
-            s, e, good = _field(a, cursor[active], 0x0A, fe[active])
-            ok[active[~good]] = False
-            active, s, e = active[good], s[good], e[good]
-            records.append(active)
-            entry_start.append(s)
-            entry_stop.append(e)
-            cursor[active] = e
-            active = active[e < fe[active]]
-        if not records:
-            empty = np.zeros(0, np.int64)
-            return empty, empty, empty, ok
-        record = np.concatenate(records)
-        order = np.argsort(record, kind="stable")  # record order, entry order within
-        return record[order], np.concatenate(entry_start)[order], \
-            np.concatenate(entry_stop)[order], ok
+        # records already found unusual are not walked (an empty range)
+        record, entry_start, entry_stop, good = _repeated(a, fs, np.where(ok, fe, fs))
+        return record, entry_start, entry_stop, ok & good
 
     def _match(self, a: np.ndarray, key_start: np.ndarray, key_len: np.ndarray) -> np.ndarray:
         """Index into ``self.wanted`` of each key, -1 for keys not wanted."""
@@ -227,7 +243,7 @@ class ExampleSkimmer:
             rows = np.flatnonzero((which == index) & ~empty)
             rec, s, e = record[rows], ls[rows], le[rows]
             if kind == "bytes_list":
-                vs, ve, owner, good = self._bytes_values(a, s, e)
+                owner, vs, ve, good = _repeated(a, s, e)
                 ok[rec[~good]] = False
                 byte_ranges[index] = (rec, vs, ve, owner)
                 counts[index, rec] = np.bincount(owner, minlength=rec.size)
@@ -247,30 +263,6 @@ class ExampleSkimmer:
                 values[index] = (rec, vals, cnt)
                 counts[index, rec] = cnt
         return self._assemble(records, blob, a, ok, kinds, values, counts, byte_ranges)
-
-    @staticmethod
-    def _bytes_values(a: np.ndarray, starts: np.ndarray, stops: np.ndarray
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Each value of each bytes list: (value start, value stop, list index, ok per list)."""
-        ok = np.ones(starts.size, dtype=bool)
-        owners, vstarts, vstops = [], [], []
-        cursor = starts.copy()
-        active = np.flatnonzero(cursor < stops)
-        while active.size:
-            s, e, good = _field(a, cursor[active], 0x0A, stops[active])
-            ok[active[~good]] = False
-            active, s, e = active[good], s[good], e[good]
-            owners.append(active)
-            vstarts.append(s)
-            vstops.append(e)
-            cursor[active] = e
-            active = active[e < stops[active]]
-        if not owners:
-            empty = np.zeros(0, np.int64)
-            return empty, empty, empty, ok
-        owner = np.concatenate(owners)
-        order = np.argsort(owner, kind="stable")
-        return np.concatenate(vstarts)[order], np.concatenate(vstops)[order], owner[order], ok
 
     def _assemble(self, records: list[bytes], blob: bytes, a: np.ndarray, ok: np.ndarray,
                   kinds: list[str], values: dict[int, Any], counts: np.ndarray,
