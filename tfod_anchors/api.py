@@ -280,14 +280,16 @@ def write_fitted_details(outcome: FitOutcome, *, output: str | None = None,
         return write_config(text, outcome.loaded.path, backup=backup,
                             expected_fingerprint=outcome.loaded.fingerprint)
     written = write_new(text, str(output))
-    behind = pipeline.paths_left_behind(outcome.config, outcome.loaded.path, str(output)) \
-        if outcome.loaded is not None else []
+    if outcome.loaded is None:
+        return written
+    source = outcome.loaded.path
+    behind = pipeline.paths_left_behind(outcome.config, source, str(output))
     if behind:
         written = replace(written, notes=(*written.notes, (
             f"{output} keeps the config's relative paths ({'; '.join(behind)}), found only "
-            f"beside {outcome.loaded.path if outcome.loaded else 'the config'}: TFOD resolves "
-            "them from its working directory, and from the new folder they are not found; "
-            "make them absolute or relative to where training runs")))
+            f"beside {source}: TFOD resolves them from its working directory, and from the "
+            "new folder they are not found; make them absolute or relative to where "
+            "training runs")))
     return written
 
 

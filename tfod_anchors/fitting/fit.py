@@ -238,13 +238,18 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
             + (f"; splits {', '.join(options)}" if len(options) > 1 else ""))
         rng = np.random.default_rng(seed)
         clock.lap("setup")
-        static_side = static_samples(static, seed, max_boxes_exact, n_coarse) \
-            if static is not None else None
+        static_coarse, static_search = (None, None) if static is None else \
+            static_samples(static, seed, max_boxes_exact, n_coarse)
         static_bands = tuple(b for b, share in band_shares(static.boxes).items()
                              if static_guard.bands is not None
                              and share >= static_guard.band_share) if static is not None else ()
-        a_stages = Stages(own, coarse, objective, guard, bands, None if static_side is None
-                           else (static_side[0], static_side[1], static_guard, static_bands))
+
+        def static_on(part: Sample | None) -> tuple | None:
+            """What a stage needs to guard the static boxes, on their sample ``part``."""
+            return None if static is None or part is None else \
+                (static, part, static_guard, static_bands)
+
+        a_stages = Stages(own, coarse, objective, guard, bands, static_on(static_coarse))
         stage_a = {label: a_stages.stage(p) for label, p in options.items()}
         pool = None
         searched = list(options)
@@ -269,10 +274,8 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         say(f"coarse search done in {time.perf_counter() - t0:.1f} s"
             + (f"; polishing {', '.join(chosen)}" if len(options) > 1 else ""))
         clock.lap("coarse")
-        b_stages = a_stages if a_stages.same_samples(
-            sample, None if static_side is None else static_side[2]) else Stages(
-            own, sample, objective, guard, bands, None if static_side is None
-            else (static_side[0], static_side[2], static_guard, static_bands))
+        b_stages = a_stages if a_stages.same_samples(sample, static_search) else Stages(
+            own, sample, objective, guard, bands, static_on(static_search))
         b_stage = {label: b_stages.stage(options[label]) for label in chosen}
         seeds = [int(rng.integers(0, 2**31)) for _ in to_polish]
         lead = to_polish[0][0]

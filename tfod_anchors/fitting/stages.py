@@ -114,10 +114,10 @@ class Stages:
 
 
 def static_samples(static: ResizedBoxes, seed: int, max_boxes: int, n_coarse: int
-                   ) -> tuple[ResizedBoxes, Sample, Sample]:
-    """``(static, coarse sample, search sample)`` of the static boxes of an augmented
-    fit, drawn as the augmented boxes' (content-keyed, the same sizes)."""
+                   ) -> tuple[Sample, Sample]:
+    """``(coarse sample, search sample)`` of the static boxes of an augmented fit, drawn
+    as the augmented boxes' (content-keyed, the same sizes)."""
     shapes, group = static.padded_groups()
     drawn = coarse_and_search(static.boxes, shapes.astype(np.float64)[group], group, seed,
                               max_boxes, n_coarse)
-    return static, drawn.coarse, drawn.search
+    return drawn.coarse, drawn.search
