@@ -1,0 +1,1 @@
+"""Model frameworks behind one protocol (filled in by the spec refactor)."""
