@@ -220,7 +220,7 @@ def detect_family(exp: dict) -> str:
     """
     model = exp.get("task", {}).get("model")
     if not isinstance(model, dict):
-        raise ConfigError("the experiment has no task.model")
+        raise ConfigError("the experiment has no task.model: no anchors to read")
     if "anchor_boxes" in model:
         return YOLOV7 if "min_level" in model else YOLO
     if "anchor" in model and "rpn_head" in model:

@@ -122,8 +122,8 @@ def _cells(centre: np.ndarray, grid: np.ndarray, scale_xy: float) -> np.ndarray:
     if offset == 0.0:
         return np.ones(centre.shape[0], dtype=np.int64)
     frac = centre - np.floor(centre)
-    low = (frac < offset) & (centre > 1.0)
-    high = (frac > 1.0 - offset) & (centre < grid[None, :] - 1.0)
+    low = (frac < offset) & (centre > 1)
+    high = (frac > np.float32(1.0 - offset)) & (centre < grid[None, :] - 1)
     return 1 + low.sum(axis=1) + high.sum(axis=1)
 
 
@@ -152,34 +152,37 @@ def yolo_match(boxes: np.ndarray, input_hw: tuple[int, int], anchors: YoloAnchor
     the stride.
     """
     h, w = int(input_hw[0]), int(input_hw[1])
-    wh = np.stack([boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]], axis=1)
-    centre = np.stack([boxes[:, 1] + boxes[:, 3], boxes[:, 0] + boxes[:, 2]], axis=1) / 2.0
+    # float32 on normalized boxes, as the labeler computes (cell boundaries at exact halves)
+    norm = (boxes / np.array([h, w, h, w], dtype=np.float64)).astype(np.float32)
+    wh = np.stack([norm[:, 3] - norm[:, 1], norm[:, 2] - norm[:, 0]], axis=1)
+    centre = np.stack([norm[:, 1] + norm[:, 3], norm[:, 0] + norm[:, 2]], axis=1) / np.float32(2)
     radius = dict(rule.scale_xy)
     per_level = anchors.per_level()
     n = boxes.shape[0]
     targets = np.zeros(n, dtype=np.int64)
+
+    def grid_of(level: int) -> np.ndarray:
+        return np.array([w // 2 ** level, h // 2 ** level], dtype=np.float32)
+
     if rule.name == RATIO_RULE and not rule.force_match:
         best = np.full(n, np.inf)
         for level, wh_a in per_level.items():
-            stride = 2 ** level
-            grid = np.array([w // stride, h // stride], dtype=np.float64)
-            ratio = wh_ratio(wh / np.array([w, h]) * grid, wh_a / stride)
+            grid = grid_of(level)
+            ratio = wh_ratio(wh * grid, (wh_a / 2 ** level).astype(np.float32))
             kept = (ratio < rule.threshold).sum(axis=1)
             best = np.minimum(best, ratio.min(axis=1))
-            targets += kept * _cells(centre / np.array([w, h]) * grid, grid,
-                                     radius.get(level, 1.0))
+            targets += kept * _cells(centre * grid, grid, radius.get(level, 1.0))
         return YoloMatch(targets > 0, targets, best)
     every = np.concatenate(list(per_level.values()), axis=0)
-    iou = wh_iou(wh / np.array([w, h]), every / np.array([w, h]))
+    iou = wh_iou(wh.astype(np.float64), every / np.array([w, h]))
     best_index = iou.argmax(axis=1)
     kept = iou >= rule.threshold
     kept[np.arange(n), best_index] = True
     start = 0
     for level, wh_a in per_level.items():
-        stride = 2 ** level
-        grid = np.array([w // stride, h // stride], dtype=np.float64)
+        grid = grid_of(level)
         count = kept[:, start:start + wh_a.shape[0]].sum(axis=1)
-        targets += count * _cells(centre / np.array([w, h]) * grid, grid, radius.get(level, 1.0))
+        targets += count * _cells(centre * grid, grid, radius.get(level, 1.0))
         start += wh_a.shape[0]
     best = iou.max(axis=1)
     return YoloMatch(best >= rule.threshold, targets, best)

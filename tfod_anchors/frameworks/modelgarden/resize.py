@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
+from tfod_anchors.errors import InputError
 from tfod_anchors.resize import Resizer, _as_sizes, _stack
 
 
@@ -89,6 +90,14 @@ class ResizeAndCrop(Resizer):
         """Boxes in pixels of the output: ``normalized * original * scale`` per axis,
         clipped to ``[0, Ho] x [0, Wo]`` (``resize_and_crop_boxes`` + ``clip_boxes``)."""
         true_shape, padded_shape = self.shapes(boxset.image_height, boxset.image_width)
+        empty = (true_shape <= 0).any(axis=1)
+        if empty.any():
+            first = int(np.flatnonzero(empty)[0])
+            raise InputError(
+                f"{int(empty.sum())} image(s) resize to zero pixels with {self.describe()}; "
+                f"first: {boxset.image_key[first]} ({boxset.image_height[first]}x"
+                f"{boxset.image_width[first]}); the Model Garden parser fails on these - "
+                "drop them")
         scale = true_shape.astype(np.float64)[boxset.box_image]
         boxes = boxset.boxes.astype(np.float64) * np.concatenate([scale, scale], axis=1)
         limit = np.array([self.output_hw[0], self.output_hw[1]] * 2, dtype=np.float64)
