@@ -1,0 +1,1 @@
+"""The model-config frameworks behind one protocol: TFOD and the Model Garden."""

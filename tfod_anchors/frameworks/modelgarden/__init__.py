@@ -1,0 +1,1 @@
+"""The TF Model Garden (tf-models-official) experiments as a framework."""
