@@ -6,7 +6,7 @@ Run with a Python that has ``tf-models-official`` (the tests read the fixtures w
 
 Each fixture is ``params.as_dict()`` of the registered experiment (what ``train.py``
 saves as ``params.yaml``), cut to the parts the anchor code reads: ``task.model``,
-``task.train_data`` and ``task.init_checkpoint_modules``.
+``task.train_data``, ``task.init_checkpoint`` and ``task.init_checkpoint_modules``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ EXPERIMENTS = (
     "maskrcnn_resnetfpn_coco", "maskrcnn_mobilenet_coco", "cascadercnn_spinenet_coco",
     "yolo_darknet", "scaled_yolo", "coco_yolov7tiny", "coco_yolov7",
 )
-KEPT_TASK_KEYS = ("model", "train_data", "init_checkpoint_modules")
+KEPT_TASK_KEYS = ("model", "train_data", "init_checkpoint", "init_checkpoint_modules")
 
 
 def resolved(name: str) -> dict:
