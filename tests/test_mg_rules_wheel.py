@@ -49,8 +49,7 @@ def test_configured_backbone_levels():
     import official.projects.yolo.common.registry_imports  # noqa: F401
     from official.core import exp_factory
 
-    for name in ("retinanet_spinenet_coco", "retinanet_mobile_coco", "scaled_yolo",
-                 "coco_yolov7tiny"):
+    for name in ("retinanet_mobile_coco", "coco_yolov7tiny"):  # the small ones: quick to build
         model = exp_factory.get_exp_config(name).task.model
         kind = model.backbone.type
         assert kind in rules.CONFIGURED_LEVELS
