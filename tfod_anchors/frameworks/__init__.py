@@ -1,1 +1,1 @@
-"""Model frameworks behind one protocol (filled in by the spec refactor)."""
+"""The model-config frameworks behind one protocol: TFOD and the Model Garden."""
