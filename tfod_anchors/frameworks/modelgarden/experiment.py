@@ -166,7 +166,9 @@ def missing_for_resolved(doc: Any) -> list[str]:
         return ["(a mapping)"]
     missing = [k for k in _RESOLVED_TOP if k not in doc]
     task = doc.get("task")
-    model = task.get("model") if isinstance(task, dict) else None
+    if not isinstance(task, dict):
+        return missing + ["task"]
+    model = task.get("model")
     if not isinstance(model, dict):
         return missing + ["task.model"]
     for key in ("input_size", "num_classes"):
