@@ -33,9 +33,10 @@ def retinanet(input_size=(640, 640), pad=True, **anchor) -> dict:
     block.update(anchor)
     return {"runtime": {}, "trainer": {}, "task": {
         "model": {"anchor": block, "head": {}, "min_level": 3, "max_level": 7,
-                  "input_size": [*input_size, 3], "num_classes": 91},
+                  "input_size": [*input_size, 3], "num_classes": 91, "backbone": {}},
         "train_data": {"parser": {"match_threshold": 0.5, "unmatched_threshold": 0.5,
-                                  "pad": pad, "keep_aspect_ratio": True}}}}
+                                  "pad": pad, "keep_aspect_ratio": True,
+                                  "aug_scale_min": 1.0, "aug_scale_max": 1.0}}}}
 
 
 def yolov7(boxes=((10, 13), (16, 30), (33, 23), (30, 61), (62, 45), (59, 119), (116, 90),

@@ -37,9 +37,6 @@ YOLOV7 = "yolov7"
 FAMILIES = (RETINANET, FASTER_RCNN, MASK_RCNN, CASCADE_RCNN, YOLO, YOLOV7)
 RCNN_FAMILIES = (FASTER_RCNN, MASK_RCNN, CASCADE_RCNN)
 
-#: Top-level sections every resolved ``params.yaml`` has (``ExperimentConfig``).
-_RESOLVED_TOP = ("runtime", "task", "trainer")
-
 
 class _Flags:
     """The flag values ``ExperimentParser`` reads (``train.py``'s absl flags, minus the rest)."""
@@ -159,35 +156,44 @@ def load_yaml(path: str) -> Any:
         raise ConfigError(f"not valid YAML: {_one_line(err)}", path) from None
 
 
+#: Parser keys each family's adapter reads (a resolved experiment has them all).
+_PARSER_KEYS = {
+    "anchor": ("aug_scale_min", "aug_scale_max", "match_threshold", "unmatched_threshold"),
+    "anchor_boxes": ("letter_box", "anchor_thresh", "best_match_only", "use_tie_breaker"),
+}
+
+
 def missing_for_resolved(doc: Any) -> list[str]:
-    """The keys a fully resolved experiment must have that ``doc`` lacks (dotted paths);
-    empty for a resolved experiment with an anchor block."""
-    if not isinstance(doc, dict):
-        return ["(a mapping)"]
-    missing = [k for k in _RESOLVED_TOP if k not in doc]
-    task = doc.get("task")
-    if not isinstance(task, dict):
-        return missing + ["task"]
+    """The keys a resolved experiment has and ``doc`` lacks (dotted paths), among those
+    the adapter reads: ``task.model`` (input size, classes, levels, the anchor block, the
+    head), the parser's resize and matching keys; empty for a resolved experiment (also one
+    cut to its ``task`` section)."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("task"), dict):
+        return ["task"]
+    task = doc["task"]
     model = task.get("model")
     if not isinstance(model, dict):
-        return missing + ["task.model"]
-    for key in ("input_size", "num_classes"):
-        if key not in model:
-            missing.append(f"task.model.{key}")
+        return ["task.model"]
+    missing = [f"task.model.{k}" for k in ("input_size", "num_classes", "backbone")
+               if k not in model]
     if "anchor" in model:
-        need = ("num_scales", "aspect_ratios", "anchor_size")
-        missing += [f"task.model.anchor.{k}" for k in need if k not in (model["anchor"] or {})]
+        block, need = "anchor", ("num_scales", "aspect_ratios", "anchor_size")
         missing += [f"task.model.{k}" for k in ("min_level", "max_level") if k not in model]
+        if "head" not in model and "rpn_head" not in model:
+            missing.append("task.model.head (or rpn_head)")
     elif "anchor_boxes" in model:
-        need = ("boxes", "anchors_per_scale", "level_limits")
-        missing += [f"task.model.anchor_boxes.{k}" for k in need
-                    if k not in (model["anchor_boxes"] or {})]
+        block, need = "anchor_boxes", ("boxes", "anchors_per_scale", "level_limits")
+        if "detection_generator" not in model:
+            missing.append("task.model.detection_generator")
     else:
-        missing.append("task.model.anchor (or anchor_boxes)")
+        return missing + ["task.model.anchor (or anchor_boxes)"]
+    missing += [f"task.model.{block}.{k}" for k in need if k not in (model[block] or {})]
     train = task.get("train_data")
-    if not isinstance(train, dict) or not isinstance(train.get("parser"), dict):
-        missing.append("task.train_data.parser")
-    return missing
+    parser = train.get("parser") if isinstance(train, dict) else None
+    if not isinstance(parser, dict):
+        return missing + ["task.train_data.parser"]
+    return missing + [f"task.train_data.parser.{k}" for k in _PARSER_KEYS[block]
+                      if k not in parser]
 
 
 def read_params_yaml(path: str) -> dict:
@@ -235,3 +241,20 @@ def detect_family(exp: dict) -> str:
     raise ConfigError("the experiment's model has no anchors (task.model.anchor or "
                       "anchor_boxes): only RetinaNet, Faster/Mask/Cascade R-CNN and YOLO "
                       "experiments are supported")
+
+
+def with_change(exp: dict, change: dict) -> dict:
+    """A deep copy of ``exp`` with each dotted key of ``change`` set (YOLO boxes given as
+    ``[[w, h], ...]`` are stored as ``[{"box": [w, h]}, ...]``, as ``as_dict`` has them)."""
+    import copy
+
+    out = copy.deepcopy(exp)
+    for key, value in change.items():
+        *parents, leaf = key.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        if leaf == "boxes":
+            value = [item if isinstance(item, dict) else {"box": list(item)} for item in value]
+        node[leaf] = copy.deepcopy(value)
+    return out

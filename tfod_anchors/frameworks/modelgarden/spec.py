@@ -1,0 +1,221 @@
+"""The TF Model Garden's :class:`~tfod_anchors.frameworks.base.ModelSpec`.
+
+A thin frozen class over a resolved experiment (the nested dict of ``params.as_dict()``):
+:mod:`.resize` (the training parser's resize), :mod:`.geometry` (the anchors),
+:mod:`.matching` (the family's rule), :mod:`.params` (the fittable fields), :mod:`.rules`
+(``check``) and :mod:`.yaml_patch` (the minimal YAML edit). The anchors value is a change
+(dotted key -> value) in :mod:`.yaml_patch`'s vocabulary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tfod_anchors.frameworks.base import MatcherRule, ModelInputs, TextPatch
+from tfod_anchors.frameworks.modelgarden import experiment as mgx
+from tfod_anchors.frameworks.modelgarden import geometry, matching
+from tfod_anchors.frameworks.modelgarden import params as mgp
+from tfod_anchors.frameworks.modelgarden.resize import parser_resizer
+
+if TYPE_CHECKING:
+    from tfod_anchors.anchors.layout import AnchorLayout
+    from tfod_anchors.fitting.params import ParamSpace
+    from tfod_anchors.matcher import MatcherSpec
+    from tfod_anchors.resize import Resizer
+    from tfod_anchors.rules.findings import Finding
+
+YOLO_FAMILIES = (mgx.YOLO, mgx.YOLOV7)
+
+
+@dataclass(frozen=True, eq=False)
+class ModelGardenSpec:
+    """A resolved Model Garden experiment (see :func:`model_garden_spec`).
+
+    Attributes:
+        experiment: the resolved experiment (read, never changed).
+        path: the YAML file it was read from, or None (``--experiment`` alone).
+        name: the registered experiment name, or None (a ``params.yaml``).
+        family: :data:`~.experiment.FAMILIES` (``retinanet``, ``mask_rcnn``, ``yolo``...).
+        kind: ``"multilevel"`` (``task.model.anchor``) or ``"yolo_boxes"``.
+    """
+
+    experiment: dict
+    path: str | None = None
+    name: str | None = None
+    family: str = ""
+    kind: str | None = None
+    framework: str = "model_garden"
+    _memo: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def config(self) -> dict:
+        """The protocol's framework config object: the resolved experiment dict."""
+        return self.experiment
+
+    @property
+    def is_yolo(self) -> bool:
+        return self.family in YOLO_FAMILIES
+
+    def _anchor_block(self) -> geometry.MultilevelAnchors | geometry.YoloAnchors:
+        if "block" not in self._memo:
+            self._memo["block"] = (geometry.yolo_anchors(self.experiment) if self.is_yolo
+                                   else geometry.multilevel_anchors(self.experiment))
+        return self._memo["block"]
+
+    def rule(self) -> matching.MatchRule:
+        """The family's own rule (named in outputs)."""
+        block = self._anchor_block()
+        return matching.matching_rule(self.experiment, self.family,
+                                      block if isinstance(block, geometry.YoloAnchors) else None)
+
+    # --- inputs -----------------------------------------------------------------------------
+    @property
+    def inputs(self) -> ModelInputs:
+        """``task.train_data.input_path`` (comma-separated patterns, as the Model Garden's
+        reader splits them); TF Example records."""
+        raw = self.experiment["task"].get("train_data", {}).get("input_path") or ""
+        paths = tuple(p.strip() for p in str(raw).split(",") if p.strip())
+        return ModelInputs(paths, "tf_record_input_reader" if paths else None, None, None)
+
+    @property
+    def augmenter(self) -> Any:
+        """None: the parsers' augmentation is drawn by :mod:`.augment` when it is wired."""
+        return None
+
+    @property
+    def anchors(self) -> dict[str, Any]:
+        block = self._anchor_block()
+        if isinstance(block, geometry.YoloAnchors):
+            return mgp.yolo_change(block)
+        return mgp.multilevel_change(block)
+
+    def resizer(self) -> Resizer:
+        return parser_resizer(self.experiment, self.family)
+
+    def resized_shapes(self, image_size: tuple[int, int]
+                       ) -> tuple[tuple[int, int], tuple[int, int]]:
+        """``(true, padded)`` ``(h, w)`` the parser gives an original image size."""
+        true, padded = self.resizer().shapes([int(image_size[0])], [int(image_size[1])])
+        return ((int(true[0, 0]), int(true[0, 1])), (int(padded[0, 0]), int(padded[0, 1])))
+
+    # --- anchors and matching -----------------------------------------------------------------
+    def matcher(self) -> MatcherSpec:
+        """The IoU rules' thresholds; for the YOLO rules, their threshold when it is an IoU
+        (``yolo_darknet``) and 0.5 for the ratio rule (IoU metrics are then for reference:
+        :meth:`matcher_rule` and :func:`.matching.yolo_match` give the rule itself)."""
+        from tfod_anchors.matcher import MatcherSpec
+
+        rule = self.rule()
+        if rule.name == matching.RATIO_RULE:
+            return MatcherSpec(0.5, 0.5, False, source=f"{rule.name} (IoU for reference)")
+        return rule.matcher_spec()
+
+    def matcher_rule(self) -> MatcherRule:
+        rule = self.rule()
+        if rule.name == matching.RATIO_RULE:
+            return MatcherRule.yolo_ratio(rule.threshold, source=rule.source)
+        return MatcherRule.iou(rule.threshold, force_match=rule.force_match, source=rule.source)
+
+    def layout_function(self) -> Callable[[tuple[int, int]], AnchorLayout]:
+        """Memoised per padded shape (the parsers give one static shape)."""
+        if "layout" not in self._memo:
+            block = self._anchor_block()
+            cache: dict[tuple[int, int], AnchorLayout] = {}
+
+            def layout(padded_hw: tuple[int, int]) -> AnchorLayout:
+                key = (int(padded_hw[0]), int(padded_hw[1]))
+                if key not in cache:
+                    cache[key] = block.layout(key)
+                return cache[key]
+
+            self._memo["layout"] = layout
+        return self._memo["layout"]
+
+    def layout_for(self, padded_hw: tuple[int, int]) -> AnchorLayout:
+        return self.layout_function()(padded_hw)
+
+    def param_space(self, *, num_scales: int | None = None,
+                    num_aspect_ratios: int | None = None,
+                    size_range: tuple[float, float] = (4.0, 2048.0)) -> ParamSpace:
+        from tfod_anchors.errors import UsageError
+
+        block = self._anchor_block()
+        if isinstance(block, geometry.YoloAnchors):
+            if num_scales or num_aspect_ratios:
+                raise UsageError("YOLO anchor boxes have no scales or aspect ratios to count: "
+                                 "the number of boxes per level (anchors_per_scale) is kept")
+            return mgp.yolo_space(block, (min(2.0, size_range[0]), size_range[1]))
+        return mgp.multilevel_space(block, num_scales, num_aspect_ratios)
+
+    def shape_unit(self, padded_hw: tuple[int, int]) -> tuple[float, float]:
+        return 1.0, 1.0
+
+    def with_anchors(self, anchors: Any) -> ModelGardenSpec:
+        return ModelGardenSpec(mgx.with_change(self.experiment, anchors), self.path, self.name,
+                               self.family, self.kind)
+
+    # --- rules and writing ------------------------------------------------------------------
+    def check_rules(self, image_size: tuple[int, int] = (480, 640)) -> list[Finding]:
+        from tfod_anchors.frameworks.modelgarden.rules import experiment_findings
+
+        return experiment_findings(self.experiment)
+
+    def config_findings(self) -> list[Finding]:
+        return self.check_rules()
+
+    def anchor_value_findings(self) -> list[Finding]:
+        from tfod_anchors.frameworks.modelgarden.rules import value_findings
+
+        return value_findings(self.experiment)
+
+    def text_patch(self, text: str, anchors: Any, path: str | None = None) -> TextPatch:
+        from tfod_anchors.frameworks.modelgarden.yaml_patch import patch_text
+
+        return TextPatch(patch_text(text, anchors, path))
+
+    def config_with(self, anchors: Any) -> dict:
+        return mgx.with_change(self.experiment, anchors)
+
+
+def model_garden_spec(experiment: dict, path: str | None = None,
+                      name: str | None = None) -> ModelGardenSpec:
+    """A :class:`ModelGardenSpec` of a resolved experiment, validated here (the edge).
+
+    Raises:
+        ConfigError: no anchors of a known family, or anchor values that build nothing.
+    """
+    family = mgx.detect_family(experiment)
+    spec = ModelGardenSpec(experiment, path, name, family,
+                           mgp.YOLO_BOXES if family in YOLO_FAMILIES else mgp.MULTILEVEL)
+    spec._anchor_block()  # raises ConfigError on values the Model Garden cannot build
+    if not spec.is_yolo:
+        geometry.input_hw(experiment)
+    return spec
+
+
+def load_spec(config: str | None = None, *, experiment: str | None = None,
+              config_files: tuple[str, ...] | list[str] = (),
+              params_override: str | None = None) -> ModelGardenSpec:
+    """The spec of a Model Garden input as the command line names it.
+
+    ``--experiment NAME [--config-file Y]... [--params-override S]`` (with a YAML
+    ``config`` argument, that file is applied first, as the first ``--config_file``); or a
+    resolved ``params.yaml`` as ``config`` alone (no Model Garden import).
+
+    Raises:
+        UsageError: neither given, or the Model Garden missing for ``--experiment``.
+        ConfigError: see :func:`.experiment.resolve_experiment` / ``read_params_yaml``.
+    """
+    from tfod_anchors.errors import UsageError
+
+    if experiment:
+        files = ([config] if config else []) + list(config_files)
+        exp = mgx.resolve_experiment(experiment, files, params_override)
+        return model_garden_spec(exp, config, experiment)
+    if config_files or params_override:
+        raise UsageError("--config-file and --params-override need --experiment NAME")
+    if not config:
+        raise UsageError("no model config: pass a config file or --experiment NAME")
+    return model_garden_spec(mgx.read_params_yaml(config), config)
