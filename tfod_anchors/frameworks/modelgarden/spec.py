@@ -156,6 +156,39 @@ class ModelGardenSpec:
         return ModelGardenSpec(mgx.with_change(self.experiment, anchors), self.path, self.name,
                                self.family, self.kind)
 
+    def describe(self, image_size: tuple[int, int]) -> dict[str, Any]:
+        """The ``anchors`` command's JSON object for one original image size ``(h, w)``:
+        the keys of the TFOD description that apply (``image_size``, ``resized_shape``,
+        ``padded_shape``, ``feature_map_shapes``, ``anchors_per_location``, ``num_anchors``,
+        ``levels``, ``per_location``) plus ``framework``, ``family``, ``experiment``,
+        ``resizer`` and ``match_rule``. The anchors (``layout.boxes()``) are in the Model
+        Garden's order: levels min to max, cells row-major, scale-major then ratio."""
+        true, padded = self.resized_shapes(image_size)
+        layout = self.layout_for(padded)
+        rule = self.rule()
+        levels, per_location = [], []
+        for level in layout.levels:
+            levels.append({"level": level.level, "feature_map_shape": list(level.grid_shape),
+                           "stride": [round(v, 4) for v in level.stride],
+                           "offset": [round(v, 4) for v in level.offset],
+                           "anchors_per_location": int(level.sizes.shape[0]),
+                           "num_anchors": level.num_anchors})
+            per_location += [{"level": level.level, "height": round(float(h), 2),
+                              "width": round(float(w), 2),
+                              "pixel_aspect_ratio": round(float(w / h), 4)}
+                             for h, w in level.sizes]
+        return {"image_size": [int(image_size[0]), int(image_size[1])],
+                "resized_shape": list(true), "padded_shape": list(padded),
+                "feature_map_shapes": [list(lv.grid_shape) for lv in layout.levels],
+                "anchors_per_location": [int(lv.sizes.shape[0]) for lv in layout.levels],
+                "num_anchors": layout.num_anchors, "framework": self.framework,
+                "family": self.family, "experiment": self.name or self.path,
+                "resizer": self.resizer().describe(), "units": "pixels of the padded input",
+                "window_policy": layout.window_policy,
+                "match_rule": {"name": rule.name, "threshold": rule.threshold,
+                               "force_match": rule.force_match, "source": rule.source},
+                "levels": levels, "per_location": per_location}
+
     # --- rules and writing ------------------------------------------------------------------
     def check_rules(self, image_size: tuple[int, int] = (480, 640)) -> list[Finding]:
         from tfod_anchors.frameworks.modelgarden.rules import experiment_findings
