@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from tfod_anchors.frameworks.base import MatcherRule, ModelInputs, TextPatch
 from tfod_anchors.frameworks.modelgarden import experiment as mgx
 from tfod_anchors.frameworks.modelgarden import geometry, matching
@@ -156,13 +158,23 @@ class ModelGardenSpec:
         return ModelGardenSpec(mgx.with_change(self.experiment, anchors), self.path, self.name,
                                self.family, self.kind)
 
+    def default_image_size(self) -> tuple[int, int]:
+        """The original size the ``anchors`` command shows by default: the input size."""
+        return geometry.input_hw(self.experiment)
+
+    def anchor_boxes(self, padded_hw: tuple[int, int]) -> np.ndarray:
+        """float64 ``[N, 4]`` ``(ymin, xmin, ymax, xmax)`` pixels, the Model Garden's order
+        (``anchors --export``)."""
+        return self.layout_for(padded_hw).boxes()
+
     def describe(self, image_size: tuple[int, int]) -> dict[str, Any]:
-        """The ``anchors`` command's JSON object for one original image size ``(h, w)``:
-        the keys of the TFOD description that apply (``image_size``, ``resized_shape``,
+        """The ``anchors`` command's JSON object for one original image size ``(h, w)``,
+        with the keys of the TFOD description (``image_size``, ``resized_shape``,
         ``padded_shape``, ``feature_map_shapes``, ``anchors_per_location``, ``num_anchors``,
-        ``levels``, ``per_location``) plus ``framework``, ``family``, ``experiment``,
-        ``resizer`` and ``match_rule``. The anchors (``layout.boxes()``) are in the Model
-        Garden's order: levels min to max, cells row-major, scale-major then ratio."""
+        ``levels``, ``per_location``, ``units``, ``window_policy``, ``notes``...) plus
+        ``framework``, ``family``, ``experiment``, ``resizer`` and ``match_rule``. The
+        anchors are in the Model Garden's order: levels min to max, cells row-major,
+        scale-major then ratio (YOLO: the boxes of the level in order)."""
         true, padded = self.resized_shapes(image_size)
         layout = self.layout_for(padded)
         rule = self.rule()
@@ -175,18 +187,30 @@ class ModelGardenSpec:
                            "num_anchors": level.num_anchors})
             per_location += [{"level": level.level, "height": round(float(h), 2),
                               "width": round(float(w), 2),
+                              "scale": round(float(np.sqrt(h * w)) / 2 ** level.level, 4),
                               "pixel_aspect_ratio": round(float(w / h), 4)}
                              for h, w in level.sizes]
+        boxes = layout.boxes()
+        outside = int(((boxes[:, :2] < 0) | (boxes[:, 2:] > np.array(padded))).any(axis=1).sum())
+        model = self.experiment["task"]["model"]
+        backbone = model.get("backbone", {}).get("type", "?")
+        decoder = (model.get("decoder") or {}).get("type")
+        forced = "best anchor of every box forced" if rule.force_match else "no forced match"
         return {"image_size": [int(image_size[0]), int(image_size[1])],
                 "resized_shape": list(true), "padded_shape": list(padded),
                 "feature_map_shapes": [list(lv.grid_shape) for lv in layout.levels],
                 "anchors_per_location": [int(lv.sizes.shape[0]) for lv in layout.levels],
                 "num_anchors": layout.num_anchors, "framework": self.framework,
-                "family": self.family, "experiment": self.name or self.path,
-                "resizer": self.resizer().describe(), "units": "pixels of the padded input",
-                "window_policy": layout.window_policy,
+                "family": self.family, "meta_architecture": self.family,
+                "feature_extractor": f"{backbone}/{decoder}" if decoder else backbone,
+                "anchor_generator": "anchor_boxes" if self.is_yolo else "anchor",
+                "experiment": self.name or self.path, "resizer": self.resizer().describe(),
+                "units": "pixels of the padded input (Model Garden order)",
+                "window_policy": layout.window_policy, "num_anchors_outside_image": outside,
                 "match_rule": {"name": rule.name, "threshold": rule.threshold,
                                "force_match": rule.force_match, "source": rule.source},
+                "notes": [f"Model Garden {self.family}: {rule.name}, threshold "
+                          f"{rule.threshold:g} ({rule.source}), {forced}"],
                 "levels": levels, "per_location": per_location}
 
     # --- rules and writing ------------------------------------------------------------------
@@ -252,3 +276,53 @@ def load_spec(config: str | None = None, *, experiment: str | None = None,
     if not config:
         raise UsageError("no model config: pass a config file or --experiment NAME")
     return model_garden_spec(mgx.read_params_yaml(config), config)
+
+
+#: File suffixes read as Model Garden YAML (anything else is a ``pipeline.config``).
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def is_yaml_path(path: str) -> bool:
+    """Whether ``path`` names a YAML file (a Model Garden experiment)."""
+    return str(path).lower().endswith(YAML_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class ExperimentRef:
+    """A Model Garden input as the command line gives it, resolved at the API edge by
+    :meth:`resolve_model` (the API's hook for configs that are not a file path).
+
+    Attributes:
+        name: ``--experiment`` (None: ``path`` is a resolved ``params.yaml``).
+        config_files: ``--config-file`` values, in order (after ``path``).
+        params_override: ``--params-override``.
+        path: the YAML config argument, or None (``--experiment`` alone).
+    """
+
+    name: str | None = None
+    config_files: tuple[str, ...] = ()
+    params_override: str | None = None
+    path: str | None = None
+
+    def resolve_model(self) -> tuple[ModelGardenSpec, Any]:
+        """``(spec, loaded)``: ``loaded`` is the YAML file as read (a
+        :class:`~tfod_anchors.config.files.LoadedConfig` whose ``config`` is the resolved
+        experiment; its text is what ``fit`` patches), or None without a file."""
+        from tfod_anchors.config.files import LoadedConfig
+        from tfod_anchors.frameworks.modelgarden.yaml_patch import read_text
+
+        loaded = None
+        if self.path is not None:
+            text, print_ = read_text(self.path)
+        spec = load_spec(self.path, experiment=self.name, config_files=self.config_files,
+                         params_override=self.params_override)
+        if self.path is not None:
+            loaded = LoadedConfig(self.path, text.encode("utf-8"), text, print_,
+                                  spec.experiment, None)  # type: ignore[arg-type]
+        return spec, loaded
+
+    def __str__(self) -> str:
+        parts = [self.path] if self.path else []
+        if self.name:
+            parts.append(f"--experiment {self.name}")
+        return " ".join(parts) or "(no config)"
