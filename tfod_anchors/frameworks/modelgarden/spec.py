@@ -158,6 +158,17 @@ class ModelGardenSpec:
         return ModelGardenSpec(mgx.with_change(self.experiment, anchors), self.path, self.name,
                                self.family, self.kind)
 
+    def rule_metrics(self, resized: Any) -> dict[str, Any]:
+        """The YOLO rules' own metrics of resized boxes (:func:`.matching.yolo_metrics`:
+        recall under the rule, share of boxes with no target at all, targets per box);
+        empty for the IoU rules, which the coverage metrics measure already."""
+        block = self._anchor_block()
+        if not isinstance(block, geometry.YoloAnchors) or resized.num_boxes == 0:
+            return {}
+        rule = self.rule()
+        hw = geometry.input_hw(self.experiment)
+        return matching.yolo_metrics(matching.yolo_match(resized.boxes, hw, block, rule), rule)
+
     def default_image_size(self) -> tuple[int, int]:
         """The original size the ``anchors`` command shows by default: the input size."""
         return geometry.input_hw(self.experiment)
