@@ -9,7 +9,9 @@ of anchors per location (or per YOLO level) belong to the network and stay.
 * RetinaNet / R-CNN: ``x = log([anchor_size, *aspect_ratios])``; shapes per level
   scale-major then ratio, as ``Anchor`` lays them (:mod:`.geometry`). ``num_scales`` is kept
   unless a new count is asked for (the head's shape depends on it).
-* YOLO: ``x = log([w_0, h_0, w_1, h_1, ...])`` pixels at the input size, level by level.
+* YOLO: ``x = log([w_0, h_0, w_1, h_1, ...])`` pixels at the input size, fitted as one set
+  and handed to the levels smallest area first (as the Model Garden's own k-means sorts
+  them), ``anchors_per_scale`` per level.
 
 Shape units are pixels of the network input (:func:`shape_unit` is ``(1, 1)``).
 """
@@ -79,12 +81,15 @@ def yolo_space(anchors: YoloAnchors, size_range: tuple[float, float] = (2.0, 204
     k = anchors.anchors_per_scale
     n = len(anchors.boxes)
 
+    def by_area(wh: np.ndarray) -> np.ndarray:
+        return wh[np.argsort(wh[:, 0] * wh[:, 1], kind="stable")]
+
     def shapes_of(x: np.ndarray) -> list[np.ndarray]:
-        wh = np.exp(np.asarray(x, dtype=np.float64)).reshape(-1, 2)
+        wh = by_area(np.exp(np.asarray(x, dtype=np.float64)).reshape(-1, 2))
         return [wh[i:i + k, ::-1].copy() for i in range(0, n, k)]
 
     def write(template: Any, values: np.ndarray) -> dict[str, Any]:
-        wh = np.asarray(values, dtype=np.float64).reshape(-1, 2)
+        wh = by_area(np.asarray(values, dtype=np.float64).reshape(-1, 2))
         return {BOXES: [[float(w), float(h)] for w, h in wh]}
 
     x0 = np.log(np.asarray(anchors.boxes, dtype=np.float64).reshape(-1))
