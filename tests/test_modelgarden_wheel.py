@@ -8,6 +8,8 @@ Model Garden's own classes: ``Anchor``, ``GridGenerator``, ``resize_and_crop_ima
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -338,3 +340,48 @@ def test_yolo_recall_is_a_literal_labeler_count(name, voc_images):
     else:
         assert int((ours_match.targets > 0).sum()) == with_target
     assert np.array_equal(ours_match.targets, targets)
+
+
+# ------------------------------------------------------------------ the command line
+
+@pytest.mark.parametrize("name, override", [
+    ("retinanet_resnetfpn_coco", None),
+    ("maskrcnn_resnetfpn_coco", "task.model.input_size=[500,375,3]"),
+    ("retinanet_spinenet_coco",
+     "task.model.input_size=[384,640,3],task.model.anchor.aspect_ratios=[0.25,1.0,3.0]"),
+])
+def test_anchors_command_exports_the_wheels_anchors(name, override, tmp_path, capsys):
+    pytest.importorskip("tfod_anchors.frameworks.base", reason="the ModelSpec protocol (main)")
+    from tfod_anchors.cli import main
+
+    target = tmp_path / "a.npy"
+    argv = ["anchors", "--experiment", name, "--export", str(target), "--json"]
+    if override:
+        argv += ["--params-override", override]
+    assert main(argv) == 0
+    entry = json.loads(capsys.readouterr().out)[0]
+    exp = mgx.resolve_experiment(name, params_override=override)
+    ref = real_anchors(geometry.multilevel_anchors(exp), tuple(entry["padded_shape"]))
+    got = np.load(target)
+    assert got.shape == ref.shape and np.abs(got - ref).max() <= 1e-3
+
+
+def test_fit_override_file_is_accepted_by_the_model_garden(tmp_path, capsys):
+    pytest.importorskip("tfod_anchors.frameworks.base", reason="the ModelSpec protocol (main)")
+    cards = SHARED_DATASETS / "cards" / "cards.csv"
+    if not cards.exists():
+        pytest.skip(f"{cards} not present (../shared)")
+    from tfod_anchors.cli import main
+
+    target = tmp_path / "override.yaml"
+    code = main(["fit", "--experiment", "coco_yolov7tiny", "--input", str(cards),
+                 "--objective", "w:1,1,1", "--output", str(target), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["written"] == str(target)
+    fitted = doc["anchor_generator"]["task.model.anchor_boxes.boxes"]
+    # train.py --config_file accepts it, and the experiment then has exactly those boxes
+    exp = mgx.resolve_experiment("coco_yolov7tiny", [str(target)])
+    assert [b["box"] for b in exp["task"]["model"]["anchor_boxes"]["boxes"]] == fitted
+    again = mgx.resolve_experiment("coco_yolov7tiny",
+                                   params_override=doc["override"]["params_override"])
+    assert again["task"]["model"]["anchor_boxes"] == exp["task"]["model"]["anchor_boxes"]
