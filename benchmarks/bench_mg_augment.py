@@ -10,8 +10,9 @@ of COCO val2017 is drawn ``--draws`` times by both:
 * ours: :func:`tfod_anchors.frameworks.modelgarden.augment.augment`.
 
 It prints the two-sample Kolmogorov-Smirnov distance of box width and height in output
-pixels (and of box counts kept), with the 95% critical value for samples of these sizes
-(two identical distributions stay under it 95% of the time). Needs tf-models-official.
+pixels, the same distance between two of our runs under different seeds (the noise
+floor: boxes of one image share its draw, so they are not independent samples), and the
+95% critical value for independent samples of these sizes. Needs tf-models-official.
 
     nice -n 10 python benchmarks/bench_mg_augment.py --experiment maskrcnn_resnetfpn_coco
 """
@@ -89,7 +90,8 @@ def critical(n: int, m: int) -> float:
     return 1.358 * math.sqrt((n + m) / (n * m))
 
 
-def compare(experiment: str, draws: int, seed: int, limit: int | None = None) -> dict:
+def compare(experiment: str, draws: int, seed: int, limit: int | None = None,
+            tf_floor: bool = False) -> dict:
     params = load((FIXTURES / f"{experiment}.yaml").read_text())
     spec = mg_augment.from_params(params)
     boxset = read_boxes(str(csv_path("coco")))
@@ -108,9 +110,18 @@ def compare(experiment: str, draws: int, seed: int, limit: int | None = None) ->
               "boxes_real": len(theirs), "boxes_ours": len(ours),
               "critical_95": round(critical(len(theirs), len(ours)), 4),
               "seconds_real": round(t1 - t0, 1), "seconds_ours": round(t2 - t1, 2)}
-    for name, axis in (("width", (3, 1)), ("height", (2, 0))):
-        result[f"ks_{name}"] = round(ks(theirs[:, axis[0]] - theirs[:, axis[1]],
-                                        ours[:, axis[0]] - ours[:, axis[1]]), 4)
+    again = mg_augment.augment(boxset, spec, draws_per_image=draws, seed=seed + 1000).boxes
+    if tf_floor:  # the wheel against itself under another seed
+        real_again = real_boxes(boxset, spec, draws, seed + 1000)
+        for name, (hi, lo) in (("width", (3, 1)), ("height", (2, 0))):
+            result[f"ks_{name}_real_vs_real"] = round(ks(
+                real_again[:, hi] - real_again[:, lo], theirs[:, hi] - theirs[:, lo]), 4)
+    for name, (hi, lo) in (("width", (3, 1)), ("height", (2, 0))):
+        result[f"ks_{name}"] = round(ks(theirs[:, hi] - theirs[:, lo], ours[:, hi] - ours[:, lo]),
+                                     4)
+        # the noise floor: our draws against our own draws under another seed
+        result[f"ks_{name}_ours_vs_ours"] = round(ks(again[:, hi] - again[:, lo],
+                                                     ours[:, hi] - ours[:, lo]), 4)
     return result
 
 
@@ -119,9 +130,12 @@ def main() -> None:
     ap.add_argument("--experiment", default="maskrcnn_resnetfpn_coco")
     ap.add_argument("--draws", type=int, default=2)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--tf-floor", action="store_true",
+                    help="also run the wheel twice (its own seed-to-seed distance)")
     args = ap.parse_args()
     for seed in args.seeds:
-        print(json.dumps(compare(args.experiment, args.draws, seed)), flush=True)
+        print(json.dumps(compare(args.experiment, args.draws, seed, tf_floor=args.tf_floor)),
+              flush=True)
 
 
 if __name__ == "__main__":

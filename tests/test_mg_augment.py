@@ -144,3 +144,10 @@ def test_boxes_stay_inside_the_output_and_keep_their_image_ratio(h, w, u, off):
     out, kept = mga.apply(whole, np.array([0]), np.array([[h, w]]), spec, d)
     assert ((out >= 0) & (out <= [512, 384, 512, 384])).all()
     assert kept.all() == bool((content > 0).all())
+
+
+def test_flips_share_the_scale_uniform():
+    spec = mga.ScaleJitter((640, 640), (640, 640), 0.5, 1.5, hflip=True, vflip=True)
+    d = mga.draw(spec, 1000, np.random.default_rng(1))
+    assert np.array_equal(d.flip_x, d.scale_u < 1.0) and np.array_equal(d.flip_x, d.flip_y)
+    assert 400 < d.flip_x.sum() < 600

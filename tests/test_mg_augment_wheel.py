@@ -37,20 +37,28 @@ def random_images(n: int, seed: int):
 
 
 def parse(hw, image, boxes, **parser_args):
-    """The real parser's (gt_boxes, image_info) per image."""
+    """The real parser's (gt_boxes, image_info) per image, mapped over a tf.data dataset
+    as training maps it (in a graph: this matters, see test_flips_share_the_scale_draw)."""
     from official.vision.dataloaders import maskrcnn_input
 
     parser = maskrcnn_input.Parser(output_size=list(OUTPUT), min_level=2, max_level=6,
                                    num_scales=1, aspect_ratios=[0.5, 1.0, 2.0], anchor_size=8,
                                    max_num_instances=10, **parser_args)
+
+    def examples():
+        for i, (h, w) in enumerate(hw):
+            rows = boxes[image == i]
+            yield {"image": np.zeros((int(h), int(w), 3), np.uint8), "groundtruth_boxes": rows,
+                   "groundtruth_classes": np.ones(len(rows), np.int64),
+                   "groundtruth_is_crowd": np.zeros(len(rows), bool)}
+
+    spec = {"image": tf.TensorSpec([None, None, 3], tf.uint8),
+            "groundtruth_boxes": tf.TensorSpec([None, 4], tf.float32),
+            "groundtruth_classes": tf.TensorSpec([None], tf.int64),
+            "groundtruth_is_crowd": tf.TensorSpec([None], tf.bool)}
+    dataset = tf.data.Dataset.from_generator(examples, output_signature=spec)
     out = []
-    for i, (h, w) in enumerate(hw):
-        rows = boxes[image == i]
-        data = {"image": tf.zeros((int(h), int(w), 3), tf.uint8),
-                "groundtruth_boxes": tf.constant(rows),
-                "groundtruth_classes": tf.ones(len(rows), tf.int64),
-                "groundtruth_is_crowd": tf.zeros(len(rows), tf.bool)}
-        _, labels = parser._parse_train_data(data)
+    for _, labels in dataset.map(parser._parse_train_data):
         gt = labels["gt_boxes"].numpy()
         out.append((gt[(gt != -1).any(axis=1)], labels["image_info"].numpy()))
     return out
@@ -105,7 +113,34 @@ def test_flipped_boxes_equal_the_parser():
                     matches.append((fx, fy))
         assert matches, i
         seen.update(matches)
-    assert len(seen) == 4  # every flip combination occurred and matched
+    # both flips draw the same number (ops seeded alike in one graph): both or neither
+    assert seen == {(False, False), (True, True)}
+
+
+def test_flips_share_the_scale_draw():
+    """An image is flipped exactly when its drawn scale is in the lower half of the range
+    (one uniform for both, as :func:`augment.draw` models it)."""
+    hw = np.tile([[480, 640]], (40, 1))
+    image = np.arange(40)
+    boxes = np.tile(np.array([[0.1, 0.05, 0.3, 0.25]], np.float32), (40, 1))
+    tf.random.set_seed(6)
+    flipped, scales = [], []
+    for gt, info in parse(hw, image, boxes, aug_rand_hflip=True, aug_scale_min=0.5,
+                          aug_scale_max=1.5):
+        states = []
+        for flip in (False, True):
+            f = np.array([flip])
+            ours, kept = mga.place(boxes[:1], np.zeros(1, int), hw[:1], OUTPUT,
+                                   (f, np.zeros(1, bool), info[2:3], info[3:4]))
+            if ours[kept].shape == gt.shape and np.allclose(ours[kept], gt, atol=1e-3):
+                states.append(flip)
+        if len(states) == 1:  # cropped away or ambiguous otherwise
+            flipped.append(states[0])
+            scales.append(info[2, 0])
+    flipped, scales = np.array(flipped), np.array(scales)
+    assert len(flipped) > 20 and 0 < flipped.sum() < len(flipped)
+    # u = 0.5 asks for 256x192 itself: 480x640 scales by min(256/480, 192/640) = 0.3
+    assert scales[flipped].max() <= 0.3 <= scales[~flipped].min()
 
 
 def test_distribution_of_widths_and_heights_matches_the_wheel():

@@ -6,7 +6,8 @@ retinanet_input.py`` ``_parse_train_data``; ``maskrcnn_input.py`` is the same wi
 optional vertical flip and always padding), all in float32:
 
 1. ``aug_rand_hflip``: with probability 0.5, ``x -> 1 - x`` on the normalized boxes
-   (``aug_rand_vflip``, R-CNN only: the same on y);
+   (``aug_rand_vflip``, R-CNN only: the same on y); the flips use the same uniform as
+   the scale of step 3 (see :func:`draw`);
 2. boxes to pixels of the original image: ``y * H0``, ``x * W0``;
 3. ``resize_and_crop_image`` (``vision/ops/preprocess_ops.py``): ``u ~ U(aug_scale_min,
    aug_scale_max)``, ``S = round(u * (Ho, Wo))``; keeping the aspect ratio,
@@ -113,12 +114,20 @@ class Draws:
 
 
 def draw(spec: ScaleJitter, num_images: int, rng: np.random.Generator) -> Draws:
-    """One draw per image, from ``rng``."""
-    flip_u = rng.random((num_images, 2), dtype=F32)
-    scale = F32(spec.scale_min) + (F32(spec.scale_max) - F32(spec.scale_min)) * \
-        rng.random(num_images, dtype=F32)
-    return Draws(flip_u[:, 0] < F32(0.5) if spec.hflip else np.zeros(num_images, bool),
-                 flip_u[:, 1] < F32(0.5) if spec.vflip else np.zeros(num_images, bool),
+    """One draw per image, from ``rng``.
+
+    As in the wheel, one uniform ``u`` per image decides the flips and the scale: the
+    flip ops and the scale op are all seeded 1 in one graph, so TensorFlow gives them
+    the same number (an image is flipped, both ways when both flips are on, exactly
+    when ``u < 0.5``, i.e. when its scale is in the lower half of the range). The crop
+    offset's uniforms come from a differently shaped op and are independent of ``u``
+    (they are the ``u`` of another image).
+    """
+    u = rng.random(num_images, dtype=F32)
+    scale = F32(spec.scale_min) + (F32(spec.scale_max) - F32(spec.scale_min)) * u
+    flip = u < F32(0.5)
+    none = np.zeros(num_images, bool)
+    return Draws(flip if spec.hflip else none, flip.copy() if spec.vflip else none,
                  scale.astype(F32) if spec.jitter else np.ones(num_images, F32),
                  rng.random((num_images, 2), dtype=F32))
 
