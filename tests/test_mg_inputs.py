@@ -13,9 +13,6 @@ import numpy as np
 import pytest
 
 pytest.importorskip("ruamel.yaml", reason="YAML experiment files need ruamel.yaml (extra 'yaml')")
-pytest.importorskip("google_crc32c")
-
-from test_sources_native import example, frame  # noqa: E402
 
 from tfod_anchors.errors import ConfigError, UsageError  # noqa: E402
 from tfod_anchors.frameworks.modelgarden import inputs  # noqa: E402
@@ -69,15 +66,29 @@ def test_what_each_family_drops():
     assert (got.patterns, got.tfds_name, got.tfds_split) == ((), "coco/2017", "train")
 
 
+def write_records(path: Path, images: list[tuple[list, list[int], list[int]]]) -> None:
+    """TF Example records with the Model Garden's box keys, written by TensorFlow:
+    per image (boxes, labels, is_crowd), 100x200 pixels."""
+    tf = pytest.importorskip("tensorflow")
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for boxes, labels, crowd in images:
+            b = np.asarray(boxes, np.float32).reshape(-1, 4)
+            feature = {"image/height": [100], "image/width": [200],
+                       "image/object/class/label": labels, "image/object/is_crowd": crowd}
+            feature = {k: tf.train.Feature(int64_list=tf.train.Int64List(value=v))
+                       for k, v in feature.items()}
+            for i, key in enumerate(("ymin", "xmin", "ymax", "xmax")):
+                feature[f"image/object/bbox/{key}"] = tf.train.Feature(
+                    float_list=tf.train.FloatList(value=b[:, i].tolist()))
+            example = tf.train.Example(features=tf.train.Features(feature=feature))
+            writer.write(example.SerializeToString())
+
+
 @pytest.fixture
 def records(tmp_path):
-    crowd = {"image/object/is_crowd": ("int64_list", [0, 1])}
-    (tmp_path / "a-0.tfrecord").write_bytes(frame([
-        example([B1, B2], labels=[1, 12], height=480, width=640),
-        example([B3, B1], labels=[90, 3], extra=crowd)]))
-    (tmp_path / "b.tfrecord").write_bytes(frame([example([B2], labels=[83], height=50, width=70,
-                                                         extra={"image/object/is_crowd":
-                                                                ("int64_list", [1])})]))
+    write_records(tmp_path / "a-0.tfrecord", [([B1, B2], [1, 12], [0, 0]),
+                                              ([B3, B1], [90, 3], [0, 1])])
+    write_records(tmp_path / "b.tfrecord", [([B2], [83], [1])])
     return tmp_path
 
 
