@@ -109,6 +109,17 @@ def test_partial_documents(text, expected):
     assert yp.patch_text(text, {"task.model.anchor.num_scales": 2}) == expected
 
 
+def test_crlf_files_and_a_byte_order_mark():
+    text = "task:\r\n  model:\r\n    anchor:\r\n      anchor_size: 4.0\r\n    min_level: 3\r\n"
+    assert yp.patch_text(text, {"task.model.anchor.anchor_size": 3.0,
+                                "task.model.anchor.num_scales": 2}) == (
+        "task:\r\n  model:\r\n    anchor:\r\n      anchor_size: 3.0\r\n      num_scales: 2\r\n"
+        "    min_level: 3\r\n")
+    bom = "\ufefftask:\n  model:\n    anchor:\n      anchor_size: 4.0\n"
+    assert yp.patch_text(bom, {"task.model.anchor.anchor_size": 3.0}) == \
+        bom.replace("4.0", "3.0")
+
+
 def test_yolo_boxes_keep_their_block_items():
     text = fixture_text("coco_yolov7tiny")
     boxes = [[10, 14], [17, 30], [33, 24], [30, 60], [62, 46], [60, 119], [116, 91], [157, 198],

@@ -363,7 +363,10 @@ def patch_text(text: str, change: Mapping[str, Any], path: str | None = None) ->
         raise ConfigError("the top level is not a mapping, expected a Model Garden "
                           "experiment (task:, trainer:, runtime:)", path=path)
     else:
-        new = _apply(text, _merge(text, root, tree, "", _indent_step(root)))
+        edits = _merge(text, root, tree, "", _indent_step(root))
+        if "\r\n" in text:  # inserted lines end as the file's lines do
+            edits = [_Edit(e.start, e.end, e.new.replace("\n", "\r\n")) for e in edits]
+        new = _apply(text, edits)
     expected = _with_change(load(text, path) or {}, tree)
     if load(new, path) != expected:
         raise ConfigError("the anchor edit would change other values of this file (an "
