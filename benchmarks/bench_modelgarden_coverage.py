@@ -109,7 +109,7 @@ def fitted(exp: dict, boxset) -> dict | None:
 
 
 def row(name: str, m: dict, seconds: float | None = None) -> str:
-    keys = ([k for k in ("recall_matched", "no_target_share", "mean_targets", "mean_best_ratio",
+    keys = ([k for k in ("recall_matched", "no_target_share", "mean_targets", "median_best_ratio",
                          "mean_best_wh_iou") if k in m] + ["mean_iou", "recall_0.5"]
             + (["recall_0.7"] if "recall_0.7" in m else []))
     cells = " / ".join(f"{k} {m[k]:.4f}" for k in keys if m.get(k) is not None)

@@ -194,13 +194,16 @@ def yolo_metrics(match: YoloMatch, rule: MatchRule) -> dict:
     Keys: ``rule``, ``threshold``, ``num_boxes``, ``recall_matched`` (share of boxes that pass
     the threshold with some anchor), ``no_target_share`` (share of boxes with no target at
     all: only the ratio rule, which forces nothing, can leave one), ``mean_targets`` (targets
-    per box), and ``mean_best_wh_iou`` (``yolo_darknet``) or ``mean_best_ratio``.
+    per box), and ``mean_best_wh_iou`` (``yolo_darknet``) or ``median_best_ratio`` (the
+    smallest w/h ratio of a box: a median, as a box of zero width has an unbounded one).
     """
     n = int(match.matched.shape[0])
     mean = (lambda x: float(np.mean(x)) if n else None)  # noqa: E731
     out = {"rule": rule.name, "threshold": rule.threshold, "source": rule.source,
            "num_boxes": n, "recall_matched": mean(match.matched),
            "no_target_share": mean(match.targets == 0), "mean_targets": mean(match.targets)}
-    key = "mean_best_ratio" if rule.name == RATIO_RULE else "mean_best_wh_iou"
-    out[key] = mean(match.best[np.isfinite(match.best)]) if n else None
+    if rule.name == RATIO_RULE:
+        out["median_best_ratio"] = float(np.median(match.best)) if n else None
+    else:
+        out["mean_best_wh_iou"] = mean(match.best)
     return out
