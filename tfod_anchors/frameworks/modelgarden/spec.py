@@ -104,14 +104,19 @@ class ModelGardenSpec:
 
     # --- anchors and matching -----------------------------------------------------------------
     def matcher(self) -> MatcherSpec:
-        """The IoU rules' thresholds; for the YOLO rules, their threshold when it is an IoU
-        (``yolo_darknet``) and 0.5 for the ratio rule (IoU metrics are then for reference:
-        :meth:`matcher_rule` and :func:`.matching.yolo_match` give the rule itself)."""
+        """The IoU rules' thresholds. For YOLO's ratio rule, IoU ``>= 1 / t**2`` (1/16 at
+        ``t`` = 4), without a forced match: the IoU at which a box and an anchor of its own
+        aspect reach the ratio bound, so the coverage metrics and the fit's search follow
+        the rule (:meth:`rule_metrics` gives the rule itself); ``yolo_darknet``: its
+        width-height IoU threshold, forced best."""
         from tfod_anchors.matcher import MatcherSpec
 
         rule = self.rule()
         if rule.name == matching.RATIO_RULE:
-            return MatcherSpec(0.5, 0.5, False, source=f"{rule.name} (IoU for reference)")
+            proxy = 1.0 / rule.threshold ** 2
+            return MatcherSpec(proxy, proxy, False,
+                               source=f"{rule.source} (ratio < {rule.threshold:g} as IoU >= "
+                                      f"{proxy:g})")
         return rule.matcher_spec()
 
     def matcher_rule(self) -> MatcherRule:
