@@ -229,6 +229,22 @@ class ModelGardenSpec:
                           f"{rule.threshold:g} ({rule.source}), {forced}"],
                 "levels": levels, "per_location": per_location}
 
+    def anchors_key(self, anchors: Any) -> bytes:
+        """A deterministic identity of a change (sorted JSON)."""
+        import json
+
+        return json.dumps(anchors, sort_keys=True).encode()
+
+    def anchors_changes(self, old: Any, new: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(changed, previous)``: the dotted keys whose values differ."""
+        keys = [k for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)]
+        return {k: new.get(k) for k in keys}, {k: old.get(k) for k in keys}
+
+    def copy_anchors(self, anchors: Any) -> Any:
+        import copy
+
+        return copy.deepcopy(dict(anchors))
+
     # --- rules and writing ------------------------------------------------------------------
     def check_rules(self, image_size: tuple[int, int] = (480, 640)) -> list[Finding]:
         from tfod_anchors.frameworks.modelgarden.rules import experiment_findings
