@@ -36,9 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from tfod_anchors.anchors.model import layout_function
 from tfod_anchors.boxes import ResizedBoxes
-from tfod_anchors.config import query as config_query
 from tfod_anchors.coverage.metrics import METRIC_KEYS, evaluate
 from tfod_anchors.errors import InputError, UsageError
 from tfod_anchors.fitting.background import Background, Clock
@@ -54,7 +52,7 @@ from tfod_anchors.fitting.objective import (
 )
 from tfod_anchors.fitting.problem import Problem, build_problem
 from tfod_anchors.fitting.reference import kmeans_references
-from tfod_anchors.fitting.result import FitResult, copy_message, generator_diff, with_generator
+from tfod_anchors.fitting.result import FitResult, copy_message, generator_diff
 from tfod_anchors.fitting.sample import Sample, coarse_and_search, half_width
 from tfod_anchors.fitting.screen import Screen, draw_screen, subset
 from tfod_anchors.fitting.screen import describe as describe_screen
@@ -71,7 +69,8 @@ from tfod_anchors.fitting.strategy import (
     rounded_score,
 )
 from tfod_anchors.fitting.unguarded import unguarded_best, what_the_guard_blocked
-from tfod_anchors.fitting.verify import VERIFY, SecondGuard, Verified, reason, verify
+from tfod_anchors.fitting.verify import VERIFY, Bar, SecondGuard, Verified, reason, verify
+from tfod_anchors.frameworks import ModelSpec, as_spec
 
 DEFAULT_MAX_BOXES_EXACT = {"clip": 20_000, "prune": 20_000, "none": 40_000}
 COARSE_BOXES = 4_000
@@ -92,7 +91,7 @@ def splits(num_scales: int, num_ratios: int) -> list[tuple[int, int]]:
     return [(num_scales, num_ratios), *others] if others else []
 
 
-def _options(resized: ResizedBoxes, pipeline: Any, own: Problem, num_scales: int | None,
+def _options(resized: ResizedBoxes, pipeline: ModelSpec, own: Problem, num_scales: int | None,
              num_aspect_ratios: int | None, stride_rule: bool) -> list[tuple[str, Problem]]:
     """The parameterisations to search: ``[(label, problem)]``, the config's first."""
     if own.kind != "grid_anchor_generator" or num_scales or num_aspect_ratios:
@@ -195,11 +194,11 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
     # the static boxes keep the guard's tolerances; absolute floors (--guard M>=V, the
     # k-means ones) are about the fitted distribution
     static_guard = replace(guard, minimum=(), kmeans=False)
-    pipeline = config_query.as_pipeline(cfg)
+    pipeline = as_spec(cfg)
     own = build_problem(resized, pipeline, stride_rule=guard.stride)
     options = dict(_options(resized, pipeline, own, num_scales, num_aspect_ratios,
                             guard.stride))
-    matcher = config_query.matcher_spec(pipeline)
+    matcher = pipeline.matcher()
     window = own.shapes.astype(np.float64)[own.group]
     if max_boxes_exact is None:
         max_boxes_exact = DEFAULT_MAX_BOXES_EXACT[own.window_policy]
@@ -227,7 +226,7 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         references = kmeans_references(own, sample, seed) if guard.kmeans and \
             list(options) == ["config"] else []
         if references:  # a free-shape generator: never below IoU k-means on its metrics
-            ref_ms = [evaluate(resized, layout_function(with_generator(pipeline, gen)),
+            ref_ms = [evaluate(resized, pipeline.with_anchors(gen).layout_function(),
                                matcher).metrics for _, gen in references]
             ref_metrics = {k: max(float(m[k]) for m in ref_ms) for k in METRIC_KEYS}
             guard = replace(guard, minimum=(
@@ -323,8 +322,8 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         screen_sample, subset(resized, screen_sample.index), matcher, flat_before,
         own.layout_for)
     checked = verify([(options[label], c) for label, c in polished + later], pipeline,
-                     own.generator, matcher, before, exact_obj, needed,
-                     first=first, limit=VERIFY + first - 1, second=second, screen=screen)
+                     Bar(before, exact_obj, needed), first=first, limit=VERIFY + first - 1,
+                     second=second, screen=screen)
     clock.lap("verify")
     blocked = None
     if free is not None and exact_obj.floors:
@@ -388,7 +387,7 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
 
 
 def _static_results(second: SecondGuard | None, checked: Verified, improved: bool,
-                    pipeline: Any, matcher: Any) -> dict[str, Any]:
+                    pipeline: ModelSpec, matcher: Any) -> dict[str, Any]:
     """The ``static_*`` fields of :class:`FitResult` (empty without a static guard);
     the best candidate is measured on the static boxes here when :func:`verify` did not
     (it does so only for candidates that keep the guard on the fitted boxes)."""
@@ -398,7 +397,7 @@ def _static_results(second: SecondGuard | None, checked: Verified, improved: boo
     report = checked.second_report
     if report is None and checked.generator is not None:
         report = evaluate(second.resized,
-                          layout_function(with_generator(pipeline, checked.generator)), matcher)
+                          pipeline.with_anchors(checked.generator).layout_function(), matcher)
     best = report.metrics if report is not None else None
     return {"static_before": before, "static_after": best if improved and best else before,
             "static_best_after": best, "static_guard": dict(second.objective.floors)}

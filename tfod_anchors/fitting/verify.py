@@ -19,17 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from tfod_anchors.anchors.model import layout_function
 from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.coverage.metrics import METRIC_KEYS, CoverageReport, evaluate
 from tfod_anchors.fitting.objective import Objective, flat_metrics
 from tfod_anchors.fitting.params import ParamSpace
 from tfod_anchors.fitting.problem import Problem
-from tfod_anchors.fitting.result import generator_diff, with_generator
+from tfod_anchors.fitting.result import generator_diff
 from tfod_anchors.fitting.screen import Screen
 from tfod_anchors.fitting.search import Candidate
-from tfod_anchors.matcher import MatcherSpec
-from tfod_anchors.rules import ERROR, WARNING, Finding, check_rules
+from tfod_anchors.frameworks import ModelSpec, as_spec
+from tfod_anchors.rules import ERROR, WARNING, Finding
 
 #: Candidates measured on all boxes at most (rule rejections do not count).
 VERIFY = 4
@@ -42,17 +41,18 @@ def written_generator(space: ParamSpace, generator: Any, x: np.ndarray) -> Any:
     return space.write(generator, np.array([float(f"{v:.4g}") for v in values]))
 
 
-def new_findings(pipeline: Any, generator: Any, baseline: list[Finding] | None = None
+def new_findings(model: ModelSpec | Any, generator: Any, baseline: list[Finding] | None = None
                  ) -> list[Finding]:
-    """``check`` findings of ``pipeline`` with ``generator`` whose codes the config's own
+    """``check`` findings of ``model`` (a spec, or a TFOD config) with the anchors value
+    ``generator`` whose codes the config's own
     findings (``baseline``, computed when None) do not have. Only the model rules
     (:func:`~tfod_anchors.rules.check_rules`) can change with the generator: the
     input-pipeline notes of ``config_findings`` (augmentation steps, ignored box limits)
     are the config's own, and on a huge config they cost a pass over every step."""
-    base = check_rules(pipeline) if baseline is None else baseline
+    model = as_spec(model)
+    base = model.check_rules() if baseline is None else baseline
     codes = {f.code for f in base}
-    return [f for f in check_rules(with_generator(pipeline, generator))
-            if f.code not in codes]
+    return [f for f in model.with_anchors(generator).check_rules() if f.code not in codes]
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,21 @@ class SecondGuard:
     resized: ResizedBoxes
     objective: Objective
     before: CoverageReport
+
+
+@dataclass(frozen=True)
+class Bar:
+    """What a candidate must beat, exactly on all boxes.
+
+    Attributes:
+        before: the config's exact metrics (``coverage.metrics``).
+        objective: guarded against ``before`` (exact floors).
+        needed_gain: minimum objective gain that counts as better.
+    """
+
+    before: dict[str, Any]
+    objective: Objective
+    needed_gain: float
 
 
 @dataclass
@@ -106,10 +121,9 @@ class Verified:
     tried: list[dict[str, Any]] = field(default_factory=list)
 
 
-def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator: Any,
-           matcher: MatcherSpec, before: dict[str, Any], objective: Objective,
-           needed_gain: float, *, first: int = 1, limit: int = VERIFY,
-           second: SecondGuard | None = None, screen: Screen | None = None) -> Verified:
+def verify(candidates: list[tuple[Problem, Candidate]], model: ModelSpec, bar: Bar, *,
+           first: int = 1, limit: int = VERIFY, second: SecondGuard | None = None,
+           screen: Screen | None = None) -> Verified:
     """Measure ``candidates`` (in order) exactly on all boxes; keep the best.
 
     A candidate whose written config would get a new ``check`` error is never
@@ -118,10 +132,8 @@ def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator
 
     Args:
         candidates: ``(problem, candidate)`` pairs, most promising first.
-        pipeline, generator: the config and its own anchor generator message.
-        before: the config's exact metrics (``coverage.metrics``).
-        objective: guarded against ``before`` (exact floors).
-        needed_gain: minimum objective gain that counts as better.
+        model: the config's spec (its own anchors, matcher and rules).
+        bar: the config's exact metrics, the guarded objective, the minimum gain.
         first: always measure this many (the polished candidates) before stopping at
             the first clean improvement.
         limit: at most this many exact measurements.
@@ -133,8 +145,10 @@ def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator
             turned-away candidates do not count towards ``limit``.
     """
     out = Verified(second_name=second.name if second is not None else "")
-    start = objective.primary(flat_metrics(before))
-    baseline = check_rules(pipeline)
+    objective, needed_gain = bar.objective, bar.needed_gain
+    generator, matcher = model.anchors, model.matcher()
+    start = objective.primary(flat_metrics(bar.before))
+    baseline = model.check_rules()
     seen: set[bytes] = set()
     measured = 0
     best_key = None
@@ -153,7 +167,7 @@ def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator
             entry["rejected"] = ["constraint"]  # e.g. below the stride, decreasing scales
             out.tried.append(entry)
             continue
-        fresh = new_findings(pipeline, gen_c, baseline)
+        fresh = new_findings(model, gen_c, baseline)
         errors = [f for f in fresh if f.severity == ERROR]
         if errors:
             entry["rejected"] = [f.code for f in errors]
@@ -162,7 +176,7 @@ def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator
                 if all(r["code"] != f.code for r in out.rejected):
                     out.rejected.append(f.to_dict())
             continue
-        layout = layout_function(with_generator(pipeline, gen_c))
+        layout = model.with_anchors(gen_c).layout_function()
         if screen is not None and objective.floors:
             missed = screen.turned_away(layout, objective)
             if missed:

@@ -133,6 +133,8 @@ class ModelSpec(Protocol):
     kind: str | None
     #: Where the config was read from (relative input paths resolve beside it), or None.
     path: str | None
+    #: The framework's own config object, read only (TFOD: ``TrainEvalPipelineConfig``).
+    config: Any
 
     @property
     def inputs(self) -> ModelInputs:
@@ -182,6 +184,14 @@ class ModelSpec(Protocol):
 
     def shape_unit(self, padded_hw: tuple[int, int]) -> tuple[float, float]:
         """Pixels ``(y, x)`` per unit of :meth:`param_space` shapes for that input."""
+
+    def resized_shapes(self, image_size: tuple[int, int]
+                       ) -> tuple[tuple[int, int], tuple[int, int]]:
+        """``(true, padded)`` ``(h, w)`` the resizer gives an original ``image_size``.
+
+        Raises:
+            ConfigError: as :meth:`resizer`.
+        """
 
     def with_anchors(self, anchors: Any) -> ModelSpec:
         """The same model with another anchors value (a candidate)."""
