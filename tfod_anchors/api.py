@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfod_anchors import pipeline
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
@@ -51,6 +51,10 @@ from tfod_anchors.errors import ConfigError, UsageError
 from tfod_anchors.frameworks import ModelSpec, as_spec
 from tfod_anchors.pipeline import SourceOptions
 from tfod_anchors.rules import has_errors
+
+if TYPE_CHECKING:
+    from tfod_anchors.fitting.options import FitOptions
+    from tfod_anchors.fitting.result import FitResult
 
 
 @dataclass
@@ -84,7 +88,7 @@ class FitOutcome:
     """
 
     config: Any
-    fit: Any
+    fit: FitResult
     text: str | None
     original_text: str | None
     diff: str
@@ -182,22 +186,25 @@ def coverage(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     return pipeline.measure_coverage(resized, model).metrics
 
 
+#: The keywords of :func:`fit` that are :class:`~tfod_anchors.fitting.FitOptions`.
+FIT_KEYWORDS = ("objective", "seed", "num_scales", "num_aspect_ratios", "guard")
+
+
 def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         boxes: BoxSet | None = None, sources: SourceOptions | None = None,
-        objective: str = "recall", seed: int = 0,
-        num_scales: int | None = None, num_aspect_ratios: int | None = None,
-        force: bool = False, guard: Any = None,
-        progress: Callable[[str], None] | None = None,
-        augment: int | bool | None = None,
-        **source_options: Any) -> FitOutcome:
+        force: bool = False, progress: Callable[[str], None] | None = None,
+        augment: int | bool | None = None, **keywords: Any) -> FitOutcome:
     """Fit the config's own anchor generator to the boxes; no file is written.
 
-    The config is patched only when the fit beats it on ``objective`` by at least
-    the minimum gain within the guard; ``force`` patches in the best candidate
+    Keywords: the fit's options (:data:`FIT_KEYWORDS`: ``objective="recall"``,
+    ``seed=0``, ``num_scales``, ``num_aspect_ratios``, ``guard``; validated at once into
+    a :class:`~tfod_anchors.fitting.FitOptions`), and the source keywords of the module
+    docstring. The config is patched only when the fit beats it on ``objective`` by at
+    least the minimum gain within the guard; ``force`` patches in the best candidate
     measured anyway. ``guard``: a :class:`~tfod_anchors.fitting.Guard`, a ``--guard``
     spec string, or None (the default guard). The patched config is re-checked with
     the ``check`` rules (``FitOutcome.new_findings``). See
-    :func:`tfod_anchors.fitting.fit_generator` for the search.
+    :mod:`tfod_anchors.fitting.fit` for the search, in named steps.
 
     ``augment`` (as in :func:`coverage`): by default the fit is on the augmented
     distribution when the config has a step that changes boxes, and the guard holds
@@ -205,17 +212,17 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     static boxes. ``seed`` seeds the draws as well as the search.
     """
     from tfod_anchors.config.patch import unified_diff
-    from tfod_anchors.fitting import Guard, fit_generator
+    from tfod_anchors.fitting.fit import fit as fit_steps
     from tfod_anchors.fitting.verify import new_findings
     from tfod_anchors.sources.raw import SKIP_KEYS
 
     model, loaded = _config(config)
     path = loaded.path if loaded else None
-    options = _source_options(inputs, sources, source_options)
+    options = _source_options(inputs, sources,
+                              {k: v for k, v in keywords.items() if k not in FIT_KEYWORDS})
     pipeline.require_anchors(model, path, "fit")
-    if isinstance(guard, str):
-        guard = Guard.parse(guard)
-    augmentation = pipeline.AugmentOptions.from_value(augment, seed)
+    settings = _fit_options({k: v for k, v in keywords.items() if k in FIT_KEYWORDS})
+    augmentation = pipeline.AugmentOptions.from_value(augment, settings.seed)
     training = pipeline.training_boxes(model, path, options, augmentation, boxes=boxes,
                                        keep_static=True)
     summary = pipeline.augmentation_summary(training.augmentation)
@@ -225,9 +232,7 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         progress(f"fitting {resized.num_boxes} augmented boxes ({summary['draws']} draw(s) "
                  f"of {training.num_images} images); the guard holds on the "
                  f"{static.num_boxes} static boxes too")
-    result = fit_generator(resized, model, objective=objective, seed=seed,
-                           num_scales=num_scales, num_aspect_ratios=num_aspect_ratios,
-                           guard=guard, progress=progress, static=static)
+    result = fit_steps(resized, model, settings, progress=progress, static=static)
     forced = force and not result.improved
     generator = result.best_generator if forced else result.generator
     take = result.improved or force
@@ -247,6 +252,14 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
                       skipped={**{k: 0 for k in SKIP_KEYS}, **training.skipped},
                       skip_examples=training.skip_examples, forced=forced,
                       new_findings=findings, augmentation=summary, static_boxes=static)
+
+
+def _fit_options(keywords: dict[str, Any]) -> FitOptions:
+    """The fit's options, validated once (a bad guard spec or objective name is a
+    UsageError before any box is read)."""
+    from tfod_anchors.fitting.options import FitOptions
+
+    return FitOptions.build(**keywords)
 
 
 def write_fitted(outcome: FitOutcome, *, output: str | None = None, in_place: bool = False,

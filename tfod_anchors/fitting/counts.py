@@ -11,7 +11,7 @@ from typing import Any
 from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.fitting.fit import COARSE_BOXES, DEFAULT_MAX_BOXES_EXACT, fit_generator
 from tfod_anchors.fitting.result import FitResult
-from tfod_anchors.fitting.stages import SAMPLED_MARGIN
+from tfod_anchors.fitting.scoring import SAMPLED_MARGIN
 from tfod_anchors.fitting.verify import VERIFY, written_generator
 
 __all__ = ["COARSE_BOXES", "DEFAULT_MAX_BOXES_EXACT", "SAMPLED_MARGIN", "VERIFY", "fit_counts",

@@ -53,6 +53,9 @@ class ParamSpace:
             ``(t, -2t)`` or ``(t, 2t)`` changes only the height or only the width.
         unordered: list fields whose order does not change the set of anchors (only
             which box-predictor slot gets which shape), see :meth:`in_config_order`.
+        split_counts: ``(scales, aspect_ratios)`` counts of a one-map Cartesian space
+            (the grid generator): the box predictor sees only their product, so the fit
+            may try other splits of it, sharing one pool of shapes; None elsewhere.
     """
 
     kind: str
@@ -66,6 +69,7 @@ class ParamSpace:
     coupled: bool = False
     diagonals: list[tuple[int, int]] = field(default_factory=list)
     unordered: tuple[str, ...] = ()
+    split_counts: tuple[int, int] | None = None
 
     @property
     def dim(self) -> int:
@@ -176,7 +180,7 @@ def grid_space(msg: Any, num_scales: int | None, num_ratios: int | None,
                       {"scales": list(range(ns)), "aspect_ratios": list(range(ns, ns + nr))},
                       lower, upper, x0, shapes_of, write,
                       diagonals=[(i, ns + j) for i in range(ns) for j in range(nr)],
-                      unordered=("scales", "aspect_ratios"))
+                      unordered=("scales", "aspect_ratios"), split_counts=(ns, nr))
 
 
 def ssd_layer_scales(min_scale: float, max_scale: float, num_layers: int,
