@@ -13,7 +13,6 @@ The ``anchors`` command's description and export live in :mod:`.describe`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,20 +110,6 @@ def model_anchors(cfg: PipelineLike, padded_shape: tuple[int, int]) -> ModelAnch
 def model_anchor_layout(cfg: PipelineLike, padded_shape: tuple[int, int]) -> AnchorLayout:
     """:class:`AnchorLayout` TFOD uses for a padded input ``(H, W)`` (see :func:`model_anchors`)."""
     return model_anchors(cfg, padded_shape).layout
-
-
-def layout_function(cfg: PipelineLike) -> Callable[[tuple[int, int]], AnchorLayout]:
-    """``(H, W) -> AnchorLayout`` of ``cfg`` (see :func:`model_anchor_layout`), memoised
-    per padded shape: datasets with many image sizes share a few padded shapes."""
-    memo: dict[tuple[int, int], AnchorLayout] = {}
-
-    def layout_for(shape: tuple[int, int]) -> AnchorLayout:
-        key = (int(shape[0]), int(shape[1]))
-        if key not in memo:
-            memo[key] = model_anchor_layout(cfg, key)
-        return memo[key]
-
-    return layout_for
 
 
 def resized_shapes(

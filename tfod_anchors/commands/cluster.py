@@ -95,13 +95,17 @@ def generator_mapping(model: ModelSpec, resized: Any,
 
 
 def _mapping(generator: Any, resized: Any, centroids: np.ndarray) -> dict[str, Any]:
+    from tfod_anchors.frameworks.tfod_generators import generator_kind
+
     kind = generator.WhichOneof("anchor_generator_oneof")
-    if kind == "flexible_grid_anchor_generator":
-        return {"kind": kind, "note": "per-layer mapping: use `fit` for flexible grids"}
-    shape = resized.most_common_shape() if kind == "ssd_anchor_generator" else None
+    record = generator_kind(kind)
+    if record is not None and record.centroid_fields is None:
+        return {"kind": kind, "note": record.no_centroids}
+    image_relative = record is not None and record.image_relative
+    shape = resized.most_common_shape() if image_relative else None
     out = {"kind": kind}
-    if kind == "grid_anchor_generator":
-        msg = generator.grid_anchor_generator
+    if record is not None and record.cartesian:
+        msg = getattr(generator, kind)
         out["factorised"] = cmap.generator_fields(generator, centroids)
         out["naive_cartesian"] = cmap.grid_naive(
             centroids, base_size=(float(msg.height), float(msg.width)))

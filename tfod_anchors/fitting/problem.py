@@ -123,8 +123,7 @@ def order_constraint(space: ParamSpace) -> Callable[[np.ndarray], float] | None:
     (``max_scale >= min_scale``, explicit ``scales`` ascending), as every sample config
     has them; TFOD accepts the reverse silently, giving the coarsest feature maps the
     smallest anchors. None for other generators, or when the config itself decreases."""
-    idx = space.groups.get("min_max_scale") or space.groups.get("scales") \
-        if space.kind == "ssd_anchor_generator" else None
+    idx = next((space.groups[g] for g in space.ascending if space.groups.get(g)), None)
     if not idx or len(idx) < 2:
         return None
 
@@ -201,7 +200,7 @@ def stride_constraint(model: ModelSpec, space: ParamSpace, layout_for: LayoutFn,
         return below(space, x)
 
     violation: Callable[[np.ndarray], float] = generic
-    if space.kind == "grid_anchor_generator" and len(grids) == 1:
+    if space.split_counts is not None and len(grids) == 1:
         violation = _grid_below(space, generator, unit, *grids[0])
     own = own or space
     return None if below(own, own.x0) > 0 else violation

@@ -99,7 +99,7 @@ def kmeans_start(problem: Problem, ev: Evaluator, seed: int,
     from tfod_anchors.errors import TfodAnchorsError
 
     space, gen = problem.space, problem.generator
-    if gen.WhichOneof("anchor_generator_oneof") != "grid_anchor_generator":
+    if space.split_counts is None:  # a one-map scales x ratios grid only
         return None
     ns, nr = len(space.groups["scales"]), len(space.groups["aspect_ratios"])
     memo = {} if memo is None else memo

@@ -100,16 +100,19 @@ class TfodSpec:
         m = self.matcher()
         return MatcherRule.iou(m.matched_threshold, force_match=m.force_match, source=m.source)
 
-    def layout_function(self) -> Callable[[tuple[int, int]], AnchorLayout]:
-        """Memoised per padded shape and shared by every caller of this spec."""
-        if "layout" not in self._memo:
-            from tfod_anchors.anchors import model as geometry
-
-            self._memo["layout"] = geometry.layout_function(self.config)
-        return self._memo["layout"]
-
     def layout_for(self, padded_hw: tuple[int, int]) -> AnchorLayout:
-        return self.layout_function()(padded_hw)
+        """:func:`tfod_anchors.anchors.model.model_anchor_layout`, memoised per padded
+        shape (datasets with many image sizes share a few padded shapes)."""
+        from tfod_anchors.anchors.model import model_anchor_layout
+
+        key = (int(padded_hw[0]), int(padded_hw[1]))
+        layouts = self._memo.setdefault("layouts", {})
+        if key not in layouts:
+            layouts[key] = model_anchor_layout(self.config, key)
+        return layouts[key]
+
+    def layout_function(self) -> Callable[[tuple[int, int]], AnchorLayout]:
+        return self.layout_for
 
     def param_space(self, *, num_scales: int | None = None,
                     num_aspect_ratios: int | None = None,
