@@ -32,6 +32,7 @@ from tfod_anchors.fitting.problem import Problem
 from tfod_anchors.fitting.sample import Sample, half_width
 from tfod_anchors.fitting.search import (
     Candidate,
+    Pattern,
     coordinate_scan,
     mutation_search,
     pool_ascent,
@@ -215,7 +216,7 @@ def unguarded_grid(ev: Evaluator, problem: Problem, objective: Objective, pool: 
               for c in found[:2]]
     pooled = pool_ascent(ev, free, pool.scales, pool.ratios, starts, pool=pool.columns)
     best = max(pooled, key=lambda c: c.score)
-    return refine(ev, space, free, best, step=0.04, min_step=0.01, diagonals=False)
+    return refine(ev, space, free, best, Pattern(step=0.04, min_step=0.01, diagonals=False))
 
 
 def unguarded_generic(ev: Evaluator, problem: Problem, objective: Objective,
@@ -230,9 +231,9 @@ def _explore(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candi
              step: float) -> Candidate:
     """Refine with the guard as a penalty first (crossing slightly infeasible ground
     finds better corners of the feasible set), then as a hard constraint."""
-    soft = refine(ev, space, objective.with_penalty(EXPLORE_PENALTY), cand, step=step,
-                  min_step=0.01, diagonals=False)
-    return refine(ev, space, objective, soft, step=0.04, min_step=0.01, diagonals=False)
+    soft = refine(ev, space, objective.with_penalty(EXPLORE_PENALTY), cand,
+                  Pattern(step=step, min_step=0.01, diagonals=False))
+    return refine(ev, space, objective, soft, Pattern(step=0.04, min_step=0.01, diagonals=False))
 
 
 def search_generic(ev: Evaluator, problem: Problem, objective: Objective, sample: Sample,
@@ -268,14 +269,16 @@ def polish(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candida
     """
     deep = level >= 2
     soft = refine(ev, space, objective.with_penalty(EXPLORE_PENALTY), cand,
-                  step=0.05 if deep else 0.04, min_step=0.005 if deep else 0.01,
-                  diagonals=False, offsets=(-1.0, 1.0))
-    hard = refine(ev, space, objective, soft, step=0.02 if deep else 0.01, min_step=0.005,
-                  diagonals=False, offsets=(-1.0, 1.0))
+                  Pattern(step=0.05 if deep else 0.04, min_step=0.005 if deep else 0.01,
+                          diagonals=False, offsets=(-1.0, 1.0)))
+    hard = refine(ev, space, objective, soft,
+                  Pattern(step=0.02 if deep else 0.01, min_step=0.005, diagonals=False,
+                          offsets=(-1.0, 1.0)))
     if level < 1:
         return hard
-    fine = refine(ev, space, objective, hard, step=0.004, min_step=0.004,
-                  max_sweeps=3 if deep else 2, offsets=(-1.0, 1.0))
+    fine = refine(ev, space, objective, hard,
+                  Pattern(step=0.004, min_step=0.004, max_sweeps=3 if deep else 2,
+                          offsets=(-1.0, 1.0)))
     if not deep:
         return fine
     jumped = mutation_search(ev, space, objective, fine.x, generations=POLISH_MUTATIONS,

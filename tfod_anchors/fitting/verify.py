@@ -162,19 +162,8 @@ def verify(candidates: list[tuple[Problem, Candidate]], model: ModelSpec, bar: B
         seen.add(key)
         entry: dict[str, Any] = {"origin": cand.origin, "search_score":
                                  [round(float(v), 6) for v in cand.score]}
-        if problem.constraint is not None and \
-                problem.constraint(problem.space.rounded(cand.x)) > 1e-9:
-            entry["rejected"] = ["constraint"]  # e.g. below the stride, decreasing scales
-            out.tried.append(entry)
-            continue
-        fresh = new_findings(model, gen_c, baseline)
-        errors = [f for f in fresh if f.severity == ERROR]
-        if errors:
-            entry["rejected"] = [f.code for f in errors]
-            out.tried.append(entry)
-            for f in errors:
-                if all(r["code"] != f.code for r in out.rejected):
-                    out.rejected.append(f.to_dict())
+        fresh = _passes_rules(problem, cand, model, gen_c, baseline, entry, out)
+        if fresh is None:
             continue
         layout = model.with_anchors(gen_c).layout_function()
         if screen is not None and objective.floors:
@@ -191,13 +180,7 @@ def verify(candidates: list[tuple[Problem, Candidate]], model: ModelSpec, bar: B
         gain = float(objective.primary(m) - start)
         second_report, second_ok = None, True
         if second is not None and score[0] == 0.0:  # only a feasible one can be taken
-            second_report = evaluate(second.resized, layout, matcher)
-            m2 = flat_metrics(second_report.metrics)
-            second_ok = second.objective.score(m2)[0] == 0.0
-            entry[f"{second.name}_exact"] = {k: round(float(second_report.metrics[k]), 6)
-                                             for k in METRIC_KEYS}
-            if second.objective.broken(m2):
-                entry[f"{second.name}_guard_broken"] = second.objective.broken(m2)
+            second_report, second_ok = _on_second(second, layout, matcher, entry)
         ok = score[0] == 0.0 and second_ok and gain >= needed_gain - 1e-12
         clean = not any(f.severity == WARNING for f in fresh)
         entry["exact"] = {k: round(float(report.metrics[k]), 6) for k in METRIC_KEYS}
@@ -217,6 +200,41 @@ def verify(candidates: list[tuple[Problem, Candidate]], model: ModelSpec, bar: B
         if out.improved and not out.findings and measured >= first:
             break
     return out
+
+
+def _passes_rules(problem: Problem, cand: Candidate, model: ModelSpec, gen_c: Any,
+                  baseline: list[Finding], entry: dict[str, Any], out: Verified
+                  ) -> list[Finding] | None:
+    """The candidate's new ``check`` findings, or None when it is refused before any
+    measurement (a size rule of the search, or a new error; recorded in ``out``)."""
+    if problem.constraint is not None and \
+            problem.constraint(problem.space.rounded(cand.x)) > 1e-9:
+        entry["rejected"] = ["constraint"]  # e.g. below the stride, decreasing scales
+        out.tried.append(entry)
+        return None
+    fresh = new_findings(model, gen_c, baseline)
+    errors = [f for f in fresh if f.severity == ERROR]
+    if errors:
+        entry["rejected"] = [f.code for f in errors]
+        out.tried.append(entry)
+        for f in errors:
+            if all(r["code"] != f.code for r in out.rejected):
+                out.rejected.append(f.to_dict())
+        return None
+    return fresh
+
+
+def _on_second(second: SecondGuard, layout: Any, matcher: Any, entry: dict[str, Any]
+               ) -> tuple[CoverageReport, bool]:
+    """A candidate's exact coverage on the second distribution, and whether it keeps the
+    guard there (recorded in ``entry``)."""
+    report = evaluate(second.resized, layout, matcher)
+    m2 = flat_metrics(report.metrics)
+    entry[f"{second.name}_exact"] = {k: round(float(report.metrics[k]), 6)
+                                     for k in METRIC_KEYS}
+    if second.objective.broken(m2):
+        entry[f"{second.name}_guard_broken"] = second.objective.broken(m2)
+    return report, second.objective.score(m2)[0] == 0.0
 
 
 def reason(v: Verified, needed_gain: float) -> str:
