@@ -142,12 +142,12 @@ class TfodSpec:
     def check_rules(self, image_size: tuple[int, int] = (480, 640)) -> list[Finding]:
         from tfod_anchors.rules import check_rules
 
-        return check_rules(self.config, image_size)
+        return check_rules(self, image_size)
 
     def config_findings(self) -> list[Finding]:
         from tfod_anchors.rules import config_findings
 
-        return config_findings(self.config)
+        return config_findings(self)
 
     def anchor_value_findings(self) -> list[Finding]:
         from tfod_anchors.rules import anchor_value_findings

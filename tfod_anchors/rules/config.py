@@ -28,30 +28,28 @@ from tfod_anchors.anchors import (
 )
 from tfod_anchors.anchors.builder import DEFAULT_GENERATOR, AnchorGenerator
 from tfod_anchors.anchors.extractors import ExtractorGeometry, extractor_geometry
-from tfod_anchors.anchors.model import build_model_generator, resized_shapes
+from tfod_anchors.anchors.model import build_model_generator, pipeline_of, resized_shapes
 from tfod_anchors.config.query import (
     ANCHOR_GENERATOR_FIELD,
     ANCHORED,
-    PipelineLike,
     anchor_generator,
-    as_pipeline,
     augmentation_steps,
     ignored_train_config_max_boxes,
-    matcher_spec,
     max_number_of_boxes,
 )
 from tfod_anchors.errors import ConfigError
+from tfod_anchors.frameworks import as_spec
 from tfod_anchors.rules.findings import ERROR, SEVERITY, Finding, finding
 
 # An anchor side longer than this many times the padded input side is "far beyond" it.
 TOO_LARGE_FACTOR = 2.0
 
 
-def config_findings(cfg: PipelineLike) -> list[Finding]:
+def config_findings(cfg: Any) -> list[Finding]:
     """:func:`check_rules` plus the input-pipeline notes (``max_boxes_ignored``,
-    :func:`augmentation_findings`)."""
-    pipeline = as_pipeline(cfg)
-    found = check_rules(pipeline)
+    :func:`augmentation_findings`); ``cfg``: a TFOD spec or config."""
+    pipeline = pipeline_of(cfg)
+    found = check_rules(cfg)
     if anchor_generator(pipeline) is not None:
         found += augmentation_findings(pipeline)
     ignored = ignored_train_config_max_boxes(pipeline)
@@ -65,7 +63,7 @@ def config_findings(cfg: PipelineLike) -> list[Finding]:
     return found
 
 
-def augmentation_findings(cfg: PipelineLike) -> list[Finding]:
+def augmentation_findings(cfg: Any) -> list[Finding]:
     """Findings on ``train_config.data_augmentation_options``, whose boxes coverage measures.
 
     ``unknown_augmentation`` (warning): a step that is not reproduced, so coverage treats
@@ -77,7 +75,7 @@ def augmentation_findings(cfg: PipelineLike) -> list[Finding]:
     """
     from tfod_anchors.augment import OPS, classify_ops, plan
 
-    steps = augmentation_steps(cfg)
+    steps = augmentation_steps(pipeline_of(cfg))
     out = []
     for index, name, status in classify_ops(steps):
         if status == "unknown":
@@ -100,14 +98,16 @@ def augmentation_findings(cfg: PipelineLike) -> list[Finding]:
     return out
 
 
-def check_rules(cfg: PipelineLike, image_size: tuple[int, int] = (480, 640)) -> list[Finding]:
-    """All rule findings for a pipeline config (proto or TFOD configs dict).
+def check_rules(cfg: Any, image_size: tuple[int, int] = (480, 640)) -> list[Finding]:
+    """All rule findings for a TFOD model (what ``TfodSpec.check_rules`` answers).
 
     Args:
-        cfg: ``TrainEvalPipelineConfig`` (either schema) or TFOD's configs dict.
+        cfg: a TFOD model spec, or a ``TrainEvalPipelineConfig`` (either schema) or TFOD's
+            configs dict (resolved into one).
         image_size: original ``(h, w)`` used when the padded input depends on the image.
     """
-    pipeline = as_pipeline(cfg)
+    spec = as_spec(cfg)
+    pipeline = spec.config
     kind = pipeline.model.WhichOneof("model")
     if kind not in ANCHORED:
         return [finding("anchor_free_model",
@@ -151,13 +151,13 @@ def check_rules(cfg: PipelineLike, image_size: tuple[int, int] = (480, 640)) -> 
     policy = "none"
     if kind == "faster_rcnn":
         policy = "clip" if meta.clip_anchors_to_image else "prune"
-    findings += _size_rules(layout, policy, _matched_threshold(pipeline))
+    findings += _size_rules(layout, policy, _matched_threshold(spec))
     return findings
 
 
-def _matched_threshold(pipeline: Any) -> float:
+def _matched_threshold(spec: Any) -> float:
     try:
-        return float(matcher_spec(pipeline).matched_threshold)
+        return float(spec.matcher().matched_threshold)
     except ConfigError:
         return 0.5
 
