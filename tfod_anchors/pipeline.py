@@ -313,9 +313,10 @@ def training_boxes(model: ModelSpec, config_path: str | None, options: SourceOpt
         return TrainingBoxes(read=truncated, resized=resized, augmentation=None,
                              static_boxset=truncated, static=resized, max_boxes=max_boxes)
     draws = augmentation.draws or default_draws(read.num_boxes)
+    augmenter = model.augmenter
+    assert augmenter is not None  # wants_augmentation is False without one
     try:
-        result = model.augmenter(read, draws=draws, seed=augmentation.seed,
-                                 max_boxes=max_boxes)
+        result = augmenter(read, draws=draws, seed=augmentation.seed, max_boxes=max_boxes)
     except ConfigError as err:
         raise ConfigError(err.message, path=config_path) from None
     static_boxset: BoxSet | None = None

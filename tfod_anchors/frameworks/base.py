@@ -125,16 +125,26 @@ class ModelSpec(Protocol):
     ``ConfigError`` there; the methods below trust that.
     """
 
-    #: ``"tfod"`` or ``"model_garden"``: names the framework in outputs.
-    framework: str
-    #: The meta-architecture / model family (``"ssd"``, ``"faster_rcnn"``, ``"retinanet"``...).
-    family: str
-    #: The anchor family fitted (see the module docstring), or None without anchors.
-    kind: str | None
-    #: Where the config was read from (relative input paths resolve beside it), or None.
-    path: str | None
-    #: The framework's own config object, read only (TFOD: ``TrainEvalPipelineConfig``).
-    config: Any
+    @property
+    def framework(self) -> str:
+        """``"tfod"`` or ``"model_garden"``: names the framework in outputs."""
+
+    @property
+    def family(self) -> str:
+        """The meta-architecture / model family (``"ssd"``, ``"faster_rcnn"``,
+        ``"retinanet"``...)."""
+
+    @property
+    def kind(self) -> str | None:
+        """The anchor family fitted (see the module docstring), or None without anchors."""
+
+    @property
+    def path(self) -> str | None:
+        """Where the config was read from (relative input paths resolve beside it)."""
+
+    @property
+    def config(self) -> Any:
+        """The framework's own config object, read only (TFOD: ``TrainEvalPipelineConfig``)."""
 
     @property
     def inputs(self) -> ModelInputs:
