@@ -17,7 +17,7 @@ from tfod_anchors.coverage.metrics import METRIC_KEYS, CoverageReport, evaluate
 from tfod_anchors.fitting.background import Clock
 from tfod_anchors.fitting.fit import CoarseResult, FitPlan, Refined, Searched
 from tfod_anchors.fitting.objective import Objective, flat_metrics, make_objective
-from tfod_anchors.fitting.result import FitResult, copy_message, generator_diff
+from tfod_anchors.fitting.result import FitResult
 from tfod_anchors.fitting.screen import Screen, subset
 from tfod_anchors.fitting.screen import describe as describe_screen
 from tfod_anchors.fitting.search import Candidate
@@ -156,8 +156,8 @@ def decide(p: FitPlan, searched: Searched, exact: Exact, clock: Clock, t0: float
     diag = diagnostics(p, searched, exact)
     own, checked = p.own, exact.checked
     improved = checked.improved
-    new_generator = checked.generator if improved else copy_message(own.generator)
-    changed, previous = generator_diff(own.generator, new_generator, own.kind)
+    new_generator = checked.generator if improved else p.model.copy_anchors(own.generator)
+    changed, previous = p.model.anchors_changes(own.generator, new_generator)
     report_after = checked.report if improved and checked.report is not None \
         else exact.before
     before, after = exact.before.metrics, report_after.metrics
@@ -178,7 +178,7 @@ def decide(p: FitPlan, searched: Searched, exact: Exact, clock: Clock, t0: float
         report_before=exact.before, report_after=report_after, gain=checked.gain,
         min_gain=p.needed,
         best_generator=checked.generator if checked.generator is not None
-        else copy_message(own.generator),
+        else p.model.copy_anchors(own.generator),
         best_after=checked.report.metrics if checked.report is not None else None,
         guard_spec=p.guard.to_dict(), bands=p.bands, blocked=blocked,
         findings=checked.findings, rejected=checked.rejected,

@@ -24,7 +24,6 @@ from tfod_anchors.coverage.metrics import METRIC_KEYS, CoverageReport, evaluate
 from tfod_anchors.fitting.objective import Objective, flat_metrics
 from tfod_anchors.fitting.params import ParamSpace
 from tfod_anchors.fitting.problem import Problem
-from tfod_anchors.fitting.result import generator_diff
 from tfod_anchors.fitting.screen import Screen
 from tfod_anchors.fitting.search import Candidate
 from tfod_anchors.frameworks import ModelSpec, as_spec
@@ -156,8 +155,8 @@ def verify(candidates: list[tuple[Problem, Candidate]], model: ModelSpec, bar: B
         if measured >= limit:
             break
         gen_c = written_generator(problem.space, problem.generator, cand.x)
-        key = gen_c.SerializeToString(deterministic=True)
-        if key in seen or not generator_diff(generator, gen_c, problem.kind)[0]:
+        key = model.anchors_key(gen_c)
+        if key in seen or not model.anchors_changes(generator, gen_c)[0]:
             continue
         seen.add(key)
         entry: dict[str, Any] = {"origin": cand.origin, "search_score":

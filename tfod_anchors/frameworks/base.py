@@ -206,6 +206,16 @@ class ModelSpec(Protocol):
     def with_anchors(self, anchors: Any) -> ModelSpec:
         """The same model with another anchors value (a candidate)."""
 
+    def anchors_key(self, anchors: Any) -> bytes:
+        """A deterministic identity of an anchors value (equal values, equal keys)."""
+
+    def anchors_changes(self, old: Any, new: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(changed, previous)``: JSON-ready field values of ``new`` that differ from
+        ``old``, and ``old``'s values of those fields."""
+
+    def copy_anchors(self, anchors: Any) -> Any:
+        """An independent copy of an anchors value (results never share the config's)."""
+
     def check_rules(self, image_size: tuple[int, int] = (480, 640)) -> list[Finding]:
         """The framework's own config rules (``check``), for an original image size."""
 

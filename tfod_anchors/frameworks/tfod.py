@@ -138,6 +138,19 @@ class TfodSpec:
         return TfodSpec(cq.with_anchor_generator(self.config, anchors), self.path,
                         self.family, anchors.WhichOneof("anchor_generator_oneof"))
 
+    def anchors_key(self, anchors: Any) -> bytes:
+        return bytes(anchors.SerializeToString(deterministic=True))
+
+    def anchors_changes(self, old: Any, new: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        from tfod_anchors.fitting.result import generator_diff
+
+        return generator_diff(old, new, str(self.kind))
+
+    def copy_anchors(self, anchors: Any) -> Any:
+        from tfod_anchors.fitting.result import copy_message
+
+        return copy_message(anchors)
+
     # --- rules and writing ------------------------------------------------------------------
     def check_rules(self, image_size: tuple[int, int] = (480, 640)) -> list[Finding]:
         from tfod_anchors.rules import check_rules
