@@ -15,8 +15,10 @@ from typing import Any
 
 from tfod_anchors.coverage.metrics import METRIC_KEYS, CoverageReport, evaluate
 from tfod_anchors.fitting.background import Clock
-from tfod_anchors.fitting.fit import CoarseResult, FitPlan, Refined, Searched
+from tfod_anchors.fitting.coarse_refine import CoarseResult, Refined
+from tfod_anchors.fitting.fit import Searched
 from tfod_anchors.fitting.objective import Objective, flat_metrics, make_objective
+from tfod_anchors.fitting.plan import FitPlan
 from tfod_anchors.fitting.result import FitResult
 from tfod_anchors.fitting.screen import Screen, subset
 from tfod_anchors.fitting.screen import describe as describe_screen
