@@ -24,12 +24,14 @@ from typing import Any
 from tfod_anchors import api
 from tfod_anchors.commands._common import (
     add_augment_arguments,
+    add_model_arguments,
     add_output_arguments,
     add_source_arguments,
     augment_options,
     augment_value,
     emit_json,
     fmt,
+    model_ref,
     out,
     say,
     skipped_lines,
@@ -39,7 +41,7 @@ from tfod_anchors.commands._common import (
 )
 from tfod_anchors.config import query as cq
 from tfod_anchors.coverage.metrics import METRIC_KEYS, SIZE_BANDS, ordered_metrics
-from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK
+from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
 from tfod_anchors.fitting import OBJECTIVES
 from tfod_anchors.fitting.objective import describe_metric
 from tfod_anchors.frameworks import as_spec
@@ -54,9 +56,11 @@ FEW_BOXES = 100
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", metavar="CONFIG", help="pipeline.config (local or gs://)")
+    add_model_arguments(parser)
     out = parser.add_mutually_exclusive_group()
-    out.add_argument("--output", "-o", metavar="PATH", help="write the patched config here")
+    out.add_argument("--output", "-o", metavar="PATH",
+                     help="write the patched config here (with --experiment and no CONFIG: "
+                          "an override YAML for train.py --config_file, only the anchor keys)")
     out.add_argument("--in-place", action="store_true",
                      help="rewrite CONFIG atomically, keeping CONFIG.bak")
     parser.add_argument("--no-backup", action="store_true", help="with --in-place: keep no .bak")
@@ -148,9 +152,10 @@ def verdict(outcome: api.FitOutcome, writes: bool) -> str:
 def _anchors_per_location(outcome: api.FitOutcome) -> tuple[list[int], list[int]]:
     before, after = outcome.fit.anchors_per_location
     if outcome.forced:
-        from tfod_anchors.anchors.model import build_model_generator
+        from tfod_anchors.frameworks import as_spec
 
-        after = list(build_model_generator(outcome.config).num_anchors_per_location())
+        shape = outcome.boxes.most_common_shape()
+        after = [int(lv.sizes.shape[0]) for lv in as_spec(outcome.config).layout_for(shape).levels]
     return before, after
 
 
@@ -167,10 +172,15 @@ def _changed_fields(outcome: api.FitOutcome) -> tuple[dict, dict]:
 
 def run(args: Any) -> int:
     progress = None if args.quiet or args.json else (lambda msg: say(args, f"  {msg}"))
-    write_notes = api.check_writable(args.config, output=args.output,
+    ref = model_ref(args)
+    path = getattr(ref, "path", ref)
+    if args.in_place and path is None:
+        raise UsageError("--in-place needs a CONFIG file; with --experiment alone use "
+                         "--output F.yaml (an override file)")
+    write_notes = api.check_writable(path or "", output=args.output,
                                      in_place=args.in_place)  # fail before the work
     outcome = api.fit(
-        args.config, sources=source_options(args), objective=args.objective, seed=args.seed,
+        ref, sources=source_options(args), objective=args.objective, seed=args.seed,
         num_scales=args.num_scales, num_aspect_ratios=args.num_aspect_ratios,
         force=args.force, guard=args.guard, progress=progress,
         augment=augment_value(augment_options(args, default_on=True)),
@@ -182,7 +192,8 @@ def run(args: Any) -> int:
         fit.anchors_per_location
     warnings = []
     if take and apl_before != apl_after:
-        checkpoint = cq.fine_tune_checkpoint(outcome.config)
+        checkpoint = (cq.fine_tune_checkpoint(outcome.config)
+                      if outcome.model.framework == "tfod" else None)
         msg = (f"anchors per location change from {apl_before} to {apl_after}: the box "
                "predictor's shapes change")
         if checkpoint:
@@ -202,7 +213,11 @@ def run(args: Any) -> int:
                         "model will meet; check the input or treat the result with care")
     wants_file = bool(args.output or args.in_place)
     written = backup = None
-    if take and wants_file and not blocking:
+    override = None
+    if take and not blocking and path is None:  # --experiment alone: an override
+        override = api.anchor_override(outcome, output=args.output)
+        written = override["file"]
+    elif take and wants_file and not blocking:
         details = api.write_fitted_details(outcome, output=args.output,
                                            in_place=args.in_place, backup=not args.no_backup)
         written, backup = details.path, details.backup
@@ -226,7 +241,8 @@ def run(args: Any) -> int:
         warn(args, w)
     if args.json:
         emit_json({
-            "config": args.config,
+            "config": str(ref),
+            "model": api.model_names(outcome.model),
             "num_images": outcome.num_images,
             "num_boxes": outcome.boxes.num_boxes,
             "skipped": outcome.skipped,
@@ -255,6 +271,7 @@ def run(args: Any) -> int:
             "new_findings": outcome.new_findings or blocking,
             "warnings": warnings,
             "written": written,
+            "override": override,
             "diff": outcome.diff if take and not written else "",
             "report": [str(p) for p in report_paths],
             # wall-clock timing would make the output differ between identical runs
@@ -268,6 +285,9 @@ def run(args: Any) -> int:
     out(args, line)
     if written:
         say(args, f"wrote {written}" + (f" (previous text kept in {backup})" if backup else ""))
+    elif override is not None:
+        say(args, "for train.py: --params_override (nothing written without --output)")
+        out(args, override["params_override"])
     elif take and not blocking and outcome.diff:
         say(args, "dry run (no --output/--in-place), nothing written; the patch would be")
         out(args, outcome.diff.rstrip("\n"))
