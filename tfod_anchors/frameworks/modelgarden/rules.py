@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from tfod_anchors.errors import ConfigError
 from tfod_anchors.rules.findings import ERROR, INFO, WARNING, Finding
 
 SEVERITY = {
@@ -362,7 +363,21 @@ def checkpoint_findings(before: Mapping, after: Mapping) -> list[Finding]:
 def experiment_findings(params: Mapping, *, box_wh: np.ndarray | None = None,
                         before: Mapping | None = None) -> list[Finding]:
     """Every rule above for one resolved experiment (``before``: the experiment as it
-    was, when ``params`` holds candidate anchors)."""
+    was, when ``params`` holds candidate anchors).
+
+    Raises:
+        ConfigError: a key the rules read is missing (not a resolved experiment).
+    """
+    try:
+        return _all_findings(params, box_wh, before)
+    except (KeyError, TypeError) as err:
+        raise ConfigError(f"not a resolved Model Garden experiment: {type(err).__name__} "
+                          f"{err} (resolve it with --experiment, or give train.py's "
+                          "params.yaml)") from None
+
+
+def _all_findings(params: Mapping, box_wh: np.ndarray | None,
+                  before: Mapping | None) -> list[Finding]:
     if family(params) is None:
         return []
     found = value_findings(params)
