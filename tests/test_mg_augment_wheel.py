@@ -156,7 +156,9 @@ def test_distribution_of_widths_and_heights_matches_the_wheel():
     spec = mga.ScaleJitter((384, 384), (384, 384), 0.1, 2.0, hflip=True)
     theirs = real_boxes(data, spec, 2, seed=0)
     ours = mga.augment(data, spec, draws_per_image=2, seed=0).boxes
-    bar = critical(len(theirs), len(ours))
+    # the boxes of one image share its draw: the bar is the critical distance for
+    # the 800 independent image draws, not for the ~2,700 clustered boxes
+    bar = critical(800, 800)
     for a, b in ((3, 1), (2, 0)):
         assert ks(theirs[:, a] - theirs[:, b], ours[:, a] - ours[:, b]) < bar
     assert abs(len(theirs) - len(ours)) < 0.05 * len(ours)

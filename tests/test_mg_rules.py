@@ -190,3 +190,12 @@ def test_readme_documents_every_model_garden_rule():
     section = section[:section.index("\n## ", 1)]
     documented = set(re.findall(r"`([a-z_]+)`", section))
     assert set(rules.SEVERITY) <= documented, sorted(set(rules.SEVERITY) - documented)
+
+
+def test_a_partial_dict_is_refused_in_one_line():
+    from tfod_anchors.errors import ConfigError
+
+    exp = experiment("retinanet_resnetfpn_coco")
+    del exp["task"]["model"]["anchor"]["num_scales"]
+    with pytest.raises(ConfigError, match="not a resolved Model Garden experiment: KeyError"):
+        rules.experiment_findings(exp)

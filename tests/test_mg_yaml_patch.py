@@ -178,6 +178,7 @@ def test_bad_changes_are_refused(change, words):
     ("task:\n  model: [1, 2]\n", "not a mapping in this file"),
     ("task: {model: [\n", "not valid YAML"),
     ("a: 1\n---\nb: 2\n", "not valid YAML"),
+    ("task:\n  model:\n    ? anchor\n", "explicit key"),
 ])
 def test_layouts_that_cannot_be_edited_safely_are_refused(text, words):
     with pytest.raises(ConfigError, match=words):
@@ -254,6 +255,27 @@ def test_round_trip_property(text, change):
             assert extended or any(mark in line for mark in EDITED), (op, line, added)
         assert all(any(mark in line for mark in EDITED) for line in added), (op, added)
     assert yp.patch_text(new, change) == new  # idempotent
+
+
+PIECES = ("task", "model", "anchor", "num_scales", ":", " ", "\n", "  ", "- ", "[", "]", "{", "}",
+          ",", "1", "2.5", "null", "&a ", "*a", "<<: ", "? ", "#c", "'", '"', "|\n", "!!float ",
+          "\t", "---\n", "anchor_boxes", "boxes", "box")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=30).map("".join), st.sampled_from([
+    {"task.model.anchor.num_scales": 2}, {"task.model.anchor_boxes.boxes": [[1, 2], [3, 4]]}]))
+def test_hostile_text_gives_a_new_mapping_or_one_error(text, change):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing may reach the terminal either
+        try:
+            new = yp.patch_text(text, change, "exp.yaml")
+        except (ConfigError, UsageError) as err:
+            assert "\n" not in str(err) and str(err).startswith("exp.yaml: ")
+            return
+    assert isinstance(yp.load(new), dict)
 
 
 # ---------------------------------------------------------------- override file and string

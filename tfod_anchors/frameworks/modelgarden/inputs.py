@@ -169,7 +169,7 @@ def read_tfds(name: str, split: str, data_dir: str = "") -> BoxSet:
         raise UsageError(f"tfds_name {name!r} is not a detection set the Model Garden "
                          f"decodes ({', '.join(TFDS_DETECTION)})")
     try:
-        import tensorflow_datasets as tfds
+        import tensorflow_datasets as tfds  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError:
         raise UsageError(f"tfds_name needs tensorflow-datasets: pip install "
                          f"'{TFDS_EXTRA}'") from None

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from tfod_anchors.errors import ConfigError
 from tfod_anchors.rules.findings import ERROR, INFO, WARNING, Finding
 
 SEVERITY = {
@@ -166,9 +167,9 @@ def value_findings(params: Mapping) -> list[Finding]:
                                 f"repeats {dupes}: identical anchors, wasted head channels"))
     else:
         boxes = [tuple(b["box"]) for b in model["anchor_boxes"].get("boxes") or []]
-        bad = [b for b in boxes if len(b) != 2 or not all(_positive(v) for v in b)]
-        if bad:
-            out.append(_finding("mg_invalid_anchor", f"task.model.anchor_boxes.boxes: {bad} "
+        wrong = [b for b in boxes if len(b) != 2 or not all(_positive(v) for v in b)]
+        if wrong:
+            out.append(_finding("mg_invalid_anchor", f"task.model.anchor_boxes.boxes: {wrong} "
                                 "(each box is [width, height] > 0 in pixels)"))
         dupes = _duplicates(boxes)
         if dupes:
@@ -211,7 +212,7 @@ def size_findings(params: Mapping) -> list[Finding]:
                          f"input // stride ({cells}), so the last partial row and column of "
                          "cells get no targets; use a multiple of " f"{step}")]
     padded = padded_hw(params)
-    if padded != hw:
+    if padded is not None and padded != hw:
         return [_finding("mg_input_padded", f"{size}: the parser pads every image to "
                          f"{padded[0]}x{padded[1]} and the anchors are laid out there")]
     strides = ", ".join(f"P{lv}: {hw[0] / math.ceil(hw[0] / 2 ** lv):.4g}x"
@@ -362,7 +363,21 @@ def checkpoint_findings(before: Mapping, after: Mapping) -> list[Finding]:
 def experiment_findings(params: Mapping, *, box_wh: np.ndarray | None = None,
                         before: Mapping | None = None) -> list[Finding]:
     """Every rule above for one resolved experiment (``before``: the experiment as it
-    was, when ``params`` holds candidate anchors)."""
+    was, when ``params`` holds candidate anchors).
+
+    Raises:
+        ConfigError: a key the rules read is missing (not a resolved experiment).
+    """
+    try:
+        return _all_findings(params, box_wh, before)
+    except (KeyError, TypeError) as err:
+        raise ConfigError(f"not a resolved Model Garden experiment: {type(err).__name__} "
+                          f"{err} (resolve it with --experiment, or give train.py's "
+                          "params.yaml)") from None
+
+
+def _all_findings(params: Mapping, box_wh: np.ndarray | None,
+                  before: Mapping | None) -> list[Finding]:
     if family(params) is None:
         return []
     found = value_findings(params)

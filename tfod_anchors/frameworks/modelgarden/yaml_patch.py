@@ -24,6 +24,7 @@ and mode kept, refused when the file changed since it was read).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -176,7 +177,9 @@ def compose(text: str, path: str | None = None) -> Any:
     """
     yaml = _ruamel()(typ="rt", pure=True)
     try:
-        return yaml.compose(text)
+        with warnings.catch_warnings():  # e.g. a reused anchor: judged by the edit's check
+            warnings.simplefilter("ignore")
+            return yaml.compose(text)
     except Exception as err:  # noqa: BLE001 - ruamel's YAMLError and ComposerError
         raise ConfigError(f"not valid YAML: {' '.join(str(err).split())[:300]}",
                           path=path) from None
@@ -186,7 +189,9 @@ def load(text: str, path: str | None = None) -> Any:
     """Plain Python data of a one-document YAML text (safe loader: no custom tags)."""
     yaml = _ruamel()(typ="safe", pure=True)
     try:
-        return yaml.load(text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return yaml.load(text)
     except Exception as err:  # noqa: BLE001 - ruamel's YAMLError
         raise ConfigError(f"not valid YAML: {' '.join(str(err).split())[:300]}",
                           path=path) from None
@@ -284,7 +289,13 @@ def _replace(text: str, node: Any, value: Any, path: str, step: int) -> list[_Ed
 
 def _fill_empty(text: str, key: Any, value: Any) -> _Edit:
     """Give ``key:`` (written with no value at all) the value ``value``, on its line."""
-    colon = text.index(":", int(key.end_mark.index))
+    start = int(key.end_mark.index)
+    stop = text.find("\n", start)
+    line = text[start:] if stop < 0 else text[start:stop]
+    if not line.lstrip(" \t'\"").startswith(":"):
+        raise ConfigError(f"{key.value} is written as an explicit key (?) with no value; "
+                          "edit it by hand, or write an override file with --output")
+    colon = start + line.index(":")
     return _Edit(colon + 1, colon + 1, " " + flow(value))
 
 
@@ -355,6 +366,15 @@ def patch_text(text: str, change: Mapping[str, Any], path: str | None = None) ->
             anchors or merge keys, or the edit would change anything else.
     """
     tree = nested(normalize_change(change))
+    try:
+        return _patched(text, tree, path)
+    except ConfigError as err:
+        if err.path is None:
+            err.path = path
+        raise
+
+
+def _patched(text: str, tree: Mapping[str, Any], path: str | None) -> str:
     root = compose(text, path)
     if root is None:
         lead = "" if not text or text.endswith("\n") else "\n"
