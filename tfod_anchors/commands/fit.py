@@ -170,15 +170,45 @@ def _changed_fields(outcome: api.FitOutcome) -> tuple[dict, dict]:
     return generator_diff(fit.generator, fit.best_generator, fit.kind)
 
 
-def run(args: Any) -> int:
-    progress = None if args.quiet or args.json else (lambda msg: say(args, f"  {msg}"))
+def _target(args: Any) -> tuple[Any, str | None, list[str]]:
+    """The model reference, its config file (None: ``--experiment`` alone) and the notes
+    of :func:`api.check_writable`, which refuses before the work what writing would."""
     ref = model_ref(args)
     path = getattr(ref, "path", ref)
     if args.in_place and path is None:
         raise UsageError("--in-place needs a CONFIG file; with --experiment alone use "
                          "--output F.yaml (an override file)")
-    write_notes = api.check_writable(path or "", output=args.output,
-                                     in_place=args.in_place)  # fail before the work
+    return ref, path, api.check_writable(path or "", output=args.output, in_place=args.in_place)
+
+
+def _checkpoint_warning(outcome: api.FitOutcome, before: list[int], after: list[int]) -> str:
+    """The warning for a changed number of anchors per location."""
+    checkpoint = (cq.fine_tune_checkpoint(outcome.config)
+                  if outcome.model.framework == "tfod" else None)
+    msg = (f"anchors per location change from {before} to {after}: the box "
+           "predictor's shapes change")
+    if checkpoint:
+        msg += f", so its weights will NOT restore from fine_tune_checkpoint {checkpoint!r}"
+    return msg
+
+
+def _write(args: Any, outcome: api.FitOutcome, path: str | None
+           ) -> tuple[str | None, str | None, dict | None, list[str]]:
+    """``(written, backup, override, notes)``: the patched config, or with ``--experiment``
+    alone the override (``--output`` file and the ``--params_override`` string)."""
+    if path is None:
+        override = api.anchor_override(outcome, output=args.output)
+        return override["file"], None, override, []
+    if not (args.output or args.in_place):
+        return None, None, None, []
+    details = api.write_fitted_details(outcome, output=args.output, in_place=args.in_place,
+                                       backup=not args.no_backup)
+    return details.path, details.backup, None, list(details.notes)
+
+
+def run(args: Any) -> int:
+    progress = None if args.quiet or args.json else (lambda msg: say(args, f"  {msg}"))
+    ref, path, write_notes = _target(args)
     outcome = api.fit(
         ref, sources=source_options(args), objective=args.objective, seed=args.seed,
         num_scales=args.num_scales, num_aspect_ratios=args.num_aspect_ratios,
@@ -192,14 +222,7 @@ def run(args: Any) -> int:
         fit.anchors_per_location
     warnings = []
     if take and apl_before != apl_after:
-        checkpoint = (cq.fine_tune_checkpoint(outcome.config)
-                      if outcome.model.framework == "tfod" else None)
-        msg = (f"anchors per location change from {apl_before} to {apl_after}: the box "
-               "predictor's shapes change")
-        if checkpoint:
-            msg += (f", so its weights will NOT restore from fine_tune_checkpoint "
-                    f"{checkpoint!r}")
-        warnings.append(msg)
+        warnings.append(_checkpoint_warning(outcome, apl_before, apl_after))
     if outcome.patch_warning:
         warnings.append(outcome.patch_warning)
     # a new error in what would be written, or errors that ruled out every candidate
@@ -211,17 +234,10 @@ def run(args: Any) -> int:
         warnings.append(f"only {outcome.boxes.num_boxes} box(es) were fitted: anchors fitted to "
                         f"fewer than {FEW_BOXES} boxes follow those boxes, not the objects the "
                         "model will meet; check the input or treat the result with care")
-    wants_file = bool(args.output or args.in_place)
-    written = backup = None
-    override = None
-    if take and not blocking and path is None:  # --experiment alone: an override
-        override = api.anchor_override(outcome, output=args.output)
-        written = override["file"]
-    elif take and wants_file and not blocking:
-        details = api.write_fitted_details(outcome, output=args.output,
-                                           in_place=args.in_place, backup=not args.no_backup)
-        written, backup = details.path, details.backup
-        write_notes += details.notes
+    written = backup = override = None
+    if take and not blocking:
+        written, backup, override, notes = _write(args, outcome, path)
+        write_notes += notes
     warnings += write_notes
     report_paths = []
     if args.report:

@@ -13,7 +13,7 @@ measured on the same input shape the rule uses.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,9 +62,9 @@ class Problem:
 
     @property
     def kind(self) -> str:
-        if isinstance(self.generator, Mapping):  # a change of dotted keys (Model Garden)
-            return self.space.kind
-        return str(self.generator.WhichOneof("anchor_generator_oneof"))
+        """The anchor family fitted (the parameter space's kind: TFOD's generator oneof
+        name, or the Model Garden's ``multilevel`` / ``yolo_boxes``)."""
+        return self.space.kind
 
     @property
     def window_policy(self) -> str:
