@@ -75,10 +75,12 @@ class ModelGardenSpec:
     # --- inputs -----------------------------------------------------------------------------
     @property
     def inputs(self) -> ModelInputs:
-        """``task.train_data.input_path`` (comma-separated patterns, as the Model Garden's
-        reader splits them); TF Example records."""
+        """``task.train_data.input_path`` split as the Model Garden splits it
+        (:func:`.inputs.input_patterns`); TF Example records."""
+        from tfod_anchors.frameworks.modelgarden.inputs import input_patterns
+
         raw = self.experiment["task"].get("train_data", {}).get("input_path") or ""
-        paths = tuple(p.strip() for p in str(raw).split(",") if p.strip())
+        paths = input_patterns(raw)
         return ModelInputs(paths, "tf_record_input_reader" if paths else None, None, None)
 
     @property
