@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tfod_anchors import pipeline
+from tfod_anchors import measured, pipeline
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
 from tfod_anchors.config import query as cq
 from tfod_anchors.config.files import (
@@ -113,14 +113,18 @@ class FitOutcome:
 
 @dataclass
 class CheckOutcome:
-    """What :func:`check` returns: rule findings, coverage metrics (or None), ok, and
-    the ``augmentation`` block (:func:`~tfod_anchors.pipeline.augmentation_summary`)
-    when coverage was measured on augmented draws (else None)."""
+    """What :func:`check` returns: rule findings, coverage metrics (or None), ok, the
+    ``augmentation`` block (:func:`~tfod_anchors.pipeline.augmentation_summary`)
+    when coverage was measured on augmented draws (else None), ``data_dropped``
+    (:func:`~tfod_anchors.rules.dropped.dropped_summary`: what was read but not
+    measured, or None) and ``by_class`` (coverage per class id, when measured)."""
 
     findings: list[dict[str, str]]
     coverage: dict[str, Any] | None
     ok: bool
     augmentation: dict[str, Any] | None = None
+    data_dropped: dict[str, Any] | None = None
+    by_class: dict[str, dict[str, Any]] | None = None
 
 
 def _config(config: PipelineLike) -> tuple[Any, LoadedConfig | None]:
@@ -352,7 +356,9 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     findings = config_findings(cfg)
     if any(f.code == "invalid_augmentation" for f in findings):
         augmentation = pipeline.AugmentOptions(pipeline.OFF, None, augmentation.seed)
-    cov = summary = None
+    labels = measured.label_map_info(cfg, path, options)
+    findings += measured.label_findings(cfg, labels, with_data=False)
+    cov = summary = dropped = by_class = None
     if cq.anchor_generator(cfg) is not None:
         why = None if options.inputs or boxes is not None else _config_data_missing(cfg, path)
         if why is not None and min_recall is not None:
@@ -364,25 +370,45 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
                 boxes = pipeline.read_config_boxes(
                     cfg, path, options, truncate=not pipeline.wants_augmentation(cfg,
                                                                                  augmentation))
-            measured = _coverage_unless_broken(cfg, path, options, augmentation, boxes,
-                                               findings)
-            if measured is not None:
-                training, metrics = measured
+            result = _coverage_unless_broken(cfg, path, options, augmentation, boxes,
+                                             findings)
+            if result is not None:
+                training, report = result
                 summary = pipeline.augmentation_summary(training.augmentation)
-                cov = {**ordered_metrics(metrics),
+                cov = {**ordered_metrics(report.metrics),
                        "distribution": "static" if summary is None else "augmented",
                        "num_images": training.num_images, "skipped": training.skipped}
                 findings += coverage_findings(cov, min_recall)
+                dropped, by_class = _check_measured(cfg, path, options, labels, training,
+                                                    report, cov, findings)
     as_dicts = [f.to_dict() for f in findings]
     failed = has_errors(findings) or (strict and any(f.severity == WARNING for f in findings))
-    return CheckOutcome(as_dicts, cov, not failed, summary)
+    return CheckOutcome(as_dicts, cov, not failed, summary, dropped, by_class)
+
+
+def _check_measured(cfg: Any, path: str | None, options: SourceOptions,
+                    labels: measured.LabelMapInfo, training: pipeline.TrainingBoxes,
+                    report: Any, cov: dict[str, Any], findings: list[Any]
+                    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """What ``check`` adds once coverage is measured: ``data_dropped``, the placeholder
+    label map note, per-class coverage and ``class_low_recall`` (into ``findings``)."""
+    from tfod_anchors.rules.classes import class_low_recall_findings
+    from tfod_anchors.rules.dropped import class_filter_off_findings, data_dropped_findings
+
+    dropped = measured.training_dropped(training, cfg, path, options, labels)
+    findings += data_dropped_findings(dropped)
+    findings += class_filter_off_findings(labels.placeholder, given=False)
+    t = float(cov["matched_threshold"])
+    by_class = measured.per_class(report, training.resized, t, labels)
+    findings += class_low_recall_findings(by_class, cov.get("recall_matched"), t)
+    return dropped, by_class
 
 
 def _coverage_unless_broken(cfg: Any, path: str | None, options: SourceOptions,
                             augmentation: pipeline.AugmentOptions, boxes: BoxSet,
                             findings: list[Any]
-                            ) -> tuple[pipeline.TrainingBoxes, dict[str, Any]] | None:
-    """The boxes measured (augmented or static, resized) and their coverage metrics, or
+                            ) -> tuple[pipeline.TrainingBoxes, Any] | None:
+    """The boxes measured (augmented or static, resized) and their coverage report, or
     None (plus a ``coverage_skipped`` finding) when the rules found anchor values no
     geometry can be built from, or the config's errors stop the augmentation, the resizer
     or the anchor layout: the findings say why, and ``check`` exits 1."""
@@ -393,7 +419,7 @@ def _coverage_unless_broken(cfg: Any, path: str | None, options: SourceOptions,
     if reason is None:
         try:
             training = pipeline.training_boxes(cfg, path, options, augmentation, boxes=boxes)
-            return training, pipeline.measure_coverage(training.resized, cfg).metrics
+            return training, pipeline.measure_coverage(training.resized, cfg)
         except (ConfigError, UsageError) as err:  # e.g. a resizer or stride TFOD rejects
             if not has_errors(findings):
                 raise

@@ -28,6 +28,7 @@ from tfod_anchors.commands._common import (
     fmt,
     out,
     source_options,
+    table,
 )
 from tfod_anchors.coverage.metrics import METRIC_KEYS
 from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK
@@ -53,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default bar: 0.1; below 0.5 is a warning)")
     parser.add_argument("--strict", action="store_true",
                         help="fail (exit 1) on warnings too")
+    parser.add_argument("--by-class", action="store_true",
+                        help="print coverage per class (box count, mean IoU, recall at the "
+                             "matched threshold); always in --json")
     add_source_arguments(parser)
     add_augment_arguments(parser, default_on=True)
     add_output_arguments(parser)
@@ -70,6 +74,15 @@ def distribution_text(coverage: dict[str, Any], augmentation: dict[str, Any] | N
             f"{coverage['num_images']} images through {ops}; seed {augmentation['seed']})")
 
 
+def class_table(by_class: dict[str, dict[str, Any]], matched_threshold: float) -> str:
+    """Coverage per class, one row per class id: name, boxes, share, mean IoU, recall."""
+    rows = [["class", "boxes", "share", "mean_iou", f"recall (IoU >= {matched_threshold:g})"]]
+    for cid, e in by_class.items():
+        rows.append([f"{cid} {e['name'] or ''}".rstrip(), str(e["count"]), f"{e['share']:.1%}",
+                     fmt(e["mean_iou"]), fmt(e["recall_matched"], 4)])
+    return table(rows)
+
+
 def run(args: Any) -> int:
     augmentation = augment_options(args, default_on=True)
     outcome = api.check(args.config, sources=source_options(args), min_recall=args.min_recall,
@@ -80,7 +93,8 @@ def run(args: Any) -> int:
     if args.json:
         emit_json({"config": args.config, "ok": outcome.ok, "exit_code": exit_code,
                    "strict": args.strict, "findings": findings, "coverage": coverage,
-                   "augmentation": outcome.augmentation})
+                   "augmentation": outcome.augmentation, "data_dropped": outcome.data_dropped,
+                   "by_class": outcome.by_class})
         return exit_code
     for f in findings:
         out(args, f"{f['severity'].upper():7s} {f['code']}: {f['message']}")
@@ -88,6 +102,8 @@ def run(args: Any) -> int:
         out(args, f"coverage of {distribution_text(coverage, outcome.augmentation)} "
                   f"(matched threshold {coverage['matched_threshold']:g}): " + ", ".join(
                       f"{k} {fmt(coverage[k])}" for k in METRIC_KEYS))
+    if args.by_class and outcome.by_class:
+        out(args, class_table(outcome.by_class, coverage["matched_threshold"]))
     errors = sum(f["severity"] == "error" for f in findings)
     warnings = sum(f["severity"] == "warning" for f in findings)
     why = " (--strict: warnings fail)" if args.strict and warnings and not errors else ""
