@@ -93,7 +93,7 @@ def training_dropped(training: pipeline.TrainingBoxes, cfg: PipelineLike,
                      info: LabelMapInfo | None) -> dict[str, Any] | None:
     """:func:`dropped_block` for what :func:`~tfod_anchors.pipeline.training_boxes`
     read (the static truncation, or the augmentation's)."""
-    specs = _specs(cfg, config_path, options)
+    specs = input_specs(cfg, config_path, options)
     read = training.static_boxset if training.static_boxset is not None else training.read
     return dropped_block(training.skipped, training.skip_examples, boxes_kept=read.num_boxes,
                          images_kept=training.num_images,
@@ -101,8 +101,9 @@ def training_dropped(training: pipeline.TrainingBoxes, cfg: PipelineLike,
                          specs=specs, info=info, compression=options.compression)
 
 
-def _specs(cfg: PipelineLike | None, config_path: str | None,
-           options: SourceOptions) -> list[str] | None:
+def input_specs(cfg: PipelineLike | None, config_path: str | None,
+                options: SourceOptions) -> list[str] | None:
+    """The box sources a read used (``--input`` or the config's), None if none."""
     try:
         return pipeline.resolve_inputs(cfg, config_path, options).specs
     except UsageError:

@@ -37,12 +37,13 @@ from tfod_anchors.commands._common import (
     table,
     warn,
 )
-from tfod_anchors.config import query as cq
 from tfod_anchors.coverage.metrics import METRIC_KEYS, SIZE_BANDS, ordered_metrics
 from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK
 from tfod_anchors.fitting import OBJECTIVES
 from tfod_anchors.fitting.objective import describe_metric
 from tfod_anchors.pipeline import anchor_shapes_hw
+from tfod_anchors.rules.checkpoint import anchor_count_note
+from tfod_anchors.rules.dropped import data_dropped_findings
 
 HELP = "fit the config's own anchor generator to the boxes"
 TABLE_KEYS = (*METRIC_KEYS, "num_unreachable")
@@ -76,6 +77,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --output/--in-place: always write (the best candidate "
                              "found, even if it is not better)")
     parser.add_argument("--seed", type=int, default=0, help="seed for every random choice")
+    parser.add_argument("--by-class", action="store_true",
+                        help="print recall per class before and after (always in --json)")
     parser.add_argument("--num-scales", type=int, metavar="N",
                         help="change the number of scales (changes anchors per location)")
     parser.add_argument("--num-aspect-ratios", type=int, metavar="N",
@@ -180,14 +183,15 @@ def run(args: Any) -> int:
     apl_before, apl_after = _anchors_per_location(outcome) if take else \
         fit.anchors_per_location
     warnings = []
-    if take and apl_before != apl_after:
-        checkpoint = cq.fine_tune_checkpoint(outcome.config)
-        msg = (f"anchors per location change from {apl_before} to {apl_after}: the box "
-               "predictor's shapes change")
-        if checkpoint:
-            msg += (f", so its weights will NOT restore from fine_tune_checkpoint "
-                    f"{checkpoint!r}")
-        warnings.append(msg)
+    notes: list[str] = []
+    note = anchor_count_note(outcome.config, apl_before, apl_after) if take else None
+    if note is not None:
+        (warnings if note.level == "warning" else notes).append(note.message)
+    elif take and apl_before != apl_after:
+        warnings.append(f"anchors per location change from {apl_before} to {apl_after}: the "
+                        "box predictor's shapes change")
+    dropped = fit_dropped(args, outcome)
+    warnings += [f"{f.code}: {f.message}" for f in data_dropped_findings(dropped)]
     if outcome.patch_warning:
         warnings.append(outcome.patch_warning)
     # a new error in what would be written, or errors that ruled out every candidate
@@ -253,6 +257,9 @@ def run(args: Any) -> int:
             "guard_blocked": fit.blocked,
             "new_findings": outcome.new_findings or blocking,
             "warnings": warnings,
+            "notes": notes,
+            "data_dropped": dropped,
+            "by_class": by_class_before_after(outcome),
             "written": written,
             "diff": outcome.diff if take and not written else "",
             "report": [str(p) for p in report_paths],
@@ -264,6 +271,11 @@ def run(args: Any) -> int:
     for text in human_lines(outcome, after, changed, previous, apl_before, apl_after,
                             static_after):
         out(args, text)
+    if getattr(args, "by_class", False):
+        out(args, class_comparison_table(by_class_before_after(outcome),
+                                         fit.matched_threshold))
+    for text in notes:
+        say(args, f"note: {text}")
     out(args, line)
     if written:
         say(args, f"wrote {written}" + (f" (previous text kept in {backup})" if backup else ""))
@@ -273,6 +285,50 @@ def run(args: Any) -> int:
     for path in report_paths:
         say(args, f"wrote {path}")
     return code
+
+
+def fit_dropped(args: Any, outcome: api.FitOutcome) -> dict[str, Any] | None:
+    """The ``data_dropped`` block of the fit's read (:mod:`tfod_anchors.measured`)."""
+    from tfod_anchors import measured
+
+    options = source_options(args)
+    path = outcome.loaded.path if outcome.loaded else None
+    cfg = outcome.loaded.config if outcome.loaded else outcome.config
+    info = measured.label_map_info(cfg, path, options)
+    static = outcome.static_boxes if outcome.static_boxes is not None else outcome.boxes
+    specs = measured.input_specs(cfg, path, options)
+    return measured.dropped_block(outcome.skipped, outcome.skip_examples,
+                                  boxes_kept=static.num_boxes, images_kept=outcome.num_images,
+                                  augmentation=outcome.augmentation, specs=specs, info=info,
+                                  compression=options.compression)
+
+
+def by_class_before_after(outcome: api.FitOutcome) -> dict[str, dict[str, Any]]:
+    """Per-class coverage before and after the fit, on the boxes fitted:
+    ``{id: {name, count, share, before: {mean_iou, recall_matched}, after: {...}}}``."""
+    from tfod_anchors.coverage.by_class import class_metrics
+
+    fit = outcome.fit
+    if fit.report_before is None:
+        return {}
+    labels = outcome.boxes.label
+    t = fit.matched_threshold
+    before = class_metrics(fit.report_before.best_iou, labels, t)
+    after_report = fit.report_after if fit.report_after is not None else fit.report_before
+    after = class_metrics(after_report.best_iou, labels, t)
+    return {cid: {"count": e["count"], "share": e["share"],
+                  "before": {k: e[k] for k in ("mean_iou", "recall_matched")},
+                  "after": {k: after[cid][k] for k in ("mean_iou", "recall_matched")}}
+            for cid, e in before.items()}
+
+
+def class_comparison_table(rows_in: dict[str, dict[str, Any]], matched: float) -> str:
+    """``fit --by-class``: recall at the matched threshold per class, before and after."""
+    rows = [["class", "boxes", f"recall (IoU >= {matched:g}) before", "after", "change"]]
+    for cid, e in rows_in.items():
+        b, a = e["before"]["recall_matched"], e["after"]["recall_matched"]
+        rows.append([cid, str(e["count"]), fmt(b, 4), fmt(a, 4), f"{a - b:+.4f}"])
+    return table(rows)
 
 
 def _metrics_or_none(metrics: dict | None) -> dict | None:

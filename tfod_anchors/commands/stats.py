@@ -30,9 +30,11 @@ from tfod_anchors.commands._common import (
     skipped_lines,
     source_options,
     table,
+    warn,
 )
 from tfod_anchors.coverage.metrics import SIZE_BANDS
 from tfod_anchors.errors import EXIT_OK, UsageError
+from tfod_anchors.rules.dropped import data_dropped_findings
 from tfod_anchors.sources.raw import SKIP_KEYS
 
 HELP = "box statistics in resized pixels"
@@ -105,6 +107,21 @@ def augmented_statistics(doc: dict[str, Any], resized: ResizedBoxes,
     return doc
 
 
+def _dropped(args: Any, cfg: Any, training: pipeline.TrainingBoxes | None,
+             boxset: BoxSet) -> dict[str, Any] | None:
+    """The ``data_dropped`` block of this read (:mod:`tfod_anchors.measured`)."""
+    from tfod_anchors import measured
+
+    options = source_options(args)
+    info = measured.label_map_info(cfg, args.config, options)
+    if training is not None:
+        return measured.training_dropped(training, cfg, args.config, options, info)
+    return measured.dropped_block(boxset.skipped, boxset.skip_examples,
+                                  boxes_kept=boxset.num_boxes, images_kept=boxset.num_images,
+                                  augmentation=None, specs=list(options.inputs), info=info,
+                                  compression=options.compression)
+
+
 def run(args: Any) -> int:
     cfg = None
     augmentation = augment_options(args, default_on=False)
@@ -127,6 +144,9 @@ def run(args: Any) -> int:
         space = "original pixels"
         summary = None
     doc = augmented_statistics(box_statistics(boxset, resized, space), resized, summary)
+    doc["data_dropped"] = _dropped(args, cfg, training if cfg is not None else None, boxset)
+    for f in data_dropped_findings(doc["data_dropped"]):
+        warn(args, f"{f.code}: {f.message}")
     what = f"{resized.num_boxes} boxes" if summary is None else (
         f"{resized.num_boxes} augmented boxes ({summary['draws']} draw(s) per image)")
     if args.export:

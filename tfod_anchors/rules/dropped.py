@@ -117,12 +117,12 @@ def data_dropped_findings(summary: dict[str, Any] | None) -> list[Finding]:
         return []
     parts = "; ".join(_reason_text(e, summary) for e in summary["reasons"])
     head = (f"{summary['boxes_dropped']} of {summary['boxes_read']} boxes read "
-            f"({summary['box_share']:.1%}) were dropped before coverage"
-            if summary["boxes_dropped"] else "data was dropped before coverage")
+            f"({summary['box_share']:.1%}) were dropped"
+            if summary["boxes_dropped"] else "data was dropped")
     return [finding("data_dropped",
-                    f"{head}, measured on {summary['images_measured']} images: {parts}; the "
-                    "numbers describe only what was measured (fix the input, the label map or "
-                    "max_number_of_boxes, or accept it; --strict fails on this)")]
+                    f"{head} ({summary['images_measured']} images kept): {parts}; the "
+                    "measured numbers describe only the rest (fix the input, the label map or "
+                    "max_number_of_boxes, or accept the loss)")]
 
 
 def class_filter_off_findings(label_map_path: str | None, given: bool) -> list[Finding]:
