@@ -117,7 +117,10 @@ class CheckOutcome:
     ``augmentation`` block (:func:`~tfod_anchors.pipeline.augmentation_summary`)
     when coverage was measured on augmented draws (else None), ``data_dropped``
     (:func:`~tfod_anchors.rules.dropped.dropped_summary`: what was read but not
-    measured, or None) and ``by_class`` (coverage per class id, when measured)."""
+    measured, or None) and ``by_class`` (coverage per class id, when measured); when
+    coverage fails or changes were asked for, ``fit`` (the config's own fit: whether it
+    gains the minimum gain, coverage before and predicted after), ``advice`` and
+    ``what_if`` (:mod:`tfod_anchors.whatif`: changes with predicted coverage and cost)."""
 
     findings: list[dict[str, str]]
     coverage: dict[str, Any] | None
@@ -125,6 +128,9 @@ class CheckOutcome:
     augmentation: dict[str, Any] | None = None
     data_dropped: dict[str, Any] | None = None
     by_class: dict[str, dict[str, Any]] | None = None
+    fit: dict[str, Any] | None = None
+    advice: list[dict[str, Any]] = field(default_factory=list)
+    what_if: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _config(config: PipelineLike) -> tuple[Any, LoadedConfig | None]:
@@ -332,6 +338,7 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
           boxes: BoxSet | None = None, sources: SourceOptions | None = None,
           min_recall: float | None = None, strict: bool = False,
           augment: int | bool | None = None, seed: int = 0,
+          advice: bool = True, what_if: Sequence[str] = (),
           **source_options: Any) -> CheckOutcome:
     """Config rules, plus coverage when there are boxes: ``inputs``/``boxes``, or the
     config's own training input when it exists here (else an ``info`` finding).
@@ -339,26 +346,34 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     With boxes, coverage findings come by default (:func:`~tfod_anchors.rules.coverage_findings`:
     ``low_recall``, ``band_recall_collapse``); ``min_recall`` sets the error bar of
     ``low_recall``. ``ok`` is False on any error-level finding, and with ``strict`` on
-    any warning too. Coverage is measured on the augmented distribution when the config
-    has a step that changes boxes (``augment``/``seed`` as in :func:`coverage`; static
-    when the steps are invalid, which is an ``invalid_augmentation`` error).
+    any warning too. ``advice``: when coverage fails, fit the config's anchors in memory
+    and, when that is not enough, evaluate larger inputs, finer strides and FPN levels
+    (False: skip this work). ``what_if``: ``FIELD=VALUE`` config changes evaluated
+    together, without writing anything. Coverage is measured on the augmented
+    distribution when the config has a step that changes boxes (``augment``/``seed`` as
+    in :func:`coverage`; static when the steps are invalid, which is an
+    ``invalid_augmentation`` error).
 
     Raises:
         UsageError: ``min_recall`` without any readable boxes.
     """
     from tfod_anchors.coverage.metrics import ordered_metrics
     from tfod_anchors.rules import WARNING, config_findings, coverage_findings, finding
+    from tfod_anchors.whatif import apply_assignments
+    from tfod_anchors.whatif.gate import coverage_verdict
 
     cfg, loaded = _config(config)
     path = loaded.path if loaded else None
     options = _source_options(inputs, sources, source_options)
     augmentation = pipeline.AugmentOptions.from_value(augment, seed)
+    apply_assignments(cq.as_pipeline(cfg), list(what_if))  # bad paths fail before the work
     findings = config_findings(cfg)
     if any(f.code == "invalid_augmentation" for f in findings):
         augmentation = pipeline.AugmentOptions(pipeline.OFF, None, augmentation.seed)
     labels = measured.label_map_info(cfg, path, options)
     findings += measured.label_findings(cfg, labels, with_data=False)
     cov = summary = dropped = by_class = None
+    verdict = None
     if cq.anchor_generator(cfg) is not None:
         why = None if options.inputs or boxes is not None else _config_data_missing(cfg, path)
         if why is not None and min_recall is not None:
@@ -378,12 +393,17 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
                 cov = {**ordered_metrics(report.metrics),
                        "distribution": "static" if summary is None else "augmented",
                        "num_images": training.num_images, "skipped": training.skipped}
-                findings += coverage_findings(cov, min_recall)
+                failing = bool(coverage_findings(cov, min_recall))
+                verdict = coverage_verdict(cq.as_pipeline(cfg), boxes, augmentation, seed,
+                                           failing, list(what_if), advice)
+                findings += coverage_findings(cov, min_recall, verdict.fix)
                 dropped, by_class = _check_measured(cfg, path, options, labels, training,
                                                     report, cov, findings)
     as_dicts = [f.to_dict() for f in findings]
     failed = has_errors(findings) or (strict and any(f.severity == WARNING for f in findings))
-    return CheckOutcome(as_dicts, cov, not failed, summary, dropped, by_class)
+    extra = {} if verdict is None else {"fit": verdict.fit, "advice": verdict.advice,
+                                        "what_if": verdict.what_if}
+    return CheckOutcome(as_dicts, cov, not failed, summary, dropped, by_class, **extra)
 
 
 def _check_measured(cfg: Any, path: str | None, options: SourceOptions,
