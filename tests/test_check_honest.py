@@ -280,3 +280,40 @@ def test_empty_checkpoint_type_follows_from_detection_checkpoint():
     assert checkpoint_type(cfg.train_config) == "detection"
     cfg = _with_train(CONFIG % {"fe_stride": 16, "records": "x"}, 'fine_tune_checkpoint: "c"')
     assert checkpoint_type(cfg.train_config) == "classification"
+
+
+# ------------------------------------------------------------------ --guard classes
+
+
+def test_guard_classes_keeps_a_rare_class(tmp_path):
+    """One 16 px anchor per cell. Class 1: three 24x24 boxes per image (IoU 0.444 now);
+    class 2: one 16x16 box on an anchor (IoU 1). The recall fit moves the anchor to 24 px
+    (class 1: 0 -> 1, class 2: 1 -> 0); ``--guard classes`` refuses that."""
+    from tfod_anchors.fitting.objective import Guard
+
+    def labelled(boxes, labels) -> bytes:
+        cols = np.asarray(boxes, dtype=np.float32).reshape(-1, 4).T
+        feature = {
+            "image/height": tf.train.Feature(int64_list=tf.train.Int64List(value=[64])),
+            "image/width": tf.train.Feature(int64_list=tf.train.Int64List(value=[64])),
+            "image/object/class/label": tf.train.Feature(
+                int64_list=tf.train.Int64List(value=labels)),
+        }
+        for key, values in zip(("ymin", "xmin", "ymax", "xmax"), cols):
+            feature[f"image/object/bbox/{key}"] = tf.train.Feature(
+                float_list=tf.train.FloatList(value=values.tolist()))
+        return tf.train.Example(features=tf.train.Features(
+            feature=feature)).SerializeToString(deterministic=True)
+
+    records = write_records(tmp_path / "t.tfrecord",
+                            [labelled([B, B, B, A], [1, 1, 1, 2]) for _ in range(40)])
+    config = cells_config(tmp_path, records, num_classes=2)
+    config.write_text(config.read_text().replace("scales: [1.0, 3.0]", "scales: [1.0]"))
+    free = api.fit(config, augment=False)
+    assert free.fit.improved
+    by = class_metrics(free.fit.report_after.best_iou, free.boxes.label, 0.7)
+    assert by["1"]["recall_matched"] == 1.0 and by["2"]["recall_matched"] == 0.0
+    kept = api.fit(config, augment=False, guard="classes")
+    assert not kept.fit.improved
+    assert Guard.parse("classes").classes == 0.05 and Guard.parse("classes=0.1").classes == 0.1
+    assert Guard().classes is None  # off by default

@@ -66,8 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "Default: recall at the matcher's threshold, guarded")
     parser.add_argument("--guard", metavar="SPEC",
                         help="relax or tighten the guard: KEY=VALUE[,...] with KEY mean_iou, "
-                             "recall_0.5, recall_matched, recall_0.7, bands (tolerances, or "
-                             "off), band_share, stride and kmeans (on/off); METRIC>=VALUE adds "
+                             "recall_0.5, recall_matched, recall_0.7, bands, classes "
+                             "(tolerances, or off; 'classes' alone: each class with >= 1%% of "
+                             "the boxes keeps its recall within 0.05, off by default), "
+                             "band_share, stride and kmeans (on/off); METRIC>=VALUE adds "
                              "an absolute floor; 'off' drops it all. Default: whole-set "
                              "metrics 0.01, recall@0.7 0.01 below a 0.7 matched threshold, "
                              "every size band with >= 5%% of the boxes 0.05, stride on, and "

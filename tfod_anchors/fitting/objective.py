@@ -59,13 +59,19 @@ BANDS = (("small", 0.0, 32.0 ** 2), ("medium", 32.0 ** 2, 96.0 ** 2),
 BAND_PREFIX = "band:"
 #: Metrics of the second distribution an augmented fit guards (its static boxes).
 STATIC_PREFIX = "static:"
+#: Per-class matcher recall keys (``--guard classes``): ``"class:ID"``.
+CLASS_PREFIX = "class:"
+#: ``--guard classes``: tolerance of each class's recall, for classes holding at least
+#: this share of the boxes.
+DEFAULT_CLASS_TOLERANCE = 0.05
+CLASS_MIN_SHARE = 0.01
 #: Metrics by name: floats for one candidate, float64 ``[C]`` arrays for several.
 Metrics = Mapping[str, Any]
 #: ``--guard`` spec keys -> :class:`Guard` attributes.
 GUARD_KEYS = {"mean_iou": "mean_iou", "recall_0.5": "recall_0_5",
               "recall_matched": "recall_matched", "recall_0.7": "recall_0_7",
               "bands": "bands", "band_share": "band_share", "stride": "stride",
-              "kmeans": "kmeans"}
+              "kmeans": "kmeans", "classes": "classes"}
 MIN_GAIN_ABS = 0.002
 MIN_GAIN_BOXES = 10
 
@@ -118,6 +124,10 @@ class Guard:
         kmeans: for generators that hold free shapes (a one-layer flexible grid), the
             mean IoU and recall@0.5 of the IoU k-means set are floors too
             (:mod:`tfod_anchors.fitting.reference`).
+        classes: tolerance of each class's matcher recall (``--guard classes``; off by
+            default), for classes holding at least ``class_share`` of the boxes. The
+            search does not steer by them: they are checked on each candidate's exact
+            measurement, and a candidate breaking one is not taken.
     """
 
     mean_iou: float | None = 0.01
@@ -129,6 +139,8 @@ class Guard:
     stride: bool = True
     minimum: tuple[tuple[str, float], ...] = ()
     kmeans: bool = True
+    classes: float | None = None
+    class_share: float = CLASS_MIN_SHARE
 
     @classmethod
     def off(cls) -> Guard:
@@ -139,8 +151,9 @@ class Guard:
     def parse(cls, spec: str | None) -> Guard:
         """A guard from ``KEY=VALUE[,KEY=VALUE...]`` over the defaults; ``off`` or
         ``none`` switches everything off. Keys: ``mean_iou``, ``recall_0.5``,
-        ``recall_matched``, ``recall_0.7``, ``bands`` (tolerances, or ``off``),
-        ``band_share`` (share of boxes), ``stride`` and ``kmeans`` (``on``/``off``); and
+        ``recall_matched``, ``recall_0.7``, ``bands``, ``classes`` (tolerances, or
+        ``off``; ``classes`` alone is 0.05), ``band_share`` (share of boxes), ``stride``
+        and ``kmeans`` (``on``/``off``); and
         ``METRIC>=VALUE`` for an absolute floor of ``mean_iou``, ``recall_0.5``,
         ``recall_matched`` or ``recall_0.7``.
 
@@ -153,6 +166,9 @@ class Guard:
             return cls.off()
         guard = cls()
         for item in spec.split(","):
+            if item.strip().lower() in ("classes", "classes=on"):
+                guard = replace(guard, classes=DEFAULT_CLASS_TOLERANCE)
+                continue
             if ">=" in item:
                 key, _, value = item.partition(">=")
                 key = key.strip()
@@ -221,7 +237,8 @@ class Guard:
         return {"mean_iou": self.mean_iou, "recall_0.5": self.recall_0_5,
                 "recall_matched": self.recall_matched, "recall_0.7": self.recall_0_7,
                 "bands": self.bands, "band_share": self.band_share, "stride": self.stride,
-                "minimum": dict(self.minimum), "kmeans": self.kmeans}
+                "minimum": dict(self.minimum), "kmeans": self.kmeans,
+                "classes": self.classes, "class_share": self.class_share}
 
 
 def guarded_metrics(name: str, matched: float, guard: Guard | None = None) -> tuple[str, ...]:
@@ -382,6 +399,8 @@ def make_objective(name: str, matched: float, start: dict[str, float],
     tolerances = dict(guard.tolerances(name, matched))
     if guard.bands is not None:
         tolerances.update({BAND_PREFIX + b: guard.bands for b in bands})
+    if guard.classes is not None:
+        tolerances.update({k: guard.classes for k in start if k.startswith(CLASS_PREFIX)})
     for key, tol in tolerances.items():
         if key in start and start[key] is not None:
             floors[key] = float(start[key]) - max(0.0, tol - margins.get(key, 0.0))
@@ -404,6 +423,8 @@ def describe_metric(key: str, matched: float) -> str:
     """Readable name of a metric key (for messages)."""
     if key.startswith(BAND_PREFIX):
         return f"{key[len(BAND_PREFIX):]}-box recall@{matched:g}"
+    if key.startswith(CLASS_PREFIX):
+        return f"class {key[len(CLASS_PREFIX):]} recall@{matched:g}"
     return {"mean_iou": "mean IoU", "recall_matched": f"recall@{matched:g}",
             "recall_0.5": "recall@0.5", "recall_0.7": "recall@0.7"}.get(key, key)
 
@@ -416,3 +437,25 @@ def flat_metrics(metrics: dict) -> dict[str, float]:
         if band.get("recall_matched") is not None:
             out[BAND_PREFIX + name] = float(band["recall_matched"])
     return out
+
+
+def class_recalls(best: np.ndarray, label: np.ndarray, matched: float,
+                  ids: list[int] | None = None, min_share: float = 0.0) -> dict[str, float]:
+    """``{"class:ID": matcher recall}`` from exact best IoUs ``[N]`` and class ids ``[N]``:
+    for ``ids``, or every class holding at least ``min_share`` of the boxes."""
+    label = np.asarray(label)
+    hit = np.asarray(best) >= np.float32(matched)
+    if ids is None:
+        found, counts = np.unique(label, return_counts=True)
+        ids = [int(i) for i, c in zip(found, counts) if c >= min_share * max(1, label.size)]
+    out = {}
+    for cid in ids:
+        m = label == cid
+        if m.any():
+            out[f"{CLASS_PREFIX}{cid}"] = float(hit[m].mean())
+    return out
+
+
+def class_ids(floors: Mapping[str, float]) -> list[int]:
+    """The class ids an objective's floors guard (``"class:ID"`` keys)."""
+    return [int(k[len(CLASS_PREFIX):]) for k in floors if k.startswith(CLASS_PREFIX)]

@@ -22,7 +22,7 @@ import numpy as np
 from tfod_anchors.anchors.model import layout_function
 from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.coverage.metrics import METRIC_KEYS, CoverageReport, evaluate
-from tfod_anchors.fitting.objective import Objective, flat_metrics
+from tfod_anchors.fitting.objective import Objective, class_ids, class_recalls, flat_metrics
 from tfod_anchors.fitting.params import ParamSpace
 from tfod_anchors.fitting.problem import Problem
 from tfod_anchors.fitting.result import generator_diff, with_generator
@@ -173,6 +173,9 @@ def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator
         report = evaluate(problem.resized, layout, matcher)
         measured += 1
         m = flat_metrics(report.metrics)
+        if class_ids(objective.floors):
+            m.update(class_recalls(report.best_iou, problem.resized.label, objective.matched,
+                                   class_ids(objective.floors)))
         score = objective.score(m)
         gain = float(objective.primary(m) - start)
         second_report, second_ok = None, True
