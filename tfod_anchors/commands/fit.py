@@ -87,8 +87,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="change the number of aspect ratios (changes anchors per location)")
     parser.add_argument("--report", metavar="DIR",
                         help="write PNG plots here: before/after shapes, IoU CDF, recall by "
-                             "size, and front.png, the trade-off front (a few extra fits) with "
-                             "the config, the fit, IoU k-means and any --peer-sets marked")
+                             "size and by class, and front.png, the trade-off front (a few "
+                             "extra fits) with the config, the fit, IoU k-means and any "
+                             "--peer-sets marked")
     parser.add_argument("--peer-sets", metavar="FILE.json",
                         help="with --report: mark these anchor sets on the front plot: a JSON "
                              "object {name: [[w, h], ...]} in resized pixels (e.g. what "
@@ -445,12 +446,18 @@ def write_fit_report(directory: str, outcome: api.FitOutcome, *, seed: int = 0,
         m = front.free_set_metrics(resized, cfg_before, shapes)
         if m is not None:
             peers[name] = [m]
+    from tfod_anchors.plots.classes import plot_recall_by_class
+
+    classes = plot_recall_by_class(by_class_before_after(outcome),
+                                   Path(directory) / "recall_by_class.png",
+                                   matched_threshold=fit.matched_threshold,
+                                   title=f"{resized.num_boxes} boxes, {fit.kind}")
     points = front.trade_off_front(resized, cfg_before, seed=seed)
     path = front_figure(Path(directory) / "front.png", fronts={fit.kind: points},
                         marks=marks, peers=peers, matched_threshold=fit.matched_threshold,
                         title=f"{resized.num_boxes} boxes, {fit.kind}; front points fitted "
                               f"without a guard for weights {', '.join(front.FRONT_WEIGHTS)}")
-    return [*paths, path]
+    return [*paths, classes, path]
 
 
 def take_written(outcome: api.FitOutcome) -> bool:

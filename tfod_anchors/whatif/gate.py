@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tfod_anchors.boxes import BoxSet
+from tfod_anchors.errors import ConfigError, InputError, UsageError
 from tfod_anchors.pipeline import AugmentOptions
 from tfod_anchors.rules.coverage import (
     BAND_MIN_SHARE,
@@ -64,7 +65,12 @@ def coverage_verdict(cfg: Any, boxes: BoxSet, augmentation: AugmentOptions, seed
     for (``what_if``), and evaluate the advice when the fit does not fix it."""
     if not (failing and advice) and not what_if:
         return Verdict()
-    fit = measure(cfg, boxes, augmentation, seed)
+    try:
+        fit = measure(cfg, boxes, augmentation, seed)
+    except (ConfigError, InputError, UsageError):  # e.g. a generator `fit` cannot fit
+        if what_if:
+            raise
+        return Verdict()
     verdict = Verdict(fit={k: fit[k] for k in ("as_is", "predicted", "fit_improves")})
     if failing and advice:
         verdict.fix = _fix(fit)
