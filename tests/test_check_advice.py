@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _check_data import run_cli, run_json
 from conftest import ROOT
-from test_cli import run_cli, run_json
 
 from tfod_anchors import api
 from tfod_anchors.config.files import parse_config_text
@@ -34,7 +34,7 @@ def ssd_config(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def outcome(ssd_config):
-    return api.check(ssd_config, inputs=[str(SMALL)], augment=False)
+    return api.advise(api.check(ssd_config, inputs=[str(SMALL)], augment=False))
 
 
 def test_small_objects_fixture_is_mostly_below_the_stride():

@@ -1,7 +1,7 @@
 """``check`` tells the whole truth (#20): what it did not measure (``data_dropped``), the
 label map against ``num_classes``, and coverage per class.
 
-Data: the ``test_cli`` config (64x64 fixed resizer, stride-16 grid, 16 and 48 px
+Data: the ``_check_data`` config (64x64 fixed resizer, stride-16 grid, 16 and 48 px
 anchors, matched threshold 0.7), so box ``A`` (16x16 on an anchor) has IoU 1 and box
 ``B`` (24x24 centred on (40, 40)) IoU 256 / 576 = 0.4444.
 """
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _check_data import CELLS_CONFIG, cells_config, example, run_cli, run_json, write_records
 from conftest import ROOT, SHARED
-from test_cli import CONFIG, run_cli, run_json, write_records
 
 from tfod_anchors import api
 from tfod_anchors.coverage.by_class import class_metrics
@@ -28,46 +28,17 @@ A = [0.25, 0.25, 0.5, 0.5]
 B = [0.4375, 0.4375, 0.8125, 0.8125]
 
 
-def example(boxes: list[list[float]], texts: list[str]) -> bytes:
-    """A 64x64 tf.Example with ``class/text`` (and ``class/label`` 1) per box."""
-    cols = np.asarray(boxes, dtype=np.float32).reshape(-1, 4).T
-    feature = {
-        "image/height": tf.train.Feature(int64_list=tf.train.Int64List(value=[64])),
-        "image/width": tf.train.Feature(int64_list=tf.train.Int64List(value=[64])),
-        "image/object/class/label": tf.train.Feature(
-            int64_list=tf.train.Int64List(value=[1] * cols.shape[1])),
-        "image/object/class/text": tf.train.Feature(
-            bytes_list=tf.train.BytesList(value=[t.encode() for t in texts])),
-    }
-    for key, values in zip(("ymin", "xmin", "ymax", "xmax"), cols):
-        feature[f"image/object/bbox/{key}"] = tf.train.Feature(
-            float_list=tf.train.FloatList(value=values.tolist()))
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(
-        deterministic=True)
-
-
 def label_map(path: Path, items: dict[str, int]) -> Path:
     path.write_text("".join(f"item {{ id: {i} name: '{n}' }}\n" for n, i in items.items()))
     return path
-
-
-def cells_config(tmp_path: Path, records: Path, *, extra_reader: str = "",
-                 num_classes: int = 1) -> Path:
-    """The ``test_cli`` config reading ``records``, with reader fields added."""
-    text = CONFIG % {"fe_stride": 16, "records": records}
-    text = text.replace("num_classes: 1", f"num_classes: {num_classes}")
-    text = text.replace("train_input_reader {", "train_input_reader {\n" + extra_reader)
-    config = tmp_path / "pipeline.config"
-    config.write_text(text)
-    return config
 
 
 @pytest.fixture()
 def cells(tmp_path: Path) -> dict[str, Path]:
     """Four images, each: a 'cell' box A, a 'cell' box B and a 'platelet' box A (the
     platelet listed last)."""
-    records = write_records(tmp_path / "train.tfrecord", [
-        example([A, B, A], ["cell", "cell", "platelet"]) for _ in range(4)])
+    records = write_records(tf, tmp_path / "train.tfrecord", [
+        example(tf, [A, B, A], [1, 1, 1], ["cell", "cell", "platelet"]) for _ in range(4)])
     return {"dir": tmp_path, "records": records}
 
 
@@ -81,7 +52,7 @@ def codes(doc) -> dict[str, str]:
 def test_label_map_missing_a_class_is_data_dropped_with_its_name(capsys, cells):
     lm = label_map(cells["dir"] / "lm.pbtxt", {"cell": 1})
     config = cells_config(cells["dir"], cells["records"],
-                          extra_reader=f'  label_map_path: "{lm}"\n')
+                          reader=f'  label_map_path: "{lm}"\n')
     code, out, _ = run_cli(capsys, "check", config)
     line = next(x for x in out.splitlines() if x.startswith("WARNING data_dropped"))
     # 4 platelet boxes of 12 read: 33.3 %
@@ -113,7 +84,7 @@ def test_skip_bad_on_a_truncated_file_is_data_dropped_with_the_file(capsys, cell
 
 def test_max_number_of_boxes_truncation_is_data_dropped(capsys, cells):
     config = cells_config(cells["dir"], cells["records"],
-                          extra_reader="  max_number_of_boxes: 2\n")
+                          reader="  max_number_of_boxes: 2\n")
     code, out, _ = run_cli(capsys, "check", config)
     line = next(x for x in out.splitlines() if x.startswith("WARNING data_dropped"))
     assert "4 of 12 boxes read (33.3%) were dropped" in line
@@ -123,7 +94,7 @@ def test_max_number_of_boxes_truncation_is_data_dropped(capsys, cells):
 
 def test_stats_and_fit_report_the_same_drop(capsys, cells):
     config = cells_config(cells["dir"], cells["records"],
-                          extra_reader="  max_number_of_boxes: 2\n")
+                          reader="  max_number_of_boxes: 2\n")
     _, doc, err = run_json(capsys, "stats", "--config", config, "--input", cells["records"])
     assert doc["data_dropped"]["boxes_dropped"] == 4 and "data_dropped" in err
     _, doc, err = run_json(capsys, "fit", config)
@@ -150,7 +121,7 @@ def test_dropped_summary_shares_and_requested_drops():
 
 def test_placeholder_label_map_turns_filtering_off_with_an_info(capsys, cells):
     config = cells_config(cells["dir"], cells["records"],
-                          extra_reader='  label_map_path: "PATH_TO_BE_CONFIGURED/lm.pbtxt"\n')
+                          reader='  label_map_path: "PATH_TO_BE_CONFIGURED/lm.pbtxt"\n')
     _, doc, _ = run_json(capsys, "check", config)
     assert codes(doc).get("class_filter_off") == "info"
     assert doc["coverage"]["num_boxes"] == 12
@@ -183,7 +154,7 @@ def test_sample_config_with_90_classes_and_a_3_class_map_warns(capsys, cells):
 def test_label_map_id_above_num_classes_is_an_error(capsys, cells):
     lm = label_map(cells["dir"] / "lm.pbtxt", {"cell": 1, "platelet": 95})
     config = cells_config(cells["dir"], cells["records"], num_classes=90,
-                          extra_reader=f'  label_map_path: "{lm}"\n')
+                          reader=f'  label_map_path: "{lm}"\n')
     code, doc, _ = run_json(capsys, "check", config)
     assert codes(doc)["num_classes_too_small"] == "error" and code == 1
 
@@ -202,7 +173,7 @@ def test_class_metrics_by_hand():
 def test_check_by_class_in_text_and_json(capsys, cells):
     lm = label_map(cells["dir"] / "lm.pbtxt", {"cell": 1, "platelet": 2})
     config = cells_config(cells["dir"], cells["records"], num_classes=2,
-                          extra_reader=f'  label_map_path: "{lm}"\n')
+                          reader=f'  label_map_path: "{lm}"\n')
     _, doc, _ = run_json(capsys, "check", config)
     cell, platelet = doc["by_class"]["1"], doc["by_class"]["2"]
     assert (cell["name"], cell["count"], cell["recall_matched"]) == ("cell", 8, 0.5)
@@ -265,7 +236,8 @@ def _with_train(config_text: str, train: str) -> object:
      "fine_tune_checkpoint_version: V2", "warning", "template placeholder"),
 ])
 def test_checkpoint_note_follows_tfod_restore(train, level, words):
-    text = CONFIG % {"fe_stride": 16, "records": "x"}
+    text = CELLS_CONFIG % {"num_classes": 1, "scales": "[1.0, 3.0]", "reader": "",
+                    "records": "x"}
     if "V2" not in train:  # a TF1 config: a slim feature extractor, a V1 checkpoint
         text = text.replace("faster_rcnn_resnet50_keras", "faster_rcnn_resnet50")
     cfg = _with_train(text, train)
@@ -275,10 +247,12 @@ def test_checkpoint_note_follows_tfod_restore(train, level, words):
 
 
 def test_empty_checkpoint_type_follows_from_detection_checkpoint():
-    cfg = _with_train(CONFIG % {"fe_stride": 16, "records": "x"},
+    cfg = _with_train(CELLS_CONFIG % {"num_classes": 1, "scales": "[1.0, 3.0]", "reader": "",
+                    "records": "x"},
                       'fine_tune_checkpoint: "c" from_detection_checkpoint: true')
     assert checkpoint_type(cfg.train_config) == "detection"
-    cfg = _with_train(CONFIG % {"fe_stride": 16, "records": "x"}, 'fine_tune_checkpoint: "c"')
+    cfg = _with_train(CELLS_CONFIG % {"num_classes": 1, "scales": "[1.0, 3.0]", "reader": "",
+                    "records": "x"}, 'fine_tune_checkpoint: "c"')
     assert checkpoint_type(cfg.train_config) == "classification"
 
 
@@ -291,24 +265,9 @@ def test_guard_classes_keeps_a_rare_class(tmp_path):
     (class 1: 0 -> 1, class 2: 1 -> 0); ``--guard classes`` refuses that."""
     from tfod_anchors.fitting.objective import Guard
 
-    def labelled(boxes, labels) -> bytes:
-        cols = np.asarray(boxes, dtype=np.float32).reshape(-1, 4).T
-        feature = {
-            "image/height": tf.train.Feature(int64_list=tf.train.Int64List(value=[64])),
-            "image/width": tf.train.Feature(int64_list=tf.train.Int64List(value=[64])),
-            "image/object/class/label": tf.train.Feature(
-                int64_list=tf.train.Int64List(value=labels)),
-        }
-        for key, values in zip(("ymin", "xmin", "ymax", "xmax"), cols):
-            feature[f"image/object/bbox/{key}"] = tf.train.Feature(
-                float_list=tf.train.FloatList(value=values.tolist()))
-        return tf.train.Example(features=tf.train.Features(
-            feature=feature)).SerializeToString(deterministic=True)
-
-    records = write_records(tmp_path / "t.tfrecord",
-                            [labelled([B, B, B, A], [1, 1, 1, 2]) for _ in range(40)])
-    config = cells_config(tmp_path, records, num_classes=2)
-    config.write_text(config.read_text().replace("scales: [1.0, 3.0]", "scales: [1.0]"))
+    records = write_records(tf, tmp_path / "t.tfrecord",
+                            [example(tf, [B, B, B, A], [1, 1, 1, 2]) for _ in range(40)])
+    config = cells_config(tmp_path, records, num_classes=2, scales="[1.0]")
     free = api.fit(config, augment=False)
     assert free.fit.improved
     by = class_metrics(free.fit.report_after.best_iou, free.boxes.label, 0.7)

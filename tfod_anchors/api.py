@@ -117,10 +117,10 @@ class CheckOutcome:
     ``augmentation`` block (:func:`~tfod_anchors.pipeline.augmentation_summary`)
     when coverage was measured on augmented draws (else None), ``data_dropped``
     (:func:`~tfod_anchors.rules.dropped.dropped_summary`: what was read but not
-    measured, or None) and ``by_class`` (coverage per class id, when measured); when
-    coverage fails or changes were asked for, ``fit`` (the config's own fit: whether it
-    gains the minimum gain, coverage before and predicted after), ``advice`` and
-    ``what_if`` (:mod:`tfod_anchors.whatif`: changes with predicted coverage and cost)."""
+    measured, or None) and ``by_class`` (coverage per class id, when measured). After
+    :func:`advise`: ``fit`` (the config's own fit: whether it gains the minimum gain,
+    coverage before and predicted after), ``advice`` and ``what_if``
+    (:mod:`tfod_anchors.whatif`: changes with predicted coverage and cost)."""
 
     findings: list[dict[str, str]]
     coverage: dict[str, Any] | None
@@ -131,6 +131,7 @@ class CheckOutcome:
     fit: dict[str, Any] | None = None
     advice: list[dict[str, Any]] = field(default_factory=list)
     what_if: list[dict[str, Any]] = field(default_factory=list)
+    context: Any = field(default=None, repr=False)  # what :func:`advise` re-measures
 
 
 def _config(config: PipelineLike) -> tuple[Any, LoadedConfig | None]:
@@ -338,7 +339,6 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
           boxes: BoxSet | None = None, sources: SourceOptions | None = None,
           min_recall: float | None = None, strict: bool = False,
           augment: int | bool | None = None, seed: int = 0,
-          advice: bool = True, what_if: Sequence[str] = (),
           **source_options: Any) -> CheckOutcome:
     """Config rules, plus coverage when there are boxes: ``inputs``/``boxes``, or the
     config's own training input when it exists here (else an ``info`` finding).
@@ -346,10 +346,8 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     With boxes, coverage findings come by default (:func:`~tfod_anchors.rules.coverage_findings`:
     ``low_recall``, ``band_recall_collapse``); ``min_recall`` sets the error bar of
     ``low_recall``. ``ok`` is False on any error-level finding, and with ``strict`` on
-    any warning too. ``advice``: when coverage fails, fit the config's anchors in memory
-    and, when that is not enough, evaluate larger inputs, finer strides and FPN levels
-    (False: skip this work). ``what_if``: ``FIELD=VALUE`` config changes evaluated
-    together, without writing anything. Coverage is measured on the augmented
+    any warning too. :func:`advise` then says what would fix failing coverage (and
+    corrects where the coverage findings point). Coverage is measured on the augmented
     distribution when the config has a step that changes boxes (``augment``/``seed`` as
     in :func:`coverage`; static when the steps are invalid, which is an
     ``invalid_augmentation`` error).
@@ -359,21 +357,19 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     """
     from tfod_anchors.coverage.metrics import ordered_metrics
     from tfod_anchors.rules import WARNING, config_findings, coverage_findings, finding
-    from tfod_anchors.whatif import apply_assignments
-    from tfod_anchors.whatif.gate import coverage_verdict
+    from tfod_anchors.whatif.gate import AdviceContext
 
     cfg, loaded = _config(config)
     path = loaded.path if loaded else None
     options = _source_options(inputs, sources, source_options)
     augmentation = pipeline.AugmentOptions.from_value(augment, seed)
-    apply_assignments(cq.as_pipeline(cfg), list(what_if))  # bad paths fail before the work
     findings = config_findings(cfg)
     if any(f.code == "invalid_augmentation" for f in findings):
         augmentation = pipeline.AugmentOptions(pipeline.OFF, None, augmentation.seed)
     labels = measured.label_map_info(cfg, path, options)
     findings += measured.label_findings(cfg, labels, with_data=False)
     cov = summary = dropped = by_class = None
-    verdict = None
+    context = None
     if cq.anchor_generator(cfg) is not None:
         why = None if options.inputs or boxes is not None else _config_data_missing(cfg, path)
         if why is not None and min_recall is not None:
@@ -393,17 +389,35 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
                 cov = {**ordered_metrics(report.metrics),
                        "distribution": "static" if summary is None else "augmented",
                        "num_images": training.num_images, "skipped": training.skipped}
-                failing = bool(coverage_findings(cov, min_recall))
-                verdict = coverage_verdict(cq.as_pipeline(cfg), boxes, augmentation, seed,
-                                           failing, list(what_if), advice)
-                findings += coverage_findings(cov, min_recall, verdict.fix)
+                findings += coverage_findings(cov, min_recall)
+                context = AdviceContext(cq.as_pipeline(cfg), boxes, augmentation, seed,
+                                        cov, min_recall, strict)
                 dropped, by_class = _check_measured(cfg, path, options, labels, training,
                                                     report, cov, findings)
     as_dicts = [f.to_dict() for f in findings]
     failed = has_errors(findings) or (strict and any(f.severity == WARNING for f in findings))
-    extra = {} if verdict is None else {"fit": verdict.fit, "advice": verdict.advice,
-                                        "what_if": verdict.what_if}
-    return CheckOutcome(as_dicts, cov, not failed, summary, dropped, by_class, **extra)
+    return CheckOutcome(as_dicts, cov, not failed, summary, dropped, by_class,
+                        context=context)
+
+
+def advise(outcome: CheckOutcome, *, what_if: Sequence[str] = (),
+           advice: bool = True) -> CheckOutcome:
+    """What would fix a :func:`check`'s failing coverage, and any ``what_if`` changes.
+
+    When coverage fails (and ``advice``), the config's anchors are fitted in memory as
+    ``fit`` would; the coverage findings then point to ``fit`` only when that fit gains
+    at least the minimum gain and clears them, and otherwise to ``advice``: larger
+    inputs, finer strides or lower pyramid levels where the extractor supports them, FPN
+    levels for Faster R-CNN, each with predicted coverage and cost
+    (:mod:`tfod_anchors.whatif`). ``what_if``: ``FIELD=VALUE`` config changes (field
+    paths as in the config), evaluated together the same way; nothing is written.
+
+    Raises:
+        UsageError: a ``what_if`` that names no field or gives a bad value.
+    """
+    from tfod_anchors.whatif.gate import advise_outcome
+
+    return advise_outcome(outcome, list(what_if), advice)
 
 
 def _check_measured(cfg: Any, path: str | None, options: SourceOptions,

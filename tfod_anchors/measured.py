@@ -15,7 +15,6 @@ import numpy as np
 
 from tfod_anchors import pipeline
 from tfod_anchors.config import query as cq
-from tfod_anchors.config.query import PipelineLike
 from tfod_anchors.errors import InputError, UsageError
 from tfod_anchors.pipeline import SourceOptions
 
@@ -31,7 +30,7 @@ class LabelMapInfo:
     placeholder: str | None
 
 
-def label_map_info(cfg: PipelineLike | None, config_path: str | None,
+def label_map_info(cfg: Any, config_path: str | None,
                    options: SourceOptions) -> LabelMapInfo:
     """The label map ``--label-map`` or the config names, resolved as the read does."""
     from tfod_anchors.sources.labelmap import load_label_map
@@ -54,7 +53,7 @@ def label_map_info(cfg: PipelineLike | None, config_path: str | None,
     return LabelMapInfo(path, parsed, placeholder)
 
 
-def label_findings(cfg: PipelineLike, info: LabelMapInfo, *, with_data: bool) -> list[Any]:
+def label_findings(cfg: Any, info: LabelMapInfo, *, with_data: bool) -> list[Any]:
     """``num_classes`` against the label map, and ``class_filter_off`` when a
     placeholder label map turned class filtering off for a read (``with_data``)."""
     from tfod_anchors.rules.classes import num_classes, num_classes_findings
@@ -88,7 +87,7 @@ def dropped_block(skipped: dict[str, int], examples: dict[str, str], *, boxes_ke
                            label_map=info.path if info is not None else None)
 
 
-def training_dropped(training: pipeline.TrainingBoxes, cfg: PipelineLike,
+def training_dropped(training: pipeline.TrainingBoxes, cfg: Any,
                      config_path: str | None, options: SourceOptions,
                      info: LabelMapInfo | None) -> dict[str, Any] | None:
     """:func:`dropped_block` for what :func:`~tfod_anchors.pipeline.training_boxes`
@@ -101,7 +100,7 @@ def training_dropped(training: pipeline.TrainingBoxes, cfg: PipelineLike,
                          specs=specs, info=info, compression=options.compression)
 
 
-def input_specs(cfg: PipelineLike | None, config_path: str | None,
+def input_specs(cfg: Any, config_path: str | None,
                 options: SourceOptions) -> list[str] | None:
     """The box sources a read used (``--input`` or the config's), None if none."""
     try:

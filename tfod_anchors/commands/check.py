@@ -121,8 +121,9 @@ def run(args: Any) -> int:
     augmentation = augment_options(args, default_on=True)
     outcome = api.check(args.config, sources=source_options(args), min_recall=args.min_recall,
                         strict=args.strict, augment=augment_value(augmentation),
-                        seed=augmentation.seed, advice=not args.no_advice,
-                        what_if=args.what_if)
+                        seed=augmentation.seed)
+    if not args.no_advice or args.what_if:
+        outcome = api.advise(outcome, what_if=args.what_if, advice=not args.no_advice)
     findings, coverage = outcome.findings, outcome.coverage
     exit_code = EXIT_OK if outcome.ok else EXIT_CHECK_FAILED
     if args.json:

@@ -47,7 +47,7 @@ from tfod_anchors.fitting.objective import (
     Guard,
     Objective,
     band_shares,
-    class_recalls,
+    exact_start,
     flat_metrics,
     guard_floors,
     make_objective,
@@ -306,10 +306,7 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         report_before, static_report_before = before_job.result()
     clock.lap("coverage_before")
     before = report_before.metrics
-    flat_before = flat_metrics(before)
-    if guard.classes is not None:  # --guard classes: checked on the exact measurements
-        flat_before.update(class_recalls(report_before.best_iou, resized.label, own.matched,
-                                         min_share=guard.class_share))
+    flat_before = exact_start(report_before, resized.label, own.matched, guard)
     exact_obj = make_objective(objective, own.matched, flat_before, guard, bands=bands)
     second = None
     if static is not None and static_report_before is not None:

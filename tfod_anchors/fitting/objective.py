@@ -459,3 +459,12 @@ def class_recalls(best: np.ndarray, label: np.ndarray, matched: float,
 def class_ids(floors: Mapping[str, float]) -> list[int]:
     """The class ids an objective's floors guard (``"class:ID"`` keys)."""
     return [int(k[len(CLASS_PREFIX):]) for k in floors if k.startswith(CLASS_PREFIX)]
+
+
+def exact_start(report: Any, label: np.ndarray, matched: float, guard: Guard) -> dict[str, float]:
+    """The config's exact guardable values (:func:`flat_metrics` of ``report.metrics``),
+    plus each class's recall (:func:`class_recalls`) when ``guard.classes`` is on."""
+    start = flat_metrics(report.metrics)
+    if guard.classes is not None:
+        start.update(class_recalls(report.best_iou, label, matched, min_share=guard.class_share))
+    return start

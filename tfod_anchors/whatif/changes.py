@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from tfod_anchors.anchors import GridAnchorGenerator, MultiscaleAnchorGenerator
 from tfod_anchors.anchors.extractors import lookup
 from tfod_anchors.config import query as cq
 
@@ -83,7 +84,7 @@ def _frcnn_stride(cfg: Any, spec: Any) -> Change:
     stride = meta.feature_extractor.first_stage_features_stride or 16
     finer = [s for s in spec.allowed_strides if s < stride]
     gen_kind = meta.first_stage_anchor_generator.WhichOneof("anchor_generator_oneof")
-    if not finer or spec.fixed_stride is not None or gen_kind != "grid_anchor_generator":
+    if not finer or spec.fixed_stride is not None or gen_kind != GridAnchorGenerator.kind:
         allowed = "/".join(str(s) for s in spec.allowed_strides)
         return Change("finer stride", "finer_stride", (), False,
                       f"not supported by this extractor: {spec.type} builds its feature map at "
@@ -105,7 +106,7 @@ def _lower_level(cfg: Any, spec: Any) -> Change:
     meta = getattr(cq.as_pipeline(cfg).model, meta_kind)
     field = "first_stage_anchor_generator" if meta_kind == "faster_rcnn" else "anchor_generator"
     gen = getattr(meta, field)
-    if gen.WhichOneof("anchor_generator_oneof") != "multiscale_anchor_generator":
+    if gen.WhichOneof("anchor_generator_oneof") != MultiscaleAnchorGenerator.kind:
         return Change("lower first level", "finer_stride", (), False,
                       "not supported here: the anchors are not a multiscale_anchor_generator")
     ms = gen.multiscale_anchor_generator

@@ -4,7 +4,7 @@ whole set still fails after it), the advice list; plus ``--what-if`` changes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tfod_anchors.boxes import BoxSet
@@ -20,6 +20,20 @@ from tfod_anchors.whatif.evaluate import advise, evaluate_change, measure
 
 #: Coverage findings whose message says what to do.
 COVERAGE_CODES = ("low_recall", "band_recall_collapse")
+
+
+@dataclass(frozen=True)
+class AdviceContext:
+    """What ``check`` measured, kept for :func:`advise_outcome`: the config, the boxes as
+    read, how they were drawn, and the coverage with its ``--min-recall``/``--strict``."""
+
+    cfg: Any
+    boxes: BoxSet
+    augmentation: AugmentOptions
+    seed: int
+    coverage: dict[str, Any]
+    min_recall: float | None
+    strict: bool
 
 
 @dataclass
@@ -80,3 +94,31 @@ def coverage_verdict(cfg: Any, boxes: BoxSet, augmentation: AugmentOptions, seed
         change = Change("what-if " + "; ".join(what_if), "what_if", tuple(what_if))
         verdict.what_if = [evaluate_change(cfg, change, boxes, augmentation, seed, fit)]
     return verdict
+
+
+def advise_outcome(outcome: Any, what_if: list[str], advice: bool) -> Any:
+    """``outcome`` (a ``CheckOutcome``) with ``fit``, ``advice`` and ``what_if`` filled in
+    and its coverage findings pointing where the fit says (:func:`coverage_verdict`)."""
+    from tfod_anchors.config.query import as_pipeline
+    from tfod_anchors.rules import WARNING
+    from tfod_anchors.rules.coverage import coverage_findings
+    from tfod_anchors.whatif.fields import apply_assignments
+
+    ctx = outcome.context
+    if ctx is None:
+        if what_if:
+            raise UsageError("--what-if needs boxes: coverage was not measured")
+        return outcome
+    apply_assignments(as_pipeline(ctx.cfg), what_if)  # bad paths fail before the work
+    failing = any(f["code"] in COVERAGE_CODES for f in outcome.findings)
+    verdict = coverage_verdict(ctx.cfg, ctx.boxes, ctx.augmentation, ctx.seed, failing,
+                               what_if, advice)
+    findings = list(outcome.findings)
+    if verdict.fix is not None:
+        pointed = iter(f.to_dict() for f in coverage_findings(ctx.coverage, ctx.min_recall,
+                                                              verdict.fix))
+        findings = [next(pointed) if f["code"] in COVERAGE_CODES else f for f in findings]
+    failed = any(f["severity"] == "error" for f in findings) or (
+        ctx.strict and any(f["severity"] == WARNING for f in findings))
+    return replace(outcome, findings=findings, ok=not failed, fit=verdict.fit,
+                   advice=verdict.advice, what_if=verdict.what_if)
