@@ -138,3 +138,16 @@ def test_apply_assignments_copies_and_sets_oneofs():
         "anchor_generator_oneof") == "grid_anchor_generator"
     with pytest.raises(UsageError):
         apply_assignments(cfg, ["model.faster_rcnn.num_classes=many"])
+
+
+def test_what_if_far_beyond_the_input_is_not_measured(capsys, ssd_config):
+    base = "model.ssd.image_resizer.fixed_shape_resizer"
+    code, doc, _ = run_json(capsys, "check", ssd_config, "--input", SMALL, "--no-augment",
+                            "--no-advice", "--what-if", f"{base}.height=30000",
+                            "--what-if", f"{base}.width=30000")
+    (entry,) = doc["what_if"]
+    assert entry["supported"] is False and "not measured" in entry["note"]
+    code, doc, _ = run_json(capsys, "check", ssd_config, "--input", SMALL, "--no-augment",
+                            "--no-advice", "--what-if", f"{base}.height=0")
+    (entry,) = doc["what_if"]
+    assert entry["supported"] is False and entry["predicted"] is None

@@ -79,6 +79,29 @@ def measure(cfg: Any, boxes: BoxSet, augmentation: AugmentOptions, seed: int,
             "matched_threshold": float(report.metrics["matched_threshold"])}
 
 
+#: Changes whose input has more than this many times the pixels are not measured here.
+MAX_PIXEL_RATIO = 16.0
+
+
+def _too_large(changed: Any, boxes: BoxSet, baseline: dict[str, Any]) -> str | None:
+    """Why ``changed`` is not measured (its padded input of the first image is more than
+    :data:`MAX_PIXEL_RATIO` times the config's most common one), or None."""
+    from tfod_anchors.anchors.model import resized_shapes
+
+    if boxes.num_images == 0:
+        return None
+    size = (int(boxes.image_height[0]), int(boxes.image_width[0]))
+    try:
+        _, (h, w) = resized_shapes(changed, size)
+    except (ConfigError, UsageError):
+        return None  # measure() reports it
+    ratio = h * w / max(1, baseline["pixels"])
+    if ratio <= MAX_PIXEL_RATIO:
+        return None
+    return (f"not measured: a {h}x{w} input is {ratio:.0f}x the pixels of today's "
+            f"(more than {MAX_PIXEL_RATIO:g}x)")
+
+
 def evaluate_change(cfg: Any, change: Change, boxes: BoxSet, augmentation: AugmentOptions,
                     seed: int, baseline: dict[str, Any]) -> dict[str, Any]:
     """One ``advice`` entry: the change, its assignments, and (when supported and
@@ -97,6 +120,10 @@ def evaluate_change(cfg: Any, change: Change, boxes: BoxSet, augmentation: Augme
     if errors:
         entry.update(supported=False, note=f"TFOD would reject it: {errors[0].code}: "
                                            f"{errors[0].message}")
+        return entry
+    too_large = _too_large(changed, boxes, baseline)
+    if too_large:
+        entry.update(supported=False, note=too_large)
         return entry
     try:
         got = measure(changed, boxes, augmentation, seed)
