@@ -367,7 +367,7 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     if any(f.code == "invalid_augmentation" for f in findings):
         augmentation = pipeline.AugmentOptions(pipeline.OFF, None, augmentation.seed)
     labels = measured.label_map_info(cfg, path, options)
-    findings += measured.label_findings(cfg, labels, with_data=False)
+    findings += measured.label_findings(cfg, labels)
     cov = summary = dropped = by_class = None
     context = None
     if cq.anchor_generator(cfg) is not None:

@@ -53,19 +53,14 @@ def label_map_info(cfg: Any, config_path: str | None,
     return LabelMapInfo(path, parsed, placeholder)
 
 
-def label_findings(cfg: Any, info: LabelMapInfo, *, with_data: bool) -> list[Any]:
-    """``num_classes`` against the label map, and ``class_filter_off`` when a
-    placeholder label map turned class filtering off for a read (``with_data``)."""
+def label_findings(cfg: Any, info: LabelMapInfo) -> list[Any]:
+    """``num_classes`` against the label map (:mod:`tfod_anchors.rules.classes`)."""
     from tfod_anchors.rules.classes import num_classes, num_classes_findings
-    from tfod_anchors.rules.dropped import class_filter_off_findings
 
-    found = []
-    if info.label_map is not None:
-        ids = [*info.label_map.by_name.values(), *info.label_map.by_display_name.values()]
-        found += num_classes_findings(num_classes(cfg), ids, info.path or "")
-    if with_data:
-        found += class_filter_off_findings(info.placeholder, given=False)
-    return found
+    if info.label_map is None:
+        return []
+    ids = [*info.label_map.by_name.values(), *info.label_map.by_display_name.values()]
+    return num_classes_findings(num_classes(cfg), ids, info.path or "")
 
 
 def dropped_block(skipped: dict[str, int], examples: dict[str, str], *, boxes_kept: int,

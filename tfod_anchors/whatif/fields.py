@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tfod_anchors.config.schema import is_repeated
 from tfod_anchors.errors import UsageError
 
 
@@ -50,7 +51,7 @@ def set_field(cfg: Any, path: str, value: str) -> None:
         if field is None:
             raise UsageError(f"--what-if {path}: {where} has no field {name!r} (fields: "
                              f"{_field_names(msg)})")
-        if field.message_type is None or field.label == field.LABEL_REPEATED:
+        if field.message_type is None or is_repeated(field):
             raise UsageError(f"--what-if {path}: {name} is not a single message field")
         msg = getattr(msg, name)
     last = parts[-1]
