@@ -139,7 +139,7 @@ def run(args: Any) -> int:
         out(args, f"coverage of {distribution_text(coverage, outcome.augmentation)} "
                   f"(matched threshold {coverage['matched_threshold']:g}): " + ", ".join(
                       f"{k} {fmt(coverage[k])}" for k in METRIC_KEYS))
-    if args.by_class and outcome.by_class:
+    if args.by_class and outcome.by_class and coverage is not None:
         out(args, class_table(outcome.by_class, coverage["matched_threshold"]))
     for title, entries in (("advice", outcome.advice), ("what-if", outcome.what_if)):
         if entries:

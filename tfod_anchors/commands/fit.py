@@ -185,7 +185,7 @@ def run(args: Any) -> int:
     changed, previous = _changed_fields(outcome) if take else ({}, {})
     apl_before, apl_after = _anchors_per_location(outcome) if take else \
         fit.anchors_per_location
-    warnings = []
+    warnings: list[str] = []
     notes: list[str] = []
     note = anchor_count_note(outcome.config, apl_before, apl_after) if take else None
     if note is not None:

@@ -74,9 +74,10 @@ def dropped_summary(skipped: dict[str, int], examples: dict[str, str], *, boxes_
     if not box_drops and not record_drops and not truncated:
         return None
     read = boxes_kept + sum(box_drops.values()) + sum(requested.values())
-    reasons = [{"reason": k, "count": n, "unit": unit, "share": None, "meaning": meaning,
-                "first": examples.get(k)}
-               for k, (unit, meaning) in RECORD_DROPS.items() if (n := record_drops.get(k))]
+    reasons: list[dict[str, Any]] = [
+        {"reason": k, "count": n, "unit": unit, "share": None, "meaning": meaning,
+         "first": examples.get(k)}
+        for k, (unit, meaning) in RECORD_DROPS.items() if (n := record_drops.get(k))]
     reasons += [{"reason": k, "count": n, "unit": "box(es)", "share": _share(n, read),
                  "meaning": BOX_DROPS[k], "first": examples.get(k)}
                 for k, n in box_drops.items()]

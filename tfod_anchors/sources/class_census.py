@@ -4,7 +4,8 @@ The readers turn a class text the label map does not know into ``-1`` and the
 filters drop those boxes (``unknown_class_boxes``), so the names are gone by the
 time anything reports the drop. When there are such boxes, :func:`unknown_class_counts`
 reads the class names again (only the names: local TFRecords through the
-TensorFlow-free skimmer, CSV and VOC files through their readers) and counts the
+TensorFlow-free skimmer, box caches from their stored texts, CSV and VOC files through
+their readers) and counts the
 unknown ones. It is a second pass over the files, taken only when boxes were dropped.
 """
 
@@ -47,6 +48,20 @@ def _tfrecord_texts(specs: list[str], compression: str | None) -> Counter[str] |
     return counts
 
 
+def _cache_texts(spec: str) -> Counter[str] | None:
+    """Every stored class text of a box cache (``extract``), counted; None if unreadable."""
+    from .cache import load_manifest, read_cache_rows
+
+    try:
+        rows = read_cache_rows(spec, load_manifest(spec), text=True)
+    except Exception:  # noqa: BLE001 - best effort, as for TFRecords
+        return None
+    codes = rows.values.get("class_text")
+    if codes is None:
+        return Counter()
+    return Counter(rows.texts[int(c)] for c in codes.tolist())
+
+
 def unknown_class_counts(specs: list[str], label_map: LabelMap,
                          compression: str | None = None) -> dict[str, int] | None:
     """``{class name: boxes}`` for every class name in ``specs`` that ``label_map``
@@ -63,6 +78,11 @@ def unknown_class_counts(specs: list[str], label_map: LabelMap,
         kind = source_kind(spec)
         if kind == "tfrecord":
             tfrecords.append(spec)
+        elif kind == "cache":
+            found = _cache_texts(spec)
+            if found is None:
+                return None
+            counts.update(found)
         elif kind in ("csv", "voc"):
             try:
                 part = read_csv(spec, skips=Skips()) if kind == "csv" else \

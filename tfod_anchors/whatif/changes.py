@@ -65,7 +65,7 @@ def size_changes(cfg: Any) -> list[Change]:
     base = f"model.{meta}.image_resizer.{kind}"
     fields = {"keep_aspect_ratio_resizer": ("min_dimension", "max_dimension"),
               "fixed_shape_resizer": ("height", "width")}.get(kind or "")
-    if fields is None:
+    if fields is None or kind is None:
         return [Change("larger input", "input_size", (), False,
                        f"{kind or 'no resizer'} has no size to scale")]
     sub = getattr(resizer, kind)
@@ -102,7 +102,7 @@ def _frcnn_stride(cfg: Any, spec: Any) -> Change:
 
 
 def _lower_level(cfg: Any, spec: Any) -> Change:
-    meta_kind = cq.model_kind(cfg)
+    meta_kind = cq.model_kind(cfg) or ""
     meta = getattr(cq.as_pipeline(cfg).model, meta_kind)
     field = "first_stage_anchor_generator" if meta_kind == "faster_rcnn" else "anchor_generator"
     gen = getattr(meta, field)
