@@ -276,3 +276,31 @@ def test_guard_classes_keeps_a_rare_class(tmp_path):
     assert not kept.fit.improved
     assert Guard.parse("classes").classes == 0.05 and Guard.parse("classes=0.1").classes == 0.1
     assert Guard().classes is None  # off by default
+
+
+# ------------------------------------------------------------------ names from other sources
+
+
+def test_coco_and_csv_name_their_classes(capsys, cells):
+    """A COCO json whose label map lacks 'platelet' names it in data_dropped; a CSV read
+    without a label map (ids numbered by sorted name) names its classes per class."""
+    import json
+
+    coco = cells["dir"] / "instances.json"
+    coco.write_text(json.dumps({
+        "images": [{"id": 1, "width": 64, "height": 64, "file_name": "a.jpg"}],
+        "categories": [{"id": 1, "name": "cell"}, {"id": 2, "name": "platelet"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [16, 16, 16, 16]},
+                        {"id": 2, "image_id": 1, "category_id": 2, "bbox": [0, 0, 16, 16]},
+                        {"id": 3, "image_id": 1, "category_id": 2, "bbox": [32, 0, 16, 16]}]}))
+    lm = label_map(cells["dir"] / "lm.pbtxt", {"cell": 1})
+    config = cells_config(cells["dir"], cells["records"])
+    _, doc, _ = run_json(capsys, "check", config, "--input", coco, "--label-map", lm)
+    assert doc["data_dropped"]["unknown_classes"] == {"platelet": 2}
+    table = cells["dir"] / "boxes.csv"
+    table.write_text("filename,width,height,class,xmin,ymin,xmax,ymax\n"
+                     "a.jpg,64,64,zebra,16,16,32,32\n"
+                     "a.jpg,64,64,ant,28,28,52,52\n")
+    _, doc, _ = run_json(capsys, "check", config, "--input", table)
+    assert {e["name"]: e["recall_matched"] for e in doc["by_class"].values()} == {
+        "ant": 0.0, "zebra": 1.0}

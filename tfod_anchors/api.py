@@ -433,7 +433,8 @@ def _check_measured(cfg: Any, path: str | None, options: SourceOptions,
     findings += data_dropped_findings(dropped)
     findings += class_filter_off_findings(labels.placeholder, given=False)
     t = float(cov["matched_threshold"])
-    by_class = measured.per_class(report, training.resized, t, labels)
+    by_class = measured.per_class(report, training.resized, t, labels,
+                                  measured.input_specs(cfg, path, options))
     findings += class_low_recall_findings(by_class, cov.get("recall_matched"), t)
     return dropped, by_class
 

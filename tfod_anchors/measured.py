@@ -105,11 +105,16 @@ def input_specs(cfg: Any, config_path: str | None,
 
 
 def per_class(report: Any, resized: Any, matched_threshold: float,
-              info: LabelMapInfo | None) -> dict[str, dict[str, Any]]:
+              info: LabelMapInfo | None, specs: list[str] | None = None
+              ) -> dict[str, dict[str, Any]]:
     """Coverage per class (:func:`~tfod_anchors.coverage.by_class.class_metrics`) of a
-    coverage report over ``resized`` boxes."""
+    coverage report over ``resized`` boxes; names from the label map or, for CSV/VOC
+    ``specs`` read without one, from the sorted class names that numbered them."""
     from tfod_anchors.coverage.by_class import class_metrics, label_names
+    from tfod_anchors.sources.class_census import sorted_name_ids
 
     names = label_names(info.label_map if info is not None else None)
+    if not names and specs and (info is None or info.path is None):
+        names = sorted_name_ids(list(specs)) or {}
     return class_metrics(np.asarray(report.best_iou), np.asarray(resized.label),
                          matched_threshold, names)

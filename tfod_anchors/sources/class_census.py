@@ -48,6 +48,23 @@ def _tfrecord_texts(specs: list[str], compression: str | None) -> Counter[str] |
     return counts
 
 
+def _coco_names(spec: str) -> Counter[str] | None:
+    """Every annotation's category name of a COCO instances file, counted (a category id
+    the file does not name counts under ``""``); None if unreadable."""
+    import json
+
+    from .fileio import read_bytes
+
+    try:
+        data = json.loads(read_bytes(spec))
+        names = {c.get("id"): str(c.get("name", "")) for c in data.get("categories") or []
+                 if isinstance(c, dict)}
+        return Counter(names.get(a.get("category_id"), "") for a in data["annotations"]
+                       if isinstance(a, dict))
+    except Exception:  # noqa: BLE001 - best effort: the read reports bad files
+        return None
+
+
 def _cache_texts(spec: str) -> Counter[str] | None:
     """Every stored class text of a box cache (``extract``), counted; None if unreadable."""
     from .cache import load_manifest, read_cache_rows
@@ -66,8 +83,7 @@ def unknown_class_counts(specs: list[str], label_map: LabelMap,
                          compression: str | None = None) -> dict[str, int] | None:
     """``{class name: boxes}`` for every class name in ``specs`` that ``label_map``
     does not know (TFOD drops those boxes), most boxes first; None when the names
-    cannot be read again (remote files, a COCO json: its categories are named by the
-    read's own messages)."""
+    cannot be read again (remote TFRecords, unreadable files)."""
     from . import source_kind
     from .csvfile import read_csv
     from .voc import read_voc
@@ -78,8 +94,8 @@ def unknown_class_counts(specs: list[str], label_map: LabelMap,
         kind = source_kind(spec)
         if kind == "tfrecord":
             tfrecords.append(spec)
-        elif kind == "cache":
-            found = _cache_texts(spec)
+        elif kind in ("cache", "coco"):
+            found = _cache_texts(spec) if kind == "cache" else _coco_names(spec)
             if found is None:
                 return None
             counts.update(found)
@@ -91,7 +107,7 @@ def unknown_class_counts(specs: list[str], label_map: LabelMap,
                 return None
             codes = part.raw.label.tolist()
             counts.update(part.names[c] for c in codes)
-        else:
+        else:  # pragma: no cover - every source kind is handled above
             return None
     if tfrecords:
         found = _tfrecord_texts(tfrecords, compression)
@@ -100,3 +116,23 @@ def unknown_class_counts(specs: list[str], label_map: LabelMap,
         counts.update(found)
     unknown = {name: n for name, n in counts.items() if label_map.lookup(name) < 0}
     return dict(sorted(unknown.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def sorted_name_ids(specs: list[str]) -> dict[int, str] | None:
+    """id -> name for CSV/VOC sources read without a label map, whose ids number the
+    sorted names from 1 (:func:`.texts.resolve_names`); None for other sources."""
+    from . import source_kind
+    from .csvfile import read_csv
+    from .voc import read_voc
+
+    names: set[str] = set()
+    for spec in specs:
+        kind = source_kind(spec)
+        if kind not in ("csv", "voc"):
+            return None
+        try:
+            part = read_csv(spec, skips=Skips()) if kind == "csv" else read_voc(spec, skips=Skips())
+        except Exception:  # noqa: BLE001 - the read itself reports bad files
+            return None
+        names.update(part.names)
+    return {i + 1: name for i, name in enumerate(sorted(names))}
