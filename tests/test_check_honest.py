@@ -125,6 +125,10 @@ def test_placeholder_label_map_turns_filtering_off_with_an_info(capsys, cells):
     _, doc, _ = run_json(capsys, "check", config)
     assert codes(doc).get("class_filter_off") == "info"
     assert doc["coverage"]["num_boxes"] == 12
+    _, doc, _ = run_json(capsys, "stats", "--config", config, "--input", cells["records"])
+    assert [n.split(":")[0] for n in doc["notes"]] == ["class_filter_off"]
+    _, doc, _ = run_json(capsys, "fit", config)
+    assert any(n.startswith("class_filter_off") for n in doc["notes"])
 
 
 # ------------------------------------------------------------------ num_classes

@@ -193,7 +193,8 @@ def run(args: Any) -> int:
     elif take and apl_before != apl_after:
         warnings.append(f"anchors per location change from {apl_before} to {apl_after}: the "
                         "box predictor's shapes change")
-    dropped = fit_dropped(args, outcome)
+    dropped, filter_notes = fit_dropped(args, outcome)
+    notes += filter_notes
     warnings += [f"{f.code}: {f.message}" for f in data_dropped_findings(dropped)]
     if outcome.patch_warning:
         warnings.append(outcome.patch_warning)
@@ -290,9 +291,11 @@ def run(args: Any) -> int:
     return code
 
 
-def fit_dropped(args: Any, outcome: api.FitOutcome) -> dict[str, Any] | None:
-    """The ``data_dropped`` block of the fit's read (:mod:`tfod_anchors.measured`)."""
+def fit_dropped(args: Any, outcome: api.FitOutcome) -> tuple[dict[str, Any] | None, list[str]]:
+    """The ``data_dropped`` block of the fit's read (:mod:`tfod_anchors.measured`), and
+    the ``class_filter_off`` note when a placeholder label map turned filtering off."""
     from tfod_anchors import measured
+    from tfod_anchors.rules.dropped import class_filter_off_findings
 
     options = source_options(args)
     path = outcome.loaded.path if outcome.loaded else None
@@ -300,10 +303,12 @@ def fit_dropped(args: Any, outcome: api.FitOutcome) -> dict[str, Any] | None:
     info = measured.label_map_info(cfg, path, options)
     static = outcome.static_boxes if outcome.static_boxes is not None else outcome.boxes
     specs = measured.input_specs(cfg, path, options)
+    notes = [f"{f.code}: {f.message}"
+             for f in class_filter_off_findings(info.placeholder, given=False)]
     return measured.dropped_block(outcome.skipped, outcome.skip_examples,
                                   boxes_kept=static.num_boxes, images_kept=outcome.num_images,
                                   augmentation=outcome.augmentation, specs=specs, info=info,
-                                  compression=options.compression)
+                                  compression=options.compression), notes
 
 
 def by_class_before_after(outcome: api.FitOutcome) -> dict[str, dict[str, Any]]:
