@@ -308,3 +308,24 @@ def test_coco_and_csv_name_their_classes(capsys, cells):
     _, doc, _ = run_json(capsys, "check", config, "--input", table)
     assert {e["name"]: e["recall_matched"] for e in doc["by_class"].values()} == {
         "ant": 0.0, "zebra": 1.0}
+
+
+# ------------------------------------------------------------------ --anchors-per-location
+
+
+def test_anchors_per_location_what_if(capsys, cells):
+    """2 anchors per location (scales 1, 3; one ratio) -> 3: three scales, the same ratio;
+    on the 4x4 map of the 64x64 input, 32 -> 48 anchors."""
+    from tfod_anchors.config.files import parse_config_text
+    from tfod_anchors.whatif.counts import counts_for
+
+    config = cells_config(cells["dir"], cells["records"])
+    cfg = parse_config_text(config.read_text())
+    assert counts_for(cfg, 3) == (3, 1) and counts_for(cfg, 6) == (6, 1)
+    code, doc, _ = run_json(capsys, "fit", config, "--anchors-per-location", "3", "--force")
+    assert code == 0 and doc["anchors_per_location"] == {"before": [2], "after": [3]}
+    assert any("32 -> 48 (+16)" in n for n in doc["notes"])
+    assert doc["written"] is None  # a what-if: nothing written without --output
+    code, _, err = run_cli(capsys, "fit", config, "--anchors-per-location", "3",
+                           "--num-scales", "3")
+    assert code == 2 and "--anchors-per-location" in err

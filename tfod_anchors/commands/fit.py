@@ -30,6 +30,7 @@ from tfod_anchors.commands._common import (
     augment_value,
     emit_json,
     fmt,
+    load,
     out,
     say,
     skipped_lines,
@@ -83,6 +84,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print recall per class before and after (always in --json)")
     parser.add_argument("--num-scales", type=int, metavar="N",
                         help="change the number of scales (changes anchors per location)")
+    parser.add_argument("--anchors-per-location", type=int, metavar="N",
+                        help="what if the anchors per location were N: fit with the counts "
+                             "that give N (the config's number of aspect ratios when N allows "
+                             "it); shows the recall it buys and the extra anchors")
     parser.add_argument("--num-aspect-ratios", type=int, metavar="N",
                         help="change the number of aspect ratios (changes anchors per location)")
     parser.add_argument("--report", metavar="DIR",
@@ -174,9 +179,10 @@ def run(args: Any) -> int:
     progress = None if args.quiet or args.json else (lambda msg: say(args, f"  {msg}"))
     write_notes = api.check_writable(args.config, output=args.output,
                                      in_place=args.in_place)  # fail before the work
+    num_scales, num_ratios = _counts(args)
     outcome = api.fit(
         args.config, sources=source_options(args), objective=args.objective, seed=args.seed,
-        num_scales=args.num_scales, num_aspect_ratios=args.num_aspect_ratios,
+        num_scales=num_scales, num_aspect_ratios=num_ratios,
         force=args.force, guard=args.guard, progress=progress,
         augment=augment_value(augment_options(args, default_on=True)),
     )
@@ -194,7 +200,7 @@ def run(args: Any) -> int:
         warnings.append(f"anchors per location change from {apl_before} to {apl_after}: the "
                         "box predictor's shapes change")
     dropped, filter_notes = fit_dropped(args, outcome)
-    notes += filter_notes
+    notes += filter_notes + anchor_total_notes(outcome, apl_before, apl_after)
     warnings += [f"{f.code}: {f.message}" for f in data_dropped_findings(dropped)]
     if outcome.patch_warning:
         warnings.append(outcome.patch_warning)
@@ -289,6 +295,37 @@ def run(args: Any) -> int:
     for path in report_paths:
         say(args, f"wrote {path}")
     return code
+
+
+def _counts(args: Any) -> tuple[int | None, int | None]:
+    """``(num_scales, num_aspect_ratios)`` from the flags (``--anchors-per-location N``
+    resolved for the config's generator, :mod:`tfod_anchors.whatif.counts`)."""
+    from tfod_anchors.errors import UsageError
+    from tfod_anchors.whatif.counts import counts_for
+
+    n = getattr(args, "anchors_per_location", None)
+    if n is None:
+        return args.num_scales, args.num_aspect_ratios
+    if args.num_scales is not None or args.num_aspect_ratios is not None:
+        raise UsageError("--anchors-per-location sets the counts itself: drop --num-scales "
+                         "and --num-aspect-ratios")
+    return counts_for(load(args.config).config, n)
+
+
+def anchor_total_notes(outcome: api.FitOutcome, before: list[int],
+                       after: list[int]) -> list[str]:
+    """When the anchors per location change: how many anchors the most common input gets
+    before and after (the box predictor's extra outputs)."""
+    from tfod_anchors.pipeline import layout_function
+
+    if before == after or not take_written(outcome) or outcome.loaded is None:
+        return []
+    shape = outcome.boxes.most_common_shape()
+    n0 = layout_function(outcome.loaded.config)(shape).num_anchors
+    n1 = layout_function(outcome.config)(shape).num_anchors
+    return [f"anchors per image ({shape[0]}x{shape[1]} input): {n0} -> {n1} ({n1 - n0:+d}); "
+            f"the box predictor outputs {sum(after) - sum(before):+d} boxes per location "
+            "summed over levels"]
 
 
 def fit_dropped(args: Any, outcome: api.FitOutcome) -> tuple[dict[str, Any] | None, list[str]]:

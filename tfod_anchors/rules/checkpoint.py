@@ -82,4 +82,4 @@ def anchor_count_note(cfg: Any, before: list[int], after: list[int]) -> Checkpoi
     return CheckpointNote(INFO, f"{change}; with fine_tune_checkpoint_type {kind!r} TFOD's TF2 "
                                 f"trainer restores only {restored} from {named}, never the box "
                                 "predictor, so the anchors per location are free to change "
-                                "(fit --num-scales N / --num-aspect-ratios N choose the count)")
+                                "(`fit --anchors-per-location N` shows what a count buys)")
