@@ -3,7 +3,8 @@ label map's classes (``num_classes``, placeholder maps) and coverage per class.
 
 ``check``, ``fit`` and ``stats`` share these so that all three say the same thing about
 the same read; each function takes what the pipeline already produced (skip counts,
-the coverage report) and reads a file only to name dropped classes.
+the coverage report) and reads a file only to name dropped classes. ``model`` is a model
+spec or a TFOD config (resolved with :func:`~tfod_anchors.frameworks.as_spec`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from tfod_anchors import pipeline
-from tfod_anchors.config import query as cq
+from tfod_anchors.config.query import is_placeholder_path
 from tfod_anchors.errors import InputError, UsageError
+from tfod_anchors.frameworks import ModelSpec, as_spec
 from tfod_anchors.pipeline import SourceOptions
 
 
@@ -30,20 +32,25 @@ class LabelMapInfo:
     placeholder: str | None
 
 
-def label_map_info(cfg: Any, config_path: str | None,
+def _spec(model: Any) -> ModelSpec | None:
+    return None if model is None else as_spec(model)
+
+
+def label_map_info(model: Any, config_path: str | None,
                    options: SourceOptions) -> LabelMapInfo:
     """The label map ``--label-map`` or the config names, resolved as the read does."""
     from tfod_anchors.sources.labelmap import load_label_map
 
+    spec = _spec(model)
     placeholder = None
-    if cfg is not None and options.label_map is None:
-        named = cq.label_map_path(cfg)
-        if named is not None and cq.is_placeholder_path(named):
+    if spec is not None and options.label_map is None:
+        named = spec.inputs.label_map
+        if named is not None and is_placeholder_path(named):
             placeholder = named
     # the label map alone: the inputs do not matter here (and may be the config's
     # placeholder), so resolve with a stand-in input
     stand_in = replace(options, inputs=options.inputs or ("-",))
-    path = pipeline.resolve_inputs(cfg, config_path, stand_in).label_map
+    path = pipeline.resolve_inputs(spec, config_path, stand_in).label_map
     parsed = None
     if path:
         try:
@@ -53,14 +60,16 @@ def label_map_info(cfg: Any, config_path: str | None,
     return LabelMapInfo(path, parsed, placeholder)
 
 
-def label_findings(cfg: Any, info: LabelMapInfo) -> list[Any]:
+def label_findings(model: Any, info: LabelMapInfo) -> list[Any]:
     """``num_classes`` against the label map (:mod:`tfod_anchors.rules.classes`)."""
     from tfod_anchors.rules.classes import num_classes, num_classes_findings
 
     if info.label_map is None:
         return []
     ids = [*info.label_map.by_name.values(), *info.label_map.by_display_name.values()]
-    return num_classes_findings(num_classes(cfg), ids, info.path or "")
+    spec = _spec(model)
+    declared = num_classes(spec.config) if spec is not None else None
+    return num_classes_findings(declared, ids, info.path or "")
 
 
 def dropped_block(skipped: dict[str, int], examples: dict[str, str], *, boxes_kept: int,
@@ -82,12 +91,12 @@ def dropped_block(skipped: dict[str, int], examples: dict[str, str], *, boxes_ke
                            label_map=info.path if info is not None else None)
 
 
-def training_dropped(training: pipeline.TrainingBoxes, cfg: Any,
+def training_dropped(training: pipeline.TrainingBoxes, model: Any,
                      config_path: str | None, options: SourceOptions,
                      info: LabelMapInfo | None) -> dict[str, Any] | None:
     """:func:`dropped_block` for what :func:`~tfod_anchors.pipeline.training_boxes`
     read (the static truncation, or the augmentation's)."""
-    specs = input_specs(cfg, config_path, options)
+    specs = input_specs(model, config_path, options)
     read = training.static_boxset if training.static_boxset is not None else training.read
     return dropped_block(training.skipped, training.skip_examples, boxes_kept=read.num_boxes,
                          images_kept=training.num_images,
@@ -95,11 +104,11 @@ def training_dropped(training: pipeline.TrainingBoxes, cfg: Any,
                          specs=specs, info=info, compression=options.compression)
 
 
-def input_specs(cfg: Any, config_path: str | None,
+def input_specs(model: Any, config_path: str | None,
                 options: SourceOptions) -> list[str] | None:
     """The box sources a read used (``--input`` or the config's), None if none."""
     try:
-        return pipeline.resolve_inputs(cfg, config_path, options).specs
+        return pipeline.resolve_inputs(_spec(model), config_path, options).specs
     except UsageError:
         return None
 

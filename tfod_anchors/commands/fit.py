@@ -42,6 +42,7 @@ from tfod_anchors.coverage.metrics import METRIC_KEYS, SIZE_BANDS, ordered_metri
 from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK
 from tfod_anchors.fitting import OBJECTIVES
 from tfod_anchors.fitting.objective import describe_metric
+from tfod_anchors.frameworks import as_spec
 from tfod_anchors.pipeline import anchor_shapes_hw
 from tfod_anchors.rules.checkpoint import anchor_count_note
 from tfod_anchors.rules.dropped import data_dropped_findings
@@ -191,17 +192,7 @@ def run(args: Any) -> int:
     changed, previous = _changed_fields(outcome) if take else ({}, {})
     apl_before, apl_after = _anchors_per_location(outcome) if take else \
         fit.anchors_per_location
-    warnings: list[str] = []
-    notes: list[str] = []
-    note = anchor_count_note(outcome.config, apl_before, apl_after) if take else None
-    if note is not None:
-        (warnings if note.level == "warning" else notes).append(note.message)
-    elif take and apl_before != apl_after:
-        warnings.append(f"anchors per location change from {apl_before} to {apl_after}: the "
-                        "box predictor's shapes change")
-    dropped, filter_notes = fit_dropped(args, outcome)
-    notes += filter_notes + anchor_total_notes(outcome, apl_before, apl_after)
-    warnings += [f"{f.code}: {f.message}" for f in data_dropped_findings(dropped)]
+    warnings, notes, dropped = what_was_measured(args, outcome, take, apl_before, apl_after)
     if outcome.patch_warning:
         warnings.append(outcome.patch_warning)
     # a new error in what would be written, or errors that ruled out every candidate
@@ -267,9 +258,7 @@ def run(args: Any) -> int:
             "guard_blocked": fit.blocked,
             "new_findings": outcome.new_findings or blocking,
             "warnings": warnings,
-            "notes": notes,
-            "data_dropped": dropped,
-            "by_class": by_class_before_after(outcome),
+            "notes": notes, "data_dropped": dropped, "by_class": by_class_before_after(outcome),
             "written": written,
             "diff": outcome.diff if take and not written else "",
             "report": [str(p) for p in report_paths],
@@ -281,11 +270,7 @@ def run(args: Any) -> int:
     for text in human_lines(outcome, after, changed, previous, apl_before, apl_after,
                             static_after):
         out(args, text)
-    if getattr(args, "by_class", False):
-        out(args, class_comparison_table(by_class_before_after(outcome),
-                                         fit.matched_threshold))
-    for text in notes:
-        say(args, f"note: {text}")
+    by_class_and_notes(args, outcome, notes)
     out(args, line)
     if written:
         say(args, f"wrote {written}" + (f" (previous text kept in {backup})" if backup else ""))
@@ -295,6 +280,34 @@ def run(args: Any) -> int:
     for path in report_paths:
         say(args, f"wrote {path}")
     return code
+
+
+def what_was_measured(args: Any, outcome: api.FitOutcome, take: bool, apl_before: list[int],
+                      apl_after: list[int]) -> tuple[list[str], list[str], dict | None]:
+    """``(warnings, notes, data_dropped)``: what a new anchor count does to the checkpoint
+    (:mod:`tfod_anchors.rules.checkpoint`) and to the anchors per image, what the read
+    dropped, and a placeholder label map's note."""
+    warnings: list[str] = []
+    notes: list[str] = []
+    note = anchor_count_note(outcome.config, apl_before, apl_after) if take else None
+    if note is not None:
+        (warnings if note.level == "warning" else notes).append(note.message)
+    elif take and apl_before != apl_after:
+        warnings.append(f"anchors per location change from {apl_before} to {apl_after}: the "
+                        "box predictor's shapes change")
+    dropped, filter_notes = fit_dropped(args, outcome)
+    notes += filter_notes + anchor_total_notes(outcome, apl_before, apl_after)
+    warnings += [f"{f.code}: {f.message}" for f in data_dropped_findings(dropped)]
+    return warnings, notes, dropped
+
+
+def by_class_and_notes(args: Any, outcome: api.FitOutcome, notes: list[str]) -> None:
+    """The text output's ``--by-class`` table (stdout) and the notes (stderr)."""
+    if getattr(args, "by_class", False):
+        out(args, class_comparison_table(by_class_before_after(outcome),
+                                         outcome.fit.matched_threshold))
+    for text in notes:
+        say(args, f"note: {text}")
 
 
 def _counts(args: Any) -> tuple[int | None, int | None]:
@@ -471,8 +484,8 @@ def write_fit_report(directory: str, outcome: api.FitOutcome, *, seed: int = 0,
     fit = outcome.fit
     wh = np.stack([resized.widths, resized.heights], axis=1)
     paths = write_report(directory, wh=wh,
-                         anchors_before=anchor_shapes_hw(cfg_before, resized),
-                         anchors_after=anchor_shapes_hw(outcome.config, resized),
+                         anchors_before=anchor_shapes_hw(as_spec(cfg_before), resized),
+                         anchors_after=anchor_shapes_hw(as_spec(outcome.config), resized),
                          coverage_before=fit.report_before, coverage_after=fit.report_after,
                          title=f"{resized.num_boxes} boxes, {fit.kind}")
     after = fit.best_after if outcome.forced and fit.best_after else fit.after

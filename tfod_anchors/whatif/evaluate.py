@@ -57,20 +57,22 @@ def measure(cfg: Any, boxes: BoxSet, augmentation: AugmentOptions, seed: int,
     ``(pixels, anchors)`` cost basis; the fit is ``fit``'s own (same seed, guard,
     distribution)."""
     from tfod_anchors.fitting import fit_generator
+    from tfod_anchors.frameworks import as_spec
 
-    training = pipeline.training_boxes(cfg, None, SourceOptions(), augmentation, boxes=boxes,
+    model = as_spec(cfg)
+    training = pipeline.training_boxes(model, None, SourceOptions(), augmentation, boxes=boxes,
                                        keep_static=True)
     static = training.static if training.augmentation is not None else None
-    report = pipeline.measure_coverage(training.resized, cfg)
+    report = pipeline.measure_coverage(training.resized, model)
     predicted, improved, best = report.metrics, False, report.best_iou
     if fit:
-        result = fit_generator(training.resized, cfg, seed=seed, static=static,
+        result = fit_generator(training.resized, model, seed=seed, static=static,
                                unguarded_report=False)
         improved = bool(result.improved)
         predicted = result.after if improved else result.before
         if improved and result.report_after is not None:
             best = result.report_after.best_iou
-    pixels, anchors = _shape_cost(cfg, training.resized)
+    pixels, anchors = _shape_cost(model, training.resized)
     r = training.resized
     return {"as_is": _brief(report.metrics), "predicted": _brief(predicted),
             "fit_improves": improved, "pixels": pixels, "anchors": anchors,
