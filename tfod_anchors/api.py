@@ -380,8 +380,9 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     findings = model.config_findings()
     if any(f.code == "invalid_augmentation" for f in findings):
         augmentation = pipeline.AugmentOptions(pipeline.OFF, None, augmentation.seed)
+    tfod = model.framework == "tfod"  # the label map, num_classes, the advice: TFOD's
     labels = measured.label_map_info(model, path, options)
-    findings += measured.label_findings(model, labels)
+    findings += measured.label_findings(model, labels) if tfod else []
     cov = summary = dropped = by_class = None
     context = None
     if model.anchors is not None:
@@ -405,7 +406,7 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
                        "num_images": training.num_images, "skipped": training.skipped}
                 findings += coverage_findings(cov, min_recall)
                 context = AdviceContext(model.config, boxes, augmentation, seed,
-                                        cov, min_recall, strict)
+                                        cov, min_recall, strict) if tfod else None
                 dropped, by_class = _check_measured(model, path, options, labels, training,
                                                     report, cov, findings)
     as_dicts = [f.to_dict() for f in findings]
