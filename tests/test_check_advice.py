@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _check_data import run_cli, run_json
 from conftest import ROOT
+from helpers.cli import run_cli, run_json
 
 from tfod_anchors import api
 from tfod_anchors.config.files import parse_config_text

@@ -1,7 +1,7 @@
 """``check`` tells the whole truth (#20): what it did not measure (``data_dropped``), the
 label map against ``num_classes``, and coverage per class.
 
-Data: the ``_check_data`` config (64x64 fixed resizer, stride-16 grid, 16 and 48 px
+Data: the ``helpers.check_data`` config (64x64 fixed resizer, stride-16 grid, 16 and 48 px
 anchors, matched threshold 0.7), so box ``A`` (16x16 on an anchor) has IoU 1 and box
 ``B`` (24x24 centred on (40, 40)) IoU 256 / 576 = 0.4444.
 """
@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _check_data import CELLS_CONFIG, cells_config, example, run_cli, run_json, write_records
 from conftest import ROOT, SHARED
+from helpers.check_data import CELLS_CONFIG, cells_config, example, write_records
+from helpers.cli import run_cli, run_json
 
 from tfod_anchors import api
 from tfod_anchors.coverage.by_class import class_metrics

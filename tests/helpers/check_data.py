@@ -7,12 +7,9 @@ square grid anchors of 16 and 48 px centred at ``8 + 16 i`` (matched threshold 0
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
-
-from tfod_anchors.cli import main
 
 CELLS_CONFIG = """\
 model {
@@ -75,14 +72,3 @@ def cells_config(folder: Path, records: Path, *, reader: str = "", num_classes: 
     path.write_text(CELLS_CONFIG % {"num_classes": num_classes, "scales": scales,
                                     "reader": reader, "records": records})
     return path
-
-
-def run_cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def run_json(capsys, *argv):
-    code, out, err = run_cli(capsys, *argv, "--json")
-    return code, json.loads(out), err
