@@ -235,8 +235,8 @@ def run(args: Any) -> int:
                         "model will meet; check the input or treat the result with care")
     written = backup = override = None
     if take and not blocking:
-        written, backup, override, notes = _write(args, outcome, path)
-        write_notes += notes
+        written, backup, override, more = _write(args, outcome, path)
+        write_notes += more
     warnings += write_notes
     report_paths = []
     if args.report:
