@@ -14,6 +14,9 @@ record (earlier records kept, the rest of the file lost); a record
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
 
 from ..errors import InputError
@@ -24,6 +27,37 @@ from .progress import Progress
 from .raw import RawBoxes, Skips
 from .tfexample import Chunk, chunks_to_raw, process_batch
 from .tfrecord_files import FileInfo, batch_size, compression_hint
+
+
+def native_batches(infos: list[FileInfo], parser: ExampleSkimmer, skips: Skips
+                   ) -> Iterator[tuple[int, dict[str, Any], np.ndarray]]:
+    """Parsed batches of local TFRecord files: ``(file index, columns, record numbers)``
+    (int64 ``[n]``, the records kept). Malformed records and damaged files are counted
+    in ``skips`` (the records before the damage are yielded).
+
+    Raises:
+        InputError: a file cannot be opened or read.
+    """
+    batch = batch_size(infos)
+    for index, info in enumerate(infos):
+        done = 0
+        try:
+            with open(info.path, "rb", buffering=0) as f:
+                for records in read_records(f, info.compression, batch):
+                    numbers = np.arange(done, done + len(records), dtype=np.int64)
+                    done += len(records)
+                    columns, kept, bad = parser.parse(records)
+                    for position, reason in bad:
+                        skips.add("malformed_records", 1,
+                                  f"{info.path} (record {int(numbers[position])}): {reason}")
+                    if kept.size:
+                        yield index, columns, numbers[kept]
+        except RecordError as err:
+            detail = err.detail + (compression_hint(info) if err.hint else "")
+            skips.add("corrupt_files", 1, f"{info.path} (record {err.record}): {detail}")
+        except OSError as err:
+            reason = err.strerror or " ".join(str(err).split())
+            raise InputError(f"cannot read: {reason}", path=info.path) from None
 
 
 def read_native(infos: list[FileInfo], *, label_map: LabelMap | None, verify_sizes: bool,
@@ -41,30 +75,10 @@ def read_native(infos: list[FileInfo], *, label_map: LabelMap | None, verify_siz
     """
     files = [info.path for info in infos]
     parser = ExampleSkimmer(label_map, verify_sizes)
-    batch = batch_size(infos)
     chunks: list[tuple[int, Chunk]] = []
-    for index, info in enumerate(infos):
-        done = 0
-        try:
-            with open(info.path, "rb", buffering=0) as f:
-                for records in read_records(f, info.compression, batch):
-                    numbers = np.arange(done, done + len(records), dtype=np.int64)
-                    done += len(records)
-                    columns, kept, bad = parser.parse(records)
-                    for position, reason in bad:
-                        skips.add("malformed_records", 1,
-                                  f"{info.path} (record {int(numbers[position])}): {reason}")
-                    if not kept.size:
-                        continue
-                    chunk = process_batch(columns, info.path, numbers[kept],
-                                          use_text=label_map is not None, verify=verify_sizes,
-                                          skips=skips)
-                    progress.update(int(kept.size), int(chunk.boxes.shape[0]))
-                    chunks.append((index, chunk))
-        except RecordError as err:
-            detail = err.detail + (compression_hint(info) if err.hint else "")
-            skips.add("corrupt_files", 1, f"{info.path} (record {err.record}): {detail}")
-        except OSError as err:
-            reason = err.strerror or " ".join(str(err).split())
-            raise InputError(f"cannot read: {reason}", path=info.path) from None
+    for index, columns, numbers in native_batches(infos, parser, skips):
+        chunk = process_batch(columns, files[index], numbers, use_text=label_map is not None,
+                              verify=verify_sizes, skips=skips)
+        progress.update(int(numbers.size), int(chunk.boxes.shape[0]))
+        chunks.append((index, chunk))
     return chunks_to_raw(chunks, files)
