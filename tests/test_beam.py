@@ -73,8 +73,7 @@ def test_beam_bad_record_stops_with_one_line_exit_2(tmp_path, capsys):
     assert lines[0].startswith("tfod-anchors: error: 1 malformed record(s), row(s) or "
                                f"annotation(s) cannot be used; first: {records} (record 5): ")
     assert "Traceback" not in err
-    assert not (tmp_path / "cache" / "manifest.json").exists()
-    assert [p.name for p in (tmp_path / "cache").iterdir()] == []
+    assert not (tmp_path / "cache").exists()  # created by this run, removed again
 
 
 def test_beam_names_a_record_tensorflow_cannot_even_word_an_error_for(tmp_path, capsys):

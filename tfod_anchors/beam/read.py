@@ -54,8 +54,9 @@ class BadInput(Exception):
     may re-create it with more text around."""
 
     @classmethod
-    def of(cls, message: str) -> BadInput:
-        return cls(MARKER + json.dumps({"message": message}))
+    def of(cls, message: str, path: str | None = None, record: int | None = None) -> BadInput:
+        """``message`` names ``path`` and ``record`` itself (kept for ``--json``)."""
+        return cls(MARKER + json.dumps({"message": message, "file": path, "record": record}))
 
 
 def _loss_detail(text: str) -> str:
@@ -191,7 +192,7 @@ class ReadRecordRows(beam.DoFn):
         where = f"{info.path} (record {done})"
         if not self._options.skip_bad:
             raise BadInput.of(f"{where}: file corrupt or truncated ({failure}) (skip and count it "
-                           "with --skip-bad, skip_bad=True)")
+                              "with --skip-bad, skip_bad=True)", info.path, done)
         Metrics.counter(NAMESPACE, "corrupt_files").inc()
         example = {"corrupt_files": ((index, done), f"{where}: {failure}")}
         yield beam.pvalue.TaggedOutput("summary", _summary({"corrupt_files": 1}, example,
@@ -205,7 +206,8 @@ class ReadRecordRows(beam.DoFn):
             where = f"{path} (record {int(numbers[position])})"
             if not self._options.skip_bad:
                 raise BadInput.of(f"{where}: not a usable tf.Example ({reason}) (skip and "
-                                  "count it with --skip-bad, skip_bad=True)")
+                                  "count it with --skip-bad, skip_bad=True)", path,
+                                  int(numbers[position]))
             stored.add("malformed_records", 1, f"{where}: {reason}")
         if not kept.size:
             return None, numbers[:0]
@@ -228,7 +230,7 @@ class ReadRecordRows(beam.DoFn):
             try:
                 raise_if_fatal(check, False)
             except InputError as err:
-                raise BadInput.of(str(err)) from None
+                raise BadInput.of(str(err), err.path, err.record) from None
         _count(boxset.skipped)
         Metrics.counter(NAMESPACE, "records").inc(len(records))
         Metrics.counter(NAMESPACE, "images").inc(boxset.num_images)

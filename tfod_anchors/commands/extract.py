@@ -70,15 +70,19 @@ def run(args: Any) -> int:
         raise UsageError(f"extract: Beam options ({args.beam_args[0]} ...) need --runner NAME")
     if args.num_shards is not None and args.num_shards < 1:
         raise UsageError("extract: --num-shards must be >= 1")
+    if args.runner:
+        from tfod_anchors.beam import require_beam
+
+        require_beam()
+        from tfod_anchors.beam.options import check_options
+
+        if not args.debug:
+            quiet_beam_logging()
+        check_options(args.runner, list(args.beam_args))
     inputs = _settings(args)
     specs, label_map, max_boxes = inputs.specs, inputs.label_map, inputs.max_boxes
     compression = None if args.compression == "auto" else args.compression
     if args.runner:
-        from tfod_anchors.beam import require_beam
-
-        if not args.debug:
-            quiet_beam_logging()
-        require_beam()
         from tfod_anchors.beam.extract import run_extraction
         from tfod_anchors.beam.read import ReadOptions
 

@@ -11,7 +11,8 @@ manifest's ``inputs.files`` that were read), ``source_file`` (the path), ``recor
 (int64, 0-based record number in the file), ``image_key``, ``image_height``,
 ``image_width`` (int64 pixels as stored, completed from the image header where the
 record had none; sizes TFOD cannot decode are refused on read, as the records'
-are), and the record's raw lists: ``ymin``, ``xmin``, ``ymax``, ``xmax`` (float32, normalized), ``class_label`` (int64), ``class_text`` (string),
+are), and the record's raw lists: ``ymin``, ``xmin``, ``ymax``, ``xmax`` (float32,
+normalized), ``class_label`` (int64), ``class_text`` (string),
 ``difficult``, ``group_of``, ``is_crowd`` (bool).
 
 What is decided when extracting and what when reading. Only what needs the
