@@ -131,9 +131,19 @@ def _empty_error(raw: RawBoxes, boxset: BoxSet, label_map: LabelMap | None = Non
                  unknown: list[str] | None = None) -> InputError:
     """Why nothing is left; when the label map dropped everything, which map and (for
     sources with class names: CSV, COCO, VOC) a few of the names it does not know."""
-    where = ", ".join(dict.fromkeys(raw.files)) or "the input"
+    files = list(dict.fromkeys(raw.files))
+    where = ", ".join(files) or "the input"
+    one = files[0] if len(files) == 1 else None  # the file to name in --json
     if raw.num_images == 0:
-        return InputError(f"empty dataset: no usable records or images in {where}")
+        return InputError(f"empty dataset: no usable records or images in {where}", path=one,
+                          located_in_message=True)
+    classless = boxset.skipped.get("boxes_without_class", 0)
+    if raw.num_boxes == 0 and classless:
+        return InputError(
+            f"all boxes of {where} were dropped (boxes_without_class: {classless}; first: "
+            f"{boxset.skip_examples.get('boxes_without_class')}): TFOD keeps no box "
+            "without a class; records with only image/object/class/text need the label "
+            "map that names those classes", path=one, located_in_message=True)
     if raw.num_boxes == 0:
         return InputError(
             f"no boxes in {raw.num_images} images of {where}: TFRecords need "

@@ -75,12 +75,17 @@ def is_cache(spec: str) -> bool:
 
 
 def looks_incomplete(spec: str) -> bool:
-    """A directory with cache shards but no manifest (an unfinished extraction)."""
+    """A directory with cache shards, Beam temporaries or a manifest temporary but no
+    manifest (an unfinished extraction)."""
     if not is_dir(spec) or exists(join(spec, MANIFEST)):
         return False
+    import glob
+
     from .fileio import glob_files
 
-    return bool(glob_files(join(spec, f"{SHARD_PREFIX}-*.parquet")))
+    find = glob_files if is_remote(spec) else glob.glob
+    return any(find(join(spec, pattern)) for pattern in (
+        f"{SHARD_PREFIX}-*.parquet", "beam-temp-*", f"{MANIFEST}.tmp*"))
 
 
 def arrow_schema(pa: Any) -> Any:
