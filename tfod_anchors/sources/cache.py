@@ -278,20 +278,25 @@ def _read_shard(spec: str, shard: dict[str, Any], columns: list[str],
 
 
 def _check_sources(table: Any, files: list[str], path: str) -> None:
-    """Every row's ``source_file`` is the manifest's file at its ``file_index``."""
+    """Every row's ``source_file`` is the manifest's file at its ``file_index``
+    (compared through the dictionary codes: no string per row)."""
     index = np.asarray(table.column("file_index").to_numpy(), np.int64)
     if index.size and (index.min() < 0 or index.max() >= len(files)):
         raise InputError("box cache shard points past the manifest's input files; run "
                          "extract again", path=path)
     column = table.column("source_file").combine_chunks()
-    names = np.asarray(column.dictionary.to_pylist() if len(column) else [], dtype=object)
-    given = names[np.asarray(column.indices.to_numpy(zero_copy_only=False), np.int64)] \
-        if index.size else names[:0]
-    expected = np.asarray(files, dtype=object)[index] if index.size else given
-    if not np.array_equal(given, expected):
-        row = int(np.flatnonzero(given != expected)[0])
-        raise InputError(f"box cache shard row {row} comes from {given[row]}, not from the "
-                         f"manifest's {expected[row]}; run extract again", path=path)
+    if not index.size:
+        return
+    position = {name: i for i, name in enumerate(files)}
+    names = column.dictionary.to_pylist()
+    code_to_file = np.array([position.get(n, -1) for n in names], dtype=np.int64)
+    given = code_to_file[np.asarray(column.indices.to_numpy(zero_copy_only=False), np.int64)]
+    wrong = np.flatnonzero(given != index)
+    if wrong.size:
+        row = int(wrong[0])
+        code = int(column.indices[row].as_py())
+        raise InputError(f"box cache shard row {row} comes from {names[code]}, not from the "
+                         f"manifest's {files[int(index[row])]}; run extract again", path=path)
 
 
 def read_cache_rows(spec: str, manifest: dict[str, Any], *, text: bool = True) -> RecordRows:
