@@ -117,7 +117,8 @@ def prescan_part(work: Path, name: str, n: int, payload: int, repeats: int) -> N
         read = best_and_worst(lambda: read_boxes([records], reader="tf", progress=False), 1)[0]
         ratios.append((scan / read, scan, read))
     worst = max(ratios)
-    print(f"header walk, {name}: {n} records, {size:.0f} MB (CPU s): walk {worst[1]:.3f} s, tf.data "
+    print(f"header walk, {name}: {n} records, {size:.0f} MB (CPU s): walk {worst[1]:.3f} s, "
+          f"tf.data "
           f"read {worst[2]:.3f} s, walk/read {worst[0]:.3f} (worst of {repeats}; all: "
           f"{', '.join(f'{r[0]:.3f}' for r in ratios)})")
 
