@@ -273,8 +273,14 @@ def _read_shard(spec: str, shard: dict[str, Any], columns: list[str],
     if table.num_rows != shard["rows"]:
         raise InputError(f"box cache shard has {table.num_rows} rows, the manifest says "
                          f"{shard['rows']}; run extract again", path=path)
-    _check_sources(table, files, path)
-    return table_to_rows(table.drop_columns(["source_file"]))
+    try:
+        _check_sources(table, files, path)
+        return table_to_rows(table.drop_columns(["source_file"]))
+    except InputError:
+        raise
+    except Exception as err:  # noqa: BLE001 - columns of other types or shapes
+        raise InputError(f"box cache shard is damaged ({type(err).__name__}: "
+                         f"{one_line(err)[:120]}); run extract again", path=path) from None
 
 
 def _check_sources(table: Any, files: list[str], path: str) -> None:
