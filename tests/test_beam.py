@@ -40,6 +40,8 @@ def test_beam_extraction_equals_the_local_reader_on_damaged_records(tmp_path):
     manifest = done.manifest
     assert manifest["counts"] == local["counts"]
     assert manifest["skipped"] == local["skipped"]
+    # one framing for both (CRC damage worded and located alike)
+    assert manifest["skip_examples"]["corrupt_files"] == local["skip_examples"]["corrupt_files"]
     # hand count (tests/test_cache.py's dataset), plus the label map: "zzz" is unknown
     assert {k: v for k, v in manifest["skipped"].items() if v} == {
         "corrupt_files": 2, "malformed_records": 1, "inverted_boxes": 1, "nan_boxes": 1,

@@ -73,11 +73,11 @@ def run(args: Any) -> int:
     if args.runner:
         from tfod_anchors.beam import require_beam
 
+        if not args.debug:
+            quiet_beam_logging()  # before Beam's import-time warnings
         require_beam()
         from tfod_anchors.beam.options import check_options
 
-        if not args.debug:
-            quiet_beam_logging()
         check_options(args.runner, list(args.beam_args))
     inputs = _settings(args)
     specs, label_map, max_boxes = inputs.specs, inputs.label_map, inputs.max_boxes
