@@ -84,6 +84,12 @@ def run(args: Any) -> int:
     compression = None if args.compression == "auto" else args.compression
     if args.runner:
         from tfod_anchors.beam.extract import run_extraction
+
+        beam_args = list(args.beam_args)
+        if not args.debug and not any(a.startswith("--default_sdk_harness_log_level")
+                                      for a in beam_args):
+            # multi-processing workers log at INFO on our stderr otherwise
+            beam_args.append("--default_sdk_harness_log_level=ERROR")
         from tfod_anchors.beam.read import ReadOptions
 
         say(args, f"extracting with Apache Beam ({args.runner}) ...")
@@ -92,7 +98,7 @@ def run(args: Any) -> int:
             ReadOptions(label_map_path=label_map, max_number_of_boxes=max_boxes,
                         drop_difficult=args.drop_difficult, skip_bad=args.skip_bad,
                         verify_sizes=args.verify_sizes, compression=compression),
-            runner=args.runner, beam_args=list(args.beam_args),
+            runner=args.runner, beam_args=beam_args,
             num_shards=args.num_shards).manifest
     else:
         from tfod_anchors.sources.cache_write import ExtractOptions, extract_local
