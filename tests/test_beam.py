@@ -91,7 +91,7 @@ def test_beam_names_a_record_tensorflow_cannot_even_word_an_error_for(tmp_path, 
     assert (code, out) == (2, "")
     assert err.strip() == (f"tfod-anchors: error: {records} (record 1): not a usable "
                            "tf.Example (cannot parse the record as a tf.Example) (skip and "
-                           "count it with --skip-bad, skip_bad=True)")
+                           "count it with --skip-bad)")
     done = run_extraction([records], str(tmp_path / "skip"), ReadOptions(skip_bad=True),
                           runner="DirectRunner", beam_args=["--direct_num_workers=1"])
     local = extract_local([records], str(tmp_path / "local"), skip_bad=True, progress=False)

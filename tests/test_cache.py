@@ -153,7 +153,7 @@ def test_incomplete_cache_is_refused(damaged):
 
 
 def test_verify_sizes_must_match_the_extraction(damaged):
-    with pytest.raises(InputError, match="extracted without --verify-sizes"):
+    with pytest.raises(InputError, match="extracted without verify_sizes=True"):
         read_boxes([damaged["cache"]], skip_bad=True, verify_sizes=True, progress=False)
 
 

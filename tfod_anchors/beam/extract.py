@@ -26,7 +26,7 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from ..errors import InputError, TfodAnchorsError, UsageError
+from ..errors import InputError, TfodAnchorsError, UsageError, in_interface_words
 from ..sources.cache import MANIFEST, arrow_schema, load_manifest, pyarrow_modules, rows_to_table
 from ..sources.cache_manifest import SHARD_PREFIX
 from ..sources.cache_output import (
@@ -182,8 +182,8 @@ def unwrap_bad_input(err: BaseException) -> TfodAnchorsError | None:
         if not match:
             return None
         doc = json.loads(match.group(1))
-        return InputError(doc["message"], path=doc["file"], record=doc["record"],
-                          located_in_message=True)
+        return InputError(in_interface_words(doc["message"]), path=doc["file"],
+                          record=doc["record"], located_in_message=True)
 
     stack: list[Any] = [err]
     seen: set[int] = set()

@@ -163,7 +163,7 @@ class ReadRecordRows(beam.DoFn):
         where = f"{info.path} (record {done})"
         if not self._options.skip_bad:
             raise BadInput.of(f"{where}: file corrupt or truncated ({failure}) (skip and count it "
-                              "with --skip-bad, skip_bad=True)", info.path, done)
+                              "with skip_bad=True)", info.path, done)
         Metrics.counter(NAMESPACE, "corrupt_files").inc()
         example = {"corrupt_files": ((index, done), f"{where}: {failure}")}
         yield beam.pvalue.TaggedOutput("summary", _summary({"corrupt_files": 1}, example,
@@ -177,7 +177,7 @@ class ReadRecordRows(beam.DoFn):
             where = f"{path} (record {int(numbers[position])})"
             if not self._options.skip_bad:
                 raise BadInput.of(f"{where}: not a usable tf.Example ({reason}) (skip and "
-                                  "count it with --skip-bad, skip_bad=True)", path,
+                                  "count it with skip_bad=True)", path,
                                   int(numbers[position]))
             stored.add("malformed_records", 1, f"{where}: {reason}")
         if not kept.size:

@@ -68,7 +68,7 @@ from __future__ import annotations
 from typing import Union
 
 from ..boxes import BoxSet
-from ..errors import InputError, UsageError
+from ..errors import InputError, UsageError, option
 from .coco import read_coco
 from .csvfile import read_csv
 from .fileio import has_glob, is_dir
@@ -157,7 +157,7 @@ def _empty_error(raw: RawBoxes, boxset: BoxSet, label_map: LabelMap | None = Non
             more = ", ..." if len(unknown) > 5 else ""
             names = f" ({', '.join(repr(n) for n in unknown[:5])}{more})"
         hint = (f"the label map {label_map.path} does not know their classes{names}: give the "
-                "dataset's own with --label-map, or fix the config's label_map_path")
+                f"dataset's own with {option('label_map')}, or fix the config's label_map_path")
     return InputError(f"all {raw.num_boxes} boxes of {where} were dropped ({reasons}); {hint}")
 
 

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, UsageError
+from ..errors import InputError, UsageError, option
 from .cache_manifest import SHARD_PREFIX, read_files, validate_manifest
 from .fileio import exists, is_dir, is_remote, join, one_line, read_bytes
 from .labelmap import LabelMap
@@ -225,14 +225,16 @@ def _check_options(spec: str, manifest: dict[str, Any], verify_sizes: bool,
     recorded = bool(options.get("verify_sizes", False))
     if recorded != bool(verify_sizes):
         flag = "with" if recorded else "without"
-        raise InputError(f"box cache was extracted {flag} --verify-sizes (image sizes from "
-                         f"{'every image header' if recorded else 'the records'}); read it "
-                         f"{flag} --verify-sizes, or run extract again", path=spec)
+        raise InputError(f"box cache was extracted {flag} {option('verify_sizes')} (image "
+                         f"sizes from {'every image header' if recorded else 'the records'}); "
+                         f"read it {flag} {option('verify_sizes')}, or run extract again",
+                         path=spec)
     wanted = (compression or "auto").lower()
     stored = str(options.get("compression", "auto")).lower()
     if wanted != stored:
-        raise InputError(f"box cache was extracted with --compression {stored}, not {wanted}; "
-                         "pass the same --compression or run extract again", path=spec)
+        raise InputError(f"box cache was extracted with {option('compression')} {stored}, not "
+                         f"{wanted}; pass the same {option('compression')} or run extract "
+                         "again", path=spec)
 
 
 def shard_bytes(path: str) -> bytes:

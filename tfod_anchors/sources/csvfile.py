@@ -186,5 +186,11 @@ def read_csv(path: str, *, skips: Skips) -> NamedRaw:
         box_image=img.astype(np.int32), boxes=boxes, label=codes,
         difficult=np.array([r[3] for _, r in kept], dtype=bool),
         group_of=np.zeros(n, dtype=bool), is_crowd=np.zeros(n, dtype=bool),
-        files=[path], units=["line"])
+        files=[path], units=["line"], pixel_columns=[_coordinate_names(header, col)])
     return NamedRaw(raw, vocabulary)
+
+
+def _coordinate_names(header: list[str], col: dict[str, int]) -> dict[str, str]:
+    """Coordinate role -> the CSV's own column name, in the CSV's column order."""
+    roles = sorted(("xmin", "ymin", "xmax", "ymax"), key=lambda role: col[role])
+    return {role: header[col[role]].strip() for role in roles}

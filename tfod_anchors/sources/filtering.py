@@ -31,7 +31,7 @@ import re
 import numpy as np
 
 from ..boxes import BoxSet
-from ..errors import InputError
+from ..errors import InputError, option
 from .raw import RawBoxes, Skips
 
 NORMALIZED_LIMIT = 1.1
@@ -57,11 +57,21 @@ def _fmt_box(box: np.ndarray) -> str:
 
 
 def _box_where(raw: RawBoxes, i: int) -> str:
-    """Where box ``i`` is: its image's file and record, and its index in that record."""
+    """Where box ``i`` is: its image's file and record, and its index in that record;
+    its coordinates as the source has them (a pixel table's own columns and pixels,
+    else TFOD's normalized ``[ymin, xmin, ymax, xmax]``)."""
     image = int(raw.box_image[i])
     position = i - int(np.searchsorted(raw.box_image, image, side="left"))
-    return (f"{raw.where(image)} box {position}: "
-            f"[ymin, xmin, ymax, xmax] = {_fmt_box(raw.boxes[i])}")
+    columns = raw.columns_of(int(raw.image_file[image]))
+    if columns is None:
+        return (f"{raw.where(image)} box {position}: "
+                f"[ymin, xmin, ymax, xmax] = {_fmt_box(raw.boxes[i])}")
+    height, width = float(raw.image_height[image]), float(raw.image_width[image])
+    ymin, xmin, ymax, xmax = (float(v) for v in raw.boxes[i])
+    pixels = {"xmin": xmin * width, "ymin": ymin * height, "xmax": xmax * width,
+              "ymax": ymax * height}
+    quoted = ", ".join(f"{name} = {pixels[role]:.6g}" for role, name in columns.items())
+    return f"{raw.where(image)} box {position}: {quoted} (pixels)"
 
 
 def _first(mask: np.ndarray | np.bool_) -> int:
@@ -93,8 +103,9 @@ def raise_if_fatal(skips: Skips, skip_bad: bool) -> None:
             where = skips.first.get(key)
             first = f"; first: {where}" if where else ""
             path, record = first_location(where)
-            raise InputError(f"{count} {meaning}{first} (skip and count them with --skip-bad, "
-                             "skip_bad=True)", path=path, record=record, located_in_message=True)
+            raise InputError(f"{count} {meaning}{first} (skip and count them with "
+                             f"{option('skip_bad')})", path=path, record=record,
+                             located_in_message=True)
 
 
 def apply_tfod_filters(raw: RawBoxes, skips: Skips, *, max_number_of_boxes: int | None = None,

@@ -37,7 +37,7 @@ import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from ..errors import UsageError
+from ..errors import UsageError, option
 
 try:
     import google_crc32c
@@ -180,7 +180,7 @@ def read_records(f: BinaryIO, compression: str, batch: int) -> Iterator[list[byt
     """
     if google_crc32c is None:
         raise UsageError("the native TFRecord reader needs google-crc32c to check record CRCs: "
-                         "pip install google-crc32c (or use --reader tf)")
+                         f"pip install google-crc32c (or use {option('reader_tf')})")
     inflater = _Inflater(f, compression) if compression else None
     crc = google_crc32c.value
     unpack = _HEAD.unpack_from

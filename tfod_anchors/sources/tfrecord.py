@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, option
 from .example_proto import NOT_AN_EXAMPLE
 from .fileio import one_line
 from .labelmap import LabelMap
@@ -304,8 +304,8 @@ def readable_files(infos: list[FileInfo], skip_bad: bool, skips: Skips) -> list[
             problem = "not a TFRecord file (no valid record header, and not GZIP or ZLIB " \
                       "compressed)"
             if not skip_bad:
-                raise InputError(f"{problem} (skip and count it with --skip-bad, "
-                                 "skip_bad=True)", path=info.path)
+                raise InputError(f"{problem} (skip and count it with {option('skip_bad')})",
+                                 path=info.path)
             skips.add("corrupt_files", 1, f"{info.path}: {problem}")
             continue
         readable.append(info)
