@@ -365,3 +365,15 @@ def test_usage_errors_are_usage_errors(tmp_path):
     (tmp_path / "busy" / "notes.txt").write_text("x")
     with pytest.raises(UsageError, match="holds other files"):
         extract_local([records], str(tmp_path / "busy"), progress=False)
+
+
+def test_local_extraction_runs_without_tensorflow(tmp_path):
+    records = dataset(tmp_path / "d", 4)
+    code = ("import sys; sys.modules['tensorflow'] = None; from tfod_anchors.cli import main; "
+            f"sys.exit(main(['extract', '--input', {records!r}, '--output', "
+            f"{str(tmp_path / 'c')!r}, '--json']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert (doc["extractor"], doc["counts"]["records"]) == ("local native reader", 4)
