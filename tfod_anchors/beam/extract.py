@@ -39,7 +39,12 @@ from ..sources.cache_output import (
     shard_entry,
     start_generation,
 )
-from ..sources.cache_write import build_manifest, check_tfrecord_specs, extraction_options
+from ..sources.cache_write import (
+    ManifestInputs,
+    build_manifest,
+    check_tfrecord_specs,
+    extraction_options,
+)
 from ..sources.raw import Skips
 from . import RUNNERS
 from .read import MARKER, NAMESPACE, BadInput, ReadOptions, ReadRows
@@ -124,14 +129,15 @@ class WriteManifest(beam.DoFn):
         examples = dict(self._args["launch_skips"].first)
         for key, (_, text) in sorted(summary["examples"].items()):
             examples.setdefault(key, text)
+        a = self._args
         manifest = build_manifest(
-            specs=self._args["specs"], stamps=self._args["stamps"], read=self._args["read"],
+            ManifestInputs(a["specs"], a["stamps"], a["read"], a["options"], a["extractor"]),
             stored=stored, boxset_skipped={k: v for k, v in skipped.items() if v},
             skip_examples=examples,
-            counts={"files": len(self._args["stamps"]), "records": sizes["records"],
+            counts={"files": len(a["stamps"]), "records": sizes["records"],
                     "box_entries": sizes["box_entries"], "images": sizes["images"],
                     "boxes": sizes["boxes"]},
-            options=self._args["options"], shards=shards, extractor=self._args["extractor"])
+            shards=shards)
         text = json.dumps(manifest, indent=2, allow_nan=False) + "\n"
         _write_text(FileSystems.join(self._output, MANIFEST), text)
         yield manifest["counts"]

@@ -75,26 +75,37 @@ def boxset_for(rows: RecordRows, files: list[str], stored: Skips, *, label_map: 
                               drop_difficult=drop_difficult)
 
 
-def build_manifest(*, specs: list[str], stamps: list[dict[str, Any]], read: list[str],
-                   stored: Skips, boxset_skipped: dict[str, int],
+@dataclass(frozen=True)
+class ManifestInputs:
+    """What an extraction knows before reading: the specs, every input file's stamp
+    (``{"path", "size", "mtime_ns"}``), the files read (the rows' ``file_index``
+    points into them), the manifest's ``options`` and the extractor's name."""
+
+    specs: list[str]
+    stamps: list[dict[str, Any]]
+    read: list[str]
+    options: dict[str, Any]
+    extractor: str
+
+
+def build_manifest(inputs: ManifestInputs, *, stored: Skips, boxset_skipped: dict[str, int],
                    skip_examples: dict[str, str], counts: dict[str, int],
-                   options: dict[str, Any], shards: list[dict[str, Any]],
-                   extractor: str) -> dict[str, Any]:
+                   shards: list[dict[str, Any]]) -> dict[str, Any]:
     """The manifest document (no timestamps: the same inputs give the same bytes).
 
     ``skipped`` is every ``stats --json`` key with the count a read with ``options``
     gives; ``stored_skips`` the part decided when extracting (added back on reads).
     """
-    read_set = set(read)
+    read_set = set(inputs.read)
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "tool": "tfod-anchors",
         "tool_version": __version__,
-        "extractor": extractor,
-        "inputs": {"specs": list(specs),
-                   "files": [{**s, "read": s["path"] in read_set} for s in stamps]},
-        "options": options,
+        "extractor": inputs.extractor,
+        "inputs": {"specs": list(inputs.specs),
+                   "files": [{**s, "read": s["path"] in read_set} for s in inputs.stamps]},
+        "options": inputs.options,
         "counts": counts,
         "skipped": {**{k: 0 for k in SKIP_KEYS}, **boxset_skipped},
         "skip_examples": dict(skip_examples),
@@ -254,14 +265,15 @@ def _extract_into(specs: list[str], output: str, opts: ExtractOptions, generatio
     rows, read, stamps, stored, reader = _read_rows(specs, opts, progress)
     boxset = _checked_boxset(rows, read, stored, opts)
     shards = write_shards(output, rows, read, generation, shard_rows)
+    inputs = ManifestInputs(list(specs), stamps, read, opts.record(),
+                            f"local {'tf.data' if reader == 'tf' else 'native'} reader")
     manifest = build_manifest(
-        specs=list(specs), stamps=stamps, read=read, stored=stored,
-        boxset_skipped=boxset.skipped, skip_examples=boxset.skip_examples,
+        inputs, stored=stored, boxset_skipped=boxset.skipped,
+        skip_examples=boxset.skip_examples,
         counts={"files": len(stamps), "records": rows.num_rows,
                 "box_entries": rows.num_box_entries, "images": boxset.num_images,
                 "boxes": boxset.num_boxes},
-        options=opts.record(), shards=shards,
-        extractor=f"local {'tf.data' if reader == 'tf' else 'native'} reader")
+        shards=shards)
     write_manifest(output, manifest)
     return manifest
 
