@@ -3,7 +3,7 @@
 1. Box cache reads: ``read_cache_rows`` (manifest validated, SHA-256 of every shard,
    Parquet page CRCs, ``source_file`` and record checks) against the same shards read
    with ``pyarrow.parquet.read_table`` + ``table_to_rows`` and no check at all.
-2. The header walk before ``tf.data`` (:mod:`tfod_anchors.sources.prescan`) against
+2. The header walk before ``tf.data`` (:mod:`tfod_anchors.sources.tfrecord.prescan`) against
    the ``tf.data`` read it protects (``read_boxes(reader="tf")``), on box-only records
    (~150 bytes) and on image-bearing records (~100 KB), page cache warm.
 
@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tfod_anchors.sources import read_boxes  # noqa: E402
 from tfod_anchors.sources.cache import load_manifest, read_cache_rows, table_to_rows  # noqa: E402
 from tfod_anchors.sources.cache_write import extract_local  # noqa: E402
-from tfod_anchors.sources.prescan import overruns  # noqa: E402
-from tfod_anchors.sources.rows import concat_rows  # noqa: E402
-from tfod_anchors.sources.tfrecord_files import expand_paths, inspect_files  # noqa: E402
+from tfod_anchors.sources.tfrecord.files import expand_paths, inspect_files  # noqa: E402
+from tfod_anchors.sources.tfrecord.prescan import overruns  # noqa: E402
+from tfod_anchors.sources.tfrecord.rows import concat_rows  # noqa: E402
 
 
 def _example(rng: np.random.Generator, payload: int) -> bytes:

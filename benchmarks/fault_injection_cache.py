@@ -41,7 +41,7 @@ import tensorflow as tf  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tfod_anchors.cli import main as cli_main  # noqa: E402
-from tfod_anchors.sources.framing import masked_crc  # noqa: E402
+from tfod_anchors.sources.tfrecord.framing import masked_crc  # noqa: E402
 
 B1 = [0.1, 0.2, 0.5, 0.6]
 B2 = [0.0, 0.0, 1.0, 1.0]

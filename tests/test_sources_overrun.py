@@ -1,6 +1,6 @@
 """A record header with a valid CRC and a length far past the end of the file
 (2^40, 2^62) must never crash the process, whatever reader runs: every path that
-hands files to ``tf.data`` walks the headers first (:mod:`tfod_anchors.sources.prescan`).
+hands files to ``tf.data`` walks the headers first (:mod:`tfod_anchors.sources.tfrecord.prescan`).
 Each case runs in a subprocess, where a crash shows as a signal exit code."""
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ tf = pytest.importorskip("tensorflow")
 
 from test_sources_tfrecord import example, write  # noqa: E402
 
-from tfod_anchors.sources.framing import masked_crc  # noqa: E402
-from tfod_anchors.sources.prescan import overrun  # noqa: E402
-from tfod_anchors.sources.tfrecord_files import inspect_files  # noqa: E402
+from tfod_anchors.sources.tfrecord.files import inspect_files  # noqa: E402
+from tfod_anchors.sources.tfrecord.framing import masked_crc  # noqa: E402
+from tfod_anchors.sources.tfrecord.prescan import overrun  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 B1 = [0.1, 0.2, 0.5, 0.6]

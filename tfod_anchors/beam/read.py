@@ -3,13 +3,13 @@
 Files are matched and sniffed (compression, "is this a TFRecord") when the
 pipeline is built, with Beam's ``FileSystems``, so every file has a fixed index
 as in the local reader. Each file is then read by one worker through Beam's
-``FileSystems`` with the native reader's framing (:mod:`..sources.framing`: every
+``FileSystems`` with the native reader's framing (:mod:`..sources.tfrecord.framing`: every
 CRC checked, damage worded and located as the local readers do), records are counted (the
 record numbers messages and the cache use) and parsed in batches by the
-TensorFlow-free parser of the native reader (:mod:`..sources.example_skim`, which
+TensorFlow-free parser of the native reader (:mod:`..sources.tfrecord.example_skim`, which
 accepts and rejects exactly what ``tf.io.parse_example`` does; workers need no
-TensorFlow), and turned into record rows (:mod:`..sources.rows`). TFOD's input filtering is the
-sources' own (:func:`~..sources.cache_write.boxset_for`), applied per batch: counts
+TensorFlow), and turned into record rows (:mod:`..sources.tfrecord.rows`). TFOD's input
+filtering is the sources' own (:func:`~..sources.cache_write.boxset_for`), applied per batch: counts
 add up to the local reader's exactly, since every filter is per image.
 
 Skip counts are Beam counters in the namespace ``tfod_anchors`` with the
@@ -33,20 +33,20 @@ from apache_beam.metrics import Metrics
 
 from ..errors import InputError
 from ..sources.cache_write import boxset_for
-from ..sources.example_skim import ExampleSkimmer
 from ..sources.filtering import apply_tfod_filters, raise_if_fatal
-from ..sources.framing import RecordError, read_records
 from ..sources.labelmap import LabelMap, load_label_map
 from ..sources.raw import Skips
-from ..sources.rows import RecordRows, rows_from_parsed, rows_to_raw
-from ..sources.tfrecord import readable_files
-from ..sources.tfrecord_files import (
+from ..sources.tfrecord.example_skim import ExampleSkimmer
+from ..sources.tfrecord.files import (
     COMPRESSIONS,
     FileInfo,
     batch_size,
     compression_hint,
     sniff,
 )
+from ..sources.tfrecord.framing import RecordError, read_records
+from ..sources.tfrecord.rows import RecordRows, rows_from_parsed, rows_to_raw
+from ..sources.tfrecord.tfdata import readable_files
 
 NAMESPACE = "tfod_anchors"
 MARKER = "tfod-anchors-bad-input:"

@@ -3,8 +3,8 @@
 :func:`read_boxes` takes any mix of
 
 * TFRecord paths or globs (local or ``gs://``; plain, GZIP or ZLIB) of TFOD
-  ``tf.Example`` records, read with ``tf.data`` (:mod:`.tfrecord`) or without
-  TensorFlow (:mod:`.tfrecord_native`), chosen per read (:mod:`.reader_choice`),
+  ``tf.Example`` records, read with ``tf.data`` (:mod:`.tfrecord.tfdata`) or without
+  TensorFlow (:mod:`.tfrecord.native`), chosen per read (:mod:`.tfrecord.choice`),
 * COCO instances ``.json`` files (:mod:`.coco`),
 * Pascal VOC ``.xml`` files or directories of them (:mod:`.voc`),
 * ``.csv`` box tables in absolute pixels (:mod:`.csvfile`),
@@ -76,9 +76,9 @@ from .filtering import apply_tfod_filters, raise_if_fatal
 from .labelmap import LabelMap, load_label_map
 from .progress import Progress, ProgressArg
 from .raw import RawBoxes, Skips, concat_raw
-from .reader_choice import READERS
 from .texts import NamedRaw, resolve_names
-from .tfrecord import read_tfrecords
+from .tfrecord.choice import READERS
+from .tfrecord.tfdata import read_tfrecords
 from .voc import read_voc
 
 __all__ = ["read_boxes", "source_kind", "LabelMap", "load_label_map", "Progress"]
@@ -183,7 +183,7 @@ def read_boxes(specs: Union[list[str], str], *, label_map_path: str | None = Non
         progress: ``None`` (stderr line on a TTY), ``False``, ``True`` or a callable
             ``(records, boxes)``; see :class:`Progress`.
         reader: TFRecord reader ``None``/``"auto"`` (chosen per read, see
-            :mod:`.reader_choice`), ``"tf"`` (``tf.data``) or ``"native"`` (no
+            :mod:`.tfrecord.choice`), ``"tf"`` (``tf.data``) or ``"native"`` (no
             TensorFlow, local files); both give the same boxes and counts.
     Returns:
         A :class:`BoxSet`; ``skipped`` keys are listed in this module's docstring.

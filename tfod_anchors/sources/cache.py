@@ -1,4 +1,4 @@
-"""The box cache: record rows (:mod:`.rows`) in Parquet shards plus ``manifest.json``.
+"""The box cache: record rows (:mod:`.tfrecord.rows`) in Parquet shards plus ``manifest.json``.
 
 Layout of a cache directory (local or ``gs://``)::
 
@@ -48,7 +48,7 @@ from .fileio import exists, is_dir, is_remote, join, one_line, read_bytes
 from .labelmap import LabelMap
 from .progress import Progress
 from .raw import RawBoxes, Skips
-from .rows import LIST_DTYPES, RecordRows, concat_rows, rows_to_raw
+from .tfrecord.rows import LIST_DTYPES, RecordRows, concat_rows, rows_to_raw
 
 MANIFEST = "manifest.json"
 #: Remote inputs are checked for changes only up to this many files (one stat each).

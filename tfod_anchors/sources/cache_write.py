@@ -36,8 +36,8 @@ from .filtering import apply_tfod_filters, raise_if_fatal
 from .labelmap import LabelMap, load_label_map
 from .progress import Progress, ProgressArg
 from .raw import SKIP_KEYS, Skips
-from .rows import RecordRows, read_tfrecord_rows, rows_to_raw
-from .tfrecord_files import expand_paths, inspect_files
+from .tfrecord.files import expand_paths, inspect_files
+from .tfrecord.rows import RecordRows, read_tfrecord_rows, rows_to_raw
 
 #: Rows (records) per Parquet shard written by the local extraction.
 SHARD_ROWS = 500_000

@@ -20,9 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from .labelmap import LabelMap
-from .progress import Progress
-from .raw import RawBoxes, Skips
+from ..labelmap import LabelMap
+from ..progress import Progress
+from ..raw import RawBoxes, Skips
+from .files import FileInfo
+from .tfdata import RecordReader, read_files_with
 from .tfexample import (
     BOX_KEYS,
     FLAG_KEYS,
@@ -35,8 +37,6 @@ from .tfexample import (
     make_parse_fn,
     process_batch,
 )
-from .tfrecord import RecordReader, read_files_with
-from .tfrecord_files import FileInfo
 
 #: The list features kept per record (feature key -> short column name).
 LIST_COLUMNS = {
@@ -99,7 +99,7 @@ class RecordRows:
 
     def reorder(self, order: np.ndarray) -> RecordRows:
         """Rows in ``order`` (int ``[M]`` permutation)."""
-        from .raw import ragged_take
+        from ..raw import ragged_take
 
         values, splits = {}, {}
         for name, s in self.splits.items():
@@ -255,7 +255,7 @@ def _native_rows(infos: list[FileInfo], verify: bool, progress: Progress,
                  skips: Skips) -> RecordRows:
     """Rows of local TFRecord files with the native reader (no TensorFlow)."""
     from .example_skim import ExampleSkimmer
-    from .tfrecord_native import native_batches
+    from .native import native_batches
 
     parser = ExampleSkimmer(None, verify, keep_text=True)
     parts = []
@@ -273,16 +273,16 @@ def read_tfrecord_rows(infos: list[FileInfo], *, verify_sizes: bool = False,
                        ) -> tuple[RecordRows, list[str], str]:
     """Read TFRecord files (``inspect_files`` output) into rows with the local reader
     ``reader`` picks (``"auto"``/``None``, ``"tf"``, ``"native"``; see
-    :mod:`.reader_choice`); returns the rows, the files they index (the readable
+    :mod:`.choice`); returns the rows, the files they index (the readable
     ones: files that are not TFRecords are counted in ``skips`` with ``skip_bad``),
     and the reader used (``"tf"`` or ``"native"``).
 
     Raises:
-        InputError: as :func:`~.tfrecord.read_tfrecords`.
+        InputError: as :func:`~.tfdata.read_tfrecords`.
         UsageError: a reader that cannot read these files here.
     """
-    from .reader_choice import choose_reader
-    from .tfrecord import readable_files
+    from .choice import choose_reader
+    from .tfdata import readable_files
 
     skips = skips if skips is not None else Skips()
     progress = progress if progress is not None else Progress(False)

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from .imageheader import image_size
-from .labelmap import LabelMap
-from .raw import RawBoxes, Skips, concat_raw, ragged_take
-from .sizes import oversize_message, too_large
+from ..imageheader import image_size
+from ..labelmap import LabelMap
+from ..raw import RawBoxes, Skips, concat_raw, ragged_take
+from ..sizes import oversize_message, too_large
 
 BOX_KEYS = ("image/object/bbox/ymin", "image/object/bbox/xmin",
             "image/object/bbox/ymax", "image/object/bbox/xmax")

@@ -25,9 +25,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from .fileio import is_remote
+from ..fileio import is_remote
+from .files import FileInfo
 from .framing import RecordError, _Inflater, masked_crc
-from .tfrecord_files import FileInfo
 
 _HEADER = 12
 _TRAILER = 4
@@ -50,7 +50,7 @@ def _open(path: str) -> BinaryIO:
     if is_remote(path):
         import tensorflow as tf
 
-        return tf.io.gfile.GFile(path, "rb")  # type: ignore[return-value]
+        return tf.io.gfile.GFile(path, "rb")
     return open(path, "rb", buffering=0)
 
 

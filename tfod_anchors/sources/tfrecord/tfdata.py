@@ -7,7 +7,7 @@ with ``tf.data`` (parallel reads over files, parallel ``parse_example``):
 ``image/object/{difficult,group_of,is_crowd}``, ``image/source_id``,
 ``image/filename``. ``image/encoded`` is parsed only for records whose stored size
 is missing or zero (or for every record with ``verify_sizes``), and only its
-header is looked at (:mod:`.imageheader`).
+header is looked at (:mod:`..imageheader`).
 
 Reading is in two gears. The fast gear streams every file at once; if it hits
 any error (CRC mismatch, truncation, a record ``parse_example`` rejects) the
@@ -30,16 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, option
+from ...errors import InputError, option
+from ..fileio import one_line
+from ..labelmap import LabelMap
+from ..progress import Progress
+from ..raw import RawBoxes, Skips
+from .choice import choose_reader
 from .example_proto import NOT_AN_EXAMPLE
-from .fileio import one_line
-from .labelmap import LabelMap
-from .prescan import overruns
-from .progress import Progress
-from .raw import RawBoxes, Skips
-from .reader_choice import choose_reader
-from .tfexample import Chunk, chunks_to_raw, make_parse_fn, process_batch
-from .tfrecord_files import (
+from .files import (
     RECORD_OVERHEAD,
     FileInfo,
     batch_size,
@@ -47,7 +45,9 @@ from .tfrecord_files import (
     expand_paths,
     inspect_files,
 )
-from .tfrecord_native import read_native
+from .native import read_native
+from .prescan import overruns
+from .tfexample import Chunk, chunks_to_raw, make_parse_fn, process_batch
 
 
 def _loss_detail(err: Any) -> str:
@@ -272,7 +272,7 @@ def read_tfrecords(specs: list[str], *, label_map: LabelMap | None = None,
 
     Files that are not TFRecords (no valid record header, and not GZIP/ZLIB)
     count as ``corrupt_files`` and are not read. ``reader``: ``"auto"`` (``None``),
-    ``"tf"`` or ``"native"``, see :mod:`.reader_choice`; both give the same result.
+    ``"tf"`` or ``"native"``, see :mod:`.choice`; both give the same result.
 
     Raises:
         InputError: unreadable path; with ``skip_bad=False`` also the first bad

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from ..labelmap import UNKNOWN, LabelMap
+from ..raw import ragged_take
 from .example_proto import (
     ENCODED,
     FILENAME,
@@ -38,8 +40,6 @@ from .example_proto import (
     ExampleParser,
     bytes_array,
 )
-from .labelmap import UNKNOWN, LabelMap
-from .raw import ragged_take
 
 _PAD = 16  # zero bytes after the batch so fixed-size varint reads never run off the end
 _VARINT = 5  # longest varint accepted for lengths (up to 2**35)

@@ -1,6 +1,6 @@
 """TFRecord files of TFOD ``tf.Example`` records -> :class:`RawBoxes`, without TensorFlow.
 
-The TensorFlow-free twin of the ``tf.data`` reader in :mod:`.tfrecord`: local
+The TensorFlow-free twin of the ``tf.data`` reader in :mod:`.tfdata`: local
 files only, read one after the other in a single thread. :mod:`.framing` reads
 the records and checks their CRCs, :class:`.example_skim.ExampleSkimmer` parses a
 batch of them (vectorized over the wire format, with protobuf's verdict for any
@@ -19,14 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ...errors import InputError
+from ..labelmap import LabelMap
+from ..progress import Progress
+from ..raw import RawBoxes, Skips
 from .example_skim import ExampleSkimmer
+from .files import FileInfo, batch_size, compression_hint
 from .framing import RecordError, read_records
-from .labelmap import LabelMap
-from .progress import Progress
-from .raw import RawBoxes, Skips
 from .tfexample import Chunk, chunks_to_raw, process_batch
-from .tfrecord_files import FileInfo, batch_size, compression_hint
 
 
 def native_batches(infos: list[FileInfo], parser: ExampleSkimmer, skips: Skips
@@ -65,7 +65,7 @@ def read_native(infos: list[FileInfo], *, label_map: LabelMap | None, verify_siz
     """Read local TFRecord files (already inspected) into :class:`RawBoxes`.
 
     Args:
-        infos: the files, with their compression (:func:`.tfrecord_files.inspect_files`).
+        infos: the files, with their compression (:func:`.files.inspect_files`).
         label_map: look up ``class/text`` with it (TFOD's rule) when given.
         verify_sizes: check every stored size against its image header.
         progress: updated after every batch with records and boxes kept.

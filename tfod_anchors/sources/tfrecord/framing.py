@@ -7,7 +7,7 @@ members) or ZLIB stream. Every CRC is checked, with ``google-crc32c`` (C, hardwa
 CRC32 instructions where the CPU has them); there is no unchecked mode.
 
 Damage is reported as :class:`RecordError` with the same record number, byte
-offset and wording as the ``tf.data`` reader (:mod:`.tfrecord`) reports, so both
+offset and wording as the ``tf.data`` reader (:mod:`.tfdata`) reports, so both
 readers count it the same way:
 
 * a length CRC that does not match: ``CRC mismatch (corrupted record at byte P)``,
@@ -37,7 +37,7 @@ import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from ..errors import UsageError, option
+from ...errors import UsageError, option
 
 try:
     import google_crc32c

@@ -33,10 +33,10 @@ import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
-from .labelmap import UNKNOWN, LabelMap
+from ..labelmap import UNKNOWN, LabelMap
 from .tfexample import BOX_KEYS, FLAG_KEYS, LABEL_KEY, TEXT_KEY
 
-DESCRIPTOR_SET = Path(__file__).resolve().parents[1] / "_schema" / "tf_example.desc"
+DESCRIPTOR_SET = Path(__file__).resolve().parents[2] / "_schema" / "tf_example.desc"
 EXAMPLE = "tensorflow.Example"
 HEIGHT, WIDTH = "image/height", "image/width"
 SOURCE_ID, FILENAME, ENCODED = "image/source_id", "image/filename", "image/encoded"

@@ -1,7 +1,7 @@
 """Which TFRecord reader reads a set of files: ``tf.data`` or the native one.
 
-Both readers give the same boxes and count the same problems (:mod:`.tfrecord`,
-:mod:`.tfrecord_native`). ``reader`` is ``"tf"``, ``"native"`` or ``"auto"``:
+Both readers give the same boxes and count the same problems (:mod:`.tfdata`,
+:mod:`.native`). ``reader`` is ``"tf"``, ``"native"`` or ``"auto"``:
 
 * ``"native"`` - our own framing, CRC-32C and protobuf parsing, local files only,
   one thread; no TensorFlow import at all.
@@ -33,10 +33,10 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-from ..errors import UsageError, option
-from .fileio import is_remote
+from ...errors import UsageError, option
+from ..fileio import is_remote
+from .files import RECORD_OVERHEAD, FileInfo
 from .framing import CRC_IMPLEMENTATION
-from .tfrecord_files import RECORD_OVERHEAD, FileInfo
 
 READERS = ("auto", "tf", "native")
 
