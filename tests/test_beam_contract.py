@@ -19,8 +19,8 @@ pytest.importorskip("pyarrow")
 tf = pytest.importorskip("tensorflow")
 
 from conftest import ROOT  # noqa: E402
-from test_cli import run_cli  # noqa: E402
-from test_sources_tfrecord import example, write  # noqa: E402
+from helpers.cli import run_cli  # noqa: E402
+from helpers.tfexample import example, write  # noqa: E402
 
 from tfod_anchors.sources import read_boxes  # noqa: E402
 from tfod_anchors.sources.cache_write import extract_local  # noqa: E402

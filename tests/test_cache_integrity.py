@@ -17,8 +17,8 @@ import pytest
 pytest.importorskip("pyarrow", reason="the box cache needs pyarrow (extra 'cache')")
 tf = pytest.importorskip("tensorflow")
 
-from test_cli import run_cli  # noqa: E402
-from test_sources_tfrecord import example, write  # noqa: E402
+from helpers.cli import run_cli  # noqa: E402
+from helpers.tfexample import example, write  # noqa: E402
 
 from tfod_anchors.errors import InputError, UsageError  # noqa: E402
 from tfod_anchors.sources import read_boxes  # noqa: E402

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_cli import run_cli
+from helpers.cli import run_cli
 
 from tfod_anchors.errors import InputError, option, speaking
 from tfod_anchors.sources import read_boxes

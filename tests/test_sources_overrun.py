@@ -17,7 +17,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from test_sources_tfrecord import example, write  # noqa: E402
+from helpers.tfexample import example, write  # noqa: E402
 
 from tfod_anchors.sources.tfrecord.files import inspect_files  # noqa: E402
 from tfod_anchors.sources.tfrecord.framing import masked_crc  # noqa: E402

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 from ..boxes import BoxSet
 from ..errors import UsageError
 from .cache import MANIFEST, file_stamp, pyarrow_modules, rows_to_table

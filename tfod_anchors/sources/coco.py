@@ -25,11 +25,10 @@ import numpy as np
 
 from ..errors import InputError
 from .fileio import read_bytes
-from .labelmap import UNKNOWN, LabelMap
+from .labelmap import LABEL_MAX, UNKNOWN, LabelMap
 from .raw import RawBoxes, Skips
 from .sizes import oversize_message, parse_side, size_too_large
 
-_INT32_MAX = 2**31 - 1
 _INT64_MAX = 2**63 - 1
 
 
@@ -154,13 +153,13 @@ def _labels(cats: list[Any], categories: dict[Any, str],
     """int32 class ids: ``category_id`` itself, or its name looked up in ``label_map``."""
     if label_map is None:
         label = np.array([c if isinstance(c, int) and not isinstance(c, bool)
-                          and UNKNOWN <= c <= _INT32_MAX else UNKNOWN
+                          and UNKNOWN <= c <= LABEL_MAX else UNKNOWN
                           for c in cats], dtype=np.int64)
     else:
         names = [categories.get(c) for c in cats]
         label = label_map.lookup_many([n if n is not None else "" for n in names])
         label[[i for i, n in enumerate(names) if n is None]] = UNKNOWN  # no such category
-    return np.clip(label, UNKNOWN, _INT32_MAX).astype(np.int32)
+    return np.clip(label, UNKNOWN, LABEL_MAX).astype(np.int32)
 
 
 def read_coco(path: str, *, label_map: LabelMap | None, skips: Skips) -> RawBoxes:
