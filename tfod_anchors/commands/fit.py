@@ -42,6 +42,7 @@ from tfod_anchors.coverage.metrics import METRIC_KEYS, SIZE_BANDS, ordered_metri
 from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK
 from tfod_anchors.fitting import OBJECTIVES
 from tfod_anchors.fitting.objective import describe_metric
+from tfod_anchors.frameworks import as_spec
 from tfod_anchors.pipeline import anchor_shapes_hw
 
 HELP = "fit the config's own anchor generator to the boxes"
@@ -370,8 +371,8 @@ def write_fit_report(directory: str, outcome: api.FitOutcome, *, seed: int = 0,
     fit = outcome.fit
     wh = np.stack([resized.widths, resized.heights], axis=1)
     paths = write_report(directory, wh=wh,
-                         anchors_before=anchor_shapes_hw(cfg_before, resized),
-                         anchors_after=anchor_shapes_hw(outcome.config, resized),
+                         anchors_before=anchor_shapes_hw(as_spec(cfg_before), resized),
+                         anchors_after=anchor_shapes_hw(as_spec(outcome.config), resized),
                          coverage_before=fit.report_before, coverage_after=fit.report_after,
                          title=f"{resized.num_boxes} boxes, {fit.kind}")
     after = fit.best_after if outcome.forced and fit.best_after else fit.after
