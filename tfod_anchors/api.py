@@ -186,7 +186,7 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         num_scales: int | None = None, num_aspect_ratios: int | None = None,
         force: bool = False, guard: Any = None,
         progress: Callable[[str], None] | None = None,
-        augment: int | bool | None = None,
+        augment: int | bool | None = None, effort: str | float = 1.0,
         **source_options: Any) -> FitOutcome:
     """Fit the config's own anchor generator to the boxes; no file is written.
 
@@ -200,10 +200,13 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     ``augment`` (as in :func:`coverage`): by default the fit is on the augmented
     distribution when the config has a step that changes boxes, and the guard holds
     on the static boxes too (``fit.static_before``/``static_after``); False fits the
-    static boxes. ``seed`` seeds the draws as well as the search.
+    static boxes. ``seed`` seeds the draws as well as the search. ``effort``: how much
+    search (``"low"``, ``"normal"``, ``"high"`` or a number; see
+    :mod:`tfod_anchors.fitting.effort`).
     """
     from tfod_anchors.config.patch import patch_anchor_generator, unified_diff
     from tfod_anchors.fitting import Guard, fit_generator, with_generator
+    from tfod_anchors.fitting.effort import parse_effort
     from tfod_anchors.fitting.verify import new_findings
     from tfod_anchors.sources.raw import SKIP_KEYS
 
@@ -225,7 +228,8 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
                  f"{static.num_boxes} static boxes too")
     result = fit_generator(resized, cfg, objective=objective, seed=seed,
                            num_scales=num_scales, num_aspect_ratios=num_aspect_ratios,
-                           guard=guard, progress=progress, static=static)
+                           guard=guard, progress=progress, static=static,
+                           effort=parse_effort(effort))
     forced = force and not result.improved
     generator = result.best_generator if forced else result.generator
     take = result.improved or force

@@ -41,6 +41,7 @@ from tfod_anchors.config import query as cq
 from tfod_anchors.coverage.metrics import METRIC_KEYS, SIZE_BANDS, ordered_metrics
 from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK
 from tfod_anchors.fitting import OBJECTIVES
+from tfod_anchors.fitting.effort import parse_effort
 from tfod_anchors.fitting.objective import describe_metric
 from tfod_anchors.pipeline import anchor_shapes_hw
 
@@ -75,7 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true",
                         help="with --output/--in-place: always write (the best candidate "
                              "found, even if it is not better)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for every random choice")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the search (its samples and random starts)")
+    parser.add_argument("--effort", default="normal", metavar="E",
+                        help="how much search: low, normal (the default budget), high (about "
+                             "3x: more random starts, more candidates polished and measured "
+                             "exactly) or a number in (0, 20]")
     parser.add_argument("--num-scales", type=int, metavar="N",
                         help="change the number of scales (changes anchors per location)")
     parser.add_argument("--num-aspect-ratios", type=int, metavar="N",
@@ -173,6 +179,7 @@ def run(args: Any) -> int:
         num_scales=args.num_scales, num_aspect_ratios=args.num_aspect_ratios,
         force=args.force, guard=args.guard, progress=progress,
         augment=augment_value(augment_options(args, default_on=True)),
+        effort=parse_effort(args.effort),
     )
     fit = outcome.fit
     take = fit.improved or outcome.forced
@@ -251,6 +258,7 @@ def run(args: Any) -> int:
             "static_guard": fit.static_guard if outcome.augmentation is not None else None,
             "guard_spec": fit.guard_spec,
             "guard_blocked": fit.blocked,
+            "search": fit.diagnostics.get("effort"),
             "new_findings": outcome.new_findings or blocking,
             "warnings": warnings,
             "written": written,
@@ -317,6 +325,9 @@ def human_lines(outcome: api.FitOutcome, after: dict, changed: dict, previous: d
         lines.append(_guard_line(where, fit.guard, fit.matched_threshold))
     if aug is not None and fit.static_guard:
         lines.append(_guard_line("all static boxes", fit.static_guard, fit.matched_threshold))
+    search = fit.diagnostics.get("effort")
+    if search:
+        lines.append(search_line(search, fit.matched_threshold))
     if fit.blocked:
         lines.append(f"the guard held: {fit.blocked['message']} (measured on "
                      f"{fit.blocked['measured_on']}; relax with --guard)")
@@ -330,6 +341,23 @@ def human_lines(outcome: api.FitOutcome, after: dict, changed: dict, previous: d
             lines.append(f"split changed ({', '.join(resized_lists)}); anchors per location "
                          f"stay {apl_after}, so checkpoint shapes still match")
     return lines
+
+
+def search_line(search: dict[str, Any], matched: float) -> str:
+    """One line: how much search was done, the best start (coarse sample) and what was
+    written."""
+    text = (f"search (--effort {search['effort']}): {search['starts']} starts, "
+            f"{search['refined_on_coarse']} refined, {search['polished']} polished, "
+            f"{search['measured_exactly']} measured on all boxes")
+    best = search.get("best_start")
+    if best:
+        text += (f"; best start {best['origin']} recall@{matched:g} "
+                 f"{best['coarse_score'][1]:.3f} on the coarse sample")
+    polished = search.get("best_polished")
+    if polished:
+        text += (f", best polished {polished['origin']} "
+                 f"{polished['search_score'][1]:.3f} on the search sample")
+    return text
 
 
 def read_peer_sets(path: str | None) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from tfod_anchors.config import query as config_query
 from tfod_anchors.coverage.metrics import METRIC_KEYS, evaluate
 from tfod_anchors.errors import InputError, UsageError
 from tfod_anchors.fitting.background import Background, Clock
+from tfod_anchors.fitting.effort import budget, parse_effort, search_effort
 from tfod_anchors.fitting.objective import (
     WEIGHT_KEYS,
     Guard,
@@ -79,7 +80,6 @@ COARSE_BOXES = 4_000
 MAX_SPLITS = 2
 #: ... and this many stage A candidates go on to stage B (when the search boxes are
 #: a sample, its noise makes a third not worth it).
-MAX_POLISHED = 3
 MAX_POLISHED_SAMPLED = 2
 
 
@@ -124,10 +124,12 @@ def _contribution(obj: Objective, best: np.ndarray) -> np.ndarray:
 
 
 def _close_to_best(found: dict[str, list[Candidate]], stages: dict[str, Stage],
-                   coarse: Sample, needed: float, most: int) -> list[tuple[str, Candidate]]:
+                   coarse: Sample, needed: float, most: int, every: bool = False
+                   ) -> list[tuple[str, Candidate]]:
     """The best candidate, plus every other (of any split) whose score is within the
     coarse sample's noise (paired 95 % bound of the primary difference) or the
-    minimum gain of it; at most ``most``, best first."""
+    minimum gain of it (``every``: whatever their score); at most ``most``, best
+    first."""
     ranked = sorted(((label, c) for label, cs in found.items() for c in cs),
                     key=lambda lc: lc[1].score, reverse=True)
     lead_label, lead = ranked[0]
@@ -140,6 +142,9 @@ def _close_to_best(found: dict[str, list[Candidate]], stages: dict[str, Stage],
         if c.score[0] < lead.score[0] or len(keep) >= most or key in seen:
             continue
         seen.add(key)
+        if every:
+            keep.append((label, c))
+            continue
         other = _contribution(stages[label].objective, stages[label].evaluator.best(c.x))
         noise = half_width(coarse, lead_contrib - other)
         if lead.score[1] - c.score[1] <= max(noise, needed):
@@ -152,7 +157,7 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
                   max_boxes_exact: int | None = None, guard: Guard | float | None = None,
                   progress: Callable[[str], None] | None = None,
                   unguarded_report: bool = True,
-                  static: ResizedBoxes | None = None) -> FitResult:
+                  static: ResizedBoxes | None = None, effort: float = 1.0) -> FitResult:
     """Fit the config's anchor generator parameters to ``resized`` boxes.
 
     Args:
@@ -175,6 +180,7 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
             tolerances, not its absolute floors) must hold on them too, against the
             config's own coverage of them; the result reports ``static_before`` and
             ``static_after``.
+        effort: how much search (:mod:`.effort`; 1: the default budget, 3: ``high``).
     Raises:
         UsageError: no boxes, bad options; ConfigError: no fittable generator.
     """
@@ -192,6 +198,7 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
             raise UsageError(f"guard tolerance must be >= 0, got {guard}")
         guard = Guard(guard, guard, guard, guard)
     make_objective(objective, 0.5, {}, None)  # validates the name before any work
+    plan = budget(parse_effort(effort))
     # the static boxes keep the guard's tolerances; absolute floors (--guard M>=V, the
     # k-means ones) are about the fitted distribution
     static_guard = replace(guard, minimum=(), kmeans=False)
@@ -259,17 +266,18 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
             for label, problem in options.items():
                 pooled[label], trace[label] = grid_ascent(
                     stage_a[label].evaluator, problem, stage_a[label].objective, coarse, rng,
-                    pool)
+                    pool, plan)
             # only the splits whose pool ascent is close to the best go on
             searched = list(dict.fromkeys(label for label, _ in _close_to_best(
                 {k: v[:1] for k, v in pooled.items()}, stage_a, coarse, needed, MAX_SPLITS)))
         found: dict[str, list[Candidate]] = {}
         for label in searched:
             found[label], more = coarse_search(options[label], stage_a[label], coarse, rng,
-                                               pooled.get(label), pool, extra)
+                                               pooled.get(label), pool, extra, plan)
             trace.setdefault(label, {}).update(more)
-        to_polish = _close_to_best(found, stage_a, coarse, needed,
-                                   MAX_POLISHED if sample.exact else MAX_POLISHED_SAMPLED)
+        to_polish = _close_to_best(found, stage_a, coarse, needed, plan.polished
+                                   if plan.polish_all or sample.exact else MAX_POLISHED_SAMPLED,
+                                   plan.polish_all)
         chosen = list(dict.fromkeys(label for label, _ in to_polish))
         say(f"coarse search done in {time.perf_counter() - t0:.1f} s"
             + (f"; polishing {', '.join(chosen)}" if len(options) > 1 else ""))
@@ -287,7 +295,8 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
 
         def polish_one(i: int) -> list[Candidate]:
             label, cand = to_polish[i]
-            return polish_search(options[label], b_stage[label], [cand], sample, seeds[i])
+            return polish_search(options[label], b_stage[label], [cand], sample, seeds[i],
+                                 plan)
 
         # the other core: the rest of the polish, then the unguarded search
         with Background(lambda: ([polish_one(i) for i in range(1, len(to_polish))],
@@ -316,7 +325,7 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
                    key=lambda lc: lc[1].score, reverse=True)
     # on a sampled search the search sample ranks the polished candidates; exactly
     # measured (on all boxes, the costly part) is only the best, unless it fails
-    first = len(polished) if sample.exact else 1
+    first = len(polished) if sample.exact or plan.verify_polished else 1
     for origin, x in extra[::-1]:  # the k-means sets: the fallbacks
         later.insert(0, ("config", Candidate(x, (0.0, 0.0, 0.0), origin)))
     screen = None if screen_sample is None else Screen(
@@ -340,6 +349,7 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         "coarse_boxes": coarse.size, "sampled": not sample.exact,
         "start_search_metrics": b_stages.start, "searches": trace,
         "polished": chosen, "verified": checked.tried}
+    diag["effort"] = search_effort(plan, trace, found, polished, checked)
     if ref_metrics is not None:
         diag["kmeans_reference"] = ref_metrics
     if screen is not None:
