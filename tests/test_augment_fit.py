@@ -122,7 +122,7 @@ def test_fit_text_says_which_boxes_the_tables_show(capsys, scaled):
     main(["fit", str(config), "--input", str(data), "--augment", "2"])
     out, _ = capsys.readouterr()
     assert out.startswith("16 augmented boxes (2 draw(s) of 4 images through "
-                          "0:random_image_scale; seed 0; 8 static boxes)")
+                          "0:random_image_scale; augment seed 0; 8 static boxes)")
     assert "on the augmented boxes (the distribution fitted" in out
     assert "on the static boxes (the guard holds here too)" in out
     assert "guard (all static boxes): mean IoU >= 0.990" in out
@@ -130,12 +130,29 @@ def test_fit_text_says_which_boxes_the_tables_show(capsys, scaled):
 
 def test_fit_augmented_is_deterministic(capsys, tmp_path, data):
     config = write_config(tmp_path / "ssd.config", SSD_CROP)
-    first = main(["fit", str(config), "--input", str(data), "--seed", "3", "--json"])
+    flags = ["--seed", "3", "--augment-seed", "4", "--json"]
+    first = main(["fit", str(config), "--input", str(data), *flags])
     out1 = capsys.readouterr()[0]
-    second = main(["fit", str(config), "--input", str(data), "--seed", "3", "--json"])
+    second = main(["fit", str(config), "--input", str(data), *flags])
     out2 = capsys.readouterr()[0]
     assert first == second == 0 and out1 == out2
-    assert json.loads(out1)["augmentation"]["seed"] == 3
+    assert json.loads(out1)["augmentation"]["seed"] == 4
+
+
+def test_search_seed_and_draw_seed_are_separate(capsys, tmp_path, data):
+    # --seed moves only the search: every search seed is measured on the same draws
+    # (augment seed 0), so their "before" (the config on those draws) is identical;
+    # --augment-seed draws other boxes.
+    config = write_config(tmp_path / "ssd.config", SSD_CROP)
+    docs = {}
+    for flags in (["--seed", "1"], ["--seed", "2"], ["--augment-seed", "9"]):
+        code, docs[flags[-1]] = run_json(capsys, "fit", config, "--input", data, *flags)
+        assert code == 0
+    assert docs["1"]["augmentation"]["seed"] == docs["2"]["augmentation"]["seed"] == 0
+    assert docs["1"]["before"] == docs["2"]["before"]
+    assert docs["1"]["num_boxes"] == docs["2"]["num_boxes"]
+    assert docs["9"]["augmentation"]["seed"] == 9
+    assert docs["9"]["before"] != docs["1"]["before"]
 
 
 def test_api_fit_augment_options(scaled):

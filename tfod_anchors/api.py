@@ -187,7 +187,7 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         force: bool = False, guard: Any = None,
         progress: Callable[[str], None] | None = None,
         augment: int | bool | None = None, effort: str | float = 1.0,
-        **source_options: Any) -> FitOutcome:
+        augment_seed: int = 0, **source_options: Any) -> FitOutcome:
     """Fit the config's own anchor generator to the boxes; no file is written.
 
     The config is patched only when the fit beats it on ``objective`` by at least
@@ -200,7 +200,8 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     ``augment`` (as in :func:`coverage`): by default the fit is on the augmented
     distribution when the config has a step that changes boxes, and the guard holds
     on the static boxes too (``fit.static_before``/``static_after``); False fits the
-    static boxes. ``seed`` seeds the draws as well as the search. ``effort``: how much
+    static boxes. ``seed`` seeds the search; ``augment_seed`` the draws (so fits with
+    different search seeds are measured on the same boxes). ``effort``: how much
     search (``"low"``, ``"normal"``, ``"high"`` or a number; see
     :mod:`tfod_anchors.fitting.effort`).
     """
@@ -216,7 +217,7 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     pipeline.require_anchors(cfg, path, "fit")
     if isinstance(guard, str):
         guard = Guard.parse(guard)
-    augmentation = pipeline.AugmentOptions.from_value(augment, seed)
+    augmentation = pipeline.AugmentOptions.from_value(augment, augment_seed)
     training = pipeline.training_boxes(cfg, path, options, augmentation, boxes=boxes,
                                        keep_static=True)
     summary = pipeline.augmentation_summary(training.augmentation)

@@ -8,7 +8,8 @@ the ``check`` rules first: a new error finding blocks the write (exit 1), a new
 warning is reported.
 
 When the config has a ``data_augmentation_options`` step that changes boxes, the fit is
-on the augmented distribution (``--augment N`` draws per image, seeded by ``--seed``;
+on the augmented distribution (``--augment N`` draws per image, seeded by ``--augment-seed``,
+not by the search's ``--seed``;
 ``--no-augment`` for the static boxes): ``before``/``after`` are measured on it, and the
 guard holds on the static boxes too (``static_before``/``static_after``).
 
@@ -179,7 +180,7 @@ def run(args: Any) -> int:
         num_scales=args.num_scales, num_aspect_ratios=args.num_aspect_ratios,
         force=args.force, guard=args.guard, progress=progress,
         augment=augment_value(augment_options(args, default_on=True)),
-        effort=parse_effort(args.effort),
+        effort=parse_effort(args.effort), augment_seed=args.augment_seed,
     )
     fit = outcome.fit
     take = fit.improved or outcome.forced
@@ -305,7 +306,7 @@ def human_lines(outcome: api.FitOutcome, after: dict, changed: dict, previous: d
         ops = ", ".join(f"{s['index']}:{s['op']}" for s in aug["steps"] if s["modelled"])
         static_n = outcome.static_boxes.num_boxes if outcome.static_boxes is not None else 0
         lines[0] = (f"{outcome.boxes.num_boxes} augmented boxes ({aug['draws']} draw(s) of "
-                    f"{outcome.num_images} images through {ops}; seed {aug['seed']}; "
+                    f"{outcome.num_images} images through {ops}; augment seed {aug['seed']}; "
                     f"{static_n} static boxes); {fit.kind}; matcher: "
                     f"{fit.before.get('matcher_source', '')}")
     skips = skipped_lines(outcome.skipped, outcome.skip_examples)
