@@ -43,6 +43,7 @@ from tfod_anchors.coverage.metrics import METRIC_KEYS, SIZE_BANDS, ordered_metri
 from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK
 from tfod_anchors.fitting import OBJECTIVES
 from tfod_anchors.fitting.effort import parse_effort
+from tfod_anchors.fitting.giveaways import band_giveaways
 from tfod_anchors.fitting.objective import describe_metric
 from tfod_anchors.pipeline import anchor_shapes_hw
 
@@ -207,6 +208,8 @@ def run(args: Any) -> int:
         warnings.append(f"only {outcome.boxes.num_boxes} box(es) were fitted: anchors fitted to "
                         f"fewer than {FEW_BOXES} boxes follow those boxes, not the objects the "
                         "model will meet; check the input or treat the result with care")
+    if take:
+        warnings += [g["message"] for g in giveaways(outcome)]
     wants_file = bool(args.output or args.in_place)
     written = backup = None
     if take and wants_file and not blocking:
@@ -282,6 +285,22 @@ def run(args: Any) -> int:
     for path in report_paths:
         say(args, f"wrote {path}")
     return code
+
+
+def giveaways(outcome: api.FitOutcome) -> list[dict[str, Any]]:
+    """Size bands the written (or forced) anchors give away (:mod:`.giveaways`), on the
+    fitted boxes and, for an augmented fit, on the static boxes."""
+    fit = outcome.fit
+    forced = outcome.forced
+    after = fit.best_after if forced and fit.best_after else fit.after
+    where = "augmented boxes" if outcome.augmentation is not None else "boxes"
+    out = band_giveaways(fit.before, after, fit.matched_threshold, fit.guard_spec, where)
+    static_after = fit.static_best_after if forced and fit.static_best_after \
+        else fit.static_after
+    if outcome.augmentation is not None and fit.static_before and static_after:
+        out += band_giveaways(fit.static_before, static_after, fit.matched_threshold,
+                              fit.guard_spec, "static boxes")
+    return out
 
 
 def _metrics_or_none(metrics: dict | None) -> dict | None:
