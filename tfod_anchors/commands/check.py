@@ -24,6 +24,7 @@ from tfod_anchors.commands._common import (
     add_source_arguments,
     augment_options,
     augment_value,
+    degenerate_line,
     emit_json,
     fmt,
     out,
@@ -88,6 +89,9 @@ def run(args: Any) -> int:
         out(args, f"coverage of {distribution_text(coverage, outcome.augmentation)} "
                   f"(matched threshold {coverage['matched_threshold']:g}): " + ", ".join(
                       f"{k} {fmt(coverage[k])}" for k in METRIC_KEYS))
+        deg = coverage.get("degenerate") or {}
+        if deg.get("count"):
+            out(args, degenerate_line(deg, "boxes measured"))
     errors = sum(f["severity"] == "error" for f in findings)
     warnings = sum(f["severity"] == "warning" for f in findings)
     why = " (--strict: warnings fail)" if args.strict and warnings and not errors else ""

@@ -29,6 +29,7 @@ from tfod_anchors.commands._common import (
     add_source_arguments,
     augment_options,
     augment_value,
+    degenerate_line,
     emit_json,
     fmt,
     out,
@@ -336,6 +337,12 @@ def human_lines(outcome: api.FitOutcome, after: dict, changed: dict, previous: d
                      "static boxes):")
     lines.append(comparison_table(fit, after))
     lines.append(UNREACHABLE_NOTE)
+    deg = fit.before.get("degenerate") or {}
+    if deg.get("count"):
+        lines.append(degenerate_line(deg, "augmented boxes" if aug is not None else "boxes"))
+    static_deg = (fit.static_before or {}).get("degenerate") or {}
+    if aug is not None and static_deg.get("count"):
+        lines.append(degenerate_line(static_deg, "static boxes"))
     if aug is not None and fit.static_before is not None:
         lines.append("on the static boxes (the guard holds here too):")
         lines.append(comparison_table(fit, static_after or fit.static_before,

@@ -22,6 +22,7 @@ from tfod_anchors.commands._common import (
     add_output_arguments,
     add_source_arguments,
     augment_options,
+    degenerate_line,
     emit_json,
     fmt,
     load,
@@ -31,7 +32,7 @@ from tfod_anchors.commands._common import (
     source_options,
     table,
 )
-from tfod_anchors.coverage.metrics import SIZE_BANDS
+from tfod_anchors.coverage.metrics import SIZE_BANDS, degenerate_mask, degenerate_summary
 from tfod_anchors.errors import EXIT_OK, UsageError
 from tfod_anchors.sources.raw import SKIP_KEYS
 
@@ -127,6 +128,7 @@ def run(args: Any) -> int:
         space = "original pixels"
         summary = None
     doc = augmented_statistics(box_statistics(boxset, resized, space), resized, summary)
+    doc["degenerate"] = degenerate_summary(degenerate_mask(resized.boxes))
     what = f"{resized.num_boxes} boxes" if summary is None else (
         f"{resized.num_boxes} augmented boxes ({summary['draws']} draw(s) per image)")
     if args.export:
@@ -164,6 +166,7 @@ def run(args: Any) -> int:
         out(args, table(rows))
         bands = ", ".join(f"{k} {v}" for k, v in doc["size_bands"].items())
         out(args, f"size bands (area): {bands}")
+        out(args, degenerate_line(doc["degenerate"], "boxes"))
         lines = skipped_lines(doc["skipped"], doc["skip_examples"])
         if lines:
             out(args, "skipped or noted:")

@@ -48,6 +48,7 @@ SEVERITY = {
     # coverage findings (:func:`coverage_findings`); low_recall escalates to an error
     "low_recall": WARNING,
     "band_recall_collapse": ERROR,
+    "degenerate_boxes": INFO,
 }
 
 #: Findings that leave no anchor geometry to measure coverage with (``check`` then skips
