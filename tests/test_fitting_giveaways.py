@@ -41,3 +41,31 @@ def test_with_the_band_guard_off_the_flag_turns_it_back_on():
     assert g["keep"] == "--guard bands=0.05" and g["share"] == 0.5
     assert "(50 of the static boxes, 50.0%)" in g["message"]
     assert "recall@0.7 0.900 -> 0.500" in g["message"]
+
+
+def test_thin_ratio_slot_is_named():
+    # One 64 x 64 image, one level with three shapes: square, wide (ratio 4) and tall
+    # (ratio 0.25). 200 boxes: 199 squares and tall ones, one wide sliver; the exact
+    # coverage gives each box its best shape, so the wide slot is best for 1 box (0.5 %).
+    import numpy as np
+
+    from tfod_anchors.anchors.layout import AnchorLayout, AnchorLevel
+    from tfod_anchors.boxes import ResizedBoxes
+    from tfod_anchors.coverage.metrics import evaluate
+    from tfod_anchors.fitting.giveaways import ratio_slot_shares, thin_ratio_slots
+    from tfod_anchors.matcher import MatcherSpec
+
+    level = AnchorLevel((4, 4), (16.0, 16.0), (8.0, 8.0),
+                        np.array([[16.0, 16.0], [8.0, 32.0], [32.0, 8.0]]))
+    layout = AnchorLayout((64, 64), (level,))
+    boxes = [[0, 0, 16, 16]] * 120 + [[8, 4, 40, 12]] * 79 + [[4, 8, 12, 40]]
+    n = len(boxes)
+    resized = ResizedBoxes(np.array([[64, 64]], np.int32), np.array([[64, 64]], np.int32),
+                           np.zeros(n, np.int32), np.array(boxes, np.float64),
+                           np.ones(n, np.int32))
+    report = evaluate(resized, lambda _shape: layout, MatcherSpec(matched_threshold=0.5, unmatched_threshold=0.5))
+    shares = ratio_slot_shares(report.best_shape, resized, lambda _s: layout, [1.0, 4.0, 0.25])
+    np.testing.assert_allclose(shares, [0.6, 0.005, 0.395])
+    assert thin_ratio_slots(report.best_shape, resized, lambda _s: layout,
+                            [1.0, 4.0, 0.25]) == [
+        {"aspect_ratio": 4.0, "boxes": 1, "share": 0.005}]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tfod_anchors import api
+from tfod_anchors import api, pipeline
 from tfod_anchors.commands._common import (
     add_augment_arguments,
     add_output_arguments,
@@ -44,7 +44,7 @@ from tfod_anchors.coverage.metrics import METRIC_KEYS, SIZE_BANDS, ordered_metri
 from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK
 from tfod_anchors.fitting import OBJECTIVES
 from tfod_anchors.fitting.effort import parse_effort
-from tfod_anchors.fitting.giveaways import band_giveaways
+from tfod_anchors.fitting.giveaways import band_giveaways, thin_ratio_slots
 from tfod_anchors.fitting.objective import describe_metric
 from tfod_anchors.pipeline import anchor_shapes_hw
 
@@ -209,6 +209,7 @@ def run(args: Any) -> int:
         warnings.append(f"only {outcome.boxes.num_boxes} box(es) were fitted: anchors fitted to "
                         f"fewer than {FEW_BOXES} boxes follow those boxes, not the objects the "
                         "model will meet; check the input or treat the result with care")
+    thin = thin_slots(outcome)
     if take:
         warnings += [g["message"] for g in giveaways(outcome)]
     wants_file = bool(args.output or args.in_place)
@@ -264,6 +265,7 @@ def run(args: Any) -> int:
             "guard_spec": fit.guard_spec,
             "guard_blocked": fit.blocked,
             "search": fit.diagnostics.get("effort"),
+            "thin_aspect_ratios": thin,
             "new_findings": outcome.new_findings or blocking,
             "warnings": warnings,
             "written": written,
@@ -277,6 +279,10 @@ def run(args: Any) -> int:
     for text in human_lines(outcome, after, changed, previous, apl_before, apl_after,
                             static_after):
         out(args, text)
+    for slot in thin:
+        out(args, f"aspect ratio {slot['aspect_ratio']:g} is the best anchor of only "
+                  f"{slot['boxes']} boxes ({slot['share']:.1%} of them, under 1%): a slot spent "
+                  "on a few boxes")
     out(args, line)
     if written:
         say(args, f"wrote {written}" + (f" (previous text kept in {backup})" if backup else ""))
@@ -302,6 +308,19 @@ def giveaways(outcome: api.FitOutcome) -> list[dict[str, Any]]:
         out += band_giveaways(fit.static_before, static_after, fit.matched_threshold,
                               fit.guard_spec, "static boxes")
     return out
+
+
+def thin_slots(outcome: api.FitOutcome) -> list[dict[str, Any]]:
+    """Aspect-ratio slots of the written generator that are the best anchor of fewer than
+    1 % of the fitted boxes (:func:`~tfod_anchors.fitting.giveaways.thin_ratio_slots`)."""
+    fit = outcome.fit
+    if not fit.improved or fit.kind == "flexible_grid_anchor_generator":
+        return []
+    ratios = list(getattr(getattr(fit.generator, fit.kind), "aspect_ratios", []) or [])
+    if not ratios:
+        return []
+    return thin_ratio_slots(fit.report_after.best_shape, outcome.boxes,
+                            pipeline.layout_function(outcome.config), ratios)
 
 
 def _metrics_or_none(metrics: dict | None) -> dict | None:
