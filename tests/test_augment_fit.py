@@ -203,3 +203,68 @@ def test_the_search_finds_anchors_that_keep_the_static_guard(capsys, tmp_path):
     assert doc["after"]["recall_matched"] == pytest.approx(0.5)
     assert doc["static_after"]["recall_matched"] == 1.0
     assert doc["static_after"]["mean_iou"] >= doc["static_guard"]["mean_iou"]
+
+
+# ---------------------------------------------------------------- fit --effort (see
+# test_fitting_effort.py) and boxes under 2 px (test_degenerate.py), through the CLI
+
+
+@pytest.fixture
+def boxes(tmp_path):
+    rng = np.random.default_rng(11)
+    rows = []
+    for i in range(40):
+        for _ in range(3):
+            x, y = (int(v) for v in rng.integers(0, 40, 2))
+            w, h = (int(v) for v in rng.integers(6, 40, 2))
+            rows.append((f"img{i}.jpg", "a", (x, y, min(64, x + w), min(64, y + h))))
+    return write_csv(tmp_path / "boxes.csv", rows)
+
+
+def test_effort_in_json_and_text(capsys, tmp_path, boxes):
+    config = write_config(tmp_path / "ssd.config", SSD_CROP)
+    docs = {}
+    for level in ("low", "normal", "high"):
+        code, docs[level] = run_json(capsys, "fit", config, "--input", boxes, "--effort", level)
+        assert code == 0
+    starts = {k: d["search"]["starts"] for k, d in docs.items()}
+    # the grid's pool ascent starts from the config, IoU k-means, the quantiles and the
+    # random points (6, 12, 36 of them)
+    assert starts == {"low": 9, "normal": 15, "high": 39}
+    for level, doc in docs.items():
+        search = doc["search"]
+        assert search["effort"] == level
+        assert search["polished"] >= 1 and search["measured_exactly"] >= 0
+        assert "/" in search["best_start"]["origin"]  # split/start
+        assert len(search["best_start"]["coarse_score"]) == 3
+        assert doc["diagnostics"]["effort"] == search
+    # the same boxes for every effort: one box set, one "before"
+    assert docs["low"]["before"] == docs["high"]["before"]
+    main(["fit", str(config), "--input", str(boxes), "--effort", "low"])
+    out = capsys.readouterr()[0]
+    assert "search (--effort low): 9 starts," in out
+
+
+def test_bad_effort_is_one_line_exit_2(capsys, tmp_path, boxes):
+    config = write_config(tmp_path / "ssd.config", SSD_CROP)
+    code = main(["fit", str(config), "--input", str(boxes), "--effort", "lots"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.strip().count("\n") == 0 and "--effort must be low, normal, high" in err
+
+
+def test_stats_check_and_fit_count_them(capsys, tmp_path):
+    # 64 x 64 images; 2 of the 10 boxes are 1 px wide slivers (20 %)
+    rows = [(f"img{i}.jpg", "a", (8 + i, 8, 40 + i, 40)) for i in range(8)]
+    rows += [("img0.jpg", "a", (30, 2, 31, 50)), ("img1.jpg", "a", (50, 10, 51, 60))]
+    data = write_csv(tmp_path / "boxes.csv", rows)
+    code, doc = run_json(capsys, "stats", "--input", data)
+    assert code == 0 and doc["degenerate"] == {"under_px": 2.0, "count": 2, "share": 0.2}
+    config = write_config(tmp_path / "plain.config")
+    code, doc = run_json(capsys, "check", config, "--input", data)
+    deg = doc["coverage"]["degenerate"]
+    assert (deg["count"], deg["share"]) == (2, 0.2)  # the resizer keeps 64 x 64 here
+    assert "degenerate_boxes" in [f["code"] for f in doc["findings"]]
+    code, doc = run_json(capsys, "fit", config, "--input", data)
+    assert code == 0 and doc["before"]["degenerate"]["count"] == 2
+    assert doc["before"]["num_boxes"] == 10  # still in the recall denominator

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from test_augment_integration import SSD_CROP, run_json, write_config, write_csv
 
 from tfod_anchors.coverage.metrics import degenerate_mask, degenerate_summary
 from tfod_anchors.rules.coverage import coverage_findings
@@ -33,20 +32,3 @@ def test_info_finding_above_five_percent():
     assert (f.code, f.severity) == ("degenerate_boxes", "info")
     assert f.message.startswith("6 of 100 boxes (6.0%) have a side under 2 px")
     assert "25.0% of them reach the matched threshold" in f.message
-
-
-def test_stats_check_and_fit_count_them(capsys, tmp_path):
-    # 64 x 64 images; 2 of the 10 boxes are 1 px wide slivers (20 %)
-    rows = [(f"img{i}.jpg", "a", (8 + i, 8, 40 + i, 40)) for i in range(8)]
-    rows += [("img0.jpg", "a", (30, 2, 31, 50)), ("img1.jpg", "a", (50, 10, 51, 60))]
-    data = write_csv(tmp_path / "boxes.csv", rows)
-    code, doc = run_json(capsys, "stats", "--input", data)
-    assert code == 0 and doc["degenerate"] == {"under_px": 2.0, "count": 2, "share": 0.2}
-    config = write_config(tmp_path / "plain.config")
-    code, doc = run_json(capsys, "check", config, "--input", data)
-    deg = doc["coverage"]["degenerate"]
-    assert (deg["count"], deg["share"]) == (2, 0.2)  # the resizer keeps 64 x 64 here
-    assert "degenerate_boxes" in [f["code"] for f in doc["findings"]]
-    code, doc = run_json(capsys, "fit", config, "--input", data)
-    assert code == 0 and doc["before"]["degenerate"]["count"] == 2
-    assert doc["before"]["num_boxes"] == 10  # still in the recall denominator

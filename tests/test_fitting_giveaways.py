@@ -63,7 +63,8 @@ def test_thin_ratio_slot_is_named():
     resized = ResizedBoxes(np.array([[64, 64]], np.int32), np.array([[64, 64]], np.int32),
                            np.zeros(n, np.int32), np.array(boxes, np.float64),
                            np.ones(n, np.int32))
-    report = evaluate(resized, lambda _shape: layout, MatcherSpec(matched_threshold=0.5, unmatched_threshold=0.5))
+    matcher = MatcherSpec(matched_threshold=0.5, unmatched_threshold=0.5)
+    report = evaluate(resized, lambda _shape: layout, matcher)
     shares = ratio_slot_shares(report.best_shape, resized, lambda _s: layout, [1.0, 4.0, 0.25])
     np.testing.assert_allclose(shares, [0.6, 0.005, 0.395])
     assert thin_ratio_slots(report.best_shape, resized, lambda _s: layout,

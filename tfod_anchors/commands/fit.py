@@ -264,6 +264,7 @@ def run(args: Any) -> int:
             "static_guard": fit.static_guard if outcome.augmentation is not None else None,
             "guard_spec": fit.guard_spec,
             "guard_blocked": fit.blocked,
+            "could_do_better": fit.could_do_better,
             "search": fit.diagnostics.get("effort"),
             "thin_aspect_ratios": thin,
             "new_findings": outcome.new_findings or blocking,
@@ -314,9 +315,10 @@ def thin_slots(outcome: api.FitOutcome) -> list[dict[str, Any]]:
     """Aspect-ratio slots of the written generator that are the best anchor of fewer than
     1 % of the fitted boxes (:func:`~tfod_anchors.fitting.giveaways.thin_ratio_slots`)."""
     fit = outcome.fit
-    if not fit.improved or fit.kind == "flexible_grid_anchor_generator":
+    if not fit.improved:
         return []
-    ratios = list(getattr(getattr(fit.generator, fit.kind), "aspect_ratios", []) or [])
+    # a list of numbers (the flexible grid's per-anchor lists are not slots)
+    ratios = [float(r) for r in getattr(getattr(fit.generator, fit.kind), "aspect_ratios", [])]
     if not ratios:
         return []
     return thin_ratio_slots(fit.report_after.best_shape, outcome.boxes,
@@ -371,6 +373,8 @@ def human_lines(outcome: api.FitOutcome, after: dict, changed: dict, previous: d
         lines.append(_guard_line(where, fit.guard, fit.matched_threshold))
     if aug is not None and fit.static_guard:
         lines.append(_guard_line("all static boxes", fit.static_guard, fit.matched_threshold))
+    if fit.could_do_better:
+        lines.append(fit.could_do_better["message"])
     search = fit.diagnostics.get("effort")
     if search:
         lines.append(search_line(search, fit.matched_threshold))

@@ -32,6 +32,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,7 @@ from tfod_anchors.config import query as config_query
 from tfod_anchors.coverage.metrics import METRIC_KEYS, evaluate
 from tfod_anchors.errors import InputError, UsageError
 from tfod_anchors.fitting.background import Background, Clock
+from tfod_anchors.fitting.dominance import alternative_points, dominating_point
 from tfod_anchors.fitting.effort import budget, parse_effort, search_effort
 from tfod_anchors.fitting.objective import (
     WEIGHT_KEYS,
@@ -72,7 +74,14 @@ from tfod_anchors.fitting.strategy import (
     rounded_score,
 )
 from tfod_anchors.fitting.unguarded import unguarded_best, what_the_guard_blocked
-from tfod_anchors.fitting.verify import VERIFY, SecondGuard, Verified, reason, verify
+from tfod_anchors.fitting.verify import (
+    VERIFY,
+    SecondGuard,
+    Verified,
+    reason,
+    verify,
+    written_generator,
+)
 
 DEFAULT_MAX_BOXES_EXACT = {"clip": 20_000, "prune": 20_000, "none": 40_000}
 COARSE_BOXES = 4_000
@@ -298,11 +307,13 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
             return polish_search(options[label], b_stage[label], [cand], sample, seeds[i],
                                  plan)
 
-        # the other core: the rest of the polish, then the unguarded search
+        # the other core: the rest of the polish, then the unguarded searches
         with Background(lambda: ([polish_one(i) for i in range(1, len(to_polish))],
-                                 free_search())) as other:
+                                 free_search(), alternative_points(
+            options[lead], stage_a[lead], found[lead], pool, objective, unguarded_report))
+                        ) as other:
             lead_polished = polish_one(0)
-            rest, free = other.result()
+            rest, free, alts = other.result()
         polished: list[tuple[str, Candidate]] = []
         for (label, _), cands in zip(to_polish, [lead_polished, *rest]):
             for c in cands:
@@ -342,6 +353,8 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
             free, found[lead][0], lambda: b_stages.stage(options[lead]).evaluator,
             b_stages.sample, exact_obj, flat_before, needed,
             float(exact_obj.primary(flat_metrics(final))))
+    better = _could_do_better(alts, options[lead], checked, own, b_stages,
+                              partial(_exact, resized, pipeline, matcher), needed, before)
     clock.lap("unguarded")
     label_of = {id(p): label for label, p in options.items()}
     diag: dict[str, Any] = {
@@ -392,9 +405,37 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
         best_generator=checked.generator if checked.generator is not None
         else copy_message(own.generator),
         best_after=checked.report.metrics if checked.report is not None else None,
-        guard_spec=guard.to_dict(), bands=bands, blocked=blocked,
+        guard_spec=guard.to_dict(), bands=bands, blocked=blocked, could_do_better=better,
         findings=checked.findings, rejected=checked.rejected, reason=reason(checked, needed),
         **_static_results(second, checked, improved, pipeline, matcher))
+
+
+def _exact(resized: ResizedBoxes, pipeline: Any, matcher: Any, problem: Problem,
+           x: np.ndarray) -> dict[str, Any]:
+    """Exact metrics on all boxes of ``problem``'s candidate ``x`` as it would be written."""
+    gen = written_generator(problem.space, problem.generator, x)
+    return evaluate(resized, layout_function(with_generator(pipeline, gen)), matcher).metrics
+
+
+def _could_do_better(points: list[tuple[str, Candidate]], lead: Problem, checked: Verified,
+                     own: Problem, stages: Stages,
+                     exact: Callable[[Problem, np.ndarray], dict[str, Any]], needed: float,
+                     before: dict[str, Any]) -> dict | None:
+    """:func:`.dominance.dominating_point` of the unguarded ``points`` (in ``lead``'s
+    space) against what the fit writes (the config's anchors when nothing is)."""
+    if not points:
+        return None
+    problem, x, exact_written = own, own.space.x0, before
+    if checked.improved and checked.problem is not None and checked.x is not None \
+            and checked.report is not None:
+        problem, x, exact_written = checked.problem, checked.x, checked.report.metrics
+    ev_lead, ev_written = stages.stage(lead).evaluator, stages.stage(problem).evaluator
+
+    def on_sample(ev: Any, v: np.ndarray) -> dict[str, float]:
+        return {k: float(m) for k, m in ev.metrics(ev.best(v)).items()}
+
+    return dominating_point(points, lambda v: on_sample(ev_lead, v), on_sample(ev_written, x),
+                            exact_written, needed, lambda v: exact(lead, v))
 
 
 def _static_results(second: SecondGuard | None, checked: Verified, improved: bool,
