@@ -20,8 +20,8 @@ import numpy as np
 
 from tfod_anchors.fitting.objective import describe_metric, make_objective
 from tfod_anchors.fitting.problem import Problem
-from tfod_anchors.fitting.search import Candidate
-from tfod_anchors.fitting.strategy import GridPool, Stage, unguarded_generic, unguarded_grid
+from tfod_anchors.fitting.search import Candidate, coordinate_scan
+from tfod_anchors.fitting.strategy import GridPool, Stage, unguarded_grid
 
 #: The metrics a dominating point must not lose on (and gain on one of).
 DOMINANCE_KEYS = ("recall_matched", "mean_iou", "recall_0.5", "recall_0.7")
@@ -37,19 +37,30 @@ def alternative_points(problem: Problem, stage: Stage, found: list[Candidate],
                        pool: GridPool | None, objective: str, wanted: bool = True
                        ) -> list[tuple[str, Candidate]]:
     """``[(flags, candidate)]``: the best point of a short unguarded search on the coarse
-    sample (``stage``) for ``objective`` and each of :data:`ALTERNATIVES`, starting from
-    the guarded solutions ``found`` (none unless ``wanted``)."""
+    sample (``stage``) for each of :data:`ALTERNATIVES` (not the fit's own objective:
+    :func:`with_own` adds the unguarded search the fit runs anyway), starting from the
+    guarded solutions ``found`` (none unless ``wanted``). For the generators other than
+    the grid (whose pool makes this cheap) one single-sweep coordinate scan each."""
     out: list[tuple[str, Candidate]] = []
     if not wanted:
         return out
-    for name in dict.fromkeys((objective, *ALTERNATIVES)):
+    for name in ALTERNATIVES:
+        if name == objective:
+            continue
         obj = make_objective(name, problem.matched, {}, None)
         if pool is not None and pool.columns is not None:
             cand = unguarded_grid(stage.evaluator, problem, obj, pool, found)
         else:
-            cand = unguarded_generic(stage.evaluator, problem, obj, found)
+            cand = coordinate_scan(stage.evaluator, problem.space, obj, found[0].x,
+                                   points=12, zoom=2, max_sweeps=1, origin="unguarded")
         out.append((_flags(name), cand))
     return out
+
+
+def with_own(free: Candidate | None, objective: str, points: list[tuple[str, Candidate]]
+             ) -> list[tuple[str, Candidate]]:
+    """``points`` with the fit's own unguarded best ``free`` first (when it ran)."""
+    return ([(_flags(objective), free)] if free is not None else []) + points
 
 
 def dominates(a: dict[str, float], b: dict[str, float], needed: float) -> bool:

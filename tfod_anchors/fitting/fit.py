@@ -43,7 +43,7 @@ from tfod_anchors.config import query as config_query
 from tfod_anchors.coverage.metrics import METRIC_KEYS, evaluate
 from tfod_anchors.errors import InputError, UsageError
 from tfod_anchors.fitting.background import Background, Clock
-from tfod_anchors.fitting.dominance import alternative_points, dominating_point
+from tfod_anchors.fitting.dominance import alternative_points, dominating_point, with_own
 from tfod_anchors.fitting.effort import budget, parse_effort, search_effort
 from tfod_anchors.fitting.objective import (
     WEIGHT_KEYS,
@@ -353,8 +353,9 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
             free, found[lead][0], lambda: b_stages.stage(options[lead]).evaluator,
             b_stages.sample, exact_obj, flat_before, needed,
             float(exact_obj.primary(flat_metrics(final))))
-    better = _could_do_better(alts, options[lead], checked, own, b_stages,
-                              partial(_exact, resized, pipeline, matcher), needed, before)
+    better = _could_do_better(with_own(free, objective, alts), options[lead], checked, own,
+                              b_stages, partial(_exact, resized, pipeline, matcher), needed,
+                              before)
     clock.lap("unguarded")
     label_of = {id(p): label for label, p in options.items()}
     diag: dict[str, Any] = {
