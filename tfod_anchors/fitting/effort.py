@@ -7,7 +7,9 @@ the search that restarts and longer polishing pay for:
 * random starts (the grid generator's pool ascent, the other generators' scans);
 * stage A candidates refined on the coarse sample;
 * stage A candidates polished on the search sample (the best of them, up to this
-  many, whatever the coarse sample's noise says about the others);
+  many, whatever the coarse sample's noise says about the others; at ``normal`` the
+  best two for the SSD, multiscale and flexible generators, see
+  :meth:`Budget.sure_polished`);
 * the (1+1) random moves at the end of the finest polish;
 * above ``normal``, every polished candidate is measured exactly on all boxes (at
   ``normal`` only the best of a sampled search is).
@@ -88,6 +90,16 @@ class Budget:
     polish_all: bool
     mutations: int
     verify_polished: bool
+
+    def sure_polished(self, coupled: bool) -> int:
+        """How many of the best distinct stage A candidates are polished whatever the
+        coarse sample's noise says: all of :attr:`polished` above ``normal``; else 2 for
+        generators whose fields move several levels at once (SSD, multiscale, flexible:
+        two basins of about equal depth are common there, and the coarse sample often
+        ranks the shallower first), 1 for the grid."""
+        if self.polish_all:
+            return self.polished
+        return 2 if coupled and self.effort >= 1.0 else 1
 
     def to_dict(self) -> dict:
         return {"effort": effort_name(self.effort), "pool_random_starts":

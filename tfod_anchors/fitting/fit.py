@@ -133,12 +133,12 @@ def _contribution(obj: Objective, best: np.ndarray) -> np.ndarray:
 
 
 def _close_to_best(found: dict[str, list[Candidate]], stages: dict[str, Stage],
-                   coarse: Sample, needed: float, most: int, every: bool = False
+                   coarse: Sample, needed: float, most: int, sure: int = 1
                    ) -> list[tuple[str, Candidate]]:
     """The best candidate, plus every other (of any split) whose score is within the
     coarse sample's noise (paired 95 % bound of the primary difference) or the
-    minimum gain of it (``every``: whatever their score); at most ``most``, best
-    first."""
+    minimum gain of it; the first ``sure`` distinct ones whatever their score; at most
+    ``most``, best first."""
     ranked = sorted(((label, c) for label, cs in found.items() for c in cs),
                     key=lambda lc: lc[1].score, reverse=True)
     lead_label, lead = ranked[0]
@@ -151,7 +151,7 @@ def _close_to_best(found: dict[str, list[Candidate]], stages: dict[str, Stage],
         if c.score[0] < lead.score[0] or len(keep) >= most or key in seen:
             continue
         seen.add(key)
-        if every:
+        if len(keep) < sure:
             keep.append((label, c))
             continue
         other = _contribution(stages[label].objective, stages[label].evaluator.best(c.x))
@@ -286,7 +286,7 @@ def fit_generator(resized: ResizedBoxes, cfg: Any, *, objective: str = "recall",
             trace.setdefault(label, {}).update(more)
         to_polish = _close_to_best(found, stage_a, coarse, needed, plan.polished
                                    if plan.polish_all or sample.exact else MAX_POLISHED_SAMPLED,
-                                   plan.polish_all)
+                                   plan.sure_polished(own.kind != "grid_anchor_generator"))
         chosen = list(dict.fromkeys(label for label, _ in to_polish))
         say(f"coarse search done in {time.perf_counter() - t0:.1f} s"
             + (f"; polishing {', '.join(chosen)}" if len(options) > 1 else ""))
