@@ -32,11 +32,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfod_anchors import pipeline
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
-from tfod_anchors.config import query as cq
 from tfod_anchors.config.files import (
     LoadedConfig,
     Written,
@@ -49,8 +48,13 @@ from tfod_anchors.config.files import (
 )
 from tfod_anchors.config.query import PipelineLike
 from tfod_anchors.errors import ConfigError, UsageError
+from tfod_anchors.frameworks import ModelSpec, as_spec
 from tfod_anchors.pipeline import SourceOptions
 from tfod_anchors.rules import has_errors
+
+if TYPE_CHECKING:
+    from tfod_anchors.fitting.options import FitOptions
+    from tfod_anchors.fitting.result import FitResult
 
 
 @dataclass
@@ -84,7 +88,7 @@ class FitOutcome:
     """
 
     config: Any
-    fit: Any
+    fit: FitResult
     text: str | None
     original_text: str | None
     diff: str
@@ -123,11 +127,13 @@ class CheckOutcome:
     augmentation: dict[str, Any] | None = None
 
 
-def _config(config: PipelineLike) -> tuple[Any, LoadedConfig | None]:
+def _config(config: PipelineLike) -> tuple[ModelSpec, LoadedConfig | None]:
+    """The API edge: the config resolved once into a model spec (and the file it was
+    loaded from, when it was a path)."""
     if isinstance(config, (str, bytes)) or hasattr(config, "__fspath__"):
         loaded = load_config(str(config))
-        return loaded.config, loaded
-    return cq.as_pipeline(config), None
+        return as_spec(loaded.config, loaded.path), loaded
+    return as_spec(config), None
 
 
 def _source_options(inputs: str | Sequence[str] | None, sources: SourceOptions | None,
@@ -155,10 +161,10 @@ def resized_boxes(config: PipelineLike, inputs: str | Sequence[str] | None = Non
     """Boxes in the pixels the config's model sees (its own image resizer): by default
     the augmented draws when the config has a step that changes boxes (one image per
     draw), else the static boxes; ``augment``/``seed`` as in :func:`coverage`."""
-    cfg, loaded = _config(config)
+    model, loaded = _config(config)
     options = _source_options(inputs, sources, source_options)
     augmentation = pipeline.AugmentOptions.from_value(augment, seed)
-    return pipeline.training_boxes(cfg, loaded.path if loaded else None, options, augmentation,
+    return pipeline.training_boxes(model, loaded.path if loaded else None, options, augmentation,
                                    boxes=boxes).resized
 
 
@@ -172,53 +178,55 @@ def coverage(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     ``data_augmentation_options`` drawn ``pipeline.default_draws`` times per image when
     one of them changes boxes, else the static boxes; False the static boxes; N draws N
     times. ``seed`` seeds the draws (same seed, same numbers)."""
-    cfg, loaded = _config(config)
+    model, loaded = _config(config)
     options = _source_options(inputs, sources, source_options)
     augmentation = pipeline.AugmentOptions.from_value(augment, seed)
-    resized = pipeline.training_boxes(cfg, loaded.path if loaded else None, options,
+    resized = pipeline.training_boxes(model, loaded.path if loaded else None, options,
                                       augmentation, boxes=boxes).resized
-    return pipeline.measure_coverage(resized, cfg).metrics
+    return pipeline.measure_coverage(resized, model).metrics
+
+
+#: The keywords of :func:`fit` that are :class:`~tfod_anchors.fitting.FitOptions`.
+FIT_KEYWORDS = ("objective", "seed", "num_scales", "num_aspect_ratios", "guard", "effort")
 
 
 def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         boxes: BoxSet | None = None, sources: SourceOptions | None = None,
-        objective: str = "recall", seed: int = 0,
-        num_scales: int | None = None, num_aspect_ratios: int | None = None,
-        force: bool = False, guard: Any = None,
-        progress: Callable[[str], None] | None = None,
-        augment: int | bool | None = None, effort: str | float = 1.0,
-        augment_seed: int = 0, **source_options: Any) -> FitOutcome:
+        force: bool = False, progress: Callable[[str], None] | None = None,
+        augment: int | bool | None = None, augment_seed: int = 0,
+        **keywords: Any) -> FitOutcome:
     """Fit the config's own anchor generator to the boxes; no file is written.
 
-    The config is patched only when the fit beats it on ``objective`` by at least
-    the minimum gain within the guard; ``force`` patches in the best candidate
+    Keywords: the fit's options (:data:`FIT_KEYWORDS`: ``objective="recall"``,
+    ``seed=0``, ``num_scales``, ``num_aspect_ratios``, ``guard``; validated at once into
+    a :class:`~tfod_anchors.fitting.FitOptions`), and the source keywords of the module
+    docstring. The config is patched only when the fit beats it on ``objective`` by at
+    least the minimum gain within the guard; ``force`` patches in the best candidate
     measured anyway. ``guard``: a :class:`~tfod_anchors.fitting.Guard`, a ``--guard``
     spec string, or None (the default guard). The patched config is re-checked with
     the ``check`` rules (``FitOutcome.new_findings``). See
-    :func:`tfod_anchors.fitting.fit_generator` for the search.
+    :mod:`tfod_anchors.fitting.fit` for the search, in named steps.
 
     ``augment`` (as in :func:`coverage`): by default the fit is on the augmented
     distribution when the config has a step that changes boxes, and the guard holds
     on the static boxes too (``fit.static_before``/``static_after``); False fits the
     static boxes. ``seed`` seeds the search; ``augment_seed`` the draws (so fits with
-    different search seeds are measured on the same boxes). ``effort``: how much
-    search (``"low"``, ``"normal"``, ``"high"`` or a number; see
-    :mod:`tfod_anchors.fitting.effort`).
+    different search seeds are measured on the same boxes). ``effort``: how much search
+    (``"low"``, ``"normal"``, ``"high"`` or a number; :mod:`tfod_anchors.fitting.effort`).
     """
-    from tfod_anchors.config.patch import patch_anchor_generator, unified_diff
-    from tfod_anchors.fitting import Guard, fit_generator, with_generator
-    from tfod_anchors.fitting.effort import parse_effort
+    from tfod_anchors.config.patch import unified_diff
+    from tfod_anchors.fitting.fit import fit as fit_steps
     from tfod_anchors.fitting.verify import new_findings
     from tfod_anchors.sources.raw import SKIP_KEYS
 
-    cfg, loaded = _config(config)
+    model, loaded = _config(config)
     path = loaded.path if loaded else None
-    options = _source_options(inputs, sources, source_options)
-    pipeline.require_anchors(cfg, path, "fit")
-    if isinstance(guard, str):
-        guard = Guard.parse(guard)
+    options = _source_options(inputs, sources,
+                              {k: v for k, v in keywords.items() if k not in FIT_KEYWORDS})
+    pipeline.require_anchors(model, path, "fit")
+    settings = _fit_options({k: v for k, v in keywords.items() if k in FIT_KEYWORDS})
     augmentation = pipeline.AugmentOptions.from_value(augment, augment_seed)
-    training = pipeline.training_boxes(cfg, path, options, augmentation, boxes=boxes,
+    training = pipeline.training_boxes(model, path, options, augmentation, boxes=boxes,
                                        keep_static=True)
     summary = pipeline.augmentation_summary(training.augmentation)
     static = training.static if summary is not None else None
@@ -227,22 +235,18 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         progress(f"fitting {resized.num_boxes} augmented boxes ({summary['draws']} draw(s) "
                  f"of {training.num_images} images); the guard holds on the "
                  f"{static.num_boxes} static boxes too")
-    result = fit_generator(resized, cfg, objective=objective, seed=seed,
-                           num_scales=num_scales, num_aspect_ratios=num_aspect_ratios,
-                           guard=guard, progress=progress, static=static,
-                           effort=parse_effort(effort))
+    result = fit_steps(resized, model, settings, progress=progress, static=static)
     forced = force and not result.improved
     generator = result.best_generator if forced else result.generator
     take = result.improved or force
-    new_cfg = with_generator(cfg, generator) if take else cq.as_pipeline(cfg)
-    findings = [f.to_dict() for f in new_findings(cq.as_pipeline(cfg), generator)] \
-        if take else []
+    new_cfg = model.config_with(generator) if take else model.config
+    findings = [f.to_dict() for f in new_findings(model, generator)] if take else []
     text = original = None
     diff, warning = "", None
     if loaded is not None:
         original = text = loaded.text
         if take:
-            patch = patch_anchor_generator(loaded.text, cfg, generator, loaded.path)
+            patch = model.text_patch(loaded.text, generator, loaded.path)
             text, warning = patch.text, patch.warning
             diff = unified_diff(original, text, loaded.path)
     return FitOutcome(config=new_cfg, fit=result, text=text, original_text=original, diff=diff,
@@ -251,6 +255,14 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
                       skipped={**{k: 0 for k in SKIP_KEYS}, **training.skipped},
                       skip_examples=training.skip_examples, forced=forced,
                       new_findings=findings, augmentation=summary, static_boxes=static)
+
+
+def _fit_options(keywords: dict[str, Any]) -> FitOptions:
+    """The fit's options, validated once (a bad guard spec or objective name is a
+    UsageError before any box is read)."""
+    from tfod_anchors.fitting.options import FitOptions
+
+    return FitOptions.build(**keywords)
 
 
 def write_fitted(outcome: FitOutcome, *, output: str | None = None, in_place: bool = False,
@@ -314,13 +326,13 @@ def check_writable(config: str, *, output: str | None = None,
     return []
 
 
-def _config_data_missing(cfg: PipelineLike, config_path: str | None) -> str | None:
+def _config_data_missing(model: ModelSpec, config_path: str | None) -> str | None:
     """Why the config's own training input cannot be read here, or None if it can."""
     import glob
     import os
 
     try:
-        paths = pipeline.config_sources(cfg, config_path)
+        paths = pipeline.config_sources(model, config_path)
     except UsageError as err:
         return err.message
     for path in paths:
@@ -348,18 +360,18 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         UsageError: ``min_recall`` without any readable boxes.
     """
     from tfod_anchors.coverage.metrics import ordered_metrics
-    from tfod_anchors.rules import WARNING, config_findings, coverage_findings, finding
+    from tfod_anchors.rules import WARNING, coverage_findings, finding
 
-    cfg, loaded = _config(config)
+    model, loaded = _config(config)
     path = loaded.path if loaded else None
     options = _source_options(inputs, sources, source_options)
     augmentation = pipeline.AugmentOptions.from_value(augment, seed)
-    findings = config_findings(cfg)
+    findings = model.config_findings()
     if any(f.code == "invalid_augmentation" for f in findings):
         augmentation = pipeline.AugmentOptions(pipeline.OFF, None, augmentation.seed)
     cov = summary = None
-    if cq.anchor_generator(cfg) is not None:
-        why = None if options.inputs or boxes is not None else _config_data_missing(cfg, path)
+    if model.anchors is not None:
+        why = None if options.inputs or boxes is not None else _config_data_missing(model, path)
         if why is not None and min_recall is not None:
             raise UsageError(f"--min-recall needs boxes: {why}")
         if why is not None:
@@ -367,9 +379,9 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         else:
             if boxes is None:
                 boxes = pipeline.read_config_boxes(
-                    cfg, path, options, truncate=not pipeline.wants_augmentation(cfg,
-                                                                                 augmentation))
-            measured = _coverage_unless_broken(cfg, path, options, augmentation, boxes,
+                    model, path, options,
+                    truncate=not pipeline.wants_augmentation(model, augmentation))
+            measured = _coverage_unless_broken(model, path, options, augmentation, boxes,
                                                findings)
             if measured is not None:
                 training, metrics = measured
@@ -383,7 +395,7 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     return CheckOutcome(as_dicts, cov, not failed, summary)
 
 
-def _coverage_unless_broken(cfg: Any, path: str | None, options: SourceOptions,
+def _coverage_unless_broken(model: ModelSpec, path: str | None, options: SourceOptions,
                             augmentation: pipeline.AugmentOptions, boxes: BoxSet,
                             findings: list[Any]
                             ) -> tuple[pipeline.TrainingBoxes, dict[str, Any]] | None:
@@ -397,8 +409,8 @@ def _coverage_unless_broken(cfg: Any, path: str | None, options: SourceOptions,
     reason = f"the anchors cannot be built ({', '.join(blocking)})" if blocking else None
     if reason is None:
         try:
-            training = pipeline.training_boxes(cfg, path, options, augmentation, boxes=boxes)
-            return training, pipeline.measure_coverage(training.resized, cfg).metrics
+            training = pipeline.training_boxes(model, path, options, augmentation, boxes=boxes)
+            return training, pipeline.measure_coverage(training.resized, model).metrics
         except (ConfigError, UsageError) as err:  # e.g. a resizer or stride TFOD rejects
             if not has_errors(findings):
                 raise
@@ -412,6 +424,6 @@ def anchors(config: PipelineLike, image_size: tuple[int, int]) -> dict[str, Any]
     """The ``anchors`` command's description for one original image size ``(h, w)``."""
     from tfod_anchors.anchors.describe import describe_anchors
 
-    cfg, loaded = _config(config)
-    pipeline.require_anchors(cfg, loaded.path if loaded else None, "anchors")
-    return describe_anchors(cfg, image_size)
+    model, loaded = _config(config)
+    pipeline.require_anchors(model, loaded.path if loaded else None, "anchors")
+    return describe_anchors(model, image_size)

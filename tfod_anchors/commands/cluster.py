@@ -30,9 +30,8 @@ from tfod_anchors.commands._common import (
     source_options,
     table,
 )
-from tfod_anchors.config import query as cq
-from tfod_anchors.config.query import PipelineLike
 from tfod_anchors.errors import EXIT_OK, UsageError
+from tfod_anchors.frameworks import ModelSpec, as_spec
 
 HELP = "classic k-means anchor clustering"
 
@@ -82,10 +81,10 @@ def cluster_once(wh: np.ndarray, k: int, metric: str, seed: int) -> dict[str, An
             "aspect_ratios": split.ratios, "scales": split.scales}
 
 
-def generator_mapping(cfg: PipelineLike, resized: Any,
+def generator_mapping(model: ModelSpec, resized: Any,
                       centroids: np.ndarray) -> dict[str, Any] | None:
     """The config's generator parameters implied by the centroids (resized pixels)."""
-    generator = cq.anchor_generator(cfg)
+    generator = model.anchors
     if generator is None:
         return None
     try:
@@ -96,13 +95,17 @@ def generator_mapping(cfg: PipelineLike, resized: Any,
 
 
 def _mapping(generator: Any, resized: Any, centroids: np.ndarray) -> dict[str, Any]:
+    from tfod_anchors.frameworks.tfod_generators import generator_kind
+
     kind = generator.WhichOneof("anchor_generator_oneof")
-    if kind == "flexible_grid_anchor_generator":
-        return {"kind": kind, "note": "per-layer mapping: use `fit` for flexible grids"}
-    shape = resized.most_common_shape() if kind == "ssd_anchor_generator" else None
+    record = generator_kind(kind)
+    if record is not None and record.centroid_fields is None:
+        return {"kind": kind, "note": record.no_centroids}
+    image_relative = record is not None and record.image_relative
+    shape = resized.most_common_shape() if image_relative else None
     out = {"kind": kind}
-    if kind == "grid_anchor_generator":
-        msg = generator.grid_anchor_generator
+    if record is not None and record.cartesian:
+        msg = getattr(generator, kind)
         out["factorised"] = cmap.generator_fields(generator, centroids)
         out["naive_cartesian"] = cmap.grid_naive(
             centroids, base_size=(float(msg.height), float(msg.width)))
@@ -113,13 +116,13 @@ def _mapping(generator: Any, resized: Any, centroids: np.ndarray) -> dict[str, A
 def run(args: Any) -> int:
     if not args.config and not args.inputs:
         raise UsageError("cluster --normalized needs --input SRC")
-    cfg = load(args.config).config if args.config else None
-    boxset = pipeline.read_config_boxes(cfg, args.config, source_options(args))
+    model = as_spec(load(args.config).config, args.config) if args.config else None
+    boxset = pipeline.read_config_boxes(model, args.config, source_options(args))
     resized = None
-    if cfg is not None:
-        resized = pipeline.resize_for_config(boxset, cfg)
+    if model is not None:
+        resized = pipeline.resize_for_config(boxset, model)
         wh = kmeans.resized_wh(resized)
-        space = "resized pixels (" + pipeline.resizer_description(cfg) + ")"
+        space = "resized pixels (" + pipeline.resizer_description(model) + ")"
     else:
         wh = kmeans.normalized_wh(boxset)
         space = "normalized per image (YOLO9000 protocol)"
@@ -138,8 +141,8 @@ def run(args: Any) -> int:
         doc["elbow"] = [{"k": r["k"], "mean_iou": r["mean_iou"]} for r in runs]
     doc.update({"k": chosen["k"], "centroids": chosen["centroids"],
                 "mean_iou": chosen["mean_iou"]})
-    if cfg is not None:
-        doc["generator"] = generator_mapping(cfg, resized, chosen["centroids"])
+    if model is not None:
+        doc["generator"] = generator_mapping(model, resized, chosen["centroids"])
     if args.plot:
         from tfod_anchors.plots.elbow import plot_elbow
         from tfod_anchors.plots.shapes import plot_box_shapes
@@ -158,7 +161,7 @@ def run(args: Any) -> int:
         out(args, table([["k", "mean IoU"]] + [[str(r["k"]), fmt(r["mean_iou"], 4)]
                                                for r in runs]))
     out(args, f"k={chosen['k']}: mean IoU {chosen['mean_iou']:.4f}; centroids (w, h):")
-    digits = 1 if cfg is not None else 4
+    digits = 1 if model is not None else 4
     for w, h in chosen["centroids"]:
         out(args, f"  {w:.{digits}f} x {h:.{digits}f}   (w/h {w / h:.3f})")
     if doc.get("generator"):

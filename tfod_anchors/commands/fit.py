@@ -46,6 +46,7 @@ from tfod_anchors.fitting import OBJECTIVES
 from tfod_anchors.fitting.effort import parse_effort
 from tfod_anchors.fitting.giveaways import band_giveaways, thin_ratio_slots
 from tfod_anchors.fitting.objective import describe_metric
+from tfod_anchors.frameworks import as_spec
 from tfod_anchors.pipeline import anchor_shapes_hw
 
 HELP = "fit the config's own anchor generator to the boxes"
@@ -315,7 +316,7 @@ def thin_slots(outcome: api.FitOutcome) -> list[dict[str, Any]]:
     """Aspect-ratio slots of the written generator that are the best anchor of fewer than
     1 % of the fitted boxes (:func:`~tfod_anchors.fitting.giveaways.thin_ratio_slots`)."""
     fit = outcome.fit
-    if not fit.improved:
+    if not fit.improved or fit.report_after is None:
         return []
     # a list of numbers (the flexible grid's per-anchor lists are not slots)
     ratios = [float(r) for r in getattr(getattr(fit.generator, fit.kind), "aspect_ratios", [])]
@@ -448,8 +449,8 @@ def write_fit_report(directory: str, outcome: api.FitOutcome, *, seed: int = 0,
     fit = outcome.fit
     wh = np.stack([resized.widths, resized.heights], axis=1)
     paths = write_report(directory, wh=wh,
-                         anchors_before=anchor_shapes_hw(cfg_before, resized),
-                         anchors_after=anchor_shapes_hw(outcome.config, resized),
+                         anchors_before=anchor_shapes_hw(as_spec(cfg_before), resized),
+                         anchors_after=anchor_shapes_hw(as_spec(outcome.config), resized),
                          coverage_before=fit.report_before, coverage_after=fit.report_after,
                          title=f"{resized.num_boxes} boxes, {fit.kind}")
     after = fit.best_after if outcome.forced and fit.best_after else fit.after

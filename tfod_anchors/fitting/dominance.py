@@ -21,7 +21,7 @@ import numpy as np
 from tfod_anchors.fitting.objective import describe_metric, make_objective
 from tfod_anchors.fitting.problem import Problem
 from tfod_anchors.fitting.search import Candidate, coordinate_scan
-from tfod_anchors.fitting.strategy import GridPool, Stage, unguarded_grid
+from tfod_anchors.fitting.strategy import GridPool, Scorer, unguarded_grid
 
 #: The metrics a dominating point must not lose on (and gain on one of).
 DOMINANCE_KEYS = ("recall_matched", "mean_iou", "recall_0.5", "recall_0.7")
@@ -33,7 +33,7 @@ def _flags(objective: str) -> str:
     return "--guard off" if objective == "recall" else f"--objective {objective} --guard off"
 
 
-def alternative_points(problem: Problem, stage: Stage, found: list[Candidate],
+def alternative_points(problem: Problem, stage: Scorer, found: list[Candidate],
                        pool: GridPool | None, objective: str, wanted: bool = True
                        ) -> list[tuple[str, Candidate]]:
     """``[(flags, candidate)]``: the best point of a short unguarded search on the coarse
