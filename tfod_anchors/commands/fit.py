@@ -183,8 +183,7 @@ def run(args: Any) -> int:
         num_scales=args.num_scales, num_aspect_ratios=args.num_aspect_ratios,
         force=args.force, guard=args.guard, progress=progress,
         augment=augment_value(augment_options(args, default_on=True)),
-        effort=parse_effort(args.effort), augment_seed=args.augment_seed,
-    )
+        effort=parse_effort(args.effort), augment_seed=args.augment_seed)
     fit = outcome.fit
     take = fit.improved or outcome.forced
     changed, previous = _changed_fields(outcome) if take else ({}, {})
@@ -210,9 +209,6 @@ def run(args: Any) -> int:
         warnings.append(f"only {outcome.boxes.num_boxes} box(es) were fitted: anchors fitted to "
                         f"fewer than {FEW_BOXES} boxes follow those boxes, not the objects the "
                         "model will meet; check the input or treat the result with care")
-    thin = thin_slots(outcome)
-    if take:
-        warnings += [g["message"] for g in giveaways(outcome)]
     wants_file = bool(args.output or args.in_place)
     written = backup = None
     if take and wants_file and not blocking:
@@ -220,7 +216,7 @@ def run(args: Any) -> int:
                                            in_place=args.in_place, backup=not args.no_backup)
         written, backup = details.path, details.backup
         write_notes += details.notes
-    warnings += write_notes
+    warnings += write_notes + [g["message"] for g in giveaways(outcome)]
     report_paths = []
     if args.report:
         report_paths = write_fit_report(args.report, outcome, seed=args.seed,
@@ -264,10 +260,7 @@ def run(args: Any) -> int:
             "guard": fit.guard,
             "static_guard": fit.static_guard if outcome.augmentation is not None else None,
             "guard_spec": fit.guard_spec,
-            "guard_blocked": fit.blocked,
-            "could_do_better": fit.could_do_better,
-            "search": fit.diagnostics.get("effort"),
-            "thin_aspect_ratios": thin,
+            "guard_blocked": fit.blocked, **said_out_loud(outcome),
             "new_findings": outcome.new_findings or blocking,
             "warnings": warnings,
             "written": written,
@@ -281,10 +274,6 @@ def run(args: Any) -> int:
     for text in human_lines(outcome, after, changed, previous, apl_before, apl_after,
                             static_after):
         out(args, text)
-    for slot in thin:
-        out(args, f"aspect ratio {slot['aspect_ratio']:g} is the best anchor of only "
-                  f"{slot['boxes']} boxes ({slot['share']:.1%} of them, under 1%): a slot spent "
-                  "on a few boxes")
     out(args, line)
     if written:
         say(args, f"wrote {written}" + (f" (previous text kept in {backup})" if backup else ""))
@@ -301,6 +290,8 @@ def giveaways(outcome: api.FitOutcome) -> list[dict[str, Any]]:
     fitted boxes and, for an augmented fit, on the static boxes."""
     fit = outcome.fit
     forced = outcome.forced
+    if not (fit.improved or forced):
+        return []
     after = fit.best_after if forced and fit.best_after else fit.after
     where = "augmented boxes" if outcome.augmentation is not None else "boxes"
     out = band_giveaways(fit.before, after, fit.matched_threshold, fit.guard_spec, where)
@@ -310,6 +301,14 @@ def giveaways(outcome: api.FitOutcome) -> list[dict[str, Any]]:
         out += band_giveaways(fit.static_before, static_after, fit.matched_threshold,
                               fit.guard_spec, "static boxes")
     return out
+
+
+def said_out_loud(outcome: api.FitOutcome) -> dict[str, Any]:
+    """The JSON keys of what the fit says about its search: ``could_do_better``,
+    ``search`` (how much was done) and ``thin_aspect_ratios``."""
+    fit = outcome.fit
+    return {"could_do_better": fit.could_do_better, "search": fit.diagnostics.get("effort"),
+            "thin_aspect_ratios": thin_slots(outcome)}
 
 
 def thin_slots(outcome: api.FitOutcome) -> list[dict[str, Any]]:
@@ -382,6 +381,9 @@ def human_lines(outcome: api.FitOutcome, after: dict, changed: dict, previous: d
     if fit.blocked:
         lines.append(f"the guard held: {fit.blocked['message']} (measured on "
                      f"{fit.blocked['measured_on']}; relax with --guard)")
+    lines += [f"aspect ratio {slot['aspect_ratio']:g} is the best anchor of only {slot['boxes']} "
+              f"boxes ({slot['share']:.1%} of them, under 1%): a slot spent on a few boxes"
+              for slot in thin_slots(outcome)]
     if changed:
         lines.append("new values: " + ", ".join(f"{k}: {v}" for k, v in changed.items()))
         resized_lists = [f"{k} {len(previous[k])} -> {len(v)} values"
