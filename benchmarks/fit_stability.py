@@ -28,11 +28,11 @@ from typing import Any
 import numpy as np
 
 from tfod_anchors import pipeline
-from tfod_anchors.anchors.model import layout_function
 from tfod_anchors.boxes import BoxSet
 from tfod_anchors.config import query as config_query
 from tfod_anchors.coverage.metrics import evaluate
 from tfod_anchors.fitting import fit_generator, with_generator
+from tfod_anchors.pipeline import layout_function
 
 KEYS = ("recall_matched", "mean_iou", "recall_0.5")
 LIMITS = {"recall_matched": 0.005, "mean_iou": 0.01, "recall_0.5": 0.01}
