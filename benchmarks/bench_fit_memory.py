@@ -52,10 +52,11 @@ def child(family: str, draws: int, seed: int) -> dict:
 
     from tfod_anchors import pipeline
     from tfod_anchors.fitting import fit_generator
+    from tfod_anchors.frameworks import as_spec
 
     cfg = Q.load_config(family)
     options = pipeline.SourceOptions(inputs=(str(D.csv_path("coco")),))
-    training = pipeline.training_boxes(cfg, None, options,
+    training = pipeline.training_boxes(as_spec(cfg), None, options,
                                        pipeline.AugmentOptions(pipeline.ON, draws, 0),
                                        keep_static=True)
     draws_boxes, static = training.resized, training.static

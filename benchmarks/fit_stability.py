@@ -32,6 +32,7 @@ from tfod_anchors.boxes import BoxSet
 from tfod_anchors.config import query as config_query
 from tfod_anchors.coverage.metrics import evaluate
 from tfod_anchors.fitting import fit_generator, with_generator
+from tfod_anchors.frameworks import as_spec
 from tfod_anchors.pipeline import layout_function
 
 KEYS = ("recall_matched", "mean_iou", "recall_0.5")
@@ -60,11 +61,12 @@ def every_kth_image(boxset: BoxSet, k: int) -> BoxSet:
 
 def common_boxes(cfg: Any, csv_path: str, images_every: int, augment_seed: int = 0):
     """``(augmented draws, static boxes)`` resized for ``cfg``: read once, drawn once."""
+    model = as_spec(cfg)
     options = pipeline.SourceOptions(inputs=(csv_path,))
-    read = pipeline.read_config_boxes(cfg, None, options, truncate=False)
+    read = pipeline.read_config_boxes(model, None, options, truncate=False)
     read = every_kth_image(read, images_every)
     training = pipeline.training_boxes(
-        cfg, None, options, pipeline.AugmentOptions(pipeline.AUTO, None, augment_seed),
+        model, None, options, pipeline.AugmentOptions(pipeline.AUTO, None, augment_seed),
         boxes=read, keep_static=True)
     static = training.static if training.augmentation is not None else training.resized
     return training.resized, static
