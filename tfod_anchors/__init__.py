@@ -4,10 +4,9 @@ The Python API is :mod:`tfod_anchors.api` (also re-exported here):
 ``fit``, ``check``, ``coverage``, ``resized_boxes``, ``anchors``, ``write_fitted``.
 """
 
-__version__ = "0.1.0"
-
-from tfod_anchors import api  # noqa: E402
-from tfod_anchors.api import (  # noqa: E402
+from tfod_anchors import api
+from tfod_anchors._version import __version__ as __version__
+from tfod_anchors.api import (
     anchors,
     check,
     coverage,

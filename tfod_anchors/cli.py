@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tfod_anchors import __version__
+from tfod_anchors._version import __version__
 from tfod_anchors.commands._common import emit_json, json_emitted, json_streams
 from tfod_anchors.errors import (
     EXIT_BAD_INPUT,
@@ -35,10 +35,8 @@ from tfod_anchors.errors import (
     EXIT_OK,
     EXIT_STDOUT_CLOSED,
     ConfigError,
-    InputError,
     TfodAnchorsError,
     UsageError,
-    WriteError,
 )
 
 #: Command name -> module, in ``--help`` order.
@@ -84,11 +82,7 @@ def _error_kind(err: BaseException) -> str:
         return "interrupted"
     if not isinstance(err, TfodAnchorsError):
         return "internal"
-    for cls, kind in ((UsageError, "usage"), (ConfigError, "config"), (InputError, "input"),
-                      (WriteError, "write")):
-        if isinstance(err, cls):
-            return kind
-    return "error"
+    return err.kind
 
 
 def _fail(code: int, err: BaseException, message: str, json_mode: bool,

@@ -444,16 +444,17 @@ def write_fit_report(directory: str, outcome: api.FitOutcome, *, seed: int = 0,
 
     from tfod_anchors.fitting import front
     from tfod_anchors.plots.front import front_figure
-    from tfod_anchors.plots.report import write_report
+    from tfod_anchors.plots.report import ReportSide, write_report
 
     resized = outcome.boxes
     cfg_before = outcome.loaded.config if outcome.loaded else outcome.config
     fit = outcome.fit
     wh = np.stack([resized.widths, resized.heights], axis=1)
-    paths = write_report(directory, wh=wh,
-                         anchors_before=anchor_shapes_hw(as_spec(cfg_before), resized),
-                         anchors_after=anchor_shapes_hw(as_spec(outcome.config), resized),
-                         coverage_before=fit.report_before, coverage_after=fit.report_after,
+    paths = write_report(directory, wh,
+                         ReportSide(anchor_shapes_hw(as_spec(cfg_before), resized),
+                                    fit.report_before),
+                         ReportSide(anchor_shapes_hw(as_spec(outcome.config), resized),
+                                    fit.report_after),
                          title=f"{resized.num_boxes} boxes, {fit.kind}")
     after = fit.best_after if outcome.forced and fit.best_after else fit.after
     marks: dict[str, Any] = {"config": fit.before,
