@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from helpers.tfexample import example, write
 
 B1 = [0.1, 0.2, 0.5, 0.6]
