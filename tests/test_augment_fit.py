@@ -146,7 +146,7 @@ def test_search_seed_and_draw_seed_are_separate(capsys, tmp_path, data):
     config = write_config(tmp_path / "ssd.config", SSD_CROP)
     docs = {}
     for flags in (["--seed", "1"], ["--seed", "2"], ["--augment-seed", "9"]):
-        code, docs[flags[-1]] = run_json(capsys, "fit", config, "--input", data, *flags)
+        code, docs[flags[-1]], _ = run_json(capsys, "fit", config, "--input", data, *flags)
         assert code == 0
     assert docs["1"]["augmentation"]["seed"] == docs["2"]["augmentation"]["seed"] == 0
     assert docs["1"]["before"] == docs["2"]["before"]
@@ -225,7 +225,7 @@ def test_effort_in_json_and_text(capsys, tmp_path, boxes):
     config = write_config(tmp_path / "ssd.config", SSD_CROP)
     docs = {}
     for level in ("low", "normal", "high"):
-        code, docs[level] = run_json(capsys, "fit", config, "--input", boxes, "--effort", level)
+        code, docs[level], _ = run_json(capsys, "fit", config, "--input", boxes, "--effort", level)
         assert code == 0
     starts = {k: d["search"]["starts"] for k, d in docs.items()}
     # the grid's pool ascent starts from the config, IoU k-means, the quantiles and the
@@ -258,13 +258,13 @@ def test_stats_check_and_fit_count_them(capsys, tmp_path):
     rows = [(f"img{i}.jpg", "a", (8 + i, 8, 40 + i, 40)) for i in range(8)]
     rows += [("img0.jpg", "a", (30, 2, 31, 50)), ("img1.jpg", "a", (50, 10, 51, 60))]
     data = write_csv(tmp_path / "boxes.csv", rows)
-    code, doc = run_json(capsys, "stats", "--input", data)
+    code, doc, _ = run_json(capsys, "stats", "--input", data)
     assert code == 0 and doc["degenerate"] == {"under_px": 2.0, "count": 2, "share": 0.2}
     config = write_config(tmp_path / "plain.config")
-    code, doc = run_json(capsys, "check", config, "--input", data)
+    code, doc, _ = run_json(capsys, "check", config, "--input", data)
     deg = doc["coverage"]["degenerate"]
     assert (deg["count"], deg["share"]) == (2, 0.2)  # the resizer keeps 64 x 64 here
     assert "degenerate_boxes" in [f["code"] for f in doc["findings"]]
-    code, doc = run_json(capsys, "fit", config, "--input", data)
+    code, doc, _ = run_json(capsys, "fit", config, "--input", data)
     assert code == 0 and doc["before"]["degenerate"]["count"] == 2
     assert doc["before"]["num_boxes"] == 10  # still in the recall denominator
