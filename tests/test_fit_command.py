@@ -142,7 +142,9 @@ def test_report_draws_the_front_with_peer_sets(capsys, improvable, tmp_path):
                             "--peer-sets", peers)
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == ["front.png", "iou_cdf.png",
+                                                     "recall_by_class.png",
                                                      "recall_by_size.png", "shapes.png"]
+    assert (out / "recall_by_class.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "front.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = tmp_path / "bad.json"
     bad.write_text("[1, 2, 3]")

@@ -32,6 +32,7 @@ from tfod_anchors.commands._common import (
     degenerate_line,
     emit_json,
     fmt,
+    load,
     out,
     say,
     skipped_lines,
@@ -39,7 +40,6 @@ from tfod_anchors.commands._common import (
     table,
     warn,
 )
-from tfod_anchors.config import query as cq
 from tfod_anchors.coverage.metrics import METRIC_KEYS, SIZE_BANDS, ordered_metrics
 from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK
 from tfod_anchors.fitting import OBJECTIVES
@@ -48,6 +48,8 @@ from tfod_anchors.fitting.giveaways import band_giveaways, thin_ratio_slots
 from tfod_anchors.fitting.objective import describe_metric
 from tfod_anchors.frameworks import as_spec
 from tfod_anchors.pipeline import anchor_shapes_hw
+from tfod_anchors.rules.checkpoint import anchor_count_note
+from tfod_anchors.rules.dropped import data_dropped_findings
 
 HELP = "fit the config's own anchor generator to the boxes"
 TABLE_KEYS = (*METRIC_KEYS, "num_unreachable")
@@ -70,8 +72,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "Default: recall at the matcher's threshold, guarded")
     parser.add_argument("--guard", metavar="SPEC",
                         help="relax or tighten the guard: KEY=VALUE[,...] with KEY mean_iou, "
-                             "recall_0.5, recall_matched, recall_0.7, bands (tolerances, or "
-                             "off), band_share, stride and kmeans (on/off); METRIC>=VALUE adds "
+                             "recall_0.5, recall_matched, recall_0.7, bands, classes "
+                             "(tolerances, or off; 'classes' alone: each class with >= 1%% of "
+                             "the boxes keeps its recall within 0.05, off by default), "
+                             "band_share, stride and kmeans (on/off); METRIC>=VALUE adds "
                              "an absolute floor; 'off' drops it all. Default: whole-set "
                              "metrics 0.01, recall@0.7 0.01 below a 0.7 matched threshold, "
                              "every size band with >= 5%% of the boxes 0.05, stride on, and "
@@ -86,14 +90,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how much search: low, normal (the default budget), high (about "
                              "3x: more random starts, more candidates polished and measured "
                              "exactly) or a number in (0, 20]")
+    parser.add_argument("--by-class", action="store_true",
+                        help="print recall per class before and after (always in --json)")
     parser.add_argument("--num-scales", type=int, metavar="N",
                         help="change the number of scales (changes anchors per location)")
+    parser.add_argument("--anchors-per-location", type=int, metavar="N",
+                        help="what if the anchors per location were N: fit with the counts "
+                             "that give N (the config's number of aspect ratios when N allows "
+                             "it); shows the recall it buys and the extra anchors")
     parser.add_argument("--num-aspect-ratios", type=int, metavar="N",
                         help="change the number of aspect ratios (changes anchors per location)")
     parser.add_argument("--report", metavar="DIR",
                         help="write PNG plots here: before/after shapes, IoU CDF, recall by "
-                             "size, and front.png, the trade-off front (a few extra fits) with "
-                             "the config, the fit, IoU k-means and any --peer-sets marked")
+                             "size and by class, and front.png, the trade-off front (a few "
+                             "extra fits) with the config, the fit, IoU k-means and any "
+                             "--peer-sets marked")
     parser.add_argument("--peer-sets", metavar="FILE.json",
                         help="with --report: mark these anchor sets on the front plot: a JSON "
                              "object {name: [[w, h], ...]} in resized pixels (e.g. what "
@@ -178,9 +189,10 @@ def run(args: Any) -> int:
     progress = None if args.quiet or args.json else (lambda msg: say(args, f"  {msg}"))
     write_notes = api.check_writable(args.config, output=args.output,
                                      in_place=args.in_place)  # fail before the work
+    num_scales, num_ratios = _counts(args)
     outcome = api.fit(
         args.config, sources=source_options(args), objective=args.objective, seed=args.seed,
-        num_scales=args.num_scales, num_aspect_ratios=args.num_aspect_ratios,
+        num_scales=num_scales, num_aspect_ratios=num_ratios,
         force=args.force, guard=args.guard, progress=progress,
         augment=augment_value(augment_options(args, default_on=True)),
         effort=parse_effort(args.effort), augment_seed=args.augment_seed)
@@ -189,15 +201,7 @@ def run(args: Any) -> int:
     changed, previous = _changed_fields(outcome) if take else ({}, {})
     apl_before, apl_after = _anchors_per_location(outcome) if take else \
         fit.anchors_per_location
-    warnings = []
-    if take and apl_before != apl_after:
-        checkpoint = cq.fine_tune_checkpoint(outcome.config)
-        msg = (f"anchors per location change from {apl_before} to {apl_after}: the box "
-               "predictor's shapes change")
-        if checkpoint:
-            msg += (f", so its weights will NOT restore from fine_tune_checkpoint "
-                    f"{checkpoint!r}")
-        warnings.append(msg)
+    warnings, notes, dropped = what_was_measured(args, outcome, take, apl_before, apl_after)
     if outcome.patch_warning:
         warnings.append(outcome.patch_warning)
     # a new error in what would be written, or errors that ruled out every candidate
@@ -263,6 +267,7 @@ def run(args: Any) -> int:
             "guard_blocked": fit.blocked, **said_out_loud(outcome),
             "new_findings": outcome.new_findings or blocking,
             "warnings": warnings,
+            "notes": notes, "data_dropped": dropped, "by_class": by_class_before_after(outcome),
             "written": written,
             "diff": outcome.diff if take and not written else "",
             "report": [str(p) for p in report_paths],
@@ -274,6 +279,7 @@ def run(args: Any) -> int:
     for text in human_lines(outcome, after, changed, previous, apl_before, apl_after,
                             static_after):
         out(args, text)
+    by_class_and_notes(args, outcome, notes)
     out(args, line)
     if written:
         say(args, f"wrote {written}" + (f" (previous text kept in {backup})" if backup else ""))
@@ -323,6 +329,113 @@ def thin_slots(outcome: api.FitOutcome) -> list[dict[str, Any]]:
         return []
     return thin_ratio_slots(fit.report_after.best_shape, outcome.boxes,
                             pipeline.layout_function(outcome.config), ratios)
+
+
+def what_was_measured(args: Any, outcome: api.FitOutcome, take: bool, apl_before: list[int],
+                      apl_after: list[int]) -> tuple[list[str], list[str], dict | None]:
+    """``(warnings, notes, data_dropped)``: what a new anchor count does to the checkpoint
+    (:mod:`tfod_anchors.rules.checkpoint`) and to the anchors per image, what the read
+    dropped, and a placeholder label map's note."""
+    warnings: list[str] = []
+    notes: list[str] = []
+    note = anchor_count_note(outcome.config, apl_before, apl_after) if take else None
+    if note is not None:
+        (warnings if note.level == "warning" else notes).append(note.message)
+    elif take and apl_before != apl_after:
+        warnings.append(f"anchors per location change from {apl_before} to {apl_after}: the "
+                        "box predictor's shapes change")
+    dropped, filter_notes = fit_dropped(args, outcome)
+    notes += filter_notes + anchor_total_notes(outcome, apl_before, apl_after)
+    warnings += [f"{f.code}: {f.message}" for f in data_dropped_findings(dropped)]
+    return warnings, notes, dropped
+
+
+def by_class_and_notes(args: Any, outcome: api.FitOutcome, notes: list[str]) -> None:
+    """The text output's ``--by-class`` table (stdout) and the notes (stderr)."""
+    if getattr(args, "by_class", False):
+        out(args, class_comparison_table(by_class_before_after(outcome),
+                                         outcome.fit.matched_threshold))
+    for text in notes:
+        say(args, f"note: {text}")
+
+
+def _counts(args: Any) -> tuple[int | None, int | None]:
+    """``(num_scales, num_aspect_ratios)`` from the flags (``--anchors-per-location N``
+    resolved for the config's generator, :mod:`tfod_anchors.whatif.counts`)."""
+    from tfod_anchors.errors import UsageError
+    from tfod_anchors.whatif.counts import counts_for
+
+    n = getattr(args, "anchors_per_location", None)
+    if n is None:
+        return args.num_scales, args.num_aspect_ratios
+    if args.num_scales is not None or args.num_aspect_ratios is not None:
+        raise UsageError("--anchors-per-location sets the counts itself: drop --num-scales "
+                         "and --num-aspect-ratios")
+    return counts_for(load(args.config).config, n)
+
+
+def anchor_total_notes(outcome: api.FitOutcome, before: list[int],
+                       after: list[int]) -> list[str]:
+    """When the anchors per location change: how many anchors the most common input gets
+    before and after (the box predictor's extra outputs)."""
+    from tfod_anchors.pipeline import layout_function
+
+    if before == after or not take_written(outcome) or outcome.loaded is None:
+        return []
+    shape = outcome.boxes.most_common_shape()
+    n0 = layout_function(outcome.loaded.config)(shape).num_anchors
+    n1 = layout_function(outcome.config)(shape).num_anchors
+    return [f"anchors per image ({shape[0]}x{shape[1]} input): {n0} -> {n1} ({n1 - n0:+d}); "
+            f"the box predictor outputs {sum(after) - sum(before):+d} boxes per location "
+            "summed over levels"]
+
+
+def fit_dropped(args: Any, outcome: api.FitOutcome) -> tuple[dict[str, Any] | None, list[str]]:
+    """The ``data_dropped`` block of the fit's read (:mod:`tfod_anchors.measured`), and
+    the ``class_filter_off`` note when a placeholder label map turned filtering off."""
+    from tfod_anchors import measured
+    from tfod_anchors.rules.dropped import class_filter_off_findings
+
+    options = source_options(args)
+    path = outcome.loaded.path if outcome.loaded else None
+    cfg = outcome.loaded.config if outcome.loaded else outcome.config
+    info = measured.label_map_info(cfg, path, options)
+    static = outcome.static_boxes if outcome.static_boxes is not None else outcome.boxes
+    specs = measured.input_specs(cfg, path, options)
+    notes = [f"{f.code}: {f.message}"
+             for f in class_filter_off_findings(info.placeholder, given=False)]
+    return measured.dropped_block(outcome.skipped, outcome.skip_examples,
+                                  boxes_kept=static.num_boxes, images_kept=outcome.num_images,
+                                  augmentation=outcome.augmentation, specs=specs, info=info,
+                                  compression=options.compression), notes
+
+
+def by_class_before_after(outcome: api.FitOutcome) -> dict[str, dict[str, Any]]:
+    """Per-class coverage before and after the fit, on the boxes fitted:
+    ``{id: {name, count, share, before: {mean_iou, recall_matched}, after: {...}}}``."""
+    from tfod_anchors.coverage.by_class import class_metrics
+
+    fit = outcome.fit
+    if fit.report_before is None:
+        return {}
+    labels = outcome.boxes.label
+    t = fit.matched_threshold
+    before = class_metrics(fit.report_before.best_iou, labels, t)
+    after_report = fit.report_after if fit.report_after is not None else fit.report_before
+    after = class_metrics(after_report.best_iou, labels, t)
+    return {cid: {"count": e["count"], "share": e["share"],
+                  "before": {k: e[k] for k in ("mean_iou", "recall_matched")},
+                  "after": {k: after[cid][k] for k in ("mean_iou", "recall_matched")}}
+            for cid, e in before.items()}
+
+
+def class_comparison_table(rows_in: dict[str, dict[str, Any]], matched: float) -> str:
+    """``fit --by-class``: recall at the matched threshold per class, before and after."""
+    rows = [["class", "boxes", f"recall (IoU >= {matched:g}) before", "after", "change"]]
+    for cid, e in rows_in.items():
+        b, a = e["before"]["recall_matched"], e["after"]["recall_matched"]
+        rows.append([cid, str(e["count"]), fmt(b, 4), fmt(a, 4), f"{a - b:+.4f}"])
+    return table(rows)
 
 
 def _metrics_or_none(metrics: dict | None) -> dict | None:
@@ -469,12 +582,18 @@ def write_fit_report(directory: str, outcome: api.FitOutcome, *, seed: int = 0,
         m = front.free_set_metrics(resized, cfg_before, shapes)
         if m is not None:
             peers[name] = [m]
+    from tfod_anchors.plots.classes import plot_recall_by_class
+
+    classes = plot_recall_by_class(by_class_before_after(outcome),
+                                   Path(directory) / "recall_by_class.png",
+                                   matched_threshold=fit.matched_threshold,
+                                   title=f"{resized.num_boxes} boxes, {fit.kind}")
     points = front.trade_off_front(resized, cfg_before, seed=seed)
     path = front_figure(Path(directory) / "front.png", fronts={fit.kind: points},
                         marks=marks, peers=peers, matched_threshold=fit.matched_threshold,
                         title=f"{resized.num_boxes} boxes, {fit.kind}; front points fitted "
                               f"without a guard for weights {', '.join(front.FRONT_WEIGHTS)}")
-    return [*paths, path]
+    return [*paths, classes, path]
 
 
 def take_written(outcome: api.FitOutcome) -> bool:
