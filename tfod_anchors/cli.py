@@ -37,6 +37,7 @@ from tfod_anchors.errors import (
     ConfigError,
     TfodAnchorsError,
     UsageError,
+    speaking,
 )
 
 #: Command name -> module, in ``--help`` order.
@@ -149,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Floating-point overflow and 0/0 in numpy are handled where they matter (an
             # anchor too large to overlap anything has IoU 0); numpy's RuntimeWarnings about
             # them would only be noise on the user's terminal.
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), speaking("cli"):
                 return int(module.run(args))
         except TfodAnchorsError as err:
             if debug:

@@ -71,19 +71,26 @@ def run(args: Any) -> int:
         raise UsageError(f"extract: Beam options ({args.beam_args[0]} ...) need --runner NAME")
     if args.num_shards is not None and args.num_shards < 1:
         raise UsageError("extract: --num-shards must be >= 1")
-    if args.reader == "native":
-        raise UsageError("extract reads TFRecords with tf.data (or Beam); --reader native "
-                         "applies to the other commands")
-    inputs = _settings(args)
-    specs, label_map, max_boxes = inputs.specs, inputs.label_map, inputs.max_boxes
-    compression = None if args.compression == "auto" else args.compression
     if args.runner:
         from tfod_anchors.beam import require_beam
 
         if not args.debug:
-            quiet_beam_logging()
+            quiet_beam_logging()  # before Beam's import-time warnings
         require_beam()
+        from tfod_anchors.beam.options import check_options
+
+        check_options(args.runner, list(args.beam_args))
+    inputs = _settings(args)
+    specs, label_map, max_boxes = inputs.specs, inputs.label_map, inputs.max_boxes
+    compression = None if args.compression == "auto" else args.compression
+    if args.runner:
         from tfod_anchors.beam.extract import run_extraction
+
+        beam_args = list(args.beam_args)
+        if not args.debug and not any(a.startswith("--default_sdk_harness_log_level")
+                                      for a in beam_args):
+            # multi-processing workers log at INFO on our stderr otherwise
+            beam_args.append("--default_sdk_harness_log_level=ERROR")
         from tfod_anchors.beam.read import ReadOptions
 
         say(args, f"extracting with Apache Beam ({args.runner}) ...")
@@ -92,15 +99,17 @@ def run(args: Any) -> int:
             ReadOptions(label_map_path=label_map, max_number_of_boxes=max_boxes,
                         drop_difficult=args.drop_difficult, skip_bad=args.skip_bad,
                         verify_sizes=args.verify_sizes, compression=compression),
-            runner=args.runner, beam_args=list(args.beam_args),
+            runner=args.runner, beam_args=beam_args,
             num_shards=args.num_shards).manifest
     else:
-        from tfod_anchors.sources.cache_write import extract_local
+        from tfod_anchors.sources.cache_write import ExtractOptions, extract_local
 
         manifest = extract_local(
-            specs, args.output, label_map_path=label_map, max_number_of_boxes=max_boxes,
-            drop_difficult=args.drop_difficult, skip_bad=args.skip_bad,
-            verify_sizes=args.verify_sizes, compression=compression,
+            specs, args.output,
+            ExtractOptions(label_map_path=label_map, max_number_of_boxes=max_boxes,
+                           drop_difficult=args.drop_difficult, skip_bad=args.skip_bad,
+                           verify_sizes=args.verify_sizes, compression=compression,
+                           reader=args.reader),
             progress=None if not (args.quiet or args.json) else False)
     counts = manifest["counts"]
     if args.json:
