@@ -58,6 +58,16 @@ class _Parser(argparse.ArgumentParser):
         where = self.prog.replace("tfod-anchors", "").strip()
         raise UsageError(f"{where + ': ' if where else ''}{message} (see --help)")
 
+    def parse_args(self, args=None, namespace=None):
+        """As argparse, but arguments left over are reported by the command's name (a
+        command whose positionals are all optional leaves them to the top parser)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            where = getattr(parsed, "command", None) or ""
+            raise UsageError(f"{where + ': ' if where else ''}unrecognized arguments: "
+                             f"{' '.join(extras)} (see --help)")
+        return parsed
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tfod-anchors",

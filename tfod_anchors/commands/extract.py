@@ -12,17 +12,18 @@ from typing import Any
 
 from tfod_anchors.beam import RUNNERS
 from tfod_anchors.commands._common import (
+    add_experiment_arguments,
     add_output_arguments,
     add_source_arguments,
     emit_json,
-    load,
+    load_model,
+    model_ref,
     out,
     say,
     skipped_lines,
     source_options,
 )
 from tfod_anchors.errors import EXIT_OK, UsageError
-from tfod_anchors.frameworks import as_spec
 from tfod_anchors.pipeline import ResolvedInputs, resolve_inputs
 
 HELP = "extract the boxes of TFRecords into a box cache (locally or with Apache Beam)"
@@ -32,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``extract`` flags (box source flags and ``--json/--quiet/--debug`` included)."""
     parser.add_argument("--config", metavar="CONFIG",
                         help="take inputs, label map and max_number_of_boxes from this "
-                             "config's train_input_reader (flags override)")
+                             "config's train_input_reader (flags override); a Model Garden "
+                             "YAML: its task.train_data.input_path")
+    add_experiment_arguments(parser)
     parser.add_argument("--output", "-o", required=True, metavar="DIR",
                         help="the cache directory (local or gs://; created; must be empty or "
                              "hold a previous cache, which is replaced)")
@@ -51,10 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _settings(args: Any) -> ResolvedInputs:
     """Inputs, label map and max boxes: the flags, else the config's."""
-    if not args.inputs and not args.config:
+    if not args.inputs and not model_ref(args, required=False):
         raise UsageError("extract: pass --input SRC (TFRecord paths/globs) or --config CONFIG")
-    model = as_spec(load(args.config).config, args.config) if args.config else None
-    return resolve_inputs(model, args.config, source_options(args))
+    model = load_model(args)[0] if model_ref(args, required=False) else None
+    return resolve_inputs(model, model.path if model else None, source_options(args))
 
 
 def quiet_beam_logging() -> None:
