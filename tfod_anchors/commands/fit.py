@@ -354,6 +354,8 @@ def thin_slots(outcome: api.FitOutcome) -> list[dict[str, Any]]:
     fit = outcome.fit
     if not fit.improved or fit.report_after is None:
         return []
+    if outcome.model is not None and outcome.model.framework != "tfod":
+        return []  # slots are read from a TFOD generator message
     # a list of numbers (the flexible grid's per-anchor lists are not slots)
     ratios = [float(r) for r in getattr(getattr(fit.generator, fit.kind), "aspect_ratios", [])]
     if not ratios:
