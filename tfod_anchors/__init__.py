@@ -2,10 +2,18 @@
 
 The Python API is :mod:`tfod_anchors.api` (also re-exported here):
 ``fit``, ``check``, ``coverage``, ``resized_boxes``, ``anchors``, ``write_fitted``.
+
+Two API names are also subpackage names (:mod:`tfod_anchors.coverage`,
+:mod:`tfod_anchors.anchors`). Python binds a subpackage onto its parent the first time
+it is imported, which would replace the function of the same name; both subpackages
+are therefore imported here first, so that later imports of their modules find them
+loaded and leave the package's names alone.
 """
 
 __version__ = "0.1.0"
 
+import tfod_anchors.anchors  # noqa: E402,F401  (loaded before the API names; see above)
+import tfod_anchors.coverage  # noqa: E402,F401
 from tfod_anchors import api  # noqa: E402
 from tfod_anchors.api import (  # noqa: E402
     anchors,
