@@ -35,7 +35,8 @@ _CALL_EVERY_FUNCTION = textwrap.dedent("""
     outcome = tfod_anchors.fit(cfg, rec, augment=False)
     results["fit"] = outcome.fit.improved
     results["write_fitted"] = tfod_anchors.write_fitted(outcome, output=out) == out
-    changed = [name for name in tfod_anchors.__all__ if getattr(tfod_anchors, name) is not before[name]]
+    changed = [name for name in tfod_anchors.__all__
+               if getattr(tfod_anchors, name) is not before[name]]
     print(json.dumps({"results": results, "changed": changed}))
 """)
 
@@ -52,3 +53,35 @@ def test_public_names_survive_every_api_call(tmp_path):
     assert doc["changed"] == []
     assert doc["results"] == {"check": True, "coverage": 0.7222, "resized_boxes": 8,
                               "anchors": 32, "fit": True, "write_fitted": True}
+
+
+def test_fit_to_json_is_the_cli_document_and_keeps_the_diff(capsys, tmp_path):
+    from test_cli import run_json
+
+    from tfod_anchors import api
+
+    data = make_dataset(tmp_path)
+    target = tmp_path / "fitted.config"
+    code, doc, _ = run_json(capsys, "fit", data["config"], "--output", target)
+    assert code == 0 and doc["written"] == str(target)
+    # the file was written and the config changed: the diff says how (item 4)
+    assert doc["diff"].startswith(f"--- {data['config']}")
+    assert "-        scales: [1.0, 3.0]" in doc["diff"]
+    outcome = api.fit(str(data["config"]))
+    mine = outcome.to_json(written=str(target))
+    assert mine == doc
+    assert json.loads(json.dumps(mine)) == mine      # plain JSON types
+    assert mine["after"]["recall_0.7"] == 1.0 and mine["before"]["recall_0.7"] == 0.5
+
+
+def test_check_to_json_is_the_cli_document(capsys, tmp_path):
+    from test_cli import run_json
+
+    from tfod_anchors import api
+
+    data = make_dataset(tmp_path)
+    code, doc, _ = run_json(capsys, "check", data["config"], "--strict")
+    outcome = api.check(str(data["config"]), strict=True)
+    assert outcome.to_json() == doc
+    assert doc["config"] == str(data["config"]) and doc["strict"] is True
+    assert doc["coverage"]["mean_iou"] == pytest.approx((1 + 256 / 576) / 2, abs=1e-6)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from test_cli import CONFIG, _example, run_cli, run_json, write_records
 
-from tfod_anchors.commands.fit import UNREACHABLE_NOTE
+from tfod_anchors.commands.fit import BPR_NOTE, UNREACHABLE_NOTE
 from tfod_anchors.sources.raw import SKIP_KEYS
 
 pytest.importorskip("tensorflow", reason="the end-to-end tests write TFRecords with TF")
@@ -79,13 +79,28 @@ def test_force_without_output_writes_nothing_and_says_so(capsys, fitted):
     assert sorted(p.name for p in fitted["dir"].iterdir()) == files
 
 
-def test_table_shows_size_bands_and_explains_unreachable(capsys, improvable):
+def test_table_shows_size_bands_bpr_and_positives(capsys, improvable):
     code, out, err = run_cli(capsys, "fit", improvable["config"], "--output",
                              improvable["dir"] / "o.config")
     assert code == 0
     assert "  small (8 boxes)" in out          # 16 and 24 px boxes: all small
-    assert UNREACHABLE_NOTE in out
+    # both boxes are within 4x of the 16 px anchor, before and after: YOLOv5's BPR is 1;
+    # before, only the 16 px box has an anchor at IoU >= 0.7 (itself): 1 positive of 2
+    # boxes; after (16.05 and 24.05 px anchors) each box has exactly one
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line}
+    assert rows["bpr_yolov5"] == ["1.000", "1.000", "+0.000"]
+    assert rows["mean_positives"] == ["0.500", "1.000", "+0.500"]
+    assert BPR_NOTE in out
+    # num_unreachable only helps a decision about strides: shown with --verbose only
+    assert "num_unreachable" not in out and UNREACHABLE_NOTE not in out
     assert "minimum gain" in out and "better on objective 'recall'" in out
+
+
+def test_verbose_table_explains_unreachable(capsys, improvable):
+    code, out, err = run_cli(capsys, "fit", improvable["config"], "--verbose")
+    assert code == 0 and UNREACHABLE_NOTE in out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line}
+    assert rows["num_unreachable"] == ["0", "0", "+0"]
 
 
 def test_fit_reports_dropped_boxes_with_the_stats_keys(capsys, improvable):

@@ -110,17 +110,37 @@ class FitOutcome:
         """New error-level findings: the patched config must not be written."""
         return [f for f in self.new_findings if f["severity"] == "error"]
 
+    def to_json(self, *, written: str | None = None, notes: Sequence[str] = (),
+                report: Sequence[Any] = ()) -> dict[str, Any]:
+        """The ``fit --json`` document, in plain JSON types (the CLI prints this).
+
+        ``written``: the path :func:`write_fitted` wrote, if any; ``notes``: its notes
+        (listed under ``warnings``); ``report``: paths of the ``--report`` plots.
+        See :func:`fit` for an example."""
+        from tfod_anchors.outcome import fit_document
+
+        return fit_document(self, written=written, notes=notes, report=report)
+
 
 @dataclass
 class CheckOutcome:
     """What :func:`check` returns: rule findings, coverage metrics (or None), ok, and
     the ``augmentation`` block (:func:`~tfod_anchors.pipeline.augmentation_summary`)
-    when coverage was measured on augmented draws (else None)."""
+    when coverage was measured on augmented draws (else None); ``config_path`` (None
+    when the config was not a file) and ``strict`` as called."""
 
     findings: list[dict[str, str]]
     coverage: dict[str, Any] | None
     ok: bool
     augmentation: dict[str, Any] | None = None
+    config_path: str | None = None
+    strict: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``check --json`` document, in plain JSON types (the CLI prints this)."""
+        from tfod_anchors.outcome import check_document
+
+        return check_document(self)
 
 
 def _config(config: PipelineLike) -> tuple[Any, LoadedConfig | None]:
@@ -375,7 +395,8 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
                 findings += coverage_findings(cov, min_recall)
     as_dicts = [f.to_dict() for f in findings]
     failed = has_errors(findings) or (strict and any(f.severity == WARNING for f in findings))
-    return CheckOutcome(as_dicts, cov, not failed, summary)
+    return CheckOutcome(as_dicts, cov, not failed, summary,
+                        config_path=loaded.path if loaded else None, strict=strict)
 
 
 def _coverage_unless_broken(cfg: Any, path: str | None, options: SourceOptions,

@@ -22,18 +22,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-import numpy as np
-
 from tfod_anchors import pipeline
 from tfod_anchors.config.files import LoadedConfig, load_config
+from tfod_anchors.outcome import FLOAT_DIGITS, jsonable  # noqa: F401  (the commands' import)
 from tfod_anchors.pipeline import SourceOptions
-
-FLOAT_DIGITS = 6
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -205,25 +201,6 @@ def warn(args: Any, text: str) -> None:
 def load(path: str) -> LoadedConfig:
     """Read and strictly parse a pipeline.config (ConfigError on any problem)."""
     return load_config(path)
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` with numpy types turned into Python ones and floats rounded to
-    ``FLOAT_DIGITS`` decimals, so the JSON is stable across platforms; NaN -> None."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return None if not math.isfinite(value) else round(value, FLOAT_DIGITS)
-    return value
 
 
 def fmt(value: Any, digits: int = 3) -> str:

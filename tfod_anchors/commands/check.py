@@ -78,9 +78,7 @@ def run(args: Any) -> int:
     findings, coverage = outcome.findings, outcome.coverage
     exit_code = EXIT_OK if outcome.ok else EXIT_CHECK_FAILED
     if args.json:
-        emit_json({"config": args.config, "ok": outcome.ok, "exit_code": exit_code,
-                   "strict": args.strict, "findings": findings, "coverage": coverage,
-                   "augmentation": outcome.augmentation})
+        emit_json(outcome.to_json())
         return exit_code
     for f in findings:
         out(args, f"{f['severity'].upper():7s} {f['code']}: {f['message']}")

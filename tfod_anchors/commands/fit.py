@@ -22,6 +22,7 @@ import argparse
 from typing import Any
 
 from tfod_anchors import api
+from tfod_anchors import outcome as results
 from tfod_anchors.commands._common import (
     add_augment_arguments,
     add_output_arguments,
@@ -37,19 +38,22 @@ from tfod_anchors.commands._common import (
     table,
     warn,
 )
-from tfod_anchors.config import query as cq
-from tfod_anchors.coverage.metrics import METRIC_KEYS, SIZE_BANDS, ordered_metrics
+from tfod_anchors.coverage.metrics import METRIC_KEYS, SIZE_BANDS
 from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK
 from tfod_anchors.fitting import OBJECTIVES
 from tfod_anchors.fitting.objective import describe_metric
 from tfod_anchors.pipeline import anchor_shapes_hw
 
 HELP = "fit the config's own anchor generator to the boxes"
-TABLE_KEYS = (*METRIC_KEYS, "num_unreachable")
+#: The text table's rows: the matcher's metrics, then YOLOv5's best possible recall and
+#: the mean number of positive anchors per box (``num_unreachable`` with ``--verbose``).
+TABLE_KEYS = (*METRIC_KEYS, "bpr_yolov5", "mean_positives")
+BPR_NOTE = ("bpr_yolov5: YOLOv5's best possible recall (an anchor within 4x of the box's "
+            "width and height); mean_positives: anchors per box at IoU >= the matched "
+            "threshold (few means few training targets per object)")
 UNREACHABLE_NOTE = ("num_unreachable: boxes an anchor shape would match if centred on them "
-                    "but no anchor at a grid position does (stride, border); not lost recall")
-#: ``fit`` warns when it fits fewer boxes than this.
-FEW_BOXES = 100
+                    "but no anchor at a grid position does (stride, border): no anchor shape "
+                    "reaches them; only a finer stride (an earlier feature map) would")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,6 +92,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --report: mark these anchor sets on the front plot: a JSON "
                              "object {name: [[w, h], ...]} in resized pixels (e.g. what "
                              "another anchor tool produced; single-map configs only)")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="also show num_unreachable: boxes a shape would match but no "
+                             "anchor position reaches (stride, border)")
     add_source_arguments(parser)
     add_augment_arguments(parser, default_on=True, seed=False)
     add_output_arguments(parser)
@@ -119,51 +126,6 @@ def comparison_table(fit: Any, after: dict | None = None, before: dict | None = 
     return table(rows)
 
 
-REASONS = {
-    "no_candidate": "no candidate changed the written values",
-    "rules": "every candidate would add a check error",
-    "guard": "the best candidate breaks the guard",
-    "static_guard": "the best candidate keeps the guard on the augmented boxes but breaks it "
-                    "on the static boxes",
-}
-
-
-def verdict(outcome: api.FitOutcome, writes: bool) -> str:
-    """One line: better, or why not (never "writing" when nothing is written)."""
-    fit = outcome.fit
-    gain = f"{fit.gain:+.4f} vs minimum gain {fit.min_gain:.4f}"
-    if fit.improved:
-        return f"better on objective {fit.objective!r} ({gain})"
-    why = REASONS.get(fit.reason)
-    if why is None:
-        why = (f"no meaningful improvement on objective {fit.objective!r} ({gain})"
-               if fit.reason == "min_gain" else
-               f"no better anchors found for objective {fit.objective!r}")
-    if outcome.forced and writes:
-        return f"{why}; --force: writing the best candidate anyway"
-    return f"{why}: nothing written"
-
-
-def _anchors_per_location(outcome: api.FitOutcome) -> tuple[list[int], list[int]]:
-    before, after = outcome.fit.anchors_per_location
-    if outcome.forced:
-        from tfod_anchors.anchors.model import build_model_generator
-
-        after = list(build_model_generator(outcome.config).num_anchors_per_location())
-    return before, after
-
-
-def _changed_fields(outcome: api.FitOutcome) -> tuple[dict, dict]:
-    """``(changed, previous)`` of what is written: the fit's, or with ``--force`` the
-    best candidate's (``fit.generator`` is the config's own when nothing improved)."""
-    fit = outcome.fit
-    if not outcome.forced:
-        return fit.changed, fit.previous
-    from tfod_anchors.fitting import generator_diff
-
-    return generator_diff(fit.generator, fit.best_generator, fit.kind)
-
-
 def run(args: Any) -> int:
     progress = None if args.quiet or args.json else (lambda msg: say(args, f"  {msg}"))
     write_notes = api.check_writable(args.config, output=args.output,
@@ -174,100 +136,32 @@ def run(args: Any) -> int:
         force=args.force, guard=args.guard, progress=progress,
         augment=augment_value(augment_options(args, default_on=True)),
     )
-    fit = outcome.fit
-    take = fit.improved or outcome.forced
-    changed, previous = _changed_fields(outcome) if take else ({}, {})
-    apl_before, apl_after = _anchors_per_location(outcome) if take else \
-        fit.anchors_per_location
-    warnings = []
-    if take and apl_before != apl_after:
-        checkpoint = cq.fine_tune_checkpoint(outcome.config)
-        msg = (f"anchors per location change from {apl_before} to {apl_after}: the box "
-               "predictor's shapes change")
-        if checkpoint:
-            msg += (f", so its weights will NOT restore from fine_tune_checkpoint "
-                    f"{checkpoint!r}")
-        warnings.append(msg)
-    if outcome.patch_warning:
-        warnings.append(outcome.patch_warning)
-    # a new error in what would be written, or errors that ruled out every candidate
-    blocking = outcome.blocking_findings or (fit.rejected if fit.reason == "rules" else [])
-    for f in outcome.new_findings:
-        if f["severity"] == "warning":
-            warnings.append(f"the fitted config adds check finding {f['code']}: {f['message']}")
-    if outcome.boxes.num_boxes < FEW_BOXES:
-        warnings.append(f"only {outcome.boxes.num_boxes} box(es) were fitted: anchors fitted to "
-                        f"fewer than {FEW_BOXES} boxes follow those boxes, not the objects the "
-                        "model will meet; check the input or treat the result with care")
-    wants_file = bool(args.output or args.in_place)
+    blocking = results.blocking(outcome)
     written = backup = None
-    if take and wants_file and not blocking:
+    if results.takes(outcome) and (args.output or args.in_place) and not blocking:
         details = api.write_fitted_details(outcome, output=args.output,
                                            in_place=args.in_place, backup=not args.no_backup)
         written, backup = details.path, details.backup
         write_notes += details.notes
-    warnings += write_notes
     report_paths = []
     if args.report:
         report_paths = write_fit_report(args.report, outcome, seed=args.seed,
                                         peer_sets=read_peer_sets(args.peer_sets))
-    line = verdict(outcome, written is not None)
-    if blocking:
-        line = (f"the fitted config would fail check "
-                f"({', '.join(f['code'] for f in blocking)}): nothing written")
-    code = EXIT_CHECK_FAILED if blocking else EXIT_OK
-    after = fit.best_after if outcome.forced and fit.best_after else fit.after
-    static_after = fit.static_best_after if outcome.forced and fit.static_best_after \
-        else fit.static_after
+    doc = outcome.to_json(written=written, notes=write_notes, report=report_paths)
     for f in blocking:
         warn(args, f"the fitted config would fail check: {f['code']}: {f['message']}")
-    for w in warnings:
+    for w in doc["warnings"]:
         warn(args, w)
+    code = EXIT_CHECK_FAILED if blocking else EXIT_OK
     if args.json:
-        emit_json({
-            "config": args.config,
-            "num_images": outcome.num_images,
-            "num_boxes": outcome.boxes.num_boxes,
-            "skipped": outcome.skipped,
-            "skip_examples": outcome.skip_examples,
-            "matched_threshold": fit.matched_threshold,
-            "objective": fit.objective,
-            "improved": fit.improved,
-            "forced": outcome.forced,
-            "verdict": line,
-            "gain": fit.gain,
-            "min_gain": fit.min_gain,
-            "distribution": "static" if outcome.augmentation is None else "augmented",
-            "before": ordered_metrics(fit.before),
-            "after": ordered_metrics(after),
-            "static_before": _metrics_or_none(fit.static_before),
-            "static_after": _metrics_or_none(static_after),
-            "augmentation": outcome.augmentation,
-            "moved": {k: float(after[k]) - float(fit.before[k]) for k in METRIC_KEYS},
-            "anchor_generator": {"kind": fit.kind, **changed} if take else {},
-            "previous": previous if take else {},
-            "anchors_per_location": {"before": apl_before, "after": apl_after},
-            "guard": fit.guard,
-            "static_guard": fit.static_guard if outcome.augmentation is not None else None,
-            "guard_spec": fit.guard_spec,
-            "guard_blocked": fit.blocked,
-            "new_findings": outcome.new_findings or blocking,
-            "warnings": warnings,
-            "written": written,
-            "diff": outcome.diff if take and not written else "",
-            "report": [str(p) for p in report_paths],
-            # wall-clock timing would make the output differ between identical runs
-            "diagnostics": {k: v for k, v in fit.diagnostics.items()
-                            if "seconds" not in k},
-        })
+        emit_json(doc)
         return code
-    for text in human_lines(outcome, after, changed, previous, apl_before, apl_after,
-                            static_after):
+    for text in human_lines(outcome, verbose=args.verbose):
         out(args, text)
-    out(args, line)
+    out(args, doc["verdict"])
     if written:
         say(args, f"wrote {written}" + (f" (previous text kept in {backup})" if backup else ""))
-    elif take and not blocking and outcome.diff:
+    elif results.takes(outcome) and not blocking and outcome.diff:
         say(args, "dry run (no --output/--in-place), nothing written; the patch would be")
         out(args, outcome.diff.rstrip("\n"))
     for path in report_paths:
@@ -275,60 +169,75 @@ def run(args: Any) -> int:
     return code
 
 
-def _metrics_or_none(metrics: dict | None) -> dict | None:
-    return ordered_metrics(metrics) if metrics is not None else None
-
-
 def _guard_line(where: str, floors: dict[str, float], matched: float) -> str:
     return f"guard ({where}): " + ", ".join(
         f"{describe_metric(k, matched)} >= {v:.3f}" for k, v in floors.items())
 
 
-def human_lines(outcome: api.FitOutcome, after: dict, changed: dict, previous: dict,
-                apl_before: list[int], apl_after: list[int],
-                static_after: dict | None = None) -> list[str]:
-    """The text report above the verdict: what was read and dropped, the table (and
-    which boxes it is about), the guard, the gain, the new values."""
+def _read_lines(outcome: api.FitOutcome) -> list[str]:
+    """What was read (static or augmented) and what was skipped or dropped."""
     fit = outcome.fit
     aug = outcome.augmentation
-    lines = [f"{outcome.boxes.num_boxes} boxes in {outcome.num_images} images; {fit.kind}; "
-             f"matcher: {fit.before.get('matcher_source', '')}"]
+    what = f"{outcome.boxes.num_boxes} boxes in {outcome.num_images} images"
     if aug is not None:
         ops = ", ".join(f"{s['index']}:{s['op']}" for s in aug["steps"] if s["modelled"])
         static_n = outcome.static_boxes.num_boxes if outcome.static_boxes is not None else 0
-        lines[0] = (f"{outcome.boxes.num_boxes} augmented boxes ({aug['draws']} draw(s) of "
-                    f"{outcome.num_images} images through {ops}; seed {aug['seed']}; "
-                    f"{static_n} static boxes); {fit.kind}; matcher: "
-                    f"{fit.before.get('matcher_source', '')}")
+        what = (f"{outcome.boxes.num_boxes} augmented boxes ({aug['draws']} draw(s) of "
+                f"{outcome.num_images} images through {ops}; seed {aug['seed']}; "
+                f"{static_n} static boxes)")
+    lines = [f"{what}; {fit.kind}; matcher: {fit.before.get('matcher_source', '')}"]
     skips = skipped_lines(outcome.skipped, outcome.skip_examples)
     lines += ["skipped or dropped while reading (as `stats` reports them):", *skips] if skips \
         else ["nothing skipped or dropped while reading"]
+    return lines
+
+
+def human_lines(outcome: api.FitOutcome, *, verbose: bool = False) -> list[str]:
+    """The text report above the verdict: what was read and dropped, the table (and
+    which boxes it is about; ``num_unreachable`` with ``verbose``), the guard, the new
+    values."""
+    fit = outcome.fit
+    aug = outcome.augmentation
+    after, static_after = results.written_metrics(outcome)
+    lines = _read_lines(outcome)
     if aug is not None:
         lines.append("on the augmented boxes (the distribution fitted; --no-augment for the "
                      "static boxes):")
-    lines.append(comparison_table(fit, after))
-    lines.append(UNREACHABLE_NOTE)
+    keys = (*TABLE_KEYS, "num_unreachable") if verbose else TABLE_KEYS
+    lines.append(comparison_table(fit, after, keys=keys))
+    lines.append(BPR_NOTE)
+    if verbose:
+        lines.append(UNREACHABLE_NOTE)
     if aug is not None and fit.static_before is not None:
         lines.append("on the static boxes (the guard holds here too):")
         lines.append(comparison_table(fit, static_after or fit.static_before,
                                       fit.static_before, METRIC_KEYS))
-    where = "all augmented boxes" if aug is not None else "all boxes"
     if fit.guard:
+        where = "all augmented boxes" if aug is not None else "all boxes"
         lines.append(_guard_line(where, fit.guard, fit.matched_threshold))
     if aug is not None and fit.static_guard:
         lines.append(_guard_line("all static boxes", fit.static_guard, fit.matched_threshold))
     if fit.blocked:
         lines.append(f"the guard held: {fit.blocked['message']} (measured on "
                      f"{fit.blocked['measured_on']}; relax with --guard)")
-    if changed:
-        lines.append("new values: " + ", ".join(f"{k}: {v}" for k, v in changed.items()))
-        resized_lists = [f"{k} {len(previous[k])} -> {len(v)} values"
-                         for k, v in changed.items()
-                         if isinstance(v, list) and isinstance(previous.get(k), list)
-                         and len(v) != len(previous[k])]
-        if resized_lists and apl_before == apl_after:
-            lines.append(f"split changed ({', '.join(resized_lists)}); anchors per location "
-                         f"stay {apl_after}, so checkpoint shapes still match")
+    return lines + _new_value_lines(outcome)
+
+
+def _new_value_lines(outcome: api.FitOutcome) -> list[str]:
+    """The values that would be written, and whether a changed split keeps the
+    checkpoint's shapes."""
+    changed, previous = results.written_fields(outcome)
+    if not changed:
+        return []
+    lines = ["new values: " + ", ".join(f"{k}: {v}" for k, v in changed.items())]
+    apl_before, apl_after = results.anchors_per_location(outcome)
+    resized_lists = [f"{k} {len(previous[k])} -> {len(v)} values"
+                     for k, v in changed.items()
+                     if isinstance(v, list) and isinstance(previous.get(k), list)
+                     and len(v) != len(previous[k])]
+    if resized_lists and apl_before == apl_after:
+        lines.append(f"split changed ({', '.join(resized_lists)}); anchors per location "
+                     f"stay {apl_after}, so checkpoint shapes still match")
     return lines
 
 
@@ -374,9 +283,9 @@ def write_fit_report(directory: str, outcome: api.FitOutcome, *, seed: int = 0,
                          anchors_after=anchor_shapes_hw(outcome.config, resized),
                          coverage_before=fit.report_before, coverage_after=fit.report_after,
                          title=f"{resized.num_boxes} boxes, {fit.kind}")
-    after = fit.best_after if outcome.forced and fit.best_after else fit.after
+    after, _ = results.written_metrics(outcome)
     marks: dict[str, Any] = {"config": fit.before,
-                             "fit (written)" if take_written(outcome) else "fit": after}
+                             "fit (written)" if results.takes(outcome) else "fit": after}
     k = int(sum(fit.anchors_per_location[0]))
     ref = front.kmeans_set(resized, k, seed)
     ref_m = front.free_set_metrics(resized, cfg_before, ref) if ref is not None else None
@@ -393,7 +302,3 @@ def write_fit_report(directory: str, outcome: api.FitOutcome, *, seed: int = 0,
                         title=f"{resized.num_boxes} boxes, {fit.kind}; front points fitted "
                               f"without a guard for weights {', '.join(front.FRONT_WEIGHTS)}")
     return [*paths, path]
-
-
-def take_written(outcome: api.FitOutcome) -> bool:
-    return outcome.fit.improved or outcome.forced

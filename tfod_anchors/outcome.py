@@ -1,0 +1,203 @@
+"""What a fit or a check says, as text lines and as the one JSON document.
+
+The CLI prints these and the API's :meth:`~tfod_anchors.api.FitOutcome.to_json` and
+:meth:`~tfod_anchors.api.CheckOutcome.to_json` return them, so a pipeline step calling
+the API gets the document ``fit --json`` / ``check --json`` prints, key for key.
+Nothing here reads or writes files.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tfod_anchors.config import query as cq
+from tfod_anchors.coverage.metrics import METRIC_KEYS, ordered_metrics
+
+#: Decimals kept for floats in the JSON documents (stable across platforms).
+FLOAT_DIGITS = 6
+#: ``fit`` warns when it fits fewer boxes than this.
+FEW_BOXES = 100
+
+REASONS = {
+    "no_candidate": "no candidate changed the written values",
+    "rules": "every candidate would add a check error",
+    "guard": "the best candidate breaks the guard",
+    "static_guard": "the best candidate keeps the guard on the augmented boxes but breaks it "
+                    "on the static boxes",
+}
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with numpy types turned into Python ones and floats rounded to
+    ``FLOAT_DIGITS`` decimals, so the JSON is stable across platforms; NaN -> None."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return None if not math.isfinite(value) else round(value, FLOAT_DIGITS)
+    return value
+
+
+def takes(outcome: Any) -> bool:
+    """Whether the fit has values to write: an improvement, or ``force``."""
+    return bool(outcome.fit.improved or outcome.forced)
+
+
+def blocking(outcome: Any) -> list[dict[str, str]]:
+    """The check errors that stop the write: new ones in the patched config, or those
+    that ruled out every candidate."""
+    fit = outcome.fit
+    return outcome.blocking_findings or (list(fit.rejected) if fit.reason == "rules" else [])
+
+
+def verdict(outcome: Any, writes: bool) -> str:
+    """One line: better, or why not (never "writing" when nothing is written)."""
+    fit = outcome.fit
+    stop = blocking(outcome)
+    if stop:
+        return (f"the fitted config would fail check "
+                f"({', '.join(f['code'] for f in stop)}): nothing written")
+    gain = f"{fit.gain:+.4f} vs minimum gain {fit.min_gain:.4f}"
+    if fit.improved:
+        return f"better on objective {fit.objective!r} ({gain})"
+    why = REASONS.get(fit.reason)
+    if why is None:
+        why = (f"no meaningful improvement on objective {fit.objective!r} ({gain})"
+               if fit.reason == "min_gain" else
+               f"no better anchors found for objective {fit.objective!r}")
+    if outcome.forced and writes:
+        return f"{why}; --force: writing the best candidate anyway"
+    return f"{why}: nothing written"
+
+
+def anchors_per_location(outcome: Any) -> tuple[list[int], list[int]]:
+    """Anchors per location before and in what would be written."""
+    before, after = outcome.fit.anchors_per_location
+    if outcome.forced:
+        from tfod_anchors.anchors.model import build_model_generator
+
+        after = list(build_model_generator(outcome.config).num_anchors_per_location())
+    return list(before), list(after)
+
+
+def written_fields(outcome: Any) -> tuple[dict, dict]:
+    """``(changed, previous)`` of what would be written: the fit's, or with ``force``
+    the best candidate's (``fit.generator`` is the config's own when nothing improved);
+    empty when nothing would be."""
+    fit = outcome.fit
+    if not takes(outcome):
+        return {}, {}
+    if not outcome.forced:
+        return fit.changed, fit.previous
+    from tfod_anchors.fitting import generator_diff
+
+    return generator_diff(fit.generator, fit.best_generator, fit.kind)
+
+
+def written_metrics(outcome: Any) -> tuple[dict, dict | None]:
+    """Metrics of what would be written, on the fitted boxes and on the static boxes
+    (the best candidate's with ``force``)."""
+    fit = outcome.fit
+    after = fit.best_after if outcome.forced and fit.best_after else fit.after
+    static_after = fit.static_best_after if outcome.forced and fit.static_best_after \
+        else fit.static_after
+    return after, static_after
+
+
+def fit_warnings(outcome: Any) -> list[str]:
+    """What a user must know before using the result: the box predictor's shapes, a
+    whole-file rewrite, new check warnings, too few boxes."""
+    warnings = []
+    if takes(outcome):
+        apl_before, apl_after = anchors_per_location(outcome)
+        if apl_before != apl_after:
+            checkpoint = cq.fine_tune_checkpoint(outcome.config)
+            msg = (f"anchors per location change from {apl_before} to {apl_after}: the box "
+                   "predictor's shapes change")
+            if checkpoint:
+                msg += (f", so its weights will NOT restore from fine_tune_checkpoint "
+                        f"{checkpoint!r}")
+            warnings.append(msg)
+    if outcome.patch_warning:
+        warnings.append(outcome.patch_warning)
+    for f in outcome.new_findings:
+        if f["severity"] == "warning":
+            warnings.append(f"the fitted config adds check finding {f['code']}: {f['message']}")
+    if outcome.boxes.num_boxes < FEW_BOXES:
+        warnings.append(f"only {outcome.boxes.num_boxes} box(es) were fitted: anchors fitted to "
+                        f"fewer than {FEW_BOXES} boxes follow those boxes, not the objects the "
+                        "model will meet; check the input or treat the result with care")
+    return warnings
+
+
+def _metrics_or_none(metrics: dict | None) -> dict | None:
+    return ordered_metrics(metrics) if metrics is not None else None
+
+
+def fit_document(outcome: Any, *, written: str | None = None, notes: Sequence[str] = (),
+                 report: Sequence[Any] = ()) -> dict[str, Any]:
+    """The ``fit --json`` document (plain JSON types). ``written``: the path written, if
+    any; ``notes``: the writer's notes (added to ``warnings``); ``report``: the plots."""
+    fit = outcome.fit
+    take = takes(outcome)
+    changed, previous = written_fields(outcome)
+    apl_before, apl_after = anchors_per_location(outcome) if take else \
+        fit.anchors_per_location
+    after, static_after = written_metrics(outcome)
+    return jsonable({
+        "config": outcome.loaded.path if outcome.loaded is not None else None,
+        "num_images": outcome.num_images,
+        "num_boxes": outcome.boxes.num_boxes,
+        "skipped": outcome.skipped,
+        "skip_examples": outcome.skip_examples,
+        "matched_threshold": fit.matched_threshold,
+        "objective": fit.objective,
+        "improved": fit.improved,
+        "forced": outcome.forced,
+        "verdict": verdict(outcome, written is not None),
+        "gain": fit.gain,
+        "min_gain": fit.min_gain,
+        "distribution": "static" if outcome.augmentation is None else "augmented",
+        "before": ordered_metrics(fit.before),
+        "after": ordered_metrics(after),
+        "static_before": _metrics_or_none(fit.static_before),
+        "static_after": _metrics_or_none(static_after),
+        "augmentation": outcome.augmentation,
+        "moved": {k: float(after[k]) - float(fit.before[k]) for k in METRIC_KEYS},
+        "anchor_generator": {"kind": fit.kind, **changed} if take else {},
+        "previous": previous,
+        "anchors_per_location": {"before": apl_before, "after": apl_after},
+        "guard": fit.guard,
+        "static_guard": fit.static_guard if outcome.augmentation is not None else None,
+        "guard_spec": fit.guard_spec,
+        "guard_blocked": fit.blocked,
+        "new_findings": outcome.new_findings or blocking(outcome),
+        "warnings": [*fit_warnings(outcome), *notes],
+        "written": written,
+        "diff": outcome.diff,
+        "report": [str(p) for p in report],
+        # wall-clock timing would make the output differ between identical runs
+        "diagnostics": {k: v for k, v in fit.diagnostics.items() if "seconds" not in k},
+    })
+
+
+def check_document(outcome: Any) -> dict[str, Any]:
+    """The ``check --json`` document (plain JSON types)."""
+    from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK
+
+    return jsonable({"config": outcome.config_path, "ok": outcome.ok,
+                     "exit_code": EXIT_OK if outcome.ok else EXIT_CHECK_FAILED,
+                     "strict": outcome.strict, "findings": outcome.findings,
+                     "coverage": outcome.coverage, "augmentation": outcome.augmentation})
