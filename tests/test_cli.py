@@ -351,6 +351,75 @@ def test_cluster_recovers_exact_shapes(capsys, dataset):
     assert [e["k"] for e in doc["elbow"]] == [1, 2]
 
 
+CLUSTER_BLOCK = """\
+first_stage_anchor_generator {
+  grid_anchor_generator {
+    height: 16
+    width: 16
+    height_stride: 16
+    width_stride: 16
+    height_offset: 8
+    width_offset: 8
+    scales: [1, 1.5]
+    aspect_ratios: [1]
+  }
+}"""
+
+
+def test_cluster_prints_a_config_block_and_writes_it_as_fit_does(capsys, dataset):
+    # centroids 16 and 24 px on a 16 px base: scales 1 and 1.5, one ratio (the config's count)
+    code, out, _ = run_cli(capsys, "cluster", "--config", dataset["config"], "--k", "2")
+    assert code == 0 and CLUSTER_BLOCK in out and "{'kind'" not in out
+    target = dataset["dir"] / "clustered.config"
+    code, doc, _ = run_json(capsys, "cluster", "--config", dataset["config"], "--k", "2",
+                            "--output", target)
+    assert code == 0 and doc["written"] == str(target) and doc["config_block"] == CLUSTER_BLOCK
+    assert doc["findings"] == [] and doc["distribution"] == "static"
+    old, new = dataset["config"].read_text(), target.read_text()
+    assert _changed_lines(old, new) == [old.splitlines().index("        scales: [1.0, 3.0]")]
+    assert api.coverage(str(target), augment=False)["mean_iou"] == pytest.approx(1.0)
+    code, doc, _ = run_json(capsys, "cluster", "--config", dataset["config"], "--k", "2",
+                            "--in-place")
+    assert code == 0 and dataset["config"].read_text() == new
+    assert (dataset["dir"] / "pipeline.config.bak").read_text() == old
+
+
+def test_cluster_reports_checks_rules_and_refuses_flags_it_cannot_honour(capsys, dataset):
+    # 8 and 24 px boxes: an 8 px anchor (scale 0.5) on the stride-16 map is check's
+    # anchor_below_stride, a warning: reported, and the config is still written
+    small = write_records(dataset["dir"] / "small.tfrecord", [
+        _example([[0.25, 0.25, 0.375, 0.375], [0.4375, 0.4375, 0.8125, 0.8125]])] * 4)
+    config = dataset["dir"] / "small.config"
+    config.write_text(CONFIG % {"fe_stride": 16, "records": small})
+    code, doc, _ = run_json(capsys, "cluster", "--config", config, "--k", "2", "--output",
+                            dataset["dir"] / "small_fitted.config")
+    assert code == 0 and "scales: [0.5, 1.5]" in doc["config_block"]
+    assert [f["code"] for f in doc["findings"]] == ["anchor_below_stride"]
+    assert doc["written"] == str(dataset["dir"] / "small_fitted.config")
+    for extra in (["--k", "1:2", "--output", "x.config"],
+                  ["--k", "2", "--normalized", "--input", dataset["records"], "--in-place"]):
+        argv = ["cluster", *extra] if "--normalized" in extra else \
+            ["cluster", "--config", config, *extra]
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2 and err.count("\n") == 1
+    assert not (dataset["dir"] / "x.config").exists()
+
+
+def test_cluster_draws_the_augmentation_as_fit_does(capsys, dataset):
+    config = dataset["dir"] / "flip.config"
+    config.write_text(dataset["config"].read_text().replace(
+        "batch_size: 1",
+        "batch_size: 1\n  data_augmentation_options { random_horizontal_flip {} }"))
+    code, doc, _ = run_json(capsys, "cluster", "--config", config, "--k", "2")
+    # four draws per image by default, as fit: 4 images x 2 boxes x 4 draws; flips keep sizes
+    assert doc["distribution"] == "augmented" and doc["num_boxes"] == 32
+    np.testing.assert_allclose(doc["centroids"], [[16, 16], [24, 24]])
+    code, doc, _ = run_json(capsys, "cluster", "--config", config, "--k", "2", "--no-augment")
+    assert doc["distribution"] == "static" and doc["num_boxes"] == 8
+    code, fitted, _ = run_json(capsys, "fit", config)
+    assert fitted["distribution"] == "augmented" and fitted["num_boxes"] == 32
+
+
 def test_module_entry_point_and_usage_errors(capsys):
     proc = subprocess.run([sys.executable, "-m", "tfod_anchors", "--version"],
                           capture_output=True, text=True, cwd=ROOT)

@@ -291,19 +291,28 @@ def write_fitted_details(outcome: FitOutcome, *, output: str | None = None,
         text = outcome.text
     if in_place == bool(output):
         raise UsageError("write_fitted needs exactly one of output=PATH or in_place=True")
-    assert in_place or output is not None
-    if output and outcome.loaded is not None and same_file(output, outcome.loaded.path):
+    return write_patched(text, outcome.config, outcome.loaded, output=output,
+                         in_place=in_place, backup=backup)
+
+
+def write_patched(text: str, config: Any, loaded: LoadedConfig | None, *,
+                  output: str | None = None, in_place: bool = False,
+                  backup: bool = True) -> Written:
+    """Write a patched config ``text`` (parsed: ``config``) read from ``loaded``, the
+    way :func:`write_fitted` does: atomically to ``output`` (a note when relative paths
+    stay behind), or over ``loaded`` (change check, backup)."""
+    if output and loaded is not None and same_file(output, loaded.path):
         in_place = True
     if in_place:
-        if outcome.loaded is None:
+        if loaded is None:
             raise UsageError("in_place needs a config that was read from a file")
-        return write_config(text, outcome.loaded.path, backup=backup,
-                            expected_fingerprint=outcome.loaded.fingerprint)
+        return write_config(text, loaded.path, backup=backup,
+                            expected_fingerprint=loaded.fingerprint)
     written = write_new(text, str(output))
-    if outcome.loaded is None:
+    if loaded is None:
         return written
-    source = outcome.loaded.path
-    behind = pipeline.paths_left_behind(outcome.config, source, str(output))
+    source = loaded.path
+    behind = pipeline.paths_left_behind(config, source, str(output))
     if behind:
         written = replace(written, notes=(*written.notes, (
             f"{output} keeps the config's relative paths ({'; '.join(behind)}), found only "

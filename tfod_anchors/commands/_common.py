@@ -50,7 +50,8 @@ def add_source_arguments(parser: argparse.ArgumentParser, required: bool = False
     group.add_argument("--input", "-i", dest="inputs", action="append", default=[],
                        required=required, metavar="SRC",
                        help="TFRecord path/glob (gs:// allowed), COCO .json, VOC .xml directory or "
-                            ".csv; repeatable. Default: the config's train_input_reader paths")
+                            ".csv; repeatable. Default: the config's train_input_reader paths "
+                            "(needed when the command has no config)")
     group.add_argument("--compression", choices=["auto", "none", "gzip", "zlib"], default="auto",
                        help="TFRecord compression (default: the config's, else detected)")
     group.add_argument("--label-map", metavar="PBTXT",
