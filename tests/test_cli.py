@@ -420,6 +420,44 @@ def test_cluster_draws_the_augmentation_as_fit_does(capsys, dataset):
     assert fitted["distribution"] == "augmented" and fitted["num_boxes"] == 32
 
 
+def _subparsers():
+    from tfod_anchors.cli import COMMANDS, build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    return {name: sub.choices[name] for name in COMMANDS}
+
+
+def test_every_flag_of_every_command_has_help_true_to_its_default():
+    import re
+
+    for name, parser in _subparsers().items():
+        for action in parser._actions:
+            if not action.option_strings or action.dest == "help":
+                continue
+            assert action.help and len(action.help) > 10, (name, action.option_strings)
+            claim = re.search(r"\(default:? (-?[0-9.]+)\)", action.help)
+            if claim and isinstance(action.default, (int, float)) and \
+                    not isinstance(action.default, bool):
+                assert float(claim.group(1)) == action.default, (name, action.option_strings)
+
+
+def test_commands_with_a_config_read_its_inputs_when_there_is_no_input(capsys, dataset):
+    helps = {name: parser.format_help() for name, parser in _subparsers().items()}
+    # --input's help promises the config's train_input_reader paths: every command that
+    # takes a config and --input keeps that promise (extract: tested with the caches)
+    for name in ("fit", "check", "stats", "cluster"):
+        assert "Default: the config's train_input_reader" in " ".join(helps[name].split())
+    cfg = dataset["config"]
+    for argv in (["fit", cfg, "--no-augment"], ["check", cfg, "--no-augment"],
+                 ["stats", "--config", cfg], ["cluster", "--config", cfg, "--k", "2"]):
+        code, doc, err = run_json(capsys, *argv)
+        assert code == 0, (argv, err)
+        assert (doc["coverage"] if argv[0] == "check" else doc)["num_boxes"] == 8, argv
+    code, _, err = run_cli(capsys, "stats")
+    assert code == 2 and "--input SRC, or --config CONFIG" in err
+
+
 def test_module_entry_point_and_usage_errors(capsys):
     proc = subprocess.run([sys.executable, "-m", "tfod_anchors", "--version"],
                           capture_output=True, text=True, cwd=ROOT)
