@@ -565,3 +565,11 @@ def test_check_to_json_is_the_cli_document(capsys, tmp_path):
     assert outcome.to_json() == doc
     assert doc["config"] == str(data["config"]) and doc["strict"] is True
     assert doc["coverage"]["mean_iou"] == pytest.approx((1 + 256 / 576) / 2, abs=1e-6)
+
+
+def test_api_docstring_examples_run_on_the_shipped_demos(monkeypatch):
+    import doctest
+
+    monkeypatch.chdir(ROOT)   # the demo configs name their data relative to the repository
+    result = doctest.testmod(api, optionflags=doctest.ELLIPSIS, report=True)
+    assert result.failed == 0 and result.attempted >= 20
