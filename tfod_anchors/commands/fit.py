@@ -42,7 +42,6 @@ from tfod_anchors.coverage.metrics import METRIC_KEYS, SIZE_BANDS
 from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK
 from tfod_anchors.fitting import OBJECTIVES
 from tfod_anchors.fitting.objective import describe_metric
-from tfod_anchors.pipeline import anchor_shapes_hw
 
 HELP = "fit the config's own anchor generator to the boxes"
 #: The text table's rows: the matcher's metrics, then YOLOv5's best possible recall and
@@ -86,8 +85,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="change the number of aspect ratios (changes anchors per location)")
     parser.add_argument("--report", metavar="DIR",
                         help="write PNG plots here: before/after shapes, IoU CDF, recall by "
-                             "size, and front.png, the trade-off front (a few extra fits) with "
-                             "the config, the fit, IoU k-means and any --peer-sets marked")
+                             "size, and front.png: the config, the fit, IoU k-means and any "
+                             "--peer-sets on matched recall vs mean IoU and another recall")
+    parser.add_argument("--report-front", action="store_true",
+                        help="with --report: also draw the trade-off front on front.png "
+                             "(seven unguarded fits: several times the fit's own time)")
     parser.add_argument("--peer-sets", metavar="FILE.json",
                         help="with --report: mark these anchor sets on the front plot: a JSON "
                              "object {name: [[w, h], ...]} in resized pixels (e.g. what "
@@ -145,8 +147,11 @@ def run(args: Any) -> int:
         write_notes += details.notes
     report_paths = []
     if args.report:
+        from tfod_anchors.plots.report import write_fit_report
+
         report_paths = write_fit_report(args.report, outcome, seed=args.seed,
-                                        peer_sets=read_peer_sets(args.peer_sets))
+                                        peer_sets=read_peer_sets(args.peer_sets),
+                                        front=args.report_front)
     doc = outcome.to_json(written=written, notes=write_notes, report=report_paths)
     for f in blocking:
         warn(args, f"the fitted config would fail check: {f['code']}: {f['message']}")
@@ -259,46 +264,3 @@ def read_peer_sets(path: str | None) -> dict[str, Any]:
         raise UsageError(f"{path}: --peer-sets needs a JSON object {{name: [[w, h], ...]}} "
                          f"({err})") from None
     return sets
-
-
-def write_fit_report(directory: str, outcome: api.FitOutcome, *, seed: int = 0,
-                     peer_sets: dict[str, Any] | None = None) -> list[Any]:
-    """The plots of a fit (``--report DIR``): before/after from the coverage reports
-    the fit already computed, and ``front.png`` (see
-    :mod:`tfod_anchors.fitting.front`)."""
-    from pathlib import Path
-
-    import numpy as np
-
-    from tfod_anchors.fitting import front
-    from tfod_anchors.plots.front import front_figure
-    from tfod_anchors.plots.report import write_report
-
-    resized = outcome.boxes
-    cfg_before = outcome.loaded.config if outcome.loaded else outcome.config
-    fit = outcome.fit
-    wh = np.stack([resized.widths, resized.heights], axis=1)
-    paths = write_report(directory, wh=wh,
-                         anchors_before=anchor_shapes_hw(cfg_before, resized),
-                         anchors_after=anchor_shapes_hw(outcome.config, resized),
-                         coverage_before=fit.report_before, coverage_after=fit.report_after,
-                         title=f"{resized.num_boxes} boxes, {fit.kind}")
-    after, _ = results.written_metrics(outcome)
-    marks: dict[str, Any] = {"config": fit.before,
-                             "fit (written)" if results.takes(outcome) else "fit": after}
-    k = int(sum(fit.anchors_per_location[0]))
-    ref = front.kmeans_set(resized, k, seed)
-    ref_m = front.free_set_metrics(resized, cfg_before, ref) if ref is not None else None
-    if ref_m is not None:
-        marks[f"IoU k-means ({k} free shapes)"] = ref_m
-    peers = {}
-    for name, shapes in (peer_sets or {}).items():
-        m = front.free_set_metrics(resized, cfg_before, shapes)
-        if m is not None:
-            peers[name] = [m]
-    points = front.trade_off_front(resized, cfg_before, seed=seed)
-    path = front_figure(Path(directory) / "front.png", fronts={fit.kind: points},
-                        marks=marks, peers=peers, matched_threshold=fit.matched_threshold,
-                        title=f"{resized.num_boxes} boxes, {fit.kind}; front points fitted "
-                              f"without a guard for weights {', '.join(front.FRONT_WEIGHTS)}")
-    return [*paths, path]

@@ -28,17 +28,45 @@ FRONT_SEARCH_BOXES = 4_000
 
 def trade_off_front(resized: ResizedBoxes, cfg: Any, *, seed: int = 0,
                     weights: tuple[str, ...] = FRONT_WEIGHTS) -> list[dict]:
-    """``[{"objective", "metrics"}]``: one unguarded fit per weight, measured exactly."""
+    """``[{"objective", "metrics", "guardable", "findings"}]``: one unguarded fit per
+    weight, measured exactly; ``guardable`` holds the values the guard's floors are on
+    (``band:NAME`` included), ``findings`` the codes of the ``check`` findings its values
+    add (e.g. ``anchor_below_stride``, which the stride guard refuses)."""
     from tfod_anchors.fitting.fit import fit_generator
-    from tfod_anchors.fitting.objective import Guard
+    from tfod_anchors.fitting.objective import Guard, flat_metrics
 
     out = []
     for name in weights:
         fit = fit_generator(resized, cfg, objective=name, seed=seed, guard=Guard.off(),
                             max_boxes_exact=FRONT_SEARCH_BOXES, unguarded_report=False)
         after = fit.after if fit.improved else (fit.best_after or fit.after)
-        out.append({"objective": name, "metrics": {k: float(after[k]) for k in METRIC_KEYS}})
+        codes = sorted({f["code"] if isinstance(f, dict) else f.code for f in fit.findings})
+        out.append({"objective": name, "metrics": {k: float(after[k]) for k in METRIC_KEYS},
+                    "guardable": flat_metrics(after), "findings": codes})
     return out
+
+
+def dominates(a: dict, b: dict, keys: tuple[str, ...] = METRIC_KEYS) -> bool:
+    """Whether metrics ``a`` are at least ``b``'s on every key and better on one."""
+    return all(a[k] >= b[k] for k in keys) and any(a[k] > b[k] for k in keys)
+
+
+def why_not_taken(point: dict, guard: dict[str, float], matched: float) -> str:
+    """Why the guarded fit did not take an unguarded front ``point`` that beats it: the
+    check findings the stride guard refuses, the guard floors it breaks, or neither
+    (then the guarded search did not reach it, or the static boxes' guard holds it)."""
+    from tfod_anchors.fitting.objective import describe_metric
+
+    reasons = []
+    if "anchor_below_stride" in point.get("findings", ()):
+        reasons.append("an anchor below its stride (stride guard)")
+    values = point.get("guardable", {})
+    broken = [describe_metric(k, matched) for k, floor in guard.items()
+              if k in values and values[k] < floor - 1e-12]
+    if broken:
+        reasons.append("guard floor(s) broken: " + ", ".join(broken))
+    return "; ".join(reasons) or ("no floor broken on these boxes: the guarded search did "
+                                  "not reach it, or the static boxes' guard holds it")
 
 
 def free_set_generator(cfg: Any, wh: np.ndarray) -> Any | None:
