@@ -51,12 +51,20 @@ def dominates(a: dict, b: dict, keys: tuple[str, ...] = METRIC_KEYS) -> bool:
     return all(a[k] >= b[k] for k in keys) and any(a[k] > b[k] for k in keys)
 
 
-def why_not_taken(point: dict, guard: dict[str, float], matched: float) -> str:
-    """Why the guarded fit did not take an unguarded front ``point`` that beats it: the
-    check findings the stride guard refuses, the guard floors it breaks, or neither
-    (then the guarded search did not reach it, or the static boxes' guard holds it)."""
+def why_not_taken(point: dict, fit: Any) -> str:
+    """Why the guarded fit (a :class:`~tfod_anchors.fitting.FitResult`) did not take an
+    unguarded front ``point`` that beats it: no gain on the fit's objective (``recall``
+    already at its best), the check findings the stride guard refuses, the guard floors
+    it breaks, or none of these (then the guarded search did not reach it, or the
+    static boxes' guard holds it)."""
     from tfod_anchors.fitting.objective import describe_metric
 
+    matched, guard = fit.matched_threshold, fit.guard or {}
+    if fit.objective == "recall":
+        mine, theirs = float(fit.after["recall_matched"]), point["metrics"]["recall_matched"]
+        if theirs < mine + fit.min_gain:
+            return (f"no gain on the objective 'recall' (recall@{matched:g} {theirs:.3f} vs "
+                    f"{mine:.3f}); an --objective weighing mean IoU (e.g. w:1,1,0) takes it")
     reasons = []
     if "anchor_below_stride" in point.get("findings", ()):
         reasons.append("an anchor below its stride (stride guard)")

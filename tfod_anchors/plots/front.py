@@ -75,8 +75,12 @@ def _draw_panel(ax: Any, x: str, fronts: dict[str, list[Any]], marks: dict[str, 
     for j, (label, point) in enumerate(marks.items()):
         m = _metrics(point)
         if x in m:
-            ax.scatter([m[x]], [m["recall"]], s=70, marker=MARK_MARKERS[j % len(MARK_MARKERS)],
-                       color=_mark_color(label), edgecolors="white", linewidths=0.8,
+            color = _mark_color(label)
+            hollow = color == BEFORE_COLOR   # the config: a ring, so a fit on it shows
+            ax.scatter([m[x]], [m["recall"]], s=150 if hollow else 70,
+                       marker=MARK_MARKERS[j % len(MARK_MARKERS)],
+                       facecolors="none" if hollow else color,
+                       edgecolors=color if hollow else "white", linewidths=1.8 if hollow else 0.8,
                        zorder=5, label=label)
 
 
@@ -98,19 +102,23 @@ def front_figure(path: Any, *, fronts: dict[str, list[Any]], marks: dict[str, An
             taken).
     """
     path = out_path(path)
-    with figure(path, figsize=(12.0, 6.4 + 0.18 * len(notes))) as fig:
-        axes = fig.subplots(1, 2)
+    with figure(path, figsize=(12.0, 6.6 + 0.17 * len(notes))) as fig:
+        grid = fig.add_gridspec(2, 2, height_ratios=[5.6, 0.55 + 0.17 * len(notes)])
+        axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])]
         for ax, (x, xlabel) in zip(axes, panels(matched_threshold)):
             _draw_panel(ax, x, fronts, marks, peers or {})
             ax.set_xlabel(xlabel)
             ax.set_ylabel(f"recall@{matched_threshold:g} (the matched threshold)")
             ax.grid(True, alpha=0.3)
+        below = fig.add_subplot(grid[1, :])
+        below.set_axis_off()
         handles, labels = axes[0].get_legend_handles_labels()
         if handles:
-            fig.legend(handles, labels, loc="outside lower center", ncol=min(3, len(labels)),
-                       fontsize=8, frameon=False)
+            below.legend(handles, labels, loc="upper center", ncol=min(4, len(labels)),
+                         fontsize=8, frameon=False)
         if notes:
-            fig.supxlabel("\n".join(notes), fontsize=8, x=0.01, ha="left")
+            below.text(0.0, 0.0, "\n".join(notes), fontsize=8, ha="left", va="bottom",
+                       transform=below.transAxes)
         set_title(axes[0], "Trade-off front: matched recall vs mean IoU / another recall",
                   title)
     return path

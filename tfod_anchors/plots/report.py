@@ -139,7 +139,7 @@ def write_fit_report(directory: Any, outcome: Any, *, seed: int = 0,
         for p in points:
             if fitting_front.dominates(p["metrics"], after):
                 notes.append(f"front point {p['objective']} beats the fit but was not taken: "
-                             + fitting_front.why_not_taken(p, fit.guard, fit.matched_threshold))
+                             + fitting_front.why_not_taken(p, fit))
     subtitle = title + ("; front: unguarded fits for weights "
                         + ", ".join(fitting_front.FRONT_WEIGHTS) if front else
                         "; the trade-off front is drawn with --report-front")
