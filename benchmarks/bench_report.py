@@ -32,7 +32,7 @@ from tfod_anchors.plots.report import write_fit_report  # noqa: E402
 FRCNN = str(ROOT / "configs/faster_rcnn_resnet50_640x640_coco_subset.config")
 CASES = {
     "coco_demo": (FRCNN, ()),
-    "ssd_demo": (str(ROOT / "configs/ssd_mobilenet_v2_300x300_raccoon.config"), ()),
+    "ssd_demo": (str(ROOT / "configs/ssd_mobilenet_v2_300x300_coco_subset.config"), ()),
     "voc": (FRCNN, ("voc",)),
 }
 

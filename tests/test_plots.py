@@ -62,9 +62,8 @@ def draw_all(out: Path) -> dict[str, Path]:
     before, after = rng.beta(5, 3, 500), rng.beta(6, 2, 500)
     return {
         "shapes": plot_box_shapes(wh, anchors, out / "shapes.png", title="synthetic"),
-        "shapes_two": plot_box_shapes(wh[:100], None, out / "two.png", title="t",
-                                            anchors_before=anchors,
-                                            anchors_after=anchors * 0.8),
+        "shapes_two": plot_box_shapes(wh[:100], anchors * 0.8, out / "two.png", title="t",
+                                      before=anchors),
         "cdf": plots.plot_iou_cdf(before, after, out / "cdf.png", matched_threshold=0.6),
         "bands": plots.plot_recall_by_size(metrics((10, 0.25), (20, 0.5), (30, 0.75)),
                                            metrics((10, 0.3), (20, 0.6), (30, 0.7)),

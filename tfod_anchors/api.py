@@ -259,7 +259,6 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         >>> round(after["recall_matched"], 6) == doc["after"]["recall_matched"]
         True
     """
-    from tfod_anchors.config.patch import patch_anchor_generator, unified_diff
     from tfod_anchors.fitting import Guard, fit_generator, with_generator
     from tfod_anchors.fitting.verify import new_findings
     from tfod_anchors.sources.raw import SKIP_KEYS
@@ -289,20 +288,28 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     new_cfg = with_generator(cfg, generator) if take else cq.as_pipeline(cfg)
     findings = [f.to_dict() for f in new_findings(cq.as_pipeline(cfg), generator)] \
         if take else []
-    text = original = None
-    diff, warning = "", None
-    if loaded is not None:
-        original = text = loaded.text
-        if take:
-            patch = patch_anchor_generator(loaded.text, cfg, generator, loaded.path)
-            text, warning = patch.text, patch.warning
-            diff = unified_diff(original, text, loaded.path)
-    return FitOutcome(config=new_cfg, fit=result, text=text, original_text=original, diff=diff,
+    text, diff, warning = _patched_text(loaded, cfg, generator if take else None)
+    return FitOutcome(config=new_cfg, fit=result, text=text,
+                      original_text=loaded.text if loaded else None, diff=diff,
                       patch_warning=warning, boxes=resized, loaded=loaded,
                       num_images=training.num_images,
                       skipped={**{k: 0 for k in SKIP_KEYS}, **training.skipped},
                       skip_examples=training.skip_examples, forced=forced,
                       new_findings=findings, augmentation=summary, static_boxes=static)
+
+
+def _patched_text(loaded: LoadedConfig | None, cfg: Any, generator: Any
+                  ) -> tuple[str | None, str, str | None]:
+    """``(text, diff, warning)`` of the file with ``generator`` patched in (the file's
+    own text and no diff when ``generator`` is None; all None/"" without a file)."""
+    from tfod_anchors.config.patch import patch_anchor_generator, unified_diff
+
+    if loaded is None:
+        return None, "", None
+    if generator is None:
+        return loaded.text, "", None
+    patch = patch_anchor_generator(loaded.text, cfg, generator, loaded.path)
+    return patch.text, unified_diff(loaded.text, patch.text, loaded.path), patch.warning
 
 
 def write_fitted(outcome: FitOutcome, *, output: str | None = None, in_place: bool = False,

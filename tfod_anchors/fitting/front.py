@@ -108,6 +108,12 @@ def free_set_generator(cfg: Any, wh: np.ndarray) -> Any | None:
     return out
 
 
+def holds_free_shapes(kind: str) -> bool:
+    """Whether a generator of this oneof ``kind`` can hold a free ``(w, h)`` set (a
+    flexible grid can; scales x ratios grids, SSD and multiscale generators cannot)."""
+    return kind == "flexible_grid_anchor_generator"
+
+
 def free_set_metrics(resized: ResizedBoxes, cfg: Any, wh: np.ndarray) -> dict | None:
     """Exact metrics of free ``(w, h)`` shapes in the config (None where they cannot sit)."""
     from tfod_anchors.anchors.model import layout_function

@@ -55,9 +55,9 @@ def write_report(
     if not metrics_before:
         raise UsageError("write_report needs metrics_before (or a CoverageReport)")
     shapes, cdf, bands = (out / name for name in REPORT_NAMES)
-    plot_box_shapes(wh, None, shapes, title=title, seed=seed,
-                    anchors_before=anchors_before, anchors_after=anchors_after,
-                    strides=strides)
+    plot_box_shapes(wh, anchors_after if anchors_after is not None else anchors_before, shapes,
+                    title=title, seed=seed, strides=strides,
+                    before=anchors_before if anchors_after is not None else None)
     plot_iou_cdf(coverage_before, coverage_after, cdf,
                  matched_threshold=metrics_before.get("matched_threshold"), title=title)
     plot_recall_by_size(metrics_before, metrics_after, bands, title=title)
@@ -93,9 +93,9 @@ def _front_marks(outcome: Any, seed: int) -> tuple[dict[str, Any], list[str]]:
     if ref_m is not None:
         label = f"IoU k-means ({k} free shapes)"
         marks[label] = ref_m
-        if fit.kind != "flexible_grid_anchor_generator" and front.dominates(ref_m, after):
+        if not front.holds_free_shapes(fit.kind) and front.dominates(ref_m, after):
             notes.append(f"{label} beats the fit but is not a {fit.kind} set: {k} free "
-                         "shapes need a flexible_grid_anchor_generator (a new box predictor)")
+                         "shapes need a flexible grid generator (a new box predictor)")
     return marks, notes
 
 

@@ -108,15 +108,14 @@ def _draw_strides(ax, strides: tuple[float, ...], lo: float) -> None:
                     va="bottom")
 
 
-def _anchor_sets(anchor_hw, anchors_before, anchors_after
-                 ) -> list[tuple[np.ndarray, str, str, str, bool]]:
+def _anchor_sets(anchor_hw, before) -> list[tuple[np.ndarray, str, str, str, bool]]:
     """``(hw, label, colour, marker, filled)`` per anchor set to draw."""
-    before = pairs(anchors_before, "anchors_before")
-    after = pairs(anchors_after, "anchors_after")
+    after = pairs(anchor_hw, "anchor_hw")
+    before = pairs(before, "before")
     if before is not None and after is not None:
         return [(before, "anchors before", BEFORE_COLOR, "o", False),
                 (after, "anchors after", AFTER_COLOR, "X", True)]
-    only = next((a for a in (after, before) if a is not None), pairs(anchor_hw, "anchor_hw"))
+    only = after if after is not None else before
     return [] if only is None else [(only, "anchors", AFTER_COLOR, "X", True)]
 
 
@@ -128,8 +127,7 @@ def plot_box_shapes(
     title: str | None = None,
     max_points: int = 50000,
     seed: int = 0,
-    anchors_before=None,
-    anchors_after=None,
+    before=None,
     strides: tuple[float, ...] = (),
 ) -> Path:
     """Box width vs height (resized px, log-log) with the anchor shapes on top.
@@ -139,21 +137,20 @@ def plot_box_shapes(
 
     Args:
         wh: ``[N, 2]`` box (width, height) in resized pixels.
-        anchor_hw: ``[S, 2]`` anchor (height, width) in resized pixels, or None; drawn as
-            "anchors" when ``anchors_before`` and ``anchors_after`` are not both given (a
-            single one of them replaces it).
+        anchor_hw: ``[S, 2]`` anchor (height, width) in resized pixels, or None: "anchors",
+            or with ``before`` the fitted set, "anchors after" (red).
         path: PNG to write.
         title: second title line (e.g. config and data names).
         max_points: boxes drawn at most; more are subsampled with ``seed``.
-        anchors_before, anchors_after: ``[S, 2]`` (height, width) anchor sets drawn in two
-            colours (current config in grey, fitted in red).
+        before: ``[S, 2]`` (height, width) of the config's own anchors, "anchors before"
+            (grey rings), or None.
         strides: feature-map strides in px, drawn as lines (none when empty).
     Returns:
         ``path`` as a :class:`Path`.
     """
     path = out_path(path)
     wh_all = pairs(wh, "wh", allow_none=False)
-    sets = _anchor_sets(anchor_hw, anchors_before, anchors_after)
+    sets = _anchor_sets(anchor_hw, before)
     assert wh_all is not None  # required above
     boxes = _positive(wh_all)
     empty = wh_all.shape[0] - boxes.shape[0]
