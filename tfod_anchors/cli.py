@@ -24,6 +24,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -58,6 +59,17 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         where = self.prog.replace("tfod-anchors", "").strip()
         raise UsageError(f"{where + ': ' if where else ''}{message} (see --help)")
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        """As argparse, but an unknown flag after a command is that command's error
+        (``stats: unrecognized arguments: ...``), also when it needs no other flag."""
+        known, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(known, "command", None)
+            subs = [a for a in self._actions if isinstance(a, argparse._SubParsersAction)]
+            owner = subs[0].choices.get(command, self) if subs and command else self
+            owner.error(f"unrecognized arguments: {' '.join(extras)}")
+        return known
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -270,7 +270,7 @@ def _print(args: Any, doc: dict[str, Any], runs: list[dict[str, Any]], pixels: b
     mapping = doc.get("generator")
     if mapping and "note" in mapping:
         out(args, f"as {mapping['kind']}: {mapping['note']}")
-    if proposal is None:
+    if proposal is None or not mapping:
         return
     what = "the factorised set, " if mapping["kind"] == "grid_anchor_generator" else ""
     out(args, f"as the config's {mapping['kind']} ({what}ready to paste; `fit` optimises "
