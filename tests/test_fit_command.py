@@ -236,3 +236,27 @@ def test_paths_relative_to_a_parent_of_the_config_are_found_from_anywhere(tmp_pa
     assert _resolve("demo/missing.record", str(config)) == "demo/missing.record"
     monkeypatch.chdir(project)
     assert _resolve("configs/demo/train.record", str(config)) == "configs/demo/train.record"
+
+
+def test_report_titles_say_which_boxes_and_the_front_is_opt_in(capsys, improvable, tmp_path):
+    pytest.importorskip("matplotlib")
+    from tfod_anchors import api
+    from tfod_anchors.plots.report import fit_report_title
+
+    assert fit_report_title(api.fit(str(improvable["config"]))) == \
+        "8 static boxes (4 images), grid_anchor_generator"
+    flip = improvable["dir"] / "flip.config"
+    flip.write_text(improvable["config"].read_text().replace(
+        "batch_size: 1",
+        "batch_size: 1\n  data_augmentation_options { random_horizontal_flip {} }"))
+    assert fit_report_title(api.fit(str(flip))) == \
+        "32 augmented boxes (4 draw(s) of 4 images, seed 0), grid_anchor_generator"
+    plain, front = tmp_path / "plain", tmp_path / "front"
+    code, doc, _ = run_json(capsys, "fit", improvable["config"], "--report", plain)
+    assert code == 0 and len(doc["report"]) == 4
+    code, doc, _ = run_json(capsys, "fit", improvable["config"], "--report", front,
+                            "--report-front")
+    assert code == 0 and len(doc["report"]) == 4
+    # the same marks; only --report-front adds the staircase of unguarded fits
+    assert (plain / "front.png").read_bytes() != (front / "front.png").read_bytes()
+    assert (plain / "shapes.png").read_bytes() == (front / "shapes.png").read_bytes()

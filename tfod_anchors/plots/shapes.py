@@ -62,7 +62,7 @@ def _draw_anchors(ax, hw: np.ndarray, label: str, color: str, marker: str, fille
 
 #: Box-size quantiles the axes span (with the anchors): degenerate boxes from augmented
 #: crops (widths of 1e-5 px) would otherwise stretch log axes over ten decades.
-AXIS_QUANTILES = (0.002, 0.998)
+AXIS_QUANTILES = (0.005, 0.995)
 
 
 def axis_span(boxes: np.ndarray, anchor_sets: list[np.ndarray],
