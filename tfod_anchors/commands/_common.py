@@ -43,12 +43,12 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                              "still print)")
 
 
-def add_source_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``box sources`` flags; :func:`source_options` turns them into
     :class:`~tfod_anchors.pipeline.SourceOptions`."""
     group = parser.add_argument_group("box sources")
     group.add_argument("--input", "-i", dest="inputs", action="append", default=[],
-                       required=required, metavar="SRC",
+                       metavar="SRC",
                        help="TFRecord path/glob (gs:// allowed), COCO .json, VOC .xml directory or "
                             ".csv; repeatable. Default: the config's train_input_reader paths "
                             "(needed when the command has no config)")
