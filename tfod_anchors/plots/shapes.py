@@ -96,15 +96,15 @@ def _draw_boxes(fig, ax, shown: np.ndarray, what: str, lo: float, hi: float) -> 
                 va="center", color="0.3")
 
 
-def _draw_strides(ax, strides: tuple[float, ...], lo: float) -> None:
+def _draw_strides(ax, strides: tuple[float, ...], hi: float) -> None:
     """The feature-map strides: an anchor narrower (lower) than its level's stride
     misses boxes centred between cells (``check``'s ``anchor_below_stride``)."""
     for i, stride in enumerate(sorted(set(strides))):
         ax.axvline(stride, color="#2ca02c", lw=0.9, ls="-.", alpha=0.8, zorder=3,
                    label="finest feature-map stride" if i == 0 else None)
         ax.axhline(stride, color="#2ca02c", lw=0.9, ls="-.", alpha=0.8, zorder=3)
-        ax.annotate(f"stride {stride:g}", (stride, lo * 1.15), xytext=(3, 0),
-                    textcoords="offset points", fontsize=7.5, color="#2ca02c", rotation=90,
+        ax.annotate(f"stride {stride:.3g} px", (hi / 1.1, stride), xytext=(0, 2),
+                    textcoords="offset points", fontsize=7.5, color="#2ca02c", ha="right",
                     va="bottom")
 
 
@@ -172,7 +172,7 @@ def plot_box_shapes(
         ax.set_yscale("log")
         _guides(ax, lo, hi)
         _draw_boxes(fig, ax, shown, what, lo, hi)
-        _draw_strides(ax, tuple(strides), lo)
+        _draw_strides(ax, tuple(strides), hi)
         for hw, label, color, marker, filled in sets:
             _draw_anchors(ax, hw, label, color, marker, filled)
         ax.set_xlim(lo, hi)
