@@ -67,15 +67,17 @@ def k_range(text: str) -> list[int]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     space = parser.add_mutually_exclusive_group(required=True)
     space.add_argument("--config", metavar="CONFIG",
-                       help="cluster in this config's resized pixels")
+                       help="cluster the boxes fit measures: this config's training boxes "
+                            "(its train_input_reader inputs unless --input), augmented as in "
+                            "training, in its resized pixels")
     space.add_argument("--normalized", action="store_true",
                        help="cluster boxes normalized per image (the YOLO9000 protocol)")
     parser.add_argument("--k", type=k_range, required=True, metavar="K|KMIN:KMAX",
                         help="number of clusters, or a range for the elbow curve")
     parser.add_argument("--metric", choices=["iou", "euclidean", "ratio-scale"], default="iou",
                         help="k-means distance: iou (1 - IoU of shapes, YOLOv2), euclidean "
-                             "(on w, h), ratio-scale (aspect ratios and scales clustered "
-                             "apart); default: iou")
+                             "(on w, h), ratio-scale (log aspect ratios and log scales clustered "
+                             "apart, K of each); default: iou")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the k-means starts and of the augmentation draws "
                              "(default 0)")
