@@ -260,3 +260,21 @@ def test_report_titles_say_which_boxes_and_the_front_is_opt_in(capsys, improvabl
     # the same marks; only --report-front adds the staircase of unguarded fits
     assert (plain / "front.png").read_bytes() != (front / "front.png").read_bytes()
     assert (plain / "shapes.png").read_bytes() == (front / "shapes.png").read_bytes()
+
+
+def test_cluster_does_not_write_a_set_that_fails_check(capsys, tmp_path):
+    # one centroid gives the SSD one aspect ratio: 2 anchors per location on the upper
+    # layers against 3 on the reduced lowest one, which a weight-shared predictor refuses
+    records = write_records(tmp_path / "train.tfrecord", [
+        _example([[0.1, 0.1, 0.5, 0.4], [0.2, 0.3, 0.9, 0.8]]) for _ in range(4)])
+    config = tmp_path / "pipeline.config"
+    config.write_text(SSD_WEIGHT_SHARED % {"records": records})
+    target = tmp_path / "out.config"
+    code, doc, err = run_json(capsys, "cluster", "--config", config, "--k", "1",
+                              "--output", target)
+    assert code == 1 and doc["written"] is None and not target.exists()
+    assert "weight_shared_anchors_differ" in [f["code"] for f in doc["findings"]]
+    assert "the clustered config would fail check: weight_shared_anchors_differ" in err
+    code, doc, _ = run_json(capsys, "cluster", "--config", config, "--k", "2",
+                            "--output", target)
+    assert code == 0 and doc["written"] == str(target) and doc["findings"] == []
