@@ -62,7 +62,6 @@ import datasets as D  # noqa: E402
 from bench_fit_front import PEERS, flexible_generator, peer_sets  # noqa: E402
 
 from tfod_anchors import api  # noqa: E402
-from tfod_anchors.anchors.model import layout_function  # noqa: E402
 from tfod_anchors.cluster import centroids  # noqa: E402
 from tfod_anchors.cluster.baselines import notebook_ratios  # noqa: E402
 from tfod_anchors.cluster.kmeans import iou_kmeans, resized_wh  # noqa: E402
@@ -76,6 +75,7 @@ from tfod_anchors.fitting.objective import make_objective  # noqa: E402
 from tfod_anchors.fitting.problem import build_problem  # noqa: E402
 from tfod_anchors.fitting.sample import draw, strata_keys  # noqa: E402
 from tfod_anchors.fitting.search import mutation_search  # noqa: E402
+from tfod_anchors.pipeline import layout_function  # noqa: E402
 
 SHARED = D.SHARED
 CONFIGS = {

@@ -32,11 +32,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfod_anchors import pipeline
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
-from tfod_anchors.config import query as cq
 from tfod_anchors.config.files import (
     LoadedConfig,
     Written,
@@ -49,8 +48,13 @@ from tfod_anchors.config.files import (
 )
 from tfod_anchors.config.query import PipelineLike
 from tfod_anchors.errors import ConfigError, UsageError
+from tfod_anchors.frameworks import ModelSpec, as_spec
 from tfod_anchors.pipeline import SourceOptions
 from tfod_anchors.rules import has_errors
+
+if TYPE_CHECKING:
+    from tfod_anchors.fitting.options import FitOptions
+    from tfod_anchors.fitting.result import FitResult
 
 
 @dataclass
@@ -84,7 +88,7 @@ class FitOutcome:
     """
 
     config: Any
-    fit: Any
+    fit: FitResult
     text: str | None
     original_text: str | None
     diff: str
@@ -143,11 +147,13 @@ class CheckOutcome:
         return check_document(self)
 
 
-def _config(config: PipelineLike) -> tuple[Any, LoadedConfig | None]:
+def _config(config: PipelineLike) -> tuple[ModelSpec, LoadedConfig | None]:
+    """The API edge: the config resolved once into a model spec (and the file it was
+    loaded from, when it was a path)."""
     if isinstance(config, (str, bytes)) or hasattr(config, "__fspath__"):
         loaded = load_config(str(config))
-        return loaded.config, loaded
-    return cq.as_pipeline(config), None
+        return as_spec(loaded.config, loaded.path), loaded
+    return as_spec(config), None
 
 
 def _source_options(inputs: str | Sequence[str] | None, sources: SourceOptions | None,
@@ -185,10 +191,10 @@ def resized_boxes(config: PipelineLike, inputs: str | Sequence[str] | None = Non
         >>> tfod_anchors.resized_boxes(raccoon).num_boxes
         868
     """
-    cfg, loaded = _config(config)
+    model, loaded = _config(config)
     options = _source_options(inputs, sources, source_options)
     augmentation = pipeline.AugmentOptions.from_value(augment, seed)
-    return pipeline.training_boxes(cfg, loaded.path if loaded else None, options, augmentation,
+    return pipeline.training_boxes(model, loaded.path if loaded else None, options, augmentation,
                                    boxes=boxes).resized
 
 
@@ -211,30 +217,33 @@ def coverage(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         >>> metrics["num_boxes"], round(metrics["mean_iou"], 3), metrics["recall_matched"]
         (217, 0.727, 1.0)
     """
-    cfg, loaded = _config(config)
+    model, loaded = _config(config)
     options = _source_options(inputs, sources, source_options)
     augmentation = pipeline.AugmentOptions.from_value(augment, seed)
-    resized = pipeline.training_boxes(cfg, loaded.path if loaded else None, options,
+    resized = pipeline.training_boxes(model, loaded.path if loaded else None, options,
                                       augmentation, boxes=boxes).resized
-    return pipeline.measure_coverage(resized, cfg).metrics
+    return pipeline.measure_coverage(resized, model).metrics
+
+
+#: The keywords of :func:`fit` that are :class:`~tfod_anchors.fitting.FitOptions`.
+FIT_KEYWORDS = ("objective", "seed", "num_scales", "num_aspect_ratios", "guard")
 
 
 def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         boxes: BoxSet | None = None, sources: SourceOptions | None = None,
-        objective: str = "recall", seed: int = 0,
-        num_scales: int | None = None, num_aspect_ratios: int | None = None,
-        force: bool = False, guard: Any = None,
-        progress: Callable[[str], None] | None = None,
-        augment: int | bool | None = None,
-        **source_options: Any) -> FitOutcome:
+        force: bool = False, progress: Callable[[str], None] | None = None,
+        augment: int | bool | None = None, **keywords: Any) -> FitOutcome:
     """Fit the config's own anchor generator to the boxes; no file is written.
 
-    The config is patched only when the fit beats it on ``objective`` by at least
-    the minimum gain within the guard; ``force`` patches in the best candidate
+    Keywords: the fit's options (:data:`FIT_KEYWORDS`: ``objective="recall"``,
+    ``seed=0``, ``num_scales``, ``num_aspect_ratios``, ``guard``; validated at once into
+    a :class:`~tfod_anchors.fitting.FitOptions`), and the source keywords of the module
+    docstring. The config is patched only when the fit beats it on ``objective`` by at
+    least the minimum gain within the guard; ``force`` patches in the best candidate
     measured anyway. ``guard``: a :class:`~tfod_anchors.fitting.Guard`, a ``--guard``
     spec string, or None (the default guard). The patched config is re-checked with
     the ``check`` rules (``FitOutcome.new_findings``). See
-    :func:`tfod_anchors.fitting.fit_generator` for the search.
+    :mod:`tfod_anchors.fitting.fit` for the search, in named steps.
 
     ``augment`` (as in :func:`coverage`): by default the fit is on the augmented
     distribution when the config has a step that changes boxes, and the guard holds
@@ -259,18 +268,18 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         >>> round(after["recall_matched"], 6) == doc["after"]["recall_matched"]
         True
     """
-    from tfod_anchors.fitting import Guard, fit_generator, with_generator
+    from tfod_anchors.fitting.fit import fit as fit_steps
     from tfod_anchors.fitting.verify import new_findings
     from tfod_anchors.sources.raw import SKIP_KEYS
 
-    cfg, loaded = _config(config)
+    model, loaded = _config(config)
     path = loaded.path if loaded else None
-    options = _source_options(inputs, sources, source_options)
-    pipeline.require_anchors(cfg, path, "fit")
-    if isinstance(guard, str):
-        guard = Guard.parse(guard)
-    augmentation = pipeline.AugmentOptions.from_value(augment, seed)
-    training = pipeline.training_boxes(cfg, path, options, augmentation, boxes=boxes,
+    options = _source_options(inputs, sources,
+                              {k: v for k, v in keywords.items() if k not in FIT_KEYWORDS})
+    pipeline.require_anchors(model, path, "fit")
+    settings = _fit_options({k: v for k, v in keywords.items() if k in FIT_KEYWORDS})
+    augmentation = pipeline.AugmentOptions.from_value(augment, settings.seed)
+    training = pipeline.training_boxes(model, path, options, augmentation, boxes=boxes,
                                        keep_static=True)
     summary = pipeline.augmentation_summary(training.augmentation)
     static = training.static if summary is not None else None
@@ -279,16 +288,13 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         progress(f"fitting {resized.num_boxes} augmented boxes ({summary['draws']} draw(s) "
                  f"of {training.num_images} images); the guard holds on the "
                  f"{static.num_boxes} static boxes too")
-    result = fit_generator(resized, cfg, objective=objective, seed=seed,
-                           num_scales=num_scales, num_aspect_ratios=num_aspect_ratios,
-                           guard=guard, progress=progress, static=static)
+    result = fit_steps(resized, model, settings, progress=progress, static=static)
     forced = force and not result.improved
     generator = result.best_generator if forced else result.generator
     take = result.improved or force
-    new_cfg = with_generator(cfg, generator) if take else cq.as_pipeline(cfg)
-    findings = [f.to_dict() for f in new_findings(cq.as_pipeline(cfg), generator)] \
-        if take else []
-    text, diff, warning = _patched_text(loaded, cfg, generator if take else None)
+    new_cfg = model.config_with(generator) if take else model.config
+    findings = [f.to_dict() for f in new_findings(model, generator)] if take else []
+    text, diff, warning = _patched_text(loaded, model, generator if take else None)
     return FitOutcome(config=new_cfg, fit=result, text=text,
                       original_text=loaded.text if loaded else None, diff=diff,
                       patch_warning=warning, boxes=resized, loaded=loaded,
@@ -298,17 +304,25 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
                       new_findings=findings, augmentation=summary, static_boxes=static)
 
 
-def _patched_text(loaded: LoadedConfig | None, cfg: Any, generator: Any
+def _fit_options(keywords: dict[str, Any]) -> FitOptions:
+    """The fit's options, validated once (a bad guard spec or objective name is a
+    UsageError before any box is read)."""
+    from tfod_anchors.fitting.options import FitOptions
+
+    return FitOptions.build(**keywords)
+
+
+def _patched_text(loaded: LoadedConfig | None, model: ModelSpec, generator: Any
                   ) -> tuple[str | None, str, str | None]:
     """``(text, diff, warning)`` of the file with ``generator`` patched in (the file's
     own text and no diff when ``generator`` is None; all None/"" without a file)."""
-    from tfod_anchors.config.patch import patch_anchor_generator, unified_diff
+    from tfod_anchors.config.patch import unified_diff
 
     if loaded is None:
         return None, "", None
     if generator is None:
         return loaded.text, "", None
-    patch = patch_anchor_generator(loaded.text, cfg, generator, loaded.path)
+    patch = model.text_patch(loaded.text, generator, loaded.path)
     return patch.text, unified_diff(loaded.text, patch.text, loaded.path), patch.warning
 
 
@@ -382,13 +396,13 @@ def check_writable(config: str, *, output: str | None = None,
     return []
 
 
-def _config_data_missing(cfg: PipelineLike, config_path: str | None) -> str | None:
+def _config_data_missing(model: ModelSpec, config_path: str | None) -> str | None:
     """Why the config's own training input cannot be read here, or None if it can."""
     import glob
     import os
 
     try:
-        paths = pipeline.config_sources(cfg, config_path)
+        paths = pipeline.config_sources(model, config_path)
     except UsageError as err:
         return err.message
     for path in paths:
@@ -426,18 +440,18 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         0
     """
     from tfod_anchors.coverage.metrics import ordered_metrics
-    from tfod_anchors.rules import WARNING, config_findings, coverage_findings, finding
+    from tfod_anchors.rules import WARNING, coverage_findings, finding
 
-    cfg, loaded = _config(config)
+    model, loaded = _config(config)
     path = loaded.path if loaded else None
     options = _source_options(inputs, sources, source_options)
     augmentation = pipeline.AugmentOptions.from_value(augment, seed)
-    findings = config_findings(cfg)
+    findings = model.config_findings()
     if any(f.code == "invalid_augmentation" for f in findings):
         augmentation = pipeline.AugmentOptions(pipeline.OFF, None, augmentation.seed)
     cov = summary = None
-    if cq.anchor_generator(cfg) is not None:
-        why = None if options.inputs or boxes is not None else _config_data_missing(cfg, path)
+    if model.anchors is not None:
+        why = None if options.inputs or boxes is not None else _config_data_missing(model, path)
         if why is not None and min_recall is not None:
             raise UsageError(f"--min-recall needs boxes: {why}")
         if why is not None:
@@ -445,9 +459,9 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         else:
             if boxes is None:
                 boxes = pipeline.read_config_boxes(
-                    cfg, path, options, truncate=not pipeline.wants_augmentation(cfg,
-                                                                                 augmentation))
-            measured = _coverage_unless_broken(cfg, path, options, augmentation, boxes,
+                    model, path, options,
+                    truncate=not pipeline.wants_augmentation(model, augmentation))
+            measured = _coverage_unless_broken(model, path, options, augmentation, boxes,
                                                findings)
             if measured is not None:
                 training, metrics = measured
@@ -462,7 +476,7 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
                         config_path=loaded.path if loaded else None, strict=strict)
 
 
-def _coverage_unless_broken(cfg: Any, path: str | None, options: SourceOptions,
+def _coverage_unless_broken(model: ModelSpec, path: str | None, options: SourceOptions,
                             augmentation: pipeline.AugmentOptions, boxes: BoxSet,
                             findings: list[Any]
                             ) -> tuple[pipeline.TrainingBoxes, dict[str, Any]] | None:
@@ -476,8 +490,8 @@ def _coverage_unless_broken(cfg: Any, path: str | None, options: SourceOptions,
     reason = f"the anchors cannot be built ({', '.join(blocking)})" if blocking else None
     if reason is None:
         try:
-            training = pipeline.training_boxes(cfg, path, options, augmentation, boxes=boxes)
-            return training, pipeline.measure_coverage(training.resized, cfg).metrics
+            training = pipeline.training_boxes(model, path, options, augmentation, boxes=boxes)
+            return training, pipeline.measure_coverage(training.resized, model).metrics
         except (ConfigError, UsageError) as err:  # e.g. a resizer or stride TFOD rejects
             if not has_errors(findings):
                 raise
@@ -500,6 +514,6 @@ def anchors(config: PipelineLike, image_size: tuple[int, int]) -> dict[str, Any]
     """
     from tfod_anchors.anchors.describe import describe_anchors
 
-    cfg, loaded = _config(config)
-    pipeline.require_anchors(cfg, loaded.path if loaded else None, "anchors")
-    return describe_anchors(cfg, image_size)
+    model, loaded = _config(config)
+    pipeline.require_anchors(model, loaded.path if loaded else None, "anchors")
+    return describe_anchors(model, image_size)

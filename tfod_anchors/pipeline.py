@@ -19,9 +19,10 @@ import numpy as np
 from tfod_anchors.anchors.layout import AnchorLayout
 from tfod_anchors.augment import AugmentResult
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
-from tfod_anchors.config import query as cq
-from tfod_anchors.config.query import PipelineLike
+from tfod_anchors.config.query import is_placeholder_path
+from tfod_anchors.coverage.metrics import CoverageReport
 from tfod_anchors.errors import ConfigError, UsageError
+from tfod_anchors.frameworks import ModelSpec, as_spec
 
 
 @dataclass(frozen=True)
@@ -71,37 +72,38 @@ def _resolve(path: str, config_path: str | None) -> str:
     return _beside(path, config_path) or path
 
 
-def paths_left_behind(cfg: PipelineLike, config_path: str, output: str) -> list[str]:
-    """The config's relative training paths (``train_input_reader``'s ``input_path``
-    and ``label_map_path``, as ``field: path``) that are found only beside the config:
-    not from the working directory (where TFOD looks) and not beside ``output``, where
-    a copy of the config is written (both as :func:`_beside` looks)."""
+def paths_left_behind(model: ModelSpec | Any, config_path: str, output: str) -> list[str]:
+    """The model config's (a spec, or a TFOD config) relative training paths (TFOD:
+    ``train_input_reader``'s ``input_path`` and ``label_map_path``, as ``field: path``)
+    that are found only beside the config: not from the working directory (where TFOD
+    looks) and not beside ``output``, where a copy of the config is written (both as
+    :func:`_beside` looks)."""
     if "://" in config_path or "://" in output:
         return []
-    train = cq.train_input_paths(cfg)
-    named = [("input_path", p) for p in train.paths]
-    label_map = cq.label_map_path(cfg)
+    inputs = as_spec(model).inputs
+    named = [("input_path", p) for p in inputs.paths]
+    label_map = inputs.label_map
     if label_map:
         named.append(("label_map_path", label_map))
     return [f"{field}: {path}" for field, path in named
             if path and "://" not in path and not os.path.isabs(path)
-            and not cq.is_placeholder_path(path) and not _found(path)
+            and not is_placeholder_path(path) and not _found(path)
             and _beside(path, config_path) is not None and _beside(path, output) is None]
 
 
-def config_sources(cfg: PipelineLike, config_path: str | None) -> list[str]:
+def config_sources(model: ModelSpec, config_path: str | None) -> list[str]:
     """The config's ``train_input_reader`` TFRecord paths, resolved.
 
     Raises:
         UsageError: the config names no usable input (template placeholders such as
             ``PATH_TO_BE_CONFIGURED``, another reader type): pass ``--input``.
     """
-    train = cq.train_input_paths(cfg)
+    train = model.inputs
     where = config_path or "config"
     if train.reader != "tf_record_input_reader" or not train.paths:
         raise UsageError(
             f"{where}: train_input_reader names no TFRecord input; pass --input SRC")
-    if any(cq.is_placeholder_path(p) for p in train.paths):
+    if any(is_placeholder_path(p) for p in train.paths):
         raise UsageError(
             f"{where}: train_input_reader.input_path is a template placeholder "
             f"({train.paths[0]!r}); pass --input SRC")
@@ -118,7 +120,7 @@ class ResolvedInputs:
     max_boxes: int | None
 
 
-def resolve_inputs(cfg: PipelineLike | None, config_path: str | None,
+def resolve_inputs(model: ModelSpec | None, config_path: str | None,
                    options: SourceOptions) -> ResolvedInputs:
     """``--input`` or, without it, the config's training input; the label map and
     ``max_number_of_boxes`` from the flags, else from the config (paths resolved as TFOD
@@ -129,36 +131,36 @@ def resolve_inputs(cfg: PipelineLike | None, config_path: str | None,
     """
     if options.inputs:
         specs = list(options.inputs)
-    elif cfg is not None:
-        specs = config_sources(cfg, config_path)
+    elif model is not None:
+        specs = config_sources(model, config_path)
     else:
         raise UsageError("no box source: pass --input SRC")
     label_map = options.label_map
-    if cfg is not None and label_map is None:
-        label_map = cq.label_map_path(cfg)
-        if label_map is not None and cq.is_placeholder_path(label_map):
+    if model is not None and label_map is None:
+        label_map = model.inputs.label_map
+        if label_map is not None and is_placeholder_path(label_map):
             label_map = None
         elif label_map is not None:
             label_map = _resolve(label_map, config_path)
-    return ResolvedInputs(specs, label_map, effective_max_boxes(cfg, options))
+    return ResolvedInputs(specs, label_map, effective_max_boxes(model, options))
 
 
-def effective_max_boxes(cfg: PipelineLike | None, options: SourceOptions) -> int | None:
+def effective_max_boxes(model: ModelSpec | None, options: SourceOptions) -> int | None:
     """``--max-boxes``, else the config's ``train_input_reader.max_number_of_boxes``
     (None without a config)."""
-    if options.max_boxes is not None or cfg is None:
+    if options.max_boxes is not None or model is None:
         return options.max_boxes
-    return cq.max_number_of_boxes(cfg)
+    return model.inputs.max_boxes
 
 
-def read_config_boxes(cfg: PipelineLike | None, config_path: str | None,
+def read_config_boxes(model: ModelSpec | None, config_path: str | None,
                       options: SourceOptions, *, truncate: bool = True) -> BoxSet:
     """Boxes from ``--input`` or, without it, from the config's training input, filtered
     as TFOD's input pipeline would (label map, and ``max_number_of_boxes`` unless
     ``truncate`` is False: the augmented path truncates after augmentation, as TFOD)."""
     from tfod_anchors.sources import read_boxes
 
-    inputs = resolve_inputs(cfg, config_path, options)
+    inputs = resolve_inputs(model, config_path, options)
     return read_boxes(
         inputs.specs,
         label_map_path=inputs.label_map,
@@ -229,13 +231,12 @@ def default_draws(num_boxes: int) -> int:
     return max(1, min(DEFAULT_DRAWS, DRAW_BOX_BUDGET // max(int(num_boxes), 1)))
 
 
-def wants_augmentation(cfg: PipelineLike, augmentation: AugmentOptions) -> bool:
-    """Whether :func:`training_boxes` will draw augmented boxes for this config."""
-    from tfod_anchors.augment import needs_augmentation
-
-    if augmentation.mode == OFF:
+def wants_augmentation(model: ModelSpec, augmentation: AugmentOptions) -> bool:
+    """Whether :func:`training_boxes` will draw augmented boxes for this model."""
+    augmenter = model.augmenter
+    if augmentation.mode == OFF or augmenter is None:
         return False
-    return augmentation.mode == ON or needs_augmentation(cq.augmentation_steps(cfg))
+    return augmentation.mode == ON or augmenter.changes_boxes
 
 
 @dataclass
@@ -280,13 +281,13 @@ class TrainingBoxes:
         return dict(source.skip_examples)
 
 
-def training_boxes(cfg: PipelineLike, config_path: str | None, options: SourceOptions,
+def training_boxes(model: ModelSpec, config_path: str | None, options: SourceOptions,
                    augmentation: AugmentOptions, *, boxes: BoxSet | None = None,
                    keep_static: bool = False) -> TrainingBoxes:
     """Read -> augment -> resize: the boxes the matcher sees in training.
 
     Args:
-        cfg: the config (its input, ``data_augmentation_options``, resizer).
+        model: the model spec (its input, augmenter, resizer).
         config_path: where it was read from (relative input paths), or None.
         options: how to read the boxes (``--input`` flags).
         augmentation: whether/how to draw the augmentation (:class:`AugmentOptions`).
@@ -298,32 +299,32 @@ def training_boxes(cfg: PipelineLike, config_path: str | None, options: SourceOp
         ConfigError: a step whose values TFOD's builder rejects, or no resizer.
         UsageError, InputError: as reading the boxes.
     """
-    from tfod_anchors.augment import augment
     from tfod_anchors.sources.filtering import keep_first_boxes
 
-    augmented = wants_augmentation(cfg, augmentation)
-    max_boxes = effective_max_boxes(cfg, options)
+    augmented = wants_augmentation(model, augmentation)
+    max_boxes = effective_max_boxes(model, options)
     if boxes is None:
-        read = read_config_boxes(cfg, config_path, options, truncate=not augmented)
+        read = read_config_boxes(model, config_path, options, truncate=not augmented)
     else:
         read = boxes
     if not augmented:
         truncated = keep_first_boxes(read, max_boxes)
-        resized = resize_for_config(truncated, cfg)
+        resized = resize_for_config(truncated, model)
         return TrainingBoxes(read=truncated, resized=resized, augmentation=None,
                              static_boxset=truncated, static=resized, max_boxes=max_boxes)
     draws = augmentation.draws or default_draws(read.num_boxes)
+    augmenter = model.augmenter
+    assert augmenter is not None  # wants_augmentation is False without one
     try:
-        result = augment(read, cq.augmentation_steps(cfg), draws=draws, seed=augmentation.seed,
-                         max_boxes=max_boxes)
+        result = augmenter(read, draws=draws, seed=augmentation.seed, max_boxes=max_boxes)
     except ConfigError as err:
         raise ConfigError(err.message, path=config_path) from None
     static_boxset: BoxSet | None = None
     static: ResizedBoxes | None = None
     if keep_static:
         static_boxset = keep_first_boxes(read, max_boxes)
-        static = resize_for_config(static_boxset, cfg)
-    return TrainingBoxes(read=read, resized=resize_for_config(result.boxset, cfg),
+        static = resize_for_config(static_boxset, model)
+    return TrainingBoxes(read=read, resized=resize_for_config(result.boxset, model),
                          augmentation=result, static_boxset=static_boxset, static=static,
                          max_boxes=max_boxes)
 
@@ -341,62 +342,53 @@ def augmentation_summary(result: AugmentResult | None) -> dict[str, Any] | None:
             "dropped": dict(result.dropped), "added": dict(result.added)}
 
 
-def resize_for_config(boxset: BoxSet, cfg: PipelineLike) -> ResizedBoxes:
-    """Stage 2: the config's own image resizer applied to every image."""
-    from tfod_anchors.resize import build_resizer, resize_boxes
+def resize_for_config(boxset: BoxSet, model: ModelSpec) -> ResizedBoxes:
+    """Stage 2: the model's own image resizer applied to every image."""
+    from tfod_anchors.resize import resize_boxes
 
-    resizer_msg = cq.image_resizer(cfg)
-    if resizer_msg is None:
-        raise ConfigError(f"model {cq.model_kind(cfg) or '(none)'} has no image_resizer")
-    return resize_boxes(boxset, build_resizer(resizer_msg))
+    return resize_boxes(boxset, model.resizer())
 
 
-def layout_function(cfg: PipelineLike) -> Callable[[tuple[int, int]], AnchorLayout]:
-    """Stage 3: padded ``(H, W)`` -> every anchor TFOD generates for it (cached)."""
-    from tfod_anchors.anchors import model as geometry
+def layout_function(model: ModelSpec | Any) -> Callable[[tuple[int, int]], AnchorLayout]:
+    """Stage 3: padded ``(H, W)`` -> every anchor the model generates for it (cached);
+    ``model`` a spec, or a TFOD config (resolved here)."""
+    model = as_spec(model)
+    require_anchors(model, None, "coverage")
+    return model.layout_function()
 
-    require_anchors(cfg, None, "coverage")
-    return geometry.layout_function(cfg)
 
-
-def measure_coverage(resized: ResizedBoxes, cfg: PipelineLike) -> Any:
-    """Stage 4: positioned coverage under the config's matcher."""
+def measure_coverage(resized: ResizedBoxes, model: ModelSpec) -> CoverageReport:
+    """Stage 4: positioned coverage under the model's matcher."""
     from tfod_anchors.coverage.metrics import evaluate
 
-    return evaluate(resized, layout_function(cfg), cq.matcher_spec(cfg))
+    return evaluate(resized, layout_function(model), model.matcher())
 
 
-def require_anchors(cfg: PipelineLike, config_path: str | None, command: str) -> None:
+def require_anchors(model: ModelSpec, config_path: str | None, command: str) -> None:
     """Refuse (exit 2) configs without an anchor generator for commands that need one, and
     anchor values no anchor can be built from (``check`` reports them as errors)."""
-    from tfod_anchors.rules import anchor_value_findings
-
-    generator = cq.anchor_generator(cfg)
-    if generator is None:
-        kind = cq.model_kind(cfg) or "(none)"
+    if model.anchors is None:
+        kind = model.family or "(none)"
         raise ConfigError(
             f"model {kind} has no anchor generator, so `{command}` has nothing to work on "
             "(anchor-free models such as CenterNet are not supported)", path=config_path)
-    kind = generator.WhichOneof("anchor_generator_oneof")
-    bad = anchor_value_findings(kind, getattr(generator, kind)) if kind else []
+    bad = model.anchor_value_findings()
     if bad:
         raise ConfigError(f"{bad[0].code}: {bad[0].message}", path=config_path)
 
 
 
-def resizer_description(cfg: PipelineLike) -> str:
-    """One line naming the config's resizer and its settings."""
-    from tfod_anchors.resize import build_resizer
-
-    return build_resizer(cq.image_resizer(cfg)).describe()
+def resizer_description(model: ModelSpec) -> str:
+    """One line naming the model's resizer and its settings."""
+    return model.resizer().describe()
 
 
-def anchor_shapes_hw(cfg: PipelineLike, resized: ResizedBoxes) -> np.ndarray | None:
+def anchor_shapes_hw(model: ModelSpec, resized: ResizedBoxes) -> np.ndarray | None:
     """float64 ``[S, 2]`` ``(height, width)`` in pixels of every anchor shape (all levels)
     for the most common padded shape, or None for models without anchors."""
-    if cq.anchor_generator(cfg) is None or resized.num_boxes == 0:
+    if model.anchors is None or resized.num_boxes == 0:
         return None
-    layout = layout_function(cfg)(resized.most_common_shape())
+    layout = layout_function(model)(resized.most_common_shape())
     if not layout.levels:
         return np.zeros((0, 2))
     return np.concatenate([level.sizes for level in layout.levels], axis=0)

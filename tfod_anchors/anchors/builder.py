@@ -34,6 +34,10 @@ _HOME = {
 }
 
 
+#: The generator a meta-architecture's sample configs use (``check``'s suggestion).
+DEFAULT_GENERATOR = {FASTER_RCNN: "grid_anchor_generator", SSD: "ssd_anchor_generator"}
+
+
 def _floats(values) -> tuple[float, ...]:
     return tuple(float(v) for v in values)
 

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from tfod_anchors.anchors.model import model_anchors, resized_shapes
-from tfod_anchors.config.query import PipelineLike
 from tfod_anchors.errors import UsageError, WriteError
 
 
@@ -24,7 +23,7 @@ def _outside(boxes: np.ndarray, padded: tuple[int, int]) -> int:
     return int(out.sum())
 
 
-def describe_anchors(cfg: PipelineLike, image_size: tuple[int, int]) -> dict[str, Any]:
+def describe_anchors(model: Any, image_size: tuple[int, int]) -> dict[str, Any]:
     """The ``anchors`` command's JSON object for one original image size ``(h, w)``.
 
     Keys: ``image_size``, ``resized_shape`` (true), ``padded_shape``,
@@ -35,6 +34,9 @@ def describe_anchors(cfg: PipelineLike, image_size: tuple[int, int]) -> dict[str
     ``level``, ``height``/``width`` in pixels, ``scale``, ``aspect_ratio`` as
     configured and ``pixel_aspect_ratio`` = width / height), and ``notes``.
     """
+    from tfod_anchors.frameworks import as_spec
+
+    cfg = as_spec(model).config  # a TFOD spec or config: this description is TFOD's
     true, padded = resized_shapes(cfg, image_size)
     anchors = model_anchors(cfg, padded)
     layout, generator = anchors.layout, anchors.generator

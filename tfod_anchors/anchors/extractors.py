@@ -190,7 +190,7 @@ def lookup(extractor_type: str) -> ExtractorSpec | None:
 
 
 @dataclass(frozen=True)
-class Problem:
+class ExtractorFinding:
     """Something about the extractor settings that TFOD rejects or mishandles."""
 
     code: str
@@ -221,7 +221,7 @@ class ExtractorGeometry:
     strides: list[int] = field(default_factory=list)
     levels: list[int] = field(default_factory=list)
     pyramid_levels: tuple[int, int] | None = None
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[ExtractorFinding] = field(default_factory=list)
 
     @property
     def known(self) -> bool:
@@ -272,12 +272,12 @@ def extractor_geometry(
         return geo
     geo.spec = spec
     if spec.exact_input is not None and (h, w) != (spec.exact_input, spec.exact_input):
-        geo.problems.append(Problem(
+        geo.problems.append(ExtractorFinding(
             "input_size_not_accepted",
             f"{type_} accepts only {spec.exact_input}x{spec.exact_input} inputs, got {h}x{w}; "
             f"use fixed_shape_resizer {{ height: {spec.exact_input} width: {spec.exact_input} }}"))
     elif min(h, w) < spec.min_input:
-        geo.problems.append(Problem(
+        geo.problems.append(ExtractorFinding(
             "input_below_extractor_minimum",
             f"{type_} needs inputs of at least {spec.min_input} pixels per side, got {h}x{w}; "
             "make the image resizer produce larger images"))
@@ -287,18 +287,18 @@ def extractor_geometry(
         _frcnn_maps(spec, extractor, geo)
     if any(min(s) <= 0 for s in geo.feature_map_shapes) and not any(
             p.code.startswith("input_") for p in geo.problems):
-        geo.problems.append(Problem(
+        geo.problems.append(ExtractorFinding(
             "input_below_extractor_minimum",
             f"{type_} has an empty feature map for a {h}x{w} input; use larger inputs"))
     return geo
 
 
-def _unknown(type_: str, meta: str, spec: ExtractorSpec | None) -> Problem:
+def _unknown(type_: str, meta: str, spec: ExtractorSpec | None) -> ExtractorFinding:
     if spec is not None:
-        return Problem("extractor_wrong_meta_architecture",
+        return ExtractorFinding("extractor_wrong_meta_architecture",
                        f"feature extractor {type_!r} belongs to {spec.meta_architecture}, not "
                        f"{meta}; pick one of the {meta} extractors")
-    return Problem("unknown_extractor",
+    return ExtractorFinding("unknown_extractor",
                    f"feature extractor type {type_!r} is not one TFOD registers for {meta}; "
                    "anchor positions cannot be checked against its feature maps")
 
@@ -312,7 +312,7 @@ def _ssd_maps(spec: ExtractorSpec, extractor: Any, geo: ExtractorGeometry) -> No
     has_pyramid = _has(extractor, "fpn") or _has(extractor, "bifpn")
     if spec.family in ("multires", "ppn", "spaghettinet"):
         if has_pyramid:
-            geo.problems.append(Problem(
+            geo.problems.append(ExtractorFinding(
                 "pyramid_not_supported",
                 f"{spec.type} takes no fpn/bifpn block (TFOD fails to build it); remove it"))
         count = spec.max_maps
@@ -334,14 +334,14 @@ def _ssd_maps(spec: ExtractorSpec, extractor: Any, geo: ExtractorGeometry) -> No
         return
     lo, hi = _pyramid_levels(spec, extractor)
     if spec.fixed_levels is not None and (lo, hi) != spec.fixed_levels:
-        geo.problems.append(Problem(
+        geo.problems.append(ExtractorFinding(
             "pyramid_levels_not_accepted",
             f"{spec.type} only supports levels {spec.fixed_levels[0]}..{spec.fixed_levels[1]} "
             f"(got {lo}..{hi}); set fpn min_level/max_level to those"))
         lo, hi = spec.fixed_levels
     _pyramid(spec, geo, lo, hi, crops=spec.crops_top_down and explicit)
     if explicit and not spec.explicit_padding_allowed:
-        geo.problems.append(Problem(
+        geo.problems.append(ExtractorFinding(
             "explicit_padding_not_accepted",
             f"{spec.type} rejects use_explicit_padding: true; remove it"))
 
@@ -350,12 +350,12 @@ def _pyramid(spec: ExtractorSpec, geo: ExtractorGeometry, lo: int, hi: int, crop
     ph, pw = geo.network_shape
     geo.pyramid_levels = (lo, hi)
     if lo < 2 and spec.family in ("fpn", "frcnn_fpn"):
-        geo.problems.append(Problem(
+        geo.problems.append(ExtractorFinding(
             "pyramid_levels_not_accepted",
             f"{spec.type} builds its FPN from level 2 up (min_level {lo}); set min_level >= 2"))
         lo = 2
     if hi < lo:
-        geo.problems.append(Problem(
+        geo.problems.append(ExtractorFinding(
             "pyramid_levels_not_accepted",
             f"{spec.type}: fpn max_level {hi} is below min_level {lo}; fix the levels"))
         return
@@ -375,7 +375,7 @@ def _pyramid(spec: ExtractorSpec, geo: ExtractorGeometry, lo: int, hi: int, crop
     if not crops:
         odd = sorted(set(_odd_upsample_levels(ph, lo, top) + _odd_upsample_levels(pw, lo, top)))
         if odd:
-            geo.problems.append(Problem(
+            geo.problems.append(ExtractorFinding(
                 "pyramid_input_not_divisible",
                 f"{spec.type} adds 2x-upsampled maps level by level, but for a {ph}x{pw} "
                 f"network input the level-{odd[0]} map has an odd size, so TFOD fails to build "
@@ -387,7 +387,7 @@ def _frcnn_maps(spec: ExtractorSpec, extractor: Any, geo: ExtractorGeometry) -> 
     stride = int(getattr(extractor, "first_stage_features_stride", 16))
     if stride not in spec.allowed_strides:
         allowed = " or ".join(str(s) for s in spec.allowed_strides)
-        geo.problems.append(Problem(
+        geo.problems.append(ExtractorFinding(
             "stride_not_allowed",
             f"{spec.type} accepts first_stage_features_stride {allowed}, not {stride}; "
             f"set it to {spec.allowed_strides[-1]}"))
@@ -399,7 +399,7 @@ def _frcnn_maps(spec: ExtractorSpec, extractor: Any, geo: ExtractorGeometry) -> 
         return
     if spec.fixed_stride is not None:
         if stride != spec.fixed_stride and stride in spec.allowed_strides:
-            geo.problems.append(Problem(
+            geo.problems.append(ExtractorFinding(
                 "stride_ignored",
                 f"{spec.type} accepts first_stage_features_stride {stride} but its feature map "
                 f"stays at stride {spec.fixed_stride}; set it to {spec.fixed_stride} (and the "

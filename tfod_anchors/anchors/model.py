@@ -13,7 +13,6 @@ The ``anchors`` command's description and export live in :mod:`.describe`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +21,7 @@ import numpy as np
 from tfod_anchors.anchors import AnchorLayout, MultiscaleAnchorGenerator, build_anchor_generator
 from tfod_anchors.anchors.builder import AnchorGenerator
 from tfod_anchors.anchors.extractors import ExtractorGeometry, extractor_geometry
-from tfod_anchors.config.query import ANCHOR_GENERATOR_FIELD, ANCHORED, PipelineLike, as_pipeline
+from tfod_anchors.config.query import ANCHOR_GENERATOR_FIELD, ANCHORED
 from tfod_anchors.errors import ConfigError
 from tfod_anchors.resize import build_resizer
 
@@ -49,13 +48,22 @@ class ModelAnchors:
                                            self.layout.padded_shape)
 
 
-def meta_architecture(cfg: PipelineLike) -> tuple[str, Any]:
-    """``(kind, message)`` of the config's model, e.g. ``("ssd", cfg.model.ssd)``.
+def pipeline_of(model: Any) -> Any:
+    """The ``TrainEvalPipelineConfig`` of a TFOD model spec, or of a TFOD config (a
+    message of either schema, or TFOD's configs dict) resolved into one."""
+    from tfod_anchors.frameworks import as_spec
+
+    return as_spec(model).config
+
+
+def meta_architecture(cfg: Any) -> tuple[str, Any]:
+    """``(kind, message)`` of the model, e.g. ``("ssd", cfg.model.ssd)`` (``cfg``: a TFOD
+    spec or config, as :func:`pipeline_of` takes).
 
     Raises:
         ConfigError: the model is not SSD or Faster R-CNN (no anchors).
     """
-    model = as_pipeline(cfg).model
+    model = pipeline_of(cfg).model
     kind = model.WhichOneof("model")
     if kind not in ANCHORED:
         raise ConfigError(
@@ -64,13 +72,13 @@ def meta_architecture(cfg: PipelineLike) -> tuple[str, Any]:
     return kind, getattr(model, kind)
 
 
-def anchor_generator_message(cfg: PipelineLike) -> Any:
+def anchor_generator_message(cfg: Any) -> Any:
     """The ``AnchorGenerator`` message of an SSD or Faster R-CNN config."""
     kind, meta = meta_architecture(cfg)
     return getattr(meta, ANCHOR_GENERATOR_FIELD[kind])
 
 
-def build_model_generator(cfg: PipelineLike) -> AnchorGenerator:
+def build_model_generator(cfg: Any) -> AnchorGenerator:
     """The config's anchor generator, set up the way its meta-architecture calls it.
 
     Multiscale anchors in SSD depend on whether the input size is known when the
@@ -87,7 +95,7 @@ def build_model_generator(cfg: PipelineLike) -> AnchorGenerator:
     return generator
 
 
-def model_anchors(cfg: PipelineLike, padded_shape: tuple[int, int]) -> ModelAnchors:
+def model_anchors(cfg: Any, padded_shape: tuple[int, int]) -> ModelAnchors:
     """Generator, feature maps and layout of the config's model for a padded input.
 
     Raises:
@@ -108,27 +116,13 @@ def model_anchors(cfg: PipelineLike, padded_shape: tuple[int, int]) -> ModelAnch
     return ModelAnchors(kind, generator, geo, layout)
 
 
-def model_anchor_layout(cfg: PipelineLike, padded_shape: tuple[int, int]) -> AnchorLayout:
+def model_anchor_layout(cfg: Any, padded_shape: tuple[int, int]) -> AnchorLayout:
     """:class:`AnchorLayout` TFOD uses for a padded input ``(H, W)`` (see :func:`model_anchors`)."""
     return model_anchors(cfg, padded_shape).layout
 
 
-def layout_function(cfg: PipelineLike) -> Callable[[tuple[int, int]], AnchorLayout]:
-    """``(H, W) -> AnchorLayout`` of ``cfg`` (see :func:`model_anchor_layout`), memoised
-    per padded shape: datasets with many image sizes share a few padded shapes."""
-    memo: dict[tuple[int, int], AnchorLayout] = {}
-
-    def layout_for(shape: tuple[int, int]) -> AnchorLayout:
-        key = (int(shape[0]), int(shape[1]))
-        if key not in memo:
-            memo[key] = model_anchor_layout(cfg, key)
-        return memo[key]
-
-    return layout_for
-
-
 def resized_shapes(
-    cfg: PipelineLike, image_size: tuple[int, int]
+    cfg: Any, image_size: tuple[int, int]
 ) -> tuple[tuple[int, int], tuple[int, int]]:
     """``(true, padded)`` ``(h, w)`` the config's resizer gives an original image size."""
     _, meta = meta_architecture(cfg)

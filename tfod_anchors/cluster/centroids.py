@@ -15,6 +15,7 @@ Hence ``s = sqrt(w·h) / sqrt(base_h·base_w)`` and ``a = (w/h) · (base_h/base_
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -316,30 +317,59 @@ def generator_fields(
         UsageError: a kind without a centroid mapping (flexible grids are fitted
             per layer), or centroids the mapping cannot use.
     """
+    from tfod_anchors.frameworks.tfod_generators import GENERATORS
+
     kind = generator.WhichOneof("anchor_generator_oneof")
-    if kind not in ("grid_anchor_generator", "ssd_anchor_generator",
-                    "multiscale_anchor_generator"):
+    record = GENERATORS.get(kind or "")
+    if record is None or record.centroid_fields is None:
         raise UsageError(f"no centroid mapping for {kind or 'an empty generator'}: "
                          "use `fit` for flexible grids")
-    msg = getattr(generator, kind)
+    counts = CentroidCounts(num_scales, num_ratios, scales_per_octave)
+    return record.centroid_fields(getattr(generator, kind), centroids, padded_shape, counts,
+                                  weights)
+
+
+@dataclass(frozen=True)
+class CentroidCounts:
+    """Counts asked of a centroid mapping (None: the message's own, clamped to ``K``)."""
+
+    num_scales: int | None = None
+    num_ratios: int | None = None
+    scales_per_octave: int | None = None
+
+
+def grid_fields(msg, centroids, padded_shape, counts: CentroidCounts, weights) -> dict:
+    """``grid_anchor_generator``: the factorised ``scales`` x ``aspect_ratios``."""
     k = len(centroids)
-    if kind == "grid_anchor_generator":
-        n_s = num_scales or min(len(msg.scales) or 4, k)
-        n_a = num_ratios or min(len(msg.aspect_ratios) or 3, k)
-        return grid_factorised(centroids, n_s, n_a, base_size=(float(msg.height),
-                                                              float(msg.width)),
-                               weights=weights)
-    n_r = min(len(msg.aspect_ratios), k) if num_ratios is None else num_ratios
-    if kind == "ssd_anchor_generator":
-        if padded_shape is None:
-            raise UsageError("ssd_anchor_generator needs the padded input shape")
-        return ssd_from_centroids(
-            centroids, padded_shape, num_layers=int(msg.num_layers), n_ratios=n_r or None,
-            base_anchor_size=(float(msg.base_anchor_height), float(msg.base_anchor_width)),
-            weights=weights)
+    n_s = counts.num_scales or min(len(msg.scales) or 4, k)
+    n_a = counts.num_ratios or min(len(msg.aspect_ratios) or 3, k)
+    return grid_factorised(centroids, n_s, n_a, base_size=(float(msg.height),
+                                                          float(msg.width)),
+                           weights=weights)
+
+
+def _num_ratios(msg, centroids, counts: CentroidCounts) -> int:
+    return min(len(msg.aspect_ratios), len(centroids)) if counts.num_ratios is None \
+        else counts.num_ratios
+
+
+def ssd_fields(msg, centroids, padded_shape, counts: CentroidCounts, weights) -> dict:
+    """``ssd_anchor_generator``: layer scales (fractions of ``min(H, W)``) and ratios."""
+    if padded_shape is None:
+        raise UsageError("ssd_anchor_generator needs the padded input shape")
+    n_r = _num_ratios(msg, centroids, counts)
+    return ssd_from_centroids(
+        centroids, padded_shape, num_layers=int(msg.num_layers), n_ratios=n_r or None,
+        base_anchor_size=(float(msg.base_anchor_height), float(msg.base_anchor_width)),
+        weights=weights)
+
+
+def multiscale_fields(msg, centroids, padded_shape, counts: CentroidCounts, weights) -> dict:
+    """``multiscale_anchor_generator``: ``anchor_scale`` and ratios on its levels."""
+    n_r = _num_ratios(msg, centroids, counts)
     return multiscale_from_centroids(
         centroids, min_level=int(msg.min_level), max_level=int(msg.max_level),
-        scales_per_octave=scales_per_octave or int(msg.scales_per_octave),
+        scales_per_octave=counts.scales_per_octave or int(msg.scales_per_octave),
         n_ratios=n_r or None, weights=weights)
 
 

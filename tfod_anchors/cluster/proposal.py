@@ -13,6 +13,7 @@ from typing import Any
 from tfod_anchors.config import query as cq
 from tfod_anchors.config.files import LoadedConfig
 from tfod_anchors.config.schema import is_repeated
+from tfod_anchors.frameworks import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -74,22 +75,20 @@ def config_block(cfg: Any, generator: Any) -> str:
     return "\n".join([f"{name} {{", *_lines(generator, "  "), "}"])
 
 
-def propose(cfg: Any, loaded: LoadedConfig | None, generator: Any) -> Proposal:
-    """The config with ``generator`` (an ``AnchorGenerator``), checked by ``check``'s
+def propose(model: ModelSpec, loaded: LoadedConfig | None, generator: Any) -> Proposal:
+    """The model with ``generator`` (an ``AnchorGenerator``), checked by ``check``'s
     model rules, and its patched text when the config came from a file."""
-    from tfod_anchors.config.patch import patch_anchor_generator, unified_diff
-    from tfod_anchors.fitting import with_generator
-    from tfod_anchors.rules import check_rules
+    from tfod_anchors.config.patch import unified_diff
 
-    pipeline = cq.as_pipeline(cfg)
-    patched = with_generator(pipeline, generator)
-    findings = check_rules(patched)
-    own = {f.code for f in check_rules(pipeline)}
+    patched = model.with_anchors(generator)
+    findings = patched.check_rules()
+    own = {f.code for f in model.check_rules()}
     new_errors = [f.to_dict() for f in findings if f.severity == "error" and f.code not in own]
     text, diff = None, ""
     if loaded is not None:
-        text = patch_anchor_generator(loaded.text, pipeline, generator, loaded.path).text
+        text = model.text_patch(loaded.text, generator, loaded.path).text
         diff = unified_diff(loaded.text, text, loaded.path)
-    return Proposal(generator=generator, config=patched, block=config_block(pipeline, generator),
+    return Proposal(generator=generator, config=patched.config,
+                    block=config_block(model.config, generator),
                     findings=[f.to_dict() for f in findings], new_errors=new_errors,
                     text=text, diff=diff)

@@ -14,8 +14,8 @@ from tfod_anchors.anchors.describe import describe_anchors, export_anchors
 from tfod_anchors.anchors.model import meta_architecture, model_anchors
 from tfod_anchors.commands._common import add_output_arguments, emit_json, load, out, say, table
 from tfod_anchors.config import query as cq
-from tfod_anchors.config.query import PipelineLike
 from tfod_anchors.errors import EXIT_OK, ConfigError
+from tfod_anchors.frameworks import ModelSpec, as_spec
 from tfod_anchors.pipeline import require_anchors
 from tfod_anchors.resize import build_resizer
 
@@ -47,12 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_output_arguments(parser)
 
 
-def default_image_size(cfg: PipelineLike) -> tuple[int, int]:
+def default_image_size(model: ModelSpec) -> tuple[int, int]:
     """An original size that shows the config's usual input: the resizer's fixed
     output, ``min x max`` for keep-aspect resizers, else 640x640."""
-    resizer_msg = cq.image_resizer(cfg)
+    resizer_msg = cq.image_resizer(model.config)
     if resizer_msg is None:
-        raise ConfigError(f"model {cq.model_kind(cfg) or '(none)'} has no image_resizer")
+        raise ConfigError(f"model {model.family or '(none)'} has no image_resizer")
     resizer = build_resizer(resizer_msg)
     static = resizer.static_shape
     if static is not None:
@@ -101,10 +101,11 @@ def human(entry: dict[str, Any]) -> str:
 
 
 def run(args: Any) -> int:
-    cfg = load(args.config).config
+    model = as_spec(load(args.config).config, args.config)
+    cfg = model.config
     meta_architecture(cfg)  # refuses anchor-free models with exit 2
-    require_anchors(cfg, args.config, "anchors")  # and anchor values TFOD cannot use
-    sizes = args.image_size or [default_image_size(cfg)]
+    require_anchors(model, args.config, "anchors")  # and anchor values TFOD cannot use
+    sizes = args.image_size or [default_image_size(model)]
     entries = []
     for size in sizes:
         entry = describe_anchors(cfg, size)

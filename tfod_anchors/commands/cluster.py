@@ -38,9 +38,8 @@ from tfod_anchors.commands._common import (
     table,
     warn,
 )
-from tfod_anchors.config import query as cq
-from tfod_anchors.config.query import PipelineLike
 from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
+from tfod_anchors.frameworks import ModelSpec, as_spec
 
 HELP = "classic k-means anchor clustering"
 
@@ -106,10 +105,10 @@ def cluster_once(wh: np.ndarray, k: int, metric: str, seed: int) -> dict[str, An
             "aspect_ratios": split.ratios, "scales": split.scales}
 
 
-def generator_mapping(cfg: PipelineLike, resized: Any,
+def generator_mapping(model: ModelSpec, resized: Any,
                       centroids: np.ndarray) -> dict[str, Any] | None:
     """The config's generator parameters implied by the centroids (resized pixels)."""
-    generator = cq.anchor_generator(cfg)
+    generator = model.anchors
     if generator is None:
         return None
     try:
@@ -120,13 +119,17 @@ def generator_mapping(cfg: PipelineLike, resized: Any,
 
 
 def _mapping(generator: Any, resized: Any, centroids: np.ndarray) -> dict[str, Any]:
+    from tfod_anchors.frameworks.tfod_generators import generator_kind
+
     kind = generator.WhichOneof("anchor_generator_oneof")
-    if kind == "flexible_grid_anchor_generator":
-        return {"kind": kind, "note": "per-layer mapping: use `fit` for flexible grids"}
-    shape = resized.most_common_shape() if kind == "ssd_anchor_generator" else None
+    record = generator_kind(kind)
+    if record is not None and record.centroid_fields is None:
+        return {"kind": kind, "note": record.no_centroids}
+    image_relative = record is not None and record.image_relative
+    shape = resized.most_common_shape() if image_relative else None
     out = {"kind": kind}
-    if kind == "grid_anchor_generator":
-        msg = generator.grid_anchor_generator
+    if record is not None and record.cartesian:
+        msg = getattr(generator, kind)
         out["factorised"] = cmap.generator_fields(generator, centroids)
         out["naive_cartesian"] = cmap.grid_naive(
             centroids, base_size=(float(msg.height), float(msg.width)))
@@ -139,22 +142,23 @@ def mapped_fields(mapping: dict[str, Any] | None) -> dict[str, Any] | None:
     factorised set for a grid), or None when there is no mapping."""
     if not mapping or "note" in mapping:
         return None
-    if mapping["kind"] == "grid_anchor_generator":
+    if "factorised" in mapping:     # a scales x ratios grid: the config's own counts
         return mapping["factorised"]
     return {k: v for k, v in mapping.items() if k != "kind"}
 
 
-def _boxes(args: Any, cfg: Any) -> tuple[np.ndarray, Any, str, dict[str, Any] | None]:
+def _boxes(args: Any, model: ModelSpec | None
+           ) -> tuple[np.ndarray, Any, str, dict[str, Any] | None]:
     """``(wh [N, 2] of positive size, resized boxes or None, space, augmentation)``:
     with a config the boxes ``fit`` measures, else normalized per image."""
-    if cfg is None:
+    if model is None:
         boxset = pipeline.read_config_boxes(None, None, source_options(args))
         wh = kmeans.normalized_wh(boxset)
         return wh, None, "normalized per image (YOLO9000 protocol)", None
     augmentation = augment_options(args, default_on=True)
-    training = pipeline.training_boxes(cfg, args.config, source_options(args), augmentation)
+    training = pipeline.training_boxes(model, args.config, source_options(args), augmentation)
     summary = pipeline.augmentation_summary(training.augmentation)
-    space = "resized pixels (" + pipeline.resizer_description(cfg) + ")"
+    space = "resized pixels (" + pipeline.resizer_description(model) + ")"
     if summary is not None:
         space = f"augmented boxes ({summary['draws']} draw(s) per image), {space}"
     return kmeans.resized_wh(training.resized), training.resized, space, summary
@@ -178,8 +182,8 @@ def _validate(args: Any) -> list[str]:
 def run(args: Any) -> int:
     notes = _validate(args)
     loaded = load(args.config) if args.config else None
-    cfg = loaded.config if loaded else None
-    wh, resized, space, summary = _boxes(args, cfg)
+    model = as_spec(loaded.config, args.config) if loaded else None
+    wh, resized, space, summary = _boxes(args, model)
     keep = (wh > 0).all(axis=1)
     wh = wh[keep]
     runs = [cluster_once(wh, k, args.metric, args.seed) for k in args.k]
@@ -198,12 +202,12 @@ def run(args: Any) -> int:
     doc.update({"k": chosen["k"], "centroids": chosen["centroids"],
                 "mean_iou": chosen["mean_iou"]})
     proposal = None
-    if cfg is not None:
-        doc["generator"] = generator_mapping(cfg, resized, chosen["centroids"])
+    if model is not None:
+        doc["generator"] = generator_mapping(model, resized, chosen["centroids"])
         fields = mapped_fields(doc["generator"])
         if fields is not None:
-            generator = cmap.with_fields(cq.anchor_generator(cfg), fields)
-            proposal = propose(cfg, loaded, generator)
+            generator = cmap.with_fields(model.anchors, fields)
+            proposal = propose(model, loaded, generator)
     doc.update(_proposal_doc(proposal))
     code = EXIT_OK
     if proposal is not None and (args.output or args.in_place):
@@ -218,7 +222,7 @@ def run(args: Any) -> int:
     if args.json:
         emit_json(doc)
         return code
-    _print(args, doc, runs, cfg is not None, proposal)
+    _print(args, doc, runs, model is not None, proposal)
     if doc.get("written"):
         say(args, f"wrote {doc['written']}")
     if args.plot:
@@ -274,7 +278,7 @@ def _print(args: Any, doc: dict[str, Any], runs: list[dict[str, Any]], pixels: b
         out(args, f"as {mapping['kind']}: {mapping['note']}")
     if proposal is None or not mapping:
         return
-    what = "the factorised set, " if mapping["kind"] == "grid_anchor_generator" else ""
+    what = "the factorised set, " if "factorised" in mapping else ""
     out(args, f"as the config's {mapping['kind']} ({what}ready to paste; `fit` optimises "
               "these values directly):")
     out(args, proposal.block)

@@ -22,6 +22,7 @@ from tfod_anchors.commands._common import (
     source_options,
 )
 from tfod_anchors.errors import EXIT_OK, UsageError
+from tfod_anchors.frameworks import as_spec
 from tfod_anchors.pipeline import ResolvedInputs, resolve_inputs
 
 HELP = "extract the boxes of TFRecords into a box cache (locally or with Apache Beam)"
@@ -52,8 +53,8 @@ def _settings(args: Any) -> ResolvedInputs:
     """Inputs, label map and max boxes: the flags, else the config's."""
     if not args.inputs and not args.config:
         raise UsageError("extract: pass --input SRC (TFRecord paths/globs) or --config CONFIG")
-    cfg = load(args.config).config if args.config else None
-    return resolve_inputs(cfg, args.config, source_options(args))
+    model = as_spec(load(args.config).config, args.config) if args.config else None
+    return resolve_inputs(model, args.config, source_options(args))
 
 
 def quiet_beam_logging() -> None:

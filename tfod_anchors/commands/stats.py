@@ -33,6 +33,7 @@ from tfod_anchors.commands._common import (
 )
 from tfod_anchors.coverage.metrics import SIZE_BANDS
 from tfod_anchors.errors import EXIT_OK, UsageError
+from tfod_anchors.frameworks import as_spec
 from tfod_anchors.sources.raw import SKIP_KEYS
 
 HELP = "box statistics in resized pixels"
@@ -107,7 +108,7 @@ def augmented_statistics(doc: dict[str, Any], resized: ResizedBoxes,
 
 
 def run(args: Any) -> int:
-    cfg = None
+    model = None
     augmentation = augment_options(args, default_on=False)
     if not args.inputs and not args.config:
         raise UsageError("stats needs --input SRC, or --config CONFIG to read the config's "
@@ -119,14 +120,15 @@ def run(args: Any) -> int:
         raise UsageError(f"{args.export}: export format must be .npy or .csv")
     if args.config:
         loaded = load(args.config)
-        cfg = loaded.config
-    if cfg is not None:
-        training = pipeline.training_boxes(cfg, args.config, source_options(args), augmentation)
+        model = as_spec(loaded.config, args.config)
+    if model is not None:
+        training = pipeline.training_boxes(model, args.config, source_options(args),
+                                           augmentation)
         boxset, resized = training.read, training.resized
-        space = "resized pixels (" + pipeline.resizer_description(cfg) + ")"
+        space = "resized pixels (" + pipeline.resizer_description(model) + ")"
         summary = pipeline.augmentation_summary(training.augmentation)
     else:
-        boxset = pipeline.read_config_boxes(cfg, args.config, source_options(args))
+        boxset = pipeline.read_config_boxes(model, args.config, source_options(args))
         resized = original_pixels(boxset)
         space = "original pixels"
         summary = None
@@ -141,7 +143,7 @@ def run(args: Any) -> int:
     if args.plot:
         from tfod_anchors.plots.shapes import plot_box_shapes
 
-        anchors = pipeline.anchor_shapes_hw(cfg, resized) if cfg is not None else None
+        anchors = pipeline.anchor_shapes_hw(model, resized) if model is not None else None
         plot_box_shapes(np.stack([resized.widths, resized.heights], axis=1), anchors, args.plot,
                         title=f"{what} in {space}")
         doc["plot"] = args.plot

@@ -362,3 +362,20 @@ def is_placeholder_path(path: str | None) -> bool:
     Empty strings and None are "unset", not placeholders: False.
     """
     return path is not None and _PLACEHOLDER.search(path) is not None
+
+
+def with_anchor_generator(cfg: PipelineLike, generator: Any) -> Message:
+    """A copy of the pipeline ``cfg`` whose anchor generator is ``generator`` (an
+    ``AnchorGenerator`` message of either schema).
+
+    Raises:
+        ConfigError: the model has no anchor generator field.
+    """
+    pipeline = as_pipeline(cfg)
+    out = type(pipeline)()
+    out.CopyFrom(pipeline)
+    path = anchor_generator_path(out)
+    if path is None:
+        raise ConfigError("this model has no anchor generator to replace")
+    getattr(getattr(out.model, path[1]), path[2]).CopyFrom(generator)
+    return out

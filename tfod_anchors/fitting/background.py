@@ -1,4 +1,4 @@
-"""Small run-time helpers of the fit: a background job and a stage clock."""
+"""Small run-time helpers of the fit: a background job and a clock of its steps."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ _FAILED = "__tfod_anchors_background_failed__"
 
 
 class Clock:
-    """Wall and CPU seconds per named stage."""
+    """Wall and CPU seconds per named step of the fit."""
 
     def __init__(self) -> None:
         self.laps: dict[str, list[float]] = {}

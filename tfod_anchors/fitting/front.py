@@ -12,14 +12,13 @@ searched more cheaply), and :func:`free_set_metrics` scores free ``(w, h)`` sets
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from tfod_anchors.boxes import ResizedBoxes
-from tfod_anchors.config import query as config_query
 from tfod_anchors.coverage.metrics import METRIC_KEYS, evaluate
+from tfod_anchors.frameworks import as_spec
 
 #: Weights (recall at the matched threshold, mean IoU, recall@0.5) of the front points.
 FRONT_WEIGHTS = ("w:1,0,0", "w:2,1,0", "w:1,1,0", "w:1,1,1", "w:1,2,2", "w:0,1,0", "w:0,0,1")
@@ -33,7 +32,8 @@ def trade_off_front(resized: ResizedBoxes, cfg: Any, *, seed: int = 0,
     (``band:NAME`` included), ``findings`` the codes of the ``check`` findings its values
     add (e.g. ``anchor_below_stride``, which the stride guard refuses)."""
     from tfod_anchors.fitting.fit import fit_generator
-    from tfod_anchors.fitting.objective import Guard, flat_metrics
+    from tfod_anchors.fitting.guard import Guard
+    from tfod_anchors.fitting.objective import flat_metrics
 
     out = []
     for name in weights:
@@ -80,32 +80,11 @@ def why_not_taken(point: dict, fit: Any) -> str:
 def free_set_generator(cfg: Any, wh: np.ndarray) -> Any | None:
     """A one-layer ``flexible_grid_anchor_generator`` of free ``(w, h)`` shapes (resized
     pixels) on the config's grid, for Faster R-CNN's single-map grid generator (the
-    stride and offsets kept); None where a free set has no single map to sit on."""
-    pipeline = config_query.as_pipeline(cfg)
-    gen = config_query.anchor_generator(pipeline)
-    if gen is None or gen.WhichOneof("anchor_generator_oneof") not in (
-            "grid_anchor_generator", "flexible_grid_anchor_generator"):
-        return None
-    out = type(gen)()
-    fg = out.flexible_grid_anchor_generator
-    fg.normalize_coordinates = False
-    layer = fg.anchor_grid.add()
-    if gen.WhichOneof("anchor_generator_oneof") == "grid_anchor_generator":
-        g = gen.grid_anchor_generator
-        layer.height_stride, layer.width_stride = int(g.height_stride), int(g.width_stride)
-        layer.height_offset, layer.width_offset = int(g.height_offset), int(g.width_offset)
-    else:
-        if len(gen.flexible_grid_anchor_generator.anchor_grid) != 1:
-            return None
-        src = gen.flexible_grid_anchor_generator.anchor_grid[0]
-        layer.height_stride, layer.width_stride = src.height_stride, src.width_stride
-        layer.height_offset, layer.width_offset = src.height_offset, src.width_offset
-        fg.normalize_coordinates = gen.flexible_grid_anchor_generator.normalize_coordinates
-    for w, h in np.asarray(wh, dtype=np.float64).reshape(-1, 2):
-        if w > 0 and h > 0:
-            layer.base_sizes.append(float(f"{math.sqrt(w * h):.4g}"))
-            layer.aspect_ratios.append(float(f"{w / h:.4g}"))
-    return out
+    stride and offsets kept); None where a free set has no single map to sit on.
+    ``cfg``: a model spec or a TFOD config."""
+    from tfod_anchors.frameworks.tfod_generators import free_set_generator as free_set
+
+    return free_set(as_spec(cfg).anchors, wh)
 
 
 def holds_free_shapes(kind: str) -> bool:
@@ -116,14 +95,12 @@ def holds_free_shapes(kind: str) -> bool:
 
 def free_set_metrics(resized: ResizedBoxes, cfg: Any, wh: np.ndarray) -> dict | None:
     """Exact metrics of free ``(w, h)`` shapes in the config (None where they cannot sit)."""
-    from tfod_anchors.anchors.model import layout_function
-    from tfod_anchors.fitting.result import with_generator
-
-    gen = free_set_generator(cfg, wh)
+    model = as_spec(cfg)
+    gen = free_set_generator(model, wh)
     if gen is None:
         return None
-    new = with_generator(cfg, gen)
-    m = evaluate(resized, layout_function(new), config_query.matcher_spec(new)).metrics
+    new = model.with_anchors(gen)
+    m = evaluate(resized, new.layout_function(), new.matcher()).metrics
     return {k: float(m[k]) for k in METRIC_KEYS}
 
 

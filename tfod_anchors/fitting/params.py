@@ -21,9 +21,6 @@ import numpy as np
 
 from tfod_anchors.errors import ConfigError, UsageError
 
-KINDS = ("grid_anchor_generator", "ssd_anchor_generator",
-         "multiscale_anchor_generator", "flexible_grid_anchor_generator")
-
 RATIO_BOUNDS = (0.05, 20.0)
 
 
@@ -53,6 +50,13 @@ class ParamSpace:
             ``(t, -2t)`` or ``(t, 2t)`` changes only the height or only the width.
         unordered: list fields whose order does not change the set of anchors (only
             which box-predictor slot gets which shape), see :meth:`in_config_order`.
+        split_counts: ``(scales, aspect_ratios)`` counts of a one-map Cartesian space
+            (the grid generator): the box predictor sees only their product, so the fit
+            may try other splits of it, sharing one pool of shapes; None elsewhere.
+        ascending: list fields whose values must not decrease from level to level (the
+            first of them present; SSD's layer scales), see ``order_constraint``.
+        free_shapes: every shape is its own ``(size, ratio)`` pair (a flexible grid): on
+            one layer, a free set that IoU k-means also answers (its floors apply).
     """
 
     kind: str
@@ -66,6 +70,9 @@ class ParamSpace:
     coupled: bool = False
     diagonals: list[tuple[int, int]] = field(default_factory=list)
     unordered: tuple[str, ...] = ()
+    split_counts: tuple[int, int] | None = None
+    ascending: tuple[str, ...] = ()
+    free_shapes: bool = False
 
     @property
     def dim(self) -> int:
@@ -146,6 +153,7 @@ def grid_space(msg: Any, num_scales: int | None, num_ratios: int | None,
 
     ``size_range``: smallest and largest useful anchor side in pixels (bounds).
     """
+    kind = str(msg.WhichOneof("anchor_generator_oneof"))
     g = msg.grid_anchor_generator
     base = (float(g.height), float(g.width))
     scales = _resample(list(g.scales), num_scales or len(g.scales)) if g.scales else []
@@ -163,7 +171,7 @@ def grid_space(msg: Any, num_scales: int | None, num_ratios: int | None,
         return [sh * np.array(base)]
 
     def write(template: Any, values: np.ndarray) -> Any:
-        out, gen = _new_generator(template, "grid_anchor_generator")
+        out, gen = _new_generator(template, kind)
         _set_list(gen, "scales", [float(v) for v in values[:ns]])
         _set_list(gen, "aspect_ratios", [float(v) for v in values[ns:]])
         return out
@@ -172,11 +180,11 @@ def grid_space(msg: Any, num_scales: int | None, num_ratios: int | None,
     lower = np.array([min(slo, xs.min())] * ns + [math.log(RATIO_BOUNDS[0])] * nr)
     upper = np.array([max(shi, xs.max())] * ns + [math.log(RATIO_BOUNDS[1])] * nr)
     names = [f"scales[{i}]" for i in range(ns)] + [f"aspect_ratios[{i}]" for i in range(nr)]
-    return ParamSpace("grid_anchor_generator", names,
+    return ParamSpace(kind, names,
                       {"scales": list(range(ns)), "aspect_ratios": list(range(ns, ns + nr))},
                       lower, upper, x0, shapes_of, write,
                       diagonals=[(i, ns + j) for i in range(ns) for j in range(nr)],
-                      unordered=("scales", "aspect_ratios"))
+                      unordered=("scales", "aspect_ratios"), split_counts=(ns, nr))
 
 
 def ssd_layer_scales(min_scale: float, max_scale: float, num_layers: int,
@@ -210,6 +218,7 @@ def ssd_layer_specs(scales: list[float], ratios: list[float], interp: float,
 def ssd_space(msg: Any, num_scales: int | None, num_ratios: int | None) -> ParamSpace:
     """``ssd_anchor_generator``: ``min_scale``/``max_scale`` (or explicit ``scales``),
     ``aspect_ratios`` and ``interpolated_scale_aspect_ratio``."""
+    kind = str(msg.WhichOneof("anchor_generator_oneof"))
     g = msg.ssd_anchor_generator
     if num_scales is not None:
         raise UsageError("ssd_anchor_generator has one scale per layer (num_layers belongs to "
@@ -245,7 +254,7 @@ def ssd_space(msg: Any, num_scales: int | None, num_ratios: int | None) -> Param
         return out
 
     def write(template: Any, values: np.ndarray) -> Any:
-        out, gen = _new_generator(template, "ssd_anchor_generator")
+        out, gen = _new_generator(template, kind)
         if explicit:
             _set_list(gen, "scales", [float(v) for v in values[:ns]])
         else:
@@ -264,14 +273,16 @@ def ssd_space(msg: Any, num_scales: int | None, num_ratios: int | None) -> Param
     lower = np.array([math.log(0.01)] * ns + [math.log(RATIO_BOUNDS[0])] * (nr + ni))
     upper = np.array([math.log(2.0)] * ns + [math.log(RATIO_BOUNDS[1])] * (nr + ni))
     x0 = np.concatenate([xs, xr, xi])
-    return ParamSpace("ssd_anchor_generator", names, groups, np.minimum(lower, x0),
+    return ParamSpace(kind, names, groups, np.minimum(lower, x0),
                       np.maximum(upper, x0), x0, shapes_of, write, coupled=True,
-                      unordered=("aspect_ratios",) if nr else ())
+                      unordered=("aspect_ratios",) if nr else (),
+                      ascending=("min_max_scale", "scales"))
 
 
 def multiscale_space(msg: Any, num_scales: int | None, num_ratios: int | None) -> ParamSpace:
     """``multiscale_anchor_generator``: ``anchor_scale`` and ``aspect_ratios``;
     ``num_scales`` sets ``scales_per_octave``."""
+    kind = str(msg.WhichOneof("anchor_generator_oneof"))
     g = msg.multiscale_anchor_generator
     spo = int(num_scales or g.scales_per_octave)
     if spo <= 0:
@@ -293,7 +304,7 @@ def multiscale_space(msg: Any, num_scales: int | None, num_ratios: int | None) -
         return out
 
     def write(template: Any, values: np.ndarray) -> Any:
-        out, gen = _new_generator(template, "multiscale_anchor_generator")
+        out, gen = _new_generator(template, kind)
         gen.anchor_scale = float(values[0])
         gen.scales_per_octave = spo
         _set_list(gen, "aspect_ratios", [float(v) for v in values[1:]])
@@ -303,7 +314,7 @@ def multiscale_space(msg: Any, num_scales: int | None, num_ratios: int | None) -
     lower = np.array([math.log(0.25)] + [math.log(RATIO_BOUNDS[0])] * nr)
     upper = np.array([math.log(32.0)] + [math.log(RATIO_BOUNDS[1])] * nr)
     x0 = np.concatenate([xa, xr])
-    return ParamSpace("multiscale_anchor_generator",
+    return ParamSpace(kind,
                       ["anchor_scale"] + [f"aspect_ratios[{i}]" for i in range(nr)],
                       {"anchor_scale": [0], "aspect_ratios": list(range(1, 1 + nr))},
                       np.minimum(lower, x0), np.maximum(upper, x0), x0, shapes_of, write,
@@ -315,6 +326,7 @@ def flexible_space(msg: Any, num_scales: int | None, num_ratios: int | None,
                    size_range: tuple[float, float]) -> ParamSpace:
     """``flexible_grid_anchor_generator``: per layer paired ``base_sizes`` and
     ``aspect_ratios``; ``num_scales`` sets the number of pairs per layer."""
+    kind = str(msg.WhichOneof("anchor_generator_oneof"))
     g = msg.flexible_grid_anchor_generator
     if num_ratios is not None:
         raise UsageError("flexible_grid_anchor_generator pairs base_sizes with aspect_ratios; "
@@ -351,15 +363,16 @@ def flexible_space(msg: Any, num_scales: int | None, num_ratios: int | None,
         return [_ratio_shapes(np.exp(x[s:s + k]), np.exp(x[s + k:s + 2 * k])) for s, k in slices]
 
     def write(template: Any, values: np.ndarray) -> Any:
-        out, gen = _new_generator(template, "flexible_grid_anchor_generator")
+        out, gen = _new_generator(template, kind)
         for grid, (s, k) in zip(gen.anchor_grid, slices):
             _set_list(grid, "base_sizes", [float(v) for v in values[s:s + k]])
             _set_list(grid, "aspect_ratios", [float(v) for v in values[s + k:s + 2 * k]])
         return out
 
-    return ParamSpace("flexible_grid_anchor_generator", names, groups, np.array(lower),
+    return ParamSpace(kind, names, groups, np.array(lower),
                       np.array(upper), np.array(x0), shapes_of, write,
-                      diagonals=[(s + j, s + k + j) for s, k in slices for j in range(k)])
+                      diagonals=[(s + j, s + k + j) for s, k in slices for j in range(k)],
+                      free_shapes=True)
 
 
 def param_space(generator: Any, *, num_scales: int | None = None,
@@ -371,23 +384,31 @@ def param_space(generator: Any, *, num_scales: int | None = None,
         ConfigError: unknown or unset generator, empty lists.
         UsageError: a count option that does not apply to this generator.
     """
+    from tfod_anchors.frameworks.tfod_generators import GENERATORS
+
     kind = generator.WhichOneof("anchor_generator_oneof") if generator is not None else None
-    if kind == "grid_anchor_generator":
-        return grid_space(generator, num_scales, num_aspect_ratios, size_range)
-    if kind == "ssd_anchor_generator":
-        return ssd_space(generator, num_scales, num_aspect_ratios)
-    if kind == "multiscale_anchor_generator":
-        return multiscale_space(generator, num_scales, num_aspect_ratios)
-    if kind == "flexible_grid_anchor_generator":
-        return flexible_space(generator, num_scales, num_aspect_ratios, size_range)
-    raise ConfigError(f"cannot fit anchor generator {kind or '(none)'}; "
-                      f"supported: {', '.join(KINDS)}")
+    if kind not in GENERATORS:
+        raise ConfigError(f"cannot fit anchor generator {kind or '(none)'}; "
+                          f"supported: {', '.join(GENERATORS)}")
+    return GENERATORS[kind].space(generator, num_scales, num_aspect_ratios, size_range)
 
 
 def shape_unit(generator: Any, padded_shape: tuple[int, int]) -> tuple[float, float]:
-    """Pixels per shape unit ``(y, x)`` for images of ``padded_shape`` ``(H, W)``."""
-    if generator.WhichOneof("anchor_generator_oneof") == "ssd_anchor_generator":
-        g = generator.ssd_anchor_generator
-        m = float(min(padded_shape))
-        return float(g.base_anchor_height) * m, float(g.base_anchor_width) * m
+    """Pixels per shape unit ``(y, x)`` for images of ``padded_shape`` ``(H, W)``
+    (the generator kind's ``shape_unit``)."""
+    from tfod_anchors.frameworks.tfod_generators import GENERATORS
+
+    return GENERATORS[generator.WhichOneof("anchor_generator_oneof")].shape_unit(
+        generator, padded_shape)
+
+
+def pixel_unit(generator: Any, padded_shape: tuple[int, int]) -> tuple[float, float]:
+    """Shapes in pixels of the padded input (grid, multiscale, flexible grid)."""
     return 1.0, 1.0
+
+
+def ssd_unit(generator: Any, padded_shape: tuple[int, int]) -> tuple[float, float]:
+    """``ssd_anchor_generator``: shapes in ``min(H, W) * base_anchor_{height,width}``."""
+    g = generator.ssd_anchor_generator
+    m = float(min(padded_shape))
+    return float(g.base_anchor_height) * m, float(g.base_anchor_width) * m

@@ -20,12 +20,11 @@ from typing import Any
 import numpy as np
 
 from tfod_anchors.anchors.layout import AnchorLayout
-from tfod_anchors.anchors.model import layout_function, resized_shapes
 from tfod_anchors.boxes import ResizedBoxes
-from tfod_anchors.config import query as config_query
 from tfod_anchors.errors import ConfigError
 from tfod_anchors.fitting.kernel import BoxGeometry, LevelGrid
-from tfod_anchors.fitting.params import ParamSpace, param_space, shape_unit
+from tfod_anchors.fitting.params import ParamSpace, shape_unit
+from tfod_anchors.frameworks import ModelSpec, as_spec
 
 LayoutFn = Callable[[tuple[int, int]], AnchorLayout]
 #: The original image size ``check``'s size rules assume (``rules.check_rules``).
@@ -73,10 +72,11 @@ class Problem:
                               self.layouts, self.units)
 
 
-def build_problem(resized: ResizedBoxes, pipeline: Any, *, num_scales: int | None = None,
+def build_problem(resized: ResizedBoxes, model: ModelSpec | Any, *, num_scales: int | None = None,
                   num_aspect_ratios: int | None = None, stride_rule: bool = True,
                   like: Problem | None = None) -> Problem:
-    """The :class:`Problem` of fitting ``pipeline``'s generator to ``resized`` boxes
+    """The :class:`Problem` of fitting ``model``'s anchors (a spec, or a TFOD config) to
+    ``resized`` boxes
     (``num_scales``/``num_aspect_ratios`` change the counts; ``stride_rule`` keeps the
     smallest anchor at least its stride, see :func:`stride_constraint`). ``like``: a
     problem of the same boxes and config whose grouping and layouts are reused.
@@ -84,25 +84,26 @@ def build_problem(resized: ResizedBoxes, pipeline: Any, *, num_scales: int | Non
     Raises:
         ConfigError: the config has no anchor generator.
     """
-    generator = config_query.anchor_generator(pipeline)
+    model = as_spec(model)
+    generator = model.anchors
     if generator is None:
         raise ConfigError("the config has no anchor generator to fit")
     if like is not None:
         shapes, group, layout_for = like.shapes, like.group, like.layout_for
     else:
         shapes, group = resized.padded_groups()
-        layout_for = layout_function(pipeline)
+        layout_for = model.layout_function()
     pairs = [(int(h), int(w)) for h, w in shapes]
     side = np.sqrt(np.maximum(resized.heights * resized.widths, 1e-6))
     size_range = (max(2.0, float(side.min()) / 2.0), 2.0 * float(shapes.max()))
-    space = param_space(generator, num_scales=num_scales, num_aspect_ratios=num_aspect_ratios,
-                        size_range=size_range)
+    space = model.param_space(num_scales=num_scales, num_aspect_ratios=num_aspect_ratios,
+                              size_range=size_range)
     own = space if num_scales is None and num_aspect_ratios is None else \
-        param_space(generator, size_range=size_range)
-    constraint = _combined([stride_constraint(pipeline, generator, space, layout_for, own)
+        model.param_space(size_range=size_range)
+    constraint = _combined([stride_constraint(model, space, layout_for, own)
                             if stride_rule else None, order_constraint(space)])
     return Problem(resized=resized, shapes=shapes, group=group, generator=generator,
-                   space=space, matched=config_query.matcher_spec(pipeline).matched_threshold,
+                   space=space, matched=model.matcher().matched_threshold,
                    layout_for=layout_for, layouts=[layout_for(p) for p in pairs],
                    units=[shape_unit(generator, p) for p in pairs], constraint=constraint)
 
@@ -122,8 +123,7 @@ def order_constraint(space: ParamSpace) -> Callable[[np.ndarray], float] | None:
     (``max_scale >= min_scale``, explicit ``scales`` ascending), as every sample config
     has them; TFOD accepts the reverse silently, giving the coarsest feature maps the
     smallest anchors. None for other generators, or when the config itself decreases."""
-    idx = space.groups.get("min_max_scale") or space.groups.get("scales") \
-        if space.kind == "ssd_anchor_generator" else None
+    idx = next((space.groups[g] for g in space.ascending if space.groups.get(g)), None)
     if not idx or len(idx) < 2:
         return None
 
@@ -159,7 +159,7 @@ def _grid_below(space: ParamSpace, generator: Any, unit: np.ndarray, many: np.nd
     return violation
 
 
-def stride_constraint(pipeline: Any, generator: Any, space: ParamSpace, layout_for: LayoutFn,
+def stride_constraint(model: ModelSpec, space: ParamSpace, layout_for: LayoutFn,
                       own: ParamSpace | None = None) -> Callable[[np.ndarray], float] | None:
     """``x -> violation``: how far (log) the smallest anchor(s) of candidate ``x`` fall
     below their level's stride on an axis with more than one cell, on the padded shape
@@ -172,11 +172,12 @@ def stride_constraint(pipeline: Any, generator: Any, space: ParamSpace, layout_f
     finding) or its layout cannot be built here.
     """
     try:
-        _, padded = resized_shapes(pipeline, RULE_IMAGE_SIZE)
+        _, padded = model.resized_shapes(RULE_IMAGE_SIZE)
         layout = layout_for(padded)
     except ConfigError:
         return None
-    unit = np.array(shape_unit(generator, padded), dtype=np.float64)
+    generator = model.anchors
+    unit = np.array(model.shape_unit(padded), dtype=np.float64)
     grids = [(np.asarray(lev.grid_shape) > 1, np.asarray(lev.stride, dtype=np.float64))
              for lev in layout.levels]
     if not grids:
@@ -199,7 +200,7 @@ def stride_constraint(pipeline: Any, generator: Any, space: ParamSpace, layout_f
         return below(space, x)
 
     violation: Callable[[np.ndarray], float] = generic
-    if space.kind == "grid_anchor_generator" and len(grids) == 1:
+    if space.split_counts is not None and len(grids) == 1:
         violation = _grid_below(space, generator, unit, *grids[0])
     own = own or space
     return None if below(own, own.x0) > 0 else violation

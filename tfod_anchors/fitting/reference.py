@@ -54,7 +54,7 @@ def kmeans_reference(problem: Problem, sample: Sample, seed: int, update: str = 
     from tfod_anchors.errors import TfodAnchorsError
 
     space = problem.space
-    if problem.kind != "flexible_grid_anchor_generator" or len(space.shapes_of(space.x0)) != 1:
+    if not space.free_shapes or len(space.shapes_of(space.x0)) != 1:
         return None
     k = len(space.shapes_of(space.x0)[0])
     b = problem.resized.boxes[sample.index]

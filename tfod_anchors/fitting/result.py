@@ -13,10 +13,8 @@ from typing import Any
 import numpy as np
 
 from tfod_anchors.config import query as config_query
-from tfod_anchors.config.query import PipelineLike
 from tfod_anchors.config.schema import is_repeated
 from tfod_anchors.coverage.metrics import CoverageReport
-from tfod_anchors.errors import ConfigError
 
 
 @dataclass
@@ -132,28 +130,16 @@ def generator_diff(old: Any, new: Any, kind: str) -> tuple[dict, dict]:
     return {k: b.get(k) for k in keys}, {k: a.get(k) for k in keys}
 
 
-def apply_fit(cfg: PipelineLike, fit: FitResult) -> Any:
-    """A new ``TrainEvalPipelineConfig``: ``cfg`` with only its anchor generator replaced."""
-    pipeline = config_query.as_pipeline(cfg)
-    out = type(pipeline)()
-    out.CopyFrom(pipeline)
-    path = config_query.anchor_generator_path(out)
-    if path is None:
-        raise ConfigError("this model has no anchor generator to replace")
-    getattr(getattr(out.model, path[1]), path[2]).CopyFrom(fit.generator)
-    return out
+def apply_fit(cfg: Any, fit: FitResult) -> Any:
+    """A new TFOD config (``TrainEvalPipelineConfig``): ``cfg`` (a TFOD config or its
+    configs dict) with only its anchor generator replaced by the fit's."""
+    return config_query.with_anchor_generator(cfg, fit.generator)
 
 
-def with_generator(cfg: PipelineLike, generator: Any) -> Any:
-    """A copy of the pipeline ``cfg`` whose anchor generator is ``generator``."""
-    pipeline = config_query.as_pipeline(cfg)
-    out = type(pipeline)()
-    out.CopyFrom(pipeline)
-    path = config_query.anchor_generator_path(out)
-    if path is None:
-        raise ConfigError("this model has no anchor generator to replace")
-    getattr(getattr(out.model, path[1]), path[2]).CopyFrom(generator)
-    return out
+def with_generator(cfg: Any, generator: Any) -> Any:
+    """A copy of the TFOD config ``cfg`` whose anchor generator is ``generator``
+    (:func:`tfod_anchors.config.query.with_anchor_generator`)."""
+    return config_query.with_anchor_generator(cfg, generator)
 
 
 def copy_message(msg: Any) -> Any:

@@ -271,7 +271,7 @@ class Drawn:
     Attributes:
         hashes: :func:`content_hash` of the boxes (None when every box is taken).
         parts: :func:`strata_parts` of the boxes.
-        coarse: the small sample (split choice, first stage).
+        coarse: the small sample (split choice, the coarse search).
         search: the search sample (all boxes up to its size).
     """
 

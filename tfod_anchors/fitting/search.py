@@ -164,16 +164,29 @@ def directions(space: ParamSpace, diagonals: bool = True
     return out
 
 
+@dataclass(frozen=True)
+class Pattern:
+    """A pattern search's schedule (log units): the first ``step``, halved down to
+    ``min_step`` when no direction improves, at most ``max_sweeps`` sweeps; moves of
+    ``offsets`` x step along every coordinate (and the height-only / width-only
+    ``diagonals`` when set)."""
+
+    step: float = 0.1
+    min_step: float = 0.004
+    max_sweeps: int = 30
+    diagonals: bool = True
+    offsets: tuple[float, ...] = (-1.0, -0.5, 0.5, 1.0)
+
+
 def refine(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candidate,
-           step: float = 0.1, min_step: float = 0.004, max_sweeps: int = 30,
-           diagonals: bool = True, offsets: tuple[float, ...] = (-1.0, -0.5, 0.5, 1.0)
-           ) -> Candidate:
+           pattern: Pattern = Pattern()) -> Candidate:
     """Pattern search on rounded values along :func:`directions`; the step halves
-    when no direction improves."""
+    when no direction improves (``pattern``: the schedule)."""
     x = space.rounded(cand.x)
     cur, _ = ev.score(x, objective)
-    moves = np.asarray(offsets, dtype=np.float64)
-    dirs = directions(space, diagonals)
+    moves = np.asarray(pattern.offsets, dtype=np.float64)
+    dirs = directions(space, pattern.diagonals)
+    step, min_step, max_sweeps = pattern.step, pattern.min_step, pattern.max_sweeps
     sweeps = 0
     while step >= min_step and sweeps < max_sweeps:
         sweeps += 1

@@ -1,14 +1,15 @@
-"""How the search is run: stages, starts and refinement schedules.
+"""How the search is run: the coarse search, starts and refinement schedules.
 
-The fit (:mod:`tfod_anchors.fitting.fit`) runs stage A for every parameterisation it
-considers (each grid split), then stage B for the ones worth it.
+The fit (:mod:`tfod_anchors.fitting.fit`) runs the coarse search for every
+parameterisation it considers (each grid split), then the refinement for the ones
+worth it.
 
-Stage A ("coarse", a small stratified sample) finds basins: for the grid
+The coarse search ("coarse", a small stratified sample) finds basins: for the grid
 generator a pool ascent from the config, IoU k-means, quantile and random starts;
 for the others zoomed 1-D coordinate scans from the config and random starts. The
 best few are refined with the guard first as a penalty (crossing slightly
 infeasible ground reaches better corners of the feasible set) and then as a hard
-constraint. Stage B ("polish", the full search sample) refines the best one the
+constraint. The refinement ("polish", the full search sample) refines the best one the
 same way; when the search boxes are all the boxes it finishes with height-only /
 width-only moves and, where the kernel is cheap, a short (1+1) random search.
 
@@ -31,6 +32,7 @@ from tfod_anchors.fitting.problem import Problem
 from tfod_anchors.fitting.sample import Sample, half_width
 from tfod_anchors.fitting.search import (
     Candidate,
+    Pattern,
     coordinate_scan,
     mutation_search,
     pool_ascent,
@@ -98,7 +100,7 @@ def kmeans_start(problem: Problem, ev: Evaluator, seed: int,
     from tfod_anchors.errors import TfodAnchorsError
 
     space, gen = problem.space, problem.generator
-    if gen.WhichOneof("anchor_generator_oneof") != "grid_anchor_generator":
+    if space.split_counts is None:  # a one-map scales x ratios grid only
         return None
     ns, nr = len(space.groups["scales"]), len(space.groups["aspect_ratios"])
     memo = {} if memo is None else memo
@@ -159,7 +161,7 @@ class GridPool:
 def grid_ascent(ev: Evaluator, problem: Problem, objective: Objective, sample: Sample,
                 rng: np.random.Generator, pool: GridPool
                 ) -> tuple[list[Candidate], dict[str, Any]]:
-    """Stage A, first half, for the grid generator: pool ascent from the config, IoU
+    """The coarse search, first half, for the grid generator: pool ascent from the config, IoU
     k-means, quantile and random starts (cheap: the pool's columns are shared).
     Returns the candidates best first and the trace entry
     ``{"pool": {"scales", "ratios", "starts": {origin: score}}}``."""
@@ -187,7 +189,7 @@ def grid_ascent(ev: Evaluator, problem: Problem, objective: Objective, sample: S
 
 def grid_explore(ev: Evaluator, problem: Problem, objective: Objective,
                  pooled: list[Candidate], pool: GridPool) -> list[Candidate]:
-    """Stage A, second half: the config's values and the best distinct pool-ascent
+    """The coarse search, second half: the config's values and the best distinct pool-ascent
     results (``COARSE_REFINE`` in all) refined on the coarse sample."""
     space = problem.space
     chosen = [Candidate(space.x0.copy(), ev.score(space.rounded(space.x0), objective)[0],
@@ -214,7 +216,7 @@ def unguarded_grid(ev: Evaluator, problem: Problem, objective: Objective, pool: 
               for c in found[:2]]
     pooled = pool_ascent(ev, free, pool.scales, pool.ratios, starts, pool=pool.columns)
     best = max(pooled, key=lambda c: c.score)
-    return refine(ev, space, free, best, step=0.04, min_step=0.01, diagonals=False)
+    return refine(ev, space, free, best, Pattern(step=0.04, min_step=0.01, diagonals=False))
 
 
 def unguarded_generic(ev: Evaluator, problem: Problem, objective: Objective,
@@ -229,16 +231,16 @@ def _explore(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candi
              step: float) -> Candidate:
     """Refine with the guard as a penalty first (crossing slightly infeasible ground
     finds better corners of the feasible set), then as a hard constraint."""
-    soft = refine(ev, space, objective.with_penalty(EXPLORE_PENALTY), cand, step=step,
-                  min_step=0.01, diagonals=False)
-    return refine(ev, space, objective, soft, step=0.04, min_step=0.01, diagonals=False)
+    soft = refine(ev, space, objective.with_penalty(EXPLORE_PENALTY), cand,
+                  Pattern(step=step, min_step=0.01, diagonals=False))
+    return refine(ev, space, objective, soft, Pattern(step=0.04, min_step=0.01, diagonals=False))
 
 
 def search_generic(ev: Evaluator, problem: Problem, objective: Objective, sample: Sample,
                    rng: np.random.Generator,
                    extra: list[tuple[str, np.ndarray]] | None = None
                    ) -> tuple[list[Candidate], dict[str, Any]]:
-    """Stage A for the other generators: coordinate scans from the config, random
+    """The coarse search for the other generators: coordinate scans from the config, random
     starts and ``extra`` ones (e.g. the IoU k-means set of a flexible grid), then a
     coarse refinement of the best few. Also returns the trace entry
     ``{"scan": {origin: score}}``."""
@@ -257,7 +259,7 @@ def search_generic(ev: Evaluator, problem: Problem, objective: Objective, sample
 
 def polish(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candidate,
            seed: int = 0, level: int = 1) -> Candidate:
-    """Stage B on the full search sample: soft-guard refinement, then hard-guard
+    """The refinement on the full search sample: soft-guard refinement, then hard-guard
     refinement, then (``level >= 1``) a pass of height-only / width-only moves, then
     (``level >= 2``) finer steps and a short seeded (1+1) random search with small steps
     that can leave the pattern search's stalls.
@@ -267,14 +269,16 @@ def polish(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candida
     """
     deep = level >= 2
     soft = refine(ev, space, objective.with_penalty(EXPLORE_PENALTY), cand,
-                  step=0.05 if deep else 0.04, min_step=0.005 if deep else 0.01,
-                  diagonals=False, offsets=(-1.0, 1.0))
-    hard = refine(ev, space, objective, soft, step=0.02 if deep else 0.01, min_step=0.005,
-                  diagonals=False, offsets=(-1.0, 1.0))
+                  Pattern(step=0.05 if deep else 0.04, min_step=0.005 if deep else 0.01,
+                          diagonals=False, offsets=(-1.0, 1.0)))
+    hard = refine(ev, space, objective, soft,
+                  Pattern(step=0.02 if deep else 0.01, min_step=0.005, diagonals=False,
+                          offsets=(-1.0, 1.0)))
     if level < 1:
         return hard
-    fine = refine(ev, space, objective, hard, step=0.004, min_step=0.004,
-                  max_sweeps=3 if deep else 2, offsets=(-1.0, 1.0))
+    fine = refine(ev, space, objective, hard,
+                  Pattern(step=0.004, min_step=0.004, max_sweeps=3 if deep else 2,
+                          offsets=(-1.0, 1.0)))
     if not deep:
         return fine
     jumped = mutation_search(ev, space, objective, fine.x, generations=POLISH_MUTATIONS,
@@ -283,8 +287,8 @@ def polish(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candida
 
 
 @dataclass
-class Stage:
-    """One search stage on one sample: its evaluator, its objective (guard floors from
+class Scorer:
+    """How candidates are scored on one sample: its evaluator, its objective (guard floors from
     the config's metrics on that sample) and those start metrics."""
 
     evaluator: Evaluator
@@ -292,32 +296,32 @@ class Stage:
     start_metrics: dict[str, float]
 
 
-def coarse_search(problem: Problem, stage: Stage, coarse: Sample, rng: np.random.Generator,
+def coarse_search(problem: Problem, scorer: Scorer, coarse: Sample, rng: np.random.Generator,
                   pooled: list[Candidate] | None = None, pool: GridPool | None = None,
                   extra: list[tuple[str, np.ndarray]] | None = None
                   ) -> tuple[list[Candidate], dict[str, Any]]:
-    """Stage A on the coarse sample: candidates best first, and the trace (``scan``
+    """The coarse search on the coarse sample: candidates best first, and the trace (``scan``
     scores per start for the generic search; ``coarse`` scores per refined candidate).
     For the grid generator, ``pooled`` are :func:`grid_ascent`'s candidates; for the
     others ``extra`` adds starts."""
     if pooled is not None and pool is not None:
-        found = grid_explore(stage.evaluator, problem, stage.objective, pooled, pool)
+        found = grid_explore(scorer.evaluator, problem, scorer.objective, pooled, pool)
         trace: dict[str, Any] = {}
     else:
-        found, trace = search_generic(stage.evaluator, problem, stage.objective, coarse, rng,
+        found, trace = search_generic(scorer.evaluator, problem, scorer.objective, coarse, rng,
                                       extra)
     found.sort(key=lambda c: c.score, reverse=True)
     trace["coarse"] = {c.origin: rounded_score(c.score) for c in found}
     return found, trace
 
 
-def polish_search(problem: Problem, stage: Stage, found: list[Candidate], sample: Sample,
+def polish_search(problem: Problem, scorer: Scorer, found: list[Candidate], sample: Sample,
                   seed: int) -> list[Candidate]:
-    """Stage B on the search sample: the best ``POLISH`` stage A candidates refined,
+    """The refinement on the search sample: the best ``POLISH`` coarse candidates refined,
     best first (``seed`` for the random moves of the finest level)."""
-    ev = stage.evaluator
+    ev = scorer.evaluator
     level = (2 if ev.geom.policy == "none" else 1) if sample.exact else 0
-    cands = [polish(ev, problem.space, stage.objective, Candidate(c.x, c.score, c.origin),
+    cands = [polish(ev, problem.space, scorer.objective, Candidate(c.x, c.score, c.origin),
                     seed, level)
              for c in found[:POLISH]]
     cands.sort(key=lambda c: c.score, reverse=True)

@@ -15,23 +15,23 @@ from tfod_anchors.fitting.objective import Objective, describe_metric
 from tfod_anchors.fitting.problem import Problem
 from tfod_anchors.fitting.sample import Sample
 from tfod_anchors.fitting.search import Candidate
-from tfod_anchors.fitting.strategy import GridPool, Stage, unguarded_generic, unguarded_grid
+from tfod_anchors.fitting.strategy import GridPool, Scorer, unguarded_generic, unguarded_grid
 
 
-def unguarded_best(problem: Problem, stage: Stage, found: list[Candidate],
+def unguarded_best(problem: Problem, scorer: Scorer, found: list[Candidate],
                    pool: GridPool | None) -> Candidate:
     """The best candidate for the primary alone on the coarse sample (rules kept)."""
-    ev = stage.evaluator
+    ev = scorer.evaluator
     if pool is not None and pool.columns is not None:
-        return unguarded_grid(ev, problem, stage.objective, pool, found)
-    return unguarded_generic(ev, problem, stage.objective, found)
+        return unguarded_grid(ev, problem, scorer.objective, pool, found)
+    return unguarded_generic(ev, problem, scorer.objective, found)
 
 
 def what_the_guard_blocked(free: Candidate, guarded: Candidate,
                            search_evaluator: Callable[[], Evaluator], search_sample: Sample,
                            exact_obj: Objective, before: dict[str, float], needed: float,
                            p_guarded: float) -> dict | None:
-    """When the unguarded search's ``free`` beats the stage A ``guarded`` candidate on
+    """When the unguarded search's ``free`` beats the coarse search's ``guarded`` candidate on
     the coarse sample, and what the fit returns (``p_guarded``: its primary, on all
     boxes) by at least the minimum gain, measured on the search sample (its evaluator
     made by ``search_evaluator`` only then), name the guarded metrics it drops (None

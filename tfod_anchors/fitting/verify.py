@@ -19,17 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from tfod_anchors.anchors.model import layout_function
 from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.coverage.metrics import METRIC_KEYS, CoverageReport, evaluate
 from tfod_anchors.fitting.objective import Objective, flat_metrics
 from tfod_anchors.fitting.params import ParamSpace
 from tfod_anchors.fitting.problem import Problem
-from tfod_anchors.fitting.result import generator_diff, with_generator
 from tfod_anchors.fitting.screen import Screen
 from tfod_anchors.fitting.search import Candidate
-from tfod_anchors.matcher import MatcherSpec
-from tfod_anchors.rules import ERROR, WARNING, Finding, check_rules
+from tfod_anchors.frameworks import ModelSpec, as_spec
+from tfod_anchors.rules import ERROR, WARNING, Finding
 
 #: Candidates measured on all boxes at most (rule rejections do not count).
 VERIFY = 4
@@ -42,17 +40,18 @@ def written_generator(space: ParamSpace, generator: Any, x: np.ndarray) -> Any:
     return space.write(generator, np.array([float(f"{v:.4g}") for v in values]))
 
 
-def new_findings(pipeline: Any, generator: Any, baseline: list[Finding] | None = None
+def new_findings(model: ModelSpec | Any, generator: Any, baseline: list[Finding] | None = None
                  ) -> list[Finding]:
-    """``check`` findings of ``pipeline`` with ``generator`` whose codes the config's own
+    """``check`` findings of ``model`` (a spec, or a TFOD config) with the anchors value
+    ``generator`` whose codes the config's own
     findings (``baseline``, computed when None) do not have. Only the model rules
     (:func:`~tfod_anchors.rules.check_rules`) can change with the generator: the
     input-pipeline notes of ``config_findings`` (augmentation steps, ignored box limits)
     are the config's own, and on a huge config they cost a pass over every step."""
-    base = check_rules(pipeline) if baseline is None else baseline
+    model = as_spec(model)
+    base = model.check_rules() if baseline is None else baseline
     codes = {f.code for f in base}
-    return [f for f in check_rules(with_generator(pipeline, generator))
-            if f.code not in codes]
+    return [f for f in model.with_anchors(generator).check_rules() if f.code not in codes]
 
 
 @dataclass(frozen=True)
@@ -70,6 +69,21 @@ class SecondGuard:
     resized: ResizedBoxes
     objective: Objective
     before: CoverageReport
+
+
+@dataclass(frozen=True)
+class Bar:
+    """What a candidate must beat, exactly on all boxes.
+
+    Attributes:
+        before: the config's exact metrics (``coverage.metrics``).
+        objective: guarded against ``before`` (exact floors).
+        needed_gain: minimum objective gain that counts as better.
+    """
+
+    before: dict[str, Any]
+    objective: Objective
+    needed_gain: float
 
 
 @dataclass
@@ -106,10 +120,9 @@ class Verified:
     tried: list[dict[str, Any]] = field(default_factory=list)
 
 
-def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator: Any,
-           matcher: MatcherSpec, before: dict[str, Any], objective: Objective,
-           needed_gain: float, *, first: int = 1, limit: int = VERIFY,
-           second: SecondGuard | None = None, screen: Screen | None = None) -> Verified:
+def verify(candidates: list[tuple[Problem, Candidate]], model: ModelSpec, bar: Bar, *,
+           first: int = 1, limit: int = VERIFY, second: SecondGuard | None = None,
+           screen: Screen | None = None) -> Verified:
     """Measure ``candidates`` (in order) exactly on all boxes; keep the best.
 
     A candidate whose written config would get a new ``check`` error is never
@@ -118,10 +131,8 @@ def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator
 
     Args:
         candidates: ``(problem, candidate)`` pairs, most promising first.
-        pipeline, generator: the config and its own anchor generator message.
-        before: the config's exact metrics (``coverage.metrics``).
-        objective: guarded against ``before`` (exact floors).
-        needed_gain: minimum objective gain that counts as better.
+        model: the config's spec (its own anchors, matcher and rules).
+        bar: the config's exact metrics, the guarded objective, the minimum gain.
         first: always measure this many (the polished candidates) before stopping at
             the first clean improvement.
         limit: at most this many exact measurements.
@@ -133,8 +144,10 @@ def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator
             turned-away candidates do not count towards ``limit``.
     """
     out = Verified(second_name=second.name if second is not None else "")
-    start = objective.primary(flat_metrics(before))
-    baseline = check_rules(pipeline)
+    objective, needed_gain = bar.objective, bar.needed_gain
+    generator, matcher = model.anchors, model.matcher()
+    start = objective.primary(flat_metrics(bar.before))
+    baseline = model.check_rules()
     seen: set[bytes] = set()
     measured = 0
     best_key = None
@@ -142,27 +155,16 @@ def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator
         if measured >= limit:
             break
         gen_c = written_generator(problem.space, problem.generator, cand.x)
-        key = gen_c.SerializeToString(deterministic=True)
-        if key in seen or not generator_diff(generator, gen_c, problem.kind)[0]:
+        key = model.anchors_key(gen_c)
+        if key in seen or not model.anchors_changes(generator, gen_c)[0]:
             continue
         seen.add(key)
         entry: dict[str, Any] = {"origin": cand.origin, "search_score":
                                  [round(float(v), 6) for v in cand.score]}
-        if problem.constraint is not None and \
-                problem.constraint(problem.space.rounded(cand.x)) > 1e-9:
-            entry["rejected"] = ["constraint"]  # e.g. below the stride, decreasing scales
-            out.tried.append(entry)
+        fresh = _passes_rules(problem, cand, model, gen_c, baseline, entry, out)
+        if fresh is None:
             continue
-        fresh = new_findings(pipeline, gen_c, baseline)
-        errors = [f for f in fresh if f.severity == ERROR]
-        if errors:
-            entry["rejected"] = [f.code for f in errors]
-            out.tried.append(entry)
-            for f in errors:
-                if all(r["code"] != f.code for r in out.rejected):
-                    out.rejected.append(f.to_dict())
-            continue
-        layout = layout_function(with_generator(pipeline, gen_c))
+        layout = model.with_anchors(gen_c).layout_function()
         if screen is not None and objective.floors:
             missed = screen.turned_away(layout, objective)
             if missed:
@@ -177,13 +179,7 @@ def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator
         gain = float(objective.primary(m) - start)
         second_report, second_ok = None, True
         if second is not None and score[0] == 0.0:  # only a feasible one can be taken
-            second_report = evaluate(second.resized, layout, matcher)
-            m2 = flat_metrics(second_report.metrics)
-            second_ok = second.objective.score(m2)[0] == 0.0
-            entry[f"{second.name}_exact"] = {k: round(float(second_report.metrics[k]), 6)
-                                             for k in METRIC_KEYS}
-            if second.objective.broken(m2):
-                entry[f"{second.name}_guard_broken"] = second.objective.broken(m2)
+            second_report, second_ok = _on_second(second, layout, matcher, entry)
         ok = score[0] == 0.0 and second_ok and gain >= needed_gain - 1e-12
         clean = not any(f.severity == WARNING for f in fresh)
         entry["exact"] = {k: round(float(report.metrics[k]), 6) for k in METRIC_KEYS}
@@ -203,6 +199,41 @@ def verify(candidates: list[tuple[Problem, Candidate]], pipeline: Any, generator
         if out.improved and not out.findings and measured >= first:
             break
     return out
+
+
+def _passes_rules(problem: Problem, cand: Candidate, model: ModelSpec, gen_c: Any,
+                  baseline: list[Finding], entry: dict[str, Any], out: Verified
+                  ) -> list[Finding] | None:
+    """The candidate's new ``check`` findings, or None when it is refused before any
+    measurement (a size rule of the search, or a new error; recorded in ``out``)."""
+    if problem.constraint is not None and \
+            problem.constraint(problem.space.rounded(cand.x)) > 1e-9:
+        entry["rejected"] = ["constraint"]  # e.g. below the stride, decreasing scales
+        out.tried.append(entry)
+        return None
+    fresh = new_findings(model, gen_c, baseline)
+    errors = [f for f in fresh if f.severity == ERROR]
+    if errors:
+        entry["rejected"] = [f.code for f in errors]
+        out.tried.append(entry)
+        for f in errors:
+            if all(r["code"] != f.code for r in out.rejected):
+                out.rejected.append(f.to_dict())
+        return None
+    return fresh
+
+
+def _on_second(second: SecondGuard, layout: Any, matcher: Any, entry: dict[str, Any]
+               ) -> tuple[CoverageReport, bool]:
+    """A candidate's exact coverage on the second distribution, and whether it keeps the
+    guard there (recorded in ``entry``)."""
+    report = evaluate(second.resized, layout, matcher)
+    m2 = flat_metrics(report.metrics)
+    entry[f"{second.name}_exact"] = {k: round(float(report.metrics[k]), 6)
+                                     for k in METRIC_KEYS}
+    if second.objective.broken(m2):
+        entry[f"{second.name}_guard_broken"] = second.objective.broken(m2)
+    return report, second.objective.score(m2)[0] == 0.0
 
 
 def reason(v: Verified, needed_gain: float) -> str:

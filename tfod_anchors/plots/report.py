@@ -112,17 +112,19 @@ def write_fit_report(directory: Any, outcome: Any, *, seed: int = 0,
     from tfod_anchors import outcome as results
     from tfod_anchors import pipeline
     from tfod_anchors.fitting import front as fitting_front
+    from tfod_anchors.frameworks import as_spec
     from tfod_anchors.plots.front import front_figure
 
     resized, fit = outcome.boxes, outcome.fit
     cfg_before = outcome.loaded.config if outcome.loaded else outcome.config
     title = fit_report_title(outcome)
-    layout = pipeline.layout_function(cfg_before)(resized.most_common_shape())
+    model_before, model_after = as_spec(cfg_before), as_spec(outcome.config)
+    layout = model_before.layout_for(resized.most_common_shape())
     strides = (min(float(level.stride[1]) for level in layout.levels),) if layout.levels \
         else ()
     paths = write_report(directory, wh=np.stack([resized.widths, resized.heights], axis=1),
-                         anchors_before=pipeline.anchor_shapes_hw(cfg_before, resized),
-                         anchors_after=pipeline.anchor_shapes_hw(outcome.config, resized),
+                         anchors_before=pipeline.anchor_shapes_hw(model_before, resized),
+                         anchors_after=pipeline.anchor_shapes_hw(model_after, resized),
                          coverage_before=fit.report_before, coverage_after=fit.report_after,
                          title=title, strides=strides)
     marks, notes = _front_marks(outcome, seed)

@@ -20,33 +20,36 @@ from typing import Any
 
 import numpy as np
 
-from tfod_anchors.anchors import AnchorLayout, GridAnchorGenerator, MultiscaleAnchorGenerator
-from tfod_anchors.anchors.builder import AnchorGenerator
+from tfod_anchors.anchors import (
+    AnchorLayout,
+    GridAnchorGenerator,
+    MultiscaleAnchorGenerator,
+    SsdAnchorGenerator,
+)
+from tfod_anchors.anchors.builder import DEFAULT_GENERATOR, AnchorGenerator
 from tfod_anchors.anchors.extractors import ExtractorGeometry, extractor_geometry
-from tfod_anchors.anchors.model import build_model_generator, resized_shapes
+from tfod_anchors.anchors.model import build_model_generator, pipeline_of, resized_shapes
 from tfod_anchors.config.query import (
     ANCHOR_GENERATOR_FIELD,
     ANCHORED,
-    PipelineLike,
     anchor_generator,
-    as_pipeline,
     augmentation_steps,
     ignored_train_config_max_boxes,
-    matcher_spec,
     max_number_of_boxes,
 )
 from tfod_anchors.errors import ConfigError
+from tfod_anchors.frameworks import as_spec
 from tfod_anchors.rules.findings import ERROR, SEVERITY, Finding, finding
 
 # An anchor side longer than this many times the padded input side is "far beyond" it.
 TOO_LARGE_FACTOR = 2.0
 
 
-def config_findings(cfg: PipelineLike) -> list[Finding]:
+def config_findings(cfg: Any) -> list[Finding]:
     """:func:`check_rules` plus the input-pipeline notes (``max_boxes_ignored``,
-    :func:`augmentation_findings`)."""
-    pipeline = as_pipeline(cfg)
-    found = check_rules(pipeline)
+    :func:`augmentation_findings`); ``cfg``: a TFOD spec or config."""
+    pipeline = pipeline_of(cfg)
+    found = check_rules(cfg)
     if anchor_generator(pipeline) is not None:
         found += augmentation_findings(pipeline)
     ignored = ignored_train_config_max_boxes(pipeline)
@@ -60,7 +63,7 @@ def config_findings(cfg: PipelineLike) -> list[Finding]:
     return found
 
 
-def augmentation_findings(cfg: PipelineLike) -> list[Finding]:
+def augmentation_findings(cfg: Any) -> list[Finding]:
     """Findings on ``train_config.data_augmentation_options``, whose boxes coverage measures.
 
     ``unknown_augmentation`` (warning): a step that is not reproduced, so coverage treats
@@ -72,7 +75,7 @@ def augmentation_findings(cfg: PipelineLike) -> list[Finding]:
     """
     from tfod_anchors.augment import OPS, classify_ops, plan
 
-    steps = augmentation_steps(cfg)
+    steps = augmentation_steps(pipeline_of(cfg))
     out = []
     for index, name, status in classify_ops(steps):
         if status == "unknown":
@@ -95,14 +98,16 @@ def augmentation_findings(cfg: PipelineLike) -> list[Finding]:
     return out
 
 
-def check_rules(cfg: PipelineLike, image_size: tuple[int, int] = (480, 640)) -> list[Finding]:
-    """All rule findings for a pipeline config (proto or TFOD configs dict).
+def check_rules(cfg: Any, image_size: tuple[int, int] = (480, 640)) -> list[Finding]:
+    """All rule findings for a TFOD model (what ``TfodSpec.check_rules`` answers).
 
     Args:
-        cfg: ``TrainEvalPipelineConfig`` (either schema) or TFOD's configs dict.
+        cfg: a TFOD model spec, or a ``TrainEvalPipelineConfig`` (either schema) or TFOD's
+            configs dict (resolved into one).
         image_size: original ``(h, w)`` used when the padded input depends on the image.
     """
-    pipeline = as_pipeline(cfg)
+    spec = as_spec(cfg)
+    pipeline = spec.config
     kind = pipeline.model.WhichOneof("model")
     if kind not in ANCHORED:
         return [finding("anchor_free_model",
@@ -115,9 +120,7 @@ def check_rules(cfg: PipelineLike, image_size: tuple[int, int] = (480, 640)) -> 
     if gen_kind is None:
         return [finding("no_anchor_generator",
                         f"model.{kind}.{field} is not set (TFOD raises 'Empty anchor generator'); "
-                        "add one, e.g. "
-                        + ("grid_anchor_generator" if kind == "faster_rcnn"
-                           else "ssd_anchor_generator") + " { ... }")]
+                        f"add one, e.g. {DEFAULT_GENERATOR[kind]} {{ ... }}")]
     findings = _proto_rules(gen_kind, getattr(gen_msg, gen_kind))
     values = anchor_value_findings(gen_kind, getattr(gen_msg, gen_kind))
     if values:
@@ -148,13 +151,13 @@ def check_rules(cfg: PipelineLike, image_size: tuple[int, int] = (480, 640)) -> 
     policy = "none"
     if kind == "faster_rcnn":
         policy = "clip" if meta.clip_anchors_to_image else "prune"
-    findings += _size_rules(layout, policy, _matched_threshold(pipeline))
+    findings += _size_rules(layout, policy, _matched_threshold(spec))
     return findings
 
 
-def _matched_threshold(pipeline: Any) -> float:
+def _matched_threshold(spec: Any) -> float:
     try:
-        return float(matcher_spec(pipeline).matched_threshold)
+        return float(spec.matcher().matched_threshold)
     except ConfigError:
         return 0.5
 
@@ -173,38 +176,77 @@ def _duplicates(values, tol: float = 1e-3) -> list[float]:
     return dups
 
 
-def _proto_rules(gen_kind: str, msg: Any) -> list[Finding]:
-    out: list[Finding] = []
-    empty = []
-    if gen_kind in ("grid_anchor_generator", "multiscale_anchor_generator", "ssd_anchor_generator"):
-        if not len(msg.aspect_ratios) and not (
-                gen_kind == "ssd_anchor_generator" and msg.interpolated_scale_aspect_ratio > 0):
-            empty.append("aspect_ratios")
-        if _duplicates(msg.aspect_ratios):
-            out.append(finding("duplicate_aspect_ratios",
-                               f"{gen_kind} lists aspect ratio(s) "
-                               f"{', '.join(f'{v:g}' for v in _duplicates(msg.aspect_ratios))} "
-                               "more than once, which makes identical anchors; remove the repeats"))
-    if gen_kind == "grid_anchor_generator" and not len(msg.scales):
+#: What a generator kind's structure rules return: the list fields left empty, and the
+#: findings about repeated values.
+Structure = tuple[list[str], list[Finding]]
+
+
+def _ratio_rules(gen_kind: str, msg: Any, empty_ok: bool = False) -> Structure:
+    """Empty or repeated ``aspect_ratios`` (grid, SSD, multiscale)."""
+    empty, out = [], []
+    if not len(msg.aspect_ratios) and not empty_ok:
+        empty.append("aspect_ratios")
+    if _duplicates(msg.aspect_ratios):
+        out.append(finding("duplicate_aspect_ratios",
+                           f"{gen_kind} lists aspect ratio(s) "
+                           f"{', '.join(f'{v:g}' for v in _duplicates(msg.aspect_ratios))} "
+                           "more than once, which makes identical anchors; remove the repeats"))
+    return empty, out
+
+
+def _scale_repeats(gen_kind: str, msg: Any) -> list[Finding]:
+    if not _duplicates(msg.scales):
+        return []
+    return [finding("duplicate_scales",
+                    f"{gen_kind} lists scale(s) "
+                    f"{', '.join(f'{v:g}' for v in _duplicates(msg.scales))} more than "
+                    "once; remove the repeats")]
+
+
+def grid_structure(gen_kind: str, msg: Any) -> Structure:
+    """``grid_anchor_generator``: ratios, then scales, present and distinct."""
+    empty, out = _ratio_rules(gen_kind, msg)
+    if not len(msg.scales):
         empty.append("scales")
-    if gen_kind in ("grid_anchor_generator", "ssd_anchor_generator") and _duplicates(msg.scales):
-        out.append(finding("duplicate_scales",
-                           f"{gen_kind} lists scale(s) "
-                           f"{', '.join(f'{v:g}' for v in _duplicates(msg.scales))} more than "
-                           "once; remove the repeats"))
-    if gen_kind == "multiscale_anchor_generator" and msg.scales_per_octave < 1:
+    return empty, out + _scale_repeats(gen_kind, msg)
+
+
+def ssd_structure(gen_kind: str, msg: Any) -> Structure:
+    """``ssd_anchor_generator``: ratios (or the interpolated one) and distinct scales."""
+    empty, out = _ratio_rules(gen_kind, msg, msg.interpolated_scale_aspect_ratio > 0)
+    return empty, out + _scale_repeats(gen_kind, msg)
+
+
+def multiscale_structure(gen_kind: str, msg: Any) -> Structure:
+    """``multiscale_anchor_generator``: ratios, and at least one scale per octave."""
+    empty, out = _ratio_rules(gen_kind, msg)
+    if msg.scales_per_octave < 1:
         empty.append("scales_per_octave")
-    if gen_kind == "flexible_grid_anchor_generator":
-        if not len(msg.anchor_grid):
-            empty.append("anchor_grid")
-        for index, grid in enumerate(msg.anchor_grid):
-            if not len(grid.base_sizes):
-                empty.append(f"anchor_grid[{index}].base_sizes")
-            pairs = list(zip(grid.base_sizes, grid.aspect_ratios))
-            if len(set(pairs)) < len(pairs):
-                out.append(finding("duplicate_aspect_ratios",
-                                   f"{gen_kind} anchor_grid {index} repeats a (base_size, "
-                                   "aspect_ratio) pair; remove the repeats"))
+    return empty, out
+
+
+def flexible_structure(gen_kind: str, msg: Any) -> Structure:
+    """``flexible_grid_anchor_generator``: grids with base sizes, no repeated pairs."""
+    empty: list[str] = []
+    out: list[Finding] = []
+    if not len(msg.anchor_grid):
+        empty.append("anchor_grid")
+    for index, grid in enumerate(msg.anchor_grid):
+        if not len(grid.base_sizes):
+            empty.append(f"anchor_grid[{index}].base_sizes")
+        pairs = list(zip(grid.base_sizes, grid.aspect_ratios))
+        if len(set(pairs)) < len(pairs):
+            out.append(finding("duplicate_aspect_ratios",
+                               f"{gen_kind} anchor_grid {index} repeats a (base_size, "
+                               "aspect_ratio) pair; remove the repeats"))
+    return empty, out
+
+
+def _proto_rules(gen_kind: str, msg: Any) -> list[Finding]:
+    from tfod_anchors.frameworks.tfod_generators import GENERATORS
+
+    record = GENERATORS.get(gen_kind)
+    empty, out = record.structure_rules(gen_kind, msg) if record is not None else ([], [])
     if empty:
         out.append(finding("zero_anchors",
                            f"{gen_kind} has no {' / '.join(empty)}, so some feature maps get no "
@@ -228,30 +270,10 @@ def anchor_value_findings(gen_kind: str, msg: Any) -> list[Finding]:
     from: aspect ratios and scales (and the sizes they multiply) must be finite and
     positive. TFOD does not check them; it takes square roots and products of them and
     trains with NaN or infinite anchors (or none that can ever match)."""
-    ratios: list[tuple[str, list[float]]] = []
-    scales: list[tuple[str, list[float]]] = []
-    if gen_kind in ("grid_anchor_generator", "ssd_anchor_generator",
-                    "multiscale_anchor_generator"):
-        ratios.append(("aspect_ratios", _bad(msg.aspect_ratios)))
-    if gen_kind == "grid_anchor_generator":
-        scales += [("scales", _bad(msg.scales)), ("height", _bad([msg.height])),
-                   ("width", _bad([msg.width]))]
-    elif gen_kind == "ssd_anchor_generator":
-        if not math.isfinite(msg.interpolated_scale_aspect_ratio):
-            ratios.append(("interpolated_scale_aspect_ratio",
-                           [float(msg.interpolated_scale_aspect_ratio)]))
-        if len(msg.scales):
-            scales.append(("scales", _bad(msg.scales)))
-        else:
-            scales += [("min_scale", _bad([msg.min_scale])), ("max_scale", _bad([msg.max_scale]))]
-        scales += [("base_anchor_height", _bad([msg.base_anchor_height])),
-                   ("base_anchor_width", _bad([msg.base_anchor_width]))]
-    elif gen_kind == "multiscale_anchor_generator":
-        scales.append(("anchor_scale", _bad([msg.anchor_scale])))
-    elif gen_kind == "flexible_grid_anchor_generator":
-        for index, grid in enumerate(msg.anchor_grid):
-            ratios.append((f"anchor_grid[{index}].aspect_ratios", _bad(grid.aspect_ratios)))
-            scales.append((f"anchor_grid[{index}].base_sizes", _bad(grid.base_sizes)))
+    from tfod_anchors.frameworks.tfod_generators import GENERATORS
+
+    record = GENERATORS.get(gen_kind)
+    ratios, scales = record.value_fields(msg) if record is not None else ([], [])
     out = []
     bad_ratios = [(name, vals) for name, vals in ratios if vals]
     if bad_ratios:
@@ -268,16 +290,59 @@ def anchor_value_findings(gen_kind: str, msg: Any) -> list[Finding]:
     return out
 
 
+#: What a generator kind's value fields are: ``(ratios, scales)``, each a list of
+#: ``(field name, its bad values)``.
+ValueFields = tuple[list[tuple[str, list[float]]], list[tuple[str, list[float]]]]
+
+
+def grid_values(msg: Any) -> ValueFields:
+    """``grid_anchor_generator``: ratios; scales and the base height and width."""
+    return [("aspect_ratios", _bad(msg.aspect_ratios))], [
+        ("scales", _bad(msg.scales)), ("height", _bad([msg.height])),
+        ("width", _bad([msg.width]))]
+
+
+def ssd_values(msg: Any) -> ValueFields:
+    """``ssd_anchor_generator``: ratios and the interpolated one; scales (or min/max) and
+    the base anchor size."""
+    ratios = [("aspect_ratios", _bad(msg.aspect_ratios))]
+    if not math.isfinite(msg.interpolated_scale_aspect_ratio):
+        ratios.append(("interpolated_scale_aspect_ratio",
+                       [float(msg.interpolated_scale_aspect_ratio)]))
+    if len(msg.scales):
+        scales = [("scales", _bad(msg.scales))]
+    else:
+        scales = [("min_scale", _bad([msg.min_scale])), ("max_scale", _bad([msg.max_scale]))]
+    scales += [("base_anchor_height", _bad([msg.base_anchor_height])),
+               ("base_anchor_width", _bad([msg.base_anchor_width]))]
+    return ratios, scales
+
+
+def multiscale_values(msg: Any) -> ValueFields:
+    """``multiscale_anchor_generator``: ratios and ``anchor_scale``."""
+    return [("aspect_ratios", _bad(msg.aspect_ratios))], [
+        ("anchor_scale", _bad([msg.anchor_scale]))]
+
+
+def flexible_values(msg: Any) -> ValueFields:
+    """``flexible_grid_anchor_generator``: every grid's ratios and base sizes."""
+    ratios, scales = [], []
+    for index, grid in enumerate(msg.anchor_grid):
+        ratios.append((f"anchor_grid[{index}].aspect_ratios", _bad(grid.aspect_ratios)))
+        scales.append((f"anchor_grid[{index}].base_sizes", _bad(grid.base_sizes)))
+    return ratios, scales
+
+
 # --- generator vs meta-architecture -----------------------------------------------------
 
 def _meta_rules(kind: str, generator: AnchorGenerator) -> list[Finding]:
     g = generator.kind
-    if kind == "ssd" and g == "grid_anchor_generator":
+    if kind == "ssd" and isinstance(generator, GridAnchorGenerator):
         return [finding("generator_meta_mismatch",
                         "SSD cannot use grid_anchor_generator (TFOD's SSD passes the image "
                         "size, which it rejects); use ssd_anchor_generator or "
                         "multiscale_anchor_generator")]
-    if kind == "faster_rcnn" and g == "ssd_anchor_generator":
+    if kind == "faster_rcnn" and isinstance(generator, SsdAnchorGenerator):
         return [finding("generator_meta_mismatch",
                         "Faster R-CNN passes no image size to ssd_anchor_generator, so its anchors "
                         "come out at most 1 pixel wide; use grid_anchor_generator (or "
@@ -303,7 +368,7 @@ def _weight_shared_rule(kind: str, meta: Any, generator: AnchorGenerator) -> lis
     if len(set(counts)) <= 1:
         return []
     hint = ""
-    if generator.kind == "ssd_anchor_generator":
+    if isinstance(generator, SsdAnchorGenerator):
         hint = " (set reduce_boxes_in_lowest_layer: false)"
     return [finding("weight_shared_anchors_differ",
                     f"weight_shared_convolutional_box_predictor needs the same number of anchors "
@@ -332,12 +397,12 @@ def _level_rules(kind: str, generator: AnchorGenerator, geo: ExtractorGeometry) 
             f"{source}: {where}, i.e. levels {geo.levels[0]}..{geo.levels[-1]}; set "
             f"min_level: {geo.levels[0]} max_level: {geo.levels[-1]}")]
     if n_levels != n_maps:
-        if g == "ssd_anchor_generator":
+        if isinstance(generator, SsdAnchorGenerator):
             return [finding("num_layers_mismatch",
                             f"ssd_anchor_generator makes anchors for {n_levels} layer(s) but "
                             f"{where}; set num_layers: {n_maps} (and as many scales, strides "
                             "and offsets as layers where given)")]
-        if g == "grid_anchor_generator" and n_maps > 1:
+        if isinstance(generator, GridAnchorGenerator) and n_maps > 1:
             return [finding("feature_map_count_mismatch",
                             f"grid_anchor_generator covers one feature map but {where}; use "
                             f"multiscale_anchor_generator with min_level: {geo.levels[0]} "

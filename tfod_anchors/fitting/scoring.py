@@ -1,7 +1,7 @@
-"""The samples a fit searches on, as stages: their boxes' columns, the config's start
-metrics on them and, per parameterisation, the evaluator and the guarded objective.
+"""How a fit scores candidates on one of its samples: the boxes' columns, the config's
+start metrics on them and, per parameterisation, a scorer (evaluator and guarded objective).
 
-An augmented fit also guards its static boxes: :class:`Stages` then scores every
+An augmented fit also guards its static boxes: :class:`SampleScoring` then scores every
 candidate on a static sample too (the evaluator's ``second``, metrics prefixed
 ``"static:"``) and adds the static guard's floors to the search objective.
 """
@@ -18,15 +18,15 @@ from tfod_anchors.fitting.evaluator import ColumnStore, Evaluator
 from tfod_anchors.fitting.objective import BAND_PREFIX, STATIC_PREFIX, Guard, make_objective
 from tfod_anchors.fitting.problem import Problem, other_geometry
 from tfod_anchors.fitting.sample import Sample, coarse_and_search, half_width
-from tfod_anchors.fitting.strategy import Stage
+from tfod_anchors.fitting.strategy import Scorer
 
-#: What a sampled stage keeps in reserve of the whole-set metrics' tolerances.
+#: What a sampled search keeps in reserve of the whole-set metrics' tolerances.
 SAMPLED_MARGIN = 0.002
 
 
 def margins(sample: Sample, ev: Evaluator, best: np.ndarray, matched: float,
             bands: tuple[str, ...], tol: float | None) -> dict[str, float]:
-    """How much of each tolerance a sampled stage keeps in reserve: 0.002 for the
+    """How much of each tolerance a sampled search keeps in reserve: 0.002 for the
     whole-set metrics, the 95 % bound of each band's recall (at most half the
     band tolerance)."""
     if sample.exact:
@@ -56,10 +56,11 @@ class StaticSide:
     floors: dict[str, float]
 
 
-class Stages:
-    """The stages of one sample: a shared column store, the config's start metrics
-    on it and one :class:`Stage` per option. With ``static`` (an augmented fit: the
-    static boxes, their sample, guard and bands), every candidate is also scored on
+class SampleScoring:
+    """The scoring of one sample: a shared column store, the config's start metrics
+    on it and one :class:`Scorer` per option (:meth:`scorer`). With ``static`` (an
+    augmented fit: the static boxes, their sample, guard and bands), every candidate is
+    also scored on
     the static sample and the objective guards it there too (``"static:"`` floors),
     so that the search looks where the exact static guard of :mod:`.verify` holds."""
 
@@ -90,7 +91,7 @@ class Stages:
                 self.static = StaticSide(s_sample, store, s_bands,
                                          {STATIC_PREFIX + k: v for k, v in floors.items()})
 
-    def stage(self, problem: Problem) -> Stage:
+    def scorer(self, problem: Problem) -> Scorer:
         side = self.static
         second = None if side is None else Evaluator(
             side.store, side.sample.weight, problem.space, problem.matched, side.bands)
@@ -100,10 +101,10 @@ class Stages:
                              bands=self.bands, margins=self.margins)
         if side is not None:
             obj = replace(obj, floors={**obj.floors, **side.floors})
-        return Stage(ev, obj, self.start)
+        return Scorer(ev, obj, self.start)
 
     def same_samples(self, other_sample: Sample, other_static: Sample | None) -> bool:
-        """Whether stages on ``other_sample`` (and static ``other_static``) would be
+        """Whether scoring on ``other_sample`` (and static ``other_static``) would be
         these: every sample exact and of the same size."""
         same = self.sample.exact and other_sample.exact and \
             self.sample.index.size == other_sample.index.size
