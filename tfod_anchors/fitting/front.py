@@ -87,10 +87,11 @@ def free_set_generator(cfg: Any, wh: np.ndarray) -> Any | None:
     return free_set(as_spec(cfg).anchors, wh)
 
 
-def holds_free_shapes(kind: str) -> bool:
-    """Whether a generator of this oneof ``kind`` can hold a free ``(w, h)`` set (a
-    flexible grid can; scales x ratios grids, SSD and multiscale generators cannot)."""
-    return kind == "flexible_grid_anchor_generator"
+def holds_free_shapes(cfg: Any) -> bool:
+    """Whether the model's anchors can hold a free ``(w, h)`` set (a flexible grid can;
+    scales x ratios grids, SSD and multiscale generators cannot). ``cfg``: a model spec
+    or a TFOD config."""
+    return bool(as_spec(cfg).param_space().free_shapes)
 
 
 def free_set_metrics(resized: ResizedBoxes, cfg: Any, wh: np.ndarray) -> dict | None:

@@ -93,7 +93,7 @@ def _front_marks(outcome: Any, seed: int) -> tuple[dict[str, Any], list[str]]:
     if ref_m is not None:
         label = f"IoU k-means ({k} free shapes)"
         marks[label] = ref_m
-        if not front.holds_free_shapes(fit.kind) and front.dominates(ref_m, after):
+        if not front.holds_free_shapes(cfg_before) and front.dominates(ref_m, after):
             notes.append(f"{label} beats the fit but is not a {fit.kind} set: {k} free "
                          "shapes need a flexible grid generator (a new box predictor)")
     return marks, notes
