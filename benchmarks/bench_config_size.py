@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from _hostile import CONFIG, good_records  # noqa: E402
+from helpers.hostile import CONFIG, good_records  # noqa: E402
 
 from tfod_anchors import api  # noqa: E402
 from tfod_anchors.config.files import load_config, write_new  # noqa: E402

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_augment_integration import (
+from helpers.augment_csv import (
     CONCAT,
     IOU_A_HALF,
     IOU_B_HALF,
     SSD_CROP,
-    run_json,
     write_config,
     write_csv,
 )
+from helpers.cli import run_json
 
 from tfod_anchors import api, pipeline
 from tfod_anchors.cli import main
@@ -71,7 +71,7 @@ def scaled(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_fit_json_reports_both_distributions(capsys, tmp_path, data):
     config = write_config(tmp_path / "concat.config", CONCAT)
-    code, doc = run_json(capsys, "fit", config, "--input", data)
+    code, doc, _ = run_json(capsys, "fit", config, "--input", data)
     assert code == 0 and doc["distribution"] == "augmented"
     assert doc["num_images"] == 4 and doc["num_boxes"] == 4 * pipeline.DEFAULT_DRAWS * 4
     assert doc["before"]["mean_iou"] == pytest.approx((IOU_A_HALF + IOU_B_HALF) / 2)
@@ -94,7 +94,7 @@ def test_fit_json_reports_both_distributions(capsys, tmp_path, data):
 
 def test_fit_static_guard_blocks_what_the_augmented_fit_wants(capsys, scaled):
     config, data = scaled
-    code, doc = run_json(capsys, "fit", config, "--input", data, "--output",
+    code, doc, _ = run_json(capsys, "fit", config, "--input", data, "--output",
                          config.parent / "out.config")
     assert code == 0 and doc["improved"] is False and doc["written"] is None
     # the search itself guards the static boxes too, so the 32 px anchor is never a
@@ -107,11 +107,11 @@ def test_fit_static_guard_blocks_what_the_augmented_fit_wants(capsys, scaled):
     assert doc["static_after"] == doc["static_before"] and doc["after"] == doc["before"]
     assert not (config.parent / "out.config").exists()
     # without the guard the fit takes the 32 px anchor, whatever it does to static boxes
-    code, doc = run_json(capsys, "fit", config, "--input", data, "--guard", "off")
+    code, doc, _ = run_json(capsys, "fit", config, "--input", data, "--guard", "off")
     assert doc["improved"] is True and doc["after"]["recall_matched"] == pytest.approx(1.0)
     assert doc["static_after"]["mean_iou"] == pytest.approx(0.25, abs=0.01)
     # the static fit: nothing to gain, and no static_* keys
-    code, doc = run_json(capsys, "fit", config, "--input", data, "--no-augment")
+    code, doc, _ = run_json(capsys, "fit", config, "--input", data, "--no-augment")
     assert doc["distribution"] == "static" and doc["augmentation"] is None
     assert doc["static_before"] is None and doc["static_after"] is None
     assert doc["before"]["mean_iou"] == pytest.approx(1.0) and doc["improved"] is False
@@ -160,7 +160,7 @@ def test_fit_augmented_does_not_depend_on_image_order(capsys, tmp_path):
     docs = []
     for name, names in (("forward", list(by_image)), ("reversed", list(by_image)[::-1])):
         csv = write_csv(tmp_path / f"{name}.csv", [r for n in names for r in by_image[n]])
-        code, doc = run_json(capsys, "fit", config, "--input", csv)
+        code, doc, _ = run_json(capsys, "fit", config, "--input", csv)
         assert code == 0
         docs.append(doc)
     for key in ("before", "after", "static_before", "static_after", "anchor_generator",
@@ -180,7 +180,7 @@ def test_the_search_finds_anchors_that_keep_the_static_guard(capsys, tmp_path):
     rows = [(f"img{i}.jpg", "a", box) for i in range(4)
             for box in ((8, 8, 24, 24), (12, 12, 52, 52))]
     data = write_csv(tmp_path / "two.csv", rows)
-    code, doc = run_json(capsys, "fit", str(config), "--input", str(data))
+    code, doc, _ = run_json(capsys, "fit", str(config), "--input", str(data))
     assert code == 0 and doc["improved"] is True, doc["verdict"]
     assert doc["before"]["recall_matched"] == 0.0
     assert doc["after"]["recall_matched"] == pytest.approx(0.5)

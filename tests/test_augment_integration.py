@@ -23,12 +23,21 @@ The augmentation steps used are deterministic, so every number is worked out by 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from google.protobuf import text_format
+from helpers.augment_csv import (
+    CONCAT,
+    CONFIG,
+    IOU_A_HALF,
+    IOU_B_HALF,
+    SSD_CROP,
+    write_config,
+    write_csv,
+)
+from helpers.cli import run_json
 
 from tfod_anchors import api, pipeline
 from tfod_anchors.cli import main
@@ -36,60 +45,14 @@ from tfod_anchors.config.schema import get_schema
 from tfod_anchors.errors import UsageError
 from tfod_anchors.rules import augmentation_findings
 
-CONFIG = """\
-model {
-  faster_rcnn {
-    num_classes: 2
-    image_resizer { fixed_shape_resizer { height: 64 width: 64 } }
-    feature_extractor { type: 'faster_rcnn_resnet50_keras' first_stage_features_stride: 16 }
-    first_stage_anchor_generator {
-      grid_anchor_generator {
-        height: 16 width: 16 scales: [1.0, 3.0] aspect_ratios: [1.0]
-        height_stride: 16 width_stride: 16 height_offset: 8 width_offset: 8
-      }
-    }
-    second_stage_box_predictor { mask_rcnn_box_predictor { } }
-  }
-}
-train_config {
-  batch_size: 1
-%(steps)s
-}
-train_input_reader {
-  max_number_of_boxes: %(max_boxes)d
-  tf_record_input_reader { input_path: "PATH_TO_BE_CONFIGURED" }
-}
-"""
-
-CONCAT = ("data_augmentation_options { random_self_concat_image { "
-          "concat_vertical_probability: 1.0 concat_horizontal_probability: 0.0 } }")
 PHOTOMETRIC = "data_augmentation_options { random_adjust_brightness { } }"
 DROP_A = ("data_augmentation_options { drop_label_probabilistically { label: 1 "
           "drop_probability: 1.0 } }")
-SSD_CROP = ("data_augmentation_options { random_horizontal_flip { } }\n"
-            "data_augmentation_options { ssd_random_crop { } }")
-
 A = (16, 16, 32, 32)  # xmin, ymin, xmax, ymax in pixels of a 64x64 image
 B = (28, 28, 52, 52)
 #: the boxes after the vertical self-concatenation and the 64x64 resizer, in TFOD's
 #: order within an image (the originals first, then their copies): [ymin, xmin, ymax, xmax]
 CONCAT_ROWS = [[8, 16, 16, 32], [14, 28, 26, 52], [40, 16, 48, 32], [46, 28, 58, 52]]
-IOU_A_HALF, IOU_B_HALF = 128 / 256, 160 / 384
-
-
-def write_csv(path: Path, rows: list[tuple[str, str, tuple[int, int, int, int]]],
-              size: tuple[int, int] = (64, 64)) -> Path:
-    """``(image, class, (xmin, ymin, xmax, xmax))`` rows; every image ``size`` (w, h)."""
-    lines = ["filename,width,height,class,xmin,ymin,xmax,ymax"]
-    lines += [f"{image},{size[0]},{size[1]},{cls},{x0},{y0},{x1},{y1}"
-              for image, cls, (x0, y0, x1, y1) in rows]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def write_config(path: Path, *steps: str, max_boxes: int = 100) -> Path:
-    path.write_text(CONFIG % {"steps": "\n".join(steps), "max_boxes": max_boxes})
-    return path
 
 
 @pytest.fixture()
@@ -98,19 +61,13 @@ def data(tmp_path: Path) -> Path:
     return write_csv(tmp_path / "boxes.csv", rows)
 
 
-def run_json(capsys, *argv) -> tuple[int, dict]:
-    code = main([str(a) for a in argv] + ["--json"])
-    out, _ = capsys.readouterr()
-    return code, json.loads(out)
-
-
 # ---------------------------------------------------------------- stats
 
 
 def test_stats_augment_counts_and_export(capsys, tmp_path, data):
     config = write_config(tmp_path / "concat.config", CONCAT)
     export = tmp_path / "boxes.npy"
-    code, doc = run_json(capsys, "stats", "--config", config, "--input", data,
+    code, doc, _ = run_json(capsys, "stats", "--config", config, "--input", data,
                          "--augment", "2", "--export", export)
     assert code == 0
     assert doc["num_images"] == 4 and doc["draws"] == 2
@@ -131,7 +88,7 @@ def test_stats_augment_counts_and_export(capsys, tmp_path, data):
 def test_stats_export_static_boxes_the_same_way(capsys, tmp_path, data):
     config = write_config(tmp_path / "concat.config", CONCAT)
     export = tmp_path / "static.npy"
-    code, doc = run_json(capsys, "stats", "--config", config, "--input", data,
+    code, doc, _ = run_json(capsys, "stats", "--config", config, "--input", data,
                          "--export", export)
     assert code == 0 and doc["num_boxes"] == 8
     assert doc["draws"] is None and doc["augmentation"] is None
@@ -147,7 +104,7 @@ def test_stats_truncates_after_augmentation_as_tfod(capsys, tmp_path):
                                            ("img1.jpg", "a", A), ("img1.jpg", "b", B)])
     config = write_config(tmp_path / "drop.config", DROP_A, max_boxes=1)
     export = tmp_path / "kept.npy"
-    code, doc = run_json(capsys, "stats", "--config", config, "--input", data,
+    code, doc, _ = run_json(capsys, "stats", "--config", config, "--input", data,
                          "--augment", "3", "--export", export)
     assert code == 0 and doc["num_boxes"] == 2 * 3
     assert doc["augmentation"]["dropped"] == {
@@ -155,14 +112,14 @@ def test_stats_truncates_after_augmentation_as_tfod(capsys, tmp_path):
     np.testing.assert_array_equal(np.load(export), np.array([[B[1], B[0], B[3], B[2]]] * 6,
                                                             dtype=np.float32))
     # the static view truncates at reading: the first box of each image, A
-    code, doc = run_json(capsys, "stats", "--config", config, "--input", data)
+    code, doc, _ = run_json(capsys, "stats", "--config", config, "--input", data)
     assert doc["num_boxes"] == 2 and doc["skipped"]["boxes_over_max"] == 2
     assert doc["width"]["max"] == 16.0
 
 
 def test_stats_truncation_count_per_draw(capsys, tmp_path, data):
     config = write_config(tmp_path / "concat3.config", CONCAT, max_boxes=3)
-    code, doc = run_json(capsys, "stats", "--config", config, "--input", data, "--augment", "2")
+    code, doc, _ = run_json(capsys, "stats", "--config", config, "--input", data, "--augment", "2")
     assert code == 0 and doc["num_boxes"] == 4 * 2 * 3
     assert doc["augmentation"]["dropped"]["max_number_of_boxes"] == 8  # one per draw
     assert doc["skipped"]["boxes_over_max"] == 0  # nothing truncated at reading
@@ -224,7 +181,7 @@ def test_stats_augmented_boxes_do_not_depend_on_image_order(capsys, tmp_path):
 
 def test_check_measures_the_augmented_boxes_by_default(capsys, tmp_path, data):
     config = write_config(tmp_path / "concat.config", CONCAT)
-    code, doc = run_json(capsys, "check", config, "--input", data)
+    code, doc, _ = run_json(capsys, "check", config, "--input", data)
     assert code == 1 and doc["ok"] is False
     cov = doc["coverage"]
     assert cov["distribution"] == "augmented" and cov["num_images"] == 4
@@ -235,14 +192,14 @@ def test_check_measures_the_augmented_boxes_by_default(capsys, tmp_path, data):
     assert doc["augmentation"]["added"] == {"0:random_self_concat_image": 16 * 2}
     assert "low_recall" in [f["code"] for f in doc["findings"] if f["severity"] == "error"]
 
-    code, doc = run_json(capsys, "check", config, "--input", data, "--no-augment")
+    code, doc, _ = run_json(capsys, "check", config, "--input", data, "--no-augment")
     assert code == 0 and doc["augmentation"] is None
     cov = doc["coverage"]
     assert cov["distribution"] == "static" and cov["num_boxes"] == 8
     assert cov["mean_iou"] == pytest.approx((1 + 256 / 576) / 2)
     assert cov["recall_matched"] == pytest.approx(0.5)
 
-    code, doc = run_json(capsys, "check", config, "--input", data, "--augment", "3")
+    code, doc, _ = run_json(capsys, "check", config, "--input", data, "--augment", "3")
     assert doc["coverage"]["num_boxes"] == 4 * 3 * 4 and doc["augmentation"]["draws"] == 3
 
 
@@ -259,7 +216,7 @@ def test_check_text_says_which_boxes(capsys, tmp_path, data):
 
 def test_check_static_when_no_step_changes_boxes(capsys, tmp_path, data):
     config = write_config(tmp_path / "photo.config", PHOTOMETRIC)
-    code, doc = run_json(capsys, "check", config, "--input", data, "--augment", "4")
+    code, doc, _ = run_json(capsys, "check", config, "--input", data, "--augment", "4")
     assert code == 0 and doc["augmentation"] is None
     assert doc["coverage"]["distribution"] == "static" and doc["coverage"]["num_boxes"] == 8
 
@@ -293,7 +250,7 @@ def test_unknown_augmentation_finding():
 def test_invalid_augmentation_is_an_error_and_check_measures_static(capsys, tmp_path, data):
     bad = "data_augmentation_options { resize_image { new_height: 0 new_width: 32 } }"
     config = write_config(tmp_path / "bad.config", bad)
-    code, doc = run_json(capsys, "check", config, "--input", data)
+    code, doc, _ = run_json(capsys, "check", config, "--input", data)
     assert code == 1
     assert [f["code"] for f in doc["findings"] if f["severity"] == "error"] == [
         "invalid_augmentation"]
@@ -303,10 +260,10 @@ def test_invalid_augmentation_is_an_error_and_check_measures_static(capsys, tmp_
 def test_check_with_autoaugment_warns_and_strict_fails(capsys, tmp_path, data):
     config = write_config(tmp_path / "auto.config",
                           "data_augmentation_options { autoaugment_image { } }")
-    code, doc = run_json(capsys, "check", config, "--input", data)
+    code, doc, _ = run_json(capsys, "check", config, "--input", data)
     assert code == 0 and [f["code"] for f in doc["findings"]] == ["unknown_augmentation"]
     assert doc["augmentation"] is None  # not reproduced: identity, so the static boxes
-    code, doc = run_json(capsys, "check", config, "--input", data, "--strict")
+    code, doc, _ = run_json(capsys, "check", config, "--input", data, "--strict")
     assert code == 1
 
 

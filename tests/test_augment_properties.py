@@ -5,9 +5,9 @@ windows fit the image."""
 from __future__ import annotations
 
 import numpy as np
+from helpers.augment import boxset, steps
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_augment import boxset, steps
 
 from tfod_anchors.augment import augment
 from tfod_anchors.augment.basic import horizontal_flip, rotation90, vertical_flip

@@ -18,9 +18,9 @@ tf = pytest.importorskip("tensorflow")
 
 from apache_beam.testing.util import assert_that  # noqa: E402
 from conftest import ROOT  # noqa: E402
-from test_cache import damaged_dataset  # noqa: E402
-from test_cli import run_cli  # noqa: E402
-from test_sources_tfrecord import example, write  # noqa: E402
+from helpers.cache import damaged_dataset  # noqa: E402
+from helpers.cli import run_cli  # noqa: E402
+from helpers.tfexample import example, write  # noqa: E402
 
 from tfod_anchors.beam import BoxStatsFn, ReadBoxes, ReadOptions, run_extraction  # noqa: E402
 from tfod_anchors.commands.stats import box_statistics, original_pixels  # noqa: E402

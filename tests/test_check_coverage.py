@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from test_cli import CONFIG, _example, run_cli, run_json, write_records
+from helpers.cli import run_cli, run_json
+from helpers.grid64 import CONFIG, example, write_records
 
 from tfod_anchors.rules import (
     BAND_MIN_SHARE,
@@ -122,7 +123,7 @@ def test_readme_documents_every_rule_and_threshold():
 
 
 def _dataset(tmp_path: Path, boxes: list[list[float]], images: int = 4) -> Path:
-    records = write_records(tmp_path / "train.tfrecord", [_example(boxes)] * images)
+    records = write_records(tmp_path / "train.tfrecord", [example(boxes)] * images)
     config = tmp_path / "pipeline.config"
     config.write_text(CONFIG % {"fe_stride": 16, "records": records})
     return config

@@ -23,97 +23,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ROOT, SHARED
+from helpers.cli import run_cli, run_json
+from helpers.grid64 import CONFIG, example, make_dataset, write_records
 
 from tfod_anchors import api
-from tfod_anchors.cli import main
 from tfod_anchors.errors import WriteError
 
 tf = pytest.importorskip("tensorflow", reason="the end-to-end tests write TFRecords with TF")
 
 
-CONFIG = """\
-# hand-made test config
-model {
-  faster_rcnn {
-    num_classes: 1
-    image_resizer {
-      fixed_shape_resizer { height: 64 width: 64 }
-    }
-    feature_extractor {
-      type: 'faster_rcnn_resnet50_keras'
-      first_stage_features_stride: %(fe_stride)d
-    }
-    first_stage_anchor_generator {
-      grid_anchor_generator {
-        height: 16
-        width: 16
-        scales: [1.0, 3.0]
-        aspect_ratios: [1.0]
-        height_stride: 16
-        width_stride: 16
-        height_offset: 8
-        width_offset: 8
-      }
-    }
-    second_stage_box_predictor { mask_rcnn_box_predictor { } }
-  }
-}
-train_config {
-  batch_size: 1
-  fine_tune_checkpoint: "ckpt/model.ckpt-0"
-}
-train_input_reader {
-  tf_record_input_reader { input_path: "%(records)s" }
-}
-"""
-
-
-def _example(boxes: list[list[float]], height: int = 64, width: int = 64) -> bytes:
-    cols = np.asarray(boxes, dtype=np.float32).reshape(-1, 4).T
-    feature = {
-        "image/height": tf.train.Feature(int64_list=tf.train.Int64List(value=[height])),
-        "image/width": tf.train.Feature(int64_list=tf.train.Int64List(value=[width])),
-        "image/object/class/label": tf.train.Feature(
-            int64_list=tf.train.Int64List(value=[1] * cols.shape[1])),
-    }
-    for key, values in zip(("ymin", "xmin", "ymax", "xmax"), cols):
-        feature[f"image/object/bbox/{key}"] = tf.train.Feature(
-            float_list=tf.train.FloatList(value=values.tolist()))
-    example = tf.train.Example(features=tf.train.Features(feature=feature))
-    return example.SerializeToString(deterministic=True)
-
-
-def write_records(path: Path, examples: list[bytes]) -> Path:
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for record in examples:
-            writer.write(record)
-    return path
-
-
-def make_dataset(tmp_path: Path) -> dict[str, Path]:
-    """The records (four images of two boxes) and the config reading them."""
-    records = write_records(tmp_path / "train.tfrecord", [
-        _example([[0.25, 0.25, 0.5, 0.5], [0.4375, 0.4375, 0.8125, 0.8125]]) for _ in range(4)
-    ])
-    config = tmp_path / "pipeline.config"
-    config.write_text(CONFIG % {"fe_stride": 16, "records": records})
-    return {"dir": tmp_path, "records": records, "config": config}
-
-
 @pytest.fixture()
 def dataset(tmp_path: Path) -> dict[str, Path]:
     return make_dataset(tmp_path)
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def run_json(capsys, *argv: str):
-    code, out, err = run_cli(capsys, *argv, "--json")
-    return code, json.loads(out), err
 
 
 # ---------------------------------------------------------------- anchors
@@ -321,8 +242,8 @@ def test_fit_from_python_api_with_tfod_configs_dict(dataset):
 
 def test_stats_reports_skips_and_sizes(capsys, dataset):
     bad = write_records(dataset["dir"] / "bad.tfrecord", [
-        _example([[0.5, 0.5, 0.25, 0.75]]),  # ymax < ymin: TFOD fails on it
-        _example([[0.0, 0.0, 0.5, 0.25]], height=100, width=200),
+        example([[0.5, 0.5, 0.25, 0.75]]),  # ymax < ymin: TFOD fails on it
+        example([[0.0, 0.0, 0.5, 0.25]], height=100, width=200),
     ])
     code, _, err = run_cli(capsys, "stats", "--input", bad)
     assert code == 2 and "bad.tfrecord" in err and "record 0" in err
@@ -388,7 +309,7 @@ def test_cluster_reports_checks_rules_and_refuses_flags_it_cannot_honour(capsys,
     # 8 and 24 px boxes: an 8 px anchor (scale 0.5) on the stride-16 map is check's
     # anchor_below_stride, a warning: reported, and the config is still written
     small = write_records(dataset["dir"] / "small.tfrecord", [
-        _example([[0.25, 0.25, 0.375, 0.375], [0.4375, 0.4375, 0.8125, 0.8125]])] * 4)
+        example([[0.25, 0.25, 0.375, 0.375], [0.4375, 0.4375, 0.8125, 0.8125]])] * 4)
     config = dataset["dir"] / "small.config"
     config.write_text(CONFIG % {"fe_stride": 16, "records": small})
     code, doc, _ = run_json(capsys, "cluster", "--config", config, "--k", "2", "--output",

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from test_cli import _example, make_dataset, run_cli, write_records
+from helpers.cli import run_cli
+from helpers.grid64 import example, make_dataset, write_records
 
 from tfod_anchors.cli import COMMANDS
 
@@ -66,8 +67,8 @@ def _bad_input_argv(name: str, data: dict[str, Path]) -> tuple[list, str, int | 
     config, tmp = data["config"], data["dir"]
     missing = tmp / "missing.tfrecord"
     bad = write_records(tmp / "bad.tfrecord", [
-        _example([[0.0, 0.0, 0.5, 0.5]]),
-        _example([[0.5, 0.5, 0.25, 0.75]]),  # ymax < ymin: TFOD fails on it
+        example([[0.0, 0.0, 0.5, 0.5]]),
+        example([[0.5, 0.5, 0.25, 0.75]]),  # ymax < ymin: TFOD fails on it
     ])
     blocker = tmp / "plain_file"
     blocker.write_text("not a directory\n")

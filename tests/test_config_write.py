@@ -124,7 +124,7 @@ def test_same_file(cfg, tmp_path):
 def test_fit_output_equal_to_config_is_written_in_place(capsys, tmp_path):
     """Before: ``--output CONFIG`` overwrote it with no backup and no change check."""
     pytest.importorskip("tensorflow")
-    from _hostile import good_records, make_config, run_cli
+    from helpers.hostile import good_records, make_config, run_cli
 
     config = make_config(tmp_path, good_records(tmp_path / "train.tfrecord"))
     original = config.read_bytes()
@@ -235,7 +235,7 @@ def test_hard_links_are_reported_and_keep_the_previous_text(cfg, tmp_path):
 
 def test_fit_warns_about_hard_links(capsys, tmp_path):
     pytest.importorskip("tensorflow")
-    from _hostile import good_records, make_config, run_cli
+    from helpers.hostile import good_records, make_config, run_cli
 
     config = make_config(tmp_path, good_records(tmp_path / "train.tfrecord"))
     os.link(config, tmp_path / "second-name.config")
@@ -427,7 +427,7 @@ def test_unwritable_directory_is_refused_up_front(tmp_path, monkeypatch):
 
 def test_symlinked_config_backup_is_named_beside_the_real_file(capsys, tmp_path):
     pytest.importorskip("tensorflow")
-    from _hostile import good_records, make_config, run_cli
+    from helpers.hostile import good_records, make_config, run_cli
 
     real_dir, link_dir = tmp_path / "real", tmp_path / "links"
     real_dir.mkdir()

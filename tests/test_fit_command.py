@@ -5,7 +5,8 @@ each, anchors of 16 and 48 px on a stride-16 grid)."""
 from __future__ import annotations
 
 import pytest
-from test_cli import CONFIG, _example, run_cli, run_json, write_records
+from helpers.cli import run_cli, run_json
+from helpers.grid64 import CONFIG, example, write_records
 
 from tfod_anchors.commands.fit import BPR_NOTE, UNREACHABLE_NOTE
 from tfod_anchors.sources.raw import SKIP_KEYS
@@ -42,7 +43,7 @@ train_input_reader {
 def fitted(tmp_path):
     """Every box is exactly on a 16 px anchor: nothing can be improved."""
     records = write_records(tmp_path / "train.tfrecord", [
-        _example([[0.25, 0.25, 0.5, 0.5], [0.0, 0.0, 0.25, 0.25]]) for _ in range(4)])
+        example([[0.25, 0.25, 0.5, 0.5], [0.0, 0.0, 0.25, 0.25]]) for _ in range(4)])
     config = tmp_path / "pipeline.config"
     config.write_text(CONFIG % {"fe_stride": 16, "records": records})
     return {"dir": tmp_path, "records": records, "config": config}
@@ -51,7 +52,7 @@ def fitted(tmp_path):
 @pytest.fixture()
 def improvable(tmp_path):
     records = write_records(tmp_path / "train.tfrecord", [
-        _example([[0.25, 0.25, 0.5, 0.5], [0.4375, 0.4375, 0.8125, 0.8125]])
+        example([[0.25, 0.25, 0.5, 0.5], [0.4375, 0.4375, 0.8125, 0.8125]])
         for _ in range(4)])
     config = tmp_path / "pipeline.config"
     config.write_text(CONFIG % {"fe_stride": 16, "records": records})
@@ -119,7 +120,7 @@ def test_a_new_check_error_blocks_the_write(capsys, tmp_path):
     # (3 here). Three aspect ratios give the upper layers 4: check's
     # weight_shared_anchors_differ error, so nothing may be written.
     records = write_records(tmp_path / "train.tfrecord", [
-        _example([[0.2, 0.2, 0.5, 0.6], [0.1, 0.5, 0.9, 0.8]]) for _ in range(8)])
+        example([[0.2, 0.2, 0.5, 0.6], [0.1, 0.5, 0.9, 0.8]]) for _ in range(8)])
     config = tmp_path / "ssd.config"
     config.write_text(SSD_WEIGHT_SHARED % {"records": records})
     code, doc, _ = run_json(capsys, "check", config)
@@ -266,7 +267,7 @@ def test_cluster_does_not_write_a_set_that_fails_check(capsys, tmp_path):
     # one centroid gives the SSD one aspect ratio: 2 anchors per location on the upper
     # layers against 3 on the reduced lowest one, which a weight-shared predictor refuses
     records = write_records(tmp_path / "train.tfrecord", [
-        _example([[0.1, 0.1, 0.5, 0.4], [0.2, 0.3, 0.9, 0.8]]) for _ in range(4)])
+        example([[0.1, 0.1, 0.5, 0.4], [0.2, 0.3, 0.9, 0.8]]) for _ in range(4)])
     config = tmp_path / "pipeline.config"
     config.write_text(SSD_WEIGHT_SHARED % {"records": records})
     target = tmp_path / "out.config"

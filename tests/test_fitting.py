@@ -4,39 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers.fitting import FRCNN, SSD, SSD_GEN, boxes_from_anchors, parse_config
 
 from tfod_anchors.anchors.model import model_anchor_layout
-from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.config import query as config_query
-from tfod_anchors.config.schema import parse_pipeline_text
 from tfod_anchors.fitting import apply_fit, fit_generator
 from tfod_anchors.fitting.objective import band_shares, flat_metrics
-
-FRCNN = """
-model { faster_rcnn {
-  num_classes: 1
-  image_resizer { fixed_shape_resizer { height: 320 width: 320 } }
-  feature_extractor { type: 'faster_rcnn_resnet50_keras' }
-  first_stage_anchor_generator { grid_anchor_generator {
-    scales: [0.25, 1.0] aspect_ratios: [1.0, 3.0] height_stride: 16 width_stride: 16 } }
-  clip_anchors_to_image: %s
-} }
-"""
-
-SSD = """
-model { ssd {
-  num_classes: 1
-  image_resizer { fixed_shape_resizer { height: 300 width: 300 } }
-  feature_extractor { type: 'ssd_mobilenet_v2_keras' }
-  anchor_generator { %s }
-  matcher { argmax_matcher { matched_threshold: 0.5 unmatched_threshold: 0.5
-                             force_match_for_each_row: true } }
-  similarity_calculator { iou_similarity {} }
-} }
-"""
-
-SSD_GEN = ("ssd_anchor_generator { num_layers: 6 min_scale: 0.2 max_scale: 0.95 "
-           "aspect_ratios: [1.0, 2.0, 0.5] }")
 
 FPN = """
 model { ssd {
@@ -58,32 +31,11 @@ FLEX_GEN = ("flexible_grid_anchor_generator { "
             "height_stride: 16 width_stride: 16 height_offset: 8 width_offset: 8 } }")
 
 
-def _cfg(text: str):
-    return parse_pipeline_text(text, "test.config")
-
-
-def _boxes_from_anchors(cfg, shape, n, seed, jitter=0.0) -> ResizedBoxes:
-    """Boxes equal to ``n`` random in-window anchors of ``cfg`` (optionally jittered)."""
-    rng = np.random.default_rng(seed)
-    anchors = model_anchor_layout(cfg, shape).boxes()
-    inside = anchors[(anchors[:, 0] >= 0) & (anchors[:, 1] >= 0) & (anchors[:, 2] <= shape[0])
-                     & (anchors[:, 3] <= shape[1])]
-    boxes = inside[rng.choice(len(inside), n, replace=len(inside) < n)]
-    if jitter:
-        boxes = boxes + rng.uniform(-jitter, jitter, boxes.shape)
-        boxes = np.clip(boxes, 0, [shape[0], shape[1], shape[0], shape[1]])
-    images = n // 4 + 1
-    return ResizedBoxes(np.tile(shape, (images, 1)).astype(np.int32),
-                        np.tile(shape, (images, 1)).astype(np.int32),
-                        (np.arange(n) % images).astype(np.int32), boxes.astype(np.float64),
-                        np.ones(n, np.int32))
-
-
 def test_grid_fit_recovers_known_anchors_and_keeps_the_rest():
-    truth = _cfg((FRCNN % "true").replace("scales: [0.25, 1.0] aspect_ratios: [1.0, 3.0]",
+    truth = parse_config((FRCNN % "true").replace("scales: [0.25, 1.0] aspect_ratios: [1.0, 3.0]",
                                           "scales: [0.35, 0.7] aspect_ratios: [0.5, 2.0]"))
-    cfg = _cfg(FRCNN % "true")
-    resized = _boxes_from_anchors(truth, (320, 320), 300, seed=1)
+    cfg = parse_config(FRCNN % "true")
+    resized = boxes_from_anchors(truth, (320, 320), 300, seed=1)
     fit = fit_generator(resized, cfg, seed=0)
     assert fit.kind == "grid_anchor_generator"
     assert fit.improved
@@ -106,10 +58,10 @@ def test_grid_fit_recovers_known_anchors_and_keeps_the_rest():
 
 @pytest.mark.parametrize("clip", ["true", "false"])
 def test_grid_fit_respects_guard_and_is_deterministic(clip):
-    cfg = _cfg(FRCNN % clip)
-    other = _cfg((FRCNN % clip).replace("scales: [0.25, 1.0] aspect_ratios: [1.0, 3.0]",
+    cfg = parse_config(FRCNN % clip)
+    other = parse_config((FRCNN % clip).replace("scales: [0.25, 1.0] aspect_ratios: [1.0, 3.0]",
                                         "scales: [0.2, 0.45] aspect_ratios: [0.7, 1.6]"))
-    resized = _boxes_from_anchors(other, (320, 320), 250, seed=2, jitter=6.0)
+    resized = boxes_from_anchors(other, (320, 320), 250, seed=2, jitter=6.0)
     first = fit_generator(resized, cfg, seed=3)
     second = fit_generator(resized, cfg, seed=3)
     assert first.changed == second.changed and first.after == second.after
@@ -133,10 +85,10 @@ def test_grid_fit_respects_guard_and_is_deterministic(clip):
 
 
 def test_ssd_fit_keeps_layers_and_counts():
-    cfg = _cfg(SSD % SSD_GEN)
-    truth = _cfg(SSD % SSD_GEN.replace("min_scale: 0.2 max_scale: 0.95",
+    cfg = parse_config(SSD % SSD_GEN)
+    truth = parse_config(SSD % SSD_GEN.replace("min_scale: 0.2 max_scale: 0.95",
                                        "min_scale: 0.3 max_scale: 0.8"))
-    resized = _boxes_from_anchors(truth, (300, 300), 250, seed=4, jitter=4.0)
+    resized = boxes_from_anchors(truth, (300, 300), 250, seed=4, jitter=4.0)
     fit = fit_generator(resized, cfg, seed=0)
     g = fit.generator.ssd_anchor_generator
     assert g.num_layers == 6 and len(g.aspect_ratios) == 3
@@ -150,11 +102,11 @@ def test_ssd_fit_keeps_layers_and_counts():
 def test_multiscale_and_flexible_fit():
     for gen, expect in ((MULTI_GEN, {"anchor_scale", "aspect_ratios"}),
                         (FLEX_GEN, None)):
-        cfg = _cfg(FPN % gen)
+        cfg = parse_config(FPN % gen)
         truth_gen = gen.replace("anchor_scale: 4.0", "anchor_scale: 7.0").replace(
             "aspect_ratios: [1.0, 2.0]", "aspect_ratios: [0.35, 2.8]").replace(
             "aspect_ratios: [1.0, 1.0]", "aspect_ratios: [0.4, 2.5]")
-        resized = _boxes_from_anchors(_cfg(FPN % truth_gen), (256, 256), 200, seed=5)
+        resized = boxes_from_anchors(parse_config(FPN % truth_gen), (256, 256), 200, seed=5)
         fit = fit_generator(resized, cfg, seed=0)
         assert fit.improved
         assert fit.after["recall_matched"] > fit.before["recall_matched"]
@@ -169,9 +121,10 @@ def test_multiscale_and_flexible_fit():
 
 
 def test_count_options_and_sampling():
-    cfg = _cfg(FRCNN % "false")
-    truth = _cfg((FRCNN % "false").replace("scales: [0.25, 1.0]", "scales: [0.2, 0.4, 0.8]"))
-    resized = _boxes_from_anchors(truth, (320, 320), 400, seed=6, jitter=2.0)
+    cfg = parse_config(FRCNN % "false")
+    truth = parse_config((FRCNN % "false").replace("scales: [0.25, 1.0]",
+                                                   "scales: [0.2, 0.4, 0.8]"))
+    resized = boxes_from_anchors(truth, (320, 320), 400, seed=6, jitter=2.0)
     fit = fit_generator(resized, cfg, seed=1, num_scales=3, max_boxes_exact=150)
     assert fit.improved
     assert len(fit.generator.grid_anchor_generator.scales) == 3
@@ -193,7 +146,7 @@ def test_param_shapes_match_the_generator_builder(text):
     """The search's parameter -> shape mapping equals the anchors TFOD would build."""
     from tfod_anchors.fitting.params import param_space, shape_unit
 
-    cfg = _cfg(text)
+    cfg = parse_config(text)
     shape = (320, 320) if "faster_rcnn" in text else (300, 300) if "300" in text else (256, 256)
     generator = config_query.anchor_generator(cfg)
     space = param_space(generator)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_fitting import FRCNN, SSD, SSD_GEN, _boxes_from_anchors, _cfg
+from helpers.fitting import FRCNN, SSD, SSD_GEN, boxes_from_anchors, parse_config
 
 from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.fitting import Guard, fit_generator
@@ -62,10 +62,10 @@ def _permuted(resized: ResizedBoxes, seed: int) -> ResizedBoxes:
 def test_same_boxes_in_another_order_give_the_same_fit():
     # 400 boxes searched on a 150-box sample: the sample must be keyed on the boxes,
     # not on where they sit in the input.
-    cfg = _cfg(FRCNN % "false")
-    truth = _cfg((FRCNN % "false").replace("scales: [0.25, 1.0] aspect_ratios: [1.0, 3.0]",
+    cfg = parse_config(FRCNN % "false")
+    truth = parse_config((FRCNN % "false").replace("scales: [0.25, 1.0] aspect_ratios: [1.0, 3.0]",
                                            "scales: [0.2, 0.45] aspect_ratios: [0.7, 1.6]"))
-    resized = _boxes_from_anchors(truth, (320, 320), 400, seed=2, jitter=6.0)
+    resized = boxes_from_anchors(truth, (320, 320), 400, seed=2, jitter=6.0)
     runs = [fit_generator(r, cfg, seed=5, max_boxes_exact=150)
             for r in (resized, _permuted(resized, 1), _permuted(resized, 2))]
     assert runs[0].diagnostics["sampled"]
@@ -79,11 +79,11 @@ def test_splits_within_noise_are_both_polished():
     # Boxes are the 2 scales x 2 ratios of a grid: a 3 x 2 and a 2 x 3 split cover
     # them equally well (recall 1), so the choice between them is noise and both go
     # on to the full search.
-    truth = _cfg((FRCNN % "true").replace("scales: [0.25, 1.0] aspect_ratios: [1.0, 3.0]",
+    truth = parse_config((FRCNN % "true").replace("scales: [0.25, 1.0] aspect_ratios: [1.0, 3.0]",
                                           "scales: [0.3, 0.6] aspect_ratios: [0.5, 2.0]"))
-    cfg = _cfg((FRCNN % "true").replace("scales: [0.25, 1.0] aspect_ratios: [1.0, 3.0]",
+    cfg = parse_config((FRCNN % "true").replace("scales: [0.25, 1.0] aspect_ratios: [1.0, 3.0]",
                                         "scales: [0.25, 1.0] aspect_ratios: [0.7, 1.0, 1.4]"))
-    resized = _boxes_from_anchors(truth, (320, 320), 300, seed=4)
+    resized = boxes_from_anchors(truth, (320, 320), 300, seed=4)
     fit = fit_generator(resized, cfg, seed=0)
     assert set(fit.diagnostics["polished"]) == {"2x3", "3x2"}
     assert fit.improved and fit.after["recall_matched"] == pytest.approx(1.0)
@@ -96,7 +96,7 @@ def test_guard_keeps_the_large_band_and_says_what_it_blocked():
     # One anchor shape. 80 % of the boxes are 80 px (unmatched by the 512 px anchor),
     # 20 % are 512 px (matched). Moving the anchor to 80 px raises recall 0.2 -> 0.8
     # and mean IoU too, but gives the whole large band away: the band guard refuses.
-    cfg = _cfg(ONE_ANCHOR % "2.0")
+    cfg = parse_config(ONE_ANCHOR % "2.0")
     resized = _square_boxes([(80.0, 160), (512.0, 40)])
     guarded = fit_generator(resized, cfg, seed=0)
     before = flat_metrics(guarded.before)
@@ -117,7 +117,7 @@ def test_guard_keeps_the_large_band_and_says_what_it_blocked():
 
 
 def test_small_band_below_the_share_is_not_guarded():
-    cfg = _cfg(ONE_ANCHOR % "2.0")
+    cfg = parse_config(ONE_ANCHOR % "2.0")
     resized = _square_boxes([(80.0, 196), (512.0, 4)])  # large: 2 % of the boxes
     fit = fit_generator(resized, cfg, seed=0)
     assert "band:large" not in fit.guard and fit.bands == ("medium",)
@@ -125,10 +125,10 @@ def test_small_band_below_the_share_is_not_guarded():
 
 
 def test_recall_at_0_7_is_guarded_below_a_0_7_matched_threshold():
-    cfg = _cfg(SSD % SSD_GEN)
-    truth = _cfg(SSD % SSD_GEN.replace("min_scale: 0.2 max_scale: 0.95",
+    cfg = parse_config(SSD % SSD_GEN)
+    truth = parse_config(SSD % SSD_GEN.replace("min_scale: 0.2 max_scale: 0.95",
                                        "min_scale: 0.3 max_scale: 0.8"))
-    resized = _boxes_from_anchors(truth, (300, 300), 250, seed=4, jitter=4.0)
+    resized = boxes_from_anchors(truth, (300, 300), 250, seed=4, jitter=4.0)
     fit = fit_generator(resized, cfg, seed=0)
     assert fit.matched_threshold == 0.5
     assert fit.guard["recall_0.7"] == pytest.approx(fit.before["recall_0.7"] - 0.01)
@@ -143,7 +143,7 @@ def test_a_one_box_gain_is_not_better():
     # 106 px has IoU 0.69 with the 128 px anchor. Shrinking that anchor a little takes
     # it to 0.7 at a small mean IoU cost: one box out of 200 (+0.005), below the
     # minimum gain max(0.002, 10 / 200) = 0.05.
-    cfg = _cfg(ONE_ANCHOR % "0.25, 0.5")
+    cfg = parse_config(ONE_ANCHOR % "0.25, 0.5")
     resized = _square_boxes([(64.0, 150), (128.0, 49), (128.0 * 0.69 ** 0.5, 1)])
     fit = fit_generator(resized, cfg, seed=0)
     assert fit.min_gain == pytest.approx(0.05)
@@ -184,7 +184,7 @@ def test_ssd_fit_keeps_the_smallest_anchor_at_its_stride():
     # 8 px boxes on the first SSD layer's centres (stride 15.8 px). Only anchors of
     # about 8 px match them, and check reports those as anchor_below_stride; the fit
     # stays at or above the stride unless told otherwise (--guard stride=off).
-    cfg = _cfg(SSD % SSD_GEN)
+    cfg = parse_config(SSD % SSD_GEN)
     resized = _ssd_tiny_boxes()
     assert config_findings(cfg) == []
     fit = fit_generator(resized, cfg, seed=0)
@@ -238,7 +238,7 @@ def test_free_shape_generator_keeps_the_kmeans_answer_s_strengths():
     # A one-layer flexible grid holds any 3 free shapes, IoU k-means' answer too: the
     # fit must not fall below that answer's mean IoU and recall@0.5 (the k-means
     # tools' own metrics) while it raises the matched recall.
-    cfg = _cfg(FLEX_ONE)
+    cfg = parse_config(FLEX_ONE)
     rng = np.random.default_rng(3)
     sides = np.concatenate([rng.normal(30, 3, 150), rng.normal(70, 8, 150),
                             rng.normal(150, 20, 150)])

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from _reference import brute_force_columns
+from helpers.reference import brute_force_columns
 
 from tfod_anchors.config.schema import get_schema
 from tfod_anchors.coverage.best_iou import level_best_iou

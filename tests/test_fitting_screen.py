@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_fitting import SSD, SSD_GEN, _cfg
+from helpers.fitting import SSD, SSD_GEN, parse_config
 
 from tfod_anchors.anchors.layout import AnchorLayout, AnchorLevel
 from tfod_anchors.boxes import ResizedBoxes
@@ -64,7 +64,7 @@ def _random_boxes(n: int, seed: int, side: int) -> ResizedBoxes:
 def test_a_sampled_fit_screens_and_keeps_its_answer(monkeypatch):
     # SSD on 4,000 random boxes searched on a 300-box sample: the first candidate keeps
     # recall@0.7 on the sample but not on all boxes (seen in the unscreened run).
-    cfg = _cfg(SSD % SSD_GEN)
+    cfg = parse_config(SSD % SSD_GEN)
     resized = _random_boxes(4000, 2, 300)
     plain = fit_generator(resized, cfg, seed=1, max_boxes_exact=300)
     assert "screen" not in plain.diagnostics  # 4,000 boxes: less than 4 screens

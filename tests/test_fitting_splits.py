@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_fitting import FRCNN, _boxes_from_anchors, _cfg
+from helpers.fitting import FRCNN, boxes_from_anchors, parse_config
 
 from tfod_anchors.fitting import fit_generator
 from tfod_anchors.fitting.fit import splits
@@ -23,13 +23,13 @@ def test_splits_keep_the_count(counts, expected):
 def test_fit_moves_to_the_split_the_data_has():
     # Boxes are exactly the 3 scales x 2 ratios of a grid; the config has 2 scales x 3
     # ratios (6 anchors too). Only the 3 x 2 split can cover every box.
-    truth = _cfg((FRCNN % "true").replace(
+    truth = parse_config((FRCNN % "true").replace(
         "scales: [0.25, 1.0] aspect_ratios: [1.0, 3.0]",
         "scales: [0.2, 0.4, 0.8] aspect_ratios: [0.5, 2.0]"))
-    cfg = _cfg((FRCNN % "true").replace(
+    cfg = parse_config((FRCNN % "true").replace(
         "scales: [0.25, 1.0] aspect_ratios: [1.0, 3.0]",
         "scales: [0.25, 1.0] aspect_ratios: [0.5, 1.0, 2.0]"))
-    resized = _boxes_from_anchors(truth, (320, 320), 600, seed=2)
+    resized = boxes_from_anchors(truth, (320, 320), 600, seed=2)
     fit = fit_generator(resized, cfg, seed=0)
     grid = fit.generator.grid_anchor_generator
     assert (len(grid.scales), len(grid.aspect_ratios)) == (3, 2)

@@ -78,7 +78,7 @@ def _readers() -> list[str]:
 @given(st.lists(st.binary(max_size=64), min_size=1, max_size=4), st.booleans())
 def test_random_tfrecord_payloads(capsys, payloads, ascii_only):
     tf = pytest.importorskip("tensorflow")
-    from _hostile import example
+    from helpers.hostile import example
 
     if ascii_only:
         payloads = [bytes(b % 95 + 32 for b in p) for p in payloads]
@@ -97,7 +97,7 @@ def test_non_example_payloads_are_ordinary_bad_records(capsys, tmp_path):
     """Item 9: a binary payload gave 'unexpected UnicodeDecodeError' (and --skip-bad did
     not skip it), an ASCII one a 1,546-character line with stack frames."""
     tf = pytest.importorskip("tensorflow")
-    from _hostile import GOOD_BOXES, example
+    from helpers.hostile import GOOD_BOXES, example
 
     binary = bytes([0xFF, 0xFE, 0x80, 0x81]) * 64
     text = b"hello, this is not a tf.Example at all " * 40

@@ -154,9 +154,8 @@ def test_write_report_takes_coverage_reports(tmp_path):
                             unreachable=np.zeros(400, bool),
                             metrics=metrics((100, 0.2), (200, 0.5), (100, 0.8)))
     out = tmp_path / "new" / "report"
-    paths = plots.write_report(out, wh=wh, anchors_before=default_frcnn_anchors(),
-                               anchors_after=None, coverage_before=report,
-                               coverage_after=None, title="report")
+    paths = plots.write_report(out, wh, plots.ReportSide(default_frcnn_anchors(), report),
+                               title="report")
     assert [p.name for p in paths] == ["shapes.png", "iou_cdf.png", "recall_by_size.png"]
     assert sorted(out.iterdir()) == sorted(paths)
     for p in paths:

@@ -113,7 +113,7 @@ def test_no_runtime_warning_reaches_the_cli(tmp_path):
 def test_invalid_config_with_readable_data_gives_findings_and_exit_1(capsys, tmp_path, edit,
                                                                      codes):
     pytest.importorskip("tensorflow")
-    from _hostile import good_records, make_config, run_cli
+    from helpers.hostile import good_records, make_config, run_cli
 
     config = make_config(tmp_path, good_records(tmp_path / "train.tfrecord"))
     config.write_text(config.read_text().replace(*edit))
@@ -129,7 +129,7 @@ def test_invalid_config_with_readable_data_gives_findings_and_exit_1(capsys, tmp
 
 def test_ssd_num_layers_0_with_data(capsys, tmp_path):
     pytest.importorskip("tensorflow")
-    from _hostile import good_records, run_cli
+    from helpers.hostile import good_records, run_cli
 
     records = good_records(tmp_path / "train.tfrecord")
     config = tmp_path / "ssd.config"
@@ -145,7 +145,7 @@ def test_ssd_num_layers_0_with_data(capsys, tmp_path):
 
 def test_fit_refuses_anchor_values_tfod_cannot_use(capsys, tmp_path):
     pytest.importorskip("tensorflow")
-    from _hostile import good_records, make_config, run_cli
+    from helpers.hostile import good_records, make_config, run_cli
 
     config = make_config(tmp_path, good_records(tmp_path / "train.tfrecord"))
     config.write_text(config.read_text().replace("scales: [1.0, 3.0]", "scales: [nan, 0.95]"))
@@ -155,7 +155,7 @@ def test_fit_refuses_anchor_values_tfod_cannot_use(capsys, tmp_path):
 
 
 def test_anchors_command_refuses_them_too(capsys, tmp_path):
-    from _hostile import run_cli
+    from helpers.hostile import run_cli
 
     config = tmp_path / "bad.config"
     config.write_text(grid(ratios="[-1.0]"))
@@ -178,7 +178,7 @@ def test_fit_value_message_shows_values_as_written():
 
 
 def test_reversed_k_range_says_so(capsys):
-    from _hostile import run_cli
+    from helpers.hostile import run_cli
 
     code, _, err = run_cli(capsys, "cluster", "--normalized", "--input", "x.csv", "--k", "5:2")
     assert code == 2 and "KMIN <= KMAX" in err and "did you mean 2:5" in err
@@ -189,7 +189,7 @@ def test_reversed_k_range_says_so(capsys):
 
 def test_fit_warns_when_few_boxes_are_fitted(capsys, tmp_path):
     pytest.importorskip("tensorflow")
-    from _hostile import example, make_config, run_cli, write_records
+    from helpers.hostile import example, make_config, run_cli, write_records
 
     records = write_records(tmp_path / "one.tfrecord", [example([[0.2, 0.2, 0.6, 0.5]])])
     config = make_config(tmp_path, records)

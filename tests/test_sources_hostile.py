@@ -17,7 +17,7 @@ from tfod_anchors.sources.raw import SKIP_KEYS
 
 tf = pytest.importorskip("tensorflow", reason="the TFRecord cases write records with TF")
 
-from _hostile import GOOD_BOXES, example, good_records, run_cli, write_records  # noqa: E402
+from helpers.hostile import GOOD_BOXES, example, good_records, run_cli, write_records  # noqa: E402
 
 
 def _boxes_equal(a, b) -> None:

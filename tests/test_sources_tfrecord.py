@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 import pytest
+from helpers.tfexample import bytes_feature, example, float_feature, int_feature, write
 
 from tfod_anchors.errors import InputError, UsageError
 from tfod_anchors.sources import read_boxes as _read_boxes
@@ -31,57 +32,6 @@ def reader(request, monkeypatch):
     monkeypatch.setitem(globals(), "read_boxes",
                         functools.partial(_read_boxes, reader=request.param))
     return request.param
-
-
-def _floats(values):
-    return tf.train.Feature(float_list=tf.train.FloatList(value=values))
-
-
-def _ints(values):
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-
-
-def _bytes(values):
-    return tf.train.Feature(bytes_list=tf.train.BytesList(
-        value=[v if isinstance(v, bytes) else v.encode() for v in values]))
-
-
-def example(boxes=(), height=100, width=200, labels=None, texts=None, difficult=None,
-            encoded=None, source_id=None, filename=None, extra=None) -> bytes:
-    """A TFOD-style tf.Example; ``boxes`` as [ymin, xmin, ymax, xmax] rows; ``None``
-    height/width leave the keys out."""
-    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-    feature = {}
-    if height is not None:
-        feature["image/height"] = _ints([height])
-    if width is not None:
-        feature["image/width"] = _ints([width])
-    if len(boxes) or extra is None:
-        for i, key in enumerate(("ymin", "xmin", "ymax", "xmax")):
-            feature[f"image/object/bbox/{key}"] = _floats(boxes[:, i].tolist())
-    if labels is None and texts is None:
-        labels = [1] * len(boxes)
-    if labels is not None:
-        feature["image/object/class/label"] = _ints(labels)
-    if texts is not None:
-        feature["image/object/class/text"] = _bytes(texts)
-    if difficult is not None:
-        feature["image/object/difficult"] = _ints(difficult)
-    if encoded is not None:
-        feature["image/encoded"] = _bytes([encoded])
-    if source_id is not None:
-        feature["image/source_id"] = _bytes([source_id])
-    if filename is not None:
-        feature["image/filename"] = _bytes([filename])
-    feature.update(extra or {})
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
-
-
-def write(path, records, options=None) -> str:
-    with tf.io.TFRecordWriter(str(path), options=options) as writer:
-        for record in records:
-            writer.write(record)
-    return str(path)
 
 
 def offsets(records):
@@ -308,7 +258,7 @@ def test_truncated_file_mid_record_and_mid_header(tmp_path):
 
 def test_truncated_gzip(tmp_path):
     rng = np.random.default_rng(0)  # incompressible padding: the cut lands mid-stream
-    records = [example([B1], 10, 20, extra={"pad": _floats(rng.random(500).tolist())})
+    records = [example([B1], 10, 20, extra={"pad": float_feature(rng.random(500).tolist())})
                for _ in range(50)]
     data = open(write(tmp_path / "z.record", records, options="GZIP"), "rb").read()
     cut = tmp_path / "cut.gz.record"
@@ -322,9 +272,9 @@ def test_truncated_gzip(tmp_path):
 def test_malformed_records_located(tmp_path):
     records = [example([B1]) for _ in range(6)]
     records[1] = b"this is not a tf.Example"
-    records[3] = example([B1], extra={"image/height": _ints([1, 2])})
-    records[4] = example(extra={"image/object/bbox/ymin": _ints([1]),
-                                "image/object/bbox/xmin": _floats([0.1])})
+    records[3] = example([B1], extra={"image/height": int_feature([1, 2])})
+    records[4] = example(extra={"image/object/bbox/ymin": int_feature([1]),
+                                "image/object/bbox/xmin": float_feature([0.1])})
     records[5] = example([B1, B2], labels=[1])
     path = write(tmp_path / "bad.record", records)
     with pytest.raises(InputError) as err:
@@ -337,11 +287,11 @@ def test_malformed_records_located(tmp_path):
 
 
 def test_mismatched_bbox_lists_are_malformed(tmp_path):
-    record = example(extra={"image/object/bbox/ymin": _floats([0.1, 0.2]),
-                            "image/object/bbox/xmin": _floats([0.1]),
-                            "image/object/bbox/ymax": _floats([0.5, 0.6]),
-                            "image/object/bbox/xmax": _floats([0.5, 0.6]),
-                            "image/object/class/label": _ints([1, 1])})
+    record = example(extra={"image/object/bbox/ymin": float_feature([0.1, 0.2]),
+                            "image/object/bbox/xmin": float_feature([0.1]),
+                            "image/object/bbox/ymax": float_feature([0.5, 0.6]),
+                            "image/object/bbox/xmax": float_feature([0.5, 0.6]),
+                            "image/object/class/label": int_feature([1, 1])})
     path = write(tmp_path / "mm.record", [example([B1]), record, example([B2])])
     with pytest.raises(InputError, match=r"\(record 1\): image/object/bbox/\{ymin,xmin,ymax"):
         read_boxes([path], progress=False)
@@ -388,7 +338,8 @@ def test_empty_and_boxless_and_missing(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(InputError, match="empty dataset"):
         read_boxes([str(empty)], progress=False)
-    nobox = write(tmp_path / "nobox.record", [example(extra={"image/format": _bytes(["jpeg"])})])
+    nobox = write(tmp_path / "nobox.record",
+                  [example(extra={"image/format": bytes_feature(["jpeg"])})])
     with pytest.raises(InputError, match=r"no boxes in 1 images"):
         read_boxes([nobox], progress=False)
     with pytest.raises(InputError, match="matches nothing"):

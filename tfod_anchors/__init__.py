@@ -10,12 +10,11 @@ are therefore imported here first, so that later imports of their modules find t
 loaded and leave the package's names alone.
 """
 
-__version__ = "0.1.0"
-
-import tfod_anchors.anchors  # noqa: E402,F401  (loaded before the API names; see above)
-import tfod_anchors.coverage  # noqa: E402,F401
-from tfod_anchors import api  # noqa: E402
-from tfod_anchors.api import (  # noqa: E402
+import tfod_anchors.anchors  # noqa: F401  (loaded before the API names; see above)
+import tfod_anchors.coverage  # noqa: F401
+from tfod_anchors import api
+from tfod_anchors._version import __version__ as __version__
+from tfod_anchors.api import (
     anchors,
     check,
     coverage,

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from tfod_anchors import __version__
+from tfod_anchors._version import __version__
 from tfod_anchors.commands._common import emit_json, json_emitted, json_streams
 from tfod_anchors.errors import (
     EXIT_BAD_INPUT,
@@ -36,10 +36,8 @@ from tfod_anchors.errors import (
     EXIT_OK,
     EXIT_STDOUT_CLOSED,
     ConfigError,
-    InputError,
     TfodAnchorsError,
     UsageError,
-    WriteError,
 )
 
 #: Command name -> module, in ``--help`` order.
@@ -96,11 +94,7 @@ def _error_kind(err: BaseException) -> str:
         return "interrupted"
     if not isinstance(err, TfodAnchorsError):
         return "internal"
-    for cls, kind in ((UsageError, "usage"), (ConfigError, "config"), (InputError, "input"),
-                      (WriteError, "write")):
-        if isinstance(err, cls):
-            return kind
-    return "error"
+    return err.kind
 
 
 def _fail(code: int, err: BaseException, message: str, json_mode: bool,

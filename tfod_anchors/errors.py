@@ -18,9 +18,12 @@ EXIT_STDOUT_CLOSED = 141  # the reader of stdout went away (128 + SIGPIPE, as gi
 class TfodAnchorsError(Exception):
     """Base class. ``path`` and ``record`` locate the offending input when known
     (``record``: the record index within ``path``); ``str()`` starts with them, unless
-    ``located_in_message`` says the message already names them."""
+    ``located_in_message`` says the message already names them. ``kind`` is the
+    ``kind`` of the ``--json`` error document; a user error of no narrower class is
+    ``error``."""
 
     exit_code = EXIT_BAD_INPUT
+    kind = "error"
 
     def __init__(self, message: str, path: str | None = None, record: int | None = None, *,
                  located_in_message: bool = False):
@@ -43,14 +46,22 @@ class TfodAnchorsError(Exception):
 class UsageError(TfodAnchorsError):
     """Bad command-line usage or bad API arguments."""
 
+    kind = "usage"
+
 
 class ConfigError(TfodAnchorsError):
     """A pipeline.config that cannot be read, parsed, understood or written."""
+
+    kind = "config"
 
 
 class InputError(TfodAnchorsError):
     """Unreadable or invalid box data (TFRecord, COCO, VOC, CSV)."""
 
+    kind = "input"
+
 
 class WriteError(TfodAnchorsError):
     """A config could not be written safely; the original is untouched."""
+
+    kind = "write"

@@ -29,8 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-SSD = "ssd"
-FASTER_RCNN = "faster_rcnn"
+from .grid import FASTER_RCNN, SSD
 
 
 def ceil_div(x: int, s: int) -> int:

@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import ConfigError
 from .common import check_normalizable, concat_levels_f32
 from .grid import (
+    SSD,
     FeatureMapShapes,
     Pair,
     check_feature_map_count,
@@ -56,7 +57,7 @@ class FlexibleGridAnchorGenerator:
 
     grids: tuple[FlexibleGrid, ...]
     normalize_coordinates: bool = True
-    meta_architecture: str = "ssd"
+    meta_architecture: str = SSD
 
     kind = "flexible_grid_anchor_generator"
 

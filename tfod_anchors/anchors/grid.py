@@ -27,8 +27,9 @@ from .layout import AnchorLayout, AnchorLevel
 Pair = tuple[float, float]
 FeatureMapShapes = Sequence[tuple[int, int]]
 
-# Meta-architectures as TFOD calls the generator: SSD passes the input size to
-# ``generate``; Faster R-CNN passes only the feature-map shapes.
+# Meta-architectures (the ``DetectionModel`` oneof names), defined here once for every
+# generator and extractor: SSD passes the input size to ``generate``; Faster R-CNN
+# passes only the feature-map shapes.
 SSD = "ssd"
 FASTER_RCNN = "faster_rcnn"
 

@@ -21,6 +21,7 @@ import numpy as np
 from tfod_anchors.anchors import AnchorLayout, MultiscaleAnchorGenerator, build_anchor_generator
 from tfod_anchors.anchors.builder import AnchorGenerator
 from tfod_anchors.anchors.extractors import ExtractorGeometry, extractor_geometry
+from tfod_anchors.anchors.grid import FASTER_RCNN, SSD
 from tfod_anchors.config.query import ANCHOR_GENERATOR_FIELD, ANCHORED
 from tfod_anchors.errors import ConfigError
 from tfod_anchors.resize import build_resizer
@@ -86,7 +87,7 @@ def build_model_generator(cfg: Any) -> AnchorGenerator:
     """
     kind, meta = meta_architecture(cfg)
     generator = build_anchor_generator(getattr(meta, ANCHOR_GENERATOR_FIELD[kind]), kind)
-    if kind == "ssd" and isinstance(generator, MultiscaleAnchorGenerator):
+    if kind == SSD and isinstance(generator, MultiscaleAnchorGenerator):
         try:
             static = build_resizer(meta.image_resizer).static_shape is not None
         except ConfigError:
@@ -110,7 +111,7 @@ def model_anchors(cfg: Any, padded_shape: tuple[int, int]) -> ModelAnchors:
         raise ConfigError(geo.problems[0].message)
     layout = generator.layout(geo.feature_map_shapes, padded_shape)
     policy = "none"
-    if kind == "faster_rcnn":
+    if kind == FASTER_RCNN:
         policy = "clip" if meta.clip_anchors_to_image else "prune"
     layout = dataclasses.replace(layout, window_policy=policy)
     return ModelAnchors(kind, generator, geo, layout)

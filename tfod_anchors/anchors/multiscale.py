@@ -27,6 +27,7 @@ import numpy as np
 from .common import check_normalizable, concat_levels_f32
 from .grid import (
     FASTER_RCNN,
+    SSD,
     FeatureMapShapes,
     Pair,
     check_feature_map_count,
@@ -71,7 +72,7 @@ class MultiscaleAnchorGenerator:
     aspect_ratios: tuple[float, ...] = ()
     scales_per_octave: int = 2
     normalize_coordinates: bool = True
-    meta_architecture: str = "ssd"
+    meta_architecture: str = SSD
     image_size_known: bool = True
 
     kind = "multiscale_anchor_generator"

@@ -120,23 +120,56 @@ def _chunks(rows: np.ndarray, counts: np.ndarray, width: int):
             yield part
 
 
-def _covers(rect, rect_area, starts, rows, moc, ty0, tx0, th, tw, test) -> np.ndarray:
+@dataclass(frozen=True)
+class _Targets:
+    """The boxes each instance's crop must cover, as integer pixel rectangles.
+
+    ``rect`` int64 ``[B, 4]`` (y0, x0, y1, x1) and ``area`` float32 ``[B]`` (at least
+    1 pixel each), grouped by instance: row ``i``'s boxes are ``starts[i]:starts[i + 1]``
+    (``starts`` int64 ``[k + 1]``). ``min_h`` / ``min_w`` int64 ``[k]``: the smallest box
+    height and width per instance (int64 max when it has none).
+    """
+
+    rect: np.ndarray
+    area: np.ndarray
+    starts: np.ndarray
+    min_h: np.ndarray
+    min_w: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Attempts:
+    """Crop attempts, float32 ``[r, A]`` each (row x attempt), in pixels."""
+
+    y0: np.ndarray
+    x0: np.ndarray
+    h: np.ndarray
+    w: np.ndarray
+
+    def rows(self, pick: np.ndarray) -> _Attempts:
+        """The attempts of rows ``pick`` (index or mask into the first axis)."""
+        return _Attempts(self.y0[pick], self.x0[pick], self.h[pick], self.w[pick])
+
+
+def _covers(targets: _Targets, rows: np.ndarray, moc: np.ndarray, tries: _Attempts,
+            test: np.ndarray) -> np.ndarray:
     """bool ``[r, A]``: attempt ``j`` of row ``i`` covers enough of one of its boxes.
 
-    ``rows`` index the per-instance arrays; crops (``ty0`` ... ``tw``) and ``test``
-    (the attempts worth testing) are ``[r, A]``; boxes are ``rect[starts[row]:
-    starts[row + 1]]`` (at least one per row).
+    ``rows`` int64 ``[r]`` index the per-instance arrays (``moc``: float32 ``[k]``
+    minimum covered fraction); ``tries`` and ``test`` (the attempts worth testing) are
+    ``[r, A]``; every row has at least one box in ``targets``.
     """
+    starts = targets.starts
     counts = starts[rows + 1] - starts[rows]
     offsets = np.cumsum(counts) - counts
     seg = np.repeat(np.arange(rows.size), counts)
     idx = np.repeat(starts[rows] - offsets, counts) + np.arange(int(counts.sum()))
-    r = rect[idx]
-    cy0, cx0 = ty0[seg], tx0[seg]
-    iy = np.minimum(r[:, 2:3], cy0 + th[seg]) - np.maximum(r[:, 0:1], cy0)
-    ix = np.minimum(r[:, 3:4], cx0 + tw[seg]) - np.maximum(r[:, 1:2], cx0)
+    r = targets.rect[idx]
+    cy0, cx0 = tries.y0[seg], tries.x0[seg]
+    iy = np.minimum(r[:, 2:3], cy0 + tries.h[seg]) - np.maximum(r[:, 0:1], cy0)
+    ix = np.minimum(r[:, 3:4], cx0 + tries.w[seg]) - np.maximum(r[:, 1:2], cx0)
     inter = np.where((iy >= 0) & (ix >= 0), iy * ix, 0).astype(F32)
-    good = (inter / rect_area[idx][:, None]) >= moc[rows][seg][:, None]
+    good = (inter / targets.area[idx][:, None]) >= moc[rows][seg][:, None]
     good &= test[seg]
     return np.logical_or.reduceat(good, offsets, axis=0)
 
@@ -164,25 +197,27 @@ def _pixel_rects(boxes: np.ndarray, height: np.ndarray, width: np.ndarray) -> np
 #: Above this many instances the windows are drawn in two threads (numpy releases the
 #: GIL in its array loops); results do not depend on it (every draw is keyed).
 PARALLEL_MIN = 40_000
+#: Attempts per crop before falling back to the whole image (TFOD's ``max_attempts``
+#: of ``sample_distorted_bounding_box``).
+MAX_ATTEMPTS = 100
 
 
 def sample_crop_windows(streams: Streams, inst: np.ndarray, height: np.ndarray,
                         width: np.ndarray, params: CropParams, box_inst: np.ndarray,
-                        boxes: np.ndarray, step: object, max_attempts: int = 100
+                        boxes: np.ndarray, step: object
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Crop windows for instances ``inst`` (see :func:`_sample` for the arguments);
     large inputs are split in two halves drawn on two threads."""
     k = int(inst.shape[0])
     if k < PARALLEL_MIN:
-        return _sample(streams, inst, height, width, params, box_inst, boxes, step,
-                       max_attempts)
+        return _sample(streams, inst, height, width, params, box_inst, boxes, step)
     half = k // 2
     cut = int(np.searchsorted(box_inst, half, side="left"))
 
     def part(lo: int, hi: int, blo: int, bhi: int):
         sub = CropParams(*(getattr(params, f)[lo:hi] for f in CropParams.__dataclass_fields__))
         return _sample(streams, inst[lo:hi], height[lo:hi], width[lo:hi], sub,
-                       box_inst[blo:bhi] - lo, boxes[blo:bhi], step, max_attempts)
+                       box_inst[blo:bhi] - lo, boxes[blo:bhi], step)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         first = pool.submit(part, 0, half, 0, cut)
@@ -191,9 +226,78 @@ def sample_crop_windows(streams: Streams, inst: np.ndarray, height: np.ndarray,
     return tuple(np.concatenate([x, y]) for x, y in zip(a, b))  # type: ignore[return-value]
 
 
+def _targets(height: np.ndarray, width: np.ndarray, box_inst: np.ndarray,
+             boxes: np.ndarray) -> _Targets:
+    """The pixel rectangles of ``boxes`` (float32 ``[b, 4]`` normalized; ``box_inst``
+    int64 ``[b]`` their rows, non-decreasing) for ``k = len(height)`` instances; an
+    instance without boxes gets its whole image, and boxes under 1 pixel are dropped."""
+    k = int(height.shape[0])
+    rect = _pixel_rects(boxes, height[box_inst], width[box_inst])
+    rect_area = ((rect[:, 3] - rect[:, 1]) * (rect[:, 2] - rect[:, 0])).astype(F32)
+    has_box = np.bincount(box_inst, minlength=k) > 0
+    # images without boxes: the whole image is the one box
+    empty = np.flatnonzero(~has_box)
+    if empty.size:
+        box_inst = np.concatenate([box_inst, empty])
+        rect = np.concatenate([rect, np.stack([np.zeros_like(empty), np.zeros_like(empty),
+                                               height[empty], width[empty]], axis=1)])
+        rect_area = np.concatenate([rect_area, (height[empty] * width[empty]).astype(F32)])
+        order = np.argsort(box_inst, kind="stable")
+        box_inst, rect, rect_area = box_inst[order], rect[order], rect_area[order]
+    usable = rect_area >= F32(1)
+    box_inst, rect, rect_area = box_inst[usable], rect[usable], rect_area[usable]
+    starts = np.searchsorted(box_inst, np.arange(k + 1), side="left")
+    big = np.iinfo(np.int64).max
+    min_h = np.full(k, big, dtype=np.int64)
+    min_w = np.full(k, big, dtype=np.int64)
+    np.minimum.at(min_h, box_inst, rect[:, 2] - rect[:, 0])
+    np.minimum.at(min_w, box_inst, rect[:, 3] - rect[:, 1])
+    return _Targets(rect, rect_area, starts, min_h, min_w)
+
+
+def _draw_attempts(streams: Streams, ids: np.ndarray, step: object, cols: range,
+                   height: np.ndarray, width: np.ndarray, params: CropParams
+                   ) -> tuple[np.ndarray, _Attempts]:
+    """Attempts ``cols`` for instances ``ids`` (int64 ``[r]``; their sizes and
+    parameters given as ``[r]`` arrays): bool ``ok [r, A]`` (the crop fits and has an
+    area of at least 1 pixel) and the crops."""
+    # two 64-bit hashes per attempt: aspect (23 bits, like TF's RandFloat) and
+    # height from the first, y and x from the second (32 bits each)
+    first = np.stack([streams.bits(ids, tag(step, "crop_a", j)) for j in cols], axis=1)
+    second = np.stack([streams.bits(ids, tag(step, "crop_b", j)) for j in cols], axis=1)
+    lo, hi = params.aspect_lo[:, None], params.aspect_hi[:, None]
+    u_aspect = (first >> np.uint64(41)).astype(F32) * F32(2.0 ** -23)
+    aspect = (u_aspect * (hi - lo) + lo).astype(F32)
+    ok, ty0, tx0, th, tw = _generate(
+        width[:, None], height[:, None], params.area_lo[:, None], params.area_hi[:, None],
+        aspect, _low32(first), _high32(second), _low32(second))
+    ok &= (th * tw).astype(F32) >= F32(1)
+    return ok, _Attempts(ty0, tx0, th, tw)
+
+
+def _accepted(targets: _Targets, active: np.ndarray, moc: np.ndarray, ok: np.ndarray,
+              tries: _Attempts) -> np.ndarray:
+    """bool ``[r, A]``: the attempts (``ok`` and ``tries`` of rows ``active``) accepted,
+    i.e. covering ``moc`` (float32 ``[k]``) of some box, or any fitting crop when
+    ``moc`` is 0 (coverage >= 0 always holds)."""
+    need = (moc > 0)[active][:, None]
+    success = ok & ~need
+    # a crop of size (h, w) covers at most min(1, h / min_h) * min(1, w / min_w) of any
+    # box (exact upper bound, used only to skip the per-box test when it cannot pass)
+    bound = (np.minimum(1.0, tries.h / np.maximum(targets.min_h[active], 1)[:, None])
+             * np.minimum(1.0, tries.w / np.maximum(targets.min_w[active], 1)[:, None]))
+    test = ok & need & (bound >= moc[active].astype(np.float64)[:, None] * (1 - 1e-6))
+    cand = np.flatnonzero(test.any(axis=1))
+    starts = targets.starts
+    for chunk in _chunks(cand, starts[active[cand] + 1] - starts[active[cand]],
+                         test.shape[1]):
+        success[chunk] |= _covers(targets, active[chunk], moc, tries.rows(chunk), test[chunk])
+    return success
+
+
 def _sample(streams: Streams, inst: np.ndarray, height: np.ndarray,
             width: np.ndarray, params: CropParams, box_inst: np.ndarray,
-            boxes: np.ndarray, step: object, max_attempts: int = 100
+            boxes: np.ndarray, step: object
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Crop windows for instances ``inst``.
 
@@ -216,68 +320,23 @@ def _sample(streams: Streams, inst: np.ndarray, height: np.ndarray,
     cw = width.astype(np.int64).copy()
     if k == 0:
         return y0, x0, ch, cw
-    rect = _pixel_rects(boxes, height[box_inst], width[box_inst])
-    rect_area = ((rect[:, 3] - rect[:, 1]) * (rect[:, 2] - rect[:, 0])).astype(F32)
-    has_box = np.bincount(box_inst, minlength=k) > 0
-    # images without boxes: the whole image is the one box
-    empty = np.flatnonzero(~has_box)
-    if empty.size:
-        box_inst = np.concatenate([box_inst, empty])
-        rect = np.concatenate([rect, np.stack([np.zeros_like(empty), np.zeros_like(empty),
-                                               height[empty], width[empty]], axis=1)])
-        rect_area = np.concatenate([rect_area, (height[empty] * width[empty]).astype(F32)])
-        order = np.argsort(box_inst, kind="stable")
-        box_inst, rect, rect_area = box_inst[order], rect[order], rect_area[order]
-    usable = rect_area >= F32(1)
-    box_inst, rect, rect_area = box_inst[usable], rect[usable], rect_area[usable]
-    starts = np.searchsorted(box_inst, np.arange(k + 1), side="left")
-    has_usable = np.diff(starts) > 0
-    # smallest usable box height and width per instance: a crop of size (h, w) covers
-    # at most min(1, h / min_h) * min(1, w / min_w) of any box (exact upper bound,
-    # used only to skip the per-box test when it cannot pass)
-    big = np.iinfo(np.int64).max
-    min_h = np.full(k, big, dtype=np.int64)
-    min_w = np.full(k, big, dtype=np.int64)
-    np.minimum.at(min_h, box_inst, rect[:, 2] - rect[:, 0])
-    np.minimum.at(min_w, box_inst, rect[:, 3] - rect[:, 1])
-    needs_boxes = params.min_object_covered > 0  # coverage >= 0 always holds
-
-    active = np.flatnonzero(has_usable)  # no usable box: never satisfied
-    moc = params.min_object_covered
+    targets = _targets(height, width, box_inst, boxes)
+    active = np.flatnonzero(np.diff(targets.starts) > 0)  # no usable box: never satisfied
     attempt = 0
     for batch in _BATCHES:
-        if active.size == 0 or attempt >= max_attempts:
+        if active.size == 0 or attempt >= MAX_ATTEMPTS:
             break
-        cols = range(attempt, min(attempt + batch, max_attempts))
+        cols = range(attempt, min(attempt + batch, MAX_ATTEMPTS))
         attempt += len(cols)
-        ids = inst[active]
-
-        # two 64-bit hashes per attempt: aspect (23 bits, like TF's RandFloat) and
-        # height from the first, y and x from the second (32 bits each)
-        first = np.stack([streams.bits(ids, tag(step, "crop_a", j)) for j in cols], axis=1)
-        second = np.stack([streams.bits(ids, tag(step, "crop_b", j)) for j in cols], axis=1)
-        lo, hi = params.aspect_lo[active][:, None], params.aspect_hi[active][:, None]
-        u_aspect = (first >> np.uint64(41)).astype(F32) * F32(2.0 ** -23)
-        aspect = (u_aspect * (hi - lo) + lo).astype(F32)
-        ok, ty0, tx0, th, tw = _generate(
-            width[active][:, None], height[active][:, None], params.area_lo[active][:, None],
-            params.area_hi[active][:, None], aspect, _low32(first), _high32(second),
-            _low32(second))
-        ok &= (th * tw).astype(F32) >= F32(1)
-        need = needs_boxes[active][:, None]
-        success = ok & ~need
-        bound = (np.minimum(1.0, th / np.maximum(min_h[active], 1)[:, None])
-                 * np.minimum(1.0, tw / np.maximum(min_w[active], 1)[:, None]))
-        test = ok & need & (bound >= moc[active].astype(np.float64)[:, None] * (1 - 1e-6))
-        cand = np.flatnonzero(test.any(axis=1))
-        for chunk in _chunks(cand, starts[active[cand] + 1] - starts[active[cand]], len(cols)):
-            success[chunk] |= _covers(rect, rect_area, starts, active[chunk], moc,
-                                      ty0[chunk], tx0[chunk], th[chunk], tw[chunk], test[chunk])
+        sub = CropParams(*(getattr(params, f)[active] for f in CropParams.__dataclass_fields__))
+        ok, tries = _draw_attempts(streams, inst[active], step, cols, height[active],
+                                   width[active], sub)
+        success = _accepted(targets, active, params.min_object_covered, ok, tries)
         found = success.any(axis=1)
         first_ok = success.argmax(axis=1)[found]
         rows = active[found]
         pick = np.flatnonzero(found)
-        y0[rows], x0[rows] = ty0[pick, first_ok], tx0[pick, first_ok]
-        ch[rows], cw[rows] = th[pick, first_ok], tw[pick, first_ok]
+        y0[rows], x0[rows] = tries.y0[pick, first_ok], tries.x0[pick, first_ok]
+        ch[rows], cw[rows] = tries.h[pick, first_ok], tries.w[pick, first_ok]
         active = active[~found]
     return y0, x0, ch, cw

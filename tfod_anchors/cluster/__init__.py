@@ -7,6 +7,6 @@ maps centroids to each generator's own fields (:func:`generator_fields`).
 """
 
 from tfod_anchors.cluster.centroids import generator_fields
-from tfod_anchors.cluster.kmeans import KMeansResult, iou_kmeans
+from tfod_anchors.cluster.kmeans import KMeansOptions, KMeansResult, iou_kmeans
 
-__all__ = ["KMeansResult", "generator_fields", "iou_kmeans"]
+__all__ = ["KMeansOptions", "KMeansResult", "generator_fields", "iou_kmeans"]

@@ -21,7 +21,7 @@ ratios) live in :mod:`tfod_anchors.cluster.baselines`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -364,20 +364,63 @@ def _subsample(data: _Shapes, m: int, rng: np.random.Generator) -> _Shapes:
 # --------------------------------------------------------------------------- public fits
 
 
-def iou_kmeans(
-    wh,
-    k: int,
-    *,
-    n_init: int = 10,
-    update: str = "mean",
-    init: str = "k-means++",
-    max_iter: int = 300,
-    tol: float = 1e-4,
-    seed: int = 0,
-    weights=None,
-    refine: bool = True,
-    sample_size: int | None = 50_000,
-) -> KMeansResult:
+@dataclass(frozen=True)
+class KMeansOptions:
+    """How :func:`iou_kmeans` searches: ``n_init`` restarts seeded by ``init``
+    (``"k-means++"`` or ``"forgy"``), each a Lloyd loop with a ``"mean"`` or ``"median"``
+    ``update`` for at most ``max_iter`` iterations or until centroids move by at most
+    ``tol`` (relative); ``refine`` polishes the best run; above ``sample_size`` boxes
+    (None: never) the search runs on a weighted sample."""
+
+    n_init: int = 10
+    update: str = "mean"
+    init: str = "k-means++"
+    max_iter: int = 300
+    tol: float = 1e-4
+    refine: bool = True
+    sample_size: int | None = 50_000
+
+    def checked(self) -> KMeansOptions:
+        """These options validated (:class:`UsageError` naming the first bad one), with
+        integer counts as Python ints. ``sample_size`` is checked against ``k`` by
+        :func:`iou_kmeans`."""
+        n_init = _check_int(self.n_init, "n_init", 1)
+        max_iter = _check_int(self.max_iter, "max_iter", 0)
+        if self.update not in ("mean", "median"):
+            raise UsageError(f"update must be 'mean' or 'median', got {self.update!r}")
+        if self.init not in ("k-means++", "forgy"):
+            raise UsageError(f"init must be 'k-means++' or 'forgy', got {self.init!r}")
+        tol = self.tol
+        if not isinstance(tol, (int, float)) or not np.isfinite(tol) or tol < 0:
+            raise UsageError(f"tol must be a number >= 0, got {tol!r}")
+        return replace(self, n_init=n_init, max_iter=max_iter)
+
+
+def _best_run(work: _Shapes, k: int, options: KMeansOptions,
+              seeds: list[np.random.SeedSequence]) -> tuple[np.ndarray, int]:
+    """``(centroids [k, 2], iterations)`` of the best of one Lloyd run per seed, by
+    weighted mean IoU on ``work`` (the first run wins ties)."""
+    best: tuple[np.ndarray, float, int] | None = None
+    for ss in seeds:
+        rng = np.random.default_rng(ss)
+        start = _kmeanspp(work, k, rng) if options.init == "k-means++" else _forgy(work, k, rng)
+        run = _lloyd(work, start, options.update, options.max_iter, float(options.tol))
+        if best is None or run[1] > best[1]:
+            best = run
+    assert best is not None  # n_init >= 1
+    return best[0], best[2]
+
+
+def _polished(data: _Shapes, work: _Shapes, centroids: np.ndarray) -> np.ndarray:
+    """``centroids`` after :func:`_refine` on ``work``, kept only if no worse on all of
+    ``data`` (always kept when ``work`` is ``data``)."""
+    polished = _refine(work, centroids, 0.05, 1e-4)
+    if work is data or data.mean(data.best(polished)[1]) >= data.mean(data.best(centroids)[1]):
+        return polished
+    return centroids
+
+
+def iou_kmeans(wh, k: int, *, seed: int = 0, weights=None, **options) -> KMeansResult:
     """K-means on box shapes with distance ``1 - IoU`` (YOLO9000), done carefully.
 
     Each of ``n_init`` runs starts from k-means++ seeding under the IoU distance (or
@@ -399,6 +442,8 @@ def iou_kmeans(
         k: number of centroids, ``1 <= k <=`` number of distinct shapes.
         weights: optional ``[N]`` sample weights (e.g. counts of binned shapes).
         seed: seeds every random choice (restarts use independent child seeds).
+        options: the fields of :class:`KMeansOptions` (``n_init``, ``update``, ``init``,
+            ``max_iter``, ``tol``, ``refine``, ``sample_size``), by keyword.
 
     Returns:
         :class:`KMeansResult`, centroids sorted by area.
@@ -406,31 +451,15 @@ def iou_kmeans(
     wh = check_wh(wh)
     data = _Shapes(wh, check_weights(weights, len(wh)))
     k = _check_int(k, "k", 1)
-    n_init = _check_int(n_init, "n_init", 1)
-    max_iter = _check_int(max_iter, "max_iter", 0)
-    if update not in ("mean", "median"):
-        raise UsageError(f"update must be 'mean' or 'median', got {update!r}")
-    if init not in ("k-means++", "forgy"):
-        raise UsageError(f"init must be 'k-means++' or 'forgy', got {init!r}")
-    if not isinstance(tol, (int, float)) or not np.isfinite(tol) or tol < 0:
-        raise UsageError(f"tol must be a number >= 0, got {tol!r}")
-    seeds = np.random.SeedSequence(_check_int(seed, "seed", 0)).spawn(n_init + 1)
+    opts = KMeansOptions(**options).checked()
+    seeds = np.random.SeedSequence(_check_int(seed, "seed", 0)).spawn(opts.n_init + 1)
     work = data
-    if sample_size is not None and len(data) > _check_int(sample_size, "sample_size", k):
-        work = _subsample(data, sample_size, np.random.default_rng(seeds[-1]))
-    best: tuple[np.ndarray, float, int] | None = None
-    for ss in seeds[:n_init]:
-        rng = np.random.default_rng(ss)
-        start = _kmeanspp(work, k, rng) if init == "k-means++" else _forgy(work, k, rng)
-        run = _lloyd(work, start, update, max_iter, float(tol))
-        if best is None or run[1] > best[1]:
-            best = run
-    assert best is not None  # n_init >= 1
-    centroids, _, n_iter = best
-    if refine:
-        polished = _refine(work, centroids, 0.05, 1e-4)
-        if work is data or data.mean(data.best(polished)[1]) >= data.mean(data.best(centroids)[1]):
-            centroids = polished
+    if opts.sample_size is not None and len(data) > _check_int(opts.sample_size,
+                                                               "sample_size", k):
+        work = _subsample(data, opts.sample_size, np.random.default_rng(seeds[-1]))
+    centroids, n_iter = _best_run(work, k, opts, seeds[:opts.n_init])
+    if opts.refine:
+        centroids = _polished(data, work, centroids)
     return _result(data, centroids, n_iter)
 
 

@@ -45,6 +45,7 @@ from tfod_anchors.coverage.positives import layout_search
 from tfod_anchors.errors import UsageError
 from tfod_anchors.matcher import MatcherSpec
 
+#: COCO size bands by box area in resized pixels: (name, lowest area, area above the band).
 SIZE_BANDS = (("small", 0.0, 32.0 ** 2), ("medium", 32.0 ** 2, 96.0 ** 2),
               ("large", 96.0 ** 2, np.inf))
 #: The headline metrics, in the order every output lists them.

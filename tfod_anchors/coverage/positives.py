@@ -221,18 +221,16 @@ def _count_pairs(boxes: np.ndarray, k: np.ndarray, ay: _Axis, ax: _Axis, policy:
     return np.rint(np.bincount(pair, weights=cnt, minlength=m)).astype(np.int64)
 
 
-def _level(boxes, padded_shape, grid_shape, stride, offset, sizes, policy, threshold,
-           best=None, pos=None):
-    """Best IoU ``[N, K]`` and, given a threshold, positives ``[N, K]`` (else None);
-    written into ``best``/``pos`` when given (e.g. column slices of a layout's arrays)."""
-    boxes, axes, best = _level_best(boxes, padded_shape, grid_shape, stride, offset, sizes,
-                                    policy, best)
-    if threshold is None:
-        return best, None
-    pos = np.zeros(best.shape, dtype=np.int64) if pos is None else pos
+def _positives(boxes: np.ndarray, axes: tuple[_Axis, _Axis] | None, best: np.ndarray,
+               policy: str, threshold: float, pos: np.ndarray) -> np.ndarray:
+    """Positives ``[N, K]`` (int64) of one level, written into ``pos`` and returned.
+
+    ``boxes``, ``axes`` and ``best`` as :func:`_level_best` returns them (``axes`` None:
+    no box, shape or cell, so no positives); ``threshold`` already validated.
+    """
     pos[...] = 0
     if axes is None:
-        return best, pos
+        return pos
     ay, ax = axes
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         # A pair can only have positives if its best IoU reaches the threshold.
@@ -241,7 +239,7 @@ def _level(boxes, padded_shape, grid_shape, stride, offset, sizes, policy, thres
         for s in range(0, bi.shape[0], step):
             b, kk = bi[s:s + step], ki[s:s + step]
             pos[b, kk] = _count_pairs(boxes[b], kk, ay, ax, policy, threshold)
-    return best, pos
+    return pos
 
 
 def level_positives(
@@ -257,8 +255,10 @@ def level_positives(
     """int64 ``[N, K]``: per box and shape, how many of the level's anchors (after the
     window policy) have IoU ``>= threshold`` (in ``(0, 1]``) with the box. Other
     arguments as :func:`~tfod_anchors.coverage.best_iou.level_best_iou`."""
-    return _level(boxes, padded_shape, grid_shape, stride, offset, sizes, window_policy,
-                  _threshold(threshold))[1]
+    t = _threshold(threshold)
+    boxes, axes, best = _level_best(boxes, padded_shape, grid_shape, stride, offset, sizes,
+                                    window_policy)
+    return _positives(boxes, axes, best, window_policy, t, np.zeros(best.shape, np.int64))
 
 
 def layout_search(boxes: np.ndarray, layout: AnchorLayout,
@@ -271,6 +271,9 @@ def layout_search(boxes: np.ndarray, layout: AnchorLayout,
     best = np.zeros((boxes.shape[0], total), dtype=np.float64)
     pos = None if t is None else np.zeros((boxes.shape[0], total), dtype=np.int64)
     for lv, c in columns:
-        _level(boxes, layout.padded_shape, lv.grid_shape, lv.stride, lv.offset, lv.sizes,
-               layout.window_policy, t, best[:, c], None if pos is None else pos[:, c])
+        checked, axes, level_best = _level_best(boxes, layout.padded_shape, lv.grid_shape,
+                                                lv.stride, lv.offset, lv.sizes,
+                                                layout.window_policy, best[:, c])
+        if t is not None and pos is not None:
+            _positives(checked, axes, level_best, layout.window_policy, t, pos[:, c])
     return best, pos

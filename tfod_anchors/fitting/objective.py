@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from tfod_anchors.coverage.metrics import SIZE_BANDS
 from tfod_anchors.errors import UsageError
 from tfod_anchors.fitting.guard import GUARD_KEYS, Guard  # noqa: F401  (re-exported)
 
@@ -55,9 +56,6 @@ NAMED_WEIGHTS = {
     "recall_0.7": (0.0, 0.0, 0.0, 1.0),
     "balanced": (0.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0),
 }
-#: COCO size bands by box area in resized pixels (as ``coverage.metrics.SIZE_BANDS``).
-BANDS = (("small", 0.0, 32.0 ** 2), ("medium", 32.0 ** 2, 96.0 ** 2),
-         ("large", 96.0 ** 2, math.inf))
 BAND_PREFIX = "band:"
 #: Metrics of the second distribution an augmented fit guards (its static boxes).
 STATIC_PREFIX = "static:"
@@ -117,7 +115,7 @@ class BandWeights:
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         rows = []
         kept = []
-        for name, lo, hi in BANDS:
+        for name, lo, hi in SIZE_BANDS:
             if name not in names:
                 continue
             w = np.where((area >= lo) & (area < hi), weight, 0.0)
@@ -132,7 +130,7 @@ def band_shares(boxes: np.ndarray) -> dict[str, float]:
     """Share of ``boxes`` float ``[N, 4]`` (pixels) in each size band."""
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     n = max(1, boxes.shape[0])
-    return {name: float(((area >= lo) & (area < hi)).sum()) / n for name, lo, hi in BANDS}
+    return {name: float(((area >= lo) & (area < hi)).sum()) / n for name, lo, hi in SIZE_BANDS}
 
 
 def metrics_of(best: np.ndarray, weight: np.ndarray, matched: float,

@@ -8,8 +8,8 @@ One module per kind of plot: :mod:`.shapes` (box and anchor shapes), :mod:`.cove
 from tfod_anchors.plots._common import subsample
 from tfod_anchors.plots.coverage import plot_iou_cdf, plot_recall_by_size
 from tfod_anchors.plots.elbow import plot_elbow
-from tfod_anchors.plots.report import REPORT_NAMES, write_report
+from tfod_anchors.plots.report import REPORT_NAMES, ReportSide, write_report
 from tfod_anchors.plots.shapes import plot_box_shapes
 
-__all__ = ["REPORT_NAMES", "plot_box_shapes", "plot_elbow", "plot_iou_cdf", "plot_recall_by_size",
-           "subsample", "write_report"]
+__all__ = ["REPORT_NAMES", "ReportSide", "plot_box_shapes", "plot_elbow", "plot_iou_cdf",
+           "plot_recall_by_size", "subsample", "write_report"]

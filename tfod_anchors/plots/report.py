@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,30 +13,38 @@ from tfod_anchors.plots.shapes import plot_box_shapes
 REPORT_NAMES = ("shapes.png", "iou_cdf.png", "recall_by_size.png")
 
 
-def write_report(
-    dir,
-    *,
-    wh,
-    anchors_before,
-    anchors_after=None,
-    coverage_before: Any,
-    coverage_after: Any = None,
-    metrics_before: dict | None = None,
-    metrics_after: dict | None = None,
-    title: str | None = None,
-    seed: int = 0,
-    strides: tuple[float, ...] = (),
-) -> list[Path]:
+@dataclass(frozen=True)
+class ReportSide:
+    """One side of a report, before or after the fit.
+
+    Attributes:
+        anchors: ``[S, 2]`` anchor (height, width), resized px (None: nothing fitted).
+        coverage: ``CoverageReport`` or ``[N]`` best IoU per box (None: not measured).
+        metrics: coverage metrics dict; default: the report's ``metrics``.
+    """
+
+    anchors: Any = None
+    coverage: Any = None
+    metrics: dict | None = None
+
+    def resolved_metrics(self) -> dict | None:
+        """``metrics``, else those of ``coverage`` when it is a report."""
+        if self.metrics is None and self.coverage is not None:
+            return getattr(self.coverage, "metrics", None)
+        return self.metrics
+
+
+def write_report(dir, wh, before: ReportSide, after: ReportSide = ReportSide(), *,
+                 title: str | None = None, seed: int = 0,
+                 strides: tuple[float, ...] = ()) -> list[Path]:
     """Write ``shapes.png``, ``iou_cdf.png`` and ``recall_by_size.png`` into ``dir`` (created).
 
     Args:
         dir: output directory.
         wh: ``[N, 2]`` box (width, height), resized px.
-        anchors_before, anchors_after: ``[S, 2]`` anchor (height, width), resized px
-            (``anchors_after`` None when nothing was fitted).
-        coverage_before, coverage_after: ``CoverageReport`` or ``[N]`` best IoU per box.
-        metrics_before, metrics_after: coverage metrics dicts; default to the reports'
-            ``metrics``.
+        before, after: the config's anchors and coverage, and the fitted ones (``after``
+            empty when nothing was fitted); ``before`` needs metrics (or a
+            ``CoverageReport``).
         title: second title line of every plot.
         seed: subsampling seed of the shape plot.
         strides: feature-map strides (px) drawn on the shape plot.
@@ -48,17 +57,14 @@ def write_report(
     except OSError as err:
         raise WriteError(f"cannot create report directory: {err.strerror or err}",
                          path=str(out)) from err
-    if metrics_before is None:
-        metrics_before = getattr(coverage_before, "metrics", None)
-    if metrics_after is None and coverage_after is not None:
-        metrics_after = getattr(coverage_after, "metrics", None)
+    metrics_before, metrics_after = before.resolved_metrics(), after.resolved_metrics()
     if not metrics_before:
         raise UsageError("write_report needs metrics_before (or a CoverageReport)")
     shapes, cdf, bands = (out / name for name in REPORT_NAMES)
-    plot_box_shapes(wh, anchors_after if anchors_after is not None else anchors_before, shapes,
-                    title=title, seed=seed, strides=strides,
-                    before=anchors_before if anchors_after is not None else None)
-    plot_iou_cdf(coverage_before, coverage_after, cdf,
+    plot_box_shapes(wh, after.anchors if after.anchors is not None else before.anchors,
+                    shapes, title=title, seed=seed, strides=strides,
+                    before=before.anchors if after.anchors is not None else None)
+    plot_iou_cdf(before.coverage, after.coverage, cdf,
                  matched_threshold=metrics_before.get("matched_threshold"), title=title)
     plot_recall_by_size(metrics_before, metrics_after, bands, title=title)
     return [shapes, cdf, bands]
@@ -122,10 +128,11 @@ def write_fit_report(directory: Any, outcome: Any, *, seed: int = 0,
     layout = model_before.layout_for(resized.most_common_shape())
     strides = (min(float(level.stride[1]) for level in layout.levels),) if layout.levels \
         else ()
-    paths = write_report(directory, wh=np.stack([resized.widths, resized.heights], axis=1),
-                         anchors_before=pipeline.anchor_shapes_hw(model_before, resized),
-                         anchors_after=pipeline.anchor_shapes_hw(model_after, resized),
-                         coverage_before=fit.report_before, coverage_after=fit.report_after,
+    paths = write_report(directory, np.stack([resized.widths, resized.heights], axis=1),
+                         ReportSide(pipeline.anchor_shapes_hw(model_before, resized),
+                                    fit.report_before),
+                         ReportSide(pipeline.anchor_shapes_hw(model_after, resized),
+                                    fit.report_after),
                          title=title, strides=strides)
     marks, notes = _front_marks(outcome, seed)
     peers = {}

@@ -13,7 +13,7 @@ import json
 import os
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 from ..boxes import BoxSet
 from ..errors import UsageError
 from .cache import (

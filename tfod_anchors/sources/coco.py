@@ -24,11 +24,10 @@ import numpy as np
 
 from ..errors import InputError
 from .fileio import read_bytes
-from .labelmap import UNKNOWN, LabelMap
+from .labelmap import LABEL_MAX, UNKNOWN, LabelMap
 from .raw import RawBoxes, Skips
 from .sizes import oversize_message, parse_side, size_too_large
 
-_INT32_MAX = 2**31 - 1
 _INT64_MAX = 2**63 - 1
 
 
@@ -139,7 +138,7 @@ def read_coco(path: str, *, label_map: LabelMap | None, skips: Skips) -> RawBoxe
     cats = [r[6] for r, k in zip(rows, keep) if k]
     if label_map is None:
         label = np.array([c if isinstance(c, int) and not isinstance(c, bool)
-                          and UNKNOWN <= c <= _INT32_MAX else UNKNOWN
+                          and UNKNOWN <= c <= LABEL_MAX else UNKNOWN
                           for c in cats], dtype=np.int64)
     else:
         names = [categories.get(c) for c in cats]
@@ -157,7 +156,7 @@ def read_coco(path: str, *, label_map: LabelMap | None, skips: Skips) -> RawBoxe
                               dtype=np.int64),
         box_image=img[keep].astype(np.int32),
         boxes=boxes.reshape(-1, 4),
-        label=np.clip(label, UNKNOWN, _INT32_MAX).astype(np.int32),
+        label=np.clip(label, UNKNOWN, LABEL_MAX).astype(np.int32),
         difficult=np.zeros(n, dtype=bool), group_of=np.zeros(n, dtype=bool), is_crowd=crowd,
         files=[path], units=["image id"],
     )

@@ -17,6 +17,8 @@ from ..errors import InputError
 from .fileio import read_bytes
 
 UNKNOWN = -1
+#: The largest class id a label can hold (labels are int32).
+LABEL_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .imageheader import image_size
-from .labelmap import LabelMap
+from .labelmap import LABEL_MAX, LabelMap
 from .raw import RawBoxes, Skips, concat_raw, ragged_take
 from .sizes import oversize_message, too_large
 
@@ -23,7 +23,6 @@ BOX_KEYS = ("image/object/bbox/ymin", "image/object/bbox/xmin",
 LABEL_KEY = "image/object/class/label"
 TEXT_KEY = "image/object/class/text"
 FLAG_KEYS = ("image/object/difficult", "image/object/group_of", "image/object/is_crowd")
-_INT32_MAX = 2**31 - 1
 
 
 def make_parse_fn(label_map: LabelMap | None, verify_sizes: bool, keep_text: bool = False):
@@ -209,7 +208,7 @@ def process_batch(p: dict[str, np.ndarray], path: str, records: np.ndarray, *,
         label_starts = np.where(from_text, p[TEXT_KEY + ":splits"][:-1],
                                 len(text_values) + label_starts)
     label = ragged_take(label_values, label_starts[box_rows], counts)
-    label = np.clip(label, -1, _INT32_MAX).astype(np.int32)
+    label = np.clip(label, -1, LABEL_MAX).astype(np.int32)
 
     flags = []
     pad = np.zeros(int(counts.max()) if counts.size else 0, dtype=np.int64)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_cli import _example as example
-from test_cli import run_cli, write_records
+from helpers.cli import run_cli
+from helpers.grid64 import example, write_records
 
 __all__ = ["CONFIG", "GOOD_BOXES", "example", "good_records", "make_config", "run_cli",
            "write_records"]
