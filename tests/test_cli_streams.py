@@ -285,7 +285,11 @@ def test_fit_table_and_diff_on_stdout_notes_on_stderr(capsys, dataset):
 
 
 def test_fit_warning_on_stderr_in_every_mode(capsys, dataset):
-    argv = ["fit", dataset["config"], "--num-scales", "3", "--force"]
+    config = dataset["config"]  # 'full' restores the predictor: a changed count warns
+    config.write_text(config.read_text().replace(
+        'fine_tune_checkpoint: "ckpt/model.ckpt-0"',
+        'fine_tune_checkpoint: "ckpt/model.ckpt-0" fine_tune_checkpoint_type: "full"'))
+    argv = ["fit", config, "--num-scales", "3", "--force"]
     for extra in ([], ["--quiet"], ["--json"]):
         code, out, err = run_cli(capsys, *argv, *extra)
         assert code == 0

@@ -157,7 +157,9 @@ def test_report_draws_the_front_with_peer_sets(capsys, improvable, tmp_path):
                             "--peer-sets", peers)
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == ["front.png", "iou_cdf.png",
+                                                     "recall_by_class.png",
                                                      "recall_by_size.png", "shapes.png"]
+    assert (out / "recall_by_class.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "front.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = tmp_path / "bad.json"
     bad.write_text("[1, 2, 3]")
@@ -254,10 +256,10 @@ def test_report_titles_say_which_boxes_and_the_front_is_opt_in(capsys, improvabl
         "32 augmented boxes (4 draw(s) of 4 images, seed 0), grid_anchor_generator"
     plain, front = tmp_path / "plain", tmp_path / "front"
     code, doc, _ = run_json(capsys, "fit", improvable["config"], "--report", plain)
-    assert code == 0 and len(doc["report"]) == 4
+    assert code == 0 and len(doc["report"]) == 5  # shapes, IoU CDF, size, class, front
     code, doc, _ = run_json(capsys, "fit", improvable["config"], "--report", front,
                             "--report-front")
-    assert code == 0 and len(doc["report"]) == 4
+    assert code == 0 and len(doc["report"]) == 5
     # the same marks; only --report-front adds the staircase of unguarded fits
     assert (plain / "front.png").read_bytes() != (front / "front.png").read_bytes()
     assert (plain / "shapes.png").read_bytes() == (front / "shapes.png").read_bytes()

@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from tfod_anchors import pipeline
+from tfod_anchors import measured, pipeline
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
 from tfod_anchors.config.files import (
     LoadedConfig,
@@ -85,6 +85,10 @@ class FitOutcome:
             boxes dropped/added per step) when the fit was on augmented draws, else None.
         static_boxes: the static boxes in resized pixels when the fit was on augmented
             draws (``fit.static_before``/``static_after`` are measured on them), else None.
+        data_dropped: what the read skipped or dropped, with counts and shares
+            (:func:`~tfod_anchors.measured.read_dropped`), or None when nothing was.
+        read_notes: notes on the read (a placeholder label map that turned class
+            filtering off).
     """
 
     config: Any
@@ -102,6 +106,8 @@ class FitOutcome:
     new_findings: list[dict[str, str]] = field(default_factory=list)
     augmentation: dict[str, Any] | None = None
     static_boxes: ResizedBoxes | None = None
+    data_dropped: dict[str, Any] | None = None
+    read_notes: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -128,17 +134,28 @@ class FitOutcome:
 
 @dataclass
 class CheckOutcome:
-    """What :func:`check` returns: rule findings, coverage metrics (or None), ok, and
-    the ``augmentation`` block (:func:`~tfod_anchors.pipeline.augmentation_summary`)
-    when coverage was measured on augmented draws (else None); ``config_path`` (None
-    when the config was not a file) and ``strict`` as called."""
+    """What :func:`check` returns: rule findings, coverage metrics (or None), ok, the
+    ``augmentation`` block (:func:`~tfod_anchors.pipeline.augmentation_summary`)
+    when coverage was measured on augmented draws (else None), ``data_dropped``
+    (:func:`~tfod_anchors.rules.dropped.dropped_summary`: what was read but not
+    measured, or None) and ``by_class`` (coverage per class id, when measured). After
+    :func:`advise`: ``fit`` (the config's own fit: whether it gains the minimum gain,
+    coverage before and predicted after), ``advice`` and ``what_if``
+    (:mod:`tfod_anchors.whatif`: changes with predicted coverage and cost).
+    ``config_path`` (None when the config was not a file) and ``strict`` as called."""
 
     findings: list[dict[str, str]]
     coverage: dict[str, Any] | None
     ok: bool
     augmentation: dict[str, Any] | None = None
+    data_dropped: dict[str, Any] | None = None
+    by_class: dict[str, dict[str, Any]] | None = None
+    fit: dict[str, Any] | None = None
+    advice: list[dict[str, Any]] = field(default_factory=list)
+    what_if: list[dict[str, Any]] = field(default_factory=list)
     config_path: str | None = None
     strict: bool = False
+    context: Any = field(default=None, repr=False)  # what :func:`advise` re-measures
 
     def to_json(self) -> dict[str, Any]:
         """The ``check --json`` document, in plain JSON types (the CLI prints this)."""
@@ -295,13 +312,18 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     new_cfg = model.config_with(generator) if take else model.config
     findings = [f.to_dict() for f in new_findings(model, generator)] if take else []
     text, diff, warning = _patched_text(loaded, model, generator if take else None)
+    skipped = {**{k: 0 for k in SKIP_KEYS}, **training.skipped}
+    dropped, read_notes = measured.read_dropped(
+        model, path, options, skipped, training.skip_examples,
+        boxes_kept=(static if static is not None else resized).num_boxes,
+        images_kept=training.num_images, augmentation=summary)
     return FitOutcome(config=new_cfg, fit=result, text=text,
                       original_text=loaded.text if loaded else None, diff=diff,
                       patch_warning=warning, boxes=resized, loaded=loaded,
-                      num_images=training.num_images,
-                      skipped={**{k: 0 for k in SKIP_KEYS}, **training.skipped},
+                      num_images=training.num_images, skipped=skipped,
                       skip_examples=training.skip_examples, forced=forced,
-                      new_findings=findings, augmentation=summary, static_boxes=static)
+                      new_findings=findings, augmentation=summary, static_boxes=static,
+                      data_dropped=dropped, read_notes=read_notes)
 
 
 def _fit_options(keywords: dict[str, Any]) -> FitOptions:
@@ -422,9 +444,11 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     With boxes, coverage findings come by default (:func:`~tfod_anchors.rules.coverage_findings`:
     ``low_recall``, ``band_recall_collapse``); ``min_recall`` sets the error bar of
     ``low_recall``. ``ok`` is False on any error-level finding, and with ``strict`` on
-    any warning too. Coverage is measured on the augmented distribution when the config
-    has a step that changes boxes (``augment``/``seed`` as in :func:`coverage`; static
-    when the steps are invalid, which is an ``invalid_augmentation`` error).
+    any warning too. :func:`advise` then says what would fix failing coverage (and
+    corrects where the coverage findings point). Coverage is measured on the augmented
+    distribution when the config has a step that changes boxes (``augment``/``seed`` as
+    in :func:`coverage`; static when the steps are invalid, which is an
+    ``invalid_augmentation`` error).
 
     Raises:
         UsageError: ``min_recall`` without any readable boxes.
@@ -441,6 +465,7 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     """
     from tfod_anchors.coverage.metrics import ordered_metrics
     from tfod_anchors.rules import WARNING, coverage_findings, finding
+    from tfod_anchors.whatif.gate import AdviceContext
 
     model, loaded = _config(config)
     path = loaded.path if loaded else None
@@ -449,7 +474,11 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     findings = model.config_findings()
     if any(f.code == "invalid_augmentation" for f in findings):
         augmentation = pipeline.AugmentOptions(pipeline.OFF, None, augmentation.seed)
-    cov = summary = None
+    tfod = model.framework == "tfod"  # the label map, num_classes, the advice: TFOD's
+    labels = measured.label_map_info(model, path, options)
+    findings += measured.label_findings(model, labels) if tfod else []
+    cov = summary = dropped = by_class = None
+    context = None
     if model.anchors is not None:
         why = None if options.inputs or boxes is not None else _config_data_missing(model, path)
         if why is not None and min_recall is not None:
@@ -461,26 +490,69 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
                 boxes = pipeline.read_config_boxes(
                     model, path, options,
                     truncate=not pipeline.wants_augmentation(model, augmentation))
-            measured = _coverage_unless_broken(model, path, options, augmentation, boxes,
-                                               findings)
-            if measured is not None:
-                training, metrics = measured
+            result = _coverage_unless_broken(model, path, options, augmentation, boxes,
+                                             findings)
+            if result is not None:
+                training, report = result
                 summary = pipeline.augmentation_summary(training.augmentation)
-                cov = {**ordered_metrics(metrics),
+                cov = {**ordered_metrics(report.metrics),
                        "distribution": "static" if summary is None else "augmented",
                        "num_images": training.num_images, "skipped": training.skipped}
                 findings += coverage_findings(cov, min_recall)
+                context = AdviceContext(model.config, boxes, augmentation, seed,
+                                        cov, min_recall, strict) if tfod else None
+                dropped, by_class = _check_measured(model, path, options, labels, training,
+                                                    report, cov, findings)
     as_dicts = [f.to_dict() for f in findings]
     failed = has_errors(findings) or (strict and any(f.severity == WARNING for f in findings))
-    return CheckOutcome(as_dicts, cov, not failed, summary,
-                        config_path=loaded.path if loaded else None, strict=strict)
+    return CheckOutcome(as_dicts, cov, not failed, summary, dropped, by_class,
+                        config_path=path, strict=strict, context=context)
+
+
+def advise(outcome: CheckOutcome, *, what_if: Sequence[str] = (),
+           advice: bool = True) -> CheckOutcome:
+    """What would fix a :func:`check`'s failing coverage, and any ``what_if`` changes.
+
+    When coverage fails (and ``advice``), the config's anchors are fitted in memory as
+    ``fit`` would; the coverage findings then point to ``fit`` only when that fit gains
+    at least the minimum gain and clears them, and otherwise to ``advice``: larger
+    inputs, finer strides or lower pyramid levels where the extractor supports them, FPN
+    levels for Faster R-CNN, each with predicted coverage and cost
+    (:mod:`tfod_anchors.whatif`). ``what_if``: ``FIELD=VALUE`` config changes (field
+    paths as in the config), evaluated together the same way; nothing is written.
+
+    Raises:
+        UsageError: a ``what_if`` that names no field or gives a bad value.
+    """
+    from tfod_anchors.whatif.gate import advise_outcome
+
+    return advise_outcome(outcome, list(what_if), advice)
+
+
+def _check_measured(model: ModelSpec, path: str | None, options: SourceOptions,
+                    labels: measured.LabelMapInfo, training: pipeline.TrainingBoxes,
+                    report: Any, cov: dict[str, Any], findings: list[Any]
+                    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """What ``check`` adds once coverage is measured: ``data_dropped``, the placeholder
+    label map note, per-class coverage and ``class_low_recall`` (into ``findings``)."""
+    from tfod_anchors.rules.classes import class_low_recall_findings
+    from tfod_anchors.rules.dropped import class_filter_off_findings, data_dropped_findings
+
+    dropped = measured.training_dropped(training, model, path, options, labels)
+    findings += data_dropped_findings(dropped)
+    findings += class_filter_off_findings(labels.placeholder, given=False)
+    t = float(cov["matched_threshold"])
+    by_class = measured.per_class(report, training.resized, t, labels,
+                                  measured.input_specs(model, path, options))
+    findings += class_low_recall_findings(by_class, cov.get("recall_matched"), t)
+    return dropped, by_class
 
 
 def _coverage_unless_broken(model: ModelSpec, path: str | None, options: SourceOptions,
                             augmentation: pipeline.AugmentOptions, boxes: BoxSet,
                             findings: list[Any]
-                            ) -> tuple[pipeline.TrainingBoxes, dict[str, Any]] | None:
-    """The boxes measured (augmented or static, resized) and their coverage metrics, or
+                            ) -> tuple[pipeline.TrainingBoxes, Any] | None:
+    """The boxes measured (augmented or static, resized) and their coverage report, or
     None (plus a ``coverage_skipped`` finding) when the rules found anchor values no
     geometry can be built from, or the config's errors stop the augmentation, the resizer
     or the anchor layout: the findings say why, and ``check`` exits 1."""
@@ -491,7 +563,7 @@ def _coverage_unless_broken(model: ModelSpec, path: str | None, options: SourceO
     if reason is None:
         try:
             training = pipeline.training_boxes(model, path, options, augmentation, boxes=boxes)
-            return training, pipeline.measure_coverage(training.resized, model).metrics
+            return training, pipeline.measure_coverage(training.resized, model)
         except (ConfigError, UsageError) as err:  # e.g. a resizer or stride TFOD rejects
             if not has_errors(findings):
                 raise

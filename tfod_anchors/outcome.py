@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from tfod_anchors.config import query as cq
 from tfod_anchors.coverage.metrics import METRIC_KEYS, ordered_metrics
 
 #: Decimals kept for floats in the JSON documents (stable across platforms).
@@ -116,20 +115,32 @@ def written_metrics(outcome: Any) -> tuple[dict, dict | None]:
     return after, static_after
 
 
+def _anchor_count_messages(outcome: Any) -> tuple[list[str], list[str]]:
+    """``(warnings, notes)`` about a changed count of anchors per location: what it does
+    to ``fine_tune_checkpoint`` as TFOD restores it
+    (:func:`~tfod_anchors.rules.checkpoint.anchor_count_note`)."""
+    from tfod_anchors.rules.checkpoint import anchor_count_note
+
+    if not takes(outcome):
+        return [], []
+    apl_before, apl_after = anchors_per_location(outcome)
+    note = anchor_count_note(outcome.config, apl_before, apl_after)
+    if note is not None:
+        return ([note.message], []) if note.level == "warning" else ([], [note.message])
+    if apl_before != apl_after:
+        return [f"anchors per location change from {apl_before} to {apl_after}: the box "
+                "predictor's shapes change"], []
+    return [], []
+
+
 def fit_warnings(outcome: Any) -> list[str]:
-    """What a user must know before using the result: the box predictor's shapes, a
-    whole-file rewrite, new check warnings, too few boxes."""
-    warnings = []
-    if takes(outcome):
-        apl_before, apl_after = anchors_per_location(outcome)
-        if apl_before != apl_after:
-            checkpoint = cq.fine_tune_checkpoint(outcome.config)
-            msg = (f"anchors per location change from {apl_before} to {apl_after}: the box "
-                   "predictor's shapes change")
-            if checkpoint:
-                msg += (f", so its weights will NOT restore from fine_tune_checkpoint "
-                        f"{checkpoint!r}")
-            warnings.append(msg)
+    """What a user must know before using the result: a checkpoint the changed box
+    predictor will not restore from, data the read dropped, a whole-file rewrite, new
+    check warnings, too few boxes."""
+    from tfod_anchors.rules.dropped import data_dropped_findings
+
+    warnings = _anchor_count_messages(outcome)[0]
+    warnings += [f"{f.code}: {f.message}" for f in data_dropped_findings(outcome.data_dropped)]
     if outcome.patch_warning:
         warnings.append(outcome.patch_warning)
     for f in outcome.new_findings:
@@ -140,6 +151,51 @@ def fit_warnings(outcome: Any) -> list[str]:
                         f"fewer than {FEW_BOXES} boxes follow those boxes, not the objects the "
                         "model will meet; check the input or treat the result with care")
     return warnings
+
+
+def anchor_total_notes(outcome: Any) -> list[str]:
+    """When the anchors per location change: how many anchors the most common input gets
+    before and after (the box predictor's extra outputs)."""
+    from tfod_anchors.pipeline import layout_function
+
+    if not takes(outcome) or outcome.loaded is None:
+        return []
+    before, after = anchors_per_location(outcome)
+    if before == after:
+        return []
+    shape = outcome.boxes.most_common_shape()
+    n0 = layout_function(outcome.loaded.config)(shape).num_anchors
+    n1 = layout_function(outcome.config)(shape).num_anchors
+    return [f"anchors per image ({shape[0]}x{shape[1]} input): {n0} -> {n1} ({n1 - n0:+d}); "
+            f"the box predictor outputs {sum(after) - sum(before):+d} boxes per location "
+            "summed over levels"]
+
+
+def fit_notes(outcome: Any) -> list[str]:
+    """What is worth knowing but changes nothing: a checkpoint that leaves the box
+    predictor untouched, a placeholder label map that turned class filtering off, the
+    anchors per image a new count gives."""
+    return [*_anchor_count_messages(outcome)[1], *outcome.read_notes,
+            *anchor_total_notes(outcome)]
+
+
+def by_class_before_after(outcome: Any) -> dict[str, dict[str, Any]]:
+    """Per-class coverage before and after the fit, on the boxes fitted:
+    ``{id: {count, share, before: {mean_iou, recall_matched}, after: {...}}}``."""
+    from tfod_anchors.coverage.by_class import class_metrics
+
+    fit = outcome.fit
+    if fit.report_before is None:
+        return {}
+    labels = outcome.boxes.label
+    t = fit.matched_threshold
+    before = class_metrics(fit.report_before.best_iou, labels, t)
+    after_report = fit.report_after if fit.report_after is not None else fit.report_before
+    after = class_metrics(after_report.best_iou, labels, t)
+    return {cid: {"count": e["count"], "share": e["share"],
+                  "before": {k: e[k] for k in ("mean_iou", "recall_matched")},
+                  "after": {k: after[cid][k] for k in ("mean_iou", "recall_matched")}}
+            for cid, e in before.items()}
 
 
 def _metrics_or_none(metrics: dict | None) -> dict | None:
@@ -185,6 +241,9 @@ def fit_document(outcome: Any, *, written: str | None = None, notes: Sequence[st
         "guard_blocked": fit.blocked,
         "new_findings": outcome.new_findings or blocking(outcome),
         "warnings": [*fit_warnings(outcome), *notes],
+        "notes": fit_notes(outcome),
+        "data_dropped": outcome.data_dropped,
+        "by_class": by_class_before_after(outcome),
         "written": written,
         "diff": outcome.diff,
         "report": [str(p) for p in report],
@@ -200,4 +259,6 @@ def check_document(outcome: Any) -> dict[str, Any]:
     return jsonable({"config": outcome.config_path, "ok": outcome.ok,
                      "exit_code": EXIT_OK if outcome.ok else EXIT_CHECK_FAILED,
                      "strict": outcome.strict, "findings": outcome.findings,
-                     "coverage": outcome.coverage, "augmentation": outcome.augmentation})
+                     "coverage": outcome.coverage, "augmentation": outcome.augmentation,
+                     "data_dropped": outcome.data_dropped, "by_class": outcome.by_class,
+                     "fit": outcome.fit, "advice": outcome.advice, "what_if": outcome.what_if})

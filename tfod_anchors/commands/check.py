@@ -28,6 +28,7 @@ from tfod_anchors.commands._common import (
     fmt,
     out,
     source_options,
+    table,
 )
 from tfod_anchors.coverage.metrics import METRIC_KEYS
 from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK
@@ -53,6 +54,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default bar: 0.1; below 0.5 is a warning)")
     parser.add_argument("--strict", action="store_true",
                         help="fail (exit 1) on warnings too")
+    parser.add_argument("--by-class", action="store_true",
+                        help="print coverage per class (box count, mean IoU, recall at the "
+                             "matched threshold); always in --json")
+    parser.add_argument("--what-if", action="append", default=[], metavar="FIELD=VALUE",
+                        help="evaluate a config change without writing anything: a field path "
+                             "as in the config (e.g. model.faster_rcnn.image_resizer."
+                             "keep_aspect_ratio_resizer.min_dimension=960) and a text-format "
+                             "value; repeat to change several fields together")
+    parser.add_argument("--no-advice", action="store_true",
+                        help="when coverage fails, do not fit the anchors in memory nor "
+                             "evaluate larger inputs, finer strides or pyramid levels (faster)")
     add_source_arguments(parser)
     add_augment_arguments(parser, default_on=True)
     add_output_arguments(parser)
@@ -70,11 +82,48 @@ def distribution_text(coverage: dict[str, Any], augmentation: dict[str, Any] | N
             f"{coverage['num_images']} images through {ops}; seed {augmentation['seed']})")
 
 
+def class_table(by_class: dict[str, dict[str, Any]], matched_threshold: float) -> str:
+    """Coverage per class, one row per class id: name, boxes, share, mean IoU, recall."""
+    rows = [["class", "boxes", "share", "mean_iou", f"recall (IoU >= {matched_threshold:g})"]]
+    for cid, e in by_class.items():
+        rows.append([f"{cid} {e['name'] or ''}".rstrip(), str(e["count"]), f"{e['share']:.1%}",
+                     fmt(e["mean_iou"]), fmt(e["recall_matched"], 4)])
+    return table(rows)
+
+
+def _recalls(metrics: dict[str, Any]) -> str:
+    """Overall recall, then per band of the boxes as banded at the current input size."""
+    by = metrics.get("by_current_size") or metrics.get("by_size") or {}
+    bands = ", ".join(f"{band} {fmt(e['recall_matched'])}" for band, e in by.items()
+                      if e.get("count"))
+    where = "boxes by their band now: " if metrics.get("by_current_size") else ""
+    return f"recall {fmt(metrics['recall_matched'])} ({where}{bands})" if bands else \
+        f"recall {fmt(metrics['recall_matched'])}"
+
+
+def advice_lines(entries: list[dict[str, Any]]) -> list[str]:
+    """Two lines per evaluated change: what it is and what it predicts (or why not)."""
+    lines = []
+    for e in entries:
+        lines.append(f"  {e['change']}" + (f" [{e['note']}]" if e["note"] and e["supported"]
+                                           else ""))
+        if not e["supported"]:
+            lines.append(f"    {e['note']}")
+            continue
+        cost = e["cost"]
+        lines.append(f"    predicted {_recalls(e['predicted'])}; cost: pixels "
+                     f"x{cost['pixels']:.2f}, anchors x{cost['anchors']:.2f}")
+        lines.append("    set: " + " ".join(e["assignments"]))
+    return lines
+
+
 def run(args: Any) -> int:
     augmentation = augment_options(args, default_on=True)
     outcome = api.check(args.config, sources=source_options(args), min_recall=args.min_recall,
                         strict=args.strict, augment=augment_value(augmentation),
                         seed=augmentation.seed)
+    if not args.no_advice or args.what_if:
+        outcome = api.advise(outcome, what_if=args.what_if, advice=not args.no_advice)
     findings, coverage = outcome.findings, outcome.coverage
     exit_code = EXIT_OK if outcome.ok else EXIT_CHECK_FAILED
     if args.json:
@@ -86,6 +135,14 @@ def run(args: Any) -> int:
         out(args, f"coverage of {distribution_text(coverage, outcome.augmentation)} "
                   f"(matched threshold {coverage['matched_threshold']:g}): " + ", ".join(
                       f"{k} {fmt(coverage[k])}" for k in METRIC_KEYS))
+    if args.by_class and outcome.by_class and coverage is not None:
+        out(args, class_table(outcome.by_class, coverage["matched_threshold"]))
+    for title, entries in (("advice", outcome.advice), ("what-if", outcome.what_if)):
+        if entries:
+            out(args, f"{title} (coverage after a fit of the anchors at that geometry, as "
+                      "`fit` would report it; cost: input pixels and anchors):")
+            for line in advice_lines(entries):
+                out(args, line)
     errors = sum(f["severity"] == "error" for f in findings)
     warnings = sum(f["severity"] == "warning" for f in findings)
     why = " (--strict: warnings fail)" if args.strict and warnings and not errors else ""

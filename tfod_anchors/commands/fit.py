@@ -31,6 +31,7 @@ from tfod_anchors.commands._common import (
     augment_value,
     emit_json,
     fmt,
+    load,
     out,
     say,
     skipped_lines,
@@ -68,8 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "Default: recall at the matcher's threshold, guarded")
     parser.add_argument("--guard", metavar="SPEC",
                         help="relax or tighten the guard: KEY=VALUE[,...] with KEY mean_iou, "
-                             "recall_0.5, recall_matched, recall_0.7, bands (tolerances, or "
-                             "off), band_share, stride and kmeans (on/off); METRIC>=VALUE adds "
+                             "recall_0.5, recall_matched, recall_0.7, bands, classes "
+                             "(tolerances, or off; 'classes' alone: each class with >= 1%% of "
+                             "the boxes keeps its recall within 0.05, off by default), "
+                             "band_share, stride and kmeans (on/off); METRIC>=VALUE adds "
                              "an absolute floor; 'off' drops it all. Default: whole-set "
                              "metrics 0.01, recall@0.7 0.01 below a 0.7 matched threshold, "
                              "every size band with >= 5%% of the boxes 0.05, stride on, and "
@@ -79,14 +82,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --output/--in-place: always write (the best candidate "
                              "found, even if it is not better)")
     parser.add_argument("--seed", type=int, default=0, help="seed for every random choice")
+    parser.add_argument("--by-class", action="store_true",
+                        help="print recall per class before and after (always in --json)")
     parser.add_argument("--num-scales", type=int, metavar="N",
                         help="change the number of scales (changes anchors per location)")
+    parser.add_argument("--anchors-per-location", type=int, metavar="N",
+                        help="what if the anchors per location were N: fit with the counts "
+                             "that give N (the config's number of aspect ratios when N allows "
+                             "it); shows the recall it buys and the extra anchors")
     parser.add_argument("--num-aspect-ratios", type=int, metavar="N",
                         help="change the number of aspect ratios (changes anchors per location)")
     parser.add_argument("--report", metavar="DIR",
                         help="write PNG plots here: before/after shapes, IoU CDF, recall by "
-                             "size, and front.png: the config, the fit, IoU k-means and any "
-                             "--peer-sets on matched recall vs mean IoU and another recall")
+                             "size and by class, and front.png: the config, the fit, IoU "
+                             "k-means and any --peer-sets on matched recall vs mean IoU and "
+                             "another recall")
     parser.add_argument("--report-front", action="store_true",
                         help="with --report: also draw the trade-off front on front.png "
                              "(seven unguarded fits: several times the fit's own time)")
@@ -132,9 +142,10 @@ def run(args: Any) -> int:
     progress = None if args.quiet or args.json else (lambda msg: say(args, f"  {msg}"))
     write_notes = api.check_writable(args.config, output=args.output,
                                      in_place=args.in_place)  # fail before the work
+    num_scales, num_ratios = _counts(args)
     outcome = api.fit(
         args.config, sources=source_options(args), objective=args.objective, seed=args.seed,
-        num_scales=args.num_scales, num_aspect_ratios=args.num_aspect_ratios,
+        num_scales=num_scales, num_aspect_ratios=num_ratios,
         force=args.force, guard=args.guard, progress=progress,
         augment=augment_value(augment_options(args, default_on=True)),
     )
@@ -163,6 +174,7 @@ def run(args: Any) -> int:
         return code
     for text in human_lines(outcome, verbose=args.verbose):
         out(args, text)
+    by_class_and_notes(args, outcome, doc["notes"])
     out(args, doc["verdict"])
     if written:
         say(args, f"wrote {written}" + (f" (previous text kept in {backup})" if backup else ""))
@@ -172,6 +184,39 @@ def run(args: Any) -> int:
     for path in report_paths:
         say(args, f"wrote {path}")
     return code
+
+
+def by_class_and_notes(args: Any, outcome: api.FitOutcome, notes: list[str]) -> None:
+    """The text output's ``--by-class`` table (stdout) and the notes (stderr)."""
+    if getattr(args, "by_class", False):
+        out(args, class_comparison_table(results.by_class_before_after(outcome),
+                                         outcome.fit.matched_threshold))
+    for text in notes:
+        say(args, f"note: {text}")
+
+
+def _counts(args: Any) -> tuple[int | None, int | None]:
+    """``(num_scales, num_aspect_ratios)`` from the flags (``--anchors-per-location N``
+    resolved for the config's generator, :mod:`tfod_anchors.whatif.counts`)."""
+    from tfod_anchors.errors import UsageError
+    from tfod_anchors.whatif.counts import counts_for
+
+    n = getattr(args, "anchors_per_location", None)
+    if n is None:
+        return args.num_scales, args.num_aspect_ratios
+    if args.num_scales is not None or args.num_aspect_ratios is not None:
+        raise UsageError("--anchors-per-location sets the counts itself: drop --num-scales "
+                         "and --num-aspect-ratios")
+    return counts_for(load(args.config).config, n)
+
+
+def class_comparison_table(rows_in: dict[str, dict[str, Any]], matched: float) -> str:
+    """``fit --by-class``: recall at the matched threshold per class, before and after."""
+    rows = [["class", "boxes", f"recall (IoU >= {matched:g}) before", "after", "change"]]
+    for cid, e in rows_in.items():
+        b, a = e["before"]["recall_matched"], e["after"]["recall_matched"]
+        rows.append([cid, str(e["count"]), fmt(b, 4), fmt(a, 4), f"{a - b:+.4f}"])
+    return table(rows)
 
 
 def _guard_line(where: str, floors: dict[str, float], matched: float) -> str:

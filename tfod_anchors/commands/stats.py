@@ -30,10 +30,12 @@ from tfod_anchors.commands._common import (
     skipped_lines,
     source_options,
     table,
+    warn,
 )
 from tfod_anchors.coverage.metrics import SIZE_BANDS
 from tfod_anchors.errors import EXIT_OK, UsageError
 from tfod_anchors.frameworks import as_spec
+from tfod_anchors.rules.dropped import data_dropped_findings
 from tfod_anchors.sources.raw import SKIP_KEYS
 
 HELP = "box statistics in resized pixels"
@@ -107,6 +109,25 @@ def augmented_statistics(doc: dict[str, Any], resized: ResizedBoxes,
     return doc
 
 
+def _dropped(args: Any, cfg: Any, training: pipeline.TrainingBoxes | None,
+             boxset: BoxSet) -> tuple[dict[str, Any] | None, list[str]]:
+    """The ``data_dropped`` block of this read (:mod:`tfod_anchors.measured`), and the
+    ``class_filter_off`` note when a placeholder label map turned filtering off."""
+    from tfod_anchors import measured
+    from tfod_anchors.rules.dropped import class_filter_off_findings
+
+    options = source_options(args)
+    info = measured.label_map_info(cfg, args.config, options)
+    notes = [f"{f.code}: {f.message}"
+             for f in class_filter_off_findings(info.placeholder, given=False)]
+    if training is not None:
+        return measured.training_dropped(training, cfg, args.config, options, info), notes
+    return measured.dropped_block(boxset.skipped, boxset.skip_examples,
+                                  boxes_kept=boxset.num_boxes, images_kept=boxset.num_images,
+                                  augmentation=None, specs=list(options.inputs), info=info,
+                                  compression=options.compression), notes
+
+
 def run(args: Any) -> int:
     model = None
     augmentation = augment_options(args, default_on=False)
@@ -133,6 +154,12 @@ def run(args: Any) -> int:
         space = "original pixels"
         summary = None
     doc = augmented_statistics(box_statistics(boxset, resized, space), resized, summary)
+    doc["data_dropped"], doc["notes"] = _dropped(args, model, training if model is not None
+                                                 else None, boxset)
+    for f in data_dropped_findings(doc["data_dropped"]):
+        warn(args, f"{f.code}: {f.message}")
+    for note in doc["notes"]:
+        say(args, f"note: {note}")
     what = f"{resized.num_boxes} boxes" if summary is None else (
         f"{resized.num_boxes} augmented boxes ({summary['draws']} draw(s) per image)")
     if args.export:

@@ -17,7 +17,12 @@ from tfod_anchors.coverage.metrics import METRIC_KEYS, CoverageReport, evaluate
 from tfod_anchors.fitting.background import Clock
 from tfod_anchors.fitting.coarse_refine import CoarseResult, Refined
 from tfod_anchors.fitting.fit import Searched
-from tfod_anchors.fitting.objective import Objective, flat_metrics, make_objective
+from tfod_anchors.fitting.objective import (
+    Objective,
+    exact_start,
+    flat_metrics,
+    make_objective,
+)
 from tfod_anchors.fitting.plan import FitPlan
 from tfod_anchors.fitting.result import FitResult
 from tfod_anchors.fitting.screen import Screen, subset
@@ -65,7 +70,7 @@ def verify_exactly(p: FitPlan, searched: Searched,
     it fails."""
     samples, coarse, refined = searched.samples, searched.coarse, searched.refined
     report_before, static_before = before
-    flat_before = flat_metrics(report_before.metrics)
+    flat_before = exact_start(report_before, p.resized.label, p.own.matched, p.guard)
     exact_obj = make_objective(p.settings.objective, p.own.matched, flat_before, p.guard,
                                bands=p.bands)
     later = sorted(((label, c) for label in refined.chosen for c in coarse.found[label]),

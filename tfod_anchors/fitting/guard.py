@@ -19,7 +19,13 @@ from tfod_anchors.errors import UsageError
 GUARD_KEYS = {"mean_iou": "mean_iou", "recall_0.5": "recall_0_5",
               "recall_matched": "recall_matched", "recall_0.7": "recall_0_7",
               "bands": "bands", "band_share": "band_share", "stride": "stride",
-              "kmeans": "kmeans"}
+              "kmeans": "kmeans", "classes": "classes"}
+#: ``--guard classes``: tolerance of each class's recall, for classes holding at least
+#: ``CLASS_MIN_SHARE`` of the boxes.
+DEFAULT_CLASS_TOLERANCE = 0.05
+CLASS_MIN_SHARE = 0.01
+
+
 @dataclass(frozen=True)
 class Guard:
     """How far each guarded metric may fall below the config's value (None: not guarded).
@@ -38,6 +44,10 @@ class Guard:
         kmeans: for generators that hold free shapes (a one-layer flexible grid), the
             mean IoU and recall@0.5 of the IoU k-means set are floors too
             (:mod:`tfod_anchors.fitting.reference`).
+        classes: tolerance of each class's matcher recall (``--guard classes``; off by
+            default), for classes holding at least ``class_share`` of the boxes. The
+            search does not steer by them: they are checked on each candidate's exact
+            measurement, and a candidate breaking one is not taken.
     """
 
     mean_iou: float | None = 0.01
@@ -49,6 +59,8 @@ class Guard:
     stride: bool = True
     minimum: tuple[tuple[str, float], ...] = ()
     kmeans: bool = True
+    classes: float | None = None
+    class_share: float = CLASS_MIN_SHARE
 
     @classmethod
     def off(cls) -> Guard:
@@ -59,8 +71,9 @@ class Guard:
     def parse(cls, spec: str | None) -> Guard:
         """A guard from ``KEY=VALUE[,KEY=VALUE...]`` over the defaults; ``off`` or
         ``none`` switches everything off. Keys: ``mean_iou``, ``recall_0.5``,
-        ``recall_matched``, ``recall_0.7``, ``bands`` (tolerances, or ``off``),
-        ``band_share`` (share of boxes), ``stride`` and ``kmeans`` (``on``/``off``); and
+        ``recall_matched``, ``recall_0.7``, ``bands``, ``classes`` (tolerances, or
+        ``off``; ``classes`` alone is 0.05), ``band_share`` (share of boxes), ``stride``
+        and ``kmeans`` (``on``/``off``); and
         ``METRIC>=VALUE`` for an absolute floor of ``mean_iou``, ``recall_0.5``,
         ``recall_matched`` or ``recall_0.7``.
 
@@ -73,6 +86,9 @@ class Guard:
             return cls.off()
         guard = cls()
         for item in spec.split(","):
+            if item.strip().lower() in ("classes", "classes=on"):
+                guard = replace(guard, classes=DEFAULT_CLASS_TOLERANCE)
+                continue
             if ">=" in item:
                 key, _, value = item.partition(">=")
                 key = key.strip()
@@ -145,7 +161,8 @@ class Guard:
         return {"mean_iou": self.mean_iou, "recall_0.5": self.recall_0_5,
                 "recall_matched": self.recall_matched, "recall_0.7": self.recall_0_7,
                 "bands": self.bands, "band_share": self.band_share, "stride": self.stride,
-                "minimum": dict(self.minimum), "kmeans": self.kmeans}
+                "minimum": dict(self.minimum), "kmeans": self.kmeans,
+                "classes": self.classes, "class_share": self.class_share}
 
 
 

@@ -59,6 +59,8 @@ NAMED_WEIGHTS = {
 BAND_PREFIX = "band:"
 #: Metrics of the second distribution an augmented fit guards (its static boxes).
 STATIC_PREFIX = "static:"
+#: Per-class matcher recall keys (``--guard classes``): ``"class:ID"``.
+CLASS_PREFIX = "class:"
 #: Metrics by name: floats for one candidate, float64 ``[C]`` arrays for several.
 Metrics = Mapping[str, Any]
 MIN_GAIN_ABS = 0.002
@@ -253,6 +255,8 @@ def make_objective(name: str, matched: float, start: dict[str, float],
     tolerances = dict(guard.tolerances(name, matched))
     if guard.bands is not None:
         tolerances.update({BAND_PREFIX + b: guard.bands for b in bands})
+    if guard.classes is not None:
+        tolerances.update({k: guard.classes for k in start if k.startswith(CLASS_PREFIX)})
     for key, tol in tolerances.items():
         if key in start and start[key] is not None:
             floors[key] = float(start[key]) - max(0.0, tol - margins.get(key, 0.0))
@@ -275,6 +279,8 @@ def describe_metric(key: str, matched: float) -> str:
     """Readable name of a metric key (for messages)."""
     if key.startswith(BAND_PREFIX):
         return f"{key[len(BAND_PREFIX):]}-box recall@{matched:g}"
+    if key.startswith(CLASS_PREFIX):
+        return f"class {key[len(CLASS_PREFIX):]} recall@{matched:g}"
     return {"mean_iou": "mean IoU", "recall_matched": f"recall@{matched:g}",
             "recall_0.5": "recall@0.5", "recall_0.7": "recall@0.7"}.get(key, key)
 
@@ -287,3 +293,44 @@ def flat_metrics(metrics: dict) -> dict[str, float]:
         if band.get("recall_matched") is not None:
             out[BAND_PREFIX + name] = float(band["recall_matched"])
     return out
+
+
+def class_recalls(best: np.ndarray, label: np.ndarray, matched: float,
+                  ids: list[int] | None = None, min_share: float = 0.0) -> dict[str, float]:
+    """``{"class:ID": matcher recall}`` from exact best IoUs ``[N]`` and class ids ``[N]``:
+    for ``ids``, or every class holding at least ``min_share`` of the boxes."""
+    label = np.asarray(label)
+    hit = np.asarray(best) >= np.float32(matched)
+    if ids is None:
+        found, counts = np.unique(label, return_counts=True)
+        ids = [int(i) for i, c in zip(found, counts) if c >= min_share * max(1, label.size)]
+    out = {}
+    for cid in ids:
+        m = label == cid
+        if m.any():
+            out[f"{CLASS_PREFIX}{cid}"] = float(hit[m].mean())
+    return out
+
+
+def class_ids(floors: Mapping[str, float]) -> list[int]:
+    """The class ids an objective's floors guard (``"class:ID"`` keys)."""
+    return [int(k[len(CLASS_PREFIX):]) for k in floors if k.startswith(CLASS_PREFIX)]
+
+
+def exact_start(report: Any, label: np.ndarray, matched: float, guard: Guard) -> dict[str, float]:
+    """The config's exact guardable values (:func:`flat_metrics` of ``report.metrics``),
+    plus each class's recall (:func:`class_recalls`) when ``guard.classes`` is on."""
+    start = flat_metrics(report.metrics)
+    if guard.classes is not None:
+        start.update(class_recalls(report.best_iou, label, matched, min_share=guard.class_share))
+    return start
+
+
+def exact_metrics(report: Any, label: np.ndarray, objective: Objective) -> dict[str, float]:
+    """A candidate's exact guardable values (:func:`flat_metrics`), plus the recall of
+    each class ``objective`` has a floor for (``--guard classes``)."""
+    m = flat_metrics(report.metrics)
+    ids = class_ids(objective.floors)
+    if ids:
+        m.update(class_recalls(report.best_iou, label, objective.matched, ids))
+    return m

@@ -21,7 +21,7 @@ import numpy as np
 
 from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.coverage.metrics import METRIC_KEYS, CoverageReport, evaluate
-from tfod_anchors.fitting.objective import Objective, flat_metrics
+from tfod_anchors.fitting.objective import Objective, exact_metrics, flat_metrics
 from tfod_anchors.fitting.params import ParamSpace
 from tfod_anchors.fitting.problem import Problem
 from tfod_anchors.fitting.screen import Screen
@@ -174,7 +174,7 @@ def verify(candidates: list[tuple[Problem, Candidate]], model: ModelSpec, bar: B
                 continue
         report = evaluate(problem.resized, layout, matcher)
         measured += 1
-        m = flat_metrics(report.metrics)
+        m = exact_metrics(report, problem.resized.label, objective)
         score = objective.score(m)
         gain = float(objective.primary(m) - start)
         second_report, second_ok = None, True

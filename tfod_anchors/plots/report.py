@@ -1,4 +1,5 @@
-"""``fit --report DIR``: the box-shape scatter, the IoU CDF and recall by size, before/after."""
+"""``fit --report DIR``: the box-shape scatter, the IoU CDF, recall by size and by class,
+before/after, and the trade-off plot."""
 
 from __future__ import annotations
 
@@ -108,10 +109,11 @@ def _front_marks(outcome: Any, seed: int) -> tuple[dict[str, Any], list[str]]:
 def write_fit_report(directory: Any, outcome: Any, *, seed: int = 0,
                      peer_sets: dict[str, Any] | None = None,
                      front: bool = False) -> list[Path]:
-    """The plots of a fit (``fit --report DIR``): shapes, IoU CDF and recall by size from
-    the coverage the fit already measured, and ``front.png`` (the config, the fit, IoU
-    k-means and ``peer_sets`` on the trade-off axes; with ``front`` also the trade-off
-    front of :func:`tfod_anchors.fitting.front.trade_off_front`, seven unguarded fits).
+    """The plots of a fit (``fit --report DIR``): shapes, IoU CDF, recall by size and
+    recall by class from the coverage the fit already measured, and ``front.png`` (the
+    config, the fit, IoU k-means and ``peer_sets`` on the trade-off axes; with ``front``
+    also the trade-off front of :func:`tfod_anchors.fitting.front.trade_off_front`, seven
+    unguarded fits).
     """
     import numpy as np
 
@@ -119,6 +121,7 @@ def write_fit_report(directory: Any, outcome: Any, *, seed: int = 0,
     from tfod_anchors import pipeline
     from tfod_anchors.fitting import front as fitting_front
     from tfod_anchors.frameworks import as_spec
+    from tfod_anchors.plots.classes import plot_recall_by_class
     from tfod_anchors.plots.front import front_figure
 
     resized, fit = outcome.boxes, outcome.fit
@@ -134,6 +137,9 @@ def write_fit_report(directory: Any, outcome: Any, *, seed: int = 0,
                          ReportSide(pipeline.anchor_shapes_hw(model_after, resized),
                                     fit.report_after),
                          title=title, strides=strides)
+    classes = plot_recall_by_class(results.by_class_before_after(outcome),
+                                   Path(directory) / "recall_by_class.png",
+                                   matched_threshold=fit.matched_threshold, title=title)
     marks, notes = _front_marks(outcome, seed)
     peers = {}
     for name, shapes in (peer_sets or {}).items():
@@ -155,4 +161,4 @@ def write_fit_report(directory: Any, outcome: Any, *, seed: int = 0,
     path = front_figure(Path(directory) / "front.png", fronts=fronts, marks=marks,
                         peers=peers, matched_threshold=fit.matched_threshold,
                         title=subtitle, notes=tuple(notes))
-    return [*paths, path]
+    return [*paths, classes, path]

@@ -18,7 +18,11 @@ BAND_RECALL_ERROR = 0.05
 _BAND_AREAS = {"small": "area < 32²", "medium": "32² <= area < 96²", "large": "area >= 96²"}
 
 
-def coverage_findings(metrics: dict[str, Any], min_recall: float | None = None) -> list[Finding]:
+FIT_FIX = "run `tfod-anchors fit` on this config"
+
+
+def coverage_findings(metrics: dict[str, Any], min_recall: float | None = None,
+                      fix: str | None = None) -> list[Finding]:
     """Findings on measured coverage (``check`` with boxes); thresholds above.
 
     ``low_recall``: recall at the matched threshold below :data:`LOW_RECALL_WARNING`
@@ -32,10 +36,14 @@ def coverage_findings(metrics: dict[str, Any], min_recall: float | None = None) 
             ``num_boxes``, ``by_size``), as :func:`~tfod_anchors.coverage.metrics.evaluate`
             gives them.
         min_recall: ``--min-recall``, in ``[0, 1]``, or None.
+        fix: what to do, when known (``check`` says whether a fit gains at least the
+            minimum gain, else points at its advice); None: run ``fit``.
     """
     out: list[Finding] = []
     recall, t = metrics.get("recall_matched"), metrics.get("matched_threshold")
-    fix = "run `tfod-anchors fit` on this config"
+    band_fix = fix or ("give them anchors of their size, or a finer feature map where the "
+                       "stride is too coarse for them")
+    fix = fix or FIT_FIX
     if recall is not None:
         bar = LOW_RECALL_ERROR if min_recall is None else min_recall
         what = f"recall at the matched threshold {t:g} is {recall:.4f}"
@@ -56,7 +64,6 @@ def coverage_findings(metrics: dict[str, Any], min_recall: float | None = None) 
                 "band_recall_collapse",
                 f"{band} boxes ({_BAND_AREAS.get(band, band)} px², {count} of {total}, "
                 f"{count / total:.0%}) have recall {band_recall:.4f} < {BAND_RECALL_ERROR:g} at "
-                f"the matched threshold {t:g}: almost none of them gets a positive anchor; give "
-                "them anchors of their size, or a finer feature map where the stride is too "
-                "coarse for them"))
+                f"the matched threshold {t:g}: almost none of them gets a positive anchor; "
+                f"{band_fix}"))
     return out

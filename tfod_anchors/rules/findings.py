@@ -48,6 +48,12 @@ SEVERITY = {
     # coverage findings (:func:`coverage_findings`); low_recall escalates to an error
     "low_recall": WARNING,
     "band_recall_collapse": ERROR,
+    # what was not measured, and classes (rules/dropped.py, rules/classes.py)
+    "data_dropped": WARNING,
+    "class_filter_off": INFO,
+    "num_classes_too_small": ERROR,
+    "num_classes_too_large": WARNING,
+    "class_low_recall": WARNING,
 }
 
 #: Findings that leave no anchor geometry to measure coverage with (``check`` then skips
