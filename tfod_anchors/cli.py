@@ -38,6 +38,7 @@ from tfod_anchors.errors import (
     ConfigError,
     TfodAnchorsError,
     UsageError,
+    speaking,
 )
 
 #: Command name -> module, in ``--help`` order.
@@ -59,15 +60,14 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{where + ': ' if where else ''}{message} (see --help)")
 
     def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
-        """As argparse, but an unknown flag after a command is that command's error
-        (``stats: unrecognized arguments: ...``), also when it needs no other flag."""
-        known, extras = self.parse_known_args(args, namespace)
+        """As argparse, but arguments left over are reported by the command's name (a
+        command whose positionals are all optional leaves them to the top parser)."""
+        parsed, extras = self.parse_known_args(args, namespace)
         if extras:
-            command = getattr(known, "command", None)
-            subs = [a for a in self._actions if isinstance(a, argparse._SubParsersAction)]
-            owner = subs[0].choices.get(command, self) if subs and command else self
-            owner.error(f"unrecognized arguments: {' '.join(extras)}")
-        return known
+            where = getattr(parsed, "command", None) or ""
+            raise UsageError(f"{where + ': ' if where else ''}unrecognized arguments: "
+                             f"{' '.join(extras)} (see --help)")
+        return parsed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Floating-point overflow and 0/0 in numpy are handled where they matter (an
             # anchor too large to overlap anything has IoU 0); numpy's RuntimeWarnings about
             # them would only be noise on the user's terminal.
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), speaking("cli"):
                 return int(module.run(args))
         except TfodAnchorsError as err:
             if debug:

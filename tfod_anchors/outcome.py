@@ -85,9 +85,10 @@ def anchors_per_location(outcome: Any) -> tuple[list[int], list[int]]:
     """Anchors per location before and in what would be written."""
     before, after = outcome.fit.anchors_per_location
     if outcome.forced:
-        from tfod_anchors.anchors.model import build_model_generator
+        from tfod_anchors.frameworks import as_spec
 
-        after = list(build_model_generator(outcome.config).num_anchors_per_location())
+        shape = outcome.boxes.most_common_shape()
+        after = [int(lv.sizes.shape[0]) for lv in as_spec(outcome.config).layout_for(shape).levels]
     return list(before), list(after)
 
 
@@ -124,7 +125,9 @@ def _anchor_count_messages(outcome: Any) -> tuple[list[str], list[str]]:
     if not takes(outcome):
         return [], []
     apl_before, apl_after = anchors_per_location(outcome)
-    note = anchor_count_note(outcome.config, apl_before, apl_after)
+    model = getattr(outcome, "model", None)
+    tfod = model is None or model.framework == "tfod"  # the checkpoints it restores
+    note = anchor_count_note(outcome.config, apl_before, apl_after) if tfod else None
     if note is not None:
         return ([note.message], []) if note.level == "warning" else ([], [note.message])
     if apl_before != apl_after:
@@ -203,9 +206,13 @@ def _metrics_or_none(metrics: dict | None) -> dict | None:
 
 
 def fit_document(outcome: Any, *, written: str | None = None, notes: Sequence[str] = (),
-                 report: Sequence[Any] = ()) -> dict[str, Any]:
+                 report: Sequence[Any] = (), override: dict[str, Any] | None = None
+                 ) -> dict[str, Any]:
     """The ``fit --json`` document (plain JSON types). ``written``: the path written, if
-    any; ``notes``: the writer's notes (added to ``warnings``); ``report``: the plots."""
+    any; ``notes``: the writer's notes (added to ``warnings``); ``report``: the plots;
+    ``override``: the Model Garden override written or printed (``--experiment`` alone)."""
+    from tfod_anchors.api import model_names
+
     fit = outcome.fit
     take = takes(outcome)
     changed, previous = written_fields(outcome)
@@ -213,7 +220,8 @@ def fit_document(outcome: Any, *, written: str | None = None, notes: Sequence[st
         fit.anchors_per_location
     after, static_after = written_metrics(outcome)
     return jsonable({
-        "config": outcome.loaded.path if outcome.loaded is not None else None,
+        "config": outcome.config_path,
+        "model": model_names(outcome.model) if outcome.model is not None else None,
         "num_images": outcome.num_images,
         "num_boxes": outcome.boxes.num_boxes,
         "skipped": outcome.skipped,
@@ -245,6 +253,7 @@ def fit_document(outcome: Any, *, written: str | None = None, notes: Sequence[st
         "data_dropped": outcome.data_dropped,
         "by_class": by_class_before_after(outcome),
         "written": written,
+        "override": override,
         "diff": outcome.diff,
         "report": [str(p) for p in report],
         # wall-clock timing would make the output differ between identical runs
@@ -256,7 +265,7 @@ def check_document(outcome: Any) -> dict[str, Any]:
     """The ``check --json`` document (plain JSON types)."""
     from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK
 
-    return jsonable({"config": outcome.config_path, "ok": outcome.ok,
+    return jsonable({"config": outcome.config_path, "model": outcome.model, "ok": outcome.ok,
                      "exit_code": EXIT_OK if outcome.ok else EXIT_CHECK_FAILED,
                      "strict": outcome.strict, "findings": outcome.findings,
                      "coverage": outcome.coverage, "augmentation": outcome.augmentation,

@@ -26,12 +26,14 @@ from tfod_anchors.cluster import centroids as cmap
 from tfod_anchors.cluster.proposal import Proposal, propose
 from tfod_anchors.commands._common import (
     add_augment_arguments,
+    add_experiment_arguments,
     add_output_arguments,
     add_source_arguments,
     augment_options,
     emit_json,
     fmt,
-    load,
+    load_model,
+    model_ref,
     out,
     say,
     source_options,
@@ -39,7 +41,7 @@ from tfod_anchors.commands._common import (
     warn,
 )
 from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
-from tfod_anchors.frameworks import ModelSpec, as_spec
+from tfod_anchors.frameworks import ModelSpec
 
 HELP = "classic k-means anchor clustering"
 
@@ -64,13 +66,15 @@ def k_range(text: str) -> list[int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    space = parser.add_mutually_exclusive_group(required=True)
+    space = parser.add_mutually_exclusive_group()
     space.add_argument("--config", metavar="CONFIG",
                        help="cluster the boxes fit measures: this config's training boxes "
-                            "(its train_input_reader inputs unless --input), augmented as in "
-                            "training, in its resized pixels")
+                            "(its training inputs unless --input), augmented as in training, "
+                            "in its resized pixels (a pipeline.config or a Model Garden YAML; "
+                            "or --experiment)")
     space.add_argument("--normalized", action="store_true",
                        help="cluster boxes normalized per image (the YOLO9000 protocol)")
+    add_experiment_arguments(parser)
     parser.add_argument("--k", type=k_range, required=True, metavar="K|KMIN:KMAX",
                         help="number of clusters, or a range for the elbow curve")
     parser.add_argument("--metric", choices=["iou", "euclidean", "ratio-scale"], default="iou",
@@ -111,6 +115,9 @@ def generator_mapping(model: ModelSpec, resized: Any,
     generator = model.anchors
     if generator is None:
         return None
+    if isinstance(generator, dict):  # Model Garden anchor fields: no centroid mapping yet
+        return {"kind": model.kind, "note": "no centroid mapping for Model Garden anchors: "
+                "run fit, which fits them under the experiment's own rule"}
     try:
         return _mapping(generator, resized, centroids)
     except UsageError as err:  # e.g. fewer distinct centroid values than the config's lists
@@ -156,7 +163,7 @@ def _boxes(args: Any, model: ModelSpec | None
         wh = kmeans.normalized_wh(boxset)
         return wh, None, "normalized per image (YOLO9000 protocol)", None
     augmentation = augment_options(args, default_on=True)
-    training = pipeline.training_boxes(model, args.config, source_options(args), augmentation)
+    training = pipeline.training_boxes(model, model.path, source_options(args), augmentation)
     summary = pipeline.augmentation_summary(training.augmentation)
     space = "resized pixels (" + pipeline.resizer_description(model) + ")"
     if summary is not None:
@@ -164,25 +171,29 @@ def _boxes(args: Any, model: ModelSpec | None
     return kmeans.resized_wh(training.resized), training.resized, space, summary
 
 
-def _validate(args: Any) -> list[str]:
+def _validate(args: Any, ref: Any) -> list[str]:
     """Refuse flag combinations before any work; the writer's early notes."""
-    if not args.config and not args.inputs:
+    if ref and args.normalized:
+        raise UsageError("--normalized clusters in normalized units: it takes no config")
+    if not ref and not args.normalized:
+        raise UsageError("cluster needs --config CONFIG, --experiment NAME or --normalized")
+    if not ref and not args.inputs:
         raise UsageError("cluster --normalized needs --input SRC")
     wants_file = bool(args.output or args.in_place)
-    if wants_file and not args.config:
+    if wants_file and not isinstance(ref, str):
         raise UsageError("cluster --output/--in-place need --config (the config to patch)")
     if wants_file and len(args.k) > 1:
         raise UsageError("cluster --output/--in-place need one K, not a range")
-    if not args.config and (args.augment or args.no_augment):
+    if not ref and (args.augment or args.no_augment):
         raise UsageError("cluster --augment/--no-augment need --config (its augmentation)")
     return api.check_writable(args.config, output=args.output, in_place=args.in_place) \
         if wants_file else []
 
 
 def run(args: Any) -> int:
-    notes = _validate(args)
-    loaded = load(args.config) if args.config else None
-    model = as_spec(loaded.config, args.config) if loaded else None
+    ref = model_ref(args, required=False)
+    notes = _validate(args, ref)
+    model, loaded = load_model(args) if ref else (None, None)
     wh, resized, space, summary = _boxes(args, model)
     keep = (wh > 0).all(axis=1)
     wh = wh[keep]

@@ -25,6 +25,7 @@ from tfod_anchors import api
 from tfod_anchors import outcome as results
 from tfod_anchors.commands._common import (
     add_augment_arguments,
+    add_model_arguments,
     add_output_arguments,
     add_source_arguments,
     augment_options,
@@ -32,6 +33,7 @@ from tfod_anchors.commands._common import (
     emit_json,
     fmt,
     load,
+    model_ref,
     out,
     say,
     skipped_lines,
@@ -40,7 +42,7 @@ from tfod_anchors.commands._common import (
     warn,
 )
 from tfod_anchors.coverage.metrics import METRIC_KEYS, SIZE_BANDS
-from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK
+from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
 from tfod_anchors.fitting import OBJECTIVES
 from tfod_anchors.fitting.objective import describe_metric
 
@@ -57,9 +59,11 @@ UNREACHABLE_NOTE = ("num_unreachable: boxes an anchor shape would match if centr
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", metavar="CONFIG", help="pipeline.config (local or gs://)")
+    add_model_arguments(parser)
     out = parser.add_mutually_exclusive_group()
-    out.add_argument("--output", "-o", metavar="PATH", help="write the patched config here")
+    out.add_argument("--output", "-o", metavar="PATH",
+                     help="write the patched config here (with --experiment and no CONFIG: "
+                          "an override YAML for train.py --config_file, only the anchor keys)")
     out.add_argument("--in-place", action="store_true",
                      help="rewrite CONFIG atomically, keeping CONFIG.bak")
     parser.add_argument("--no-backup", action="store_true", help="with --in-place: keep no .bak")
@@ -138,24 +142,46 @@ def comparison_table(fit: Any, after: dict | None = None, before: dict | None = 
     return table(rows)
 
 
+def _target(args: Any) -> tuple[Any, str | None, list[str]]:
+    """The model reference, its config file (None: ``--experiment`` alone) and the notes
+    of :func:`api.check_writable`, which refuses before the work what writing would."""
+    ref = model_ref(args)
+    path = getattr(ref, "path", ref)
+    if args.in_place and path is None:
+        raise UsageError("--in-place needs a CONFIG file; with --experiment alone use "
+                         "--output F.yaml (an override file)")
+    return ref, path, api.check_writable(path or "", output=args.output, in_place=args.in_place)
+
+
+def _write(args: Any, outcome: api.FitOutcome, path: str | None
+           ) -> tuple[str | None, str | None, dict | None, list[str]]:
+    """``(written, backup, override, notes)``: the patched config, or with ``--experiment``
+    alone the override (``--output`` file and the ``--params_override`` string)."""
+    if path is None:
+        override = api.anchor_override(outcome, output=args.output)
+        return override["file"], None, override, []
+    if not (args.output or args.in_place):
+        return None, None, None, []
+    details = api.write_fitted_details(outcome, output=args.output, in_place=args.in_place,
+                                       backup=not args.no_backup)
+    return details.path, details.backup, None, list(details.notes)
+
+
 def run(args: Any) -> int:
     progress = None if args.quiet or args.json else (lambda msg: say(args, f"  {msg}"))
-    write_notes = api.check_writable(args.config, output=args.output,
-                                     in_place=args.in_place)  # fail before the work
+    ref, path, write_notes = _target(args)
     num_scales, num_ratios = _counts(args)
     outcome = api.fit(
-        args.config, sources=source_options(args), objective=args.objective, seed=args.seed,
+        ref, sources=source_options(args), objective=args.objective, seed=args.seed,
         num_scales=num_scales, num_aspect_ratios=num_ratios,
         force=args.force, guard=args.guard, progress=progress,
         augment=augment_value(augment_options(args, default_on=True)),
     )
     blocking = results.blocking(outcome)
-    written = backup = None
-    if results.takes(outcome) and (args.output or args.in_place) and not blocking:
-        details = api.write_fitted_details(outcome, output=args.output,
-                                           in_place=args.in_place, backup=not args.no_backup)
-        written, backup = details.path, details.backup
-        write_notes += details.notes
+    written = backup = override = None
+    if results.takes(outcome) and not blocking:
+        written, backup, override, more = _write(args, outcome, path)
+        write_notes += more
     report_paths = []
     if args.report:
         from tfod_anchors.plots.report import write_fit_report
@@ -163,7 +189,8 @@ def run(args: Any) -> int:
         report_paths = write_fit_report(args.report, outcome, seed=args.seed,
                                         peer_sets=read_peer_sets(args.peer_sets),
                                         front=args.report_front)
-    doc = outcome.to_json(written=written, notes=write_notes, report=report_paths)
+    doc = outcome.to_json(written=written, notes=write_notes, report=report_paths,
+                          override=override)
     for f in blocking:
         warn(args, f"the fitted config would fail check: {f['code']}: {f['message']}")
     for w in doc["warnings"]:
@@ -178,11 +205,14 @@ def run(args: Any) -> int:
     out(args, doc["verdict"])
     if written:
         say(args, f"wrote {written}" + (f" (previous text kept in {backup})" if backup else ""))
+    elif override is not None:
+        say(args, "for train.py: --params_override (nothing written without --output)")
+        out(args, override["params_override"])
     elif results.takes(outcome) and not blocking and outcome.diff:
         say(args, "dry run (no --output/--in-place), nothing written; the patch would be")
         out(args, outcome.diff.rstrip("\n"))
-    for path in report_paths:
-        say(args, f"wrote {path}")
+    for plot in report_paths:
+        say(args, f"wrote {plot}")
     return code
 
 
