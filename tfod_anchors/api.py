@@ -181,6 +181,20 @@ def model_names(model: ModelSpec) -> dict[str, Any]:
         "source": rule.source}}
 
 
+def _config_name(config: PipelineLike, path: str | None) -> str | None:
+    """What the JSON documents call the config: the file read, or a Model Garden
+    ``ExperimentRef`` as the command line gave it (None for an in-memory config)."""
+    return str(config) if hasattr(config, "resolve_model") else path
+
+
+def _check_names(model: ModelSpec) -> dict[str, Any]:
+    """``check``'s ``model``: :func:`model_names`, without a matcher rule when the
+    model has no anchors to match."""
+    from tfod_anchors.frameworks import spec_names
+
+    return model_names(model) if model.anchors is not None else spec_names(model)
+
+
 def load_model(config: PipelineLike) -> tuple[ModelSpec, LoadedConfig | None]:
     """The model spec of ``config`` (a path: a ``pipeline.config`` or a Model Garden YAML;
     a Model Garden ``ExperimentRef``; a config object or spec) and the file as read."""
@@ -353,7 +367,7 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
                       skip_examples=training.skip_examples, forced=forced,
                       new_findings=findings, augmentation=summary, static_boxes=static,
                       data_dropped=dropped, read_notes=read_notes, model=model,
-                      config_path=str(config) if hasattr(config, "resolve_model") else path)
+                      config_path=_config_name(config, path))
 
 
 def _fit_options(keywords: dict[str, Any]) -> FitOptions:
@@ -507,7 +521,6 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         0
     """
     from tfod_anchors.coverage.metrics import ordered_metrics
-    from tfod_anchors.frameworks import spec_names
     from tfod_anchors.rules import WARNING, coverage_findings, finding
     from tfod_anchors.whatif.gate import AdviceContext
 
@@ -553,10 +566,8 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     as_dicts = [f.to_dict() for f in findings]
     failed = has_errors(findings) or (strict and any(f.severity == WARNING for f in findings))
     return CheckOutcome(as_dicts, cov, not failed, summary, dropped, by_class,
-                        config_path=str(config) if hasattr(config, "resolve_model") else path,
-                        strict=strict, context=context,
-                        model=model_names(model) if model.anchors is not None
-                        else spec_names(model))
+                        config_path=_config_name(config, path), strict=strict,
+                        context=context, model=_check_names(model))
 
 
 def advise(outcome: CheckOutcome, *, what_if: Sequence[str] = (),
