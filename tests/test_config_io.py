@@ -265,3 +265,25 @@ def test_remote_paths_go_through_gfile():
     assert sorted(gfile.listdir(root)) == ["copy.config", "pipeline.config", "pipeline.config.bak"]
     with pytest.raises(ConfigError, match="no such file"):
         load_config(f"{root}/missing.config")
+
+
+@pytest.mark.parametrize("text, expect", [
+    # a misspelt field: the nearest field of that message
+    ("model { ssd { anchor_generator { multiscale_anchor_generator { anchor_scal: 4.0 } } } }",
+     'has no field named "anchor_scal"; did you mean `anchor_scale`?'),
+    ("train_config { batch_sise: 2 }", "did you mean `batch_size`?"),
+    # an enum value
+    ("model { ssd { image_resizer { fixed_shape_resizer { resize_method: BILINEARR } } } }",
+     "did you mean `BILINEAR`?"),
+])
+def test_misspelt_names_get_the_nearest_known_name(text, expect):
+    with pytest.raises(ConfigError) as err:
+        config_io.parse_config_text(text, "typo.config")
+    assert expect in err.value.message and "line 1, column" in err.value.message
+
+
+def test_no_suggestion_when_nothing_is_close():
+    with pytest.raises(ConfigError) as err:
+        config_io.parse_config_text("train_config { zzzzqqq: 2 }", "typo.config")
+    assert 'has no field named "zzzzqqq"' in err.value.message
+    assert "did you mean" not in err.value.message

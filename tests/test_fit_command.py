@@ -8,7 +8,7 @@ import pytest
 from helpers.cli import run_cli, run_json
 from helpers.grid64 import CONFIG, example, write_records
 
-from tfod_anchors.commands.fit import UNREACHABLE_NOTE
+from tfod_anchors.commands.fit import BPR_NOTE, UNREACHABLE_NOTE
 from tfod_anchors.sources.raw import SKIP_KEYS
 
 pytest.importorskip("tensorflow", reason="the end-to-end tests write TFRecords with TF")
@@ -80,13 +80,28 @@ def test_force_without_output_writes_nothing_and_says_so(capsys, fitted):
     assert sorted(p.name for p in fitted["dir"].iterdir()) == files
 
 
-def test_table_shows_size_bands_and_explains_unreachable(capsys, improvable):
+def test_table_shows_size_bands_bpr_and_positives(capsys, improvable):
     code, out, err = run_cli(capsys, "fit", improvable["config"], "--output",
                              improvable["dir"] / "o.config")
     assert code == 0
     assert "  small (8 boxes)" in out          # 16 and 24 px boxes: all small
-    assert UNREACHABLE_NOTE in out
+    # both boxes are within 4x of the 16 px anchor, before and after: YOLOv5's BPR is 1;
+    # before, only the 16 px box has an anchor at IoU >= 0.7 (itself): 1 positive of 2
+    # boxes; after (16.05 and 24.05 px anchors) each box has exactly one
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line}
+    assert rows["bpr_yolov5"] == ["1.000", "1.000", "+0.000"]
+    assert rows["mean_positives"] == ["0.500", "1.000", "+0.500"]
+    assert BPR_NOTE in out
+    # num_unreachable only helps a decision about strides: shown with --verbose only
+    assert "num_unreachable" not in out and UNREACHABLE_NOTE not in out
     assert "minimum gain" in out and "better on objective 'recall'" in out
+
+
+def test_verbose_table_explains_unreachable(capsys, improvable):
+    code, out, err = run_cli(capsys, "fit", improvable["config"], "--verbose")
+    assert code == 0 and UNREACHABLE_NOTE in out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line}
+    assert rows["num_unreachable"] == ["0", "0", "+0"]
 
 
 def test_fit_reports_dropped_boxes_with_the_stats_keys(capsys, improvable):
@@ -224,3 +239,45 @@ def test_paths_relative_to_a_parent_of_the_config_are_found_from_anywhere(tmp_pa
     assert _resolve("demo/missing.record", str(config)) == "demo/missing.record"
     monkeypatch.chdir(project)
     assert _resolve("configs/demo/train.record", str(config)) == "configs/demo/train.record"
+
+
+def test_report_titles_say_which_boxes_and_the_front_is_opt_in(capsys, improvable, tmp_path):
+    pytest.importorskip("matplotlib")
+    from tfod_anchors import api
+    from tfod_anchors.plots.report import fit_report_title
+
+    assert fit_report_title(api.fit(str(improvable["config"]))) == \
+        "8 static boxes (4 images), grid_anchor_generator"
+    flip = improvable["dir"] / "flip.config"
+    flip.write_text(improvable["config"].read_text().replace(
+        "batch_size: 1",
+        "batch_size: 1\n  data_augmentation_options { random_horizontal_flip {} }"))
+    assert fit_report_title(api.fit(str(flip))) == \
+        "32 augmented boxes (4 draw(s) of 4 images, seed 0), grid_anchor_generator"
+    plain, front = tmp_path / "plain", tmp_path / "front"
+    code, doc, _ = run_json(capsys, "fit", improvable["config"], "--report", plain)
+    assert code == 0 and len(doc["report"]) == 5  # shapes, IoU CDF, size, class, front
+    code, doc, _ = run_json(capsys, "fit", improvable["config"], "--report", front,
+                            "--report-front")
+    assert code == 0 and len(doc["report"]) == 5
+    # the same marks; only --report-front adds the staircase of unguarded fits
+    assert (plain / "front.png").read_bytes() != (front / "front.png").read_bytes()
+    assert (plain / "shapes.png").read_bytes() == (front / "shapes.png").read_bytes()
+
+
+def test_cluster_does_not_write_a_set_that_fails_check(capsys, tmp_path):
+    # one centroid gives the SSD one aspect ratio: 2 anchors per location on the upper
+    # layers against 3 on the reduced lowest one, which a weight-shared predictor refuses
+    records = write_records(tmp_path / "train.tfrecord", [
+        example([[0.1, 0.1, 0.5, 0.4], [0.2, 0.3, 0.9, 0.8]]) for _ in range(4)])
+    config = tmp_path / "pipeline.config"
+    config.write_text(SSD_WEIGHT_SHARED % {"records": records})
+    target = tmp_path / "out.config"
+    code, doc, err = run_json(capsys, "cluster", "--config", config, "--k", "1",
+                              "--output", target)
+    assert code == 1 and doc["written"] is None and not target.exists()
+    assert "weight_shared_anchors_differ" in [f["code"] for f in doc["findings"]]
+    assert "the clustered config would fail check: weight_shared_anchors_differ" in err
+    code, doc, _ = run_json(capsys, "cluster", "--config", config, "--k", "2",
+                            "--output", target)
+    assert code == 0 and doc["written"] == str(target) and doc["findings"] == []

@@ -62,9 +62,8 @@ def draw_all(out: Path) -> dict[str, Path]:
     before, after = rng.beta(5, 3, 500), rng.beta(6, 2, 500)
     return {
         "shapes": plot_box_shapes(wh, anchors, out / "shapes.png", title="synthetic"),
-        "shapes_two": plot_box_shapes(wh[:100], None, out / "two.png", title="t",
-                                            anchors_before=anchors,
-                                            anchors_after=anchors * 0.8),
+        "shapes_two": plot_box_shapes(wh[:100], anchors * 0.8, out / "two.png", title="t",
+                                      before=anchors),
         "cdf": plots.plot_iou_cdf(before, after, out / "cdf.png", matched_threshold=0.6),
         "bands": plots.plot_recall_by_size(metrics((10, 0.25), (20, 0.5), (30, 0.75)),
                                            metrics((10, 0.3), (20, 0.6), (30, 0.7)),
@@ -232,3 +231,55 @@ def test_without_matplotlib_every_plot_is_a_usage_error(tmp_path):
     expected = "--plot needs matplotlib: pip install 'tfod-anchors[plot]'"
     assert done.stdout.splitlines() == [expected] * 4
     assert list(tmp_path.iterdir()) == []
+
+
+def test_shape_axes_span_robust_quantiles_not_degenerate_boxes():
+    from tfod_anchors.plots.shapes import axis_span
+
+    # 1000 boxes from 20 to 200 px, plus three degenerate augmented crops of 1e-5 px
+    side = np.geomspace(20.0, 200.0, 1000)
+    boxes = np.concatenate([np.stack([side, side], 1), np.full((3, 2), 1e-5)])
+    lo, hi, outside = axis_span(boxes, [np.array([[32.0, 32.0]])], strides=(16.0,))
+    # the 0.5 % and 99.5 % quantiles are real boxes (about 20.1 and 197.7 px), so the
+    # span follows the stride and the boxes instead of running ten decades down
+    assert outside == 3
+    assert lo == pytest.approx(16.0 / 1.6)
+    assert hi == pytest.approx(np.quantile(boxes[:, 0], 0.995) * 1.6)
+    assert 197 * 1.6 < hi < 198 * 1.6
+    lo_all, _, none_out = axis_span(np.stack([side, side], 1), [])
+    assert lo_all == pytest.approx(np.quantile(side, 0.005) / 1.6) and none_out == 0
+
+
+def test_shape_plot_draws_the_stride_and_counts_what_it_leaves_out(tmp_path):
+    wh = np.concatenate([boxes_wh(500), np.full((2, 2), 1e-5), np.zeros((1, 2))])
+    path = plot_box_shapes(wh, default_frcnn_anchors(), tmp_path / "s.png", strides=(16.0,))
+    check_png(path, (726, 682))
+    plain = plot_box_shapes(wh, default_frcnn_anchors(), tmp_path / "p.png")
+    assert path.read_bytes() != plain.read_bytes()      # the stride lines are drawn
+
+
+def test_front_right_panel_is_never_the_y_metric():
+    from tfod_anchors.plots.front import panels
+
+    assert panels(0.7) == (("mean_iou", "mean IoU"), ("recall_0.5", "recall@0.5"))
+    # SSD: 0.5 is the matched threshold (the y axis), so the other recall is 0.7
+    assert panels(0.5) == (("mean_iou", "mean IoU"), ("recall_0.7", "recall@0.7"))
+
+
+def test_front_notes_say_why_a_better_point_was_not_taken():
+    from types import SimpleNamespace
+
+    from tfod_anchors.fitting.front import dominates, why_not_taken
+
+    after = {"recall_matched": 0.30, "mean_iou": 0.50, "recall_0.5": 0.60, "recall_0.7": 0.30}
+    fit = SimpleNamespace(objective="recall", matched_threshold=0.7, min_gain=0.002,
+                          after=after, guard={"mean_iou": 0.49, "band:small": 0.10})
+    stride = {"metrics": {**after, "recall_matched": 0.35, "recall_0.7": 0.35},
+              "guardable": {"mean_iou": 0.52, "band:small": 0.05},
+              "findings": ["anchor_below_stride"]}
+    assert dominates(stride["metrics"], after) and not dominates(after, after)
+    assert why_not_taken(stride, fit) == ("an anchor below its stride (stride guard); guard "
+                                          "floor(s) broken: small-box recall@0.7")
+    same_recall = {"metrics": {**after, "mean_iou": 0.6}, "guardable": {}, "findings": []}
+    assert why_not_taken(same_recall, fit).startswith(
+        "no gain on the objective 'recall' (recall@0.7 0.300 vs 0.300)")

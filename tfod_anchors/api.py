@@ -85,6 +85,10 @@ class FitOutcome:
             boxes dropped/added per step) when the fit was on augmented draws, else None.
         static_boxes: the static boxes in resized pixels when the fit was on augmented
             draws (``fit.static_before``/``static_after`` are measured on them), else None.
+        data_dropped: what the read skipped or dropped, with counts and shares
+            (:func:`~tfod_anchors.measured.read_dropped`), or None when nothing was.
+        read_notes: notes on the read (a placeholder label map that turned class
+            filtering off).
     """
 
     config: Any
@@ -102,7 +106,10 @@ class FitOutcome:
     new_findings: list[dict[str, str]] = field(default_factory=list)
     augmentation: dict[str, Any] | None = None
     static_boxes: ResizedBoxes | None = None
+    data_dropped: dict[str, Any] | None = None
+    read_notes: list[str] = field(default_factory=list)
     model: Any = None
+    config_path: str | None = None
 
     @property
     def changed(self) -> bool:
@@ -115,6 +122,20 @@ class FitOutcome:
         """New error-level findings: the patched config must not be written."""
         return [f for f in self.new_findings if f["severity"] == "error"]
 
+    def to_json(self, *, written: str | None = None, notes: Sequence[str] = (),
+                report: Sequence[Any] = (), override: dict[str, Any] | None = None
+                ) -> dict[str, Any]:
+        """The ``fit --json`` document, in plain JSON types (the CLI prints this).
+
+        ``written``: the path :func:`write_fitted` wrote, if any; ``notes``: its notes
+        (listed under ``warnings``); ``report``: paths of the ``--report`` plots;
+        ``override``: :func:`anchor_override`'s result (``--experiment`` alone).
+        See :func:`fit` for an example."""
+        from tfod_anchors.outcome import fit_document
+
+        return fit_document(self, written=written, notes=notes, report=report,
+                            override=override)
+
 
 @dataclass
 class CheckOutcome:
@@ -125,7 +146,8 @@ class CheckOutcome:
     measured, or None) and ``by_class`` (coverage per class id, when measured). After
     :func:`advise`: ``fit`` (the config's own fit: whether it gains the minimum gain,
     coverage before and predicted after), ``advice`` and ``what_if``
-    (:mod:`tfod_anchors.whatif`: changes with predicted coverage and cost)."""
+    (:mod:`tfod_anchors.whatif`: changes with predicted coverage and cost).
+    ``config_path`` (None when the config was not a file) and ``strict`` as called."""
 
     findings: list[dict[str, str]]
     coverage: dict[str, Any] | None
@@ -136,8 +158,16 @@ class CheckOutcome:
     fit: dict[str, Any] | None = None
     advice: list[dict[str, Any]] = field(default_factory=list)
     what_if: list[dict[str, Any]] = field(default_factory=list)
+    config_path: str | None = None
+    strict: bool = False
     context: Any = field(default=None, repr=False)  # what :func:`advise` re-measures
     model: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``check --json`` document, in plain JSON types (the CLI prints this)."""
+        from tfod_anchors.outcome import check_document
+
+        return check_document(self)
 
 
 def model_names(model: ModelSpec) -> dict[str, Any]:
@@ -149,6 +179,20 @@ def model_names(model: ModelSpec) -> dict[str, Any]:
     return {**spec_names(model), "matcher_rule": {
         "kind": rule.kind, "threshold": rule.threshold, "force_match": rule.force_match,
         "source": rule.source}}
+
+
+def _config_name(config: PipelineLike, path: str | None) -> str | None:
+    """What the JSON documents call the config: the file read, or a Model Garden
+    ``ExperimentRef`` as the command line gave it (None for an in-memory config)."""
+    return str(config) if hasattr(config, "resolve_model") else path
+
+
+def _check_names(model: ModelSpec) -> dict[str, Any]:
+    """``check``'s ``model``: :func:`model_names`, without a matcher rule when the
+    model has no anchors to match."""
+    from tfod_anchors.frameworks import spec_names
+
+    return model_names(model) if model.anchors is not None else spec_names(model)
 
 
 def load_model(config: PipelineLike) -> tuple[ModelSpec, LoadedConfig | None]:
@@ -196,7 +240,17 @@ def resized_boxes(config: PipelineLike, inputs: str | Sequence[str] | None = Non
                   **source_options: Any) -> ResizedBoxes:
     """Boxes in the pixels the config's model sees (its own image resizer): by default
     the augmented draws when the config has a step that changes boxes (one image per
-    draw), else the static boxes; ``augment``/``seed`` as in :func:`coverage`."""
+    draw), else the static boxes; ``augment``/``seed`` as in :func:`coverage`.
+
+    Examples (the shipped raccoon demo: 217 boxes; 4 draws of its horizontal flip)::
+
+        >>> import tfod_anchors
+        >>> raccoon = "configs/ssd_mobilenet_v2_300x300_raccoon.config"
+        >>> tfod_anchors.resized_boxes(raccoon, augment=False).num_boxes
+        217
+        >>> tfod_anchors.resized_boxes(raccoon).num_boxes
+        868
+    """
     model, loaded = _config(config)
     options = _source_options(inputs, sources, source_options)
     augmentation = pipeline.AugmentOptions.from_value(augment, seed)
@@ -213,7 +267,16 @@ def coverage(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     ``augment``: None (default) measures the distribution TFOD trains on: the config's
     ``data_augmentation_options`` drawn ``pipeline.default_draws`` times per image when
     one of them changes boxes, else the static boxes; False the static boxes; N draws N
-    times. ``seed`` seeds the draws (same seed, same numbers)."""
+    times. ``seed`` seeds the draws (same seed, same numbers).
+
+    Examples (the shipped raccoon demo)::
+
+        >>> import tfod_anchors
+        >>> raccoon = "configs/ssd_mobilenet_v2_300x300_raccoon.config"
+        >>> metrics = tfod_anchors.coverage(raccoon, augment=False)
+        >>> metrics["num_boxes"], round(metrics["mean_iou"], 3), metrics["recall_matched"]
+        (217, 0.727, 1.0)
+    """
     model, loaded = _config(config)
     options = _source_options(inputs, sources, source_options)
     augmentation = pipeline.AugmentOptions.from_value(augment, seed)
@@ -249,8 +312,25 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     static boxes. ``seed`` seeds the search; ``augment_seed`` the draws (so fits with
     different search seeds are measured on the same boxes). ``effort``: how much search
     (``"low"``, ``"normal"``, ``"high"`` or a number; :mod:`tfod_anchors.fitting.effort`).
+
+    Examples (the shipped COCO subset and its Faster R-CNN config; about 10 s)::
+
+        >>> import os, tempfile
+        >>> import tfod_anchors
+        >>> coco = "configs/faster_rcnn_resnet50_640x640_coco_subset.config"
+        >>> result = tfod_anchors.fit(coco, augment=False)
+        >>> result.fit.improved, result.fit.matched_threshold
+        (True, 0.7)
+        >>> doc = result.to_json()   # what ``fit --json`` prints
+        >>> round(doc["before"]["recall_matched"], 3), round(doc["after"]["recall_matched"], 3)
+        (0.319, 0.378)
+        >>> out = os.path.join(tempfile.mkdtemp(), "fitted.config")
+        >>> tfod_anchors.write_fitted(result, output=out) == out
+        True
+        >>> after = tfod_anchors.coverage(out, augment=False)
+        >>> round(after["recall_matched"], 6) == doc["after"]["recall_matched"]
+        True
     """
-    from tfod_anchors.config.patch import unified_diff
     from tfod_anchors.fitting.fit import fit as fit_steps
     from tfod_anchors.fitting.verify import new_findings
     from tfod_anchors.sources.raw import SKIP_KEYS
@@ -277,21 +357,20 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     take = result.improved or force
     new_cfg = model.config_with(generator) if take else model.config
     findings = [f.to_dict() for f in new_findings(model, generator)] if take else []
-    text = original = None
-    diff, warning = "", None
-    if loaded is not None:
-        original = text = loaded.text
-        if take:
-            patch = model.text_patch(loaded.text, generator, loaded.path)
-            text, warning = patch.text, patch.warning
-            diff = unified_diff(original, text, loaded.path)
-    return FitOutcome(config=new_cfg, fit=result, text=text, original_text=original, diff=diff,
+    text, diff, warning = _patched_text(loaded, model, generator if take else None)
+    skipped = {**{k: 0 for k in SKIP_KEYS}, **training.skipped}
+    dropped, read_notes = measured.read_dropped(
+        model, path, options, skipped, training.skip_examples,
+        boxes_kept=(static if static is not None else resized).num_boxes,
+        images_kept=training.num_images, augmentation=summary)
+    return FitOutcome(config=new_cfg, fit=result, text=text,
+                      original_text=loaded.text if loaded else None, diff=diff,
                       patch_warning=warning, boxes=resized, loaded=loaded,
-                      num_images=training.num_images,
-                      skipped={**{k: 0 for k in SKIP_KEYS}, **training.skipped},
+                      num_images=training.num_images, skipped=skipped,
                       skip_examples=training.skip_examples, forced=forced,
                       new_findings=findings, augmentation=summary, static_boxes=static,
-                      model=model)
+                      data_dropped=dropped, read_notes=read_notes, model=model,
+                      config_path=_config_name(config, path))
 
 
 def _fit_options(keywords: dict[str, Any]) -> FitOptions:
@@ -300,6 +379,20 @@ def _fit_options(keywords: dict[str, Any]) -> FitOptions:
     from tfod_anchors.fitting.options import FitOptions
 
     return FitOptions.build(**keywords)
+
+
+def _patched_text(loaded: LoadedConfig | None, model: ModelSpec, generator: Any
+                  ) -> tuple[str | None, str, str | None]:
+    """``(text, diff, warning)`` of the file with ``generator`` patched in (the file's
+    own text and no diff when ``generator`` is None; all None/"" without a file)."""
+    from tfod_anchors.config.patch import unified_diff
+
+    if loaded is None:
+        return None, "", None
+    if generator is None:
+        return loaded.text, "", None
+    patch = model.text_patch(loaded.text, generator, loaded.path)
+    return patch.text, unified_diff(loaded.text, patch.text, loaded.path), patch.warning
 
 
 def write_fitted(outcome: FitOutcome, *, output: str | None = None, in_place: bool = False,
@@ -325,19 +418,28 @@ def write_fitted_details(outcome: FitOutcome, *, output: str | None = None,
         text = outcome.text
     if in_place == bool(output):
         raise UsageError("write_fitted needs exactly one of output=PATH or in_place=True")
-    assert in_place or output is not None
-    if output and outcome.loaded is not None and same_file(output, outcome.loaded.path):
+    return write_patched(text, outcome.config, outcome.loaded, output=output,
+                         in_place=in_place, backup=backup)
+
+
+def write_patched(text: str, config: Any, loaded: LoadedConfig | None, *,
+                  output: str | None = None, in_place: bool = False,
+                  backup: bool = True) -> Written:
+    """Write a patched config ``text`` (parsed: ``config``) read from ``loaded``, the
+    way :func:`write_fitted` does: atomically to ``output`` (a note when relative paths
+    stay behind), or over ``loaded`` (change check, backup)."""
+    if output and loaded is not None and same_file(output, loaded.path):
         in_place = True
     if in_place:
-        if outcome.loaded is None:
+        if loaded is None:
             raise UsageError("in_place needs a config that was read from a file")
-        return write_config(text, outcome.loaded.path, backup=backup,
-                            expected_fingerprint=outcome.loaded.fingerprint)
+        return write_config(text, loaded.path, backup=backup,
+                            expected_fingerprint=loaded.fingerprint)
     written = write_new(text, str(output))
-    if outcome.loaded is None:
+    if loaded is None:
         return written
-    source = outcome.loaded.path
-    behind = pipeline.paths_left_behind(outcome.config, source, str(output))
+    source = loaded.path
+    behind = pipeline.paths_left_behind(config, source, str(output))
     if behind:
         written = replace(written, notes=(*written.notes, (
             f"{output} keeps the config's relative paths ({'; '.join(behind)}), found only "
@@ -410,9 +512,18 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
 
     Raises:
         UsageError: ``min_recall`` without any readable boxes.
+
+    Examples (the shipped raccoon demo)::
+
+        >>> import tfod_anchors
+        >>> raccoon = "configs/ssd_mobilenet_v2_300x300_raccoon.config"
+        >>> outcome = tfod_anchors.check(raccoon, augment=False)
+        >>> outcome.ok, outcome.coverage["num_boxes"], outcome.coverage["recall_matched"]
+        (True, 217, 1.0)
+        >>> outcome.to_json()["exit_code"]   # what ``check --json`` prints
+        0
     """
     from tfod_anchors.coverage.metrics import ordered_metrics
-    from tfod_anchors.frameworks import spec_names
     from tfod_anchors.rules import WARNING, coverage_findings, finding
     from tfod_anchors.whatif.gate import AdviceContext
 
@@ -458,8 +569,8 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     as_dicts = [f.to_dict() for f in findings]
     failed = has_errors(findings) or (strict and any(f.severity == WARNING for f in findings))
     return CheckOutcome(as_dicts, cov, not failed, summary, dropped, by_class,
-                        context=context, model=model_names(model) if model.anchors is not None
-                        else spec_names(model))
+                        config_path=_config_name(config, path), strict=strict,
+                        context=context, model=_check_names(model))
 
 
 def advise(outcome: CheckOutcome, *, what_if: Sequence[str] = (),
@@ -527,7 +638,16 @@ def _coverage_unless_broken(model: ModelSpec, path: str | None, options: SourceO
 
 
 def anchors(config: PipelineLike, image_size: tuple[int, int]) -> dict[str, Any]:
-    """The ``anchors`` command's description for one original image size ``(h, w)``."""
+    """The ``anchors`` command's description for one original image size ``(h, w)``.
+
+    Examples (SSD MobileNet v2 at 300x300: 19², 10², 5², 3², 2², 1² cells, three anchors
+    per cell on the lowest layer and six on the others)::
+
+        >>> import tfod_anchors
+        >>> raccoon = "configs/ssd_mobilenet_v2_300x300_raccoon.config"
+        >>> tfod_anchors.anchors(raccoon, (480, 640))["num_anchors"]
+        1917
+    """
     from tfod_anchors.anchors.describe import describe_anchors
 
     model, loaded = _config(config)

@@ -24,6 +24,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ class _Parser(argparse.ArgumentParser):
         where = self.prog.replace("tfod-anchors", "").strip()
         raise UsageError(f"{where + ': ' if where else ''}{message} (see --help)")
 
-    def parse_args(self, args=None, namespace=None):
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
         """As argparse, but arguments left over are reported by the command's name (a
         command whose positionals are all optional leaves them to the top parser)."""
         parsed, extras = self.parse_known_args(args, namespace)

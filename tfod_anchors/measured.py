@@ -91,6 +91,25 @@ def dropped_block(skipped: dict[str, int], examples: dict[str, str], *, boxes_ke
                            label_map=info.path if info is not None else None)
 
 
+def read_dropped(model: Any, config_path: str | None, options: SourceOptions,
+                 skipped: dict[str, int], examples: dict[str, str], *, boxes_kept: int,
+                 images_kept: int, augmentation: dict[str, Any] | None
+                 ) -> tuple[dict[str, Any] | None, list[str]]:
+    """``fit``'s read: its :func:`dropped_block` (``boxes_kept``: the static boxes
+    kept), and the ``class_filter_off`` note when a placeholder label map turned class
+    filtering off."""
+    from tfod_anchors.rules.dropped import class_filter_off_findings
+
+    info = label_map_info(model, config_path, options)
+    notes = [f"{f.code}: {f.message}"
+             for f in class_filter_off_findings(info.placeholder, given=False)]
+    block = dropped_block(skipped, examples, boxes_kept=boxes_kept, images_kept=images_kept,
+                          augmentation=augmentation,
+                          specs=input_specs(model, config_path, options), info=info,
+                          compression=options.compression)
+    return block, notes
+
+
 def training_dropped(training: pipeline.TrainingBoxes, model: Any,
                      config_path: str | None, options: SourceOptions,
                      info: LabelMapInfo | None) -> dict[str, Any] | None:

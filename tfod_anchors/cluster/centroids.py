@@ -371,3 +371,18 @@ def multiscale_fields(msg, centroids, padded_shape, counts: CentroidCounts, weig
         centroids, min_level=int(msg.min_level), max_level=int(msg.max_level),
         scales_per_octave=counts.scales_per_octave or int(msg.scales_per_octave),
         n_ratios=n_r or None, weights=weights)
+
+
+def with_fields(generator, fields: dict):
+    """A copy of the ``AnchorGenerator`` message ``generator`` whose oneof message has
+    ``fields`` (from :func:`generator_fields`) set; lists replace repeated fields."""
+    out = type(generator)()
+    out.CopyFrom(generator)
+    msg = getattr(out, generator.WhichOneof("anchor_generator_oneof"))
+    for name, value in fields.items():
+        if isinstance(value, list):
+            msg.ClearField(name)
+            getattr(msg, name).extend(value)
+        else:
+            setattr(msg, name, value)
+    return out

@@ -22,19 +22,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-import numpy as np
-
 from tfod_anchors import pipeline
 from tfod_anchors.config.files import LoadedConfig, load_config
 from tfod_anchors.errors import UsageError
+from tfod_anchors.outcome import FLOAT_DIGITS, jsonable  # noqa: F401  (the commands' import)
 from tfod_anchors.pipeline import SourceOptions
-
-FLOAT_DIGITS = 6
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,14 +44,15 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                              "still print)")
 
 
-def add_source_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``box sources`` flags; :func:`source_options` turns them into
     :class:`~tfod_anchors.pipeline.SourceOptions`."""
     group = parser.add_argument_group("box sources")
     group.add_argument("--input", "-i", dest="inputs", action="append", default=[],
-                       required=required, metavar="SRC",
+                       metavar="SRC",
                        help="TFRecord path/glob (gs:// allowed), COCO .json, VOC .xml directory or "
-                            ".csv; repeatable. Default: the config's train_input_reader paths")
+                            ".csv; repeatable. Default: the config's train_input_reader paths "
+                            "(needed when the command has no config)")
     group.add_argument("--compression", choices=["auto", "none", "gzip", "zlib"], default="auto",
                        help="TFRecord compression (default: the config's, else detected)")
     group.add_argument("--label-map", metavar="PBTXT",
@@ -276,25 +273,6 @@ def model_line(names: dict[str, Any] | None) -> str:
 def load(path: str) -> LoadedConfig:
     """Read and strictly parse a pipeline.config (ConfigError on any problem)."""
     return load_config(path)
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` with numpy types turned into Python ones and floats rounded to
-    ``FLOAT_DIGITS`` decimals, so the JSON is stable across platforms; NaN -> None."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return None if not math.isfinite(value) else round(value, FLOAT_DIGITS)
-    return value
 
 
 def fmt(value: Any, digits: int = 3) -> str:

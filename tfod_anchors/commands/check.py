@@ -132,12 +132,7 @@ def run(args: Any) -> int:
     findings, coverage = outcome.findings, outcome.coverage
     exit_code = EXIT_OK if outcome.ok else EXIT_CHECK_FAILED
     if args.json:
-        emit_json({"config": str(ref), "model": outcome.model, "ok": outcome.ok,
-                   "exit_code": exit_code,
-                   "strict": args.strict, "findings": findings, "coverage": coverage,
-                   "augmentation": outcome.augmentation, "data_dropped": outcome.data_dropped,
-                   "by_class": outcome.by_class, "fit": outcome.fit, "advice": outcome.advice,
-                   "what_if": outcome.what_if})
+        emit_json(outcome.to_json())
         return exit_code
     for f in findings:
         out(args, f"{f['severity'].upper():7s} {f['code']}: {f['message']}")

@@ -1,9 +1,14 @@
 """``tfod-anchors cluster``: the classic k-means view of a dataset's box shapes.
 
 Boxes are clustered either in the config's resized pixels (what the model sees)
-or normalized per image (the YOLO9000 protocol, ``--normalized``). With a config
-that has an anchor generator, the centroids are also mapped to that generator's
-parameters, for comparison with ``fit`` (which optimises them directly).
+or normalized per image (the YOLO9000 protocol, ``--normalized``). With a config,
+the boxes are those ``fit`` and ``check`` measure: drawn through the config's
+``data_augmentation_options`` when a step changes boxes (``--augment N`` draws,
+``--no-augment`` for the static boxes), and when the config has an anchor generator
+the centroids are mapped to its parameters, printed as a config block ready to paste,
+checked with ``check``'s rules, and written with ``--output``/``--in-place`` exactly as
+``fit`` writes (atomic, change check, backup), unless the rules find a new error.
+``fit`` optimises the same parameters directly and is usually better.
 
 The clustering is the result (stdout); progress and ``wrote FILE`` go to stderr.
 """
@@ -15,24 +20,27 @@ from typing import Any
 
 import numpy as np
 
-from tfod_anchors import pipeline
+from tfod_anchors import api, pipeline
 from tfod_anchors.cluster import baselines, kmeans
 from tfod_anchors.cluster import centroids as cmap
+from tfod_anchors.cluster.proposal import Proposal, propose
 from tfod_anchors.commands._common import (
+    add_augment_arguments,
     add_experiment_arguments,
     add_output_arguments,
     add_source_arguments,
+    augment_options,
     emit_json,
     fmt,
-    jsonable,
     load_model,
     model_ref,
     out,
     say,
     source_options,
     table,
+    warn,
 )
-from tfod_anchors.errors import EXIT_OK, UsageError
+from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
 from tfod_anchors.frameworks import ModelSpec
 
 HELP = "classic k-means anchor clustering"
@@ -60,17 +68,33 @@ def k_range(text: str) -> list[int]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     space = parser.add_mutually_exclusive_group()
     space.add_argument("--config", metavar="CONFIG",
-                       help="cluster in this config's resized pixels (a pipeline.config or a "
-                            "Model Garden YAML; or --experiment)")
+                       help="cluster the boxes fit measures: this config's training boxes "
+                            "(its training inputs unless --input), augmented as in training, "
+                            "in its resized pixels (a pipeline.config or a Model Garden YAML; "
+                            "or --experiment)")
     space.add_argument("--normalized", action="store_true",
                        help="cluster boxes normalized per image (the YOLO9000 protocol)")
     add_experiment_arguments(parser)
     parser.add_argument("--k", type=k_range, required=True, metavar="K|KMIN:KMAX",
                         help="number of clusters, or a range for the elbow curve")
-    parser.add_argument("--metric", choices=["iou", "euclidean", "ratio-scale"], default="iou")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--metric", choices=["iou", "euclidean", "ratio-scale"], default="iou",
+                        help="k-means distance: iou (1 - IoU of shapes, YOLOv2), euclidean "
+                             "(on w, h), ratio-scale (log aspect ratios and log scales clustered "
+                             "apart, K of each); default: iou")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the k-means starts and of the augmentation draws "
+                             "(default 0)")
     parser.add_argument("--plot", metavar="FILE.png", help="write the elbow/scatter plot")
+    write = parser.add_mutually_exclusive_group()
+    write.add_argument("--output", "-o", metavar="PATH",
+                       help="with --config and one K: write the config with the clustered "
+                            "anchors here (as fit --output does)")
+    write.add_argument("--in-place", action="store_true",
+                       help="with --config and one K: rewrite CONFIG atomically, keeping "
+                            "CONFIG.bak (as fit --in-place does)")
+    parser.add_argument("--no-backup", action="store_true", help="with --in-place: keep no .bak")
     add_source_arguments(parser)
+    add_augment_arguments(parser, default_on=True, seed=False)
     add_output_arguments(parser)
 
 
@@ -120,65 +144,154 @@ def _mapping(generator: Any, resized: Any, centroids: np.ndarray) -> dict[str, A
     return {**out, **cmap.generator_fields(generator, centroids, padded_shape=shape)}
 
 
-def run(args: Any) -> int:
-    ref = model_ref(args, required=False)
+def mapped_fields(mapping: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The generator fields to write from :func:`generator_mapping`'s result (the
+    factorised set for a grid), or None when there is no mapping."""
+    if not mapping or "note" in mapping:
+        return None
+    if "factorised" in mapping:     # a scales x ratios grid: the config's own counts
+        return mapping["factorised"]
+    return {k: v for k, v in mapping.items() if k != "kind"}
+
+
+def _boxes(args: Any, model: ModelSpec | None
+           ) -> tuple[np.ndarray, Any, str, dict[str, Any] | None]:
+    """``(wh [N, 2] of positive size, resized boxes or None, space, augmentation)``:
+    with a config the boxes ``fit`` measures, else normalized per image."""
+    if model is None:
+        boxset = pipeline.read_config_boxes(None, None, source_options(args))
+        wh = kmeans.normalized_wh(boxset)
+        return wh, None, "normalized per image (YOLO9000 protocol)", None
+    augmentation = augment_options(args, default_on=True)
+    training = pipeline.training_boxes(model, model.path, source_options(args), augmentation)
+    summary = pipeline.augmentation_summary(training.augmentation)
+    space = "resized pixels (" + pipeline.resizer_description(model) + ")"
+    if summary is not None:
+        space = f"augmented boxes ({summary['draws']} draw(s) per image), {space}"
+    return kmeans.resized_wh(training.resized), training.resized, space, summary
+
+
+def _validate(args: Any, ref: Any) -> list[str]:
+    """Refuse flag combinations before any work; the writer's early notes."""
     if ref and args.normalized:
         raise UsageError("--normalized clusters in normalized units: it takes no config")
     if not ref and not args.normalized:
         raise UsageError("cluster needs --config CONFIG, --experiment NAME or --normalized")
     if not ref and not args.inputs:
         raise UsageError("cluster --normalized needs --input SRC")
-    model = load_model(args)[0] if ref else None
-    boxset = pipeline.read_config_boxes(model, model.path if model else None,
-                                        source_options(args))
-    resized = None
-    if model is not None:
-        resized = pipeline.resize_for_config(boxset, model)
-        wh = kmeans.resized_wh(resized)
-        space = "resized pixels (" + pipeline.resizer_description(model) + ")"
-    else:
-        wh = kmeans.normalized_wh(boxset)
-        space = "normalized per image (YOLO9000 protocol)"
+    wants_file = bool(args.output or args.in_place)
+    if wants_file and not isinstance(ref, str):
+        raise UsageError("cluster --output/--in-place need --config (the config to patch)")
+    if wants_file and len(args.k) > 1:
+        raise UsageError("cluster --output/--in-place need one K, not a range")
+    if not ref and (args.augment or args.no_augment):
+        raise UsageError("cluster --augment/--no-augment need --config (its augmentation)")
+    return api.check_writable(args.config, output=args.output, in_place=args.in_place) \
+        if wants_file else []
+
+
+def run(args: Any) -> int:
+    ref = model_ref(args, required=False)
+    notes = _validate(args, ref)
+    model, loaded = load_model(args) if ref else (None, None)
+    wh, resized, space, summary = _boxes(args, model)
     keep = (wh > 0).all(axis=1)
     wh = wh[keep]
     runs = [cluster_once(wh, k, args.metric, args.seed) for k in args.k]
+    chosen = runs[-1]
     doc: dict[str, Any] = {
         "num_boxes": int(wh.shape[0]),
         "zero_size_boxes_ignored": int((~keep).sum()),
         "space": space,
         "metric": args.metric,
         "seed": args.seed,
+        "distribution": "static" if summary is None else "augmented",
+        "augmentation": summary,
     }
-    chosen = runs[-1]
     if len(runs) > 1:
         doc["elbow"] = [{"k": r["k"], "mean_iou": r["mean_iou"]} for r in runs]
     doc.update({"k": chosen["k"], "centroids": chosen["centroids"],
                 "mean_iou": chosen["mean_iou"]})
+    proposal = None
     if model is not None:
         doc["generator"] = generator_mapping(model, resized, chosen["centroids"])
+        fields = mapped_fields(doc["generator"])
+        if fields is not None:
+            generator = cmap.with_fields(model.anchors, fields)
+            proposal = propose(model, loaded, generator)
+    doc.update(_proposal_doc(proposal))
+    code = EXIT_OK
+    if proposal is not None and (args.output or args.in_place):
+        code, written, notes = _write(args, proposal, loaded, notes)
+        doc["written"] = written
+    doc["warnings"] = notes
     if args.plot:
-        from tfod_anchors.plots.elbow import plot_elbow
-        from tfod_anchors.plots.shapes import plot_box_shapes
-
-        if len(runs) > 1:
-            plot_elbow([r["k"] for r in runs], [r["mean_iou"] for r in runs], args.plot)
-        else:
-            plot_box_shapes(wh, chosen["centroids"][:, ::-1], args.plot,
-                            title=f"k={chosen['k']} {args.metric} centroids, {space}")
+        _plot(args, runs, wh, space)
         doc["plot"] = args.plot
+    for note in notes:
+        warn(args, note)
     if args.json:
         emit_json(doc)
-        return EXIT_OK
-    out(args, f"{doc['num_boxes']} boxes, {space}, metric {args.metric}")
+        return code
+    _print(args, doc, runs, model is not None, proposal)
+    if doc.get("written"):
+        say(args, f"wrote {doc['written']}")
+    if args.plot:
+        say(args, f"wrote {args.plot}")
+    return code
+
+
+def _proposal_doc(proposal: Proposal | None) -> dict[str, Any]:
+    """The JSON keys of the proposed config (all None without a mapping)."""
+    if proposal is None:
+        return {"config_block": None, "findings": None, "written": None}
+    return {"config_block": proposal.block, "findings": proposal.findings, "written": None}
+
+
+def _write(args: Any, proposal: Proposal, loaded: Any,
+           notes: list[str]) -> tuple[int, str | None, list[str]]:
+    """Write the proposal as ``fit`` writes, unless it adds a check error (exit 1)."""
+    if proposal.new_errors:
+        notes = notes + [f"the clustered config would fail check: {f['code']}: "
+                         f"{f['message']}; nothing written" for f in proposal.new_errors]
+        return EXIT_CHECK_FAILED, None, notes
+    assert proposal.text is not None
+    written = api.write_patched(proposal.text, proposal.config, loaded, output=args.output,
+                                in_place=args.in_place, backup=not args.no_backup)
+    return EXIT_OK, written.path, notes + list(written.notes)
+
+
+def _plot(args: Any, runs: list[dict[str, Any]], wh: np.ndarray, space: str) -> None:
+    from tfod_anchors.plots.elbow import plot_elbow
+    from tfod_anchors.plots.shapes import plot_box_shapes
+
+    chosen = runs[-1]
+    if len(runs) > 1:
+        plot_elbow([r["k"] for r in runs], [r["mean_iou"] for r in runs], args.plot)
+    else:
+        plot_box_shapes(wh, chosen["centroids"][:, ::-1], args.plot,
+                        title=f"k={chosen['k']} {args.metric} centroids, {space}")
+
+
+def _print(args: Any, doc: dict[str, Any], runs: list[dict[str, Any]], pixels: bool,
+           proposal: Proposal | None) -> None:
+    """The text result: the clustering, and the config block with check's findings."""
+    out(args, f"{doc['num_boxes']} boxes, {doc['space']}, metric {args.metric}")
     if len(runs) > 1:
         out(args, table([["k", "mean IoU"]] + [[str(r["k"]), fmt(r["mean_iou"], 4)]
                                                for r in runs]))
-    out(args, f"k={chosen['k']}: mean IoU {chosen['mean_iou']:.4f}; centroids (w, h):")
-    digits = 1 if model is not None else 4
-    for w, h in chosen["centroids"]:
+    out(args, f"k={doc['k']}: mean IoU {doc['mean_iou']:.4f}; centroids (w, h):")
+    digits = 1 if pixels else 4
+    for w, h in doc["centroids"]:
         out(args, f"  {w:.{digits}f} x {h:.{digits}f}   (w/h {w / h:.3f})")
-    if doc.get("generator"):
-        out(args, f"as {doc['generator']['kind']}: {jsonable(doc['generator'])}")
-    if args.plot:
-        say(args, f"wrote {args.plot}")
-    return EXIT_OK
+    mapping = doc.get("generator")
+    if mapping and "note" in mapping:
+        out(args, f"as {mapping['kind']}: {mapping['note']}")
+    if proposal is None or not mapping:
+        return
+    what = "the factorised set, " if "factorised" in mapping else ""
+    out(args, f"as the config's {mapping['kind']} ({what}ready to paste; `fit` optimises "
+              "these values directly):")
+    out(args, proposal.block)
+    for f in proposal.findings:
+        out(args, f"check: {f['severity'].upper()} {f['code']}: {f['message']}")

@@ -22,7 +22,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tfod_anchors import api, pipeline
+from tfod_anchors import api
+from tfod_anchors import outcome as results
 from tfod_anchors.commands._common import (
     add_augment_arguments,
     add_model_arguments,
@@ -42,23 +43,22 @@ from tfod_anchors.commands._common import (
     table,
     warn,
 )
-from tfod_anchors.coverage.metrics import METRIC_KEYS, SIZE_BANDS, ordered_metrics
+from tfod_anchors.coverage.metrics import METRIC_KEYS, SIZE_BANDS
 from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
 from tfod_anchors.fitting import OBJECTIVES
 from tfod_anchors.fitting.effort import parse_effort
-from tfod_anchors.fitting.giveaways import band_giveaways, thin_ratio_slots
 from tfod_anchors.fitting.objective import describe_metric
-from tfod_anchors.frameworks import as_spec
-from tfod_anchors.pipeline import anchor_shapes_hw
-from tfod_anchors.rules.checkpoint import anchor_count_note
-from tfod_anchors.rules.dropped import data_dropped_findings
 
 HELP = "fit the config's own anchor generator to the boxes"
-TABLE_KEYS = (*METRIC_KEYS, "num_unreachable")
+#: The text table's rows: the matcher's metrics, then YOLOv5's best possible recall and
+#: the mean number of positive anchors per box (``num_unreachable`` with ``--verbose``).
+TABLE_KEYS = (*METRIC_KEYS, "bpr_yolov5", "mean_positives")
+BPR_NOTE = ("bpr_yolov5: YOLOv5's best possible recall (an anchor within 4x of the box's "
+            "width and height); mean_positives: anchors per box at IoU >= the matched "
+            "threshold (few means few training targets per object)")
 UNREACHABLE_NOTE = ("num_unreachable: boxes an anchor shape would match if centred on them "
-                    "but no anchor at a grid position does (stride, border); not lost recall")
-#: ``fit`` warns when it fits fewer boxes than this.
-FEW_BOXES = 100
+                    "but no anchor at a grid position does (stride, border): no anchor shape "
+                    "reaches them; only a finer stride (an earlier feature map) would")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,13 +106,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="change the number of aspect ratios (changes anchors per location)")
     parser.add_argument("--report", metavar="DIR",
                         help="write PNG plots here: before/after shapes, IoU CDF, recall by "
-                             "size and by class, and front.png, the trade-off front (a few "
-                             "extra fits) with the config, the fit, IoU k-means and any "
-                             "--peer-sets marked")
+                             "size and by class, and front.png: the config, the fit, IoU "
+                             "k-means and any --peer-sets on matched recall vs mean IoU and "
+                             "another recall")
+    parser.add_argument("--report-front", action="store_true",
+                        help="with --report: also draw the trade-off front on front.png "
+                             "(seven unguarded fits: several times the fit's own time)")
     parser.add_argument("--peer-sets", metavar="FILE.json",
                         help="with --report: mark these anchor sets on the front plot: a JSON "
                              "object {name: [[w, h], ...]} in resized pixels (e.g. what "
                              "another anchor tool produced; single-map configs only)")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="also show num_unreachable: boxes a shape would match but no "
+                             "anchor position reaches (stride, border)")
     add_source_arguments(parser)
     add_augment_arguments(parser, default_on=True, seed=False)
     add_output_arguments(parser)
@@ -142,52 +148,6 @@ def comparison_table(fit: Any, after: dict | None = None, before: dict | None = 
                     row(f"  {band} ({sb['count']} boxes)", sb.get("recall_matched"),
                         sa.get("recall_matched"))
     return table(rows)
-
-
-REASONS = {
-    "no_candidate": "no candidate changed the written values",
-    "rules": "every candidate would add a check error",
-    "guard": "the best candidate breaks the guard",
-    "static_guard": "the best candidate keeps the guard on the augmented boxes but breaks it "
-                    "on the static boxes",
-}
-
-
-def verdict(outcome: api.FitOutcome, writes: bool) -> str:
-    """One line: better, or why not (never "writing" when nothing is written)."""
-    fit = outcome.fit
-    gain = f"{fit.gain:+.4f} vs minimum gain {fit.min_gain:.4f}"
-    if fit.improved:
-        return f"better on objective {fit.objective!r} ({gain})"
-    why = REASONS.get(fit.reason)
-    if why is None:
-        why = (f"no meaningful improvement on objective {fit.objective!r} ({gain})"
-               if fit.reason == "min_gain" else
-               f"no better anchors found for objective {fit.objective!r}")
-    if outcome.forced and writes:
-        return f"{why}; --force: writing the best candidate anyway"
-    return f"{why}: nothing written"
-
-
-def _anchors_per_location(outcome: api.FitOutcome) -> tuple[list[int], list[int]]:
-    before, after = outcome.fit.anchors_per_location
-    if outcome.forced:
-        from tfod_anchors.frameworks import as_spec
-
-        shape = outcome.boxes.most_common_shape()
-        after = [int(lv.sizes.shape[0]) for lv in as_spec(outcome.config).layout_for(shape).levels]
-    return before, after
-
-
-def _changed_fields(outcome: api.FitOutcome) -> tuple[dict, dict]:
-    """``(changed, previous)`` of what is written: the fit's, or with ``--force`` the
-    best candidate's (``fit.generator`` is the config's own when nothing improved)."""
-    fit = outcome.fit
-    if not outcome.forced:
-        return fit.changed, fit.previous
-    from tfod_anchors.fitting import generator_diff
-
-    return generator_diff(fit.generator, fit.best_generator, fit.kind)
 
 
 def _target(args: Any) -> tuple[Any, str | None, list[str]]:
@@ -225,169 +185,49 @@ def run(args: Any) -> int:
         force=args.force, guard=args.guard, progress=progress,
         augment=augment_value(augment_options(args, default_on=True)),
         effort=parse_effort(args.effort), augment_seed=args.augment_seed)
-    fit = outcome.fit
-    take = fit.improved or outcome.forced
-    changed, previous = _changed_fields(outcome) if take else ({}, {})
-    apl_before, apl_after = _anchors_per_location(outcome) if take else \
-        fit.anchors_per_location
-    warnings, notes, dropped = what_was_measured(args, outcome, take, apl_before, apl_after)
-    if outcome.patch_warning:
-        warnings.append(outcome.patch_warning)
-    # a new error in what would be written, or errors that ruled out every candidate
-    blocking = outcome.blocking_findings or (fit.rejected if fit.reason == "rules" else [])
-    for f in outcome.new_findings:
-        if f["severity"] == "warning":
-            warnings.append(f"the fitted config adds check finding {f['code']}: {f['message']}")
-    if outcome.boxes.num_boxes < FEW_BOXES:
-        warnings.append(f"only {outcome.boxes.num_boxes} box(es) were fitted: anchors fitted to "
-                        f"fewer than {FEW_BOXES} boxes follow those boxes, not the objects the "
-                        "model will meet; check the input or treat the result with care")
+    blocking = results.blocking(outcome)
     written = backup = override = None
-    if take and not blocking:
+    if results.takes(outcome) and not blocking:
         written, backup, override, more = _write(args, outcome, path)
         write_notes += more
-    warnings += write_notes + [g["message"] for g in giveaways(outcome)]
     report_paths = []
     if args.report:
+        from tfod_anchors.plots.report import write_fit_report
+
         report_paths = write_fit_report(args.report, outcome, seed=args.seed,
-                                        peer_sets=read_peer_sets(args.peer_sets))
-    line = verdict(outcome, written is not None)
-    if blocking:
-        line = (f"the fitted config would fail check "
-                f"({', '.join(f['code'] for f in blocking)}): nothing written")
-    code = EXIT_CHECK_FAILED if blocking else EXIT_OK
-    after = fit.best_after if outcome.forced and fit.best_after else fit.after
-    static_after = fit.static_best_after if outcome.forced and fit.static_best_after \
-        else fit.static_after
+                                        peer_sets=read_peer_sets(args.peer_sets),
+                                        front=args.report_front)
+    doc = outcome.to_json(written=written, notes=write_notes, report=report_paths,
+                          override=override)
     for f in blocking:
         warn(args, f"the fitted config would fail check: {f['code']}: {f['message']}")
-    for w in warnings:
+    for w in doc["warnings"]:
         warn(args, w)
+    code = EXIT_CHECK_FAILED if blocking else EXIT_OK
     if args.json:
-        emit_json({
-            "config": str(ref),
-            "model": api.model_names(outcome.model),
-            "num_images": outcome.num_images,
-            "num_boxes": outcome.boxes.num_boxes,
-            "skipped": outcome.skipped,
-            "skip_examples": outcome.skip_examples,
-            "matched_threshold": fit.matched_threshold,
-            "objective": fit.objective,
-            "improved": fit.improved,
-            "forced": outcome.forced,
-            "verdict": line,
-            "gain": fit.gain,
-            "min_gain": fit.min_gain,
-            "distribution": "static" if outcome.augmentation is None else "augmented",
-            "before": ordered_metrics(fit.before),
-            "after": ordered_metrics(after),
-            "static_before": _metrics_or_none(fit.static_before),
-            "static_after": _metrics_or_none(static_after),
-            "augmentation": outcome.augmentation,
-            "moved": {k: float(after[k]) - float(fit.before[k]) for k in METRIC_KEYS},
-            "anchor_generator": {"kind": fit.kind, **changed} if take else {},
-            "previous": previous if take else {},
-            "anchors_per_location": {"before": apl_before, "after": apl_after},
-            "guard": fit.guard,
-            "static_guard": fit.static_guard if outcome.augmentation is not None else None,
-            "guard_spec": fit.guard_spec,
-            "guard_blocked": fit.blocked, **said_out_loud(outcome),
-            "new_findings": outcome.new_findings or blocking,
-            "warnings": warnings,
-            "notes": notes, "data_dropped": dropped, "by_class": by_class_before_after(outcome),
-            "written": written,
-            "override": override,
-            "diff": outcome.diff if take and not written else "",
-            "report": [str(p) for p in report_paths],
-            # wall-clock timing would make the output differ between identical runs
-            "diagnostics": {k: v for k, v in fit.diagnostics.items()
-                            if "seconds" not in k},
-        })
+        emit_json(doc)
         return code
-    for text in human_lines(outcome, after, changed, previous, apl_before, apl_after,
-                            static_after):
+    for text in human_lines(outcome, verbose=args.verbose):
         out(args, text)
-    by_class_and_notes(args, outcome, notes)
-    out(args, line)
+    by_class_and_notes(args, outcome, doc["notes"])
+    out(args, doc["verdict"])
     if written:
         say(args, f"wrote {written}" + (f" (previous text kept in {backup})" if backup else ""))
     elif override is not None:
         say(args, "for train.py: --params_override (nothing written without --output)")
         out(args, override["params_override"])
-    elif take and not blocking and outcome.diff:
+    elif results.takes(outcome) and not blocking and outcome.diff:
         say(args, "dry run (no --output/--in-place), nothing written; the patch would be")
         out(args, outcome.diff.rstrip("\n"))
-    for path in report_paths:
-        say(args, f"wrote {path}")
+    for plot in report_paths:
+        say(args, f"wrote {plot}")
     return code
-
-
-def giveaways(outcome: api.FitOutcome) -> list[dict[str, Any]]:
-    """Size bands the written (or forced) anchors give away (:mod:`.giveaways`), on the
-    fitted boxes and, for an augmented fit, on the static boxes."""
-    fit = outcome.fit
-    forced = outcome.forced
-    if not (fit.improved or forced):
-        return []
-    after = fit.best_after if forced and fit.best_after else fit.after
-    where = "augmented boxes" if outcome.augmentation is not None else "boxes"
-    out = band_giveaways(fit.before, after, fit.matched_threshold, fit.guard_spec, where)
-    static_after = fit.static_best_after if forced and fit.static_best_after \
-        else fit.static_after
-    if outcome.augmentation is not None and fit.static_before and static_after:
-        out += band_giveaways(fit.static_before, static_after, fit.matched_threshold,
-                              fit.guard_spec, "static boxes")
-    return out
-
-
-def said_out_loud(outcome: api.FitOutcome) -> dict[str, Any]:
-    """The JSON keys of what the fit says about its search: ``could_do_better``,
-    ``search`` (how much was done) and ``thin_aspect_ratios``."""
-    fit = outcome.fit
-    return {"could_do_better": fit.could_do_better, "search": fit.diagnostics.get("effort"),
-            "thin_aspect_ratios": thin_slots(outcome)}
-
-
-def thin_slots(outcome: api.FitOutcome) -> list[dict[str, Any]]:
-    """Aspect-ratio slots of the written generator that are the best anchor of fewer than
-    1 % of the fitted boxes (:func:`~tfod_anchors.fitting.giveaways.thin_ratio_slots`)."""
-    fit = outcome.fit
-    if not fit.improved or fit.report_after is None:
-        return []
-    if outcome.model is not None and outcome.model.framework != "tfod":
-        return []  # slots are read from a TFOD generator message
-    # a list of numbers (the flexible grid's per-anchor lists are not slots)
-    ratios = [float(r) for r in getattr(getattr(fit.generator, fit.kind), "aspect_ratios", [])]
-    if not ratios:
-        return []
-    return thin_ratio_slots(fit.report_after.best_shape, outcome.boxes,
-                            pipeline.layout_function(outcome.config), ratios)
-
-
-def what_was_measured(args: Any, outcome: api.FitOutcome, take: bool, apl_before: list[int],
-                      apl_after: list[int]) -> tuple[list[str], list[str], dict | None]:
-    """``(warnings, notes, data_dropped)``: what a new anchor count does to the checkpoint
-    (:mod:`tfod_anchors.rules.checkpoint`) and to the anchors per image, what the read
-    dropped, and a placeholder label map's note."""
-    warnings: list[str] = []
-    notes: list[str] = []
-    tfod = outcome.model is None or outcome.model.framework == "tfod"  # its checkpoints
-    note = anchor_count_note(outcome.config, apl_before, apl_after) if take and tfod else None
-    if note is not None:
-        (warnings if note.level == "warning" else notes).append(note.message)
-    elif take and apl_before != apl_after:
-        warnings.append(f"anchors per location change from {apl_before} to {apl_after}: the "
-                        "box predictor's shapes change")
-    dropped, filter_notes = fit_dropped(args, outcome)
-    notes += filter_notes + anchor_total_notes(outcome, apl_before, apl_after)
-    warnings += [f"{f.code}: {f.message}" for f in data_dropped_findings(dropped)]
-    return warnings, notes, dropped
 
 
 def by_class_and_notes(args: Any, outcome: api.FitOutcome, notes: list[str]) -> None:
     """The text output's ``--by-class`` table (stdout) and the notes (stderr)."""
     if getattr(args, "by_class", False):
-        out(args, class_comparison_table(by_class_before_after(outcome),
+        out(args, class_comparison_table(results.by_class_before_after(outcome),
                                          outcome.fit.matched_threshold))
     for text in notes:
         say(args, f"note: {text}")
@@ -408,61 +248,6 @@ def _counts(args: Any) -> tuple[int | None, int | None]:
     return counts_for(load(args.config).config, n)
 
 
-def anchor_total_notes(outcome: api.FitOutcome, before: list[int],
-                       after: list[int]) -> list[str]:
-    """When the anchors per location change: how many anchors the most common input gets
-    before and after (the box predictor's extra outputs)."""
-    from tfod_anchors.pipeline import layout_function
-
-    if before == after or not take_written(outcome) or outcome.loaded is None:
-        return []
-    shape = outcome.boxes.most_common_shape()
-    n0 = layout_function(outcome.loaded.config)(shape).num_anchors
-    n1 = layout_function(outcome.config)(shape).num_anchors
-    return [f"anchors per image ({shape[0]}x{shape[1]} input): {n0} -> {n1} ({n1 - n0:+d}); "
-            f"the box predictor outputs {sum(after) - sum(before):+d} boxes per location "
-            "summed over levels"]
-
-
-def fit_dropped(args: Any, outcome: api.FitOutcome) -> tuple[dict[str, Any] | None, list[str]]:
-    """The ``data_dropped`` block of the fit's read (:mod:`tfod_anchors.measured`), and
-    the ``class_filter_off`` note when a placeholder label map turned filtering off."""
-    from tfod_anchors import measured
-    from tfod_anchors.rules.dropped import class_filter_off_findings
-
-    options = source_options(args)
-    path = outcome.loaded.path if outcome.loaded else None
-    cfg = outcome.loaded.config if outcome.loaded else outcome.config
-    info = measured.label_map_info(cfg, path, options)
-    static = outcome.static_boxes if outcome.static_boxes is not None else outcome.boxes
-    specs = measured.input_specs(cfg, path, options)
-    notes = [f"{f.code}: {f.message}"
-             for f in class_filter_off_findings(info.placeholder, given=False)]
-    return measured.dropped_block(outcome.skipped, outcome.skip_examples,
-                                  boxes_kept=static.num_boxes, images_kept=outcome.num_images,
-                                  augmentation=outcome.augmentation, specs=specs, info=info,
-                                  compression=options.compression), notes
-
-
-def by_class_before_after(outcome: api.FitOutcome) -> dict[str, dict[str, Any]]:
-    """Per-class coverage before and after the fit, on the boxes fitted:
-    ``{id: {name, count, share, before: {mean_iou, recall_matched}, after: {...}}}``."""
-    from tfod_anchors.coverage.by_class import class_metrics
-
-    fit = outcome.fit
-    if fit.report_before is None:
-        return {}
-    labels = outcome.boxes.label
-    t = fit.matched_threshold
-    before = class_metrics(fit.report_before.best_iou, labels, t)
-    after_report = fit.report_after if fit.report_after is not None else fit.report_before
-    after = class_metrics(after_report.best_iou, labels, t)
-    return {cid: {"count": e["count"], "share": e["share"],
-                  "before": {k: e[k] for k in ("mean_iou", "recall_matched")},
-                  "after": {k: after[cid][k] for k in ("mean_iou", "recall_matched")}}
-            for cid, e in before.items()}
-
-
 def class_comparison_table(rows_in: dict[str, dict[str, Any]], matched: float) -> str:
     """``fit --by-class``: recall at the matched threshold per class, before and after."""
     rows = [["class", "boxes", f"recall (IoU >= {matched:g}) before", "after", "change"]]
@@ -472,39 +257,45 @@ def class_comparison_table(rows_in: dict[str, dict[str, Any]], matched: float) -
     return table(rows)
 
 
-def _metrics_or_none(metrics: dict | None) -> dict | None:
-    return ordered_metrics(metrics) if metrics is not None else None
-
-
 def _guard_line(where: str, floors: dict[str, float], matched: float) -> str:
     return f"guard ({where}): " + ", ".join(
         f"{describe_metric(k, matched)} >= {v:.3f}" for k, v in floors.items())
 
 
-def human_lines(outcome: api.FitOutcome, after: dict, changed: dict, previous: dict,
-                apl_before: list[int], apl_after: list[int],
-                static_after: dict | None = None) -> list[str]:
-    """The text report above the verdict: what was read and dropped, the table (and
-    which boxes it is about), the guard, the gain, the new values."""
+def _read_lines(outcome: api.FitOutcome) -> list[str]:
+    """What was read (static or augmented) and what was skipped or dropped."""
     fit = outcome.fit
     aug = outcome.augmentation
-    lines = [f"{outcome.boxes.num_boxes} boxes in {outcome.num_images} images; {fit.kind}; "
-             f"matcher: {fit.before.get('matcher_source', '')}"]
+    what = f"{outcome.boxes.num_boxes} boxes in {outcome.num_images} images"
     if aug is not None:
         ops = ", ".join(f"{s['index']}:{s['op']}" for s in aug["steps"] if s["modelled"])
         static_n = outcome.static_boxes.num_boxes if outcome.static_boxes is not None else 0
-        lines[0] = (f"{outcome.boxes.num_boxes} augmented boxes ({aug['draws']} draw(s) of "
-                    f"{outcome.num_images} images through {ops}; augment seed {aug['seed']}; "
-                    f"{static_n} static boxes); {fit.kind}; matcher: "
-                    f"{fit.before.get('matcher_source', '')}")
+        what = (f"{outcome.boxes.num_boxes} augmented boxes ({aug['draws']} draw(s) of "
+                f"{outcome.num_images} images through {ops}; augment seed {aug['seed']}; "
+                f"{static_n} static boxes)")
+    lines = [f"{what}; {fit.kind}; matcher: {fit.before.get('matcher_source', '')}"]
     skips = skipped_lines(outcome.skipped, outcome.skip_examples)
     lines += ["skipped or dropped while reading (as `stats` reports them):", *skips] if skips \
         else ["nothing skipped or dropped while reading"]
+    return lines
+
+
+def human_lines(outcome: api.FitOutcome, *, verbose: bool = False) -> list[str]:
+    """The text report above the verdict: what was read and dropped, the table (and
+    which boxes it is about; ``num_unreachable`` with ``verbose``), the guard, the new
+    values."""
+    fit = outcome.fit
+    aug = outcome.augmentation
+    after, static_after = results.written_metrics(outcome)
+    lines = _read_lines(outcome)
     if aug is not None:
         lines.append("on the augmented boxes (the distribution fitted; --no-augment for the "
                      "static boxes):")
-    lines.append(comparison_table(fit, after))
-    lines.append(UNREACHABLE_NOTE)
+    keys = (*TABLE_KEYS, "num_unreachable") if verbose else TABLE_KEYS
+    lines.append(comparison_table(fit, after, keys=keys))
+    lines.append(BPR_NOTE)
+    if verbose:
+        lines.append(UNREACHABLE_NOTE)
     deg = fit.before.get("degenerate") or {}
     if deg.get("count"):
         lines.append(degenerate_line(deg, "augmented boxes" if aug is not None else "boxes"))
@@ -515,8 +306,8 @@ def human_lines(outcome: api.FitOutcome, after: dict, changed: dict, previous: d
         lines.append("on the static boxes (the guard holds here too):")
         lines.append(comparison_table(fit, static_after or fit.static_before,
                                       fit.static_before, METRIC_KEYS))
-    where = "all augmented boxes" if aug is not None else "all boxes"
     if fit.guard:
+        where = "all augmented boxes" if aug is not None else "all boxes"
         lines.append(_guard_line(where, fit.guard, fit.matched_threshold))
     if aug is not None and fit.static_guard:
         lines.append(_guard_line("all static boxes", fit.static_guard, fit.matched_threshold))
@@ -530,16 +321,25 @@ def human_lines(outcome: api.FitOutcome, after: dict, changed: dict, previous: d
                      f"{fit.blocked['measured_on']}; relax with --guard)")
     lines += [f"aspect ratio {slot['aspect_ratio']:g} is the best anchor of only {slot['boxes']} "
               f"boxes ({slot['share']:.1%} of them, under 1%): a slot spent on a few boxes"
-              for slot in thin_slots(outcome)]
-    if changed:
-        lines.append("new values: " + ", ".join(f"{k}: {v}" for k, v in changed.items()))
-        resized_lists = [f"{k} {len(previous[k])} -> {len(v)} values"
-                         for k, v in changed.items()
-                         if isinstance(v, list) and isinstance(previous.get(k), list)
-                         and len(v) != len(previous[k])]
-        if resized_lists and apl_before == apl_after:
-            lines.append(f"split changed ({', '.join(resized_lists)}); anchors per location "
-                         f"stay {apl_after}, so checkpoint shapes still match")
+              for slot in results.thin_slots(outcome)]
+    return lines + _new_value_lines(outcome)
+
+
+def _new_value_lines(outcome: api.FitOutcome) -> list[str]:
+    """The values that would be written, and whether a changed split keeps the
+    checkpoint's shapes."""
+    changed, previous = results.written_fields(outcome)
+    if not changed:
+        return []
+    lines = ["new values: " + ", ".join(f"{k}: {v}" for k, v in changed.items())]
+    apl_before, apl_after = results.anchors_per_location(outcome)
+    resized_lists = [f"{k} {len(previous[k])} -> {len(v)} values"
+                     for k, v in changed.items()
+                     if isinstance(v, list) and isinstance(previous.get(k), list)
+                     and len(v) != len(previous[k])]
+    if resized_lists and apl_before == apl_after:
+        lines.append(f"split changed ({', '.join(resized_lists)}); anchors per location "
+                     f"stay {apl_after}, so checkpoint shapes still match")
     return lines
 
 
@@ -578,57 +378,3 @@ def read_peer_sets(path: str | None) -> dict[str, Any]:
         raise UsageError(f"{path}: --peer-sets needs a JSON object {{name: [[w, h], ...]}} "
                          f"({err})") from None
     return sets
-
-
-def write_fit_report(directory: str, outcome: api.FitOutcome, *, seed: int = 0,
-                     peer_sets: dict[str, Any] | None = None) -> list[Any]:
-    """The plots of a fit (``--report DIR``): before/after from the coverage reports
-    the fit already computed, and ``front.png`` (see
-    :mod:`tfod_anchors.fitting.front`)."""
-    from pathlib import Path
-
-    import numpy as np
-
-    from tfod_anchors.fitting import front
-    from tfod_anchors.plots.front import front_figure
-    from tfod_anchors.plots.report import ReportSide, write_report
-
-    resized = outcome.boxes
-    cfg_before = outcome.loaded.config if outcome.loaded else outcome.config
-    fit = outcome.fit
-    wh = np.stack([resized.widths, resized.heights], axis=1)
-    paths = write_report(directory, wh,
-                         ReportSide(anchor_shapes_hw(as_spec(cfg_before), resized),
-                                    fit.report_before),
-                         ReportSide(anchor_shapes_hw(as_spec(outcome.config), resized),
-                                    fit.report_after),
-                         title=f"{resized.num_boxes} boxes, {fit.kind}")
-    after = fit.best_after if outcome.forced and fit.best_after else fit.after
-    marks: dict[str, Any] = {"config": fit.before,
-                             "fit (written)" if take_written(outcome) else "fit": after}
-    k = int(sum(fit.anchors_per_location[0]))
-    ref = front.kmeans_set(resized, k, seed)
-    ref_m = front.free_set_metrics(resized, cfg_before, ref) if ref is not None else None
-    if ref_m is not None:
-        marks[f"IoU k-means ({k} free shapes)"] = ref_m
-    peers = {}
-    for name, shapes in (peer_sets or {}).items():
-        m = front.free_set_metrics(resized, cfg_before, shapes)
-        if m is not None:
-            peers[name] = [m]
-    from tfod_anchors.plots.classes import plot_recall_by_class
-
-    classes = plot_recall_by_class(by_class_before_after(outcome),
-                                   Path(directory) / "recall_by_class.png",
-                                   matched_threshold=fit.matched_threshold,
-                                   title=f"{resized.num_boxes} boxes, {fit.kind}")
-    points = front.trade_off_front(resized, cfg_before, seed=seed)
-    path = front_figure(Path(directory) / "front.png", fronts={fit.kind: points},
-                        marks=marks, peers=peers, matched_threshold=fit.matched_threshold,
-                        title=f"{resized.num_boxes} boxes, {fit.kind}; front points fitted "
-                              f"without a guard for weights {', '.join(front.FRONT_WEIGHTS)}")
-    return [*paths, classes, path]
-
-
-def take_written(outcome: api.FitOutcome) -> bool:
-    return outcome.fit.improved or outcome.forced

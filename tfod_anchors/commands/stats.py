@@ -46,14 +46,15 @@ PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="CONFIG",
-                        help="use this config's resizer (otherwise original pixels); a "
-                             "pipeline.config or a Model Garden YAML")
+                        help="use this config's resizer (otherwise original pixels), and its "
+                             "training inputs when there is no --input; a pipeline.config or "
+                             "a Model Garden YAML")
     add_experiment_arguments(parser)
     parser.add_argument("--plot", metavar="FILE.png", help="write a w/h scatter plot")
     parser.add_argument("--export", metavar="FILE.npy",
                         help="write the boxes measured as float32 [M, 4] (ymin, xmin, ymax, "
                              "xmax) in pixels of the padded resized image (.npy or .csv)")
-    add_source_arguments(parser, required=True)
+    add_source_arguments(parser)
     add_augment_arguments(parser, default_on=False)
     add_output_arguments(parser)
 
@@ -135,6 +136,9 @@ def run(args: Any) -> int:
     model = None
     augmentation = augment_options(args, default_on=False)
     ref = model_ref(args, required=False)
+    if not args.inputs and not ref:
+        raise UsageError("stats needs --input SRC, or --config CONFIG to read the config's "
+                         "train_input_reader inputs")
     if augmentation.mode != pipeline.OFF and not ref:
         raise UsageError("stats --augment needs --config: the augmentation steps and the "
                          "resizer are the config's")

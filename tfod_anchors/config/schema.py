@@ -203,11 +203,14 @@ def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
-def parse_error_message(err: text_format.ParseError, text: str | None = None) -> str:
+def parse_error_message(err: text_format.ParseError, text: str | None = None,
+                        pool: Any = None) -> str:
     """``line L, column C: detail`` from a text_format error (no file name).
 
     protobuf repeats the whole offending line inside some messages; given the
-    parsed ``text`` that echo is dropped to keep the message short.
+    parsed ``text`` that echo is dropped to keep the message short. Given the
+    descriptor ``pool``, an unknown field or enum value gets the nearest known name
+    (``did you mean `anchor_scale`?``).
     """
     line, column = err.GetLine(), err.GetColumn()
     detail = str(err)
@@ -221,12 +224,40 @@ def parse_error_message(err: text_format.ParseError, text: str | None = None) ->
             if detail.startswith(echo):
                 detail = detail[len(echo) :]
     detail = _one_line(detail)
+    hint = did_you_mean(detail, pool) if pool is not None else None
+    if hint:
+        detail = f"{detail.rstrip('.')}; did you mean `{hint}`?"
     if line is None:
         return detail
     field = _field_before(text, line, column)
     if field and field not in detail:
         detail = f"{detail.rstrip('.')} (field {field})"
     return f"line {line}, column {column}: {detail}"
+
+
+_UNKNOWN_NAME = re.compile(
+    r'(Message|Enum) type "([\w.]+)" has no (?:field|value) named "?(\w+)"?')
+
+
+def did_you_mean(detail: str, pool: Any) -> str | None:
+    """The known field (or enum value) of the message (enum) named in protobuf's
+    "has no field named" ("has no value named") ``detail`` nearest to the unknown one,
+    or None when nothing is close (difflib ratio below 0.6)."""
+    import difflib
+
+    match = _UNKNOWN_NAME.search(detail)
+    if match is None:
+        return None
+    kind, type_name, unknown = match.groups()
+    try:
+        if kind == "Message":
+            names = [f.name for f in pool.FindMessageTypeByName(type_name).fields]
+        else:
+            names = list(pool.FindEnumTypeByName(type_name).values_by_name)
+    except KeyError:
+        return None
+    close = difflib.get_close_matches(unknown, names, n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def _field_before(text: str | None, line: int, column: int | None) -> str | None:
@@ -252,7 +283,8 @@ def parse_text(text: str, message: Message, path: str | None = None) -> Message:
     try:
         text_format.Parse(text, message)
     except text_format.ParseError as err:
-        raise ConfigError(parse_error_message(err, text), path=path) from None
+        raise ConfigError(parse_error_message(err, text, message.DESCRIPTOR.file.pool),
+                          path=path) from None
     except (ValueError, TypeError, UnicodeError) as err:
         raise ConfigError(
             f"not a valid {message.DESCRIPTOR.name}: {_one_line(err)}", path=path

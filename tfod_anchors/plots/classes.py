@@ -1,7 +1,7 @@
 """Recall per class, before/after a fit (``fit --report``: ``recall_by_class.png``).
 
 Input is the ``fit --json`` ``by_class`` block (``{id: {count, before, after}}``,
-:func:`tfod_anchors.commands.fit.by_class_before_after`); conventions in :mod:`._common`.
+:func:`tfod_anchors.outcome.by_class_before_after`); conventions in :mod:`._common`.
 """
 
 from __future__ import annotations

@@ -111,8 +111,9 @@ def plot_iou_cdf(
         ax.grid(True, color="0.92", lw=0.6, zorder=0)
         ax.set_xlabel("best IoU of a box with any anchor (at the anchors' real positions)")
         ax.set_ylabel("share of boxes with best IoU < x  (= 1 − recall at x)")
-        set_title(ax, f"Best-IoU distribution, {before.size:,} boxes "
-                   "(curve further right = better coverage)", title)
+        # the boxes (how many, static or augmented) are the caller's title line
+        set_title(ax, "Best-IoU distribution (curve further right = better coverage)",
+                  title if title else f"{before.size:,} boxes")
         ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
     return path
 

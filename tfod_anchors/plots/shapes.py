@@ -60,6 +60,65 @@ def _draw_anchors(ax, hw: np.ndarray, label: str, color: str, marker: str, fille
                label=f"{label} ({len(shapes)} shapes)")
 
 
+#: Box-size quantiles the axes span (with the anchors): degenerate boxes from augmented
+#: crops (widths of 1e-5 px) would otherwise stretch log axes over ten decades.
+AXIS_QUANTILES = (0.005, 0.995)
+
+
+def axis_span(boxes: np.ndarray, anchor_sets: list[np.ndarray],
+              strides: tuple[float, ...] = ()) -> tuple[float, float, int]:
+    """``(lo, hi, outside)``: log-axis limits in px spanning the boxes' robust quantile
+    range (:data:`AXIS_QUANTILES` of widths and heights), every anchor shape and the
+    strides, with a margin; ``outside`` counts the boxes beyond them (left out)."""
+    parts = [a for a in anchor_sets if a.size]
+    if boxes.size:
+        parts.append(np.quantile(boxes, AXIS_QUANTILES, axis=0).reshape(-1, 2))
+    parts += [np.array([[s, s]]) for s in strides if s > 0]
+    pool = np.concatenate(parts or [np.ones((1, 2))], axis=0)
+    lo, hi = float(pool.min()) / 1.6, float(pool.max()) * 1.6
+    inside = np.all((boxes >= lo) & (boxes <= hi), axis=1) if boxes.size else np.ones(0, bool)
+    return lo, hi, int((~inside).sum())
+
+
+def _draw_boxes(fig, ax, shown: np.ndarray, what: str, lo: float, hi: float) -> None:
+    """Box shapes as points, or as a log hexbin density above :data:`SCATTER_MAX`."""
+    if shown.shape[0] > SCATTER_MAX:
+        hb = ax.hexbin(shown[:, 0], shown[:, 1], xscale="log", yscale="log", gridsize=70,
+                       bins="log", mincnt=1, cmap="Blues", extent=np.log10([lo, hi, lo, hi]),
+                       linewidths=0.0, zorder=2)
+        fig.colorbar(hb, ax=ax, shrink=0.8, label="boxes per cell (log scale)")
+        ax.scatter([], [], marker="h", color="#4a90c8", label=what)
+    elif shown.shape[0]:
+        ax.scatter(shown[:, 0], shown[:, 1], s=9, color="#1f77b4", alpha=0.35,
+                   linewidths=0, zorder=2, label=what)
+    else:
+        ax.text(0.5, 0.5, "no boxes to show", transform=ax.transAxes, ha="center",
+                va="center", color="0.3")
+
+
+def _draw_strides(ax, strides: tuple[float, ...], hi: float) -> None:
+    """The feature-map strides: an anchor narrower (lower) than its level's stride
+    misses boxes centred between cells (``check``'s ``anchor_below_stride``)."""
+    for i, stride in enumerate(sorted(set(strides))):
+        ax.axvline(stride, color="#2ca02c", lw=0.9, ls="-.", alpha=0.8, zorder=3,
+                   label="finest feature-map stride" if i == 0 else None)
+        ax.axhline(stride, color="#2ca02c", lw=0.9, ls="-.", alpha=0.8, zorder=3)
+        ax.annotate(f"stride {stride:.3g} px", (hi / 1.1, stride), xytext=(0, 2),
+                    textcoords="offset points", fontsize=7.5, color="#2ca02c", ha="right",
+                    va="bottom")
+
+
+def _anchor_sets(anchor_hw, before) -> list[tuple[np.ndarray, str, str, str, bool]]:
+    """``(hw, label, colour, marker, filled)`` per anchor set to draw."""
+    after = pairs(anchor_hw, "anchor_hw")
+    before = pairs(before, "before")
+    if before is not None and after is not None:
+        return [(before, "anchors before", BEFORE_COLOR, "o", False),
+                (after, "anchors after", AFTER_COLOR, "X", True)]
+    only = after if after is not None else before
+    return [] if only is None else [(only, "anchors", AFTER_COLOR, "X", True)]
+
+
 def plot_box_shapes(
     wh,
     anchor_hw,
@@ -68,68 +127,52 @@ def plot_box_shapes(
     title: str | None = None,
     max_points: int = 50000,
     seed: int = 0,
-    anchors_before=None,
-    anchors_after=None,
+    before=None,
+    strides: tuple[float, ...] = (),
 ) -> Path:
     """Box width vs height (resized px, log-log) with the anchor shapes on top.
 
+    The axes span the boxes' robust size range (:data:`AXIS_QUANTILES`) and every
+    anchor shape; boxes beyond it, and empty ones, are counted in the legend.
+
     Args:
-        wh: ``[N, 2]`` box (width, height) in resized pixels; non-positive rows are left out
-            (counted in the legend).
-        anchor_hw: ``[S, 2]`` anchor (height, width) in resized pixels, or None; drawn as
-            "anchors" when ``anchors_before`` and ``anchors_after`` are not both given (a
-            single one of them replaces it).
+        wh: ``[N, 2]`` box (width, height) in resized pixels.
+        anchor_hw: ``[S, 2]`` anchor (height, width) in resized pixels, or None: "anchors",
+            or with ``before`` the fitted set, "anchors after" (red).
         path: PNG to write.
         title: second title line (e.g. config and data names).
         max_points: boxes drawn at most; more are subsampled with ``seed``.
-        anchors_before, anchors_after: ``[S, 2]`` (height, width) anchor sets drawn in two
-            colours (current config in grey, fitted in red).
+        before: ``[S, 2]`` (height, width) of the config's own anchors, "anchors before"
+            (grey rings), or None.
+        strides: feature-map strides in px, drawn as lines (none when empty).
     Returns:
         ``path`` as a :class:`Path`.
     """
     path = out_path(path)
     wh_all = pairs(wh, "wh", allow_none=False)
-    before = pairs(anchors_before, "anchors_before")
-    after = pairs(anchors_after, "anchors_after")
-    sets: list[tuple[np.ndarray, str, str, str, bool]] = []
-    if before is not None and after is not None:
-        sets = [(before, "anchors before", BEFORE_COLOR, "o", False),
-                (after, "anchors after", AFTER_COLOR, "X", True)]
-    else:
-        only = next((a for a in (after, before) if a is not None),
-                    pairs(anchor_hw, "anchor_hw"))
-        sets = [] if only is None else [(only, "anchors", AFTER_COLOR, "X", True)]
+    sets = _anchor_sets(anchor_hw, before)
     assert wh_all is not None  # required above
     boxes = _positive(wh_all)
-    dropped = wh_all.shape[0] - boxes.shape[0]
-    shown = boxes[subsample(boxes.shape[0], int(max_points), seed)]
-
-    parts = [shown] + [_positive(s[0][:, ::-1]) for s in sets]
-    pool = np.concatenate([p for p in parts if p.size] or [np.ones((1, 2))], axis=0)
-    lo, hi = float(pool.min()) / 1.6, float(pool.max()) * 1.6
+    empty = wh_all.shape[0] - boxes.shape[0]
+    lo, hi, outside = axis_span(boxes, [_positive(s[0][:, ::-1]) for s in sets],
+                                tuple(strides))
+    inside = boxes[np.all((boxes >= lo) & (boxes <= hi), axis=1)]
+    shown = inside[subsample(inside.shape[0], int(max_points), seed)]
+    what = f"{boxes.shape[0]:,} boxes"
+    if shown.shape[0] < inside.shape[0]:
+        what = f"{shown.shape[0]:,} of {boxes.shape[0]:,} boxes (random sample, seed {seed})"
+    left_out = [f"{n:,} {why}" for n, why in ((outside, "beyond the axes"), (empty, "empty"))
+                if n]
+    if left_out:
+        what += f"; left out: {', '.join(left_out)}"
     dense = shown.shape[0] > SCATTER_MAX
     with figure(path, figsize=(7.6, 6.2) if dense else (6.6, 6.2)) as fig:
         ax = fig.add_subplot()
         ax.set_xscale("log")
         ax.set_yscale("log")
         _guides(ax, lo, hi)
-        what = f"{boxes.shape[0]:,} boxes"
-        if shown.shape[0] < boxes.shape[0]:
-            what = f"{shown.shape[0]:,} of {boxes.shape[0]:,} boxes (random sample, seed {seed})"
-        if dropped:
-            what += f", {dropped:,} empty left out"
-        if dense:
-            hb = ax.hexbin(shown[:, 0], shown[:, 1], xscale="log", yscale="log", gridsize=70,
-                           bins="log", mincnt=1, cmap="Blues", extent=np.log10([lo, hi, lo, hi]),
-                           linewidths=0.0, zorder=2)
-            fig.colorbar(hb, ax=ax, shrink=0.8, label="boxes per cell (log scale)")
-            ax.scatter([], [], marker="h", color="#4a90c8", label=what)
-        elif shown.shape[0]:
-            ax.scatter(shown[:, 0], shown[:, 1], s=9, color="#1f77b4", alpha=0.35,
-                       linewidths=0, zorder=2, label=what)
-        else:
-            ax.text(0.5, 0.5, f"no boxes to show ({dropped:,} empty)" if dropped else "no boxes",
-                    transform=ax.transAxes, ha="center", va="center", color="0.3")
+        _draw_boxes(fig, ax, shown, what, lo, hi)
+        _draw_strides(ax, tuple(strides), hi)
         for hw, label, color, marker, filled in sets:
             _draw_anchors(ax, hw, label, color, marker, filled)
         ax.set_xlim(lo, hi)
