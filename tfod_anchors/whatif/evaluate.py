@@ -63,7 +63,7 @@ def _shape_cost(cfg: Any, resized: Any) -> tuple[int, int]:
 
 
 #: Search-sample size of an advice entry's fit (``fit``'s own default is 20 000-40 000).
-ADVICE_SEARCH_BOXES = 1_500
+ADVICE_SEARCH_BOXES = 6_000
 
 
 @dataclass(frozen=True)
