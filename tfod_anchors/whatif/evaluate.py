@@ -147,10 +147,11 @@ def sampled_note(got: dict[str, Any]) -> str:
 
 
 def evaluate_change(cfg: Any, change: Change, boxes: BoxSet, augmentation: AugmentOptions,
-                    seed: int, baseline: dict[str, Any]) -> dict[str, Any]:
+                    seed: int, baseline: dict[str, Any],
+                    effort: FitEffort = ADVICE_SEARCH) -> dict[str, Any]:
     """One ``advice`` entry: the change, its assignments, and (when supported and
     valid) ``as_is``/``predicted`` coverage and ``cost`` relative to ``baseline``
-    (:func:`measure` of the config itself)."""
+    (:func:`measure` of the config itself), the fit searched with ``effort``."""
     from tfod_anchors.rules import ERROR, check_rules
 
     entry: dict[str, Any] = {"change": change.name, "kind": change.kind,
@@ -171,7 +172,7 @@ def evaluate_change(cfg: Any, change: Change, boxes: BoxSet, augmentation: Augme
         entry.update(supported=False, note=too_large)
         return entry
     try:
-        got = measure(changed, boxes, augmentation, seed, effort=ADVICE_SEARCH)
+        got = measure(changed, boxes, augmentation, seed, effort=effort)
     except (ConfigError, UsageError, InputError) as err:
         entry.update(supported=False, note=f"cannot be measured: {err.message}")
         return entry
