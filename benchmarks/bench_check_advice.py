@@ -33,7 +33,7 @@ def run_once(args: list[str], tree: Path = ROOT) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "tfod_anchors", "check", *args, "--json"],
-                   cwd=ROOT, env=env, check=False, stdout=subprocess.DEVNULL,
+                   cwd=tree, env=env, check=False, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
