@@ -105,7 +105,7 @@ def bench_throughput(box_records: int, image_records: int, repeat: int, keep: st
     import tensorflow as tf
 
     from tfod_anchors.sources.tfrecord import read_tfrecords
-    from tfod_anchors.sources.tfrecord_files import batch_size, inspect_files
+    from tfod_anchors.sources.tfrecord.files import batch_size, inspect_files
 
     directory = Path(keep or tempfile.mkdtemp(prefix="tfod-anchors-native-"))
     directory.mkdir(parents=True, exist_ok=True)

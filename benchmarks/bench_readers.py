@@ -37,7 +37,7 @@ import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tfod_anchors.sources import read_boxes  # noqa: E402
-from tfod_anchors.sources.tfrecord_files import batch_size, inspect_files  # noqa: E402
+from tfod_anchors.sources.tfrecord.files import batch_size, inspect_files  # noqa: E402
 
 PAYLOAD = 100_000
 CLASSES = [b"cat", b"dog", b"person", b"car"]

@@ -3,6 +3,7 @@ option, exact skip counts, byte-identical ``fit --json``, stale and incomplete c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -74,7 +75,10 @@ def test_exact_skip_counts_in_the_manifest(damaged):
     assert list(manifest["skipped"]) == list(SKIP_KEYS)
     assert manifest["stored_skips"]["counts"] == {"corrupt_files": 2}
     assert [f["read"] for f in manifest["inputs"]["files"]] == [True, True, False]
-    assert manifest["shards"] == [{"path": "boxes-00000-of-00001.parquet", "rows": 7}]
+    [shard] = manifest["shards"]
+    assert (shard["path"], shard["rows"]) == ("boxes-a-00000-of-00001.parquet", 7)
+    data = (Path(damaged["cache"]) / shard["path"]).read_bytes()
+    assert (shard["bytes"], shard["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())
 
 
 def test_cache_without_skip_bad_fails_like_the_records(damaged):
@@ -125,7 +129,7 @@ def test_incomplete_cache_is_refused(damaged):
 
 
 def test_verify_sizes_must_match_the_extraction(damaged):
-    with pytest.raises(InputError, match="extracted without --verify-sizes"):
+    with pytest.raises(InputError, match="extracted without verify_sizes=True"):
         read_boxes([damaged["cache"]], skip_bad=True, verify_sizes=True, progress=False)
 
 

@@ -314,7 +314,7 @@ def test_a_label_map_that_knows_none_of_the_classes_is_named_with_examples(tmp_p
     assert str(err.value) == (
         f"all 7 boxes of {data} were dropped (unknown_class_boxes: 7); the label map "
         f"{label_map} does not know their classes ('ace', 'king', 'nine', 'queen', 'ten', "
-        "...): give the dataset's own with --label-map, or fix the config's label_map_path")
+        "...): give the dataset's own with label_map_path=, or fix the config's label_map_path")
     # a map that knows some of them: the boxes it knows are kept
     label_map.write_text("item { id: 1 name: 'ace' }\n")
     assert read_boxes([str(data)], label_map_path=str(label_map),

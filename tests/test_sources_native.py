@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 from tfod_anchors.errors import InputError, UsageError
 from tfod_anchors.sources import read_boxes
-from tfod_anchors.sources import reader_choice as rc
-from tfod_anchors.sources.example_proto import ExampleParser, example_class
-from tfod_anchors.sources.framing import masked_crc, read_records, unmask
-from tfod_anchors.sources.tfrecord_files import FileInfo, inspect_files
+from tfod_anchors.sources.tfrecord import choice as rc
+from tfod_anchors.sources.tfrecord.example_proto import ExampleParser, example_class
+from tfod_anchors.sources.tfrecord.files import FileInfo, inspect_files
+from tfod_anchors.sources.tfrecord.framing import masked_crc, read_records, unmask
 
 google_crc32c = pytest.importorskip("google_crc32c")  # an install_requires of the package
 REPO = Path(__file__).resolve().parents[1]
@@ -415,8 +415,8 @@ def test_check_on_local_records_never_imports_tensorflow(extra):
 
 
 def test_sources_import_without_tensorflow():
-    code = ("import sys; import tfod_anchors.sources, tfod_anchors.sources.tfrecord, "
-            "tfod_anchors.sources.tfrecord_native, tfod_anchors.pipeline, tfod_anchors.cli; "
+    code = ("import sys; import tfod_anchors.sources, tfod_anchors.sources.tfrecord.tfdata, "
+            "tfod_anchors.sources.tfrecord.native, tfod_anchors.pipeline, tfod_anchors.cli; "
             "print('tensorflow' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
@@ -517,7 +517,7 @@ def test_random_records_parse_like_tf_data(tmp_path, records):
 # ---------------------------------------------------------------- skimmer == protobuf parser
 
 def _same_columns(records, label_map=None, verify=False, keep_text=False):
-    from tfod_anchors.sources.example_skim import ExampleSkimmer
+    from tfod_anchors.sources.tfrecord.example_skim import ExampleSkimmer
 
     slow = ExampleParser(label_map, verify, keep_text).parse(records)
     fast = ExampleSkimmer(label_map, verify, keep_text).parse(records)
@@ -536,8 +536,8 @@ def _same_as_tf_keeping_text(records, verify):
     """The skimmer keeping ``class/text`` accepts, rejects and parses as
     ``make_parse_fn(None, verify, keep_text=True)`` (the cache's parse) does."""
     tf = pytest.importorskip("tensorflow")
-    from tfod_anchors.sources.example_skim import ExampleSkimmer
-    from tfod_anchors.sources.tfexample import make_parse_fn
+    from tfod_anchors.sources.tfrecord.example_skim import ExampleSkimmer
+    from tfod_anchors.sources.tfrecord.tfexample import make_parse_fn
 
     parse = make_parse_fn(None, verify, keep_text=True)
     accepted = []

@@ -17,7 +17,7 @@ from helpers.tfexample import bytes_feature, example, float_feature, int_feature
 from tfod_anchors.errors import InputError, UsageError
 from tfod_anchors.sources import read_boxes as _read_boxes
 from tfod_anchors.sources.progress import Progress
-from tfod_anchors.sources.tfrecord_files import masked_crc32c, sniff
+from tfod_anchors.sources.tfrecord.files import masked_crc32c, sniff
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 tf = pytest.importorskip("tensorflow")

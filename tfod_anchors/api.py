@@ -102,6 +102,7 @@ class FitOutcome:
     new_findings: list[dict[str, str]] = field(default_factory=list)
     augmentation: dict[str, Any] | None = None
     static_boxes: ResizedBoxes | None = None
+    model: Any = None
 
     @property
     def changed(self) -> bool:
@@ -136,12 +137,36 @@ class CheckOutcome:
     advice: list[dict[str, Any]] = field(default_factory=list)
     what_if: list[dict[str, Any]] = field(default_factory=list)
     context: Any = field(default=None, repr=False)  # what :func:`advise` re-measures
+    model: dict[str, Any] | None = None
+
+
+def model_names(model: ModelSpec) -> dict[str, Any]:
+    """``framework``, ``family``, ``kind`` and the matcher rule of a spec (every output
+    names them)."""
+    from tfod_anchors.frameworks import spec_names
+
+    rule = model.matcher_rule()
+    return {**spec_names(model), "matcher_rule": {
+        "kind": rule.kind, "threshold": rule.threshold, "force_match": rule.force_match,
+        "source": rule.source}}
+
+
+def load_model(config: PipelineLike) -> tuple[ModelSpec, LoadedConfig | None]:
+    """The model spec of ``config`` (a path: a ``pipeline.config`` or a Model Garden YAML;
+    a Model Garden ``ExperimentRef``; a config object or spec) and the file as read."""
+    return _config(config)
 
 
 def _config(config: PipelineLike) -> tuple[ModelSpec, LoadedConfig | None]:
     """The API edge: the config resolved once into a model spec (and the file it was
     loaded from, when it was a path)."""
+    if hasattr(config, "resolve_model"):  # e.g. a Model Garden ExperimentRef
+        return config.resolve_model()
     if isinstance(config, (str, bytes)) or hasattr(config, "__fspath__"):
+        from tfod_anchors.frameworks.modelgarden.spec import ExperimentRef, is_yaml_path
+
+        if is_yaml_path(str(config)):
+            return ExperimentRef(path=str(config)).resolve_model()
         loaded = load_config(str(config))
         return as_spec(loaded.config, loaded.path), loaded
     return as_spec(config), None
@@ -262,7 +287,8 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
                       num_images=training.num_images,
                       skipped={**{k: 0 for k in SKIP_KEYS}, **training.skipped},
                       skip_examples=training.skip_examples, forced=forced,
-                      new_findings=findings, augmentation=summary, static_boxes=static)
+                      new_findings=findings, augmentation=summary, static_boxes=static,
+                      model=model)
 
 
 def _fit_options(keywords: dict[str, Any]) -> FitOptions:
@@ -318,6 +344,19 @@ def write_fitted_details(outcome: FitOutcome, *, output: str | None = None,
     return written
 
 
+def anchor_override(outcome: FitOutcome, *, output: str | None = None) -> dict[str, Any]:
+    """The written anchors of a Model Garden fit without a config file: the
+    ``--params_override`` string and, with ``output``, an override YAML for ``train.py
+    --config_file`` (written atomically). Returns ``{"params_override", "file"}``."""
+    from tfod_anchors.frameworks.modelgarden.yaml_patch import params_override, write_override
+
+    fit = outcome.fit
+    change = fit.best_generator if outcome.forced else fit.generator
+    name = getattr(outcome.model, "name", None)
+    written = write_override(output, change, name).path if output else None
+    return {"params_override": params_override(change), "file": written}
+
+
 def check_writable(config: str, *, output: str | None = None,
                    in_place: bool = False) -> list[str]:
     """Refuse (WriteError) before any work what writing the fit would refuse later:
@@ -370,6 +409,7 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         UsageError: ``min_recall`` without any readable boxes.
     """
     from tfod_anchors.coverage.metrics import ordered_metrics
+    from tfod_anchors.frameworks import spec_names
     from tfod_anchors.rules import WARNING, coverage_findings, finding
     from tfod_anchors.whatif.gate import AdviceContext
 
@@ -404,6 +444,9 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
                 cov = {**ordered_metrics(report.metrics),
                        "distribution": "static" if summary is None else "augmented",
                        "num_images": training.num_images, "skipped": training.skipped}
+                rule = model.rule_metrics(training.resized)
+                if rule:
+                    cov["rule"] = rule
                 findings += coverage_findings(cov, min_recall)
                 context = AdviceContext(model.config, boxes, augmentation, seed,
                                         cov, min_recall, strict) if tfod else None
@@ -412,7 +455,8 @@ def check(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     as_dicts = [f.to_dict() for f in findings]
     failed = has_errors(findings) or (strict and any(f.severity == WARNING for f in findings))
     return CheckOutcome(as_dicts, cov, not failed, summary, dropped, by_class,
-                        context=context)
+                        context=context, model=model_names(model) if model.anchors is not None
+                        else spec_names(model))
 
 
 def advise(outcome: CheckOutcome, *, what_if: Sequence[str] = (),

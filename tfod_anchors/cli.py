@@ -37,6 +37,7 @@ from tfod_anchors.errors import (
     ConfigError,
     TfodAnchorsError,
     UsageError,
+    speaking,
 )
 
 #: Command name -> module, in ``--help`` order.
@@ -56,6 +57,16 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         where = self.prog.replace("tfod-anchors", "").strip()
         raise UsageError(f"{where + ': ' if where else ''}{message} (see --help)")
+
+    def parse_args(self, args=None, namespace=None):
+        """As argparse, but arguments left over are reported by the command's name (a
+        command whose positionals are all optional leaves them to the top parser)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            where = getattr(parsed, "command", None) or ""
+            raise UsageError(f"{where + ': ' if where else ''}unrecognized arguments: "
+                             f"{' '.join(extras)} (see --help)")
+        return parsed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Floating-point overflow and 0/0 in numpy are handled where they matter (an
             # anchor too large to overlap anything has IoU 0); numpy's RuntimeWarnings about
             # them would only be noise on the user's terminal.
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), speaking("cli"):
                 return int(module.run(args))
         except TfodAnchorsError as err:
             if debug:

@@ -7,6 +7,10 @@ Every error a user can cause (bad config, bad records, bad flags) is raised as a
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
+
 #: Exit codes of every command (the CLI contract).
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1  # ``check``: an error-level finding or coverage below the bar
@@ -65,3 +69,45 @@ class WriteError(TfodAnchorsError):
     """A config could not be written safely; the original is untouched."""
 
     kind = "write"
+
+
+# ------------------------------------------------------------------ interface words
+
+#: How an error names an option: the command-line flag, or the Python keyword argument.
+OPTION_WORDS = {
+    "skip_bad": ("--skip-bad", "skip_bad=True"),
+    "label_map": ("--label-map", "label_map_path="),
+    "verify_sizes": ("--verify-sizes", "verify_sizes=True"),
+    "compression": ("--compression", "compression="),
+    "reader_tf": ("--reader tf", 'reader="tf"'),
+}
+_INTERFACE: contextvars.ContextVar[str] = contextvars.ContextVar("tfod_anchors_interface",
+                                                                 default="api")
+
+
+def option(name: str) -> str:
+    """The words for option ``name`` (an ``OPTION_WORDS`` key) in the interface that is
+    running: flags inside :func:`speaking` ``("cli")`` (the CLI), keyword arguments
+    otherwise (the Python API)."""
+    cli, api = OPTION_WORDS[name]
+    return cli if _INTERFACE.get() == "cli" else api
+
+
+@contextlib.contextmanager
+def speaking(interface: str) -> Iterator[None]:
+    """Errors raised inside name options in ``interface``'s words (``"cli"``/``"api"``)."""
+    token = _INTERFACE.set(interface)
+    try:
+        yield
+    finally:
+        _INTERFACE.reset(token)
+
+
+def in_interface_words(message: str) -> str:
+    """``message`` written with API words (as Beam workers, which do not know the
+    interface, write them) in the running interface's words."""
+    if _INTERFACE.get() != "cli":
+        return message
+    for cli, api in OPTION_WORDS.values():
+        message = message.replace(api, cli)
+    return message

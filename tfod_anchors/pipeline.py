@@ -344,9 +344,7 @@ def augmentation_summary(result: AugmentResult | None) -> dict[str, Any] | None:
 
 def resize_for_config(boxset: BoxSet, model: ModelSpec) -> ResizedBoxes:
     """Stage 2: the model's own image resizer applied to every image."""
-    from tfod_anchors.resize import resize_boxes
-
-    return resize_boxes(boxset, model.resizer())
+    return model.resizer().resize_boxes(boxset)
 
 
 def layout_function(model: ModelSpec | Any) -> Callable[[tuple[int, int]], AnchorLayout]:

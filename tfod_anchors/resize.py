@@ -106,6 +106,12 @@ class Resizer:
         """One human-readable line for reports."""
         raise NotImplementedError
 
+    def resize_boxes(self, boxset: BoxSet) -> ResizedBoxes:
+        """Boxes in pixels of the model input (:func:`resize_boxes`: TFOD's rule,
+        ``normalized * true shape``); a framework whose resize also moves boxes (the
+        Model Garden's letterbox) overrides this."""
+        return resize_boxes(boxset, self)
+
     def _gray(self) -> str:
         return ", grayscale" if self.convert_to_grayscale else ""
 

@@ -23,6 +23,29 @@ def _outside(boxes: np.ndarray, padded: tuple[int, int]) -> int:
     return int(out.sum())
 
 
+FALLBACK_IMAGE_SIZE = (640, 640)
+
+
+def default_image_size(cfg: Any, family: str = "") -> tuple[int, int]:
+    """An original size that shows the config's usual input: the resizer's fixed
+    output, ``min x max`` for keep-aspect resizers, else 640x640."""
+    from tfod_anchors.config import query as cq
+    from tfod_anchors.errors import ConfigError
+    from tfod_anchors.resize import build_resizer
+
+    resizer_msg = cq.image_resizer(cfg)
+    if resizer_msg is None:
+        raise ConfigError(f"model {family or '(none)'} has no image_resizer")
+    resizer = build_resizer(resizer_msg)
+    static = resizer.static_shape
+    if static is not None:
+        return int(static[0]), int(static[1])
+    if resizer_msg.WhichOneof("image_resizer_oneof") == "keep_aspect_ratio_resizer":
+        keep = resizer_msg.keep_aspect_ratio_resizer
+        return int(keep.min_dimension), int(keep.max_dimension)
+    return FALLBACK_IMAGE_SIZE
+
+
 def describe_anchors(model: Any, image_size: tuple[int, int]) -> dict[str, Any]:
     """The ``anchors`` command's JSON object for one original image size ``(h, w)``.
 

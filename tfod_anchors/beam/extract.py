@@ -23,19 +23,24 @@ import traceback
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from ..errors import InputError, TfodAnchorsError, UsageError
-from ..sources.cache import (
-    MANIFEST,
-    SHARD_PREFIX,
-    arrow_schema,
-    load_manifest,
-    pyarrow_modules,
-    rows_to_table,
+from ..errors import InputError, TfodAnchorsError, UsageError, in_interface_words
+from ..sources.cache import MANIFEST, arrow_schema, load_manifest, pyarrow_modules, rows_to_table
+from ..sources.cache_manifest import SHARD_PREFIX
+from ..sources.cache_output import (
+    Storage,
+    abandon,
+    absolute_specs,
+    check_output,
+    output_lock,
+    remove_unlisted,
+    shard_entry,
+    start_generation,
 )
 from ..sources.cache_write import (
-    BEAM_TEMP,
+    ManifestInputs,
     build_manifest,
     check_tfrecord_specs,
     extraction_options,
@@ -74,8 +79,18 @@ class MergeSummaries(beam.CombineFn):
 
 
 def _write_text(path: str, text: str) -> None:
-    """Temporary object/file, then rename (Beam's FileSystems: local, gs://...)."""
+    """Temporary object/file, then rename (Beam's FileSystems: local, gs://...); a
+    local file replaces the old manifest in one ``os.replace`` (the swap)."""
+    import os
+
     temp = path + ".tmp"
+    if "://" not in path:
+        with open(temp, "wb") as f:
+            f.write(text.encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+        return
     with FileSystems.create(temp) as f:
         f.write(text.encode("utf-8"))
     if FileSystems.exists(path):
@@ -91,7 +106,7 @@ class WriteManifest(beam.DoFn):
         self._args = manifest_args
 
     def process(self, _: Any, shard_paths: list[str], summary: dict[str, Any]) -> Any:
-        _, pq = pyarrow_modules()
+        pa, pq = pyarrow_modules()
         sizes = summary["sizes"]
         if sizes["boxes"] == 0:
             where = ", ".join(self._args["read"][:3]) or "the input"
@@ -99,9 +114,10 @@ class WriteManifest(beam.DoFn):
                            f"(skipped: {summary['skipped']}); check the label map and flags")
         shards = []
         for path in sorted(shard_paths):
-            with FileSystems.open(path) as f:
-                rows = pq.ParquetFile(f).metadata.num_rows
-            shards.append({"path": posixpath.basename(path), "rows": int(rows)})
+            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                data = f.read()
+            rows = pq.ParquetFile(pa.BufferReader(data)).metadata.num_rows
+            shards.append(shard_entry(posixpath.basename(path), data, rows))
         stored = Skips()
         stored.merge(self._args["launch_skips"])
         for key, count in summary["stored"].items():
@@ -113,59 +129,67 @@ class WriteManifest(beam.DoFn):
         examples = dict(self._args["launch_skips"].first)
         for key, (_, text) in sorted(summary["examples"].items()):
             examples.setdefault(key, text)
+        a = self._args
         manifest = build_manifest(
-            specs=self._args["specs"], stamps=self._args["stamps"], read=self._args["read"],
+            ManifestInputs(a["specs"], a["stamps"], a["read"], a["options"], a["extractor"]),
             stored=stored, boxset_skipped={k: v for k, v in skipped.items() if v},
             skip_examples=examples,
-            counts={"files": len(self._args["stamps"]), "records": sizes["records"],
+            counts={"files": len(a["stamps"]), "records": sizes["records"],
                     "box_entries": sizes["box_entries"], "images": sizes["images"],
                     "boxes": sizes["boxes"]},
-            options=self._args["options"], shards=shards, extractor=self._args["extractor"])
+            shards=shards)
         text = json.dumps(manifest, indent=2, allow_nan=False) + "\n"
         _write_text(FileSystems.join(self._output, MANIFEST), text)
         yield manifest["counts"]
 
 
-def _prepare_output(output: str) -> None:
-    """Beam's FileSystems version of :func:`~..sources.cache_write.prepare_output`."""
-    FileSystems.mkdirs(output) if not FileSystems.exists(output) else None
-    found = FileSystems.match([FileSystems.join(output, "*")])[0].metadata_list
-    ours = [m.path for m in found if posixpath.basename(m.path) == MANIFEST
-            or posixpath.basename(m.path).startswith((SHARD_PREFIX + "-", BEAM_TEMP))]
-    others = [m.path for m in found if m.path not in ours
-              and not posixpath.basename(m.path).startswith(".")]
-    if others:
-        raise UsageError(f"{output}: output directory holds other files ({others[0]}, ...); "
-                         "choose an empty or new directory for the box cache")
-    ours.sort(key=lambda p: posixpath.basename(p) != MANIFEST)  # the manifest goes first
-    for path in ours:
-        FileSystems.delete([path])
+class BeamStorage(Storage):
+    """:class:`Storage` through Beam's ``FileSystems`` for remote outputs (the
+    launcher may have no TensorFlow)."""
 
+    def listdir(self, directory: str) -> list[str]:
+        if "://" not in directory:
+            return super().listdir(directory)
+        found = FileSystems.match([FileSystems.join(directory, "*")])[0].metadata_list
+        names = {m.path[len(directory.rstrip("/")) + 1:].split("/", 1)[0] for m in found}
+        return sorted(n for n in names if n)
 
-def _remove_temp(output: str) -> None:
-    """Best effort: the temporary folders of a failed job's Parquet sink."""
-    try:
-        if "://" not in output:
-            import glob
-            import shutil
+    def read(self, path: str) -> bytes:
+        if "://" not in path:
+            return super().read(path)
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            return f.read()
 
-            for path in glob.glob(FileSystems.join(output, BEAM_TEMP + "*")):
-                shutil.rmtree(path, ignore_errors=True)
+    def makedirs(self, directory: str) -> None:
+        if "://" not in directory:
+            super().makedirs(directory)
+        elif not FileSystems.exists(directory):
+            FileSystems.mkdirs(directory)
+
+    def remove(self, path: str) -> None:
+        if "://" not in path:
+            super().remove(path)
             return
-        found = FileSystems.match([FileSystems.join(output, BEAM_TEMP + "*", "*")])[0]
-        FileSystems.delete(sorted({m.path for m in found.metadata_list}))
-    except Exception:  # noqa: BLE001, S110 - cleaning up must not hide the real error
-        pass
+        found = FileSystems.match([path, FileSystems.join(path, "**")])
+        paths = sorted({m.path for r in found for m in r.metadata_list})
+        if paths:
+            FileSystems.delete(paths)
 
 
 def unwrap_bad_input(err: BaseException) -> TfodAnchorsError | None:
     """The one-line error inside whatever a runner wrapped a worker's failure in
     (exception chains, ``args``, or only the remote traceback's text)."""
-    pattern = re.compile(re.escape(MARKER) + r"(\{\"message\": \"(?:[^\"\\]|\\.)*\"\})")
+    text_re = r'"(?:[^"\\]|\\.)*"'
+    pattern = re.compile(re.escape(MARKER) + rf'(\{{"message": {text_re}, "file": '
+                         rf'(?:null|{text_re}), "record": (?:null|-?\d+)\}})')
 
     def marked(text: str) -> TfodAnchorsError | None:
         match = pattern.search(text)
-        return InputError(json.loads(match.group(1))["message"]) if match else None
+        if not match:
+            return None
+        doc = json.loads(match.group(1))
+        return InputError(in_interface_words(doc["message"]), path=doc["file"],
+                          record=doc["record"], located_in_message=True)
 
     stack: list[Any] = [err]
     seen: set[int] = set()
@@ -189,6 +213,10 @@ def run_extraction(specs: list[str], output: str, options: ReadOptions | None = 
     """Extract a box cache with a Beam pipeline; returns the manifest it wrote and
     the job's counters.
 
+    The Beam options are checked first; the new shards are written beside the
+    previous cache, which stays readable until the job's last step replaces the
+    manifest (:mod:`..sources.cache_output`); a local output is locked meanwhile.
+
     Args:
         specs: TFRecord paths/globs (local, ``gs://``, any Beam filesystem).
         output: the cache directory.
@@ -199,49 +227,82 @@ def run_extraction(specs: list[str], output: str, options: ReadOptions | None = 
     Raises:
         InputError: a bad file or record without ``skip_bad`` (one line, from the
             worker), no boxes at all.
-        UsageError: unknown runner, non-TFRecord input, occupied output directory.
+        UsageError: unknown runner, bad Beam options, non-TFRecord input, an output
+            that cannot hold a cache or is being written by another extraction.
+        KeyboardInterrupt: Ctrl-C (the new shards and Beam's temporaries removed).
     """
-    from apache_beam.io.parquetio import WriteToParquetBatched
-    from apache_beam.options.pipeline_options import PipelineOptions
+    from .options import check_options
 
     options = options if options is not None else ReadOptions()
+    beam_args = list(beam_args or [])
     if runner not in RUNNERS:
         raise UsageError(f"unknown runner {runner!r}; use one of {', '.join(RUNNERS)}")
+    check_options(runner, beam_args)
+    specs = absolute_specs(list(specs))
     check_tfrecord_specs(specs)
-    pa, _ = pyarrow_modules()
+    pyarrow_modules()
+    fs = BeamStorage()
+    check_output(output, fs)
     read = ReadRows(specs, options)
-    _prepare_output(output)
-    record = extraction_options(options.compression, options.verify_sizes, options.skip_bad,
-                                options.label_map_path, options.max_number_of_boxes,
-                                options.drop_difficult)
-    args = {"specs": list(specs), "stamps": read.matched.stamps, "read": read.files,
+    with output_lock(output, fs) as created:
+        generation = start_generation(output, fs)
+        try:
+            result = _run_job(read, output, generation, runner, beam_args, num_shards)
+        except BaseException as err:
+            abandon(output, generation, created, fs)
+            raise _launcher_error(err) from None
+        manifest = load_manifest(output)
+        remove_unlisted(output, {s["path"] for s in manifest["shards"]}, fs)
+    return Extraction(manifest, counters(result))
+
+
+def _run_job(read: ReadRows, output: str, generation: str, runner: str, beam_args: list[str],
+             num_shards: int | None) -> Any:
+    """Build and run the pipeline; returns its finished result."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from .sink import ParquetTableSink
+
+    pa, _ = pyarrow_modules()
+    o = read.options
+    record = extraction_options(o.compression, o.verify_sizes, o.skip_bad, o.label_map_path,
+                                o.max_number_of_boxes, o.drop_difficult)
+    args = {"specs": list(read.specs), "stamps": read.matched.stamps, "read": read.files,
             "launch_skips": read.matched.skips, "options": record,
             "extractor": f"apache_beam {beam.__version__} {runner}"}
     files = read.files
-    pipeline = beam.Pipeline(options=PipelineOptions(list(beam_args or []), runner=runner))
+    pipeline = beam.Pipeline(options=PipelineOptions(beam_args, runner=runner))
     parts = pipeline | "Rows" >> read
+    sink = ParquetTableSink(FileSystems.join(output, f"{SHARD_PREFIX}-{generation}"),
+                            arrow_schema(pa), num_shards or 0)
     written = (parts.rows
                | "Arrow" >> beam.Map(lambda rows: rows_to_table(rows, files))
-               | "Shards" >> WriteToParquetBatched(
-                   FileSystems.join(output, SHARD_PREFIX), schema=arrow_schema(pa),
-                   codec="zstd", file_name_suffix=".parquet",
-                   num_shards=num_shards or 0,
-                   shard_name_template="-SSSSS-of-NNNNN"))
+               | "Shards" >> beam.io.Write(sink))
     summary = parts.summary | "Merge" >> beam.CombineGlobally(MergeSummaries())
     _ = (pipeline
          | "Once" >> beam.Create([None])
          | "Manifest" >> beam.ParDo(WriteManifest(output, args), beam.pvalue.AsList(written),
                                     beam.pvalue.AsSingleton(summary)))
-    try:
-        result = pipeline.run()
-        result.wait_until_finish()
-    except Exception as err:  # noqa: BLE001 - runners wrap worker errors their own way
-        _remove_temp(output)
-        found = unwrap_bad_input(err)
-        if found is not None:
-            raise found from None
-        raise
-    return Extraction(load_manifest(output), counters(result))
+    result = pipeline.run()
+    result.wait_until_finish()
+    return result
+
+
+def _launcher_error(err: BaseException) -> BaseException:
+    """What a failed job raises to the command: the worker's one-line error, Ctrl-C
+    as :class:`KeyboardInterrupt` (runners wrap it), a one-line error for a runner
+    that cannot start, else the error itself."""
+    if isinstance(err, KeyboardInterrupt) or "KeyboardInterrupt" in str(err):
+        return KeyboardInterrupt()
+    found = unwrap_bad_input(err)
+    if found is not None:
+        return found
+    text = " ".join(str(err).split())
+    if "prism" in text.lower() and ("fetch" in text.lower() or "download" in text.lower()):
+        return UsageError(f"extract: --runner PrismRunner cannot start: {text[:200]} (it "
+                          "downloads its binary on first use; run once online, or use "
+                          "--runner DirectRunner)")
+    return err
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,13 +2,14 @@
 
 Files are matched and sniffed (compression, "is this a TFRecord") when the
 pipeline is built, with Beam's ``FileSystems``, so every file has a fixed index
-as in the local reader. Each file is then read by one worker with Beam's TFRecord
-framing (``apache_beam.io.tfrecordio``, CRC-checked), records are counted (the
+as in the local reader. Each file is then read by one worker through Beam's
+``FileSystems`` with the native reader's framing (:mod:`..sources.tfrecord.framing`: every
+CRC checked, damage worded and located as the local readers do), records are counted (the
 record numbers messages and the cache use) and parsed in batches by the
-TensorFlow-free parser of the native reader (:mod:`..sources.example_skim`, which
+TensorFlow-free parser of the native reader (:mod:`..sources.tfrecord.example_skim`, which
 accepts and rejects exactly what ``tf.io.parse_example`` does; workers need no
-TensorFlow), and turned into record rows (:mod:`..sources.rows`). TFOD's input filtering is the
-sources' own (:func:`~..sources.cache_write.boxset_for`), applied per batch: counts
+TensorFlow), and turned into record rows (:mod:`..sources.tfrecord.rows`). TFOD's input
+filtering is the sources' own (:func:`~..sources.cache_write.boxset_for`), applied per batch: counts
 add up to the local reader's exactly, since every filter is per image.
 
 Skip counts are Beam counters in the namespace ``tfod_anchors`` with the
@@ -28,23 +29,27 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.tfrecordio import _TFRecordUtil  # Beam's CRC-checked TFRecord framing
 from apache_beam.metrics import Metrics
 
 from ..errors import InputError
 from ..sources.cache_write import boxset_for
-from ..sources.example_skim import ExampleSkimmer
 from ..sources.filtering import apply_tfod_filters, raise_if_fatal
 from ..sources.labelmap import LabelMap, load_label_map
 from ..sources.raw import Skips
-from ..sources.rows import RecordRows, rows_from_parsed, rows_to_raw
-from ..sources.tfrecord import readable_files
-from ..sources.tfrecord_files import COMPRESSIONS, FileInfo, batch_size, sniff
+from ..sources.tfrecord.example_skim import ExampleSkimmer
+from ..sources.tfrecord.files import (
+    COMPRESSIONS,
+    FileInfo,
+    batch_size,
+    compression_hint,
+    sniff,
+)
+from ..sources.tfrecord.framing import RecordError, read_records
+from ..sources.tfrecord.rows import RecordRows, rows_from_parsed, rows_to_raw
+from ..sources.tfrecord.tfdata import readable_files
 
 NAMESPACE = "tfod_anchors"
 MARKER = "tfod-anchors-bad-input:"
-_BEAM_COMPRESSION = {"": CompressionTypes.UNCOMPRESSED, "GZIP": CompressionTypes.GZIP,
-                     "ZLIB": CompressionTypes.DEFLATE}
 
 
 class BadInput(Exception):
@@ -54,20 +59,9 @@ class BadInput(Exception):
     may re-create it with more text around."""
 
     @classmethod
-    def of(cls, message: str) -> BadInput:
-        return cls(MARKER + json.dumps({"message": message}))
-
-
-def _loss_detail(text: str) -> str:
-    """Beam's TFRecord framing errors in the local reader's words (no hex dumps)."""
-    text = " ".join(text.split())
-    if "Mismatch of data mask" in text:
-        return "CRC mismatch (record data)"
-    if "Mismatch of length mask" in text:
-        return "CRC mismatch (record length)"
-    if "Fewer than" in text:
-        return "file truncated (incomplete record)"
-    return text[:200]
+    def of(cls, message: str, path: str | None = None, record: int | None = None) -> BadInput:
+        """``message`` names ``path`` and ``record`` itself (kept for ``--json``)."""
+        return cls(MARKER + json.dumps({"message": message, "file": path, "record": record}))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,45 +147,23 @@ class ReadRecordRows(beam.DoFn):
         # the TensorFlow-free parser: workers need neither TensorFlow nor its start-up
         self._parser = ExampleSkimmer(None, self._options.verify_sizes, keep_text=True)
 
-    @staticmethod
-    def _records(info: FileInfo) -> Iterator[bytes]:
-        with FileSystems.open(info.path,
-                              compression_type=_BEAM_COMPRESSION[info.compression]) as f:
-            while True:
-                record = _TFRecordUtil.read_record(f)
-                if record is None:
-                    return
-                yield record
-
     def process(self, element: tuple[int, FileInfo]) -> Iterator[Any]:
         index, info = element
-        batch = batch_size([info])
         done = 0
-        pending: list[bytes] = []
-        reader = self._records(info)
-        failure = None
-        while True:
-            try:
-                record = next(reader)
-            except StopIteration:
-                break
-            except Exception as err:  # noqa: BLE001 - CRC mismatch, truncation, bad stream
-                failure = _loss_detail(str(err))
-                break
-            pending.append(record)
-            if len(pending) == batch:
-                yield from self._batch(index, info.path, done, pending, Skips())
-                done += len(pending)
-                pending = []
-        if pending:
-            yield from self._batch(index, info.path, done, pending, Skips())
-            done += len(pending)
-        if failure is None:
+        try:
+            with FileSystems.open(info.path,
+                                  compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                for records in read_records(f, info.compression, batch_size([info])):
+                    yield from self._batch(index, info.path, done, records, Skips())
+                    done += len(records)
             return
+        except RecordError as err:
+            failure = err.detail + (compression_hint(info) if err.hint else "")
+            done = err.record
         where = f"{info.path} (record {done})"
         if not self._options.skip_bad:
             raise BadInput.of(f"{where}: file corrupt or truncated ({failure}) (skip and count it "
-                           "with --skip-bad, skip_bad=True)")
+                              "with skip_bad=True)", info.path, done)
         Metrics.counter(NAMESPACE, "corrupt_files").inc()
         example = {"corrupt_files": ((index, done), f"{where}: {failure}")}
         yield beam.pvalue.TaggedOutput("summary", _summary({"corrupt_files": 1}, example,
@@ -205,7 +177,8 @@ class ReadRecordRows(beam.DoFn):
             where = f"{path} (record {int(numbers[position])})"
             if not self._options.skip_bad:
                 raise BadInput.of(f"{where}: not a usable tf.Example ({reason}) (skip and "
-                                  "count it with --skip-bad, skip_bad=True)")
+                                  "count it with skip_bad=True)", path,
+                                  int(numbers[position]))
             stored.add("malformed_records", 1, f"{where}: {reason}")
         if not kept.size:
             return None, numbers[:0]
@@ -228,7 +201,7 @@ class ReadRecordRows(beam.DoFn):
             try:
                 raise_if_fatal(check, False)
             except InputError as err:
-                raise BadInput.of(str(err)) from None
+                raise BadInput.of(str(err), err.path, err.record) from None
         _count(boxset.skipped)
         Metrics.counter(NAMESPACE, "records").inc(len(records))
         Metrics.counter(NAMESPACE, "images").inc(boxset.num_images)

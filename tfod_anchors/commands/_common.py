@@ -31,6 +31,7 @@ import numpy as np
 
 from tfod_anchors import pipeline
 from tfod_anchors.config.files import LoadedConfig, load_config
+from tfod_anchors.errors import UsageError
 from tfod_anchors.pipeline import SourceOptions
 
 FLOAT_DIGITS = 6
@@ -200,6 +201,75 @@ def warn(args: Any, text: str) -> None:
     """A warning on stderr, in every mode (``args`` kept for symmetry with :func:`say`)."""
     del args
     print(f"tfod-anchors: warning: {text}", file=sys.stderr)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, *, help: str | None = None) -> None:
+    """``CONFIG`` (a ``pipeline.config``, or a Model Garden YAML) and the Model Garden's
+    ``--experiment NAME [--config-file Y.yaml]... [--params-override S]``."""
+    parser.add_argument("config", metavar="CONFIG", nargs="?", default=None,
+                        help=help or "pipeline.config (local or gs://), or a Model Garden "
+                        "experiment YAML (a resolved params.yaml, or a partial one with "
+                        "--experiment)")
+    add_experiment_arguments(parser)
+
+
+def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
+    """The Model Garden's ``--experiment NAME [--config-file Y.yaml]... [--params-override
+    S]`` (commands whose config is the ``--config`` option take these alone)."""
+    group = parser.add_argument_group("TF Model Garden (the models extra)")
+    group.add_argument("--experiment", metavar="NAME",
+                       help="a registered experiment (retinanet_resnetfpn_coco, "
+                            "maskrcnn_resnetfpn_coco, coco_yolov7tiny...), resolved as "
+                            "official/vision/train.py does; CONFIG, when given, is its first "
+                            "config file")
+    group.add_argument("--config-file", metavar="Y.yaml", action="append", default=[],
+                       dest="config_files", help="a YAML applied to the experiment, in order "
+                                                 "(train.py --config_file); repeatable")
+    group.add_argument("--params-override", metavar="S",
+                       help="applied last (train.py --params_override: a.b=1,c=[x,y] or YAML)")
+
+
+def model_ref(args: argparse.Namespace, *, required: bool = True) -> Any:
+    """The model the command names: the CONFIG path, or an ``ExperimentRef`` with
+    ``--experiment`` (None when neither and not ``required``).
+
+    Raises:
+        UsageError: neither given (when ``required``).
+    """
+    from tfod_anchors.frameworks.modelgarden.spec import ExperimentRef
+
+    experiment = getattr(args, "experiment", None)
+    files = tuple(getattr(args, "config_files", None) or ())
+    override = getattr(args, "params_override", None)
+    if experiment or files or override:
+        return ExperimentRef(experiment, files, override, args.config)
+    if not args.config and required:
+        raise UsageError("pass CONFIG (a pipeline.config or a Model Garden YAML) or "
+                         "--experiment NAME")
+    return args.config
+
+
+def load_model(args: argparse.Namespace) -> tuple[Any, Any]:
+    """``(spec, loaded or None)`` of the model the command names (:func:`model_ref`)."""
+    from tfod_anchors.api import load_model as api_load
+
+    return api_load(model_ref(args))
+
+
+def model_line(names: dict[str, Any] | None) -> str:
+    """``model: tfod faster_rcnn (grid_anchor_generator); matcher IoU >= 0.7, forced best
+    (source)``: the framework, family and rule an output is about."""
+    names = names or {}
+    text = f"model: {names.get('framework')} {names.get('family') or '(none)'}"
+    if names.get("kind"):
+        text += f" ({names['kind']})"
+    rule = names.get("matcher_rule")
+    if rule:
+        test = (f"IoU >= {rule['threshold']:g}" if rule["kind"] == "iou"
+                else f"w/h ratio < {rule['threshold']:g}")
+        forced = ", forced best" if rule["force_match"] else ""
+        text += f"; matcher {test}{forced} ({rule['source']})"
+    return text
 
 
 def load(path: str) -> LoadedConfig:

@@ -10,17 +10,20 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tfod_anchors.anchors.describe import describe_anchors, export_anchors
-from tfod_anchors.anchors.model import meta_architecture, model_anchors
-from tfod_anchors.commands._common import add_output_arguments, emit_json, load, out, say, table
-from tfod_anchors.config import query as cq
-from tfod_anchors.errors import EXIT_OK, ConfigError
-from tfod_anchors.frameworks import ModelSpec, as_spec
+from tfod_anchors.anchors.describe import export_anchors
+from tfod_anchors.commands._common import (
+    add_model_arguments,
+    add_output_arguments,
+    emit_json,
+    load_model,
+    out,
+    say,
+    table,
+)
+from tfod_anchors.errors import EXIT_OK
 from tfod_anchors.pipeline import require_anchors
-from tfod_anchors.resize import build_resizer
 
 HELP = "explain/export the anchors TFOD would generate"
-FALLBACK_IMAGE_SIZE = (640, 640)
 
 
 def image_sizes(text: str) -> list[tuple[int, int]]:
@@ -38,29 +41,13 @@ def image_sizes(text: str) -> list[tuple[int, int]]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", metavar="CONFIG")
+    add_model_arguments(parser)
     parser.add_argument("--image-size", type=image_sizes, metavar="HxW[,HxW...]",
                         help="original image size(s) (default: the resizer's output size, or "
                              "1024x1024 for resizers that keep the input size)")
     parser.add_argument("--export", metavar="FILE",
                         help="write the anchors as .npy (float32 [N,4]) or .csv")
     add_output_arguments(parser)
-
-
-def default_image_size(model: ModelSpec) -> tuple[int, int]:
-    """An original size that shows the config's usual input: the resizer's fixed
-    output, ``min x max`` for keep-aspect resizers, else 640x640."""
-    resizer_msg = cq.image_resizer(model.config)
-    if resizer_msg is None:
-        raise ConfigError(f"model {model.family or '(none)'} has no image_resizer")
-    resizer = build_resizer(resizer_msg)
-    static = resizer.static_shape
-    if static is not None:
-        return int(static[0]), int(static[1])
-    if resizer_msg.WhichOneof("image_resizer_oneof") == "keep_aspect_ratio_resizer":
-        keep = resizer_msg.keep_aspect_ratio_resizer
-        return int(keep.min_dimension), int(keep.max_dimension)
-    return FALLBACK_IMAGE_SIZE
 
 
 def export_path(path: str, size: tuple[int, int], several: bool) -> str:
@@ -101,16 +88,14 @@ def human(entry: dict[str, Any]) -> str:
 
 
 def run(args: Any) -> int:
-    model = as_spec(load(args.config).config, args.config)
-    cfg = model.config
-    meta_architecture(cfg)  # refuses anchor-free models with exit 2
-    require_anchors(model, args.config, "anchors")  # and anchor values TFOD cannot use
-    sizes = args.image_size or [default_image_size(model)]
+    model, _ = load_model(args)
+    require_anchors(model, model.path, "anchors")  # anchor-free models, unusable values
+    sizes = args.image_size or [model.default_image_size()]
     entries = []
     for size in sizes:
-        entry = describe_anchors(cfg, size)
+        entry = model.describe(size)
         if args.export:
-            anchors = model_anchors(cfg, tuple(entry["padded_shape"])).tfod_anchors()
+            anchors = model.anchor_boxes(tuple(entry["padded_shape"]))
             target = export_path(args.export, size, len(sizes) > 1)
             export_anchors(anchors, target)
             entry["export"] = target

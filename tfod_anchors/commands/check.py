@@ -20,12 +20,15 @@ from typing import Any
 from tfod_anchors import api
 from tfod_anchors.commands._common import (
     add_augment_arguments,
+    add_model_arguments,
     add_output_arguments,
     add_source_arguments,
     augment_options,
     augment_value,
     emit_json,
     fmt,
+    model_line,
+    model_ref,
     out,
     source_options,
     table,
@@ -48,7 +51,7 @@ def fraction(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", metavar="CONFIG")
+    add_model_arguments(parser)
     parser.add_argument("--min-recall", type=fraction, metavar="R",
                         help="fail (exit 1) when recall at the matched threshold is below R "
                              "(default bar: 0.1; below 0.5 is a warning)")
@@ -119,7 +122,8 @@ def advice_lines(entries: list[dict[str, Any]]) -> list[str]:
 
 def run(args: Any) -> int:
     augmentation = augment_options(args, default_on=True)
-    outcome = api.check(args.config, sources=source_options(args), min_recall=args.min_recall,
+    ref = model_ref(args)
+    outcome = api.check(ref, sources=source_options(args), min_recall=args.min_recall,
                         strict=args.strict, augment=augment_value(augmentation),
                         seed=augmentation.seed)
     if not args.no_advice or args.what_if:
@@ -127,7 +131,8 @@ def run(args: Any) -> int:
     findings, coverage = outcome.findings, outcome.coverage
     exit_code = EXIT_OK if outcome.ok else EXIT_CHECK_FAILED
     if args.json:
-        emit_json({"config": args.config, "ok": outcome.ok, "exit_code": exit_code,
+        emit_json({"config": str(ref), "model": outcome.model, "ok": outcome.ok,
+                   "exit_code": exit_code,
                    "strict": args.strict, "findings": findings, "coverage": coverage,
                    "augmentation": outcome.augmentation, "data_dropped": outcome.data_dropped,
                    "by_class": outcome.by_class, "fit": outcome.fit, "advice": outcome.advice,
@@ -150,6 +155,12 @@ def run(args: Any) -> int:
     errors = sum(f["severity"] == "error" for f in findings)
     warnings = sum(f["severity"] == "warning" for f in findings)
     why = " (--strict: warnings fail)" if args.strict and warnings and not errors else ""
-    out(args, f"{args.config}: {'OK' if outcome.ok else 'FAILED'} "
+    rule = (outcome.coverage or {}).get("rule")
+    if rule:
+        out(args, f"{rule['rule']} (threshold {rule['threshold']:g}, {rule['source']}): "
+                  f"recall {fmt(rule['recall_matched'])}, boxes with no target at all "
+                  f"{fmt(rule['no_target_share'])}, targets per box {fmt(rule['mean_targets'])}")
+    out(args, model_line(outcome.model))
+    out(args, f"{ref}: {'OK' if outcome.ok else 'FAILED'} "
               f"({errors} error(s), {warnings} warning(s)){why}")
     return exit_code

@@ -19,19 +19,21 @@ from tfod_anchors import pipeline
 from tfod_anchors.cluster import baselines, kmeans
 from tfod_anchors.cluster import centroids as cmap
 from tfod_anchors.commands._common import (
+    add_experiment_arguments,
     add_output_arguments,
     add_source_arguments,
     emit_json,
     fmt,
     jsonable,
-    load,
+    load_model,
+    model_ref,
     out,
     say,
     source_options,
     table,
 )
 from tfod_anchors.errors import EXIT_OK, UsageError
-from tfod_anchors.frameworks import ModelSpec, as_spec
+from tfod_anchors.frameworks import ModelSpec
 
 HELP = "classic k-means anchor clustering"
 
@@ -56,11 +58,13 @@ def k_range(text: str) -> list[int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    space = parser.add_mutually_exclusive_group(required=True)
+    space = parser.add_mutually_exclusive_group()
     space.add_argument("--config", metavar="CONFIG",
-                       help="cluster in this config's resized pixels")
+                       help="cluster in this config's resized pixels (a pipeline.config or a "
+                            "Model Garden YAML; or --experiment)")
     space.add_argument("--normalized", action="store_true",
                        help="cluster boxes normalized per image (the YOLO9000 protocol)")
+    add_experiment_arguments(parser)
     parser.add_argument("--k", type=k_range, required=True, metavar="K|KMIN:KMAX",
                         help="number of clusters, or a range for the elbow curve")
     parser.add_argument("--metric", choices=["iou", "euclidean", "ratio-scale"], default="iou")
@@ -87,6 +91,9 @@ def generator_mapping(model: ModelSpec, resized: Any,
     generator = model.anchors
     if generator is None:
         return None
+    if isinstance(generator, dict):  # Model Garden anchor fields: no centroid mapping yet
+        return {"kind": model.kind, "note": "no centroid mapping for Model Garden anchors: "
+                "run fit, which fits them under the experiment's own rule"}
     try:
         return _mapping(generator, resized, centroids)
     except UsageError as err:  # e.g. fewer distinct centroid values than the config's lists
@@ -114,10 +121,16 @@ def _mapping(generator: Any, resized: Any, centroids: np.ndarray) -> dict[str, A
 
 
 def run(args: Any) -> int:
-    if not args.config and not args.inputs:
+    ref = model_ref(args, required=False)
+    if ref and args.normalized:
+        raise UsageError("--normalized clusters in normalized units: it takes no config")
+    if not ref and not args.normalized:
+        raise UsageError("cluster needs --config CONFIG, --experiment NAME or --normalized")
+    if not ref and not args.inputs:
         raise UsageError("cluster --normalized needs --input SRC")
-    model = as_spec(load(args.config).config, args.config) if args.config else None
-    boxset = pipeline.read_config_boxes(model, args.config, source_options(args))
+    model = load_model(args)[0] if ref else None
+    boxset = pipeline.read_config_boxes(model, model.path if model else None,
+                                        source_options(args))
     resized = None
     if model is not None:
         resized = pipeline.resize_for_config(boxset, model)

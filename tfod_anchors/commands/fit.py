@@ -24,6 +24,7 @@ from typing import Any
 from tfod_anchors import api
 from tfod_anchors.commands._common import (
     add_augment_arguments,
+    add_model_arguments,
     add_output_arguments,
     add_source_arguments,
     augment_options,
@@ -31,6 +32,7 @@ from tfod_anchors.commands._common import (
     emit_json,
     fmt,
     load,
+    model_ref,
     out,
     say,
     skipped_lines,
@@ -39,7 +41,7 @@ from tfod_anchors.commands._common import (
     warn,
 )
 from tfod_anchors.coverage.metrics import METRIC_KEYS, SIZE_BANDS, ordered_metrics
-from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK
+from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
 from tfod_anchors.fitting import OBJECTIVES
 from tfod_anchors.fitting.objective import describe_metric
 from tfod_anchors.frameworks import as_spec
@@ -56,9 +58,11 @@ FEW_BOXES = 100
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", metavar="CONFIG", help="pipeline.config (local or gs://)")
+    add_model_arguments(parser)
     out = parser.add_mutually_exclusive_group()
-    out.add_argument("--output", "-o", metavar="PATH", help="write the patched config here")
+    out.add_argument("--output", "-o", metavar="PATH",
+                     help="write the patched config here (with --experiment and no CONFIG: "
+                          "an override YAML for train.py --config_file, only the anchor keys)")
     out.add_argument("--in-place", action="store_true",
                      help="rewrite CONFIG atomically, keeping CONFIG.bak")
     parser.add_argument("--no-backup", action="store_true", help="with --in-place: keep no .bak")
@@ -159,9 +163,10 @@ def verdict(outcome: api.FitOutcome, writes: bool) -> str:
 def _anchors_per_location(outcome: api.FitOutcome) -> tuple[list[int], list[int]]:
     before, after = outcome.fit.anchors_per_location
     if outcome.forced:
-        from tfod_anchors.anchors.model import build_model_generator
+        from tfod_anchors.frameworks import as_spec
 
-        after = list(build_model_generator(outcome.config).num_anchors_per_location())
+        shape = outcome.boxes.most_common_shape()
+        after = [int(lv.sizes.shape[0]) for lv in as_spec(outcome.config).layout_for(shape).levels]
     return before, after
 
 
@@ -176,13 +181,37 @@ def _changed_fields(outcome: api.FitOutcome) -> tuple[dict, dict]:
     return generator_diff(fit.generator, fit.best_generator, fit.kind)
 
 
+def _target(args: Any) -> tuple[Any, str | None, list[str]]:
+    """The model reference, its config file (None: ``--experiment`` alone) and the notes
+    of :func:`api.check_writable`, which refuses before the work what writing would."""
+    ref = model_ref(args)
+    path = getattr(ref, "path", ref)
+    if args.in_place and path is None:
+        raise UsageError("--in-place needs a CONFIG file; with --experiment alone use "
+                         "--output F.yaml (an override file)")
+    return ref, path, api.check_writable(path or "", output=args.output, in_place=args.in_place)
+
+
+def _write(args: Any, outcome: api.FitOutcome, path: str | None
+           ) -> tuple[str | None, str | None, dict | None, list[str]]:
+    """``(written, backup, override, notes)``: the patched config, or with ``--experiment``
+    alone the override (``--output`` file and the ``--params_override`` string)."""
+    if path is None:
+        override = api.anchor_override(outcome, output=args.output)
+        return override["file"], None, override, []
+    if not (args.output or args.in_place):
+        return None, None, None, []
+    details = api.write_fitted_details(outcome, output=args.output, in_place=args.in_place,
+                                       backup=not args.no_backup)
+    return details.path, details.backup, None, list(details.notes)
+
+
 def run(args: Any) -> int:
     progress = None if args.quiet or args.json else (lambda msg: say(args, f"  {msg}"))
-    write_notes = api.check_writable(args.config, output=args.output,
-                                     in_place=args.in_place)  # fail before the work
+    ref, path, write_notes = _target(args)
     num_scales, num_ratios = _counts(args)
     outcome = api.fit(
-        args.config, sources=source_options(args), objective=args.objective, seed=args.seed,
+        ref, sources=source_options(args), objective=args.objective, seed=args.seed,
         num_scales=num_scales, num_aspect_ratios=num_ratios,
         force=args.force, guard=args.guard, progress=progress,
         augment=augment_value(augment_options(args, default_on=True)),
@@ -204,13 +233,10 @@ def run(args: Any) -> int:
         warnings.append(f"only {outcome.boxes.num_boxes} box(es) were fitted: anchors fitted to "
                         f"fewer than {FEW_BOXES} boxes follow those boxes, not the objects the "
                         "model will meet; check the input or treat the result with care")
-    wants_file = bool(args.output or args.in_place)
-    written = backup = None
-    if take and wants_file and not blocking:
-        details = api.write_fitted_details(outcome, output=args.output,
-                                           in_place=args.in_place, backup=not args.no_backup)
-        written, backup = details.path, details.backup
-        write_notes += details.notes
+    written = backup = override = None
+    if take and not blocking:
+        written, backup, override, more = _write(args, outcome, path)
+        write_notes += more
     warnings += write_notes
     report_paths = []
     if args.report:
@@ -230,7 +256,8 @@ def run(args: Any) -> int:
         warn(args, w)
     if args.json:
         emit_json({
-            "config": args.config,
+            "config": str(ref),
+            "model": api.model_names(outcome.model),
             "num_images": outcome.num_images,
             "num_boxes": outcome.boxes.num_boxes,
             "skipped": outcome.skipped,
@@ -260,6 +287,7 @@ def run(args: Any) -> int:
             "warnings": warnings,
             "notes": notes, "data_dropped": dropped, "by_class": by_class_before_after(outcome),
             "written": written,
+            "override": override,
             "diff": outcome.diff if take and not written else "",
             "report": [str(p) for p in report_paths],
             # wall-clock timing would make the output differ between identical runs
@@ -274,6 +302,9 @@ def run(args: Any) -> int:
     out(args, line)
     if written:
         say(args, f"wrote {written}" + (f" (previous text kept in {backup})" if backup else ""))
+    elif override is not None:
+        say(args, "for train.py: --params_override (nothing written without --output)")
+        out(args, override["params_override"])
     elif take and not blocking and outcome.diff:
         say(args, "dry run (no --output/--in-place), nothing written; the patch would be")
         out(args, outcome.diff.rstrip("\n"))
@@ -289,7 +320,8 @@ def what_was_measured(args: Any, outcome: api.FitOutcome, take: bool, apl_before
     dropped, and a placeholder label map's note."""
     warnings: list[str] = []
     notes: list[str] = []
-    note = anchor_count_note(outcome.config, apl_before, apl_after) if take else None
+    tfod = outcome.model is None or outcome.model.framework == "tfod"  # its checkpoints
+    note = anchor_count_note(outcome.config, apl_before, apl_after) if take and tfod else None
     if note is not None:
         (warnings if note.level == "warning" else notes).append(note.message)
     elif take and apl_before != apl_after:

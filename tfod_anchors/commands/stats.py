@@ -19,12 +19,14 @@ from tfod_anchors import pipeline
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
 from tfod_anchors.commands._common import (
     add_augment_arguments,
+    add_experiment_arguments,
     add_output_arguments,
     add_source_arguments,
     augment_options,
     emit_json,
     fmt,
-    load,
+    load_model,
+    model_ref,
     out,
     say,
     skipped_lines,
@@ -34,7 +36,6 @@ from tfod_anchors.commands._common import (
 )
 from tfod_anchors.coverage.metrics import SIZE_BANDS
 from tfod_anchors.errors import EXIT_OK, UsageError
-from tfod_anchors.frameworks import as_spec
 from tfod_anchors.rules.dropped import data_dropped_findings
 from tfod_anchors.sources.raw import SKIP_KEYS
 
@@ -44,7 +45,9 @@ PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="CONFIG",
-                        help="use this config's resizer (otherwise original pixels)")
+                        help="use this config's resizer (otherwise original pixels); a "
+                             "pipeline.config or a Model Garden YAML")
+    add_experiment_arguments(parser)
     parser.add_argument("--plot", metavar="FILE.png", help="write a w/h scatter plot")
     parser.add_argument("--export", metavar="FILE.npy",
                         help="write the boxes measured as float32 [M, 4] (ymin, xmin, ymax, "
@@ -130,16 +133,16 @@ def _dropped(args: Any, cfg: Any, training: pipeline.TrainingBoxes | None,
 def run(args: Any) -> int:
     model = None
     augmentation = augment_options(args, default_on=False)
-    if augmentation.mode != pipeline.OFF and not args.config:
+    ref = model_ref(args, required=False)
+    if augmentation.mode != pipeline.OFF and not ref:
         raise UsageError("stats --augment needs --config: the augmentation steps and the "
                          "resizer are the config's")
     if args.export and Path(args.export).suffix.lower() not in (".npy", ".csv"):
         raise UsageError(f"{args.export}: export format must be .npy or .csv")
-    if args.config:
-        loaded = load(args.config)
-        model = as_spec(loaded.config, args.config)
+    if ref:
+        model, _ = load_model(args)
     if model is not None:
-        training = pipeline.training_boxes(model, args.config, source_options(args),
+        training = pipeline.training_boxes(model, model.path, source_options(args),
                                            augmentation)
         boxset, resized = training.read, training.resized
         space = "resized pixels (" + pipeline.resizer_description(model) + ")"

@@ -23,7 +23,7 @@ from tfod_anchors.anchors.layout import AnchorLayout
 from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.errors import ConfigError
 from tfod_anchors.fitting.kernel import BoxGeometry, LevelGrid
-from tfod_anchors.fitting.params import ParamSpace, shape_unit
+from tfod_anchors.fitting.params import ParamSpace
 from tfod_anchors.frameworks import ModelSpec, as_spec
 
 LayoutFn = Callable[[tuple[int, int]], AnchorLayout]
@@ -58,10 +58,13 @@ class Problem:
     layouts: list[AnchorLayout]
     units: list[tuple[float, float]]
     constraint: Callable[[np.ndarray], float] | None = None
+    unit_of: Callable[[tuple[int, int]], tuple[float, float]] | None = None
 
     @property
     def kind(self) -> str:
-        return str(self.generator.WhichOneof("anchor_generator_oneof"))
+        """The anchor family fitted (the parameter space's kind: TFOD's generator oneof
+        name, or the Model Garden's ``multilevel`` / ``yolo_boxes``)."""
+        return self.space.kind
 
     @property
     def window_policy(self) -> str:
@@ -105,7 +108,8 @@ def build_problem(resized: ResizedBoxes, model: ModelSpec | Any, *, num_scales: 
     return Problem(resized=resized, shapes=shapes, group=group, generator=generator,
                    space=space, matched=model.matcher().matched_threshold,
                    layout_for=layout_for, layouts=[layout_for(p) for p in pairs],
-                   units=[shape_unit(generator, p) for p in pairs], constraint=constraint)
+                   units=[model.shape_unit(p) for p in pairs], constraint=constraint,
+                   unit_of=model.shape_unit)
 
 
 def _combined(parts: list[Callable[[np.ndarray], float] | None]
@@ -210,11 +214,12 @@ def other_geometry(problem: Problem, other: ResizedBoxes, index: np.ndarray) -> 
     """Geometry of the boxes ``index`` of ``other`` (e.g. the static boxes of an
     augmented fit) under ``problem``'s config: each box on the layout of its own
     padded shape, so that ``problem``'s parameter vectors score them too."""
+    unit_of = problem.unit_of or (lambda hw: (1.0, 1.0))
     shapes, group = other.padded_groups()
     pairs = [(int(h), int(w)) for h, w in shapes]
     return build_geometry(other.boxes[index], group[index], shapes,
                           [problem.layout_for(p) for p in pairs],
-                          [shape_unit(problem.generator, p) for p in pairs])
+                          [unit_of(p) for p in pairs])
 
 
 def build_geometry(boxes: np.ndarray, group: np.ndarray, shapes: np.ndarray,

@@ -26,6 +26,10 @@ def as_spec(model: Any, path: str | None = None) -> ModelSpec:
     """
     if isinstance(getattr(model, "framework", None), str) and hasattr(model, "layout_for"):
         return model
+    if isinstance(model, dict) and "task" in model:  # a resolved Model Garden experiment
+        from tfod_anchors.frameworks.modelgarden.spec import model_garden_spec
+
+        return model_garden_spec(model, path)
     from tfod_anchors.frameworks.tfod import tfod_spec
 
     return tfod_spec(model, path)

@@ -216,6 +216,19 @@ class ModelSpec(Protocol):
     def copy_anchors(self, anchors: Any) -> Any:
         """An independent copy of an anchors value (results never share the config's)."""
 
+    def rule_metrics(self, resized: Any) -> dict[str, Any]:
+        """Metrics of the framework's own matcher rule that the IoU coverage does not give
+        (YOLO's ratio rule: recall, boxes with no target, targets per box); empty if none."""
+
+    def default_image_size(self) -> tuple[int, int]:
+        """The original image size the ``anchors`` command shows by default."""
+
+    def anchor_boxes(self, padded_hw: tuple[int, int]) -> Any:
+        """float ``[N, 4]`` anchors in the framework's own order and units (``--export``)."""
+
+    def describe(self, image_size: tuple[int, int]) -> dict[str, Any]:
+        """The ``anchors`` command's JSON object for one original image size."""
+
     def check_rules(self, image_size: tuple[int, int] = (480, 640)) -> list[Finding]:
         """The framework's own config rules (``check``), for an original image size."""
 

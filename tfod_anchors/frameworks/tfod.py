@@ -134,6 +134,28 @@ class TfodSpec:
 
         return resized_shapes(self.config, image_size)
 
+    def rule_metrics(self, resized: Any) -> dict[str, Any]:
+        """Metrics of a matcher rule the IoU coverage does not give: none for TFOD."""
+        return {}
+
+    def default_image_size(self) -> tuple[int, int]:
+        """The original size the ``anchors`` command shows by default."""
+        from tfod_anchors.anchors.describe import default_image_size
+
+        return default_image_size(self.config, self.family)
+
+    def anchor_boxes(self, padded_hw: tuple[int, int]) -> Any:
+        """TFOD's own anchor list for a padded input (``anchors --export``)."""
+        from tfod_anchors.anchors.model import model_anchors
+
+        return model_anchors(self.config, padded_hw).tfod_anchors()
+
+    def describe(self, image_size: tuple[int, int]) -> dict[str, Any]:
+        """The ``anchors`` command's JSON object for one original image size."""
+        from tfod_anchors.anchors.describe import describe_anchors
+
+        return describe_anchors(self.config, image_size)
+
     def with_anchors(self, anchors: Any) -> TfodSpec:
         return TfodSpec(cq.with_anchor_generator(self.config, anchors), self.path,
                         self.family, anchors.WhichOneof("anchor_generator_oneof"))

@@ -3,8 +3,8 @@
 :func:`read_boxes` takes any mix of
 
 * TFRecord paths or globs (local or ``gs://``; plain, GZIP or ZLIB) of TFOD
-  ``tf.Example`` records, read with ``tf.data`` (:mod:`.tfrecord`) or without
-  TensorFlow (:mod:`.tfrecord_native`), chosen per read (:mod:`.reader_choice`),
+  ``tf.Example`` records, read with ``tf.data`` (:mod:`.tfrecord.tfdata`) or without
+  TensorFlow (:mod:`.tfrecord.native`), chosen per read (:mod:`.tfrecord.choice`),
 * COCO instances ``.json`` files (:mod:`.coco`),
 * Pascal VOC ``.xml`` files or directories of them (:mod:`.voc`),
 * ``.csv`` box tables in absolute pixels (:mod:`.csvfile`),
@@ -68,7 +68,7 @@ from __future__ import annotations
 from typing import Union
 
 from ..boxes import BoxSet
-from ..errors import InputError, UsageError
+from ..errors import InputError, UsageError, option
 from .coco import read_coco
 from .csvfile import read_csv
 from .fileio import has_glob, is_dir
@@ -76,9 +76,9 @@ from .filtering import apply_tfod_filters, raise_if_fatal
 from .labelmap import LabelMap, load_label_map
 from .progress import Progress, ProgressArg
 from .raw import RawBoxes, Skips, concat_raw
-from .reader_choice import READERS
 from .texts import NamedRaw, resolve_names
-from .tfrecord import read_tfrecords
+from .tfrecord.choice import READERS
+from .tfrecord.tfdata import read_tfrecords
 from .voc import read_voc
 
 __all__ = ["read_boxes", "source_kind", "LabelMap", "load_label_map", "Progress"]
@@ -131,9 +131,19 @@ def _empty_error(raw: RawBoxes, boxset: BoxSet, label_map: LabelMap | None = Non
                  unknown: list[str] | None = None) -> InputError:
     """Why nothing is left; when the label map dropped everything, which map and (for
     sources with class names: CSV, COCO, VOC) a few of the names it does not know."""
-    where = ", ".join(dict.fromkeys(raw.files)) or "the input"
+    files = list(dict.fromkeys(raw.files))
+    where = ", ".join(files) or "the input"
+    one = files[0] if len(files) == 1 else None  # the file to name in --json
     if raw.num_images == 0:
-        return InputError(f"empty dataset: no usable records or images in {where}")
+        return InputError(f"empty dataset: no usable records or images in {where}", path=one,
+                          located_in_message=True)
+    classless = boxset.skipped.get("boxes_without_class", 0)
+    if raw.num_boxes == 0 and classless:
+        return InputError(
+            f"all boxes of {where} were dropped (boxes_without_class: {classless}; first: "
+            f"{boxset.skip_examples.get('boxes_without_class')}): TFOD keeps no box "
+            "without a class; records with only image/object/class/text need the label "
+            "map that names those classes", path=one, located_in_message=True)
     if raw.num_boxes == 0:
         return InputError(
             f"no boxes in {raw.num_images} images of {where}: TFRecords need "
@@ -147,7 +157,7 @@ def _empty_error(raw: RawBoxes, boxset: BoxSet, label_map: LabelMap | None = Non
             more = ", ..." if len(unknown) > 5 else ""
             names = f" ({', '.join(repr(n) for n in unknown[:5])}{more})"
         hint = (f"the label map {label_map.path} does not know their classes{names}: give the "
-                "dataset's own with --label-map, or fix the config's label_map_path")
+                f"dataset's own with {option('label_map')}, or fix the config's label_map_path")
     return InputError(f"all {raw.num_boxes} boxes of {where} were dropped ({reasons}); {hint}")
 
 
@@ -173,7 +183,7 @@ def read_boxes(specs: Union[list[str], str], *, label_map_path: str | None = Non
         progress: ``None`` (stderr line on a TTY), ``False``, ``True`` or a callable
             ``(records, boxes)``; see :class:`Progress`.
         reader: TFRecord reader ``None``/``"auto"`` (chosen per read, see
-            :mod:`.reader_choice`), ``"tf"`` (``tf.data``) or ``"native"`` (no
+            :mod:`.tfrecord.choice`), ``"tf"`` (``tf.data``) or ``"native"`` (no
             TensorFlow, local files); both give the same boxes and counts.
     Returns:
         A :class:`BoxSet`; ``skipped`` keys are listed in this module's docstring.

@@ -1,16 +1,18 @@
-"""The box cache: record rows (:mod:`.rows`) in Parquet shards plus ``manifest.json``.
+"""The box cache: record rows (:mod:`.tfrecord.rows`) in Parquet shards plus ``manifest.json``.
 
 Layout of a cache directory (local or ``gs://``)::
 
     manifest.json                       written last: a cache without it is incomplete
-    boxes-00000-of-00004.parquet ...    one row per TFRecord record
+    boxes-a-00000-of-00004.parquet ...  one row per TFRecord record (generation a or b,
+                                        see :mod:`.cache_output`)
 
 Parquet columns (readable with any Parquet tool): ``file_index`` (int32, into the
 manifest's ``inputs.files`` that were read), ``source_file`` (the path), ``record``
 (int64, 0-based record number in the file), ``image_key``, ``image_height``,
-``image_width`` (int32 pixels, completed from the image header where the record
-had none), and the record's raw lists: ``ymin``, ``xmin``, ``ymax``, ``xmax``
-(float32, normalized), ``class_label`` (int64), ``class_text`` (string),
+``image_width`` (int64 pixels as stored, completed from the image header where the
+record had none; sizes TFOD cannot decode are refused on read, as the records'
+are), and the record's raw lists: ``ymin``, ``xmin``, ``ymax``, ``xmax`` (float32,
+normalized), ``class_label`` (int64), ``class_text`` (string),
 ``difficult``, ``group_of``, ``is_crowd`` (bool).
 
 What is decided when extracting and what when reading. Only what needs the
@@ -23,6 +25,12 @@ inverted and difficult boxes; ``skip_bad``) is applied when the cache is read,
 by the same code the TFRecord reader runs, so a cache read gives the same
 ``BoxSet`` as the records with any of those options. ``compression`` and
 ``verify_sizes`` must match the extraction (else :class:`InputError`).
+
+Integrity. The manifest is validated as a whole (:mod:`.cache_manifest`); a shard
+is read only when its bytes have the SHA-256 the manifest lists, its Parquet pages
+pass their CRCs (written with every shard), its rows are the manifest's count,
+its ``source_file`` column names the manifest's input files, and no record appears
+twice: a cache can only be read when its shards add up to its manifest.
 """
 
 from __future__ import annotations
@@ -34,17 +42,15 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, UsageError
+from ..errors import InputError, UsageError, option
+from .cache_manifest import SHARD_PREFIX, read_files, validate_manifest
 from .fileio import exists, is_dir, is_remote, join, one_line, read_bytes
 from .labelmap import LabelMap
 from .progress import Progress
 from .raw import RawBoxes, Skips
-from .rows import LIST_DTYPES, RecordRows, concat_rows, rows_to_raw
+from .tfrecord.rows import LIST_DTYPES, RecordRows, concat_rows, rows_to_raw
 
 MANIFEST = "manifest.json"
-FORMAT = "tfod-anchors box cache"
-FORMAT_VERSION = 1
-SHARD_PREFIX = "boxes"
 #: Remote inputs are checked for changes only up to this many files (one stat each).
 MAX_REMOTE_STATS = 64
 _INFO_COLUMNS = ("file_index", "source_file", "record", "image_key", "image_height",
@@ -69,20 +75,25 @@ def is_cache(spec: str) -> bool:
 
 
 def looks_incomplete(spec: str) -> bool:
-    """A directory with cache shards but no manifest (an unfinished extraction)."""
+    """A directory with cache shards, Beam temporaries or a manifest temporary but no
+    manifest (an unfinished extraction)."""
     if not is_dir(spec) or exists(join(spec, MANIFEST)):
         return False
+    import glob
+
     from .fileio import glob_files
 
-    return bool(glob_files(join(spec, f"{SHARD_PREFIX}-*.parquet")))
+    find = glob_files if is_remote(spec) else glob.glob
+    return any(find(join(spec, pattern)) for pattern in (
+        f"{SHARD_PREFIX}-*.parquet", "beam-temp-*", f"{MANIFEST}.tmp*"))
 
 
 def arrow_schema(pa: Any) -> Any:
     """The Parquet schema of a cache shard."""
     text = pa.dictionary(pa.int32(), pa.string())
     fields = [("file_index", pa.int32()), ("source_file", text), ("record", pa.int64()),
-              ("image_key", pa.string()), ("image_height", pa.int32()),
-              ("image_width", pa.int32())]
+              ("image_key", pa.string()), ("image_height", pa.int64()),
+              ("image_width", pa.int64())]
     types = {np.float32: pa.float32(), np.int64: pa.int64(), np.int32: text,
              np.bool_: pa.bool_()}
     fields += [(name, pa.list_(types[dtype])) for name, dtype in LIST_DTYPES.items()]
@@ -100,8 +111,8 @@ def rows_to_table(rows: RecordRows, files: list[str]) -> Any:
                                                       names),
         "record": pa.array(rows.record, pa.int64()),
         "image_key": pa.array(rows.image_key.tolist(), pa.string()),
-        "image_height": pa.array(rows.image_height, pa.int32()),
-        "image_width": pa.array(rows.image_width, pa.int32()),
+        "image_height": pa.array(rows.image_height, pa.int64()),
+        "image_width": pa.array(rows.image_width, pa.int64()),
     }
     for name in LIST_DTYPES:
         values = rows.values[name]
@@ -145,26 +156,19 @@ def table_to_rows(table: Any) -> RecordRows:
         file_index=np.asarray(table.column("file_index").to_numpy(), np.int32),
         record=np.asarray(table.column("record").to_numpy(), np.int64),
         image_key=table.column("image_key").to_numpy(zero_copy_only=False).astype(object),
-        image_height=np.asarray(table.column("image_height").to_numpy(), np.int32),
-        image_width=np.asarray(table.column("image_width").to_numpy(), np.int32),
+        image_height=np.asarray(table.column("image_height").to_numpy(), np.int64),
+        image_width=np.asarray(table.column("image_width").to_numpy(), np.int64),
         values=values, splits=splits, texts=texts)
 
 
 def load_manifest(spec: str) -> dict[str, Any]:
-    """The manifest of the cache at ``spec``, checked for format and version."""
+    """The manifest of the cache at ``spec``, validated (:func:`.validate_manifest`)."""
     path = join(spec, MANIFEST)
     try:
         manifest = json.loads(read_bytes(path).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise InputError(f"not a box cache manifest: {one_line(err)}", path=path) from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise InputError(f"not a box cache manifest (no \"format\": \"{FORMAT}\")", path=path)
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise InputError(f"box cache format version {manifest.get('format_version')!r} (written "
-                         f"by tfod-anchors {manifest.get('tool_version')}) is not readable "
-                         f"by this version (reads {FORMAT_VERSION}); run extract again",
-                         path=path)
-    return manifest
+    return validate_manifest(path, manifest)
 
 
 def file_stamp(path: str) -> dict[str, Any]:
@@ -221,40 +225,109 @@ def _check_options(spec: str, manifest: dict[str, Any], verify_sizes: bool,
     recorded = bool(options.get("verify_sizes", False))
     if recorded != bool(verify_sizes):
         flag = "with" if recorded else "without"
-        raise InputError(f"box cache was extracted {flag} --verify-sizes (image sizes from "
-                         f"{'every image header' if recorded else 'the records'}); read it "
-                         f"{flag} --verify-sizes, or run extract again", path=spec)
+        raise InputError(f"box cache was extracted {flag} {option('verify_sizes')} (image "
+                         f"sizes from {'every image header' if recorded else 'the records'}); "
+                         f"read it {flag} {option('verify_sizes')}, or run extract again",
+                         path=spec)
     wanted = (compression or "auto").lower()
     stored = str(options.get("compression", "auto")).lower()
     if wanted != stored:
-        raise InputError(f"box cache was extracted with --compression {stored}, not {wanted}; "
-                         "pass the same --compression or run extract again", path=spec)
+        raise InputError(f"box cache was extracted with {option('compression')} {stored}, not "
+                         f"{wanted}; pass the same {option('compression')} or run extract "
+                         "again", path=spec)
+
+
+def shard_bytes(path: str) -> bytes:
+    """The bytes of one shard file (local or remote)."""
+    if is_remote(path):
+        import tensorflow as tf
+
+        with tf.io.gfile.GFile(path, "rb") as f:
+            return f.read()
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _read_shard(spec: str, shard: dict[str, Any], columns: list[str],
+                files: list[str]) -> RecordRows:
+    """One shard, checked against its manifest entry: SHA-256 of its bytes, Parquet
+    page CRCs, row count, and ``source_file`` naming ``files[file_index]``."""
+    import hashlib
+
+    import pyarrow as pa
+
+    _, pq = pyarrow_modules()
+    path = join(spec, shard["path"])
+    try:
+        data = shard_bytes(path)
+    except Exception as err:  # noqa: BLE001 - missing, unreadable...
+        raise InputError(f"cannot read box cache shard: {one_line(err)}; run extract "
+                         "again", path=path) from None
+    if len(data) != shard["bytes"] or hashlib.sha256(data).hexdigest() != shard["sha256"]:
+        raise InputError(f"box cache shard is not the one the manifest lists ({len(data)} "
+                         f"bytes, SHA-256 differs); run extract again", path=path)
+    try:
+        table = pq.read_table(pa.BufferReader(data), columns=columns,
+                              page_checksum_verification=True)
+    except Exception as err:  # noqa: BLE001 - damaged Parquet, wrong schema...
+        raise InputError(f"cannot read box cache shard: {one_line(err)}; run extract "
+                         "again", path=path) from None
+    if table.num_rows != shard["rows"]:
+        raise InputError(f"box cache shard has {table.num_rows} rows, the manifest says "
+                         f"{shard['rows']}; run extract again", path=path)
+    try:
+        _check_sources(table, files, path)
+        return table_to_rows(table.drop_columns(["source_file"]))
+    except InputError:
+        raise
+    except Exception as err:  # noqa: BLE001 - columns of other types or shapes
+        raise InputError(f"box cache shard is damaged ({type(err).__name__}: "
+                         f"{one_line(err)[:120]}); run extract again", path=path) from None
+
+
+def _check_sources(table: Any, files: list[str], path: str) -> None:
+    """Every row's ``source_file`` is the manifest's file at its ``file_index``
+    (compared through the dictionary codes: no string per row)."""
+    index = np.asarray(table.column("file_index").to_numpy(), np.int64)
+    if index.size and (index.min() < 0 or index.max() >= len(files)):
+        raise InputError("box cache shard points past the manifest's input files; run "
+                         "extract again", path=path)
+    column = table.column("source_file").combine_chunks()
+    if not index.size:
+        return
+    position = {name: i for i, name in enumerate(files)}
+    names = column.dictionary.to_pylist()
+    code_to_file = np.array([position.get(n, -1) for n in names], dtype=np.int64)
+    given = code_to_file[np.asarray(column.indices.to_numpy(zero_copy_only=False), np.int64)]
+    wrong = np.flatnonzero(given != index)
+    if wrong.size:
+        row = int(wrong[0])
+        code = int(column.indices[row].as_py())
+        raise InputError(f"box cache shard row {row} comes from {names[code]}, not from the "
+                         f"manifest's {files[int(index[row])]}; run extract again", path=path)
 
 
 def read_cache_rows(spec: str, manifest: dict[str, Any], *, text: bool = True) -> RecordRows:
-    """All rows of a cache (``class_text`` only when ``text``), file/record order."""
-    _, pq = pyarrow_modules()
-    columns = list(_INFO_COLUMNS[:1]) + list(_INFO_COLUMNS[2:]) + [
-        n for n in LIST_DTYPES if text or n != "class_text"]
-    parts = []
-    for shard in manifest.get("shards", []):
-        path = join(spec, shard["path"])
-        try:
-            if is_remote(path):
-                import tensorflow as tf
+    """All rows of a cache (``class_text`` only when ``text``), file/record order.
 
-                with tf.io.gfile.GFile(path, "rb") as f:
-                    table = pq.read_table(f, columns=columns)
-            else:
-                table = pq.read_table(path, columns=columns)
-        except Exception as err:  # noqa: BLE001 - missing shard, damaged Parquet...
-            raise InputError(f"cannot read box cache shard: {one_line(err)}; run extract "
-                             "again", path=path) from None
-        if table.num_rows != int(shard.get("rows", table.num_rows)):
-            raise InputError(f"box cache shard has {table.num_rows} rows, the manifest says "
-                             f"{shard.get('rows')}; run extract again", path=path)
-        parts.append(table_to_rows(table))
-    return concat_rows(parts).sorted()
+    Raises:
+        InputError: a shard missing, damaged or not the manifest's; shards holding a
+            record twice or other box entries than the manifest counts.
+    """
+    columns = list(_INFO_COLUMNS[:2]) + list(_INFO_COLUMNS[2:]) + [
+        n for n in LIST_DTYPES if text or n != "class_text"]
+    files = read_files(manifest)
+    parts = [_read_shard(spec, shard, columns, files) for shard in manifest["shards"]]
+    rows = concat_rows(parts).sorted()
+    where = join(spec, MANIFEST)
+    key = rows.file_index.astype(np.int64) * (1 << 40) + rows.record
+    if key.size > 1 and not bool((np.diff(key) > 0).all()):
+        raise InputError("box cache shards hold a record twice; run extract again", path=where)
+    if rows.num_box_entries != manifest["counts"]["box_entries"]:
+        raise InputError(f"box cache shards hold {rows.num_box_entries} box entries, the "
+                         f"manifest counts {manifest['counts']['box_entries']}; run extract "
+                         "again", path=where)
+    return rows
 
 
 def read_cache(spec: str, *, label_map: LabelMap | None = None, verify_sizes: bool = False,
@@ -280,10 +353,10 @@ def read_cache(spec: str, *, label_map: LabelMap | None = None, verify_sizes: bo
               f"extracted ({changes[0]}{more}); run extract again for current numbers",
               file=sys.stderr)
     skips = skips if skips is not None else Skips()
-    stored = manifest.get("stored_skips", {})
-    for key, count in stored.get("counts", {}).items():
-        skips.add(key, int(count), stored.get("examples", {}).get(key))
-    files = [e["path"] for e in manifest.get("inputs", {}).get("files", []) if e.get("read")]
+    stored = manifest["stored_skips"]
+    for key, count in stored["counts"].items():
+        skips.add(key, int(count), stored["examples"].get(key))
+    files = read_files(manifest)
     rows = read_cache_rows(spec, manifest, text=label_map is not None)
     raw = rows_to_raw(rows, files, label_map, skips)
     if progress is not None:

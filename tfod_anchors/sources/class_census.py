@@ -21,11 +21,11 @@ def _tfrecord_texts(specs: list[str], compression: str | None) -> Counter[str] |
     """Every ``image/object/class/text`` of local TFRecord files, counted; None when a
     file is remote or unreadable (the census is best-effort: the read itself already
     reported what it could not read)."""
-    from .example_skim import ExampleSkimmer
     from .fileio import is_remote
-    from .framing import RecordError, read_records
-    from .tfexample import TEXT_KEY
-    from .tfrecord_files import batch_size, expand_paths, inspect_files
+    from .tfrecord.example_skim import ExampleSkimmer
+    from .tfrecord.files import batch_size, expand_paths, inspect_files
+    from .tfrecord.framing import RecordError, read_records
+    from .tfrecord.tfexample import TEXT_KEY
 
     if any(is_remote(s) for s in specs):
         return None

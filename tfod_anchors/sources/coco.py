@@ -18,6 +18,7 @@ have written the records.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -59,12 +60,19 @@ def _image_size(image: dict[str, Any], path: str, image_id: Any,
     return h, w
 
 
-def read_coco(path: str, *, label_map: LabelMap | None, skips: Skips) -> RawBoxes:
-    """Read one COCO instances file.
+@dataclass
+class _Images:
+    """The usable images of a COCO file, in file order."""
 
-    Raises:
-        InputError: not JSON, or no ``images``/``annotations`` lists.
-    """
+    ids: list[Any] = field(default_factory=list)
+    heights: list[int] = field(default_factory=list)
+    widths: list[int] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    index: dict[Any, int] = field(default_factory=dict)  # id -> first position
+
+
+def _load(path: str) -> dict[str, Any]:
+    """The parsed file, checked for ``images`` and ``annotations`` lists."""
     try:
         data = json.loads(read_bytes(path))
     except (ValueError, UnicodeDecodeError) as err:
@@ -75,33 +83,35 @@ def read_coco(path: str, *, label_map: LabelMap | None, skips: Skips) -> RawBoxe
             or not isinstance(data.get("annotations"), list):
         raise InputError("not a COCO instances file: it needs 'images' and 'annotations' lists",
                          path=path)
-    cats = data.get("categories")
-    categories = {_key(c.get("id")): str(c.get("name", "")) for c in
-                  (cats if isinstance(cats, list) else []) if isinstance(c, dict)}
+    return data
 
-    image_ids: list[Any] = []
-    heights: list[int] = []
-    widths: list[int] = []
-    keys: list[str] = []
-    index: dict[Any, int] = {}
+
+def _images(data: dict[str, Any], path: str, skips: Skips) -> _Images:
+    """Images with a usable size (the others counted in ``skips``)."""
+    found = _Images()
     for i, image in enumerate(data["images"]):
         image = image if isinstance(image, dict) else {}
         image_id = _key(image.get("id", i))
         size = _image_size(image, path, image_id, skips)
         if size is None:
             continue
-        ih, iw = size
-        index.setdefault(image_id, len(image_ids))
-        image_ids.append(image_id)
-        heights.append(ih)
-        widths.append(iw)
-        keys.append(str(image.get("file_name") or image_id))
+        found.index.setdefault(image_id, len(found.ids))
+        found.ids.append(image_id)
+        found.heights.append(size[0])
+        found.widths.append(size[1])
+        found.keys.append(str(image.get("file_name") or image_id))
+    return found
 
-    rows: list[tuple[int, int, float, float, float, float, Any, bool]] = []
+
+def _annotations(data: dict[str, Any], images: _Images, path: str,
+                 skips: Skips) -> list[tuple[Any, ...]]:
+    """``(image position, order, x, y, w, h, category, iscrowd)`` per usable annotation,
+    sorted by image then file order (orphans and bbox-less ones counted)."""
+    rows: list[tuple[Any, ...]] = []
     orphans = 0
     for order, ann in enumerate(data["annotations"]):
         ann = ann if isinstance(ann, dict) else {}
-        at = index.get(_key(ann.get("image_id")))
+        at = images.index.get(_key(ann.get("image_id")))
         if at is None:
             orphans += 1
             continue
@@ -110,32 +120,37 @@ def read_coco(path: str, *, label_map: LabelMap | None, skips: Skips) -> RawBoxe
             if len(bbox) != 4:
                 raise ValueError("bbox needs 4 numbers")
         except (KeyError, TypeError, ValueError, OverflowError):
-            skips.add("malformed_records", 1, f"{path} (image id {image_ids[at]}): annotation "
+            skips.add("malformed_records", 1, f"{path} (image id {images.ids[at]}): annotation "
                                               f"{_key(ann.get('id', order))} has no numeric "
                                               "[x, y, w, h] bbox")
             continue
         rows.append((at, order, *bbox, _key(ann.get("category_id")), bool(ann.get("iscrowd"))))
     skips.add("orphan_annotations", orphans, path if orphans else None)
-
     rows.sort(key=lambda r: (r[0], r[1]))
-    img = np.array([r[0] for r in rows], dtype=np.int64)
-    xywh = np.array([r[2:6] for r in rows], dtype=np.float64).reshape(-1, 4)
+    return rows
+
+
+def _converter_keeps(xywh: np.ndarray, img: np.ndarray, images: _Images, path: str,
+                     skips: Skips) -> np.ndarray:
+    """bool ``[N]``: boxes ``create_coco_tf_record`` keeps (zero-size and out-of-image
+    ones counted); ``xywh`` float64 ``[N, 4]`` pixels, ``img`` int ``[N]`` image positions."""
     x, y, w, h = xywh.T
-    image_h = np.asarray(heights, dtype=np.float64)[img]
-    image_w = np.asarray(widths, dtype=np.float64)[img]
+    image_h = np.asarray(images.heights, dtype=np.float64)[img]
+    image_w = np.asarray(images.widths, dtype=np.float64)[img]
     with np.errstate(invalid="ignore", over="ignore"):
         zero = (w <= 0) | (h <= 0)
         outside = ~zero & ((x + w > image_w) | (y + h > image_h))
     for mask, key in ((zero, "zero_size_boxes"), (outside, "out_of_image_boxes")):
         if mask.any():
             first = int(np.flatnonzero(mask)[0])
-            skips.add(key, int(mask.sum()), f"{path} (image id {image_ids[img[first]]}): bbox "
+            skips.add(key, int(mask.sum()), f"{path} (image id {images.ids[img[first]]}): bbox "
                                             f"{[float(v) for v in xywh[first]]}")
-    keep = ~(zero | outside)
-    with np.errstate(invalid="ignore", over="ignore"):  # non-finite: counted by the filters
-        boxes = np.stack([y / image_h, x / image_w, (y + h) / image_h, (x + w) / image_w],
-                         axis=1)[keep].astype(np.float32)
-    cats = [r[6] for r, k in zip(rows, keep) if k]
+    return ~(zero | outside)
+
+
+def _labels(cats: list[Any], categories: dict[Any, str],
+            label_map: LabelMap | None) -> np.ndarray:
+    """int32 class ids: ``category_id`` itself, or its name looked up in ``label_map``."""
     if label_map is None:
         label = np.array([c if isinstance(c, int) and not isinstance(c, bool)
                           and UNKNOWN <= c <= LABEL_MAX else UNKNOWN
@@ -144,19 +159,43 @@ def read_coco(path: str, *, label_map: LabelMap | None, skips: Skips) -> RawBoxe
         names = [categories.get(c) for c in cats]
         label = label_map.lookup_many([n if n is not None else "" for n in names])
         label[[i for i, n in enumerate(names) if n is None]] = UNKNOWN  # no such category
-    crowd = np.array([r[7] for r, k in zip(rows, keep) if k], dtype=bool)
+    return np.clip(label, UNKNOWN, LABEL_MAX).astype(np.int32)
+
+
+def read_coco(path: str, *, label_map: LabelMap | None, skips: Skips) -> RawBoxes:
+    """Read one COCO instances file.
+
+    Raises:
+        InputError: not JSON, or no ``images``/``annotations`` lists.
+    """
+    data = _load(path)
+    cats = data.get("categories")
+    categories = {_key(c.get("id")): str(c.get("name", "")) for c in
+                  (cats if isinstance(cats, list) else []) if isinstance(c, dict)}
+    images = _images(data, path, skips)
+    rows = _annotations(data, images, path, skips)
+    img = np.array([r[0] for r in rows], dtype=np.int64)
+    xywh = np.array([r[2:6] for r in rows], dtype=np.float64).reshape(-1, 4)
+    keep = _converter_keeps(xywh, img, images, path, skips)
+    x, y, w, h = xywh.T
+    image_h = np.asarray(images.heights, dtype=np.float64)[img]
+    image_w = np.asarray(images.widths, dtype=np.float64)[img]
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite: counted by the filters
+        boxes = np.stack([y / image_h, x / image_w, (y + h) / image_h, (x + w) / image_w],
+                         axis=1)[keep].astype(np.float32)
     n = int(keep.sum())
     return RawBoxes(
-        image_height=np.asarray(heights, dtype=np.int32),
-        image_width=np.asarray(widths, dtype=np.int32),
-        image_key=np.array(keys, dtype=object),
-        image_file=np.zeros(len(image_ids), dtype=np.int32),
+        image_height=np.asarray(images.heights, dtype=np.int32),
+        image_width=np.asarray(images.widths, dtype=np.int32),
+        image_key=np.array(images.keys, dtype=object),
+        image_file=np.zeros(len(images.ids), dtype=np.int32),
         image_record=np.array([i if isinstance(i, int) and not isinstance(i, bool)
-                               and 0 <= i <= _INT64_MAX else -1 for i in image_ids],
+                               and 0 <= i <= _INT64_MAX else -1 for i in images.ids],
                               dtype=np.int64),
         box_image=img[keep].astype(np.int32),
         boxes=boxes.reshape(-1, 4),
-        label=np.clip(label, UNKNOWN, LABEL_MAX).astype(np.int32),
-        difficult=np.zeros(n, dtype=bool), group_of=np.zeros(n, dtype=bool), is_crowd=crowd,
+        label=_labels([r[6] for r, k in zip(rows, keep) if k], categories, label_map),
+        difficult=np.zeros(n, dtype=bool), group_of=np.zeros(n, dtype=bool),
+        is_crowd=np.array([r[7] for r, k in zip(rows, keep) if k], dtype=bool),
         files=[path], units=["image id"],
     )

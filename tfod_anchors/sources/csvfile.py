@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -93,12 +94,17 @@ def _rows(reader: Any, path: str, skips: Skips) -> Iterator[tuple[int, list[str]
         yield reader.line_num, row
 
 
-def read_csv(path: str, *, skips: Skips) -> NamedRaw:
-    """Read one CSV table of boxes.
+@dataclass
+class _Table:
+    """The box rows of a CSV, per image the line of its first row and its stored size."""
 
-    Raises:
-        InputError: unreadable, no usable header, or coordinates that look normalized.
-    """
+    rows: list[tuple[str, list[float], str, bool]] = field(default_factory=list)
+    first_line: dict[str, int] = field(default_factory=dict)
+    sized: dict[str, tuple[int | None, int | None] | None] = field(default_factory=dict)
+
+
+def _open_table(path: str) -> tuple[list[str], Any]:
+    """The header and a ``csv.reader`` positioned after it."""
     try:
         text = read_bytes(path).decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -110,10 +116,12 @@ def read_csv(path: str, *, skips: Skips) -> NamedRaw:
         raise InputError(f"unreadable CSV header: {err}", path=path) from None
     if not header:
         raise InputError("empty CSV file", path=path)
-    col = _columns(header, path)
-    first_line: dict[str, int] = {}
-    sized: dict[str, tuple[int | None, int | None] | None] = {}
-    rows: list[tuple[str, list[float], str, bool]] = []
+    return header, reader
+
+
+def _table(reader: Any, col: dict[str, int], path: str, skips: Skips) -> _Table:
+    """Every usable box row (unusable ones counted as malformed)."""
+    table = _Table()
     for line, row in _rows(reader, path, skips):
         if not row or all(not cell.strip() for cell in row):
             continue
@@ -130,39 +138,53 @@ def read_csv(path: str, *, skips: Skips) -> NamedRaw:
             skips.add("malformed_records", 1, f"{path} (line {line}): not a box row "
                                               f"({','.join(row)[:80]})")
             continue
-        if image not in first_line:
-            first_line[image] = line
-            sized[image] = size
-        rows.append((image, values, name, diff))
+        if image not in table.first_line:
+            table.first_line[image] = line
+            table.sized[image] = size
+        table.rows.append((image, values, name, diff))
+    return table
 
-    images = list(first_line)
-    heights: list[int] = []
-    widths: list[int] = []
-    keep_image: dict[str, int] = {}
-    for image in images:
-        stored = sized[image]
-        where = f"{path} (line {first_line[image]})"
+
+def _image_sizes(table: _Table, path: str, skips: Skips) -> dict[str, tuple[int, int]]:
+    """Image -> ``(height, width)`` for the images with a usable size (stored, else from
+    the image file's header), in first-appearance order; the others counted."""
+    sizes: dict[str, tuple[int, int]] = {}
+    for image, line in table.first_line.items():
+        stored = table.sized[image]
+        where = f"{path} (line {line})"
         sh, sw = stored if stored is not None else (None, None)
         if sh is not None and sw is not None and size_too_large(sh, sw):
             skips.add("malformed_records", 1, f"{where}: {oversize_message(sh, sw)}")
             continue
         if sh is not None and sw is not None and sh > 0 and sw > 0:
-            size = (sh, sw)
-        else:
-            from_file = file_image_size(_image_path(path, image))
-            if from_file is None:
-                negative = (sh is not None and sh < 0) or (sw is not None and sw < 0)
-                what = "negative width/height" if negative else "no width/height"
-                skips.add("missing_image_size", 1, f"{where}: {what} and no readable image "
-                                                   f"{image[:80]!r}")
-                continue
-            skips.add("size_from_header", 1, where)
-            size = from_file
-        keep_image[image] = len(heights)
-        heights.append(size[0])
-        widths.append(size[1])
+            sizes[image] = (sh, sw)
+            continue
+        from_file = file_image_size(_image_path(path, image))
+        if from_file is None:
+            negative = (sh is not None and sh < 0) or (sw is not None and sw < 0)
+            what = "negative width/height" if negative else "no width/height"
+            skips.add("missing_image_size", 1, f"{where}: {what} and no readable image "
+                                               f"{image[:80]!r}")
+            continue
+        skips.add("size_from_header", 1, where)
+        sizes[image] = from_file
+    return sizes
 
-    kept = [(keep_image[r[0]], r) for r in rows if r[0] in keep_image]
+
+def read_csv(path: str, *, skips: Skips) -> NamedRaw:
+    """Read one CSV table of boxes.
+
+    Raises:
+        InputError: unreadable, no usable header, or coordinates that look normalized.
+    """
+    header, reader = _open_table(path)
+    col = _columns(header, path)
+    table = _table(reader, col, path, skips)
+    sizes = _image_sizes(table, path, skips)
+    position = {image: i for i, image in enumerate(sizes)}
+    heights = [h for h, _ in sizes.values()]
+    widths = [w for _, w in sizes.values()]
+    kept = [(position[r[0]], r) for r in table.rows if r[0] in position]
     kept.sort(key=lambda item: item[0])  # stable: rows of an image keep their order
     img = np.array([k for k, _ in kept], dtype=np.int64)
     pixels = np.array([r[1] for _, r in kept], dtype=np.float64).reshape(-1, 4)
@@ -176,15 +198,20 @@ def read_csv(path: str, *, skips: Skips) -> NamedRaw:
         boxes = (pixels / np.stack([h, w, h, w], axis=1)).astype(np.float32)
     codes, vocabulary = names_to_codes([r[2] for _, r in kept])
     n = len(kept)
-    kept_images = [image for image in images if image in keep_image]
     raw = RawBoxes(
         image_height=np.asarray(heights, dtype=np.int32),
         image_width=np.asarray(widths, dtype=np.int32),
-        image_key=np.array(kept_images, dtype=object).reshape(-1),
+        image_key=np.array(list(sizes), dtype=object).reshape(-1),
         image_file=np.zeros(len(heights), dtype=np.int32),
-        image_record=np.array([first_line[i] for i in kept_images], dtype=np.int64),
+        image_record=np.array([table.first_line[i] for i in sizes], dtype=np.int64),
         box_image=img.astype(np.int32), boxes=boxes, label=codes,
         difficult=np.array([r[3] for _, r in kept], dtype=bool),
         group_of=np.zeros(n, dtype=bool), is_crowd=np.zeros(n, dtype=bool),
-        files=[path], units=["line"])
+        files=[path], units=["line"], pixel_columns=[_coordinate_names(header, col)])
     return NamedRaw(raw, vocabulary)
+
+
+def _coordinate_names(header: list[str], col: dict[str, int]) -> dict[str, str]:
+    """Coordinate role -> the CSV's own column name, in the CSV's column order."""
+    roles = sorted(("xmin", "ymin", "xmax", "ymax"), key=lambda role: col[role])
+    return {role: header[col[role]].strip() for role in roles}

@@ -31,7 +31,7 @@ import re
 import numpy as np
 
 from ..boxes import BoxSet
-from ..errors import InputError
+from ..errors import InputError, option
 from .raw import RawBoxes, Skips
 
 NORMALIZED_LIMIT = 1.1
@@ -57,11 +57,21 @@ def _fmt_box(box: np.ndarray) -> str:
 
 
 def _box_where(raw: RawBoxes, i: int) -> str:
-    """Where box ``i`` is: its image's file and record, and its index in that record."""
+    """Where box ``i`` is: its image's file and record, and its index in that record;
+    its coordinates as the source has them (a pixel table's own columns and pixels,
+    else TFOD's normalized ``[ymin, xmin, ymax, xmax]``)."""
     image = int(raw.box_image[i])
     position = i - int(np.searchsorted(raw.box_image, image, side="left"))
-    return (f"{raw.where(image)} box {position}: "
-            f"[ymin, xmin, ymax, xmax] = {_fmt_box(raw.boxes[i])}")
+    columns = raw.columns_of(int(raw.image_file[image]))
+    if columns is None:
+        return (f"{raw.where(image)} box {position}: "
+                f"[ymin, xmin, ymax, xmax] = {_fmt_box(raw.boxes[i])}")
+    height, width = float(raw.image_height[image]), float(raw.image_width[image])
+    ymin, xmin, ymax, xmax = (float(v) for v in raw.boxes[i])
+    pixels = {"xmin": xmin * width, "ymin": ymin * height, "xmax": xmax * width,
+              "ymax": ymax * height}
+    quoted = ", ".join(f"{name} = {pixels[role]:.6g}" for role, name in columns.items())
+    return f"{raw.where(image)} box {position}: {quoted} (pixels)"
 
 
 def _first(mask: np.ndarray | np.bool_) -> int:
@@ -93,8 +103,9 @@ def raise_if_fatal(skips: Skips, skip_bad: bool) -> None:
             where = skips.first.get(key)
             first = f"; first: {where}" if where else ""
             path, record = first_location(where)
-            raise InputError(f"{count} {meaning}{first} (skip and count them with --skip-bad, "
-                             "skip_bad=True)", path=path, record=record, located_in_message=True)
+            raise InputError(f"{count} {meaning}{first} (skip and count them with "
+                             f"{option('skip_bad')})", path=path, record=record,
+                             located_in_message=True)
 
 
 def apply_tfod_filters(raw: RawBoxes, skips: Skips, *, max_number_of_boxes: int | None = None,
@@ -109,42 +120,49 @@ def apply_tfod_filters(raw: RawBoxes, skips: Skips, *, max_number_of_boxes: int 
     Returns:
         A :class:`BoxSet` (its ``skipped``/``skip_examples`` are ``skips``'s).
     """
-    box_image = raw.box_image
-    boxes = raw.boxes
+    bad_image = _not_normalized_images(raw, skips)
+    keep = _dropped_boxes(raw, ~bad_image[raw.box_image], skips, drop_difficult)
+    _count_unmatchable(raw, keep, skips)
+    if max_number_of_boxes is not None:
+        _truncate(raw, keep, max_number_of_boxes, skips)
+    return _kept(raw, keep, bad_image, skips)
 
-    infinite = np.isinf(boxes).any(axis=1)
+
+def _not_normalized_images(raw: RawBoxes, skips: Skips) -> np.ndarray:
+    """Step 2: bool ``[M]`` images with a finite coordinate > 1.1 (counted)."""
+    boxes = raw.boxes
     with np.errstate(invalid="ignore"):
-        too_big = (boxes > NORMALIZED_LIMIT).any(axis=1) & ~infinite
+        too_big = (boxes > NORMALIZED_LIMIT).any(axis=1) & ~np.isinf(boxes).any(axis=1)
     bad_image = np.zeros(raw.num_images, dtype=bool)
     if too_big.any():
-        bad_image[box_image[too_big]] = True
+        bad_image[raw.box_image[too_big]] = True
         skips.add("not_normalized_records", int(bad_image.sum()), _box_where(raw, _first(too_big)))
-    keep = ~bad_image[box_image]
-    infinite &= keep
-    if infinite.any():
-        skips.add("infinite_boxes", int(infinite.sum()), _box_where(raw, _first(infinite)))
-    keep &= ~infinite
+    return bad_image
 
-    nan = np.isnan(boxes).any(axis=1) & keep
-    skips.add("nan_boxes", int(nan.sum()), _box_where(raw, _first(nan))
-              if nan.any() else None)
-    keep &= ~nan
 
-    unknown = (raw.label < 0) & keep
-    if unknown.any():
-        skips.add("unknown_class_boxes", int(unknown.sum()), _box_where(raw, _first(unknown)))
-    keep &= ~unknown
-
+def _dropped_boxes(raw: RawBoxes, keep: np.ndarray, skips: Skips,
+                   drop_difficult: bool) -> np.ndarray:
+    """Steps 1 and 3-6 in order, each on the boxes the earlier ones kept: bool ``[N]``
+    boxes kept (``keep``, the boxes of usable images, is updated in place)."""
+    boxes = raw.boxes
+    steps = [("infinite_boxes", np.isinf(boxes).any(axis=1)),
+             ("nan_boxes", np.isnan(boxes).any(axis=1)),
+             ("unknown_class_boxes", raw.label < 0)]
     if drop_difficult:
-        difficult = raw.difficult & keep
-        skips.add("difficult_boxes", int(difficult.sum()))
-        keep &= ~difficult
+        steps.append(("difficult_boxes", raw.difficult))
+    steps.append(("inverted_boxes", (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])))
+    for key, dropped in steps:
+        dropped = dropped & keep
+        if dropped.any():
+            example = None if key == "difficult_boxes" else _box_where(raw, _first(dropped))
+            skips.add(key, int(dropped.sum()), example)
+        keep &= ~dropped
+    return keep
 
-    inverted = ((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])) & keep
-    if inverted.any():
-        skips.add("inverted_boxes", int(inverted.sum()), _box_where(raw, _first(inverted)))
-    keep &= ~inverted
 
+def _count_unmatchable(raw: RawBoxes, keep: np.ndarray, skips: Skips) -> None:
+    """Kept boxes no anchor can match: zero area, or entirely outside the image."""
+    boxes = raw.boxes
     with np.errstate(invalid="ignore"):
         zero = ((boxes[:, 2] == boxes[:, 0]) | (boxes[:, 3] == boxes[:, 1])) & keep
         outside = ((boxes[:, 0] >= 1) | (boxes[:, 2] <= 0) | (boxes[:, 1] >= 1)
@@ -153,15 +171,20 @@ def apply_tfod_filters(raw: RawBoxes, skips: Skips, *, max_number_of_boxes: int 
         if mask.any():
             skips.add(key, int(mask.sum()), _box_where(raw, _first(mask)))
 
-    if max_number_of_boxes is not None:
-        kept_idx = np.flatnonzero(keep)
-        kept_image = box_image[kept_idx]
-        starts = np.searchsorted(kept_image, kept_image, side="left")
-        over = kept_idx[np.arange(kept_idx.size) - starts >= max_number_of_boxes]
-        if over.size:
-            skips.add("boxes_over_max", int(over.size), _box_where(raw, int(over[0])))
-            keep[over] = False
 
+def _truncate(raw: RawBoxes, keep: np.ndarray, max_number_of_boxes: int, skips: Skips) -> None:
+    """Step 7: each image keeps its first ``max_number_of_boxes`` kept boxes (in place)."""
+    kept_idx = np.flatnonzero(keep)
+    kept_image = raw.box_image[kept_idx]
+    starts = np.searchsorted(kept_image, kept_image, side="left")
+    over = kept_idx[np.arange(kept_idx.size) - starts >= max_number_of_boxes]
+    if over.size:
+        skips.add("boxes_over_max", int(over.size), _box_where(raw, int(over[0])))
+        keep[over] = False
+
+
+def _kept(raw: RawBoxes, keep: np.ndarray, bad_image: np.ndarray, skips: Skips) -> BoxSet:
+    """The :class:`BoxSet` of the kept boxes and usable images (empty ones counted)."""
     if bad_image.any():
         images = np.flatnonzero(~bad_image)
         new_index = np.full(raw.num_images, -1, dtype=np.int32)
@@ -169,7 +192,7 @@ def apply_tfod_filters(raw: RawBoxes, skips: Skips, *, max_number_of_boxes: int 
     else:
         images, new_index = slice(None), None  # type: ignore[assignment]  # no re-index
     kept = slice(None) if keep.all() else np.flatnonzero(keep)
-    out_box_image = box_image[kept]
+    out_box_image = raw.box_image[kept]
     if new_index is not None:
         out_box_image = new_index[out_box_image]
     image_height = raw.image_height[images]
@@ -185,7 +208,7 @@ def apply_tfod_filters(raw: RawBoxes, skips: Skips, *, max_number_of_boxes: int 
         image_width=raw.image_width[images].astype(np.int32, copy=False),
         image_key=raw.image_key[images],
         box_image=out_box_image.astype(np.int32, copy=False),
-        boxes=np.ascontiguousarray(boxes[kept], dtype=np.float32),
+        boxes=np.ascontiguousarray(raw.boxes[kept], dtype=np.float32),
         label=raw.label[kept].astype(np.int32, copy=False),
         difficult=raw.difficult[kept].astype(bool, copy=False),
         group_of=raw.group_of[kept].astype(bool, copy=False),

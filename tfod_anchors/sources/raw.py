@@ -69,6 +69,10 @@ class RawBoxes:
         label: int32 ``[N]`` class id; negative = not recognised (TFOD drops it).
         difficult, group_of, is_crowd: bool ``[N]``.
         files: source file paths; ``units[i]`` names what a record of file ``i`` is.
+        pixel_columns: per file, the names of a pixel table's coordinate columns
+            (``xmin, ymin, xmax, ymax`` roles -> the file's own header names, in its
+            column order), ``None`` (or missing) for normalized sources; messages
+            quote such a box in those columns and pixels.
     """
 
     image_height: np.ndarray
@@ -84,6 +88,7 @@ class RawBoxes:
     is_crowd: np.ndarray
     files: list[str] = field(default_factory=list)
     units: list[str] = field(default_factory=list)
+    pixel_columns: list[dict[str, str] | None] = field(default_factory=list)
 
     @property
     def num_images(self) -> int:
@@ -100,6 +105,10 @@ class RawBoxes:
         if record < 0:
             return path
         return f"{path} ({self.units[int(self.image_file[image])]} {record})"
+
+    def columns_of(self, file_index: int) -> dict[str, str] | None:
+        """:attr:`pixel_columns` of one file (``None`` when it has none)."""
+        return self.pixel_columns[file_index] if file_index < len(self.pixel_columns) else None
 
     @staticmethod
     def empty(files: list[str] | None = None, units: list[str] | None = None) -> RawBoxes:
@@ -141,6 +150,7 @@ def concat_raw(parts: list[RawBoxes]) -> RawBoxes:
         is_crowd=cat("is_crowd", bool),
         files=[f for p in parts for f in p.files],
         units=[u for p in parts for u in p.units],
+        pixel_columns=[p.columns_of(i) for p in parts for i in range(len(p.files))],
     )
 
 

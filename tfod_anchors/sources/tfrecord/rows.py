@@ -20,9 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from .labelmap import LabelMap
-from .progress import Progress
-from .raw import RawBoxes, Skips
+from ..labelmap import LabelMap
+from ..progress import Progress
+from ..raw import RawBoxes, Skips
+from .files import FileInfo
+from .tfdata import RecordReader, read_files_with
 from .tfexample import (
     BOX_KEYS,
     FLAG_KEYS,
@@ -35,8 +37,6 @@ from .tfexample import (
     make_parse_fn,
     process_batch,
 )
-from .tfrecord import RecordReader, read_files_with
-from .tfrecord_files import FileInfo
 
 #: The list features kept per record (feature key -> short column name).
 LIST_COLUMNS = {
@@ -59,7 +59,9 @@ class RecordRows:
         record: int64 ``[M]`` 0-based record number in its file.
         image_key: object ``[M]`` str (``source_id``, else ``filename``, else
             ``"<file>#<record>"``).
-        image_height, image_width: int32 ``[M]`` image size in pixels (0 = unknown).
+        image_height, image_width: int64 ``[M]`` image size in pixels as stored (0 =
+            unknown; never cast to int32 here: sizes TFOD cannot decode are refused by
+            :func:`~.tfexample.process_batch` when the rows are read, as for records).
         values: column name -> flat values ``[sum of lengths]`` (dtypes in
             ``LIST_DTYPES``; ``class_text`` holds codes into ``texts``).
         splits: column name -> int64 ``[M + 1]`` row splits into ``values``.
@@ -97,7 +99,7 @@ class RecordRows:
 
     def reorder(self, order: np.ndarray) -> RecordRows:
         """Rows in ``order`` (int ``[M]`` permutation)."""
-        from .raw import ragged_take
+        from ..raw import ragged_take
 
         values, splits = {}, {}
         for name, s in self.splits.items():
@@ -118,7 +120,7 @@ class RecordRows:
     @staticmethod
     def empty() -> RecordRows:
         return RecordRows(np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, object),
-                          np.zeros(0, np.int32), np.zeros(0, np.int32),
+                          np.zeros(0, np.int64), np.zeros(0, np.int64),
                           {n: np.zeros(0, LIST_DTYPES[n]) for n in LIST_DTYPES},
                           {n: np.zeros(1, np.int64) for n in LIST_DTYPES}, [])
 
@@ -158,7 +160,7 @@ def rows_from_parsed(p: dict[str, np.ndarray], path: str, file_index: int,
             flat.astype(LIST_DTYPES[name], copy=False)
         splits[name] = p[key + ":splits"].astype(np.int64, copy=False)
     return RecordRows(np.full(n, file_index, np.int32), records.astype(np.int64),
-                      keys, height.astype(np.int32), width.astype(np.int32), values, splits,
+                      keys, height.astype(np.int64), width.astype(np.int64), values, splits,
                       texts)
 
 
@@ -187,8 +189,8 @@ def concat_rows(parts: list[RecordRows]) -> RecordRows:
         return np.concatenate([getattr(p, attr) for p in parts])
 
     return RecordRows(cat("file_index").astype(np.int32), cat("record").astype(np.int64),
-                      cat("image_key"), cat("image_height").astype(np.int32),
-                      cat("image_width").astype(np.int32), values, splits, list(vocabulary))
+                      cat("image_key"), cat("image_height").astype(np.int64),
+                      cat("image_width").astype(np.int64), values, splits, list(vocabulary))
 
 
 def _parsed_for(rows: RecordRows, label_map: LabelMap | None) -> dict[str, np.ndarray]:
@@ -249,22 +251,52 @@ class _RowReader(RecordReader):
         return concat_rows([rows for _, rows in chunks])
 
 
+def _native_rows(infos: list[FileInfo], verify: bool, progress: Progress,
+                 skips: Skips) -> RecordRows:
+    """Rows of local TFRecord files with the native reader (no TensorFlow)."""
+    from .example_skim import ExampleSkimmer
+    from .native import native_batches
+
+    parser = ExampleSkimmer(None, verify, keep_text=True)
+    parts = []
+    for index, columns, numbers in native_batches(infos, parser, skips):
+        rows = rows_from_parsed(columns, infos[index].path, index, numbers, verify=verify,
+                                skips=skips)
+        progress.update(int(numbers.size), rows.num_box_entries)
+        parts.append(rows)
+    return concat_rows(parts)
+
+
 def read_tfrecord_rows(infos: list[FileInfo], *, verify_sizes: bool = False,
                        skip_bad: bool = False, progress: Progress | None = None,
-                       skips: Skips | None = None) -> tuple[RecordRows, list[str]]:
-    """Read TFRecord files (``inspect_files`` output) into rows with the local
-    ``tf.data`` reader; returns the rows and the files they index (the readable
-    ones: files that are not TFRecords are counted in ``skips`` with ``skip_bad``).
+                       skips: Skips | None = None, reader: str | None = None
+                       ) -> tuple[RecordRows, list[str], str]:
+    """Read TFRecord files (``inspect_files`` output) into rows with the local reader
+    ``reader`` picks (``"auto"``/``None``, ``"tf"``, ``"native"``; see
+    :mod:`.choice`); returns the rows, the files they index (the readable
+    ones: files that are not TFRecords are counted in ``skips`` with ``skip_bad``),
+    and the reader used (``"tf"`` or ``"native"``).
 
     Raises:
-        InputError: as :func:`~.tfrecord.read_tfrecords`.
+        InputError: as :func:`~.tfdata.read_tfrecords`.
+        UsageError: a reader that cannot read these files here.
     """
-    kept: list[str] = []
+    from .choice import choose_reader
+    from .tfdata import readable_files
 
-    def make_reader(readable: list[FileInfo], meter: Progress) -> _RowReader:
-        kept.extend(i.path for i in readable)
-        return _RowReader(readable, verify_sizes, meter)
+    skips = skips if skips is not None else Skips()
+    progress = progress if progress is not None else Progress(False)
+    readable = readable_files(infos, skip_bad, skips)
+    if not readable:
+        return RecordRows.empty(), [], choose_reader(reader, infos)
+    kept = [i.path for i in readable]
+    chosen = choose_reader(reader, readable)
+    if chosen == "native":
+        return _native_rows(readable, verify_sizes, progress, skips), kept, chosen
 
-    rows = read_files_with(infos, make_reader, skip_bad=skip_bad, progress=progress,
+    def make_reader(files: list[FileInfo], meter: Progress) -> _RowReader:
+        return _RowReader(files, verify_sizes, meter)
+
+    rows = read_files_with(readable, make_reader, skip_bad=skip_bad, progress=progress,
                            skips=skips)
-    return (rows if rows is not None else RecordRows.empty()), kept
+    return (rows if rows is not None else RecordRows.empty()), kept, chosen

@@ -7,7 +7,7 @@ with ``tf.data`` (parallel reads over files, parallel ``parse_example``):
 ``image/object/{difficult,group_of,is_crowd}``, ``image/source_id``,
 ``image/filename``. ``image/encoded`` is parsed only for records whose stored size
 is missing or zero (or for every record with ``verify_sizes``), and only its
-header is looked at (:mod:`.imageheader`).
+header is looked at (:mod:`..imageheader`).
 
 Reading is in two gears. The fast gear streams every file at once; if it hits
 any error (CRC mismatch, truncation, a record ``parse_example`` rejects) the
@@ -30,15 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ...errors import InputError, option
+from ..fileio import one_line
+from ..labelmap import LabelMap
+from ..progress import Progress
+from ..raw import RawBoxes, Skips
+from .choice import choose_reader
 from .example_proto import NOT_AN_EXAMPLE
-from .fileio import one_line
-from .labelmap import LabelMap
-from .progress import Progress
-from .raw import RawBoxes, Skips
-from .reader_choice import choose_reader
-from .tfexample import Chunk, chunks_to_raw, make_parse_fn, process_batch
-from .tfrecord_files import (
+from .files import (
     RECORD_OVERHEAD,
     FileInfo,
     batch_size,
@@ -46,7 +45,9 @@ from .tfrecord_files import (
     expand_paths,
     inspect_files,
 )
-from .tfrecord_native import read_native
+from .native import read_native
+from .prescan import overruns
+from .tfexample import Chunk, chunks_to_raw, make_parse_fn, process_batch
 
 
 def _loss_detail(err: Any) -> str:
@@ -86,6 +87,22 @@ class RecordReader:
         self.progress = progress
         self.batch = batch_size(infos)
         self.parse = make_parse_fn(label_map, verify)
+        # headers tf.data would crash on: read those files up to that record only
+        self.overruns = overruns(infos)
+
+    def _limit(self, index: int) -> int:
+        """Records of file ``index`` tf.data may read (-1: all)."""
+        hit = self.overruns.get(index)
+        return hit.record if hit is not None else -1
+
+    def _count_overruns(self, skips: Skips) -> None:
+        for index in sorted(self.overruns):
+            self._count_overruns_of(index, skips)
+
+    def _count_overruns_of(self, index: int, skips: Skips) -> None:
+        info, hit = self.infos[index], self.overruns[index]
+        skips.add("corrupt_files", 1, f"{info.path} (record {hit.record}): {hit.detail}"
+                                      + compression_hint(info))
 
     def _assemble(self, chunks: list[tuple[int, Any]]) -> Any:
         """``(file index, chunk)`` pairs in file/record order -> the reader's result."""
@@ -118,16 +135,17 @@ class RecordReader:
         batch = self.batch
         paths = tf.constant(self.files)
         comps = tf.constant([i.compression for i in self.infos])
+        limits = tf.constant([self._limit(i) for i in range(len(self.infos))], tf.int64)
         plain = tf.autograph.experimental.do_not_convert
 
         @plain
-        def per_file(index, path, comp):
+        def per_file(index, path, comp, limit):
             records = tf.data.TFRecordDataset(path, compression_type=comp,
-                                              buffer_size=1 << 20).batch(batch)
+                                              buffer_size=1 << 20).take(limit).batch(batch)
             return records.enumerate().map(plain(lambda k, s: (index, k, s)))
 
         files = tf.data.Dataset.from_tensor_slices(
-            (tf.range(len(self.files), dtype=tf.int64), paths, comps))
+            (tf.range(len(self.files), dtype=tf.int64), paths, comps, limits))
         ds = files.interleave(per_file, cycle_length=min(len(self.files), 8), block_length=1,
                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.map(plain(lambda i, k, s: (i, k, self.parse(s))),
@@ -146,7 +164,8 @@ class RecordReader:
                                    + RECORD_OVERHEAD * n)
             chunks.append((file_index, batch_index, chunk))
         chunks.sort(key=lambda c: (c[0], c[1]))
-        self._check_tails(lengths, counts, local, set())
+        self._count_overruns(local)
+        self._check_tails(lengths, counts, local, set(self.overruns))
         skips.merge(local)
         return self._assemble([(fi, c) for fi, _, c in chunks])
 
@@ -158,7 +177,7 @@ class RecordReader:
         chunks: list[tuple[int, Chunk]] = []
         lengths: dict[int, int] = {}
         counts: dict[int, int] = {}
-        corrupt: set[int] = set()
+        corrupt: set[int] = set(self.overruns)
         for index, info in enumerate(self.infos):
             state = _FileState(index, info)
             self._careful_file(state, parse, skips, chunks)
@@ -166,6 +185,8 @@ class RecordReader:
             lengths[index] = state.length
             if state.corrupt:
                 corrupt.add(index)
+            elif index in self.overruns:
+                self._count_overruns_of(index, skips)
         self._check_tails(lengths, counts, skips, corrupt)
         return self._assemble(chunks)
 
@@ -175,7 +196,7 @@ class RecordReader:
 
         info = state.info
         dataset = tf.data.TFRecordDataset(info.path, compression_type=info.compression,
-                                          buffer_size=1 << 20)
+                                          buffer_size=1 << 20).take(self._limit(state.index))
         iterator = iter(dataset.batch(self.batch))
         while True:
             try:
@@ -251,7 +272,7 @@ def read_tfrecords(specs: list[str], *, label_map: LabelMap | None = None,
 
     Files that are not TFRecords (no valid record header, and not GZIP/ZLIB)
     count as ``corrupt_files`` and are not read. ``reader``: ``"auto"`` (``None``),
-    ``"tf"`` or ``"native"``, see :mod:`.reader_choice`; both give the same result.
+    ``"tf"`` or ``"native"``, see :mod:`.choice`; both give the same result.
 
     Raises:
         InputError: unreadable path; with ``skip_bad=False`` also the first bad
@@ -283,8 +304,8 @@ def readable_files(infos: list[FileInfo], skip_bad: bool, skips: Skips) -> list[
             problem = "not a TFRecord file (no valid record header, and not GZIP or ZLIB " \
                       "compressed)"
             if not skip_bad:
-                raise InputError(f"{problem} (skip and count it with --skip-bad, "
-                                 "skip_bad=True)", path=info.path)
+                raise InputError(f"{problem} (skip and count it with {option('skip_bad')})",
+                                 path=info.path)
             skips.add("corrupt_files", 1, f"{info.path}: {problem}")
             continue
         readable.append(info)

@@ -24,10 +24,13 @@ every byte but the last.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..labelmap import UNKNOWN, LabelMap
+from ..raw import ragged_take
 from .example_proto import (
     ENCODED,
     FILENAME,
@@ -37,8 +40,6 @@ from .example_proto import (
     ExampleParser,
     bytes_array,
 )
-from .labelmap import UNKNOWN, LabelMap
-from .raw import ragged_take
 
 _PAD = 16  # zero bytes after the batch so fixed-size varint reads never run off the end
 _VARINT = 5  # longest varint accepted for lengths (up to 2**35)
@@ -226,15 +227,17 @@ class ExampleSkimmer:
         ls, le, good = _field(a, vs, tags, ve)
         good = empty | (good & (le == ve))
         ok[record[~good]] = False
-        return self._columns(records, blob, a, ok, record, which, empty, ls, le)
+        batch = _Batch(records, blob, a)
+        return self._columns(batch, ok, _Entries(record, which, empty, ls, le))
 
-    def _columns(self, records: list[bytes], blob: bytes, a: np.ndarray, ok: np.ndarray,
-                 record: np.ndarray, which: np.ndarray, empty: np.ndarray, ls: np.ndarray,
-                 le: np.ndarray) -> tuple[dict[str, Any], np.ndarray, list[tuple[int, str]]]:
+    def _columns(self, batch: _Batch, ok: np.ndarray, entries: _Entries
+                 ) -> tuple[dict[str, Any], np.ndarray, list[tuple[int, str]]]:
         """Values of the wanted features of every entry (``record``/``which`` say whose)."""
+        records, a = batch.records, batch.a
         n = len(records)
-        keep_entry = ok[record]
-        record, which, empty, ls, le = (x[keep_entry] for x in (record, which, empty, ls, le))
+        keep_entry = ok[entries.record]
+        record, which, empty, ls, le = (x[keep_entry] for x in (
+            entries.record, entries.which, entries.empty, entries.ls, entries.le))
         kinds = [kind for _, kind in self.wanted]
         values: dict[int, Any] = {}
         counts = np.zeros((len(self.wanted), n), dtype=np.int64)
@@ -262,13 +265,13 @@ class ExampleSkimmer:
                 ok[rec[~(good & good3)]] = False
                 values[index] = (rec, vals, cnt)
                 counts[index, rec] = cnt
-        return self._assemble(records, blob, a, ok, kinds, values, counts, byte_ranges)
+        return self._assemble(batch, ok, _Skim(kinds, values, counts, byte_ranges))
 
-    def _assemble(self, records: list[bytes], blob: bytes, a: np.ndarray, ok: np.ndarray,
-                  kinds: list[str], values: dict[int, Any], counts: np.ndarray,
-                  byte_ranges: dict[int, Any]
+    def _assemble(self, batch: _Batch, ok: np.ndarray, skim: _Skim
                   ) -> tuple[dict[str, Any], np.ndarray, list[tuple[int, str]]]:
         """Single-value checks, then columns: skimmed records, protobuf for the rest."""
+        records, values, counts, byte_ranges = (batch.records, skim.values, skim.counts,
+                                                skim.byte_ranges)
         index_of = {key: i for i, (key, _) in enumerate(self.wanted)}
         single = [index_of[k] for k in (HEIGHT, WIDTH, SOURCE_ID, FILENAME)]
         ok &= (counts[single] <= 1).all(axis=0)
@@ -290,8 +293,7 @@ class ExampleSkimmer:
         ok[rec[(np.bincount(owner, minlength=rec.size) != 1) & need[rec]]] = False
         fast = np.flatnonzero(ok)
         slow = np.flatnonzero(~ok)
-        columns = self._fast_columns(records, blob, a, fast, kinds, values, counts, byte_ranges,
-                                     height, width, need)
+        columns = self._fast_columns(batch, fast, skim, (height, width, need))
         if not slow.size:
             return columns, fast, []
         other, kept, bad = self.slow.parse([records[i] for i in slow])
@@ -299,11 +301,13 @@ class ExampleSkimmer:
         bad = [(int(slow[position]), reason) for position, reason in bad]
         return _merge(columns, fast, other, kept, self.lists), np.union1d(fast, kept), bad
 
-    def _fast_columns(self, records: list[bytes], blob: bytes, a: np.ndarray, fast: np.ndarray,
-                      kinds: list[str], values: dict[int, Any], counts: np.ndarray,
-                      byte_ranges: dict[int, Any], height: np.ndarray, width: np.ndarray,
-                      need: np.ndarray) -> dict[str, Any]:
-        """Columns of the records in ``fast`` (as :meth:`ExampleParser.parse` builds them)."""
+    def _fast_columns(self, batch: _Batch, fast: np.ndarray, skim: _Skim,
+                      sizes: tuple[np.ndarray, np.ndarray, np.ndarray]) -> dict[str, Any]:
+        """Columns of the records in ``fast`` (as :meth:`ExampleParser.parse` builds them);
+        ``sizes``: height, width and ``need`` (image header wanted) per record."""
+        records, blob, a = batch.records, batch.blob, batch.a
+        values, counts, byte_ranges = skim.values, skim.counts, skim.byte_ranges
+        height, width, need = sizes
         n = len(records)
         columns: dict[str, Any] = {}
         for index, (key, kind) in enumerate(self.lists):
@@ -350,6 +354,39 @@ class ExampleSkimmer:
         columns["length"] = np.fromiter((len(records[i]) for i in fast.tolist()), np.int64,
                                         count=fast.size)
         return columns
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """A batch of serialized records: the list, their concatenation (padded), and that
+    as uint8."""
+
+    records: list[bytes]
+    blob: bytes
+    a: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Entries:
+    """The wanted map entries of a batch: owning record, wanted-feature index, whether the
+    Feature is empty, and the byte range of its list field."""
+
+    record: np.ndarray
+    which: np.ndarray
+    empty: np.ndarray
+    ls: np.ndarray
+    le: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Skim:
+    """What the skim found per wanted feature: kinds, values of float/int64 lists,
+    value counts ``[features, n]`` and byte ranges of bytes lists."""
+
+    kinds: list[str]
+    values: dict[int, Any]
+    counts: np.ndarray
+    byte_ranges: dict[int, Any]
 
 
 def _merge(one: dict[str, Any], rows_one: np.ndarray, two: dict[str, Any], rows_two: np.ndarray,

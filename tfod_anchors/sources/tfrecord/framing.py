@@ -7,7 +7,7 @@ members) or ZLIB stream. Every CRC is checked, with ``google-crc32c`` (C, hardwa
 CRC32 instructions where the CPU has them); there is no unchecked mode.
 
 Damage is reported as :class:`RecordError` with the same record number, byte
-offset and wording as the ``tf.data`` reader (:mod:`.tfrecord`) reports, so both
+offset and wording as the ``tf.data`` reader (:mod:`.tfdata`) reports, so both
 readers count it the same way:
 
 * a length CRC that does not match: ``CRC mismatch (corrupted record at byte P)``,
@@ -37,7 +37,7 @@ import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from ..errors import UsageError
+from ...errors import UsageError, option
 
 try:
     import google_crc32c
@@ -164,6 +164,42 @@ class _Inflater:
             raise RecordError(-1, f"{kind} stream damaged, cannot inflate: {reason}") from None
 
 
+def _grow(read, buf: bytes, pos: int, need: int, index: int) -> tuple[bytes, bool]:
+    """``buf[pos:]`` plus chunks from ``read()`` until ``need`` bytes or the end;
+    returns the new buffer (starting at the old ``pos``) and whether it has them.
+
+    Raises:
+        RecordError: the compressed stream broke (at record ``index``).
+    """
+    parts = [buf[pos:]]
+    have = len(parts[0])
+    while have < need:
+        try:
+            chunk = read()
+        except RecordError as err:
+            raise RecordError(index, err.detail) from None
+        if not chunk:
+            break
+        parts.append(chunk)
+        have += len(chunk)
+    return b"".join(parts), have >= need
+
+
+def _check_end(rest: int, index: int, inflater: _Inflater | None, offset: int) -> None:
+    """The input ended with ``rest`` bytes (< a header) after the last whole record.
+
+    Raises:
+        RecordError: a cut inside a header (see the module docstring for when).
+    """
+    if rest == 0:
+        return
+    if inflater is None:
+        raise RecordError(index, f"file truncated ({rest} trailing bytes are not a "
+                                 "whole record)", hint=False)
+    if not inflater.ended:  # tf.data ignores a partial header at the end of a whole stream
+        raise RecordError(index, f"file truncated (incomplete record at byte {offset})")
+
+
 def read_records(f: BinaryIO, compression: str, batch: int) -> Iterator[list[bytes]]:
     """Record payloads of one TFRecord file, ``batch`` at a time (the last batch
     may be shorter; empty batches are never yielded).
@@ -180,8 +216,9 @@ def read_records(f: BinaryIO, compression: str, batch: int) -> Iterator[list[byt
     """
     if google_crc32c is None:
         raise UsageError("the native TFRecord reader needs google-crc32c to check record CRCs: "
-                         "pip install google-crc32c (or use --reader tf)")
+                         f"pip install google-crc32c (or use {option('reader_tf')})")
     inflater = _Inflater(f, compression) if compression else None
+    read = inflater.read if inflater is not None else (lambda: f.read(_READ))
     crc = google_crc32c.value
     unpack = _HEAD.unpack_from
     buf = b""
@@ -189,49 +226,25 @@ def read_records(f: BinaryIO, compression: str, batch: int) -> Iterator[list[byt
     base = 0  # stream offset of buf[0]
     index = 0
     out: list[bytes] = []
-
-    def more(need: int) -> bool:
-        """Grow ``buf`` until ``need`` bytes follow ``pos``; False at the end."""
-        nonlocal buf, pos, base
-        parts = [buf[pos:]]
-        have = len(parts[0])
-        while have < need:
-            try:
-                chunk = inflater.read() if inflater is not None else f.read(_READ)
-            except RecordError as err:
-                raise RecordError(index, err.detail) from None
-            if not chunk:
-                break
-            parts.append(chunk)
-            have += len(chunk)
-        base += pos
-        buf = b"".join(parts)
-        pos = 0
-        return have >= need
-
     try:
         while True:
-            if len(buf) - pos < _HEADER and not more(_HEADER):
-                rest = len(buf) - pos
-                if rest == 0:
+            if len(buf) - pos < _HEADER:
+                base, (buf, whole), pos = base + pos, _grow(read, buf, pos, _HEADER, index), 0
+                if not whole:
+                    _check_end(len(buf), index, inflater, base)
                     break
-                if inflater is None:
-                    raise RecordError(index, f"file truncated ({rest} trailing bytes are not a "
-                                             "whole record)", hint=False)
-                if inflater.ended:
-                    break  # tf.data ignores a partial header at the end of a whole stream
-                raise RecordError(index, f"file truncated (incomplete record at byte "
-                                         f"{base + pos})")
             length, stored = unpack(buf, pos)
             stored = (stored - _MASK_DELTA) & 0xFFFFFFFF  # unmask, inlined (hot loop)
             if ((stored << 15) | (stored >> 17)) & 0xFFFFFFFF != crc(buf[pos:pos + 8]):
                 raise RecordError(index, f"CRC mismatch (corrupted record at byte {base + pos})")
             end = pos + _HEADER + length + _TRAILER
             if end > len(buf):
-                if not more(_HEADER + length + _TRAILER):
+                need = _HEADER + length + _TRAILER
+                base, (buf, whole), pos = base + pos, _grow(read, buf, pos, need, index), 0
+                if not whole:
                     raise RecordError(index, f"file truncated (incomplete record at byte "
-                                             f"{base + pos})")
-                end = pos + _HEADER + length + _TRAILER
+                                             f"{base})")
+                end = need
             data = buf[pos + _HEADER:end - _TRAILER]
             stored = (_CRC.unpack_from(buf, end - _TRAILER)[0] - _MASK_DELTA) & 0xFFFFFFFF
             if ((stored << 15) | (stored >> 17)) & 0xFFFFFFFF != crc(data):

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from .imageheader import image_size
-from .labelmap import LABEL_MAX, LabelMap
-from .raw import RawBoxes, Skips, concat_raw, ragged_take
-from .sizes import oversize_message, too_large
+from ..imageheader import image_size
+from ..labelmap import LABEL_MAX, LabelMap
+from ..raw import RawBoxes, Skips, concat_raw, ragged_take
+from ..sizes import oversize_message, too_large
 
 BOX_KEYS = ("image/object/bbox/ymin", "image/object/bbox/xmin",
             "image/object/bbox/ymax", "image/object/bbox/xmax")
@@ -133,23 +133,18 @@ def _fill_sizes(p: dict[str, np.ndarray], verify: bool, where, skips: Skips
     return height, width
 
 
-def process_batch(p: dict[str, np.ndarray], path: str, records: np.ndarray, *,
-                  use_text: bool, verify: bool, skips: Skips) -> Chunk:
-    """One parsed batch -> a :class:`Chunk`; malformed or sizeless records are
-    counted in ``skips`` and left out."""
-    n = len(records)
+@dataclass
+class _Lengths:
+    """Per-record list lengths of one batch (int64 ``[n]``)."""
 
-    def where(row: int) -> str:
-        return f"{path} (record {int(records[row])})"
+    nbox: np.ndarray
+    class_len: np.ndarray
+    from_text: np.ndarray  # bool: the class comes from class/text (label map given)
+    flag_len: dict[str, np.ndarray]
 
-    splits = [p[k + ":splits"] for k in BOX_KEYS]
-    lens = [np.diff(s) for s in splits]
-    nbox = lens[0]
-    problem = np.zeros(n, dtype=bool)
-    reasons: list[tuple[np.ndarray, str]] = []
-    bad_len = (lens[1] != nbox) | (lens[2] != nbox) | (lens[3] != nbox)
-    reasons.append((bad_len, "image/object/bbox/{ymin,xmin,ymax,xmax} have different lengths"))
 
+def _lengths(p: dict[str, np.ndarray], n: int, use_text: bool) -> _Lengths:
+    nbox = np.diff(p[BOX_KEYS[0] + ":splits"])
     label_len = np.diff(p[LABEL_KEY + ":splits"])
     if use_text:
         text_len = np.diff(p[TEXT_KEY + ":splits"])
@@ -158,19 +153,36 @@ def process_batch(p: dict[str, np.ndarray], path: str, records: np.ndarray, *,
     else:
         from_text = np.zeros(n, dtype=bool)
         class_len = label_len
-    reasons.append(((class_len != nbox) & (class_len > 0), "the class list and the box list "
-                    "have different lengths"))
-    flag_len = {k: np.diff(p[k + ":splits"]) for k in FLAG_KEYS}
-    for key, flen in flag_len.items():
+    return _Lengths(nbox, class_len, from_text,
+                    {k: np.diff(p[k + ":splits"]) for k in FLAG_KEYS})
+
+
+def _malformed(p: dict[str, np.ndarray], lengths: _Lengths, where, skips: Skips) -> np.ndarray:
+    """bool ``[n]``: records whose lists disagree in length (counted, first reason wins)."""
+    nbox = lengths.nbox
+    lens = [np.diff(p[k + ":splits"]) for k in BOX_KEYS]
+    reasons: list[tuple[np.ndarray, str]] = [
+        ((lens[1] != nbox) | (lens[2] != nbox) | (lens[3] != nbox),
+         "image/object/bbox/{ymin,xmin,ymax,xmax} have different lengths"),
+        ((lengths.class_len != nbox) & (lengths.class_len > 0),
+         "the class list and the box list have different lengths")]
+    for key, flen in lengths.flag_len.items():
         reasons.append(((flen != nbox) & (flen > 0), f"{key} has a value count different "
                         "from the number of boxes"))
+    problem = np.zeros(nbox.shape[0], dtype=bool)
     for mask, text in reasons:
         mask &= ~problem
         if mask.any():
             row = int(np.flatnonzero(mask)[0])
             skips.add("malformed_records", int(mask.sum()), f"{where(row)}: {text}")
             problem |= mask
+    return problem
 
+
+def _usable_sizes(p: dict[str, np.ndarray], problem: np.ndarray, verify: bool, where,
+                  skips: Skips) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Heights, widths (int64 ``[n]``) and bool ``[n]`` records kept: sizes TFOD cannot
+    decode are malformed (added to ``problem``), missing ones counted."""
     height, width = _fill_sizes(p, verify, where, skips)
     huge = too_large(height, width) & ~problem
     if huge.any():
@@ -185,43 +197,65 @@ def process_batch(p: dict[str, np.ndarray], path: str, records: np.ndarray, *,
         skips.add("missing_image_size", int(missing.sum()),
                   f"{where(row)}: image/height x image/width {height[row]} x {width[row]} "
                   f"({what}) and no readable image header")
-    keep = ~(problem | missing)
+    return height, width, ~(problem | missing)
 
-    no_class = keep & (class_len == 0) & (nbox > 0)
+
+def _box_labels(p: dict[str, np.ndarray], lengths: _Lengths, box_rows: np.ndarray,
+                counts: np.ndarray, use_text: bool) -> np.ndarray:
+    """int32 class per kept box: looked-up text where the record has text, else label."""
+    label_values = p[LABEL_KEY]
+    label_starts = p[LABEL_KEY + ":splits"][:-1]
+    if use_text:
+        text_values = p[TEXT_KEY]
+        label_values = np.concatenate([text_values, label_values])
+        label_starts = np.where(lengths.from_text, p[TEXT_KEY + ":splits"][:-1],
+                                len(text_values) + label_starts)
+    label = ragged_take(label_values, label_starts[box_rows], counts)
+    return np.clip(label, -1, LABEL_MAX).astype(np.int32)
+
+
+def _box_flags(p: dict[str, np.ndarray], lengths: _Lengths, box_rows: np.ndarray,
+               counts: np.ndarray) -> list[np.ndarray]:
+    """bool ``[N]`` difficult, group_of, is_crowd per kept box (absent lists: False)."""
+    flags = []
+    pad = np.zeros(int(counts.max()) if counts.size else 0, dtype=np.int64)
+    for key in FLAG_KEYS:
+        values = p[key]
+        has = lengths.flag_len[key][box_rows] == counts
+        starts = np.where(has, p[key + ":splits"][:-1][box_rows], len(values))
+        flags.append(ragged_take(np.concatenate([values, pad]), starts, counts) != 0)
+    return flags
+
+
+def process_batch(p: dict[str, np.ndarray], path: str, records: np.ndarray, *,
+                  use_text: bool, verify: bool, skips: Skips) -> Chunk:
+    """One parsed batch -> a :class:`Chunk`; malformed or sizeless records are
+    counted in ``skips`` and left out."""
+    n = len(records)
+
+    def where(row: int) -> str:
+        return f"{path} (record {int(records[row])})"
+
+    lengths = _lengths(p, n, use_text)
+    problem = _malformed(p, lengths, where, skips)
+    height, width, keep = _usable_sizes(p, problem, verify, where, skips)
+    nbox = lengths.nbox
+    no_class = keep & (lengths.class_len == 0) & (nbox > 0)
     if no_class.any():
         skips.add("boxes_without_class", int(nbox[no_class].sum()),
                   f"{where(int(np.flatnonzero(no_class)[0]))}: boxes but no "
                   f"{LABEL_KEY}" + (f" or {TEXT_KEY}" if use_text else ""))
     box_rows = np.flatnonzero(keep & ~no_class)
     counts = nbox[box_rows]
+    splits = [p[k + ":splits"] for k in BOX_KEYS]
     if keep.all() and not no_class.any():
         coords = [p[k] for k in BOX_KEYS]
     else:
         coords = [ragged_take(p[k], s[:-1][box_rows], counts) for k, s in zip(BOX_KEYS, splits)]
-    boxes = np.stack(coords, axis=1).astype(np.float32, copy=False)
-
-    label_values = p[LABEL_KEY]
-    label_starts = p[LABEL_KEY + ":splits"][:-1]
-    if use_text:
-        text_values = p[TEXT_KEY]
-        label_values = np.concatenate([text_values, label_values])
-        label_starts = np.where(from_text, p[TEXT_KEY + ":splits"][:-1],
-                                len(text_values) + label_starts)
-    label = ragged_take(label_values, label_starts[box_rows], counts)
-    label = np.clip(label, -1, LABEL_MAX).astype(np.int32)
-
-    flags = []
-    pad = np.zeros(int(counts.max()) if counts.size else 0, dtype=np.int64)
-    for key in FLAG_KEYS:
-        values = p[key]
-        has = flag_len[key][box_rows] == counts
-        starts = np.where(has, p[key + ":splits"][:-1][box_rows], len(values))
-        flags.append(ragged_take(np.concatenate([values, pad]), starts, counts) != 0)
-
+    flags = _box_flags(p, lengths, box_rows, counts)
     image_rows = np.flatnonzero(keep)
     position = np.full(n, -1, dtype=np.int64)
     position[image_rows] = np.arange(image_rows.size)
-    box_image = np.repeat(position[box_rows], counts).astype(np.int32)
     given_keys = p.get("image_keys")  # already split (box cache); else one joined string
     return Chunk(
         image_height=height[image_rows].astype(np.int32),
@@ -229,7 +263,9 @@ def process_batch(p: dict[str, np.ndarray], path: str, records: np.ndarray, *,
         image_key=(given_keys[image_rows] if given_keys is not None
                    else _image_keys(p["keys"], image_rows, path, records)),
         image_record=records[image_rows].astype(np.int64),
-        box_image=box_image, boxes=boxes, label=label,
+        box_image=np.repeat(position[box_rows], counts).astype(np.int32),
+        boxes=np.stack(coords, axis=1).astype(np.float32, copy=False),
+        label=_box_labels(p, lengths, box_rows, counts, use_text),
         difficult=flags[0], group_of=flags[1], is_crowd=flags[2],
     )
 

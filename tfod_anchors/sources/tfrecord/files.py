@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError, UsageError
-from .fileio import has_glob, is_remote, one_line
+from ...errors import InputError, UsageError
+from ..fileio import has_glob, is_remote, one_line
 from .framing import masked_crc
 
 COMPRESSIONS = {"": "", "none": "", "gzip": "GZIP", "zlib": "ZLIB"}

@@ -25,6 +25,7 @@ Only the keys the ``tf.data`` reader reads are looked at, with the same rules as
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,10 @@ import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
-from .labelmap import UNKNOWN, LabelMap
+from ..labelmap import UNKNOWN, LabelMap
 from .tfexample import BOX_KEYS, FLAG_KEYS, LABEL_KEY, TEXT_KEY
 
-DESCRIPTOR_SET = Path(__file__).resolve().parents[1] / "_schema" / "tf_example.desc"
+DESCRIPTOR_SET = Path(__file__).resolve().parents[2] / "_schema" / "tf_example.desc"
 EXAMPLE = "tensorflow.Example"
 HEIGHT, WIDTH = "image/height", "image/width"
 SOURCE_ID, FILENAME, ENCODED = "image/source_id", "image/filename", "image/encoded"
@@ -133,59 +134,62 @@ class ExampleParser:
             malformed ones.
         """
         cls = example_class()
-        lists = self.lists
-        values: list[list[Any]] = [[] for _ in lists]
-        counts: list[list[int]] = [[] for _ in lists]
-        heights: list[int] = []
-        widths: list[int] = []
-        keys: list[bytes] = []
-        need: list[bool] = []
-        encoded: list[bytes] = []
-        kept: list[int] = []
-        lengths: list[int] = []
+        acc = _Collected([[] for _ in self.lists], [[] for _ in self.lists])
         bad: list[tuple[int, str]] = []
-        verify = self.verify
         for position, record in enumerate(records):
-            marks = [len(v) for v in values]
+            marks = [len(v) for v in acc.values]
             try:
                 try:
                     fmap = cls.FromString(record).features.feature
                 except DecodeError:
                     raise Malformed(NOT_AN_EXAMPLE) from None
-                for (key, kind), vals, cnt in zip(lists, values, counts):
-                    n = 0
-                    if key in fmap:
-                        feature = fmap[key]
-                        found = feature.WhichOneof("kind")
-                        if found is not None:
-                            if found != kind:
-                                raise _kind_error(key, found, kind)
-                            got = getattr(feature, kind).value
-                            n = len(got)
-                            vals.extend(got)
-                    cnt.append(n)
-                height = _single(fmap, HEIGHT, "int64_list", 0)
-                width = _single(fmap, WIDTH, "int64_list", 0)
-                source_id = _single(fmap, SOURCE_ID, "bytes_list", b"")
-                filename = _single(fmap, FILENAME, "bytes_list", b"")
-                wants_image = verify or height <= 0 or width <= 0
-                image = _single(fmap, ENCODED, "bytes_list", b"") if wants_image else b""
+                self._collect(fmap, acc)
             except Malformed as err:
-                for vals, cnt, mark in zip(values, counts, marks):
+                for vals, cnt, mark in zip(acc.values, acc.counts, marks):
                     del vals[mark:]
-                    del cnt[len(kept):]
+                    del cnt[len(acc.kept):]
                 bad.append((position, str(err)))
                 continue
-            heights.append(height)
-            widths.append(width)
-            keys.append((source_id or filename).replace(b"\n", b" "))
-            need.append(wants_image)
-            if wants_image:
-                encoded.append(image)
-            lengths.append(len(record))
-            kept.append(position)
+            acc.lengths.append(len(record))
+            acc.kept.append(position)
+        return self._columns(acc), np.array(acc.kept, dtype=np.int64), bad
+
+    def _collect(self, fmap: Any, acc: _Collected) -> None:
+        """Append one record's features to ``acc``.
+
+        Raises:
+            Malformed: a wanted feature of the wrong kind, or a single value not single
+                (``acc``'s lists may then hold part of this record: the caller trims).
+        """
+        for (key, kind), vals, cnt in zip(self.lists, acc.values, acc.counts):
+            n = 0
+            if key in fmap:
+                feature = fmap[key]
+                found = feature.WhichOneof("kind")
+                if found is not None:
+                    if found != kind:
+                        raise _kind_error(key, found, kind)
+                    got = getattr(feature, kind).value
+                    n = len(got)
+                    vals.extend(got)
+            cnt.append(n)
+        height = _single(fmap, HEIGHT, "int64_list", 0)
+        width = _single(fmap, WIDTH, "int64_list", 0)
+        source_id = _single(fmap, SOURCE_ID, "bytes_list", b"")
+        filename = _single(fmap, FILENAME, "bytes_list", b"")
+        wants_image = self.verify or height <= 0 or width <= 0
+        image = _single(fmap, ENCODED, "bytes_list", b"") if wants_image else b""
+        acc.heights.append(height)
+        acc.widths.append(width)
+        acc.keys.append((source_id or filename).replace(b"\n", b" "))
+        acc.need.append(wants_image)
+        if wants_image:
+            acc.encoded.append(image)
+
+    def _columns(self, acc: _Collected) -> dict[str, Any]:
+        """The collected features as :func:`.tfexample.make_parse_fn`'s columns."""
         columns: dict[str, Any] = {}
-        for (key, kind), vals, cnt in zip(lists, values, counts):
+        for (key, kind), vals, cnt in zip(self.lists, acc.values, acc.counts):
             if kind == "float_list":
                 columns[key] = np.array(vals, dtype=np.float32)
             elif kind == "int64_list":
@@ -198,10 +202,26 @@ class ExampleParser:
             splits = np.zeros(len(cnt) + 1, dtype=np.int64)
             np.cumsum(cnt, out=splits[1:])
             columns[key + ":splits"] = splits
-        columns[HEIGHT] = np.array(heights, dtype=np.int64)
-        columns[WIDTH] = np.array(widths, dtype=np.int64)
-        columns["need"] = np.array(need, dtype=bool)
-        columns["encoded"] = encoded
-        columns["length"] = np.array(lengths, dtype=np.int64)
-        columns["keys"] = b"\n".join(keys)
-        return columns, np.array(kept, dtype=np.int64), bad
+        columns[HEIGHT] = np.array(acc.heights, dtype=np.int64)
+        columns[WIDTH] = np.array(acc.widths, dtype=np.int64)
+        columns["need"] = np.array(acc.need, dtype=bool)
+        columns["encoded"] = acc.encoded
+        columns["length"] = np.array(acc.lengths, dtype=np.int64)
+        columns["keys"] = b"\n".join(acc.keys)
+        return columns
+
+
+@dataclass
+class _Collected:
+    """Features of the records parsed so far: per wanted list its values and per-record
+    counts, then per record the single values, image and length."""
+
+    values: list[list[Any]]
+    counts: list[list[int]]
+    heights: list[int] = field(default_factory=list)
+    widths: list[int] = field(default_factory=list)
+    keys: list[bytes] = field(default_factory=list)
+    need: list[bool] = field(default_factory=list)
+    encoded: list[bytes] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    kept: list[int] = field(default_factory=list)

@@ -1,7 +1,7 @@
 """Which TFRecord reader reads a set of files: ``tf.data`` or the native one.
 
-Both readers give the same boxes and count the same problems (:mod:`.tfrecord`,
-:mod:`.tfrecord_native`). ``reader`` is ``"tf"``, ``"native"`` or ``"auto"``:
+Both readers give the same boxes and count the same problems (:mod:`.tfdata`,
+:mod:`.native`). ``reader`` is ``"tf"``, ``"native"`` or ``"auto"``:
 
 * ``"native"`` - our own framing, CRC-32C and protobuf parsing, local files only,
   one thread; no TensorFlow import at all.
@@ -33,10 +33,10 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-from ..errors import UsageError
-from .fileio import is_remote
+from ...errors import UsageError, option
+from ..fileio import is_remote
+from .files import RECORD_OVERHEAD, FileInfo
 from .framing import CRC_IMPLEMENTATION
-from .tfrecord_files import RECORD_OVERHEAD, FileInfo
 
 READERS = ("auto", "tf", "native")
 
@@ -95,12 +95,12 @@ def choose_reader(requested: str | None, infos: list[FileInfo]) -> str:
     if requested == "native":
         if remote:
             raise UsageError(f"the native reader reads local files only, not {remote[0]}; "
-                             "use --reader tf (or auto)")
+                             f"use {option('reader_tf')} (or auto)")
         return "native"
     installed = tensorflow_installed()
     if requested == "tf" or remote:
         if not installed:
-            what = "--reader tf" if requested == "tf" else f"reading {remote[0]}"
+            what = option("reader_tf") if requested == "tf" else f"reading {remote[0]}"
             raise UsageError(f"{what} needs TensorFlow: pip install 'tfod-anchors[cpu]' "
                              "(or tensorflow)")
         return "tf"

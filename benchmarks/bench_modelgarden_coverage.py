@@ -1,0 +1,151 @@
+"""Model Garden experiments: default anchors vs the Model Garden's own k-means (and our fit,
+when the fit takes a Model Garden spec), scored by one evaluator under each family's rule.
+
+For each experiment (the resolved fixtures of ``tests/mg_experiments``, so the Model Garden
+is needed only for its k-means) and dataset (VOC2007 trainval, COCO val2017: the CSVs of
+``../shared/datasets``), boxes go through the experiment's training parser resize (static)
+and are scored with ``tfod_anchors.coverage.metrics.evaluate`` (positioned IoU, the family's
+threshold and forced match) and, for YOLO, with the family's own rule
+(``frameworks.modelgarden.matching.yolo_match``: recall under the rule, share of boxes with
+no target at all, targets per box). Rows:
+
+* ``defaults``: the experiment as registered;
+* ``MG AnchorKMeans (1024 images)`` (YOLO only): ``official/projects/yolo/ops/kmeans_anchors.py``
+  run as ``generate_anchors: true`` runs it (``num_samples`` 1024 images, ``sqrt`` scaling,
+  ``per_level``, boxes stretched to the input size), on the dataset's images in file order;
+* ``MG AnchorKMeans (all images)``: the same on every image;
+* ``ours``: ``tfod_anchors.api.fit`` (seed 0) when the fit accepts a Model Garden spec.
+
+Needs ``tf-models-official`` for the k-means rows (``/work/venv-mg``). Prints markdown.
+Usage: ``python benchmarks/bench_modelgarden_coverage.py [--datasets voc,coco]
+[--experiments retinanet_resnetfpn_coco,maskrcnn_resnetfpn_coco,coco_yolov7tiny] [--no-fit]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from datasets import csv_path  # noqa: E402
+
+from tfod_anchors.coverage.metrics import evaluate  # noqa: E402
+from tfod_anchors.frameworks.modelgarden import experiment as mgx  # noqa: E402
+from tfod_anchors.frameworks.modelgarden import geometry, matching  # noqa: E402
+from tfod_anchors.frameworks.modelgarden.resize import parser_resizer  # noqa: E402
+from tfod_anchors.sources import read_boxes  # noqa: E402
+
+FIXTURES = ROOT / "tests" / "mg_experiments"
+EXPERIMENTS = ("retinanet_resnetfpn_coco", "maskrcnn_resnetfpn_coco", "coco_yolov7tiny")
+
+
+def score(exp: dict, boxset) -> dict:
+    """Metrics of ``exp``'s anchors on ``boxset`` under its family's rule."""
+    family = mgx.detect_family(exp)
+    resizer = parser_resizer(exp, family)
+    resized = resizer.resize_boxes(boxset)
+    if family in (mgx.YOLO, mgx.YOLOV7):
+        anchors = geometry.yolo_anchors(exp)
+        rule = matching.matching_rule(exp, family, anchors)
+        yolo = matching.yolo_metrics(
+            matching.yolo_match(resized.boxes, geometry.input_hw(exp), anchors, rule), rule)
+        layout = anchors.layout(resizer.static_shape)
+        iou = evaluate(resized, lambda hw: layout, matching.MatchRule(
+            "iou", 0.5, 0.5, False).matcher_spec()).metrics
+        return {**yolo, "mean_iou": iou["mean_iou"], "recall_0.5": iou["recall_0.5"]}
+    rule = matching.matching_rule(exp, family)
+    layout = geometry.multilevel_anchors(exp).layout(resizer.static_shape)
+    metrics = evaluate(resized, lambda hw: layout, rule.matcher_spec()).metrics
+    return {"rule": rule.name, **{k: metrics[k] for k in
+                                  ("recall_matched", "mean_iou", "recall_0.5", "recall_0.7")}}
+
+
+def mg_kmeans(exp: dict, boxset, num_samples: int) -> list[list[float]]:
+    """The Model Garden's ``AnchorKMeans`` as ``YoloTask`` runs it (``generate_anchors``)."""
+    import tensorflow as tf
+    from official.projects.yolo.ops.kmeans_anchors import AnchorKMeans
+
+    block = exp["task"]["model"]["anchor_boxes"]
+    lo, hi = geometry.yolo_levels(exp)
+    k = (hi - lo + 1) * int(block["anchors_per_scale"])
+    order = np.argsort(boxset.box_image, kind="stable")
+    starts = np.searchsorted(boxset.box_image[order], np.arange(boxset.num_images + 1))
+
+    def images():
+        for i in range(boxset.num_images):
+            rows = order[starts[i]:starts[i + 1]]
+            yield {"width": int(boxset.image_width[i]), "height": int(boxset.image_height[i]),
+                   "groundtruth_boxes": boxset.boxes[rows].astype(np.float32)}
+
+    spec = {"width": tf.TensorSpec([], tf.int32), "height": tf.TensorSpec([], tf.int32),
+            "groundtruth_boxes": tf.TensorSpec([None, 4], tf.float32)}
+    dataset = tf.data.Dataset.from_generator(images, output_signature=spec)
+    return AnchorKMeans()(dataset, k, anchors_per_scale=int(block["anchors_per_scale"]),
+                          scaling_mode=block["scaling_mode"],
+                          box_generation_mode=block["box_generation_mode"],
+                          image_resolution=exp["task"]["model"]["input_size"],
+                          num_samples=num_samples)
+
+
+def fitted(exp: dict, boxset) -> dict | None:
+    try:
+        from tfod_anchors import api
+        from tfod_anchors.frameworks.modelgarden.spec import model_garden_spec
+    except ImportError:
+        return None
+    try:
+        outcome = api.fit(model_garden_spec(exp), boxes=boxset, augment=False, seed=0)
+    except Exception as err:  # noqa: BLE001 - report and go on
+        print(f"  (ours: not run: {type(err).__name__}: {err})", file=sys.stderr)
+        return None
+    return outcome.fit.generator
+
+
+def row(name: str, m: dict, seconds: float | None = None) -> str:
+    keys = ([k for k in ("recall_matched", "no_target_share", "mean_targets", "median_best_ratio",
+                         "mean_best_wh_iou") if k in m] + ["mean_iou", "recall_0.5"]
+            + (["recall_0.7"] if "recall_0.7" in m else []))
+    cells = " / ".join(f"{k} {m[k]:.4f}" for k in keys if m.get(k) is not None)
+    took = f" ({seconds:.1f} s)" if seconds is not None else ""
+    return f"| {name} | {cells}{took} |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default="voc,coco")
+    parser.add_argument("--experiments", default=",".join(EXPERIMENTS))
+    parser.add_argument("--no-fit", action="store_true")
+    args = parser.parse_args()
+    for dataset in args.datasets.split(","):
+        boxset = read_boxes(str(csv_path(dataset)), progress=False)
+        print(f"\n## {dataset}: {boxset.num_images} images, {boxset.num_boxes} boxes\n")
+        for name in args.experiments.split(","):
+            exp = mgx.read_params_yaml(str(FIXTURES / f"{name}.yaml"))
+            print(f"\n### {name} ({mgx.detect_family(exp)})\n\n| anchors | metrics |\n|---|---|")
+            print(row("defaults", score(exp, boxset)), flush=True)
+            if "anchor_boxes" in exp["task"]["model"]:
+                for label, n in (("1024 images", 1024), ("all images", -1)):
+                    t = time.perf_counter()
+                    boxes = mg_kmeans(exp, boxset, n)
+                    took = time.perf_counter() - t
+                    cand = mgx.with_change(exp, {"task.model.anchor_boxes.boxes": boxes})
+                    print(row(f"MG AnchorKMeans ({label}) {boxes}", score(cand, boxset), took),
+                          flush=True)
+            if not args.no_fit:
+                t = time.perf_counter()
+                change = fitted(exp, boxset)
+                if change is not None:
+                    cand = mgx.with_change(exp, change)
+                    print(row(f"ours {change}", score(cand, boxset),
+                              time.perf_counter() - t), flush=True)
+
+
+if __name__ == "__main__":
+    main()

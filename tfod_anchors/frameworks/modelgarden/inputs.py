@@ -1,0 +1,211 @@
+"""The boxes a Model Garden experiment trains on: ``task.train_data``.
+
+* ``input_path``: TF Example records with the same box keys as TFOD's
+  (``image/object/bbox/*``, ``image/object/class/label``, ``image/object/is_crowd``,
+  ``image/height``/``width``), read by the project's own readers
+  (:func:`tfod_anchors.sources.read_boxes`: native or tf.data, the cache). The path is
+  split as ``official/core/input_reader.py`` ``match_files`` splits it: a string or a
+  list of strings, each holding comma-separated paths or glob patterns.
+* ``tfds_name``: a TensorFlow Datasets detection set the Model Garden can decode
+  (``vision/dataloaders/tfds_detection_decoders.py``: ``coco``, ``coco/2014``,
+  ``coco/2017``, ``scenic:objects365``), read with ``tensorflow-datasets`` when it is
+  installed; image sizes come from the encoded headers, nothing is decoded.
+
+Then the boxes the parser never sees are dropped and counted in ``skipped``:
+``crowd_dropped`` (RetinaNet and R-CNN with ``parser.skip_crowd_during_training``,
+the default) and ``coco91_to_80_dropped`` (YOLO's decoder with ``coco91_to_80``, which
+keeps the 80 COCO classes of the 2014 list and drops the other ids).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tfod_anchors.boxes import BoxSet
+from tfod_anchors.errors import ConfigError, InputError, UsageError
+
+#: The TFDS detection sets the Model Garden decodes, as in its decoder map.
+TFDS_DETECTION = ("coco/2017", "coco/2014", "coco", "scenic:objects365")
+#: The extra that brings tensorflow-datasets.
+TFDS_EXTRA = "tfod-anchors[tfds]"
+#: The 80 COCO class ids YOLO's ``coco91_to_80`` keeps
+#: (``projects/yolo/dataloaders/tf_example_decoder.py``).
+COCO80_IDS = (
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 27,
+    28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50, 51, 52,
+    53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 67, 70, 72, 73, 74, 75, 76, 77, 78,
+    79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90,
+)
+
+
+@dataclass(frozen=True)
+class TrainInputs:
+    """Where an experiment's training boxes come from and what its parser drops.
+
+    Attributes:
+        patterns: the paths and glob patterns of ``input_path``, in order.
+        tfds_name, tfds_split, tfds_data_dir: the TFDS source ('' when unused).
+        drop_crowd: the parser drops ``is_crowd`` boxes.
+        coco91_to_80: the decoder keeps only :data:`COCO80_IDS` (renumbered 0-79).
+    """
+
+    patterns: tuple[str, ...]
+    tfds_name: str = ""
+    tfds_split: str = ""
+    tfds_data_dir: str = ""
+    drop_crowd: bool = False
+    coco91_to_80: bool = False
+
+
+def input_patterns(input_path: Any) -> tuple[str, ...]:
+    """``input_path`` split as the Model Garden splits it (see the module docstring).
+
+    Raises:
+        ConfigError: a mapping of named datasets (combined by a ``combine_fn``), or
+            another type.
+    """
+    if isinstance(input_path, str):
+        parts = [input_path]
+    elif isinstance(input_path, (list, tuple)) and all(isinstance(p, str) for p in input_path):
+        parts = list(input_path)
+    elif isinstance(input_path, Mapping):
+        raise ConfigError("task.train_data.input_path is a mapping of datasets (mixed by a "
+                          "combine_fn); give the records with --input instead")
+    else:
+        raise ConfigError(f"task.train_data.input_path must be a string or a list of "
+                          f"strings, got {input_path!r}")
+    return tuple(p.strip() for part in parts for p in part.strip().split(",") if p.strip())
+
+
+def train_inputs(params: Mapping) -> TrainInputs:
+    """The :class:`TrainInputs` of a resolved experiment.
+
+    Raises:
+        ConfigError: both or neither of ``input_path`` and ``tfds_name`` (the Model
+            Garden refuses both; neither leaves nothing to read: use ``--input``).
+    """
+    task = params["task"]
+    data = task.get("train_data") or {}
+    patterns = input_patterns(data.get("input_path") or "")
+    name = data.get("tfds_name") or ""
+    if patterns and name:
+        raise ConfigError("task.train_data sets both input_path and tfds_name; the Model "
+                          "Garden accepts at most one")
+    if not patterns and not name:
+        raise ConfigError("task.train_data has neither input_path nor tfds_name: give the "
+                          "boxes with --input")
+    parser = data.get("parser") or {}
+    decoder = data.get("decoder") or {}
+    own = decoder.get(decoder.get("type") or "", {}) or {}
+    model = task["model"]
+    anchored = "anchor" in model  # RetinaNet and R-CNN parsers drop crowds; YOLO keeps them
+    return TrainInputs(
+        patterns=patterns, tfds_name=name, tfds_split=data.get("tfds_split") or "train",
+        tfds_data_dir=data.get("tfds_data_dir") or "",
+        drop_crowd=anchored and bool(parser.get("skip_crowd_during_training", True)),
+        coco91_to_80="anchor_boxes" in model and bool(own.get("coco91_to_80", False)))
+
+
+def apply_parser_drops(boxset: BoxSet, inputs: TrainInputs) -> BoxSet:
+    """``boxset`` without the boxes the decoder and parser drop (counted in ``skipped``
+    as ``crowd_dropped`` and ``coco91_to_80_dropped``); labels are kept as read."""
+    keep = np.ones(boxset.num_boxes, bool)
+    counts = {}
+    if inputs.drop_crowd:
+        counts["crowd_dropped"] = int(boxset.is_crowd.sum())
+        keep &= ~boxset.is_crowd
+    if inputs.coco91_to_80:
+        coco = np.isin(boxset.label, COCO80_IDS)
+        counts["coco91_to_80_dropped"] = int((keep & ~coco).sum())
+        keep &= coco
+    if keep.all():
+        return boxset
+    skipped = dict(boxset.skipped)
+    for key, n in counts.items():
+        if n:
+            skipped[key] = skipped.get(key, 0) + n
+    return BoxSet(
+        image_height=boxset.image_height, image_width=boxset.image_width,
+        image_key=boxset.image_key, box_image=boxset.box_image[keep],
+        boxes=boxset.boxes[keep], label=boxset.label[keep], difficult=boxset.difficult[keep],
+        group_of=boxset.group_of[keep], is_crowd=boxset.is_crowd[keep], skipped=skipped,
+        sources=list(boxset.sources), skip_examples=dict(boxset.skip_examples))
+
+
+def read_train_boxes(params: Mapping, **read_args: Any) -> BoxSet:
+    """The boxes ``task.train_data`` names, as the parser sees them (before resize).
+
+    ``read_args`` go to :func:`tfod_anchors.sources.read_boxes` (``reader``,
+    ``skip_bad``, ``progress``, ``verify_sizes``, ``compression``) for ``input_path``.
+
+    Raises:
+        ConfigError: see :func:`train_inputs`; UsageError: ``tfds_name`` without
+        tensorflow-datasets or not a detection set; InputError: unreadable records.
+    """
+    inputs = train_inputs(params)
+    if inputs.tfds_name:
+        boxset = read_tfds(inputs.tfds_name, inputs.tfds_split, inputs.tfds_data_dir)
+    else:
+        from tfod_anchors.sources import read_boxes
+
+        boxset = read_boxes(list(inputs.patterns), **read_args)
+    return apply_parser_drops(boxset, inputs)
+
+
+def read_tfds(name: str, split: str, data_dir: str = "") -> BoxSet:
+    """A prepared TFDS detection set's boxes (``objects/bbox``: normalized yxyx,
+    ``objects/label``: 0-based as TFDS stores it, ``objects/is_crowd``), images not
+    decoded.
+
+    Raises:
+        UsageError: tensorflow-datasets missing, or a set the Model Garden cannot decode.
+        InputError: the set is not prepared in ``data_dir`` (nothing is downloaded).
+    """
+    if name not in TFDS_DETECTION:
+        raise UsageError(f"tfds_name {name!r} is not a detection set the Model Garden "
+                         f"decodes ({', '.join(TFDS_DETECTION)})")
+    try:
+        import tensorflow_datasets as tfds  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    except ImportError:
+        raise UsageError(f"tfds_name needs tensorflow-datasets: pip install "
+                         f"'{TFDS_EXTRA}'") from None
+    try:
+        builder = tfds.builder(name, data_dir=data_dir or None)
+        dataset = builder.as_dataset(split=split, decoders={"image": tfds.decode.SkipDecoding()})
+    except Exception as err:  # noqa: BLE001 - tfds raises many kinds
+        text = " ".join(str(err).split())[:200]
+        raise InputError(f"cannot open TFDS {name} split {split!r} ({text}); prepare it "
+                         "first (tfds build), nothing is downloaded here") from None
+    return _boxset(tfds.as_numpy(dataset), f"tfds:{name}/{split}")
+
+
+def _boxset(examples: Any, source: str) -> BoxSet:
+    """A :class:`BoxSet` from TFDS detection examples (encoded ``image``, ``image/id``,
+    ``objects/{bbox,label,is_crowd}``)."""
+    from tfod_anchors.sources.imageheader import image_size
+
+    sizes, keys, counts, boxes, labels, crowds = [], [], [], [], [], []
+    for i, example in enumerate(examples):
+        size = image_size(bytes(example["image"]))
+        if size is None:
+            raise InputError("the encoded image's header gives no size", path=source, record=i)
+        objects = example["objects"]
+        sizes.append(size)
+        keys.append(str(example.get("image/id", i)))
+        counts.append(len(objects["bbox"]))
+        boxes.append(np.asarray(objects["bbox"], np.float32).reshape(-1, 4))
+        labels.append(np.asarray(objects["label"], np.int32))
+        crowds.append(np.asarray(objects["is_crowd"], bool))
+    if not sizes:
+        raise InputError("no examples in this split", path=source)
+    n = int(sum(counts))
+    hw = np.asarray(sizes, np.int32)
+    return BoxSet(
+        image_height=hw[:, 0], image_width=hw[:, 1], image_key=np.asarray(keys, object),
+        box_image=np.repeat(np.arange(len(sizes), dtype=np.int32), counts),
+        boxes=np.concatenate(boxes), label=np.concatenate(labels), difficult=np.zeros(n, bool),
+        group_of=np.zeros(n, bool), is_crowd=np.concatenate(crowds), sources=[source])

@@ -1,0 +1,362 @@
+"""The TF Model Garden's :class:`~tfod_anchors.frameworks.base.ModelSpec`.
+
+A thin frozen class over a resolved experiment (the nested dict of ``params.as_dict()``):
+:mod:`.resize` (the training parser's resize), :mod:`.geometry` (the anchors),
+:mod:`.matching` (the family's rule), :mod:`.params` (the fittable fields), :mod:`.rules`
+(``check``) and :mod:`.yaml_patch` (the minimal YAML edit). The anchors value is a change
+(dotted key -> value) in :mod:`.yaml_patch`'s vocabulary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tfod_anchors.frameworks.base import MatcherRule, ModelInputs, TextPatch
+from tfod_anchors.frameworks.modelgarden import experiment as mgx
+from tfod_anchors.frameworks.modelgarden import geometry, matching
+from tfod_anchors.frameworks.modelgarden import params as mgp
+from tfod_anchors.frameworks.modelgarden.resize import parser_resizer
+
+if TYPE_CHECKING:
+    from tfod_anchors.anchors.layout import AnchorLayout
+    from tfod_anchors.fitting.params import ParamSpace
+    from tfod_anchors.matcher import MatcherSpec
+    from tfod_anchors.resize import Resizer
+    from tfod_anchors.rules.findings import Finding
+
+YOLO_FAMILIES = (mgx.YOLO, mgx.YOLOV7)
+
+
+@dataclass(frozen=True, eq=False)
+class ModelGardenSpec:
+    """A resolved Model Garden experiment (see :func:`model_garden_spec`).
+
+    Attributes:
+        experiment: the resolved experiment (read, never changed).
+        path: the YAML file it was read from, or None (``--experiment`` alone).
+        name: the registered experiment name, or None (a ``params.yaml``).
+        family: :data:`~.experiment.FAMILIES` (``retinanet``, ``mask_rcnn``, ``yolo``...).
+        kind: ``"multilevel"`` (``task.model.anchor``) or ``"yolo_boxes"``.
+    """
+
+    experiment: dict
+    path: str | None = None
+    name: str | None = None
+    family: str = ""
+    kind: str | None = None
+    framework: str = "model_garden"
+    _memo: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def config(self) -> dict:
+        """The protocol's framework config object: the resolved experiment dict."""
+        return self.experiment
+
+    @property
+    def is_yolo(self) -> bool:
+        return self.family in YOLO_FAMILIES
+
+    def _anchor_block(self) -> geometry.MultilevelAnchors | geometry.YoloAnchors:
+        if "block" not in self._memo:
+            self._memo["block"] = (geometry.yolo_anchors(self.experiment) if self.is_yolo
+                                   else geometry.multilevel_anchors(self.experiment))
+        return self._memo["block"]
+
+    def rule(self) -> matching.MatchRule:
+        """The family's own rule (named in outputs)."""
+        block = self._anchor_block()
+        return matching.matching_rule(self.experiment, self.family,
+                                      block if isinstance(block, geometry.YoloAnchors) else None)
+
+    # --- inputs -----------------------------------------------------------------------------
+    @property
+    def inputs(self) -> ModelInputs:
+        """``task.train_data.input_path`` split as the Model Garden splits it
+        (:func:`.inputs.input_patterns`); TF Example records."""
+        from tfod_anchors.frameworks.modelgarden.inputs import input_patterns
+
+        raw = self.experiment["task"].get("train_data", {}).get("input_path") or ""
+        paths = input_patterns(raw)
+        return ModelInputs(paths, "tf_record_input_reader" if paths else None, None, None)
+
+    @property
+    def augmenter(self) -> Any:
+        """None: the parsers' augmentation is drawn by :mod:`.augment` when it is wired."""
+        return None
+
+    @property
+    def anchors(self) -> dict[str, Any]:
+        block = self._anchor_block()
+        if isinstance(block, geometry.YoloAnchors):
+            return mgp.yolo_change(block)
+        return mgp.multilevel_change(block)
+
+    def resizer(self) -> Resizer:
+        return parser_resizer(self.experiment, self.family)
+
+    def resized_shapes(self, image_size: tuple[int, int]
+                       ) -> tuple[tuple[int, int], tuple[int, int]]:
+        """``(true, padded)`` ``(h, w)`` the parser gives an original image size."""
+        true, padded = self.resizer().shapes([int(image_size[0])], [int(image_size[1])])
+        return ((int(true[0, 0]), int(true[0, 1])), (int(padded[0, 0]), int(padded[0, 1])))
+
+    # --- anchors and matching -----------------------------------------------------------------
+    def matcher(self) -> MatcherSpec:
+        """The IoU rules' thresholds. For YOLO's ratio rule, IoU ``>= 1 / t**2`` (1/16 at
+        ``t`` = 4), without a forced match: the IoU at which a box and an anchor of its own
+        aspect reach the ratio bound, so the coverage metrics and the fit's search follow
+        the rule (:meth:`rule_metrics` gives the rule itself); ``yolo_darknet``: its
+        width-height IoU threshold, forced best."""
+        from tfod_anchors.matcher import MatcherSpec
+
+        rule = self.rule()
+        if rule.name == matching.RATIO_RULE:
+            proxy = 1.0 / rule.threshold ** 2
+            return MatcherSpec(proxy, proxy, False,
+                               source=f"{rule.source} (ratio < {rule.threshold:g} as IoU >= "
+                                      f"{proxy:g})")
+        return rule.matcher_spec()
+
+    def matcher_rule(self) -> MatcherRule:
+        rule = self.rule()
+        if rule.name == matching.RATIO_RULE:
+            return MatcherRule.yolo_ratio(rule.threshold, source=rule.source)
+        return MatcherRule.iou(rule.threshold, force_match=rule.force_match, source=rule.source)
+
+    def layout_function(self) -> Callable[[tuple[int, int]], AnchorLayout]:
+        """Memoised per padded shape (the parsers give one static shape)."""
+        if "layout" not in self._memo:
+            block = self._anchor_block()
+            cache: dict[tuple[int, int], AnchorLayout] = {}
+
+            def layout(padded_hw: tuple[int, int]) -> AnchorLayout:
+                key = (int(padded_hw[0]), int(padded_hw[1]))
+                if key not in cache:
+                    cache[key] = block.layout(key)
+                return cache[key]
+
+            self._memo["layout"] = layout
+        return self._memo["layout"]
+
+    def layout_for(self, padded_hw: tuple[int, int]) -> AnchorLayout:
+        return self.layout_function()(padded_hw)
+
+    def param_space(self, *, num_scales: int | None = None,
+                    num_aspect_ratios: int | None = None,
+                    size_range: tuple[float, float] = (4.0, 2048.0)) -> ParamSpace:
+        from tfod_anchors.errors import UsageError
+
+        block = self._anchor_block()
+        if isinstance(block, geometry.YoloAnchors):
+            if num_scales or num_aspect_ratios:
+                raise UsageError("YOLO anchor boxes have no scales or aspect ratios to count: "
+                                 "the number of boxes per level (anchors_per_scale) is kept")
+            return mgp.yolo_space(block, (min(2.0, size_range[0]), size_range[1]))
+        return mgp.multilevel_space(block, num_scales, num_aspect_ratios)
+
+    def shape_unit(self, padded_hw: tuple[int, int]) -> tuple[float, float]:
+        return 1.0, 1.0
+
+    def with_anchors(self, anchors: Any) -> ModelGardenSpec:
+        return ModelGardenSpec(mgx.with_change(self.experiment, anchors), self.path, self.name,
+                               self.family, self.kind)
+
+    def rule_metrics(self, resized: Any) -> dict[str, Any]:
+        """The YOLO rules' own metrics of resized boxes (:func:`.matching.yolo_metrics`:
+        recall under the rule, share of boxes with no target at all, targets per box);
+        empty for the IoU rules, which the coverage metrics measure already."""
+        block = self._anchor_block()
+        if not isinstance(block, geometry.YoloAnchors) or resized.num_boxes == 0:
+            return {}
+        rule = self.rule()
+        hw = geometry.input_hw(self.experiment)
+        return matching.yolo_metrics(matching.yolo_match(resized.boxes, hw, block, rule), rule)
+
+    def default_image_size(self) -> tuple[int, int]:
+        """The original size the ``anchors`` command shows by default: the input size."""
+        return geometry.input_hw(self.experiment)
+
+    def anchor_boxes(self, padded_hw: tuple[int, int]) -> np.ndarray:
+        """float64 ``[N, 4]`` ``(ymin, xmin, ymax, xmax)`` pixels, the Model Garden's order
+        (``anchors --export``)."""
+        return self.layout_for(padded_hw).boxes()
+
+    def describe(self, image_size: tuple[int, int]) -> dict[str, Any]:
+        """The ``anchors`` command's JSON object for one original image size ``(h, w)``,
+        with the keys of the TFOD description (``image_size``, ``resized_shape``,
+        ``padded_shape``, ``feature_map_shapes``, ``anchors_per_location``, ``num_anchors``,
+        ``levels``, ``per_location``, ``units``, ``window_policy``, ``notes``...) plus
+        ``framework``, ``family``, ``experiment``, ``resizer`` and ``match_rule``. The
+        anchors are in the Model Garden's order: levels min to max, cells row-major,
+        scale-major then ratio (YOLO: the boxes of the level in order)."""
+        true, padded = self.resized_shapes(image_size)
+        layout = self.layout_for(padded)
+        rule = self.rule()
+        levels, per_location = [], []
+        for level in layout.levels:
+            levels.append({"level": level.level, "feature_map_shape": list(level.grid_shape),
+                           "stride": [round(v, 4) for v in level.stride],
+                           "offset": [round(v, 4) for v in level.offset],
+                           "anchors_per_location": int(level.sizes.shape[0]),
+                           "num_anchors": level.num_anchors})
+            per_location += [{"level": level.level, "height": round(float(h), 2),
+                              "width": round(float(w), 2),
+                              "scale": round(float(np.sqrt(h * w)) / 2 ** level.level, 4),
+                              "pixel_aspect_ratio": round(float(w / h), 4)}
+                             for h, w in level.sizes]
+        boxes = layout.boxes()
+        outside = int(((boxes[:, :2] < 0) | (boxes[:, 2:] > np.array(padded))).any(axis=1).sum())
+        model = self.experiment["task"]["model"]
+        backbone = model.get("backbone", {}).get("type", "?")
+        decoder = (model.get("decoder") or {}).get("type")
+        forced = "best anchor of every box forced" if rule.force_match else "no forced match"
+        return {"image_size": [int(image_size[0]), int(image_size[1])],
+                "resized_shape": list(true), "padded_shape": list(padded),
+                "feature_map_shapes": [list(lv.grid_shape) for lv in layout.levels],
+                "anchors_per_location": [int(lv.sizes.shape[0]) for lv in layout.levels],
+                "num_anchors": layout.num_anchors, "framework": self.framework,
+                "family": self.family, "meta_architecture": self.family,
+                "feature_extractor": f"{backbone}/{decoder}" if decoder else backbone,
+                "anchor_generator": "anchor_boxes" if self.is_yolo else "anchor",
+                "experiment": self.name or self.path, "resizer": self.resizer().describe(),
+                "units": "pixels of the padded input (Model Garden order)",
+                "window_policy": layout.window_policy, "num_anchors_outside_image": outside,
+                "match_rule": {"name": rule.name, "threshold": rule.threshold,
+                               "force_match": rule.force_match, "source": rule.source},
+                "notes": [f"Model Garden {self.family}: {rule.name}, threshold "
+                          f"{rule.threshold:g} ({rule.source}), {forced}"],
+                "levels": levels, "per_location": per_location}
+
+    def anchors_key(self, anchors: Any) -> bytes:
+        """A deterministic identity of a change (sorted JSON)."""
+        import json
+
+        return json.dumps(anchors, sort_keys=True).encode()
+
+    def anchors_changes(self, old: Any, new: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(changed, previous)``: the dotted keys whose values differ."""
+        keys = [k for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)]
+        return {k: new.get(k) for k in keys}, {k: old.get(k) for k in keys}
+
+    def copy_anchors(self, anchors: Any) -> Any:
+        import copy
+
+        return copy.deepcopy(dict(anchors))
+
+    # --- rules and writing ------------------------------------------------------------------
+    def check_rules(self, image_size: tuple[int, int] = (480, 640)) -> list[Finding]:
+        from tfod_anchors.frameworks.modelgarden.rules import experiment_findings
+
+        return experiment_findings(self.experiment)
+
+    def config_findings(self) -> list[Finding]:
+        return self.check_rules()
+
+    def anchor_value_findings(self) -> list[Finding]:
+        from tfod_anchors.frameworks.modelgarden.rules import value_findings
+
+        return value_findings(self.experiment)
+
+    def text_patch(self, text: str, anchors: Any, path: str | None = None) -> TextPatch:
+        from tfod_anchors.frameworks.modelgarden.yaml_patch import patch_text
+
+        return TextPatch(patch_text(text, anchors, path))
+
+    def config_with(self, anchors: Any) -> dict:
+        return mgx.with_change(self.experiment, anchors)
+
+
+def model_garden_spec(experiment: dict, path: str | None = None,
+                      name: str | None = None) -> ModelGardenSpec:
+    """A :class:`ModelGardenSpec` of a resolved experiment, validated here (the edge).
+
+    Raises:
+        ConfigError: no anchors of a known family, or anchor values that build nothing.
+    """
+    family = mgx.detect_family(experiment)
+    spec = ModelGardenSpec(experiment, path, name, family,
+                           mgp.YOLO_BOXES if family in YOLO_FAMILIES else mgp.MULTILEVEL)
+    spec._anchor_block()  # raises ConfigError on values the Model Garden cannot build
+    if not spec.is_yolo:
+        geometry.input_hw(experiment)
+    return spec
+
+
+def load_spec(config: str | None = None, *, experiment: str | None = None,
+              config_files: tuple[str, ...] | list[str] = (),
+              params_override: str | None = None) -> ModelGardenSpec:
+    """The spec of a Model Garden input as the command line names it.
+
+    ``--experiment NAME [--config-file Y]... [--params-override S]`` (with a YAML
+    ``config`` argument, that file is applied first, as the first ``--config_file``); or a
+    resolved ``params.yaml`` as ``config`` alone (no Model Garden import).
+
+    Raises:
+        UsageError: neither given, or the Model Garden missing for ``--experiment``.
+        ConfigError: see :func:`.experiment.resolve_experiment` / ``read_params_yaml``.
+    """
+    from tfod_anchors.errors import UsageError
+
+    if experiment:
+        files = ([config] if config else []) + list(config_files)
+        exp = mgx.resolve_experiment(experiment, files, params_override)
+        return model_garden_spec(exp, config, experiment)
+    if config_files or params_override:
+        raise UsageError("--config-file and --params-override need --experiment NAME")
+    if not config:
+        raise UsageError("no model config: pass a config file or --experiment NAME")
+    return model_garden_spec(mgx.read_params_yaml(config), config)
+
+
+#: File suffixes read as Model Garden YAML (anything else is a ``pipeline.config``).
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def is_yaml_path(path: str) -> bool:
+    """Whether ``path`` names a YAML file (a Model Garden experiment)."""
+    return str(path).lower().endswith(YAML_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class ExperimentRef:
+    """A Model Garden input as the command line gives it, resolved at the API edge by
+    :meth:`resolve_model` (the API's hook for configs that are not a file path).
+
+    Attributes:
+        name: ``--experiment`` (None: ``path`` is a resolved ``params.yaml``).
+        config_files: ``--config-file`` values, in order (after ``path``).
+        params_override: ``--params-override``.
+        path: the YAML config argument, or None (``--experiment`` alone).
+    """
+
+    name: str | None = None
+    config_files: tuple[str, ...] = ()
+    params_override: str | None = None
+    path: str | None = None
+
+    def resolve_model(self) -> tuple[ModelGardenSpec, Any]:
+        """``(spec, loaded)``: ``loaded`` is the YAML file as read (a
+        :class:`~tfod_anchors.config.files.LoadedConfig` whose ``config`` is the resolved
+        experiment; its text is what ``fit`` patches), or None without a file."""
+        from tfod_anchors.config.files import LoadedConfig
+        from tfod_anchors.frameworks.modelgarden.yaml_patch import read_text
+
+        loaded = None
+        if self.path is not None:
+            text, print_ = read_text(self.path)
+        spec = load_spec(self.path, experiment=self.name, config_files=self.config_files,
+                         params_override=self.params_override)
+        if self.path is not None:
+            loaded = LoadedConfig(self.path, text.encode("utf-8"), text, print_,
+                                  spec.experiment, None)  # type: ignore[arg-type]
+        return spec, loaded
+
+    def __str__(self) -> str:
+        parts = [self.path] if self.path else []
+        if self.name:
+            parts.append(f"--experiment {self.name}")
+        return " ".join(parts) or "(no config)"
