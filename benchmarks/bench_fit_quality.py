@@ -82,6 +82,8 @@ CONFIGS = {
     "frcnn": "faster_rcnn_resnet50_v1_640x640_coco17_tpu-8.config",
     "ssd": "ssd_mobilenet_v2_320x320_coco17_tpu-8.config",
     "fpn": "ssd_resnet50_v1_fpn_640x640_coco17_tpu-8.config",
+    "fpnlite": "ssd_mobilenet_v2_fpnlite_320x320_coco17_tpu-8.config",
+    "effdet": "ssd_efficientdet_d0_512x512_coco17_tpu-8.config",
 }
 DATASETS = D.DATASETS
 KEYS = ("recall_matched", "mean_iou", "recall_0.5", "recall_0.7")
@@ -311,6 +313,34 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def stability(config_names, dataset_names, seeds, kinds, images_every: int, results: dict,
+              save) -> dict:
+    """``--stability``: every seed's fit on one common set of boxes (see
+    ``fit_stability.py``); ``results[(config, dataset)]`` as in its ``markdown``."""
+    import fit_stability as FS
+
+    for cname in config_names:
+        cfg = load_config(cname)
+        for dname in dataset_names:
+            key = f"{cname}/{dname}"
+            draws, static = FS.common_boxes(cfg, str(D.csv_path(dname)), images_every)
+            cell = results.setdefault(key, {"runs": []})
+            cell.update(num_draws=draws.num_boxes, num_static=static.num_boxes)
+            done = {(r["kind"], r["seed"]) for r in cell["runs"]}
+            for seed in seeds:
+                for kind in kinds:
+                    if (kind, seed) in done:
+                        continue
+                    run_ = FS.one_seed(cfg, draws, static, seed, kind)
+                    cell["runs"].append(run_)
+                    save()
+                    print(f"# {key} {kind} seed {seed}: draws "
+                          f"{run_['draws']['recall_matched']:.4f} static "
+                          f"{run_['static']['recall_matched']:.4f} ({run_['seconds']:.0f} s)",
+                          file=sys.stderr, flush=True)
+    return results
+
+
 def _seeds(text: str) -> list[int]:
     if "-" in text and "," not in text:
         lo, hi = text.split("-")
@@ -328,6 +358,13 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="keep the runs in --json")
     parser.add_argument("--no-baselines", action="store_true",
                         help="only our runs (and the peers)")
+    parser.add_argument("--stability", action="store_true",
+                        help="seed stability on one common set of boxes (augmented and "
+                             "static fits, each scored on both); see fit_stability.py")
+    parser.add_argument("--kinds", default="augmented,static",
+                        help="with --stability: which fits")
+    parser.add_argument("--images-every", type=int, default=1,
+                        help="with --stability: keep the images whose key hashes to 0 mod K")
     args = parser.parse_args()
     if not SHARED.exists():
         sys.exit(f"needs {SHARED} (datasets and upstream configs)")
@@ -341,6 +378,13 @@ def main() -> None:
             tmp.write_text(json.dumps(results, indent=1))
             tmp.replace(args.json)
 
+    if args.stability:
+        import fit_stability as FS
+
+        stability(args.configs.split(","), args.datasets.split(","), _seeds(args.seeds),
+                  args.kinds.split(","), args.images_every, results, save)
+        print(FS.markdown({tuple(k.split("/")): v for k, v in results.items()}))
+        return
     run(args.configs.split(","), args.datasets.split(","), _seeds(args.seeds),
         args.orders.split(","), results, save, not args.no_baselines)
     print(markdown(results))

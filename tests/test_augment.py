@@ -368,3 +368,22 @@ def test_jitter_default_smallest_draw_shrinks_each_edge_by_ratio():
     # distortion 1 - ratio on every edge: half-sizes shrink by 10%
     state, _ = run_zero(10, 10, [[0.2, 0.2, 0.6, 0.4]], "random_jitter_boxes { ratio: 0.1 }")
     np.testing.assert_allclose(state.boxes, [[0.22, 0.21, 0.58, 0.39]], atol=1e-6)
+
+
+def test_result_does_not_depend_on_box_order_within_an_image():
+    # The per-image key hashes the boxes as a multiset: reversing every image's boxes
+    # gives each drawn image the same crop, so the same boxes come out (in reverse order
+    # within the image). Two boxes of one image differ, so a rank-keyed hash would not.
+    data = _random_boxset(np.random.default_rng(6), 25)
+    rev = boxset([(int(h), int(w)) for h, w in zip(data.image_height, data.image_width)],
+                 [data.boxes[data.box_image == i][::-1].tolist() for i in range(25)],
+                 [data.label[data.box_image == i][::-1].tolist() for i in range(25)])
+    a = augment(data, steps(*SAMPLE_STEPS), draws=3, seed=4)
+    b = augment(rev, steps(*SAMPLE_STEPS), draws=3, seed=4)
+    assert a.boxset.num_images == b.boxset.num_images
+    np.testing.assert_array_equal(a.boxset.image_height, b.boxset.image_height)
+    for k in range(a.boxset.num_images):
+        mine = a.boxset.boxes[a.boxset.box_image == k]
+        theirs = b.boxset.boxes[b.boxset.box_image == k]
+        assert sorted(map(tuple, mine.tolist())) == sorted(map(tuple, theirs.tolist()))
+    assert (np.bincount(data.box_image) > 1).any()

@@ -122,7 +122,7 @@ def test_fit_text_says_which_boxes_the_tables_show(capsys, scaled):
     main(["fit", str(config), "--input", str(data), "--augment", "2"])
     out, _ = capsys.readouterr()
     assert out.startswith("16 augmented boxes (2 draw(s) of 4 images through "
-                          "0:random_image_scale; seed 0; 8 static boxes)")
+                          "0:random_image_scale; augment seed 0; 8 static boxes)")
     assert "on the augmented boxes (the distribution fitted" in out
     assert "on the static boxes (the guard holds here too)" in out
     assert "guard (all static boxes): mean IoU >= 0.990" in out
@@ -130,12 +130,29 @@ def test_fit_text_says_which_boxes_the_tables_show(capsys, scaled):
 
 def test_fit_augmented_is_deterministic(capsys, tmp_path, data):
     config = write_config(tmp_path / "ssd.config", SSD_CROP)
-    first = main(["fit", str(config), "--input", str(data), "--seed", "3", "--json"])
+    flags = ["--seed", "3", "--augment-seed", "4", "--json"]
+    first = main(["fit", str(config), "--input", str(data), *flags])
     out1 = capsys.readouterr()[0]
-    second = main(["fit", str(config), "--input", str(data), "--seed", "3", "--json"])
+    second = main(["fit", str(config), "--input", str(data), *flags])
     out2 = capsys.readouterr()[0]
     assert first == second == 0 and out1 == out2
-    assert json.loads(out1)["augmentation"]["seed"] == 3
+    assert json.loads(out1)["augmentation"]["seed"] == 4
+
+
+def test_search_seed_and_draw_seed_are_separate(capsys, tmp_path, data):
+    # --seed moves only the search: every search seed is measured on the same draws
+    # (augment seed 0), so their "before" (the config on those draws) is identical;
+    # --augment-seed draws other boxes.
+    config = write_config(tmp_path / "ssd.config", SSD_CROP)
+    docs = {}
+    for flags in (["--seed", "1"], ["--seed", "2"], ["--augment-seed", "9"]):
+        code, docs[flags[-1]], _ = run_json(capsys, "fit", config, "--input", data, *flags)
+        assert code == 0
+    assert docs["1"]["augmentation"]["seed"] == docs["2"]["augmentation"]["seed"] == 0
+    assert docs["1"]["before"] == docs["2"]["before"]
+    assert docs["1"]["num_boxes"] == docs["2"]["num_boxes"]
+    assert docs["9"]["augmentation"]["seed"] == 9
+    assert docs["9"]["before"] != docs["1"]["before"]
 
 
 def test_api_fit_augment_options(scaled):
@@ -186,3 +203,68 @@ def test_the_search_finds_anchors_that_keep_the_static_guard(capsys, tmp_path):
     assert doc["after"]["recall_matched"] == pytest.approx(0.5)
     assert doc["static_after"]["recall_matched"] == 1.0
     assert doc["static_after"]["mean_iou"] >= doc["static_guard"]["mean_iou"]
+
+
+# ---------------------------------------------------------------- fit --effort (see
+# test_fitting_effort.py) and boxes under 2 px (test_degenerate.py), through the CLI
+
+
+@pytest.fixture
+def boxes(tmp_path):
+    rng = np.random.default_rng(11)
+    rows = []
+    for i in range(40):
+        for _ in range(3):
+            x, y = (int(v) for v in rng.integers(0, 40, 2))
+            w, h = (int(v) for v in rng.integers(6, 40, 2))
+            rows.append((f"img{i}.jpg", "a", (x, y, min(64, x + w), min(64, y + h))))
+    return write_csv(tmp_path / "boxes.csv", rows)
+
+
+def test_effort_in_json_and_text(capsys, tmp_path, boxes):
+    config = write_config(tmp_path / "ssd.config", SSD_CROP)
+    docs = {}
+    for level in ("low", "normal", "high"):
+        code, docs[level], _ = run_json(capsys, "fit", config, "--input", boxes, "--effort", level)
+        assert code == 0
+    starts = {k: d["search"]["starts"] for k, d in docs.items()}
+    # the grid's pool ascent starts from the config, IoU k-means, the quantiles and the
+    # random points (6, 12, 36 of them)
+    assert starts == {"low": 9, "normal": 15, "high": 39}
+    for level, doc in docs.items():
+        search = doc["search"]
+        assert search["effort"] == level
+        assert search["polished"] >= 1 and search["measured_exactly"] >= 0
+        assert "/" in search["best_start"]["origin"]  # split/start
+        assert len(search["best_start"]["coarse_score"]) == 3
+        assert doc["diagnostics"]["effort"] == search
+    # the same boxes for every effort: one box set, one "before"
+    assert docs["low"]["before"] == docs["high"]["before"]
+    main(["fit", str(config), "--input", str(boxes), "--effort", "low"])
+    out = capsys.readouterr()[0]
+    assert "search (--effort low): 9 starts," in out
+
+
+def test_bad_effort_is_one_line_exit_2(capsys, tmp_path, boxes):
+    config = write_config(tmp_path / "ssd.config", SSD_CROP)
+    code = main(["fit", str(config), "--input", str(boxes), "--effort", "lots"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.strip().count("\n") == 0 and "--effort must be low, normal, high" in err
+
+
+def test_stats_check_and_fit_count_them(capsys, tmp_path):
+    # 64 x 64 images; 2 of the 10 boxes are 1 px wide slivers (20 %)
+    rows = [(f"img{i}.jpg", "a", (8 + i, 8, 40 + i, 40)) for i in range(8)]
+    rows += [("img0.jpg", "a", (30, 2, 31, 50)), ("img1.jpg", "a", (50, 10, 51, 60))]
+    data = write_csv(tmp_path / "boxes.csv", rows)
+    code, doc, _ = run_json(capsys, "stats", "--input", data)
+    assert code == 0 and doc["degenerate"] == {"under_px": 2.0, "count": 2, "share": 0.2}
+    config = write_config(tmp_path / "plain.config")
+    code, doc, _ = run_json(capsys, "check", config, "--input", data)
+    deg = doc["coverage"]["degenerate"]
+    assert (deg["count"], deg["share"]) == (2, 0.2)  # the resizer keeps 64 x 64 here
+    assert "degenerate_boxes" in [f["code"] for f in doc["findings"]]
+    code, doc, _ = run_json(capsys, "fit", config, "--input", data)
+    assert code == 0 and doc["before"]["degenerate"]["count"] == 2
+    assert doc["before"]["num_boxes"] == 10  # still in the recall denominator

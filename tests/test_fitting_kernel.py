@@ -194,3 +194,22 @@ def test_kernel_approximation_only_below_its_floor():
     same = exact >= 0.3
     np.testing.assert_array_equal(approx[same], exact[same])
     assert (approx[~same] < 0.3).all()
+
+
+def test_column_store_serves_more_columns_than_it_keeps():
+    # A store whose cache holds 8 columns, asked for 20 at once (and again, in another
+    # order): every column is still the exact kernel's, and only missing ones are computed.
+    from tfod_anchors.fitting.evaluator import ColumnStore
+
+    rng = np.random.default_rng(5)
+    y0, x0 = rng.uniform(0, 80, 30), rng.uniform(0, 80, 30)
+    boxes = np.stack([y0, x0, y0 + rng.uniform(4, 60, 30), x0 + rng.uniform(4, 60, 30)], 1)
+    geom = _geometry(boxes, (160.0, 160.0), (16.0, 16.0), (8.0, 8.0), (10, 10), "none")
+    store = ColumnStore(geom, cache_bytes=1)
+    shapes = np.exp(rng.uniform(math.log(4), math.log(120), (20, 2)))
+    keys = [(0, float(h), float(w)) for h, w in shapes]
+    want = brute_force_columns(geom, 0, shapes)
+    for order in (np.arange(20), rng.permutation(20)):
+        got = store.column_list([keys[i] for i in order])
+        np.testing.assert_allclose(np.stack(got, 1), want[:, order], atol=1e-5)
+    assert store.columns_computed <= 40

@@ -223,13 +223,14 @@ def coverage(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
 
 
 #: The keywords of :func:`fit` that are :class:`~tfod_anchors.fitting.FitOptions`.
-FIT_KEYWORDS = ("objective", "seed", "num_scales", "num_aspect_ratios", "guard")
+FIT_KEYWORDS = ("objective", "seed", "num_scales", "num_aspect_ratios", "guard", "effort")
 
 
 def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
         boxes: BoxSet | None = None, sources: SourceOptions | None = None,
         force: bool = False, progress: Callable[[str], None] | None = None,
-        augment: int | bool | None = None, **keywords: Any) -> FitOutcome:
+        augment: int | bool | None = None, augment_seed: int = 0,
+        **keywords: Any) -> FitOutcome:
     """Fit the config's own anchor generator to the boxes; no file is written.
 
     Keywords: the fit's options (:data:`FIT_KEYWORDS`: ``objective="recall"``,
@@ -245,7 +246,9 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
     ``augment`` (as in :func:`coverage`): by default the fit is on the augmented
     distribution when the config has a step that changes boxes, and the guard holds
     on the static boxes too (``fit.static_before``/``static_after``); False fits the
-    static boxes. ``seed`` seeds the draws as well as the search.
+    static boxes. ``seed`` seeds the search; ``augment_seed`` the draws (so fits with
+    different search seeds are measured on the same boxes). ``effort``: how much search
+    (``"low"``, ``"normal"``, ``"high"`` or a number; :mod:`tfod_anchors.fitting.effort`).
     """
     from tfod_anchors.config.patch import unified_diff
     from tfod_anchors.fitting.fit import fit as fit_steps
@@ -258,7 +261,7 @@ def fit(config: PipelineLike, inputs: str | Sequence[str] | None = None, *,
                               {k: v for k, v in keywords.items() if k not in FIT_KEYWORDS})
     pipeline.require_anchors(model, path, "fit")
     settings = _fit_options({k: v for k, v in keywords.items() if k in FIT_KEYWORDS})
-    augmentation = pipeline.AugmentOptions.from_value(augment, settings.seed)
+    augmentation = pipeline.AugmentOptions.from_value(augment, augment_seed)
     training = pipeline.training_boxes(model, path, options, augmentation, boxes=boxes,
                                        keep_static=True)
     summary = pipeline.augmentation_summary(training.augmentation)

@@ -7,10 +7,11 @@ with a 64-bit *tag* (step, variable, attempt) through the SplitMix64 finaliser.
 So the same seed gives the same boxes, and the result for an image does not depend
 on where it sits in the input or on which other images are present.
 
-The content key hashes the image size and its boxes (float32 bit patterns,
-labels, order). Identical images (same size, same boxes) get an occurrence
-number in input order, so they still draw independently; swapping two identical
-images swaps nothing visible.
+The content key hashes the image size and its boxes (float32 bit patterns and
+labels, as a multiset: the order of the boxes within an image does not change
+it). Identical images (same size, same boxes) get an occurrence number in input
+order, so they still draw independently; swapping two identical images swaps
+nothing visible.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def tag(*parts: object) -> np.uint64:
 
 def content_keys(height: np.ndarray, width: np.ndarray, box_image: np.ndarray,
                  boxes: np.ndarray, label: np.ndarray) -> np.ndarray:
-    """uint64 ``[M]`` keys of image content, distinct for identical images.
+    """uint64 ``[M]`` keys of image content, distinct for identical images; the same
+    whatever the order of an image's boxes (a sum of per-box hashes).
 
     Args:
         height, width: int ``[M]`` original image size.
@@ -57,12 +59,9 @@ def content_keys(height: np.ndarray, width: np.ndarray, box_image: np.ndarray,
     bits = np.ascontiguousarray(boxes, dtype=np.float32).view(np.uint32).astype(np.uint64)
     with np.errstate(over="ignore"):
         if n:
-            starts = np.searchsorted(box_image, np.arange(m), side="left")
-            rank = np.arange(n, dtype=np.int64) - starts[box_image]
             lo = bits[:, 0] | (bits[:, 1] << _U32)
             hi = bits[:, 2] | (bits[:, 3] << _U32)
             per_box = mix(mix(mix(lo) ^ hi) ^ label.astype(np.int64).astype(np.uint64))
-            per_box = mix(per_box ^ mix(rank.astype(np.uint64)))
             summed = np.zeros(m, dtype=np.uint64)
             np.add.at(summed, box_image, per_box)
             count = np.bincount(box_image, minlength=m).astype(np.uint64)

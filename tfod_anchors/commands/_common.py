@@ -93,7 +93,8 @@ def add_augment_arguments(parser: argparse.ArgumentParser, *, default_on: bool,
 
     ``default_on``: the command measures the augmented distribution unless
     ``--no-augment`` (check, fit); otherwise only with ``--augment N`` (stats).
-    ``seed``: add ``--seed`` (fit has its own, shared by every random choice).
+    ``seed``: also accept ``--seed`` for ``--augment-seed`` (stats, check: their only
+    random choice is the draws; fit's ``--seed`` is the search's).
     """
     group = parser.add_argument_group("augmentation (the config's data_augmentation_options)")
     flags = group.add_mutually_exclusive_group()
@@ -109,14 +110,14 @@ def add_augment_arguments(parser: argparse.ArgumentParser, *, default_on: bool,
         flags.add_argument("--augment", type=positive_int, metavar="N",
                            help="draw N augmented samples per image through the config's "
                                 "data_augmentation_options (needs --config)")
-    if seed:
-        group.add_argument("--seed", type=int, default=0,
-                           help="seed of the augmentation draws (default 0)")
+    names = ("--augment-seed", "--seed") if seed else ("--augment-seed",)
+    group.add_argument(*names, dest="augment_seed", type=int, default=0, metavar="S",
+                       help="seed of the augmentation draws (default 0)")
 
 
 def augment_options(args: argparse.Namespace, *, default_on: bool) -> pipeline.AugmentOptions:
     """The ``augmentation`` flags as one :class:`~tfod_anchors.pipeline.AugmentOptions`."""
-    seed = int(getattr(args, "seed", 0) or 0)
+    seed = int(getattr(args, "augment_seed", 0) or 0)
     draws = getattr(args, "augment", None)
     if getattr(args, "no_augment", False):
         return pipeline.AugmentOptions(pipeline.OFF, None, seed)
@@ -313,6 +314,16 @@ def table(rows: list[list[str]]) -> str:
         cells = [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:])]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def degenerate_line(deg: dict[str, Any], what: str) -> str:
+    """One line on the boxes with a side under 2 px (``coverage.metrics.degenerate_summary``)."""
+    text = (f"boxes with a side under {deg['under_px']:g} px: {deg['count']} of the {what} "
+            f"({deg['share']:.1%} of the recall denominator; they stay in it, as TFOD trains "
+            "on them)")
+    if deg.get("recall_matched") is not None:
+        text += f"; {deg['recall_matched']:.1%} of them reach the matched threshold"
+    return text
 
 
 def skipped_lines(skipped: dict[str, int], examples: dict[str, str]) -> list[str]:

@@ -25,6 +25,7 @@ from tfod_anchors.commands._common import (
     add_source_arguments,
     augment_options,
     augment_value,
+    degenerate_line,
     emit_json,
     fmt,
     model_line,
@@ -144,6 +145,9 @@ def run(args: Any) -> int:
         out(args, f"coverage of {distribution_text(coverage, outcome.augmentation)} "
                   f"(matched threshold {coverage['matched_threshold']:g}): " + ", ".join(
                       f"{k} {fmt(coverage[k])}" for k in METRIC_KEYS))
+        deg = coverage.get("degenerate") or {}
+        if deg.get("count"):
+            out(args, degenerate_line(deg, "boxes measured"))
     if args.by_class and outcome.by_class and coverage is not None:
         out(args, class_table(outcome.by_class, coverage["matched_threshold"]))
     for title, entries in (("advice", outcome.advice), ("what-if", outcome.what_if)):

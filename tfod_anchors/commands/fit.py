@@ -8,7 +8,8 @@ the ``check`` rules first: a new error finding blocks the write (exit 1), a new
 warning is reported.
 
 When the config has a ``data_augmentation_options`` step that changes boxes, the fit is
-on the augmented distribution (``--augment N`` draws per image, seeded by ``--seed``;
+on the augmented distribution (``--augment N`` draws per image, seeded by ``--augment-seed``,
+not by the search's ``--seed``;
 ``--no-augment`` for the static boxes): ``before``/``after`` are measured on it, and the
 guard holds on the static boxes too (``static_before``/``static_after``).
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tfod_anchors import api
+from tfod_anchors import api, pipeline
 from tfod_anchors.commands._common import (
     add_augment_arguments,
     add_model_arguments,
@@ -29,6 +30,7 @@ from tfod_anchors.commands._common import (
     add_source_arguments,
     augment_options,
     augment_value,
+    degenerate_line,
     emit_json,
     fmt,
     load,
@@ -43,6 +45,8 @@ from tfod_anchors.commands._common import (
 from tfod_anchors.coverage.metrics import METRIC_KEYS, SIZE_BANDS, ordered_metrics
 from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
 from tfod_anchors.fitting import OBJECTIVES
+from tfod_anchors.fitting.effort import parse_effort
+from tfod_anchors.fitting.giveaways import band_giveaways, thin_ratio_slots
 from tfod_anchors.fitting.objective import describe_metric
 from tfod_anchors.frameworks import as_spec
 from tfod_anchors.pipeline import anchor_shapes_hw
@@ -84,7 +88,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true",
                         help="with --output/--in-place: always write (the best candidate "
                              "found, even if it is not better)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for every random choice")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the search (its samples and random starts)")
+    parser.add_argument("--effort", default="normal", metavar="E",
+                        help="how much search: low, normal (the default budget), high (about "
+                             "3x: more random starts, more candidates polished and measured "
+                             "exactly) or a number in (0, 20]")
     parser.add_argument("--by-class", action="store_true",
                         help="print recall per class before and after (always in --json)")
     parser.add_argument("--num-scales", type=int, metavar="N",
@@ -215,7 +224,7 @@ def run(args: Any) -> int:
         num_scales=num_scales, num_aspect_ratios=num_ratios,
         force=args.force, guard=args.guard, progress=progress,
         augment=augment_value(augment_options(args, default_on=True)),
-    )
+        effort=parse_effort(args.effort), augment_seed=args.augment_seed)
     fit = outcome.fit
     take = fit.improved or outcome.forced
     changed, previous = _changed_fields(outcome) if take else ({}, {})
@@ -237,7 +246,7 @@ def run(args: Any) -> int:
     if take and not blocking:
         written, backup, override, more = _write(args, outcome, path)
         write_notes += more
-    warnings += write_notes
+    warnings += write_notes + [g["message"] for g in giveaways(outcome)]
     report_paths = []
     if args.report:
         report_paths = write_fit_report(args.report, outcome, seed=args.seed,
@@ -282,7 +291,7 @@ def run(args: Any) -> int:
             "guard": fit.guard,
             "static_guard": fit.static_guard if outcome.augmentation is not None else None,
             "guard_spec": fit.guard_spec,
-            "guard_blocked": fit.blocked,
+            "guard_blocked": fit.blocked, **said_out_loud(outcome),
             "new_findings": outcome.new_findings or blocking,
             "warnings": warnings,
             "notes": notes, "data_dropped": dropped, "by_class": by_class_before_after(outcome),
@@ -311,6 +320,48 @@ def run(args: Any) -> int:
     for path in report_paths:
         say(args, f"wrote {path}")
     return code
+
+
+def giveaways(outcome: api.FitOutcome) -> list[dict[str, Any]]:
+    """Size bands the written (or forced) anchors give away (:mod:`.giveaways`), on the
+    fitted boxes and, for an augmented fit, on the static boxes."""
+    fit = outcome.fit
+    forced = outcome.forced
+    if not (fit.improved or forced):
+        return []
+    after = fit.best_after if forced and fit.best_after else fit.after
+    where = "augmented boxes" if outcome.augmentation is not None else "boxes"
+    out = band_giveaways(fit.before, after, fit.matched_threshold, fit.guard_spec, where)
+    static_after = fit.static_best_after if forced and fit.static_best_after \
+        else fit.static_after
+    if outcome.augmentation is not None and fit.static_before and static_after:
+        out += band_giveaways(fit.static_before, static_after, fit.matched_threshold,
+                              fit.guard_spec, "static boxes")
+    return out
+
+
+def said_out_loud(outcome: api.FitOutcome) -> dict[str, Any]:
+    """The JSON keys of what the fit says about its search: ``could_do_better``,
+    ``search`` (how much was done) and ``thin_aspect_ratios``."""
+    fit = outcome.fit
+    return {"could_do_better": fit.could_do_better, "search": fit.diagnostics.get("effort"),
+            "thin_aspect_ratios": thin_slots(outcome)}
+
+
+def thin_slots(outcome: api.FitOutcome) -> list[dict[str, Any]]:
+    """Aspect-ratio slots of the written generator that are the best anchor of fewer than
+    1 % of the fitted boxes (:func:`~tfod_anchors.fitting.giveaways.thin_ratio_slots`)."""
+    fit = outcome.fit
+    if not fit.improved or fit.report_after is None:
+        return []
+    if outcome.model is not None and outcome.model.framework != "tfod":
+        return []  # slots are read from a TFOD generator message
+    # a list of numbers (the flexible grid's per-anchor lists are not slots)
+    ratios = [float(r) for r in getattr(getattr(fit.generator, fit.kind), "aspect_ratios", [])]
+    if not ratios:
+        return []
+    return thin_ratio_slots(fit.report_after.best_shape, outcome.boxes,
+                            pipeline.layout_function(outcome.config), ratios)
 
 
 def what_was_measured(args: Any, outcome: api.FitOutcome, take: bool, apl_before: list[int],
@@ -443,7 +494,7 @@ def human_lines(outcome: api.FitOutcome, after: dict, changed: dict, previous: d
         ops = ", ".join(f"{s['index']}:{s['op']}" for s in aug["steps"] if s["modelled"])
         static_n = outcome.static_boxes.num_boxes if outcome.static_boxes is not None else 0
         lines[0] = (f"{outcome.boxes.num_boxes} augmented boxes ({aug['draws']} draw(s) of "
-                    f"{outcome.num_images} images through {ops}; seed {aug['seed']}; "
+                    f"{outcome.num_images} images through {ops}; augment seed {aug['seed']}; "
                     f"{static_n} static boxes); {fit.kind}; matcher: "
                     f"{fit.before.get('matcher_source', '')}")
     skips = skipped_lines(outcome.skipped, outcome.skip_examples)
@@ -454,6 +505,12 @@ def human_lines(outcome: api.FitOutcome, after: dict, changed: dict, previous: d
                      "static boxes):")
     lines.append(comparison_table(fit, after))
     lines.append(UNREACHABLE_NOTE)
+    deg = fit.before.get("degenerate") or {}
+    if deg.get("count"):
+        lines.append(degenerate_line(deg, "augmented boxes" if aug is not None else "boxes"))
+    static_deg = (fit.static_before or {}).get("degenerate") or {}
+    if aug is not None and static_deg.get("count"):
+        lines.append(degenerate_line(static_deg, "static boxes"))
     if aug is not None and fit.static_before is not None:
         lines.append("on the static boxes (the guard holds here too):")
         lines.append(comparison_table(fit, static_after or fit.static_before,
@@ -463,9 +520,17 @@ def human_lines(outcome: api.FitOutcome, after: dict, changed: dict, previous: d
         lines.append(_guard_line(where, fit.guard, fit.matched_threshold))
     if aug is not None and fit.static_guard:
         lines.append(_guard_line("all static boxes", fit.static_guard, fit.matched_threshold))
+    if fit.could_do_better:
+        lines.append(fit.could_do_better["message"])
+    search = fit.diagnostics.get("effort")
+    if search:
+        lines.append(search_line(search, fit.matched_threshold))
     if fit.blocked:
         lines.append(f"the guard held: {fit.blocked['message']} (measured on "
                      f"{fit.blocked['measured_on']}; relax with --guard)")
+    lines += [f"aspect ratio {slot['aspect_ratio']:g} is the best anchor of only {slot['boxes']} "
+              f"boxes ({slot['share']:.1%} of them, under 1%): a slot spent on a few boxes"
+              for slot in thin_slots(outcome)]
     if changed:
         lines.append("new values: " + ", ".join(f"{k}: {v}" for k, v in changed.items()))
         resized_lists = [f"{k} {len(previous[k])} -> {len(v)} values"
@@ -476,6 +541,23 @@ def human_lines(outcome: api.FitOutcome, after: dict, changed: dict, previous: d
             lines.append(f"split changed ({', '.join(resized_lists)}); anchors per location "
                          f"stay {apl_after}, so checkpoint shapes still match")
     return lines
+
+
+def search_line(search: dict[str, Any], matched: float) -> str:
+    """One line: how much search was done, the best start (coarse sample) and what was
+    written."""
+    text = (f"search (--effort {search['effort']}): {search['starts']} starts, "
+            f"{search['refined_on_coarse']} refined, {search['polished']} polished, "
+            f"{search['measured_exactly']} measured on all boxes")
+    best = search.get("best_start")
+    if best:
+        text += (f"; best start {best['origin']} recall@{matched:g} "
+                 f"{best['coarse_score'][1]:.3f} on the coarse sample")
+    polished = search.get("best_polished")
+    if polished:
+        text += (f", best polished {polished['origin']} "
+                 f"{polished['search_score'][1]:.3f} on the search sample")
+    return text
 
 
 def read_peer_sets(path: str | None) -> dict[str, Any]:

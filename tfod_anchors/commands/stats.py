@@ -23,6 +23,7 @@ from tfod_anchors.commands._common import (
     add_output_arguments,
     add_source_arguments,
     augment_options,
+    degenerate_line,
     emit_json,
     fmt,
     load_model,
@@ -34,7 +35,7 @@ from tfod_anchors.commands._common import (
     table,
     warn,
 )
-from tfod_anchors.coverage.metrics import SIZE_BANDS
+from tfod_anchors.coverage.metrics import SIZE_BANDS, degenerate_mask, degenerate_summary
 from tfod_anchors.errors import EXIT_OK, UsageError
 from tfod_anchors.rules.dropped import data_dropped_findings
 from tfod_anchors.sources.raw import SKIP_KEYS
@@ -153,6 +154,7 @@ def run(args: Any) -> int:
         space = "original pixels"
         summary = None
     doc = augmented_statistics(box_statistics(boxset, resized, space), resized, summary)
+    doc["degenerate"] = degenerate_summary(degenerate_mask(resized.boxes))
     doc["data_dropped"], doc["notes"] = _dropped(args, model, training if model is not None
                                                  else None, boxset)
     for f in data_dropped_findings(doc["data_dropped"]):
@@ -196,6 +198,7 @@ def run(args: Any) -> int:
         out(args, table(rows))
         bands = ", ".join(f"{k} {v}" for k, v in doc["size_bands"].items())
         out(args, f"size bands (area): {bands}")
+        out(args, degenerate_line(doc["degenerate"], "boxes"))
         lines = skipped_lines(doc["skipped"], doc["skip_examples"])
         if lines:
             out(args, "skipped or noted:")

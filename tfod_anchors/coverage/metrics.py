@@ -174,7 +174,32 @@ def evaluate(
     unreachable = (shape_iou >= t) & (best < t)
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     metrics = dataset_metrics(best, positives, shape_iou, unreachable, ratio, area, matcher)
+    metrics["degenerate"] = degenerate_summary(degenerate_mask(boxes), best, t)
     return CoverageReport(best, best_shape, positives, shape_iou, unreachable, metrics)
+
+
+#: A box with a side shorter than this (pixels of the model input) is "degenerate".
+DEGENERATE_PX = 2.0
+
+
+def degenerate_mask(boxes: np.ndarray) -> np.ndarray:
+    """bool ``[N]``: boxes (``[N, 4]`` ymin, xmin, ymax, xmax in resized pixels) with a
+    side under :data:`DEGENERATE_PX`. TFOD trains on them (crops make many slivers), so
+    they stay in every metric; this only says how many there are."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return ((b[:, 2] - b[:, 0]) < DEGENERATE_PX) | ((b[:, 3] - b[:, 1]) < DEGENERATE_PX)
+
+
+def degenerate_summary(mask: np.ndarray, best: np.ndarray | None = None,
+                       matched: float | None = None) -> dict:
+    """``{"under_px", "count", "share"}`` of ``mask`` (bool ``[N]``); ``share`` is their
+    part of the recall denominator (all boxes). With the best IoUs ``best`` ``[N]`` and
+    the matched threshold, also ``recall_matched`` among them (None when there are none)."""
+    n, count = int(mask.shape[0]), int(mask.sum())
+    out: dict = {"under_px": DEGENERATE_PX, "count": count, "share": count / n if n else 0.0}
+    if best is not None and matched is not None:
+        out["recall_matched"] = _mean(best[mask] >= matched)
+    return out
 
 
 def _workers(workers: int | None) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from tfod_anchors.fitting.background import Background
+from tfod_anchors.fitting.dominance import alternative_points
 from tfod_anchors.fitting.objective import WEIGHT_KEYS, Objective, guard_floors
 from tfod_anchors.fitting.plan import FitPlan, Samples
 from tfod_anchors.fitting.sample import Sample, half_width
@@ -52,10 +53,12 @@ def _contribution(obj: Objective, best: np.ndarray) -> np.ndarray:
 
 
 def _close_to_best(found: dict[str, list[Candidate]], scorers: dict[str, Scorer],
-                   coarse: Sample, needed: float, most: int) -> list[tuple[str, Candidate]]:
+                   coarse: Sample, needed: float, most: int, sure: int = 1
+                   ) -> list[tuple[str, Candidate]]:
     """The best candidate, plus every other (of any split) whose score is within the
     coarse sample's noise (paired 95 % bound of the primary difference) or the
-    minimum gain of it; at most ``most``, best first."""
+    minimum gain of it; the first ``sure`` distinct ones whatever their score; at most
+    ``most``, best first."""
     ranked = sorted(((label, c) for label, cs in found.items() for c in cs),
                     key=lambda lc: lc[1].score, reverse=True)
     lead_label, lead = ranked[0]
@@ -68,6 +71,9 @@ def _close_to_best(found: dict[str, list[Candidate]], scorers: dict[str, Scorer]
         if c.score[0] < lead.score[0] or len(keep) >= most or key in seen:
             continue
         seen.add(key)
+        if len(keep) < sure:
+            keep.append((label, c))
+            continue
         other = _contribution(scorers[label].objective, scorers[label].evaluator.best(c.x))
         noise = half_width(coarse, lead_contrib - other)
         if lead.score[1] - c.score[1] <= max(noise, needed):
@@ -119,13 +125,14 @@ def coarse_search(p: FitPlan, samples: Samples, extra: list[tuple[str, np.ndarra
         pool = GridPool(*grid_pool(p.own, scoring.config_evaluator, coarse.weight))
         for label, problem in p.options.items():
             pooled[label], trace[label] = grid_ascent(
-                scorers[label].evaluator, problem, scorers[label].objective, coarse, rng, pool)
+                scorers[label].evaluator, problem, scorers[label].objective, coarse, rng, pool,
+                p.budget)
         searched = list(dict.fromkeys(label for label, _ in _close_to_best(
             {k: v[:1] for k, v in pooled.items()}, scorers, coarse, p.needed, MAX_SPLITS)))
     found: dict[str, list[Candidate]] = {}
     for label in searched:
         found[label], more = coarse_candidates(p.options[label], scorers[label], coarse, rng,
-                                               pooled.get(label), pool, extra)
+                                               pooled.get(label), pool, extra, p.budget)
         trace.setdefault(label, {}).update(more)
     return CoarseResult(scoring, scorers, pool, pooled, searched, found, trace)
 
@@ -136,22 +143,27 @@ def coarse_search(p: FitPlan, samples: Samples, extra: list[tuple[str, np.ndarra
 def choose_for_refinement(p: FitPlan, samples: Samples, coarse: CoarseResult
                           ) -> list[tuple[str, Candidate]]:
     """The coarse candidates worth refining: the best, and those within the coarse
-    sample's noise of it (at most 3, or 2 when the search boxes are a sample)."""
+    sample's noise of it (at most 3, or 2 when the search boxes are a sample); the
+    effort's :meth:`~.effort.Budget.sure_polished` best whatever the noise."""
     return _close_to_best(coarse.found, coarse.scorers, samples.coarse, p.needed,
-                          MAX_POLISHED if samples.search.exact else MAX_POLISHED_SAMPLED)
+                          p.budget.polished if p.budget.polish_all or samples.search.exact
+                          else MAX_POLISHED_SAMPLED,
+                          p.budget.sure_polished(p.own.space.split_counts is None))
 
 
 @dataclass
 class Refined:
     """Step 5's outcome: the coarse candidates refined (``to_polish``, from the options
     ``chosen``), the search sample's ``scoring``, the refined candidates best first
-    (``[(label, candidate)]``) and the unguarded search's best (None when not run)."""
+    (``[(label, candidate)]``), the unguarded search's best (None when not run) and the
+    other objectives' unguarded points (:func:`.dominance.alternative_points`)."""
 
     to_polish: list[tuple[str, Candidate]]
     chosen: list[str]
     scoring: SampleScoring
     polished: list[tuple[str, Candidate]]
     free: Candidate | None
+    alternatives: list[tuple[str, Candidate]]
 
 
 def refine(p: FitPlan, samples: Samples, coarse: CoarseResult,
@@ -177,16 +189,19 @@ def refine(p: FitPlan, samples: Samples, coarse: CoarseResult,
 
     def polish_one(i: int) -> list[Candidate]:
         label, cand = to_polish[i]
-        return polish_search(p.options[label], fine[label], [cand], sample, seeds[i])
+        return polish_search(p.options[label], fine[label], [cand], sample, seeds[i],
+                             p.budget)
 
     with Background(lambda: ([polish_one(i) for i in range(1, len(to_polish))],
-                             free_search())) as other:
+                             free_search(), alternative_points(
+        p.options[lead], coarse.scorers[lead], coarse.found[lead], coarse.pool,
+        p.settings.objective, p.settings.unguarded_report))) as other:
         lead_polished = polish_one(0)
-        rest, free = other.result()
+        rest, free, alternatives = other.result()
     polished: list[tuple[str, Candidate]] = []
     for (label, _), cands in zip(to_polish, [lead_polished, *rest]):
         for c in cands:
             polished.append((label, c))
             coarse.trace[label].setdefault("refined", {})[c.origin] = rounded_score(c.score)
     polished.sort(key=lambda lc: lc[1].score, reverse=True)
-    return Refined(to_polish, chosen, scoring, polished, free)
+    return Refined(to_polish, chosen, scoring, polished, free, alternatives)

@@ -13,9 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from tfod_anchors.coverage.metrics import METRIC_KEYS, CoverageReport, evaluate
 from tfod_anchors.fitting.background import Clock
 from tfod_anchors.fitting.coarse_refine import CoarseResult, Refined
+from tfod_anchors.fitting.dominance import dominating_point, with_own
+from tfod_anchors.fitting.effort import search_effort
 from tfod_anchors.fitting.fit import Searched
 from tfod_anchors.fitting.objective import (
     Objective,
@@ -30,7 +34,15 @@ from tfod_anchors.fitting.screen import describe as describe_screen
 from tfod_anchors.fitting.search import Candidate
 from tfod_anchors.fitting.strategy import error_bounds, rounded_score
 from tfod_anchors.fitting.unguarded import what_the_guard_blocked
-from tfod_anchors.fitting.verify import VERIFY, Bar, SecondGuard, Verified, reason, verify
+from tfod_anchors.fitting.verify import (
+    VERIFY,
+    Bar,
+    SecondGuard,
+    Verified,
+    reason,
+    verify,
+    written_generator,
+)
 
 
 @dataclass
@@ -75,7 +87,7 @@ def verify_exactly(p: FitPlan, searched: Searched,
                                bands=p.bands)
     later = sorted(((label, c) for label in refined.chosen for c in coarse.found[label]),
                    key=lambda lc: lc[1].score, reverse=True)
-    first = len(refined.polished) if samples.search.exact else 1
+    first = len(refined.polished) if samples.search.exact or p.budget.verify_polished else 1
     for origin, x in searched.floors.extra[::-1]:  # the k-means sets: the fallbacks
         later.insert(0, ("config", Candidate(x, (0.0, 0.0, 0.0), origin)))
     screen = None if samples.screen is None else Screen(
@@ -104,6 +116,34 @@ def _blocked(p: FitPlan, coarse: CoarseResult, refined: Refined, exact: Exact
         float(exact.objective.primary(flat_metrics(final))))
 
 
+def _could_do_better(p: FitPlan, searched: Searched, exact: Exact) -> dict | None:
+    """:func:`.dominance.dominating_point` of the unguarded points (the fit's own and the
+    other objectives', in the lead option's space) against what the fit writes (the
+    config's anchors when nothing is)."""
+    refined, checked = searched.refined, exact.checked
+    points = with_own(refined.free, p.settings.objective, refined.alternatives)
+    if not points:
+        return None
+    lead = p.options[refined.to_polish[0][0]]
+    problem, x, written = p.own, p.own.space.x0, exact.before.metrics
+    if checked.improved and checked.problem is not None and checked.x is not None \
+            and checked.report is not None:
+        problem, x, written = checked.problem, checked.x, checked.report.metrics
+    ev_lead = refined.scoring.scorer(lead).evaluator
+    ev_written = refined.scoring.scorer(problem).evaluator
+
+    def on_sample(ev: Any, v: np.ndarray) -> dict[str, float]:
+        return {k: float(m) for k, m in ev.metrics(ev.best(v)).items()}
+
+    def exact_metrics(v: np.ndarray) -> dict[str, Any]:
+        gen = written_generator(lead.space, lead.generator, v)
+        return evaluate(p.resized, p.model.with_anchors(gen).layout_function(),
+                        p.matcher).metrics
+
+    return dominating_point(points, lambda v: on_sample(ev_lead, v), on_sample(ev_written, x),
+                            written, p.needed, exact_metrics)
+
+
 def diagnostics(p: FitPlan, searched: Searched, exact: Exact) -> dict[str, Any]:
     """The JSON-ready ``FitResult.diagnostics`` of the search (timings added later)."""
     samples, coarse, refined = searched.samples, searched.coarse, searched.refined
@@ -112,7 +152,9 @@ def diagnostics(p: FitPlan, searched: Searched, exact: Exact) -> dict[str, Any]:
         "num_boxes": p.resized.num_boxes, "search_boxes": sample.size,
         "coarse_boxes": samples.coarse.size, "sampled": not sample.exact,
         "start_search_metrics": refined.scoring.start, "searches": coarse.trace,
-        "polished": refined.chosen, "verified": checked.tried}
+        "polished": refined.chosen, "verified": checked.tried,
+        "effort": search_effort(p.budget, coarse.trace, coarse.found, refined.polished,
+                                checked)}
     if searched.floors.metrics is not None:
         diag["kmeans_reference"] = searched.floors.metrics
     if exact.screen is not None:
@@ -159,6 +201,7 @@ def decide(p: FitPlan, searched: Searched, exact: Exact, clock: Clock, t0: float
     """Step 7: what the guard gave up, and the :class:`FitResult` (the verified best
     when it is an improvement, else the config's own anchors)."""
     blocked = _blocked(p, searched.coarse, searched.refined, exact)
+    better = _could_do_better(p, searched, exact)
     clock.lap("unguarded")
     diag = diagnostics(p, searched, exact)
     own, checked = p.own, exact.checked
@@ -187,6 +230,6 @@ def decide(p: FitPlan, searched: Searched, exact: Exact, clock: Clock, t0: float
         best_generator=checked.generator if checked.generator is not None
         else p.model.copy_anchors(own.generator),
         best_after=checked.report.metrics if checked.report is not None else None,
-        guard_spec=p.guard.to_dict(), bands=p.bands, blocked=blocked,
+        guard_spec=p.guard.to_dict(), bands=p.bands, blocked=blocked, could_do_better=better,
         findings=checked.findings, rejected=checked.rejected,
         reason=reason(checked, p.needed), **_static_results(p, exact))

@@ -11,6 +11,7 @@ columns of every shape they have in common.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,12 @@ Constraint = Callable[[np.ndarray], float]
 # Box-shape pairs that cannot reach this IoU skip the exact clipped search (see
 # ``level_columns``); below every recall threshold, so recalls are unaffected.
 APPROX_BELOW = 0.3
+#: Memory bound of one column store's cache. A fit has up to four stores (the coarse and
+#: search samples, and their static twins in an augmented fit); a cache hit saves one
+#: column (one best-IoU pass over the sample), and the search's moves reuse only the
+#: columns of the last few candidates, so a small cache loses little time
+#: (``benchmarks/bench_fit_memory.py``).
+CACHE_BYTES = 32 << 20
 
 
 class ColumnStore:
@@ -37,34 +44,46 @@ class ColumnStore:
         cache_bytes: memory bound of the column cache.
     """
 
-    def __init__(self, geom: BoxGeometry, cache_bytes: int = 400 << 20):
+    def __init__(self, geom: BoxGeometry, cache_bytes: int = CACHE_BYTES):
         self.geom = geom
         self._cache: OrderedDict[ColumnKey, np.ndarray] = OrderedDict()
         self._limit = max(8, cache_bytes // max(1, 4 * geom.num_boxes))
         self._prepared = [prepare(geom, i) for i in range(len(geom.levels))]
+        self._lock = threading.Lock()
         self.columns_computed = 0
 
     def column_list(self, keys: list[ColumnKey]) -> list[np.ndarray]:
-        """The columns ``keys`` as contiguous float32 ``[B]`` arrays (computed if missing)."""
-        missing: dict[int, list[ColumnKey]] = {}
-        for key in keys:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-            elif key not in missing.get(key[0], []):
-                missing.setdefault(key[0], []).append(key)
+        """The columns ``keys`` as contiguous float32 ``[B]`` arrays (computed if missing).
+
+        Safe to call from the search's two threads; what one call returns never depends
+        on what the cache evicts meanwhile (a call may ask for more columns than fit)."""
+        got: dict[ColumnKey, np.ndarray] = {}
+        missing: dict[int, dict[ColumnKey, None]] = {}
+        with self._lock:
+            for key in keys:
+                if key in got:
+                    continue
+                col = self._cache.get(key)
+                if col is None:
+                    missing.setdefault(key[0], {})[key] = None
+                else:
+                    self._cache.move_to_end(key)
+                    got[key] = col
         fresh: dict[ColumnKey, np.ndarray] = {}
         for level, ks in missing.items():
             cols = level_columns(self._prepared[level], level,
                                  np.array([[k[1], k[2]] for k in ks]),
                                  approx_below=APPROX_BELOW)
-            self.columns_computed += len(ks)
             for j, key in enumerate(ks):
-                col = np.ascontiguousarray(cols[:, j])
-                fresh[key] = col
-                self._cache[key] = col
-        while len(self._cache) > self._limit:
-            self._cache.popitem(last=False)
-        return [fresh[key] if key in fresh else self._cache[key] for key in keys]
+                fresh[key] = np.ascontiguousarray(cols[:, j])
+        if fresh:
+            with self._lock:
+                self.columns_computed += len(fresh)
+                self._cache.update(fresh)
+                while len(self._cache) > self._limit:
+                    self._cache.popitem(last=False)
+            got.update(fresh)
+        return [got[key] for key in keys]
 
 
 class Evaluator:
@@ -190,12 +209,13 @@ class Evaluator:
         rest_keys = [k for k in dict.fromkeys(base_keys) if k in fixed]
         rest = self.column_max(rest_keys)
         moving = [[k for k in dict.fromkeys(ks) if k not in fixed] for ks in cand_keys]
-        self.store.column_list(list(dict.fromkeys(k for ks in moving for k in ks)))  # one batch
+        wanted = list(dict.fromkeys(k for ks in moving for k in ks))
+        cols = dict(zip(wanted, self.store.column_list(wanted)))  # one batch
         best = np.empty((len(values), self.geom.num_boxes), dtype=np.float32)
         for c, ks in enumerate(moving):
             best[c] = rest
-            for col in self.store.column_list(ks):
-                np.maximum(best[c], col, out=best[c])
+            for k in ks:
+                np.maximum(best[c], cols[k], out=best[c])
         m = self.metrics(best.T, xs)
         ka, kb, kc = objective.keys(m)
         return [(float(ka[j]), float(kb[j]), float(kc[j])) for j in range(len(values))]

@@ -15,6 +15,7 @@ import numpy as np
 
 from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.coverage.metrics import METRIC_KEYS, CoverageReport, evaluate
+from tfod_anchors.fitting.effort import Budget, budget
 from tfod_anchors.fitting.guard import Guard
 from tfod_anchors.fitting.objective import band_shares, min_gain
 from tfod_anchors.fitting.options import FitOptions
@@ -70,6 +71,11 @@ class FitPlan:
     bands: tuple[str, ...]
     static_bands: tuple[str, ...]
     max_exact: int
+
+    @property
+    def budget(self) -> Budget:
+        """The search's counts for the options' effort (:mod:`.effort`)."""
+        return budget(self.settings.effort)
 
     @property
     def needed(self) -> float:

@@ -54,6 +54,9 @@ class FitResult:
         blocked: what the guard gave up, when an unguarded search reached a clearly
             better objective: ``{"message", "primary", "guarded_primary", "dropped":
             {metric: [before, after]}, "measured_on"}``; else None.
+        could_do_better: an unguarded or other-objective point at least as good as the
+            written anchors on every guarded metric and better on one
+            (:mod:`.dominance`): ``{"flags", "metrics", "written", "message"}``; else None.
         findings: ``check`` findings (warnings, info) the best candidate's values add,
             as dicts, e.g. ``anchor_below_stride`` with ``--guard stride=off``.
         rejected: new ``check`` errors that ruled candidates out (dicts).
@@ -91,6 +94,7 @@ class FitResult:
     guard_spec: dict = field(default_factory=dict)
     bands: tuple[str, ...] = ()
     blocked: dict | None = None
+    could_do_better: dict | None = None
     findings: list[dict] = field(default_factory=list)
     rejected: list[dict] = field(default_factory=list)
     reason: str = "no_candidate"

@@ -164,18 +164,45 @@ def directions(space: ParamSpace, diagonals: bool = True
     return out
 
 
+PATTERN_STRETCH = (1.0, 2.0, 4.0)
+
+
+def pattern_move(ev: Evaluator, space: ParamSpace, objective: Objective, x: np.ndarray,
+                 cur: Score, start: np.ndarray) -> tuple[np.ndarray, Score]:
+    """Hooke and Jeeves' pattern move: from ``x``, go on along the sweep's whole
+    displacement ``x - start`` (1, 2 and 4 times it) while that improves. A ridge that
+    no coordinate or group direction follows (e.g. a multiscale ``anchor_scale``
+    against its aspect ratios) is climbed along this combined direction instead of in
+    ever smaller zigzags."""
+    coords = list(range(space.dim))
+    for _ in range(8):
+        d = x - start
+        rows = [space.rounded(x + k * d) for k in PATTERN_STRETCH]
+        rows = [r for i, r in enumerate(rows) if np.any(r != x)
+                and not any(np.array_equal(r, q) for q in rows[:i])]
+        if not rows:
+            break
+        j, score = ev.line(x, coords, np.array(rows), objective)
+        if not _better(score, cur):
+            break
+        start, x, cur = x, rows[j], score
+    return x, cur
+
+
 @dataclass(frozen=True)
 class Pattern:
     """A pattern search's schedule (log units): the first ``step``, halved down to
     ``min_step`` when no direction improves, at most ``max_sweeps`` sweeps; moves of
     ``offsets`` x step along every coordinate (and the height-only / width-only
-    ``diagonals`` when set)."""
+    ``diagonals`` when set); with ``ridges``, Hooke and Jeeves' pattern moves."""
 
     step: float = 0.1
     min_step: float = 0.004
     max_sweeps: int = 30
     diagonals: bool = True
     offsets: tuple[float, ...] = (-1.0, -0.5, 0.5, 1.0)
+    #: follow every sweep that moved with :func:`pattern_move` along its displacement
+    ridges: bool = False
 
 
 def refine(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candidate,
@@ -191,6 +218,7 @@ def refine(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candida
     while step >= min_step and sweeps < max_sweeps:
         sweeps += 1
         moved = False
+        start = x
         for coords, d in dirs:
             rows: list[np.ndarray] = []
             for t in moves * step:
@@ -205,6 +233,8 @@ def refine(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candida
                 x = x.copy()
                 x[coords] = rows[j]
                 cur, moved = score, True
+        if moved and pattern.ridges:
+            x, cur = pattern_move(ev, space, objective, x, cur, start)
         if not moved:
             step /= 2.0
     return Candidate(x, cur, cand.origin)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from tfod_anchors.fitting.background import split_map
+from tfod_anchors.fitting.effort import NORMAL, Budget
 from tfod_anchors.fitting.evaluator import Evaluator
 from tfod_anchors.fitting.objective import Objective
 from tfod_anchors.fitting.params import ParamSpace
@@ -42,12 +43,8 @@ from tfod_anchors.fitting.search import (
 
 POOL_SCALES = 24
 POOL_RATIOS = 15
-COARSE_REFINE = 3
 POLISH = 1
-RANDOM_STARTS = 12
-GENERIC_RANDOM_STARTS = 2
 EXPLORE_PENALTY = 2.0
-POLISH_MUTATIONS = 100
 
 
 def weighted_quantiles(values: np.ndarray, weight: np.ndarray, qs: np.ndarray) -> np.ndarray:
@@ -66,7 +63,8 @@ def _snap(pool: np.ndarray, values: np.ndarray) -> list[int]:
 
 
 def _pool_starts(space: ParamSpace, hw: np.ndarray, weight: np.ndarray, scales: np.ndarray,
-                 ratios: np.ndarray, base: float, rng: np.random.Generator):
+                 ratios: np.ndarray, base: float, rng: np.random.Generator,
+                 random_starts: int = NORMAL.pool_random_starts):
     ns, nr = len(space.groups["scales"]), len(space.groups["aspect_ratios"])
 
     x0 = space.x0
@@ -77,7 +75,7 @@ def _pool_starts(space: ParamSpace, hw: np.ndarray, weight: np.ndarray, scales: 
     aspect = np.log(hw[:, 1] / hw[:, 0])
     starts.append(("quantiles", _snap(scales, weighted_quantiles(size, weight, qs_s)),
                    _snap(ratios, weighted_quantiles(aspect, weight, qs_r))))
-    for i in range(RANDOM_STARTS):
+    for i in range(random_starts):
         starts.append((f"random{i}", sorted(rng.choice(len(scales), ns, replace=False)),
                        sorted(rng.choice(len(ratios), nr, replace=False))))
     return starts
@@ -159,7 +157,7 @@ class GridPool:
 
 
 def grid_ascent(ev: Evaluator, problem: Problem, objective: Objective, sample: Sample,
-                rng: np.random.Generator, pool: GridPool
+                rng: np.random.Generator, pool: GridPool, budget: Budget = NORMAL
                 ) -> tuple[list[Candidate], dict[str, Any]]:
     """The coarse search, first half, for the grid generator: pool ascent from the config, IoU
     k-means, quantile and random starts (cheap: the pool's columns are shared).
@@ -173,7 +171,8 @@ def grid_ascent(ev: Evaluator, problem: Problem, objective: Objective, sample: S
     scales, ratios = pool.scales, pool.ratios
     if pool.columns is None:
         pool.columns = pool_columns(ev, scales, ratios)
-    starts = _pool_starts(space, hw, sample.weight, scales, ratios, base, rng)
+    starts = _pool_starts(space, hw, sample.weight, scales, ratios, base, rng,
+                          budget.pool_random_starts)
     if "seed" not in pool.kmeans:  # one clustering per fit, whatever the split
         pool.kmeans["seed"] = int(rng.integers(0, 2**31))
     warm = kmeans_start(problem, ev, pool.kmeans["seed"], pool.kmeans)
@@ -188,16 +187,17 @@ def grid_ascent(ev: Evaluator, problem: Problem, objective: Objective, sample: S
 
 
 def grid_explore(ev: Evaluator, problem: Problem, objective: Objective,
-                 pooled: list[Candidate], pool: GridPool) -> list[Candidate]:
-    """The coarse search, second half: the config's values and the best distinct pool-ascent
-    results (``COARSE_REFINE`` in all) refined on the coarse sample."""
+                 pooled: list[Candidate], pool: GridPool, most: int = NORMAL.coarse_refine
+                 ) -> list[Candidate]:
+    """The coarse search, second half: the config's values and the best distinct
+    pool-ascent results (``most`` in all) refined on the coarse sample."""
     space = problem.space
     chosen = [Candidate(space.x0.copy(), ev.score(space.rounded(space.x0), objective)[0],
                         "config")]
     seen = set()
     for c in pooled:
         key = tuple(np.round(c.x, 6))
-        if key not in seen and len(chosen) < COARSE_REFINE:
+        if key not in seen and len(chosen) < most:
             seen.add(key)
             chosen.append(c)
     step = float(pool.scales[1] - pool.scales[0]) / 2.0
@@ -238,7 +238,7 @@ def _explore(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candi
 
 def search_generic(ev: Evaluator, problem: Problem, objective: Objective, sample: Sample,
                    rng: np.random.Generator,
-                   extra: list[tuple[str, np.ndarray]] | None = None
+                   extra: list[tuple[str, np.ndarray]] | None = None, budget: Budget = NORMAL
                    ) -> tuple[list[Candidate], dict[str, Any]]:
     """The coarse search for the other generators: coordinate scans from the config, random
     starts and ``extra`` ones (e.g. the IoU k-means set of a flexible grid), then a
@@ -246,7 +246,7 @@ def search_generic(ev: Evaluator, problem: Problem, objective: Objective, sample
     ``{"scan": {origin: score}}``."""
     space = problem.space
     starts = [("config", space.x0.copy()), *(extra or [])]
-    for i in range(GENERIC_RANDOM_STARTS):
+    for i in range(budget.random_starts):
         starts.append((f"random{i}", space.lower + rng.random(space.dim)
                        * (space.upper - space.lower)))
     scanned = split_map(lambda ox: coordinate_scan(ev, space, objective, ox[1], origin=ox[0]),
@@ -254,11 +254,11 @@ def search_generic(ev: Evaluator, problem: Problem, objective: Objective, sample
     trace = {"scan": {c.origin: rounded_score(c.score) for c in scanned}}
     scanned.sort(key=lambda c: c.score, reverse=True)
     return split_map(lambda c: _explore(ev, space, objective, c, 0.15),
-                     scanned[:COARSE_REFINE]), trace
+                     scanned[:budget.coarse_refine]), trace
 
 
 def polish(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candidate,
-           seed: int = 0, level: int = 1) -> Candidate:
+           seed: int = 0, level: int = 1, mutations: int = NORMAL.mutations) -> Candidate:
     """The refinement on the full search sample: soft-guard refinement, then hard-guard
     refinement, then (``level >= 1``) a pass of height-only / width-only moves, then
     (``level >= 2``) finer steps and a short seeded (1+1) random search with small steps
@@ -268,20 +268,21 @@ def polish(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candida
     level 0 where the boxes are a sample (finer moves would chase sampling noise).
     """
     deep = level >= 2
+    ridge = space.split_counts is None  # fields coupled across levels: follow the ridges
     soft = refine(ev, space, objective.with_penalty(EXPLORE_PENALTY), cand,
                   Pattern(step=0.05 if deep else 0.04, min_step=0.005 if deep else 0.01,
-                          diagonals=False, offsets=(-1.0, 1.0)))
+                          diagonals=False, offsets=(-1.0, 1.0), ridges=ridge))
     hard = refine(ev, space, objective, soft,
                   Pattern(step=0.02 if deep else 0.01, min_step=0.005, diagonals=False,
-                          offsets=(-1.0, 1.0)))
+                          offsets=(-1.0, 1.0), ridges=ridge))
     if level < 1:
         return hard
     fine = refine(ev, space, objective, hard,
                   Pattern(step=0.004, min_step=0.004, max_sweeps=3 if deep else 2,
-                          offsets=(-1.0, 1.0)))
+                          offsets=(-1.0, 1.0), ridges=ridge))
     if not deep:
         return fine
-    jumped = mutation_search(ev, space, objective, fine.x, generations=POLISH_MUTATIONS,
+    jumped = mutation_search(ev, space, objective, fine.x, generations=mutations,
                              seed=seed, sigma=0.03)
     return Candidate(jumped.x, jumped.score, fine.origin) if jumped.score > fine.score else fine
 
@@ -298,31 +299,32 @@ class Scorer:
 
 def coarse_search(problem: Problem, scorer: Scorer, coarse: Sample, rng: np.random.Generator,
                   pooled: list[Candidate] | None = None, pool: GridPool | None = None,
-                  extra: list[tuple[str, np.ndarray]] | None = None
+                  extra: list[tuple[str, np.ndarray]] | None = None, budget: Budget = NORMAL
                   ) -> tuple[list[Candidate], dict[str, Any]]:
     """The coarse search on the coarse sample: candidates best first, and the trace (``scan``
     scores per start for the generic search; ``coarse`` scores per refined candidate).
     For the grid generator, ``pooled`` are :func:`grid_ascent`'s candidates; for the
     others ``extra`` adds starts."""
     if pooled is not None and pool is not None:
-        found = grid_explore(scorer.evaluator, problem, scorer.objective, pooled, pool)
+        found = grid_explore(scorer.evaluator, problem, scorer.objective, pooled, pool,
+                             budget.coarse_refine)
         trace: dict[str, Any] = {}
     else:
         found, trace = search_generic(scorer.evaluator, problem, scorer.objective, coarse, rng,
-                                      extra)
+                                      extra, budget)
     found.sort(key=lambda c: c.score, reverse=True)
     trace["coarse"] = {c.origin: rounded_score(c.score) for c in found}
     return found, trace
 
 
 def polish_search(problem: Problem, scorer: Scorer, found: list[Candidate], sample: Sample,
-                  seed: int) -> list[Candidate]:
+                  seed: int, budget: Budget = NORMAL) -> list[Candidate]:
     """The refinement on the search sample: the best ``POLISH`` coarse candidates refined,
     best first (``seed`` for the random moves of the finest level)."""
     ev = scorer.evaluator
     level = (2 if ev.geom.policy == "none" else 1) if sample.exact else 0
     cands = [polish(ev, problem.space, scorer.objective, Candidate(c.x, c.score, c.origin),
-                    seed, level)
+                    seed, level, budget.mutations)
              for c in found[:POLISH]]
     cands.sort(key=lambda c: c.score, reverse=True)
     return cands

@@ -14,6 +14,8 @@ LOW_RECALL_ERROR = 0.1
 BAND_MIN_SHARE = 0.05
 #: ... whose recall at the matched threshold is below this.
 BAND_RECALL_ERROR = 0.05
+#: ``degenerate_boxes`` (info): more than this share of the boxes have a side under 2 px.
+DEGENERATE_SHARE = 0.05
 
 _BAND_AREAS = {"small": "area < 32²", "medium": "32² <= area < 96²", "large": "area >= 96²"}
 
@@ -54,6 +56,7 @@ def coverage_findings(metrics: dict[str, Any], min_recall: float | None = None,
         elif recall < LOW_RECALL_WARNING:
             out.append(finding("low_recall", f"{what} < {LOW_RECALL_WARNING:g}: fewer than "
                                f"half of the boxes get a positive anchor; {fix}"))
+    out += degenerate_findings(metrics)
     total = metrics.get("num_boxes") or 0
     for band, entry in (metrics.get("by_size") or {}).items():
         count, band_recall = entry.get("count", 0), entry.get("recall_matched")
@@ -67,3 +70,19 @@ def coverage_findings(metrics: dict[str, Any], min_recall: float | None = None,
                 f"the matched threshold {t:g}: almost none of them gets a positive anchor; "
                 f"{band_fix}"))
     return out
+
+
+def degenerate_findings(metrics: dict[str, Any]) -> list[Finding]:
+    """``degenerate_boxes`` (info): more than :data:`DEGENERATE_SHARE` of the measured
+    boxes have a side under 2 px in the model's input (``metrics["degenerate"]``)."""
+    deg = metrics.get("degenerate") or {}
+    share = float(deg.get("share") or 0.0)
+    if share <= DEGENERATE_SHARE:
+        return []
+    recall = deg.get("recall_matched")
+    got = f"; {recall:.1%} of them reach the matched threshold" if recall is not None else ""
+    return [finding("degenerate_boxes", (
+        f"{deg['count']} of {metrics.get('num_boxes')} boxes ({share:.1%}) have a side under "
+        f"{deg.get('under_px', 2):g} px in the model's input{got}: TFOD trains on them, so "
+        "they stay in the recall denominator; crops of large boxes at image borders make "
+        "most of them"))]

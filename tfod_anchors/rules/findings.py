@@ -48,6 +48,7 @@ SEVERITY = {
     # coverage findings (:func:`coverage_findings`); low_recall escalates to an error
     "low_recall": WARNING,
     "band_recall_collapse": ERROR,
+    "degenerate_boxes": INFO,
     # what was not measured, and classes (rules/dropped.py, rules/classes.py)
     "data_dropped": WARNING,
     "class_filter_off": INFO,

@@ -20,6 +20,9 @@ from tfod_anchors.whatif.evaluate import advise, evaluate_change, measure
 
 #: Coverage findings whose message says what to do.
 COVERAGE_CODES = ("low_recall", "band_recall_collapse")
+#: Every code :func:`~tfod_anchors.rules.coverage.coverage_findings` makes, in its order
+#: (``degenerate_boxes`` is information, not a failing coverage).
+FROM_COVERAGE = ("low_recall", "degenerate_boxes", "band_recall_collapse")
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ def advise_outcome(outcome: Any, what_if: list[str], advice: bool) -> Any:
     if verdict.fix is not None:
         pointed = iter(f.to_dict() for f in coverage_findings(ctx.coverage, ctx.min_recall,
                                                               verdict.fix))
-        findings = [next(pointed) if f["code"] in COVERAGE_CODES else f for f in findings]
+        findings = [next(pointed) if f["code"] in FROM_COVERAGE else f for f in findings]
     failed = any(f["severity"] == "error" for f in findings) or (
         ctx.strict and any(f["severity"] == WARNING for f in findings))
     return replace(outcome, findings=findings, ok=not failed, fit=verdict.fit,
