@@ -151,3 +151,28 @@ def test_what_if_far_beyond_the_input_is_not_measured(capsys, ssd_config):
                             "--no-advice", "--what-if", f"{base}.height=0")
     (entry,) = doc["what_if"]
     assert entry["supported"] is False and entry["predicted"] is None
+
+
+def test_advice_entries_say_when_their_search_was_sampled(ssd_config):
+    """308 boxes are below the advice's search sample: no entry is sampled. With a
+    100-box search the entry says so, and its coverage as is (every box, no search)
+    is unchanged while the prediction is still measured on all 308 boxes."""
+    from tfod_anchors.whatif.evaluate import ADVICE_SEARCH, FitEffort, evaluate_change, measure
+
+    outcome = api.advise(api.check(ssd_config, inputs=[str(SMALL)], augment=False))
+    assert [a["sampled_boxes"] for a in outcome.advice] == [None] * len(outcome.advice)
+    assert ADVICE_SEARCH.search_boxes > 308 and ADVICE_SEARCH.static_guard is False
+    ctx = api.check(ssd_config, inputs=[str(SMALL)], augment=False).context
+    baseline = measure(ctx.cfg, ctx.boxes, ctx.augmentation, ctx.seed)
+    x2 = candidate_changes(ctx.cfg)[2]
+    full = evaluate_change(ctx.cfg, x2, ctx.boxes, ctx.augmentation, ctx.seed, baseline)
+    small = evaluate_change(ctx.cfg, x2, ctx.boxes, ctx.augmentation, ctx.seed, baseline,
+                            effort=FitEffort(100, static_guard=False))
+    assert full["sampled_boxes"] is None and "sample" not in (full["note"] or "")
+    assert 100 <= small["sampled_boxes"] < 308
+    assert small["note"] == (f"fit searched on a sample of {small['sampled_boxes']} of 308 "
+                             "boxes; coverage measured on all")
+    assert small["as_is"] == full["as_is"]
+    assert small["predicted"]["by_size"]["small"]["count"] == \
+        full["predicted"]["by_size"]["small"]["count"]
+    assert small["predicted"]["recall_matched"] >= small["as_is"]["recall_matched"]

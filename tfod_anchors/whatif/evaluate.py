@@ -9,10 +9,21 @@ by area at the changed input size, as ``fit`` reports them, and ``by_current_siz
 gives the recall of the boxes in each band at the current size, which is what a
 band finding is about). Cost is the change in input pixels and in anchors, for the
 most common padded input shape.
+
+The config's own fit (``check``'s decision: can ``fit`` gain the minimum gain?) is ``fit``'s
+exactly, run once. The advice entries are a cheaper fit of the same anchors
+(:data:`ADVICE_SEARCH`): the search looks at a seeded, content-keyed stratified sample of
+at most :data:`ADVICE_SEARCH_BOXES` boxes (the fitting package's sampler, so the same boxes
+in any order give the same sample), without the static boxes' guard of an augmented fit
+and without the unguarded comparison; the candidates it finds are still verified on
+every box, so ``as_is`` and ``predicted`` are exact coverage of anchors a search on the
+sample found. An entry says how many boxes its search saw (``sampled_boxes``, None when
+all of them) and its note says so in the text.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,31 +62,56 @@ def _shape_cost(cfg: Any, resized: Any) -> tuple[int, int]:
     return int(shape[0]) * int(shape[1]), int(layout.num_anchors)
 
 
+#: Search-sample size of an advice entry's fit (``fit``'s own default is 20 000-40 000).
+ADVICE_SEARCH_BOXES = 6_000
+
+
+@dataclass(frozen=True)
+class FitEffort:
+    """How a :func:`measure` fit searches: ``search_boxes`` is ``max_boxes_exact`` (None:
+    ``fit``'s default); ``static_guard``: also guard the static boxes of an augmented
+    fit, as ``fit`` does."""
+
+    search_boxes: int | None = None
+    static_guard: bool = True
+
+
+#: ``fit``'s own search (the config's own fit: the decision ``fit`` would make).
+EXACT_FIT = FitEffort()
+#: The advice entries' search (see the module docstring).
+ADVICE_SEARCH = FitEffort(ADVICE_SEARCH_BOXES, static_guard=False)
+
+
 def measure(cfg: Any, boxes: BoxSet, augmentation: AugmentOptions, seed: int,
-            *, fit: bool = True) -> dict[str, Any]:
+            *, fit: bool = True, effort: FitEffort = EXACT_FIT) -> dict[str, Any]:
     """Coverage of ``cfg`` on ``boxes`` as is and after a fit (``fit``), plus the
-    ``(pixels, anchors)`` cost basis; the fit is ``fit``'s own (same seed, guard,
-    distribution)."""
+    ``(pixels, anchors)`` cost basis and ``sampled_boxes`` (the fit's search-sample size
+    when it did not see every box, else None); the fit is ``fit``'s own (same seed,
+    guard, distribution) searched with ``effort``."""
     from tfod_anchors.fitting import fit_generator
     from tfod_anchors.frameworks import as_spec
 
     model = as_spec(cfg)
     training = pipeline.training_boxes(model, None, SourceOptions(), augmentation, boxes=boxes,
-                                       keep_static=True)
+                                       keep_static=effort.static_guard)
     static = training.static if training.augmentation is not None else None
     report = pipeline.measure_coverage(training.resized, model)
-    predicted, improved, best = report.metrics, False, report.best_iou
+    predicted, improved, best, sampled = report.metrics, False, report.best_iou, None
     if fit:
-        result = fit_generator(training.resized, model, seed=seed, static=static,
-                               unguarded_report=False)
+        result = fit_generator(training.resized, model, seed=seed,
+                               static=static if effort.static_guard else None,
+                               unguarded_report=False, max_boxes_exact=effort.search_boxes)
         improved = bool(result.improved)
+        if result.diagnostics.get("sampled"):
+            sampled = int(result.diagnostics["search_boxes"])
         predicted = result.after if improved else result.before
         if improved and result.report_after is not None:
             best = result.report_after.best_iou
     pixels, anchors = _shape_cost(model, training.resized)
     r = training.resized
     return {"as_is": _brief(report.metrics), "predicted": _brief(predicted),
-            "fit_improves": improved, "pixels": pixels, "anchors": anchors,
+            "fit_improves": improved, "sampled_boxes": sampled, "num_boxes": r.num_boxes,
+            "pixels": pixels, "anchors": anchors,
             "padded_shape": list(r.most_common_shape()), "best_iou": np.asarray(best),
             "area": np.asarray(r.widths * r.heights, dtype=np.float64),
             "matched_threshold": float(report.metrics["matched_threshold"])}
@@ -104,17 +140,25 @@ def _too_large(changed: Any, boxes: BoxSet, baseline: dict[str, Any]) -> str | N
             f"(more than {MAX_PIXEL_RATIO:g}x)")
 
 
+def sampled_note(got: dict[str, Any]) -> str:
+    """The text of a sampled search (``got``: :func:`measure`'s result)."""
+    return (f"fit searched on a sample of {got['sampled_boxes']} of {got['num_boxes']} boxes; "
+            "coverage measured on all")
+
+
 def evaluate_change(cfg: Any, change: Change, boxes: BoxSet, augmentation: AugmentOptions,
-                    seed: int, baseline: dict[str, Any]) -> dict[str, Any]:
+                    seed: int, baseline: dict[str, Any],
+                    effort: FitEffort = ADVICE_SEARCH) -> dict[str, Any]:
     """One ``advice`` entry: the change, its assignments, and (when supported and
     valid) ``as_is``/``predicted`` coverage and ``cost`` relative to ``baseline``
-    (:func:`measure` of the config itself)."""
+    (:func:`measure` of the config itself), the fit searched with ``effort``."""
     from tfod_anchors.rules import ERROR, check_rules
 
     entry: dict[str, Any] = {"change": change.name, "kind": change.kind,
                              "assignments": list(change.assignments),
                              "supported": change.supported, "note": change.note or None,
-                             "as_is": None, "predicted": None, "cost": None}
+                             "as_is": None, "predicted": None, "cost": None,
+                             "sampled_boxes": None}
     if not change.supported:
         return entry
     changed = apply_assignments(cfg, list(change.assignments))
@@ -128,14 +172,17 @@ def evaluate_change(cfg: Any, change: Change, boxes: BoxSet, augmentation: Augme
         entry.update(supported=False, note=too_large)
         return entry
     try:
-        got = measure(changed, boxes, augmentation, seed)
+        got = measure(changed, boxes, augmentation, seed, effort=effort)
     except (ConfigError, UsageError, InputError) as err:
         entry.update(supported=False, note=f"cannot be measured: {err.message}")
         return entry
     if got["best_iou"].shape == baseline["area"].shape:  # the same boxes, in the same order
         got["predicted"]["by_current_size"] = band_recalls(
             got["best_iou"], baseline["area"], got["matched_threshold"])
+    if got["sampled_boxes"] is not None:
+        entry["note"] = "; ".join(filter(None, [entry["note"], sampled_note(got)]))
     entry.update(as_is=got["as_is"], predicted=got["predicted"], fit_improves=got["fit_improves"],
+                 sampled_boxes=got["sampled_boxes"],
                  cost={"pixels": got["pixels"] / baseline["pixels"],
                        "anchors": got["anchors"] / baseline["anchors"],
                        "padded_shape": got["padded_shape"]})
