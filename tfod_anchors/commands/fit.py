@@ -207,7 +207,7 @@ def run(args: Any) -> int:
     if args.json:
         emit_json(doc)
         return code
-    for text in human_lines(outcome, verbose=args.verbose):
+    for text in human_lines(outcome, doc["thin_aspect_ratios"], verbose=args.verbose):
         out(args, text)
     by_class_and_notes(args, outcome, doc["notes"])
     out(args, doc["verdict"])
@@ -280,10 +280,11 @@ def _read_lines(outcome: api.FitOutcome) -> list[str]:
     return lines
 
 
-def human_lines(outcome: api.FitOutcome, *, verbose: bool = False) -> list[str]:
+def human_lines(outcome: api.FitOutcome, thin_slots: list[dict[str, Any]], *,
+                verbose: bool = False) -> list[str]:
     """The text report above the verdict: what was read and dropped, the table (and
     which boxes it is about; ``num_unreachable`` with ``verbose``), the guard, the new
-    values."""
+    values. ``thin_slots``: the JSON document's ``thin_aspect_ratios`` (worked out once)."""
     fit = outcome.fit
     aug = outcome.augmentation
     after, static_after = results.written_metrics(outcome)
@@ -321,7 +322,7 @@ def human_lines(outcome: api.FitOutcome, *, verbose: bool = False) -> list[str]:
                      f"{fit.blocked['measured_on']}; relax with --guard)")
     lines += [f"aspect ratio {slot['aspect_ratio']:g} is the best anchor of only {slot['boxes']} "
               f"boxes ({slot['share']:.1%} of them, under 1%): a slot spent on a few boxes"
-              for slot in results.thin_slots(outcome)]
+              for slot in thin_slots]
     return lines + _new_value_lines(outcome)
 
 
