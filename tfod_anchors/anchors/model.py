@@ -73,12 +73,6 @@ def meta_architecture(cfg: Any) -> tuple[str, Any]:
     return kind, getattr(model, kind)
 
 
-def anchor_generator_message(cfg: Any) -> Any:
-    """The ``AnchorGenerator`` message of an SSD or Faster R-CNN config."""
-    kind, meta = meta_architecture(cfg)
-    return getattr(meta, ANCHOR_GENERATOR_FIELD[kind])
-
-
 def build_model_generator(cfg: Any) -> AnchorGenerator:
     """The config's anchor generator, set up the way its meta-architecture calls it.
 
