@@ -25,6 +25,7 @@ from tfod_anchors.errors import ConfigError
 from tfod_anchors.fitting.kernel import BoxGeometry, LevelGrid
 from tfod_anchors.fitting.params import ParamSpace
 from tfod_anchors.frameworks import ModelSpec, as_spec
+from tfod_anchors.matcher import ShapeRule
 
 LayoutFn = Callable[[tuple[int, int]], AnchorLayout]
 #: The original image size ``check``'s size rules assume (``rules.check_rules``).
@@ -46,6 +47,8 @@ class Problem:
         layouts, units: per shape group, the anchor layout and the shape unit.
         constraint: ``x -> violation >= 0`` of the size rules the fit keeps (None:
             nothing to keep, e.g. the config itself already breaks them).
+        rule: the matcher's shape-only rule (YOLO's), which decides what is matched in
+            place of IoU >= ``matched``; None for IoU matchers.
     """
 
     resized: ResizedBoxes
@@ -59,6 +62,7 @@ class Problem:
     units: list[tuple[float, float]]
     constraint: Callable[[np.ndarray], float] | None = None
     unit_of: Callable[[tuple[int, int]], tuple[float, float]] | None = None
+    rule: ShapeRule | None = None
 
     @property
     def kind(self) -> str:
@@ -105,11 +109,12 @@ def build_problem(resized: ResizedBoxes, model: ModelSpec | Any, *, num_scales: 
         model.param_space(size_range=size_range)
     constraint = _combined([stride_constraint(model, space, layout_for, own)
                             if stride_rule else None, order_constraint(space)])
+    matcher = model.matcher()
     return Problem(resized=resized, shapes=shapes, group=group, generator=generator,
-                   space=space, matched=model.matcher().matched_threshold,
+                   space=space, matched=matcher.matched_threshold,
                    layout_for=layout_for, layouts=[layout_for(p) for p in pairs],
                    units=[model.shape_unit(p) for p in pairs], constraint=constraint,
-                   unit_of=model.shape_unit)
+                   unit_of=model.shape_unit, rule=matcher.shape_rule)
 
 
 def _combined(parts: list[Callable[[np.ndarray], float] | None]
