@@ -85,7 +85,8 @@ def build_problem(resized: ResizedBoxes, model: ModelSpec | Any, *, num_scales: 
     """The :class:`Problem` of fitting ``model``'s anchors (a spec, or a TFOD config) to
     ``resized`` boxes
     (``num_scales``/``num_aspect_ratios`` change the counts; ``stride_rule`` keeps the
-    smallest anchor at least its stride, see :func:`stride_constraint`). ``like``: a
+    smallest anchor at least its stride, see :func:`stride_constraint`, where the matcher
+    is positional: not under a shape-only rule, which no stride can make a box miss). ``like``: a
     problem of the same boxes and config whose grouping and layouts are reused.
 
     Raises:
@@ -107,9 +108,12 @@ def build_problem(resized: ResizedBoxes, model: ModelSpec | Any, *, num_scales: 
                               size_range=size_range)
     own = space if num_scales is None and num_aspect_ratios is None else \
         model.param_space(size_range=size_range)
-    constraint = _combined([stride_constraint(model, space, layout_for, own)
-                            if stride_rule else None, order_constraint(space)])
     matcher = model.matcher()
+    # a shape-only rule (YOLO's) gives a box its positives wherever it lies: an anchor
+    # narrower than its stride loses no box to the grid, the stride rule's whole reason
+    positional = matcher.shape_rule is None
+    constraint = _combined([stride_constraint(model, space, layout_for, own)
+                            if stride_rule and positional else None, order_constraint(space)])
     return Problem(resized=resized, shapes=shapes, group=group, generator=generator,
                    space=space, matched=matcher.matched_threshold,
                    layout_for=layout_for, layouts=[layout_for(p) for p in pairs],
