@@ -18,6 +18,7 @@ Metric keys (stable; :data:`METRIC_KEYS` come first in every output):
   ``recall_matched`` (also per size band) is the share of boxes some anchor shape passes
   (for the ratio rule: the boxes with a target at all) and ``mean_positives`` the anchor
   shapes that pass per box (YOLOv5's "anchors above threshold"); nothing is unreachable;
+  ``matched_rule`` names the rule (e.g. ``"w/h ratio < 4"``);
 * ``num_unreachable``: boxes whose best *shape-only* IoU (anchor centred on the box)
   reaches the matched threshold while the best positioned IoU does not, i.e. lost to
   stride, cell position or the window policy rather than to the anchor shapes;
@@ -256,10 +257,12 @@ def dataset_metrics(best: np.ndarray, positives: np.ndarray, shape_iou: np.ndarr
         m = (area >= lo) & (area < hi)
         by_size[name] = {"count": int(m.sum()), "mean_iou": _mean(best[m]),
                          "recall_matched": _mean(hit[m])}
+    rule = {} if matcher.shape_rule is None else {"matched_rule": matcher.shape_rule.describe()}
     return {
         "num_boxes": int(best.shape[0]),
         "matched_threshold": t,
         "matcher_source": matcher.source,
+        **rule,
         "mean_iou": _mean(best),
         "recall_matched": _mean(hit),
         "recall_0.5": _mean(best >= 0.5),
