@@ -158,3 +158,16 @@ def test_kmeans_starts_are_points_of_the_yolo_space():
     # an IoU space has none
     tfod_like = build_problem(r, spec_of("retinanet_resnetfpn_coco"))
     assert shape_seeds(tfod_like, drawn.search, 0) == []
+
+
+def test_other_objectives_guard_the_rules_headline():
+    spec = spec_of("coco_yolov7tiny")
+    r = unreachable_dataset()
+    before = evaluate(r, spec.layout_function(), spec.matcher()).metrics
+    result = fit_generator(r, spec, seed=1, objective="mean_iou")
+    # the headline guarded is the rule's share of boxes with a target, 0.01 below the config's
+    assert result.guard["recall_matched"] == pytest.approx(before["recall_matched"] - 0.01)
+    after = evaluate(r, spec.with_anchors(result.generator).layout_function(),
+                     spec.matcher()).metrics
+    assert after["recall_matched"] >= result.guard["recall_matched"] - 1e-12
+    assert after["mean_iou"] >= before["mean_iou"]
