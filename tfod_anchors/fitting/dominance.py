@@ -86,7 +86,8 @@ def dominating_point(points: list[tuple[str, Candidate]],
         if not dominates(got, written_exact, needed):
             continue
         matched = float(written_exact["matched_threshold"])
-        parts = ", ".join(f"{describe_metric(k, matched)} {float(written_exact[k]):.3f} -> "
+        rule = written_exact.get("matched_rule")
+        parts = ", ".join(f"{describe_metric(k, matched, rule)} {float(written_exact[k]):.3f} -> "
                           f"{float(got[k]):.3f}" for k in DOMINANCE_KEYS)
         return {"flags": flags,
                 "metrics": {k: round(float(got[k]), 6) for k in DOMINANCE_KEYS},
