@@ -3,7 +3,9 @@
 * ``too_large_constraint`` is ``anchor_too_large`` as a search constraint: zero exactly
   where ``check`` would not report it, and a hand-worked value where it would;
 * the coarse and the polishing refinements never end below the point they started
-  from (the soft-guard stage may wander off; the hard-guard stage must come back).
+  from (the soft-guard stage may wander off; the hard-guard stage must come back);
+* the SSD and multiscale coarse search maximises a smoothed recall (a ramp instead of
+  the step at each threshold), the others the exact one.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 import pytest
 from helpers.fitting import SSD, SSD_GEN, boxes_from_anchors, parse_config
 
-from tfod_anchors.fitting.objective import make_objective
+from tfod_anchors.fitting.objective import make_objective, metrics_of
 from tfod_anchors.fitting.problem import build_problem, too_large_constraint
 from tfod_anchors.fitting.sample import coarse_and_search
 from tfod_anchors.fitting.scoring import SampleScoring
@@ -107,3 +109,31 @@ def test_refinements_never_end_below_their_start():
         cand = Candidate(x, start, "random")
         assert _explore(ev, space, objective, cand, 0.15).score >= start
         assert polish(ev, space, objective, cand, 0, 0).score >= start
+
+
+def test_smooth_recall_hand_values():
+    # ramp 0.1 wide centred on 0.5: 0.45 -> 0, 0.5 -> 1/2, 0.55 and 0.6 -> 1, 0.3 -> 0
+    best = np.array([0.45, 0.5, 0.55, 0.6, 0.3], dtype=np.float32)
+    weight = np.full(5, 2.0)
+    m = metrics_of(best, weight, 0.5, smooth=0.1)
+    assert m["recall_matched"] == pytest.approx(2.5 / 5)
+    assert m["recall_0.5"] == pytest.approx(2.5 / 5)
+    assert m["recall_0.7"] == pytest.approx(0.0)  # 0.6 is at the foot of the 0.7 ramp
+    exact = metrics_of(best, weight, 0.5)
+    assert exact["recall_matched"] == pytest.approx(3 / 5)
+    assert m["mean_iou"] == exact["mean_iou"]
+    # candidates in columns: each column as alone
+    two = metrics_of(np.stack([best, best[::-1]], axis=1), weight, 0.5, smooth=0.1)
+    np.testing.assert_allclose(two["recall_matched"], [0.5, 0.5])
+
+
+def test_coarse_search_is_smoothed_for_ssd_and_multiscale_only():
+    from tfod_anchors.fitting.coarse_refine import COARSE_SMOOTH, coarse_smooth
+    from tfod_anchors.fitting.options import FitOptions
+    from tfod_anchors.fitting.plan import plan
+
+    ssd = parse_config(SSD % SSD_GEN)
+    grid = parse_config(ONE_ANCHOR_PRUNED)
+    for cfg, shape, want in ((ssd, (300, 300), COARSE_SMOOTH), (grid, (640, 640), 0.0)):
+        boxes = boxes_from_anchors(cfg, shape, 50, 0, jitter=2.0)
+        assert coarse_smooth(plan(boxes, as_spec(cfg), FitOptions.build(), None)) == want

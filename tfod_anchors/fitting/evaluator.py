@@ -102,17 +102,21 @@ class Evaluator:
             augmented fit): the metrics of every candidate scored with its vector
             include that evaluator's, keys prefixed with ``"static:"``, so the
             objective can guard both distributions.
+        smooth: ramp width of the whole-set recalls (:func:`~.objective.metrics_of`;
+            0: exact).
     """
 
     def __init__(self, store: ColumnStore | BoxGeometry, weight: np.ndarray, space: ParamSpace,
                  matched: float, bands: tuple[str, ...] = (),
-                 constraint: Constraint | None = None, second: Evaluator | None = None):
+                 constraint: Constraint | None = None, second: Evaluator | None = None,
+                 smooth: float = 0.0):
         self.store = store if isinstance(store, ColumnStore) else ColumnStore(store)
         self.geom = self.store.geom
         self.weight, self.space, self.matched = weight, space, matched
         self.bands = BandWeights.of(self.geom.boxes, weight, bands) if bands else None
         self.constraint = constraint
         self.second = second
+        self.smooth = smooth
         self.candidates_scored = 0
 
     @property
@@ -152,7 +156,8 @@ class Evaluator:
         """Metrics of ``best`` (``[B]`` or ``[B, C]``); with the candidates ``xs`` (one
         vector, or ``C`` of them) the rule ``"constraint"`` is included."""
         self.candidates_scored += 1 if best.ndim == 1 else best.shape[1]
-        m: dict[str, Any] = dict(metrics_of(best, self.weight, self.matched, self.bands))
+        m: dict[str, Any] = dict(metrics_of(best, self.weight, self.matched, self.bands,
+                                            self.smooth))
         if self.constraint is not None and xs is not None:
             if best.ndim == 1:
                 m["constraint"] = np.float64(self.constraint(np.asarray(xs)))
@@ -165,7 +170,8 @@ class Evaluator:
             else:
                 other = np.stack([sec.best(np.asarray(x)) for x in xs], axis=1)
             m.update({STATIC_PREFIX + k: v for k, v in
-                      metrics_of(other, sec.weight, sec.matched, sec.bands).items()})
+                      metrics_of(other, sec.weight, sec.matched, sec.bands,
+                                 sec.smooth).items()})
         return m
 
     def violations(self, xs: list[np.ndarray]) -> np.ndarray | None:
