@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from tfod_anchors.anchors.multiscale import MultiscaleAnchorGenerator
+from tfod_anchors.anchors.ssd import SsdAnchorGenerator
 from tfod_anchors.fitting.background import Background
 from tfod_anchors.fitting.dominance import alternative_points
 from tfod_anchors.fitting.objective import WEIGHT_KEYS, Objective, guard_floors
@@ -45,7 +47,7 @@ MAX_POLISHED_SAMPLED = 2
 #: the fitted recall by up to 0.01 between seeds. The ramp counts a box near the
 #: threshold by how near it is, which leaves the broad basins and removes the ripples.
 COARSE_SMOOTH = 0.1
-SMOOTHED = ("ssd_anchor_generator", "multiscale_anchor_generator")
+SMOOTHED = (SsdAnchorGenerator.kind, MultiscaleAnchorGenerator.kind)
 # --- step 4: the coarse search ---------------------------------------------------------------
 
 
