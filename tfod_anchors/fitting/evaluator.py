@@ -121,12 +121,14 @@ class Evaluator:
         rule: a shape-only matcher rule (YOLO's): ``recall_matched`` and the band
             recalls are then the share of boxes it matches (:mod:`.rule_columns`); the
             metrics need the candidates' vectors (``xs``).
+        smooth: ramp width of the whole-set recalls (:func:`~.objective.metrics_of`;
+            0: exact).
     """
 
     def __init__(self, store: ColumnStore | BoxGeometry, weight: np.ndarray, space: ParamSpace,
                  matched: float, bands: tuple[str, ...] = (),
                  constraint: Constraint | None = None, second: Evaluator | None = None,
-                 rule: ShapeRule | None = None):
+                 rule: ShapeRule | None = None, smooth: float = 0.0):
         self.store = store if isinstance(store, ColumnStore) else ColumnStore(store)
         self.geom = self.store.geom
         self.weight, self.space, self.matched = weight, space, matched
@@ -134,6 +136,7 @@ class Evaluator:
         self.constraint = constraint
         self.second = second
         self.rule = None if rule is None else self.store.rule_columns(rule)
+        self.smooth = smooth
         self.candidates_scored = 0
 
     @property
@@ -178,7 +181,8 @@ class Evaluator:
     def _plain_metrics(self, best: np.ndarray, xs: list[np.ndarray] | np.ndarray | None
                        ) -> dict[str, Any]:
         """:func:`metrics_of` of ``best``, with the shape rule's recalls when there is one."""
-        m: dict[str, Any] = dict(metrics_of(best, self.weight, self.matched, self.bands))
+        m: dict[str, Any] = dict(metrics_of(best, self.weight, self.matched, self.bands,
+                                            self.smooth))
         if self.rule is None:
             return m
         if xs is None:
