@@ -162,6 +162,65 @@ def level_columns(geom: BoxGeometry | Prepared, level: int, shapes: np.ndarray,
     return out
 
 
+def level_rows(prep: Prepared, shapes: np.ndarray, approx_below: float = 0.0
+               ) -> list[np.ndarray]:
+    """:func:`level_columns` by rows: best IoU of every box with each shape, one
+    contiguous float32 ``[B]`` array per shape (what a column store keeps), the same
+    values bit for bit.
+
+    With the ``"none"`` policy each row is computed on its own with the same float32
+    operations in the same order (so the same roundings): a row of ``B`` floats stays in
+    cache, and where every box has the same shape unit (one padded shape) the anchor
+    side is one number rather than a row."""
+    shapes = np.asarray(shapes, dtype=np.float64).reshape(-1, 2)
+    if prep.policy != "none":
+        cols = level_columns(prep, 0, shapes, approx_below=approx_below)
+        return [np.ascontiguousarray(cols[:, j]) for j in range(shapes.shape[0])]
+    n = prep.y0.shape[0]
+    r = {f: getattr(prep, f)[:, 0] for f in ("hb", "wb", "dy", "dx", "area", "uy", "ux")}
+    same_unit = n > 0 and bool((r["uy"] == r["uy"][0]).all() and (r["ux"] == r["ux"][0]).all())
+    hs, ws = (shapes[:, i].astype(np.float32)[:, None] for i in (0, 1))
+    if n <= SMALL_ROWS:  # few boxes: all shapes at once, fewer calls
+        k = shapes.shape[0]
+        block = np.empty((k, n), dtype=np.float32)
+        unit = [r["uy"][:1], r["ux"][:1]] if same_unit else [r["uy"], r["ux"]]
+        _row_none(r, hs * unit[0], ws * unit[1],
+                  [np.empty((k, n), dtype=np.float32) for _ in range(3)], block)
+        return [row.copy() for row in block]  # copies: an evicted row frees its memory
+    scratch = [np.empty(n, dtype=np.float32) for _ in range(3)]
+    out = []
+    for h, w in zip(hs[:, 0], ws[:, 0]):
+        ah, aw = (h * r["uy"][0], w * r["ux"][0]) if same_unit else (h * r["uy"], w * r["ux"])
+        row = np.empty(n, dtype=np.float32)
+        _row_none(r, ah, aw, scratch, row)
+        out.append(row)
+    return out
+
+
+#: Up to this many boxes, :func:`level_rows` computes every shape in one block.
+SMALL_ROWS = 8192
+
+
+def _row_none(r: dict[str, np.ndarray], ah, aw, scratch: list[np.ndarray],
+              out: np.ndarray) -> None:
+    """``out`` = the ``"none"`` policy's best IoU (:func:`_columns`'s operations, in its
+    order) of boxes ``r`` (``[B]`` rows of :class:`Prepared`) with anchors of sides
+    ``ah`` x ``aw`` pixels: float32 numbers (``out`` ``[B]``), or ``[K, 1]`` / ``[K, B]``
+    (``out`` ``[K, B]``); ``scratch``: three arrays shaped as ``out``."""
+    ovy, ovx, tmp = scratch
+    for ov, a, side, d in ((ovy, ah, r["hb"], r["dy"]), (ovx, aw, r["wb"], r["dx"])):
+        np.add(side, a, out=ov)
+        ov *= np.float32(0.5)
+        ov -= d
+        np.minimum(ov, np.minimum(side, a, out=tmp), out=ov)
+        np.maximum(ov, np.float32(0.0), out=ov)
+    ovy *= ovx  # the intersection
+    np.add(np.multiply(ah, aw), r["area"], out=tmp)  # the union: anchor area + box area
+    tmp -= ovy  # ... - intersection
+    np.maximum(tmp, np.float32(1e-30), out=tmp)
+    np.divide(ovy, tmp, out=out)
+
+
 def _columns(p: Prepared, shapes: np.ndarray, approx_below: float = 0.0) -> np.ndarray:
     """Best IoU ``[b, K]`` for a chunk of boxes (see :func:`level_columns`)."""
     ah = shapes[None, :, 0].astype(np.float32) * p.uy

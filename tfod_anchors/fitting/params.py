@@ -247,11 +247,10 @@ def ssd_space(msg: Any, num_scales: int | None, num_ratios: int | None) -> Param
 
     def shapes_of(x: np.ndarray) -> list[np.ndarray]:
         scales, rs, it = unpack(x)
-        out = []
-        for spec in ssd_layer_specs(scales, rs, it, layers, reduce_lowest):
-            arr = np.array(spec, dtype=np.float64).reshape(-1, 2)
-            out.append(_ratio_shapes(arr[:, 0], arr[:, 1]))
-        return out
+        specs = ssd_layer_specs(scales, rs, it, layers, reduce_lowest)
+        arr = np.array([p for spec in specs for p in spec], dtype=np.float64).reshape(-1, 2)
+        every = _ratio_shapes(arr[:, 0], arr[:, 1])  # elementwise: as layer by layer
+        return np.split(every, np.cumsum([len(spec) for spec in specs])[:-1])
 
     def write(template: Any, values: np.ndarray) -> Any:
         out, gen = _new_generator(template, kind)
