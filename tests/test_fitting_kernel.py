@@ -80,9 +80,9 @@ def test_search_kernel_agrees_with_coverage_kernel(policy, seed):
 @pytest.mark.parametrize("n", [50, SMALL_ROWS + 37])
 @pytest.mark.parametrize("same_unit", [True, False])
 def test_rows_are_the_columns_bit_for_bit(policy, n, same_unit):
-    # The store's row kernel repeats the column kernel's float32 operations in order,
-    # one shape (or, for few boxes, one block) at a time: the very same bits, so a fit
-    # writes the same anchors whichever kernel scored it.
+    # The store's row kernel repeats the column kernel's float32 operations in order (a
+    # chunk of boxes for every shape at once, or one row at a time for one or two shapes
+    # of many boxes): the very same bits, so a fit writes the same anchors either way.
     rng = np.random.default_rng(7 + n)
     hh, ww = 300.0, 300.0
     y0, x0 = rng.uniform(-2, hh, n), rng.uniform(-2, ww, n)
@@ -91,8 +91,8 @@ def test_rows_are_the_columns_bit_for_bit(policy, n, same_unit):
     geom = _geometry(boxes, (hh, ww), (15.8, 16.0), (7.9, 8.0), (19, 19), policy)
     unit = np.full((n, 2), 300.0) if same_unit else rng.choice([300.0, 212.5], (n, 2))
     geom = BoxGeometry(geom.boxes, geom.window, unit, geom.levels, policy)
-    shapes = np.exp(rng.uniform(np.log(0.02), np.log(1.2), (7, 2)))
-    for approx in (0.0, 0.3):
+    seven = np.exp(rng.uniform(np.log(0.02), np.log(1.2), (7, 2)))
+    for approx, shapes in ((0.0, seven), (0.3, seven), (0.0, seven[:2])):  # block, rows
         cols = level_columns(geom, 0, shapes, approx_below=approx)
         rows = level_rows(prepare(geom, 0), shapes, approx_below=approx)
         assert len(rows) == len(shapes)

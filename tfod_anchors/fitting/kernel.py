@@ -168,10 +168,11 @@ def level_rows(prep: Prepared, shapes: np.ndarray, approx_below: float = 0.0
     contiguous float32 ``[B]`` array per shape (what a column store keeps), the same
     values bit for bit.
 
-    With the ``"none"`` policy each row is computed on its own with the same float32
-    operations in the same order (so the same roundings): a row of ``B`` floats stays in
-    cache, and where every box has the same shape unit (one padded shape) the anchor
-    side is one number rather than a row."""
+    With the ``"none"`` policy the rows are computed in place with the same float32
+    operations in the same order (so the same roundings): every shape at once on chunks
+    of boxes small enough to stay in cache (one row at a time for one or two shapes of
+    many boxes), and where every box has the same shape unit (one padded shape) the
+    anchor side is one number rather than a row."""
     shapes = np.asarray(shapes, dtype=np.float64).reshape(-1, 2)
     if prep.policy != "none":
         cols = level_columns(prep, 0, shapes, approx_below=approx_below)
@@ -180,24 +181,33 @@ def level_rows(prep: Prepared, shapes: np.ndarray, approx_below: float = 0.0
     r = {f: getattr(prep, f)[:, 0] for f in ("hb", "wb", "dy", "dx", "area", "uy", "ux")}
     same_unit = n > 0 and bool((r["uy"] == r["uy"][0]).all() and (r["ux"] == r["ux"][0]).all())
     hs, ws = (shapes[:, i].astype(np.float32)[:, None] for i in (0, 1))
-    if n <= SMALL_ROWS:  # few boxes: all shapes at once, fewer calls
-        k = shapes.shape[0]
-        block = np.empty((k, n), dtype=np.float32)
-        unit = [r["uy"][:1], r["ux"][:1]] if same_unit else [r["uy"], r["ux"]]
-        _row_none(r, hs * unit[0], ws * unit[1],
-                  [np.empty((k, n), dtype=np.float32) for _ in range(3)], block)
-        return [row.copy() for row in block]  # copies: an evicted row frees its memory
-    scratch = [np.empty(n, dtype=np.float32) for _ in range(3)]
-    out = []
-    for h, w in zip(hs[:, 0], ws[:, 0]):
-        ah, aw = (h * r["uy"][0], w * r["ux"][0]) if same_unit else (h * r["uy"], w * r["ux"])
-        row = np.empty(n, dtype=np.float32)
-        _row_none(r, ah, aw, scratch, row)
-        out.append(row)
-    return out
+    k = shapes.shape[0]
+    if n > SMALL_ROWS and k <= 2:  # a row or two of many boxes: one row at a time
+        scratch = [np.empty(n, dtype=np.float32) for _ in range(3)]
+        out = []
+        for h, w in zip(hs[:, 0], ws[:, 0]):
+            ah, aw = (h * r["uy"][0], w * r["ux"][0]) if same_unit else \
+                (h * r["uy"], w * r["ux"])
+            row = np.empty(n, dtype=np.float32)
+            _row_none(r, ah, aw, scratch, row)
+            out.append(row)
+        return out
+    # every shape at once, a chunk of boxes at a time (temporaries stay in cache)
+    step = max(1, min(n, BLOCK // k))
+    block = np.empty((k, n), dtype=np.float32)
+    bufs = [np.empty((k, step), dtype=np.float32) for _ in range(3)]
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        part = {f: v[start:stop] for f, v in r.items()}
+        unit = [r["uy"][:1], r["ux"][:1]] if same_unit else [part["uy"], part["ux"]]
+        _row_none(part, hs * unit[0], ws * unit[1], [b[:, :stop - start] for b in bufs],
+                  block[:, start:stop])
+    return [row.copy() for row in block]  # copies: an evicted row frees its memory
 
 
-#: Up to this many boxes, :func:`level_rows` computes every shape in one block.
+#: Box-shape pairs per chunk of :func:`level_rows`.
+BLOCK = 1 << 16
+#: From this many boxes on, :func:`level_rows` computes one or two shapes row by row.
 SMALL_ROWS = 8192
 
 
