@@ -150,13 +150,10 @@ def metrics_of(best: np.ndarray, weight: np.ndarray, matched: float,
     """
     w = weight / weight.sum()
     hit = best >= np.float32(matched)
-    out = {
-        "mean_iou": w @ best.astype(np.float64),
-        "recall_matched": w @ hit,
-        "recall_0.5": w @ (best >= np.float32(0.5)),
-    }
-    out["recall_0.7"] = out["recall_matched"] if np.float32(matched) == np.float32(0.7) \
-        else w @ (best >= np.float32(0.7))
+    out = {"mean_iou": w @ best.astype(np.float64), "recall_matched": w @ hit}
+    for key, t in (("recall_0.5", 0.5), ("recall_0.7", 0.7)):  # the same sum: computed once
+        out[key] = out["recall_matched"] if np.float32(matched) == np.float32(t) \
+            else w @ (best >= np.float32(t))
     if bands is not None and bands.names:
         values = bands.matrix @ hit
         for i, name in enumerate(bands.names):

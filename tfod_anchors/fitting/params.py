@@ -74,6 +74,9 @@ class ParamSpace:
     ascending: tuple[str, ...] = ()
     free_shapes: bool = False
 
+    def __post_init__(self) -> None:
+        self.shapes_of = _remembered(self.shapes_of)
+
     @property
     def dim(self) -> int:
         return len(self.names)
@@ -105,6 +108,34 @@ class ParamSpace:
         """Rounded linear values by field name."""
         v = round_values(np.exp(self.clip(x)))
         return {name: [float(v[i]) for i in idx] for name, idx in self.groups.items()}
+
+
+#: How many candidates' shapes a :class:`ParamSpace` remembers.
+REMEMBERED_SHAPES = 64
+
+
+def _remembered(shapes_of: Callable[[np.ndarray], list[np.ndarray]]
+                ) -> Callable[[np.ndarray], list[np.ndarray]]:
+    """``shapes_of`` remembering its last few answers: a search asks for the shapes of
+    each candidate twice (its best-IoU columns, then the rules it must keep). The arrays
+    returned are shared between callers: read them, do not write them."""
+    if getattr(shapes_of, "remembers", False):
+        return shapes_of
+    memo: dict[tuple[str, bytes], list[np.ndarray]] = {}
+
+    def remembered(x: np.ndarray) -> list[np.ndarray]:
+        x = np.asarray(x)
+        key = (x.dtype.str, x.tobytes())
+        got = memo.get(key)
+        if got is None:
+            got = shapes_of(x)
+            if len(memo) >= REMEMBERED_SHAPES:
+                memo.clear()
+            memo[key] = got
+        return got
+
+    remembered.remembers = True  # type: ignore[attr-defined]
+    return remembered
 
 
 def _ratio_shapes(sizes: np.ndarray, ratios: np.ndarray) -> np.ndarray:
