@@ -98,14 +98,26 @@ def train_inputs(params: Mapping) -> TrainInputs:
     if not patterns and not name:
         raise ConfigError("task.train_data has neither input_path nor tfds_name: give the "
                           "boxes with --input")
+    drops = parser_drops(params)
+    return TrainInputs(
+        patterns=patterns, tfds_name=name, tfds_split=data.get("tfds_split") or "train",
+        tfds_data_dir=data.get("tfds_data_dir") or "", drop_crowd=drops.drop_crowd,
+        coco91_to_80=drops.coco91_to_80)
+
+
+def parser_drops(params: Mapping) -> TrainInputs:
+    """The drops of a resolved experiment's decoder and parser alone (whatever the
+    source: ``--input`` boxes are dropped the same), as a :class:`TrainInputs` with no
+    source."""
+    task = params["task"]
+    data = task.get("train_data") or {}
     parser = data.get("parser") or {}
     decoder = data.get("decoder") or {}
     own = decoder.get(decoder.get("type") or "", {}) or {}
     model = task["model"]
     anchored = "anchor" in model  # RetinaNet and R-CNN parsers drop crowds; YOLO keeps them
     return TrainInputs(
-        patterns=patterns, tfds_name=name, tfds_split=data.get("tfds_split") or "train",
-        tfds_data_dir=data.get("tfds_data_dir") or "",
+        patterns=(),
         drop_crowd=anchored and bool(parser.get("skip_crowd_during_training", True)),
         coco91_to_80="anchor_boxes" in model and bool(own.get("coco91_to_80", False)))
 

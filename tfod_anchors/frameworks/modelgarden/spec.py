@@ -23,6 +23,7 @@ from tfod_anchors.frameworks.modelgarden.resize import parser_resizer
 
 if TYPE_CHECKING:
     from tfod_anchors.anchors.layout import AnchorLayout
+    from tfod_anchors.boxes import BoxSet
     from tfod_anchors.fitting.params import ParamSpace
     from tfod_anchors.matcher import MatcherSpec
     from tfod_anchors.resize import Resizer
@@ -85,8 +86,23 @@ class ModelGardenSpec:
 
     @property
     def augmenter(self) -> Any:
-        """None: the parsers' augmentation is drawn by :mod:`.augment` when it is wired."""
-        return None
+        """The training parser's augmentation (:mod:`.augmenter`: RetinaNet and R-CNN
+        flips and scale jitter; YOLO when its module is present), or None when the
+        family's is not reproduced (coverage is then static, and ``check`` says so)."""
+        if "augmenter" not in self._memo:
+            from tfod_anchors.frameworks.modelgarden.augmenter import parser_augmenter
+
+            self._memo["augmenter"] = parser_augmenter(self.experiment, self.family)
+        return self._memo["augmenter"]
+
+    def keep_trained_boxes(self, boxset: BoxSet) -> BoxSet:
+        """``boxset`` without the boxes the decoder and parser never train on
+        (:func:`.inputs.apply_parser_drops`: ``is_crowd`` boxes for RetinaNet and R-CNN
+        with ``skip_crowd_during_training``; ids outside COCO's 80 for YOLO's
+        ``coco91_to_80``), counted in ``skipped``."""
+        from tfod_anchors.frameworks.modelgarden.inputs import apply_parser_drops, parser_drops
+
+        return apply_parser_drops(boxset, parser_drops(self.experiment))
 
     @property
     def anchors(self) -> dict[str, Any]:
