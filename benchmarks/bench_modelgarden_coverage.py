@@ -19,6 +19,13 @@ no target at all, targets per box). Rows:
 Needs ``tf-models-official`` for the k-means rows (``/work/venv-mg``). Prints markdown.
 Usage: ``python benchmarks/bench_modelgarden_coverage.py [--datasets voc,coco]
 [--experiments retinanet_resnetfpn_coco,maskrcnn_resnetfpn_coco,coco_yolov7tiny] [--no-fit]``
+
+``--cli`` measures through the command line instead, as a user runs it: per experiment
+and dataset, ``fit FIXTURE --input CSV --json`` with the parser's augmentation drawn
+(``--augment N --augment-seed S``: before/after on the draws and on the static boxes)
+and with ``--no-augment`` (before/after on the static boxes), then ``check --no-advice``
+both ways; each command's wall and CPU time (the child's user + system) is printed, so
+the cost of drawing is the ratio of the two in the same run.
 """
 
 from __future__ import annotations
@@ -117,12 +124,79 @@ def row(name: str, m: dict, seconds: float | None = None) -> str:
     return f"| {name} | {cells}{took} |"
 
 
+def run_cli(*argv: str) -> tuple[dict, float, float]:
+    """``python -m tfod_anchors ARGV --json``: its JSON document, wall and CPU seconds."""
+    import json
+    import os
+    import resource
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "tfod_anchors", *argv, "--json"], env=env,
+                          capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(argv)}: exit {done.returncode}: {done.stdout[-400:]}"
+                         f"{done.stderr[-400:]}")
+    return json.loads(done.stdout), wall, cpu
+
+
+def metrics_cell(m: dict | None) -> str:
+    if not m:
+        return "-"
+    return " / ".join(f"{m[k]:.4f}" for k in ("recall_matched", "mean_iou", "recall_0.7"))
+
+
+def cli_rows(name: str, dataset: str, draws: int, seed: int) -> None:
+    """The ``--cli`` rows of one experiment on one dataset (see the module docstring)."""
+    config, data = str(FIXTURES / f"{name}.yaml"), str(csv_path(dataset))
+    aug = ("--augment", str(draws), "--augment-seed", str(seed))
+    fit_a, wall_fa, cpu_fa = run_cli("fit", config, "--input", data, *aug)
+    fit_s, wall_fs, cpu_fs = run_cli("fit", config, "--input", data, "--no-augment")
+    chk_a, wall_ca, cpu_ca = run_cli("check", config, "--input", data, "--no-advice", *aug)
+    chk_s, wall_cs, cpu_cs = run_cli("check", config, "--input", data, "--no-advice",
+                                     "--no-augment")
+    rule = fit_a.get("matched_threshold")
+    print(f"\n### {name} on {dataset} (matched threshold {rule}; cells: recall_matched / "
+          f"mean_iou / recall_0.7)\n")
+    print("| fit | boxes | before | after | static before | static after |")
+    print("|---|---|---|---|---|---|")
+    print(f"| augmented ({draws} draws, augment-seed {seed}) | {fit_a['num_boxes']} | "
+          f"{metrics_cell(fit_a['before'])} | {metrics_cell(fit_a['after'])} | "
+          f"{metrics_cell(fit_a.get('static_before'))} | "
+          f"{metrics_cell(fit_a.get('static_after'))} |")
+    print(f"| static (--no-augment) | {fit_s['num_boxes']} | {metrics_cell(fit_s['before'])} | "
+          f"{metrics_cell(fit_s['after'])} | - | - |")
+    print(f"\nfitted anchors: augmented {fit_a.get('anchor_generator')}; static "
+          f"{fit_s.get('anchor_generator')}")
+    print(f"\ncheck coverage: augmented {metrics_cell(chk_a['coverage'])} "
+          f"({chk_a['coverage']['num_boxes']} boxes), static {metrics_cell(chk_s['coverage'])} "
+          f"({chk_s['coverage']['num_boxes']} boxes)")
+    print(f"\ntime (wall / CPU s): fit augmented {wall_fa:.1f} / {cpu_fa:.1f}, static "
+          f"{wall_fs:.1f} / {cpu_fs:.1f} (ratio {wall_fa / wall_fs:.2f} / {cpu_fa / cpu_fs:.2f});"
+          f" check augmented {wall_ca:.1f} / {cpu_ca:.1f}, static {wall_cs:.1f} / "
+          f"{cpu_cs:.1f} (ratio {wall_ca / wall_cs:.2f} / {cpu_ca / cpu_cs:.2f})", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="voc,coco")
     parser.add_argument("--experiments", default=",".join(EXPERIMENTS))
     parser.add_argument("--no-fit", action="store_true")
+    parser.add_argument("--cli", action="store_true",
+                        help="fit and check through the command line, augmented and static")
+    parser.add_argument("--draws", type=int, default=3)
+    parser.add_argument("--augment-seed", type=int, default=0)
     args = parser.parse_args()
+    if args.cli:
+        for dataset in args.datasets.split(","):
+            for name in args.experiments.split(","):
+                cli_rows(name, dataset, args.draws, args.augment_seed)
+        return
     for dataset in args.datasets.split(","):
         boxset = read_boxes(str(csv_path(dataset)), progress=False)
         print(f"\n## {dataset}: {boxset.num_images} images, {boxset.num_boxes} boxes\n")
