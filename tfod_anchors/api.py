@@ -600,10 +600,14 @@ def _check_measured(model: ModelSpec, path: str | None, options: SourceOptions,
     """What ``check`` adds once coverage is measured: ``data_dropped``, the placeholder
     label map note, per-class coverage and ``class_low_recall`` (into ``findings``)."""
     from tfod_anchors.rules.classes import class_low_recall_findings
-    from tfod_anchors.rules.dropped import class_filter_off_findings, data_dropped_findings
+    from tfod_anchors.rules.dropped import (
+        class_filter_off_findings,
+        data_dropped_findings,
+        parser_dropped_findings,
+    )
 
     dropped = measured.training_dropped(training, model, path, options, labels)
-    findings += data_dropped_findings(dropped)
+    findings += data_dropped_findings(dropped) + parser_dropped_findings(dropped)
     findings += class_filter_off_findings(labels.placeholder, given=False)
     t = float(cov["matched_threshold"])
     by_class = measured.per_class(report, training.resized, t, labels,
