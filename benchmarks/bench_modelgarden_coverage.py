@@ -25,7 +25,9 @@ and dataset, ``fit FIXTURE --input CSV --json`` with the parser's augmentation d
 (``--augment N --augment-seed S``: before/after on the draws and on the static boxes)
 and with ``--no-augment`` (before/after on the static boxes), then ``check --no-advice``
 both ways; each command's wall and CPU time (the child's user + system) is printed, so
-the cost of drawing is the ratio of the two in the same run.
+the cost of drawing is the ratio of the two in the same run. ``--cost REPEATS`` times
+only the drawing (in process, on boxes already read) and ``check``, both ways,
+interleaved, and prints the medians.
 """
 
 from __future__ import annotations
@@ -182,6 +184,44 @@ def cli_rows(name: str, dataset: str, draws: int, seed: int) -> None:
           f"{cpu_cs:.1f} (ratio {wall_ca / wall_cs:.2f} / {cpu_ca / cpu_cs:.2f})", flush=True)
 
 
+def draw_cost(name: str, dataset: str, draws: int, seed: int, repeats: int) -> None:
+    """``--cost``: the boxes the matcher sees, drawn (``--augment N``) against static, on
+    boxes already read (in process, ``pipeline.training_boxes``), then the whole ``check
+    --no-advice`` both ways through the command line; ``repeats`` interleaved rounds, the
+    median wall and CPU seconds of each, and their ratios."""
+    from tfod_anchors import pipeline
+    from tfod_anchors.frameworks.modelgarden.spec import model_garden_spec
+
+    config, data = str(FIXTURES / f"{name}.yaml"), str(csv_path(dataset))
+    spec = model_garden_spec(mgx.read_params_yaml(config), config)
+    boxset = read_boxes(data, progress=False)
+    modes = {"augmented": pipeline.AugmentOptions(pipeline.AUTO, draws, seed),
+             "static": pipeline.AugmentOptions(pipeline.OFF, None, seed)}
+    flags = {"augmented": ("--augment", str(draws), "--augment-seed", str(seed)),
+             "static": ("--no-augment",)}
+    times: dict[str, list[tuple[float, float]]] = {f"{k} {m}": [] for k in ("draw", "check")
+                                                    for m in modes}
+    boxes = {}
+    for _ in range(repeats):
+        for mode, options in modes.items():
+            t, c = time.perf_counter(), time.process_time()
+            got = pipeline.training_boxes(spec, config, pipeline.SourceOptions(), options,
+                                          boxes=boxset)
+            times[f"draw {mode}"].append((time.perf_counter() - t, time.process_time() - c))
+            boxes[mode] = got.resized.num_boxes
+            _, wall, cpu = run_cli("check", config, "--input", data, "--no-advice",
+                                   *flags[mode])
+            times[f"check {mode}"].append((wall, cpu))
+    med = {k: (float(np.median([w for w, _ in v])), float(np.median([c for _, c in v])))
+           for k, v in times.items()}
+    print(f"\n{name} on {dataset}: {boxes['augmented']} drawn boxes ({draws} draws, seed "
+          f"{seed}) / {boxes['static']} static; median of {repeats} (wall / CPU s):")
+    for what in ("draw", "check"):
+        a, s_ = med[f"{what} augmented"], med[f"{what} static"]
+        print(f"  {what}: augmented {a[0]:.3f} / {a[1]:.3f}, static {s_[0]:.3f} / {s_[1]:.3f}"
+              f" (ratio {a[0] / s_[0]:.2f} / {a[1] / s_[1]:.2f})", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="voc,coco")
@@ -191,7 +231,14 @@ def main() -> None:
                         help="fit and check through the command line, augmented and static")
     parser.add_argument("--draws", type=int, default=3)
     parser.add_argument("--augment-seed", type=int, default=0)
+    parser.add_argument("--cost", type=int, metavar="REPEATS",
+                        help="only the cost of drawing: REPEATS interleaved rounds")
     args = parser.parse_args()
+    if args.cost:
+        for dataset in args.datasets.split(","):
+            for name in args.experiments.split(","):
+                draw_cost(name, dataset, args.draws, args.augment_seed, args.cost)
+        return
     if args.cli:
         for dataset in args.datasets.split(","):
             for name in args.experiments.split(","):
