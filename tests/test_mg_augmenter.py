@@ -273,3 +273,20 @@ def test_extract_config_reads_input_path_and_the_cache_drops_crowds_too(capsys, 
     assert from_cache["coverage"]["skipped"]["crowd_dropped"] == 1
     for key in ("num_boxes", "recall_matched", "mean_iou"):
         assert from_cache["coverage"][key] == from_records["coverage"][key]
+
+
+def test_draw_major_draws_are_reordered_image_major():
+    from tfod_anchors.boxes import ResizedBoxes
+
+    # 2 images x 3 draws, draw-major: drawn image k = d * 2 + j holds one box of height k
+    k = np.arange(6)
+    drawn = ResizedBoxes(np.stack([k, k], 1).astype(np.int32), np.full((6, 2), 8, np.int32),
+                         np.array([0, 1, 2, 3, 4, 5, 5], np.int32),
+                         np.array([[0, 0, v, 1] for v in [0, 1, 2, 3, 4, 5, 50]], float),
+                         np.arange(7, dtype=np.int32))
+    got = mgaug.image_major(drawn, 2, 3)
+    # image-major j * 3 + d <- draw-major d * 2 + j
+    assert got.true_shape[:, 0].tolist() == [0, 2, 4, 1, 3, 5]
+    assert got.box_image.tolist() == [0, 1, 2, 3, 4, 5, 5]
+    assert got.boxes[:, 2].tolist() == [0, 2, 4, 1, 3, 5, 50]
+    assert got.label.tolist() == [0, 2, 4, 1, 3, 5, 6]

@@ -128,10 +128,25 @@ def yolo_entry(params: Mapping) -> FamilyAugmentation | None:
                    f"{bool(parser.get('random_flip', True))}; approximated"),)
 
     def run(boxset: BoxSet, draws: int, seed: int) -> Drawn:
-        return Drawn(mgy.augment_yolo(boxset, params, draws_per_image=draws, seed=seed), None)
+        drawn = mgy.augment_yolo(boxset, params, draws_per_image=draws, seed=seed)
+        return Drawn(image_major(drawn, boxset.num_images, draws), None)
 
     return FamilyAugmentation(tuple(input_hw(params)), steps, True, run,
                               str(mgy.AUGMENT_YOLO_NOTE))
+
+
+def image_major(resized: ResizedBoxes, num_images: int, draws: int) -> ResizedBoxes:
+    """Draw-major draws (image ``j``'s draw ``d`` at ``d * M + j``, as ``augment_yolo``
+    gives them) reordered image-major (at ``j * draws + d``), boxes grouped by drawn
+    image in their order."""
+    j = np.arange(num_images * draws) % num_images
+    d = np.arange(num_images * draws) // num_images
+    new_index = (j * draws + d).astype(np.int32)  # of each draw-major image
+    box_image = new_index[resized.box_image]
+    order = np.argsort(box_image, kind="stable")
+    rows = np.argsort(new_index)
+    return ResizedBoxes(resized.true_shape[rows], resized.padded_shape[rows],
+                        box_image[order], resized.boxes[order], resized.label[order])
 
 
 #: family -> its augmentation (plugging a family in is one entry).
@@ -196,8 +211,10 @@ class ParserAugmenter:
         draws = int(draws) if self.entry.random else 1
         drawn = self.entry.run(boxset, draws, int(seed))
         resized, origin = drawn.resized, drawn.origin
-        dropped = {CROPPED: int(boxset.num_boxes * draws - resized.num_boxes)
-                   if origin is not None else 0, TRUNCATED: 0}
+        # boxes the crop emptied: known when every drawn box has one source box
+        dropped = {CROPPED: int(boxset.num_boxes * draws - resized.num_boxes)} \
+            if origin is not None else {}
+        dropped[TRUNCATED] = 0
         if max_boxes is not None:
             keep = _rank_in_image(resized.box_image) < int(max_boxes)
             dropped[TRUNCATED] = int((~keep).sum())
