@@ -488,7 +488,8 @@ def _config_data_missing(model: ModelSpec, config_path: str | None) -> str | Non
     except UsageError as err:
         return err.message
     for path in paths:
-        if "://" not in path and not glob.glob(path) and not os.path.exists(path):
+        if "://" not in path and not path.startswith("tfds:") and not glob.glob(path) \
+                and not os.path.exists(path):
             return f"train input {path!r} does not exist here; pass --input SRC"
     return None
 

@@ -92,7 +92,8 @@ def paths_left_behind(model: ModelSpec | Any, config_path: str, output: str) -> 
 
 
 def config_sources(model: ModelSpec, config_path: str | None) -> list[str]:
-    """The config's ``train_input_reader`` TFRecord paths, resolved.
+    """The config's ``train_input_reader`` TFRecord paths (or a Model Garden
+    experiment's ``tfds:`` source), resolved.
 
     Raises:
         UsageError: the config names no usable input (template placeholders such as
@@ -100,7 +101,7 @@ def config_sources(model: ModelSpec, config_path: str | None) -> list[str]:
     """
     train = model.inputs
     where = config_path or "config"
-    if train.reader != "tf_record_input_reader" or not train.paths:
+    if train.reader not in ("tf_record_input_reader", "tfds") or not train.paths:
         raise UsageError(
             f"{where}: train_input_reader names no TFRecord input; pass --input SRC")
     if any(is_placeholder_path(p) for p in train.paths):

@@ -8,6 +8,8 @@
 * COCO instances ``.json`` files (:mod:`.coco`),
 * Pascal VOC ``.xml`` files or directories of them (:mod:`.voc`),
 * ``.csv`` box tables in absolute pixels (:mod:`.csvfile`),
+* prepared TensorFlow Datasets detection sets, ``tfds:NAME[:SPLIT]`` (:mod:`.tfds`;
+  the ``tfds`` extra),
 * box cache directories written by ``tfod-anchors extract`` (:mod:`.cache`;
   recognised by their ``manifest.json``), which give the same boxes as the
   records they were extracted from, with the same options,
@@ -77,6 +79,7 @@ from .labelmap import LabelMap, load_label_map
 from .progress import Progress, ProgressArg
 from .raw import RawBoxes, Skips, concat_raw
 from .texts import NamedRaw, resolve_names
+from .tfds import is_tfds, read_tfds
 from .tfrecord.choice import READERS
 from .tfrecord.tfdata import read_tfrecords
 from .voc import read_voc
@@ -85,14 +88,16 @@ __all__ = ["read_boxes", "source_kind", "LabelMap", "load_label_map", "Progress"
 
 
 def source_kind(spec: str) -> str:
-    """``"coco"``, ``"csv"``, ``"voc"``, ``"cache"`` or ``"tfrecord"`` for one
-    ``--input`` spec.
+    """``"coco"``, ``"csv"``, ``"voc"``, ``"cache"``, ``"tfds"`` or ``"tfrecord"`` for
+    one ``--input`` spec.
 
     Raises:
         InputError: a directory with box cache shards but no manifest (an
             extraction that did not finish).
     """
     lower = spec.lower()
+    if is_tfds(spec):
+        return "tfds"
     if lower.endswith(".json"):
         return "coco"
     if lower.endswith(".csv"):
@@ -217,6 +222,8 @@ def read_boxes(specs: Union[list[str], str], *, label_map_path: str | None = Non
             flush()
             if kind == "coco":
                 parts.append(read_coco(spec, label_map=label_map, skips=skips))
+            elif kind == "tfds":
+                parts.append(read_tfds(spec))
             elif kind == "cache":
                 from .cache import read_cache
 

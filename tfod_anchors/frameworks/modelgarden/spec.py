@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tfod_anchors.errors import ConfigError
 from tfod_anchors.frameworks.base import MatcherRule, ModelInputs, TextPatch
 from tfod_anchors.frameworks.modelgarden import experiment as mgx
 from tfod_anchors.frameworks.modelgarden import geometry, matching
@@ -82,12 +83,22 @@ class ModelGardenSpec:
     @property
     def inputs(self) -> ModelInputs:
         """``task.train_data.input_path`` split as the Model Garden splits it
-        (:func:`.inputs.input_patterns`); TF Example records."""
+        (:func:`.inputs.input_patterns`; TF Example records, reader
+        ``tf_record_input_reader``), or its ``tfds_name`` as a ``tfds:NAME:SPLIT`` source
+        (reader ``tfds``). No ``max_boxes``: the parsers label anchors on every box
+        (``max_num_instances`` pads only what the anchor labellers do not read)."""
         from tfod_anchors.frameworks.modelgarden.inputs import input_patterns
+        from tfod_anchors.sources.tfds import tfds_spec
 
-        raw = self.experiment["task"].get("train_data", {}).get("input_path") or ""
-        paths = input_patterns(raw)
-        return ModelInputs(paths, "tf_record_input_reader" if paths else None, None, None)
+        data = self.experiment["task"].get("train_data", {}) or {}
+        paths = input_patterns(data.get("input_path") or "")
+        if paths:
+            return ModelInputs(paths, "tf_record_input_reader", None, None)
+        if data.get("tfds_name"):
+            spec = tfds_spec(data["tfds_name"], data.get("tfds_split") or "",
+                             data.get("tfds_data_dir") or "")
+            return ModelInputs((spec,), "tfds", None, None)
+        return ModelInputs((), None, None, None)
 
     @property
     def augmenter(self) -> Any:
@@ -311,6 +322,10 @@ def model_garden_spec(experiment: dict, path: str | None = None,
     spec = ModelGardenSpec(experiment, path, name, family,
                            mgp.YOLO_BOXES if family in YOLO_FAMILIES else mgp.MULTILEVEL)
     spec._anchor_block()  # raises ConfigError on values the Model Garden cannot build
+    data = experiment["task"].get("train_data") or {}
+    if data.get("input_path") and data.get("tfds_name"):
+        raise ConfigError("task.train_data sets both input_path and tfds_name; the Model "
+                          "Garden accepts at most one", path=path)
     if not spec.is_yolo:
         geometry.input_hw(experiment)
     return spec
