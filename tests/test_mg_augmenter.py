@@ -6,18 +6,18 @@ giving the static numbers exactly, and the parser's crowd drops counted."""
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from helpers.cli import run_cli as run
+from helpers.cli import run_json as run_json3
 
 from tfod_anchors import api
 from tfod_anchors.augment.engine import initial_state
 from tfod_anchors.augment.streams import Streams, instance_keys
 from tfod_anchors.boxes import BoxSet
-from tfod_anchors.cli import main
 from tfod_anchors.errors import UsageError
 from tfod_anchors.frameworks.modelgarden import augment as mga
 from tfod_anchors.frameworks.modelgarden import augmenter as mgaug
@@ -168,26 +168,20 @@ def test_yolo_stays_static_and_says_so():
 
 # --- through the command line, on records --------------------------------------------------
 
+def run_json(capsys, *argv):
+    """``(exit code, document)`` of one command with ``--json``."""
+    return run_json3(capsys, *argv)[:2]
+
+
+
 def write_records(path: Path, images=IMAGES) -> None:
-    """Box-only TF Example records with the Model Garden's keys (TensorFlow writes them)."""
-    tf = pytest.importorskip("tensorflow")
+    """Box-only TF Example records with the Model Garden's keys (``is_crowd`` included)."""
+    from helpers import tfexample
 
-    def ints(v):
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=list(v)))
-
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for i, ((h, w), boxes, labels, crowd) in enumerate(images):
-            b = np.asarray(boxes, np.float32)
-            feature = {"image/height": ints([h]), "image/width": ints([w]),
-                       "image/source_id": tf.train.Feature(bytes_list=tf.train.BytesList(
-                           value=[f"img{i}".encode()])),
-                       "image/object/class/label": ints(labels),
-                       "image/object/is_crowd": ints(crowd)}
-            for j, key in enumerate(("ymin", "xmin", "ymax", "xmax")):
-                feature[f"image/object/bbox/{key}"] = tf.train.Feature(
-                    float_list=tf.train.FloatList(value=b[:, j].tolist()))
-            writer.write(tf.train.Example(features=tf.train.Features(
-                feature=feature)).SerializeToString())
+    tfexample.write(path, [tfexample.example(
+        boxes, h, w, labels=labels, source_id=f"img{i}",
+        extra={"image/object/is_crowd": tfexample.int_feature(crowd)})
+        for i, ((h, w), boxes, labels, crowd) in enumerate(images)])
 
 
 @pytest.fixture
@@ -198,17 +192,6 @@ def config(tmp_path) -> Path:
     path = tmp_path / "retinanet.yaml"
     path.write_text(yaml.safe_dump(exp))
     return path
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def run_json(capsys, *argv):
-    code, out, err = run(capsys, *argv, "--json")
-    return code, json.loads(out)
 
 
 def test_check_draws_the_parser_augmentation_and_names_it(capsys, config, tmp_path):
