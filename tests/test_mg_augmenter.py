@@ -6,6 +6,7 @@ giving the static numbers exactly, and the parser's crowd drops counted."""
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -245,10 +246,16 @@ def test_no_augment_gives_the_static_numbers_exactly(capsys, config, tmp_path):
     assert fitted["static_before"] == fitted_static["before"]
 
 
+@pytest.mark.parametrize("runner", [None, "DirectRunner"])
 def test_extract_config_reads_input_path_and_the_cache_drops_crowds_too(capsys, config,
-                                                                       tmp_path):
+                                                                       tmp_path, runner):
     cache = tmp_path / "cache"
-    code, doc = run_json(capsys, "extract", "--config", config, "--output", cache)
+    beam = ()
+    if runner:
+        pytest.importorskip("apache_beam", reason="needs Apache Beam (extra 'beam')")
+        beam = ("--runner", runner, "--", "--direct_num_workers=1")
+    code, out, _ = run(capsys, "extract", "--config", config, "--output", cache, "--json", *beam)
+    doc = json.loads(out)
     assert code == 0 and doc["counts"]["boxes"] == 6  # the cache keeps the crowd flag
     _, from_records = run_json(capsys, "check", config, "--no-advice", "--augment", "2")
     _, from_cache = run_json(capsys, "check", config, "--input", cache, "--no-advice",
