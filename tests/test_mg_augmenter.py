@@ -14,6 +14,8 @@ import pytest
 import yaml
 from helpers.cli import run_cli as run
 from helpers.cli import run_json as run_json3
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tfod_anchors import api
 from tfod_anchors.augment.engine import initial_state
@@ -52,7 +54,8 @@ def boxset(images=IMAGES) -> BoxSet:
     n = sum(counts)
     return BoxSet(hw[:, 0], hw[:, 1], np.array([f"img{i}" for i in range(len(images))], object),
                   np.repeat(np.arange(len(images), dtype=np.int32), counts),
-                  np.concatenate([np.asarray(b, np.float32) for _, b, _, _ in images]),
+                  np.concatenate([np.reshape(np.asarray(b, np.float32), (-1, 4))
+                                  for _, b, _, _ in images]),
                   np.concatenate([np.asarray(lab, np.int32) for _, _, lab, _ in images]),
                   np.zeros(n, bool), np.zeros(n, bool),
                   np.concatenate([np.asarray(c, bool) for *_, c in images]))
@@ -280,3 +283,56 @@ def test_draw_major_draws_are_reordered_image_major():
     assert got.box_image.tolist() == [0, 1, 2, 3, 4, 5, 5]
     assert got.boxes[:, 2].tolist() == [0, 2, 4, 1, 3, 5, 50]
     assert got.label.tolist() == [0, 2, 4, 1, 3, 5, 6]
+
+
+def test_an_approximating_entry_is_named_in_text_and_json(capsys, tmp_path, monkeypatch):
+    """A family entry with a note (as YOLO's): drawn by default, its note printed."""
+    from tfod_anchors.frameworks.modelgarden.resize import YoloResize
+
+    def entry(params):
+        resize = YoloResize((416, 416))
+
+        def run_(boxes, draws, seed):
+            return mgaug.Drawn(resize.resize_boxes(boxes), np.arange(boxes.num_boxes))
+
+        step = {"index": 0, "op": "letterbox", "status": "geometric", "modelled": True,
+                "effect": "the static letterbox"}
+        return mgaug.FamilyAugmentation((416, 416), (step,), True, run_, "approximated here")
+
+    monkeypatch.setitem(mgaug.ENTRIES, mgx.YOLOV7, entry)
+    config = tmp_path / "y.yaml"
+    exp = yaml.safe_load((FIXTURES / "coco_yolov7tiny.yaml").read_text())
+    exp["task"]["train_data"]["input_path"] = str(tmp_path / "*.tfrecord")
+    config.write_text(yaml.safe_dump(exp))
+    write_records(tmp_path / "a.tfrecord")
+    code, doc = run_json(capsys, "check", config, "--augment", "1", "--no-advice")
+    assert doc["augmentation"]["note"] == "approximated here"
+    assert "mg_augmentation_static" not in [f["code"] for f in doc["findings"]]
+    assert doc["coverage"]["distribution"] == "augmented" and doc["coverage"]["num_boxes"] == 6
+    _, static = run_json(capsys, "check", config, "--no-augment", "--no-advice")
+    assert static["coverage"]["recall_matched"] == doc["coverage"]["recall_matched"]
+    code, out, _ = run(capsys, "check", config, "--augment", "1", "--no-advice")
+    assert "through 0:letterbox; seed 0)" in out and "\nnote: approximated here\n" in out
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(20, 1500), st.integers(20, 1500), st.integers(0, 4)),
+                min_size=1, max_size=6),
+       st.integers(1, 4), st.integers(0, 2**31), st.sampled_from([(0.1, 2.0), (0.8, 1.25)]))
+def test_drawn_boxes_stay_in_the_output_and_come_from_their_image(images, draws, seed, scale):
+    rng = np.random.default_rng(seed)
+    made = []
+    for h, w, n in images:
+        lo = rng.random((n, 2)) * 0.8
+        boxes = np.concatenate([lo, lo + 0.01 + rng.random((n, 2)) * 0.19], axis=1)
+        made.append(((h, w), boxes[:, [0, 1, 2, 3]].tolist(), [1] * n, [0] * n))
+    augmenter = model_garden_spec(experiment(scale=scale)).augmenter
+    result = augmenter(boxset(made), draws=draws, seed=seed, max_boxes=None)
+    got = result.resized
+    assert got.true_shape.shape == (len(images) * draws, 2)
+    assert ((got.boxes >= 0) & (got.boxes <= 256)).all()
+    assert ((got.boxes[:, 2] > got.boxes[:, 0]) & (got.boxes[:, 3] > got.boxes[:, 1])).all()
+    counts = np.bincount(got.box_image, minlength=len(images) * draws)
+    assert (counts <= np.repeat([n for *_, n in images], draws)).all()
+    source = boxset(made).box_image[result.source_box]
+    assert (source == result.source_image[got.box_image]).all()

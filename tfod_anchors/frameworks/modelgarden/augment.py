@@ -198,7 +198,7 @@ def place(boxes: np.ndarray, box_image: np.ndarray, image_hw: np.ndarray,
     scale [M, 2], offset [M, 2])`` (the last two as the parser's ``image_info`` rows
     2 and 3); shapes and result as :func:`apply`."""
     flip_x, flip_y, scale, offset = per_image
-    b = np.asarray(boxes, F32).copy()
+    b = np.asarray(boxes, F32).reshape(-1, 4).copy()
     fx, fy = np.asarray(flip_x)[box_image], np.asarray(flip_y)[box_image]
     b[fx, 1], b[fx, 3] = F32(1) - b[fx, 3], F32(1) - b[fx, 1]
     b[fy, 0], b[fy, 2] = F32(1) - b[fy, 2], F32(1) - b[fy, 0]
