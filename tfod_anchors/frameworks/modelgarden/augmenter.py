@@ -120,12 +120,18 @@ def yolo_entry(params: Mapping) -> FamilyAugmentation | None:
     data = params["task"]["train_data"]
     parser = data.get("parser") or {}
     mosaic = parser.get("mosaic") or {}
-    steps = (_step(0, "yolo_parser", "mosaic (frequency "
-                   f"{mosaic.get('mosaic_frequency', 0):g}), letterbox and affine jitter "
-                   f"(aug_scale {parser.get('aug_scale_min', 1.0):g}-"
-                   f"{parser.get('aug_scale_max', 1.0):g}, translate "
-                   f"{parser.get('aug_rand_translate', 0.0):g}), random flip "
-                   f"{bool(parser.get('random_flip', True))}; approximated"),)
+    def g(block: Mapping, key: str, default: float) -> str:
+        return f"{float(block.get(key, default) or 0.0):g}"
+
+    steps = (_step(0, "yolo_parser", "mosaic (frequency " + g(mosaic, "mosaic_frequency", 0)
+                   + ", 3x3 " + g(mosaic, "mosaic9_frequency", 0) + ", mixup "
+                   + g(mosaic, "mixup_frequency", 0) + ", scale " + g(mosaic, "aug_scale_min", 1)
+                   + "-" + g(mosaic, "aug_scale_max", 1) + "), letterbox jitter "
+                   + g(parser, "jitter", 0) + ", scale " + g(parser, "aug_scale_min", 1) + "-"
+                   + g(parser, "aug_scale_max", 1) + ", translate "
+                   + g(parser, "aug_rand_translate", 0) + ", flip "
+                   + ("on" if parser.get("random_flip", True) else "off")
+                   + "; approximated (see the note)"),)
 
     def run(boxset: BoxSet, draws: int, seed: int) -> Drawn:
         drawn = mgy.augment_yolo(boxset, params, draws_per_image=draws, seed=seed)
