@@ -90,7 +90,7 @@ def scale_jitter_entry(params: Mapping) -> FamilyAugmentation:
     from tfod_anchors.frameworks.modelgarden import augment as mga
 
     spec = mga.from_params(params)
-    steps = []
+    steps: list[dict[str, Any]] = []
     for flag, axis, on in (("aug_rand_hflip", "x", spec.hflip),
                            ("aug_rand_vflip", "y", spec.vflip)):
         if on:
@@ -137,8 +137,8 @@ def yolo_entry(params: Mapping) -> FamilyAugmentation | None:
         drawn = mgy.augment_yolo(boxset, params, draws_per_image=draws, seed=seed)
         return Drawn(image_major(drawn, boxset.num_images, draws), None)
 
-    return FamilyAugmentation(tuple(input_hw(params)), steps, True, run,
-                              str(mgy.AUGMENT_YOLO_NOTE))
+    h, w = input_hw(dict(params))
+    return FamilyAugmentation((int(h), int(w)), steps, True, run, str(mgy.AUGMENT_YOLO_NOTE))
 
 
 def image_major(resized: ResizedBoxes, num_images: int, draws: int) -> ResizedBoxes:
