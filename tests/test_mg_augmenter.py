@@ -336,3 +336,19 @@ def test_drawn_boxes_stay_in_the_output_and_come_from_their_image(images, draws,
     assert (counts <= np.repeat([n for *_, n in images], draws)).all()
     source = boxset(made).box_image[result.source_box]
     assert (source == result.source_image[got.box_image]).all()
+
+
+def test_coco91_to_80_applies_only_to_dataset_class_ids():
+    """YOLO's decoder remaps COCO's 91 ids; CSV/VOC ids (names numbered in sorted order)
+    and TFDS's 0-based labels are not COCO ids, so only records and COCO json drop."""
+    from dataclasses import replace
+
+    spec = model_garden_spec(yaml.safe_load((FIXTURES / "coco_yolov7tiny.yaml").read_text()))
+    data = boxset()  # labels 1, 2, 3, 4, 1, 2; 12 (not a COCO-80 id) added below
+    data = replace(data, label=np.array([1, 2, 12, 4, 1, 2], np.int32))
+    for sources, dropped in ((["train.tfrecord"], 1), (["instances.json"], 1),
+                             (["boxes.csv"], 0), (["train.tfrecord", "boxes.csv"], 0),
+                             (["tfds:coco/2017:train"], 0)):
+        kept = spec.keep_trained_boxes(replace(data, sources=sources))
+        assert kept.skipped.get("coco91_to_80_dropped", 0) == dropped, sources
+        assert kept.num_boxes == 6 - dropped  # YOLO keeps the crowd box

@@ -120,6 +120,29 @@ def parser_drops(params: Mapping) -> TrainInputs:
         coco91_to_80="anchor_boxes" in model and bool(own.get("coco91_to_80", False)))
 
 
+#: Source kinds (:func:`tfod_anchors.sources.source_kind`) whose class ids are the
+#: dataset's own (COCO's 91-id numbering for COCO data): TF Example records, their box
+#: cache (which names the records), a COCO json. CSV and VOC number class names in
+#: sorted order and TFDS stores 0-based labels, so ``coco91_to_80`` cannot apply there.
+ID_SOURCES = ("tfrecord", "coco")
+
+
+def carries_dataset_ids(boxset: BoxSet) -> bool:
+    """Whether every source ``boxset`` was read from gives the dataset's own class ids."""
+    from tfod_anchors.sources import source_kind
+
+    return bool(boxset.sources) and all(source_kind(s) in ID_SOURCES for s in boxset.sources)
+
+
+def drops_for(boxset: BoxSet, params: Mapping) -> TrainInputs:
+    """:func:`parser_drops` for these boxes: ``coco91_to_80`` only where the class ids
+    are the dataset's own (:func:`carries_dataset_ids`)."""
+    drops = parser_drops(params)
+    if drops.coco91_to_80 and not carries_dataset_ids(boxset):
+        return TrainInputs((), drop_crowd=drops.drop_crowd, coco91_to_80=False)
+    return drops
+
+
 def apply_parser_drops(boxset: BoxSet, inputs: TrainInputs) -> BoxSet:
     """``boxset`` without the boxes the decoder and parser drop (counted in ``skipped``
     as ``crowd_dropped`` and ``coco91_to_80_dropped``); labels are kept as read."""

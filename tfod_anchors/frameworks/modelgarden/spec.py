@@ -115,10 +115,11 @@ class ModelGardenSpec:
         """``boxset`` without the boxes the decoder and parser never train on
         (:func:`.inputs.apply_parser_drops`: ``is_crowd`` boxes for RetinaNet and R-CNN
         with ``skip_crowd_during_training``; ids outside COCO's 80 for YOLO's
-        ``coco91_to_80``), counted in ``skipped``."""
-        from tfod_anchors.frameworks.modelgarden.inputs import apply_parser_drops, parser_drops
+        ``coco91_to_80``, where the ids are the dataset's own: :func:`.inputs.drops_for`),
+        counted in ``skipped``."""
+        from tfod_anchors.frameworks.modelgarden.inputs import apply_parser_drops, drops_for
 
-        return apply_parser_drops(boxset, parser_drops(self.experiment))
+        return apply_parser_drops(boxset, drops_for(boxset, self.experiment))
 
     @property
     def anchors(self) -> dict[str, Any]:
