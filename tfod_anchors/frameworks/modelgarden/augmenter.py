@@ -38,6 +38,7 @@ from tfod_anchors.frameworks.modelgarden import experiment as mgx
 
 if TYPE_CHECKING:
     from tfod_anchors.augment import AugmentResult
+    from tfod_anchors.rules.findings import Finding
 
 #: ``dropped`` keys: boxes the parser's crop leaves empty, and the ``--max-boxes`` cut.
 CROPPED, TRUNCATED = "empty_after_crop", "max_number_of_boxes"
@@ -260,6 +261,24 @@ class ParserAugmenter:
             difficult=flag(source.difficult), group_of=flag(source.group_of),
             is_crowd=flag(source.is_crowd), skipped=dict(source.skipped),
             sources=list(source.sources), skip_examples=dict(source.skip_examples))
+
+
+_YOLO_STATIC = ("YOLO's training augmentation (mosaic, letterbox and affine jitter, flip) is "
+                "not reproduced: coverage measures the static letterboxed boxes (the trained "
+                "boxes were measured 5-13% smaller at the median: docs/fidelity.md)")
+#: ``mg_augmentation_static`` messages of the families whose augmentation is not drawn.
+STATIC_NOTES = {mgx.YOLO: _YOLO_STATIC, mgx.YOLOV7: _YOLO_STATIC}
+
+
+def static_findings(family: str, augmenter: ParserAugmenter | None) -> list[Finding]:
+    """``mg_augmentation_static`` (info) when the family has no augmenter, else none."""
+    from tfod_anchors.rules.findings import finding
+
+    if augmenter is not None:
+        return []
+    return [finding("mg_augmentation_static", STATIC_NOTES.get(
+        family, f"{family}'s training augmentation is not reproduced: coverage measures the "
+                "static boxes"))]
 
 
 def parser_augmenter(params: Mapping, family: str) -> ParserAugmenter | None:

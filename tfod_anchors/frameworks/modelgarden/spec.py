@@ -31,11 +31,6 @@ if TYPE_CHECKING:
     from tfod_anchors.rules.findings import Finding
 
 YOLO_FAMILIES = (mgx.YOLO, mgx.YOLOV7)
-_YOLO_STATIC = ("YOLO's training augmentation (mosaic, letterbox and affine jitter, flip) is "
-                "not reproduced: coverage measures the static letterboxed boxes (the trained "
-                "boxes were measured 5-13% smaller at the median: docs/fidelity.md)")
-#: ``mg_augmentation_static`` messages of the families whose augmentation is not drawn.
-STATIC_NOTES = {mgx.YOLO: _YOLO_STATIC, mgx.YOLOV7: _YOLO_STATIC}
 
 
 @dataclass(frozen=True, eq=False)
@@ -288,15 +283,10 @@ class ModelGardenSpec:
 
     def config_findings(self) -> list[Finding]:
         """:meth:`check_rules`, plus ``mg_augmentation_static`` when the family's training
-        augmentation is not reproduced (coverage then measures the static boxes)."""
-        from tfod_anchors.rules.findings import finding
+        augmentation is not reproduced (:func:`.augmenter.static_findings`)."""
+        from tfod_anchors.frameworks.modelgarden.augmenter import static_findings
 
-        found = self.check_rules()
-        if self.augmenter is None:
-            found.append(finding("mg_augmentation_static", STATIC_NOTES.get(
-                self.family, f"{self.family}'s training augmentation is not reproduced: "
-                             "coverage measures the static boxes")))
-        return found
+        return self.check_rules() + static_findings(self.family, self.augmenter)
 
     def anchor_value_findings(self) -> list[Finding]:
         from tfod_anchors.frameworks.modelgarden.rules import value_findings
