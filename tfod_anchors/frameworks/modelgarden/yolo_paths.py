@@ -209,7 +209,8 @@ def sample_boxes(spec: YoloAugment, data: Source, streams: Streams, anchor: np.n
     """
     inst = np.arange(anchor.shape[0])
     u32 = lambda idx, *name: streams.uniform32(idx, tag("yolo", *name))  # noqa: E731
-    mixed = u32(inst, "mixup") >= F32(1 - spec.mixup) if spec.mixup > 0 \
+    # mixup runs inside the mosaic's dataset function: never without mosaic
+    mixed = u32(inst, "mixup") >= F32(1 - spec.mixup) if spec.mixup > 0 and spec.mosaic > 0 \
         else np.zeros(inst.shape, bool)
     sub_inst = np.concatenate([inst, inst[mixed]])
     sub_idx = np.repeat([0, 1], [inst.shape[0], int(mixed.sum())])
