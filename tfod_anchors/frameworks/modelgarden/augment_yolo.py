@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfod_anchors.augment.streams import Streams, content_keys, instance_keys, tag
+from tfod_anchors.augment.streams import Streams, content_keys, instance_keys
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
 from tfod_anchors.errors import ConfigError
 from tfod_anchors.frameworks.modelgarden import yolo_paths as paths
@@ -122,13 +122,6 @@ def from_params(params: Mapping) -> YoloAugment:
     return spec
 
 
-def _partner_table(boxset: BoxSet, keys: np.ndarray) -> np.ndarray:
-    """Image indices in the order of their content keys: a partner drawn as rank ``r``
-    is the same image whatever the input order."""
-    del boxset
-    return np.argsort(keys, kind="stable")
-
-
 def augment_yolo(boxset: BoxSet, params: Mapping, *, draws_per_image: int,
                  seed: int) -> ResizedBoxes:
     """``draws_per_image`` training samples per image of ``boxset`` as the YOLO input
@@ -150,7 +143,7 @@ def augment_yolo(boxset: BoxSet, params: Mapping, *, draws_per_image: int,
     order = np.argsort(boxset.box_image, kind="stable")
     keys = content_keys(boxset.image_height, boxset.image_width,
                         boxset.box_image[order], boxset.boxes[order], boxset.label[order])
-    table = _partner_table(boxset, keys)
+    table = np.argsort(keys, kind="stable")  # partner rank r: the same image in any order
     streams = Streams(instance_keys(keys, draws_per_image, seed))
     data = paths.Source(np.stack([boxset.image_height, boxset.image_width], 1).astype(F32),
                         np.asarray(boxset.boxes, F32)[order], boxset.box_image[order],
@@ -172,4 +165,4 @@ def augment_yolo(boxset: BoxSet, params: Mapping, *, draws_per_image: int,
                         label=label[rank].astype(np.int32))
 
 
-__all__ = ["AUGMENT_YOLO_NOTE", "YoloAugment", "augment_yolo", "from_params", "tag"]
+__all__ = ["AUGMENT_YOLO_NOTE", "YoloAugment", "augment_yolo", "from_params"]

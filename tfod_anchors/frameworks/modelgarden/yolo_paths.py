@@ -230,8 +230,8 @@ def sample_boxes(spec: YoloAugment, data: Source, streams: Streams, anchor: np.n
     for k in (1, 2, 3):
         sel = np.flatnonzero(kind == k)
         if sel.size:
-            parts.append(_run_kind(spec, data, streams, k, sel, sub_inst, sub_idx,
-                                   sub_anchor, parser_flip, pick))
+            parts.append(_run_kind(spec, data, streams, k, sel,
+                                   Subs(sub_inst, sub_idx, sub_anchor, parser_flip), pick))
     return _assemble(spec, parts, sub_inst, sub_idx, parser_flip)
 
 
@@ -258,14 +258,25 @@ def _draws(spec: YoloAugment, streams: Streams, inst: np.ndarray, sub_idx: np.nd
                  np.stack([one("affine", k) for k in range(6)], 1))
 
 
+@dataclass(frozen=True)
+class Subs:
+    """The sub-samples of a batch of instances (one each, two when mixed up), int ``[U]``:
+    ``inst`` (their instance), ``idx`` (0, or 1 for a mixup partner), ``anchor`` (first
+    image); ``parser_flip`` bool per instance."""
+
+    inst: np.ndarray
+    idx: np.ndarray
+    anchor: np.ndarray
+    parser_flip: np.ndarray
+
+
 def _run_kind(spec: YoloAugment, data: Source, streams: Streams, n: int, sel: np.ndarray,
-              sub_inst: np.ndarray, sub_idx: np.ndarray, sub_anchor: np.ndarray,
-              parser_flip: np.ndarray, pick: Callable) -> tuple:
-    """One path over the sub-samples ``sel``: ``(boxes, sub row [K], source [K],
-    is_mosaic)``."""
-    inst, sub = sub_inst[sel], sub_idx[sel]
+              subs: Subs, pick: Callable) -> tuple:
+    """One path (``n``: 1 no mosaic, 2 or 3 a mosaic) over the sub-samples ``sel``:
+    ``(boxes, sub row [K], source [K], is_mosaic)``."""
+    inst, sub = subs.inst[sel], subs.idx[sel]
     nn = n * n if n > 1 else 1
-    images = np.repeat(sub_anchor[sel], nn)
+    images = np.repeat(subs.anchor[sel], nn)
     if nn > 1:
         t_inst, t_sub = np.repeat(inst, nn), np.repeat(sub, nn)
         slot = np.arange(images.shape[0]) % nn
@@ -276,7 +287,7 @@ def _run_kind(spec: YoloAugment, data: Source, streams: Streams, n: int, sel: np
     row, source = data.gather(images)
     boxes = data.boxes[source]
     if n == 1:
-        draws = _draws(spec, streams, inst, sub, 1, parser_flip[inst])
+        draws = _draws(spec, streams, inst, sub, 1, subs.parser_flip[inst])
         b, kept = single_path(spec, data.image_hw[images], boxes, row, draws)
         return b, sel[row[kept]], source[kept], False
     draws = _draws(spec, streams, inst, sub, nn, None)
