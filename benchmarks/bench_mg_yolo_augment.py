@@ -1,15 +1,16 @@
-"""How far YOLO's training boxes (mosaic, jitter, affine, flip) are from its static
-letterboxed boxes: the distance tfod-anchors' YOLO coverage carries while it measures the
-static boxes (docs/fidelity.md).
+"""YOLO training boxes: the real Model Garden pipeline against ``augment_yolo``.
 
 The real input pipeline of a registered YOLO experiment (``task.build_inputs``: the
-decoder, ``Mosaic`` and the YOLO parser at the experiment's own training settings) reads
-box-only TFRecords of COCO val2017 whose images are black JPEGs of each image's real size
-(the boxes depend on the sizes only). Its ``labels['bbox']`` (normalized yxyx in the input)
-give the trained box widths and heights in input pixels; they are compared with the
-static letterbox of the same boxes (``letter_box: true``: centred padding to the input's
-aspect, then a resize) by the two-sample Kolmogorov-Smirnov distance. Needs
-tf-models-official.
+decoder, ``Mosaic`` and the YOLO parser at the experiment's own training settings, with
+``task.seed`` set to the seed) reads box-only TFRecords of COCO val2017 whose images are
+black JPEGs of each image's real size (the boxes depend on the sizes only); its
+``labels['bbox']`` give the trained boxes. By default the pipeline's pixel work is
+replaced by zero tensors of the right shape (:func:`shape_only_ops`; ``--full-ops``
+keeps it). The same images go through ``augment_yolo`` with ``--draws`` draws each; the
+two-sample Kolmogorov-Smirnov distance of box width, height (input pixels) and boxes per
+sample is printed per seed, with the wheel against itself and ours against ours across
+seeds (the noise floor), and the static letterbox against the wheel. The wheel's samples
+are cached in ``$TMPDIR/tfod_anchors_bench``. Needs tf-models-official.
 
     nice -n 10 python benchmarks/bench_mg_yolo_augment.py --experiment coco_yolov7tiny
 """
@@ -172,14 +173,17 @@ def distances(a: dict, b: dict) -> dict:
             "count": round(ks(a["counts"].astype(float), b["counts"].astype(float)), 4)}
 
 
-def letterbox_wh(boxset, count: int, size: tuple[int, int]) -> np.ndarray:
-    """[K, 2] (width, height) in input pixels after the centred letterbox."""
+def letterbox_wh(boxset, count: int, size: tuple[int, int], letter_box: bool = True) -> np.ndarray:
+    """[K, 2] (width, height) in input pixels after the centred letterbox (or the
+    stretch of ``letter_box: false``)."""
     keep = boxset.box_image < count
     b = boxset.boxes[keep].astype(np.float64)
     h0 = boxset.image_height[boxset.box_image[keep]].astype(np.float64)
     w0 = boxset.image_width[boxset.box_image[keep]].astype(np.float64)
     hh, ww = size
     wide = w0 / h0 > ww / hh
+    if not letter_box:
+        return np.stack([(b[:, 3] - b[:, 1]) * ww, (b[:, 2] - b[:, 0]) * hh], axis=1)
     hp = np.where(wide, h0 + 2 * np.trunc((w0 * hh / ww - h0) / 2), h0)
     wp = np.where(wide, w0, w0 + 2 * np.trunc((h0 * ww / hh - w0) / 2))
     return np.stack([(b[:, 3] - b[:, 1]) * w0 * ww / wp, (b[:, 2] - b[:, 0]) * h0 * hh / hp],
@@ -197,7 +201,8 @@ def compare(experiment: str, samples: int, seeds: list[int], draws: int,
     mine = {s: ours(experiment, boxset, draws, s) for s in seeds}
     seconds = round((time.perf_counter() - t0) / len(seeds), 2)
     size = tuple(int(v) for v in wheel[seeds[0]]["hw"])
-    static = letterbox_wh(boxset, boxset.num_images, size)
+    parser = load((FIXTURES / f"{experiment}.yaml").read_text())["task"]["train_data"]["parser"]
+    static = letterbox_wh(boxset, boxset.num_images, size, parser.get("letter_box", True))
     result = {"experiment": experiment, "ops": "full" if full_ops else "shape-only",
               "wheel_samples": samples, "our_samples": boxset.num_images * draws,
               "our_seconds_per_run": seconds, "seeds": {}}
