@@ -8,6 +8,8 @@ import copy
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tfod_anchors.boxes import BoxSet
 from tfod_anchors.errors import ConfigError
@@ -258,3 +260,30 @@ def test_max_instances_keeps_the_first_boxes():
 def test_the_note_names_the_approximation_and_the_distance():
     assert "partners" in AUGMENT_YOLO_NOTE and "KS" in AUGMENT_YOLO_NOTE
     assert "docs/fidelity.md" in AUGMENT_YOLO_NOTE
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(0, 1), st.floats(0, 1), st.floats(0, 1), st.floats(0.1, 2.0),
+       st.floats(0, 0.3), st.floats(0, 15), st.floats(0, 0.001), st.floats(0, 0.5),
+       st.sampled_from(["scale", "crop", None]), st.booleans(), st.sampled_from([0.0, 0.1]),
+       st.integers(0, 2**31))
+def test_any_settings_give_boxes_inside_the_input(mosaic, mosaic9, mixup, scale_hi, translate,
+                                                  angle, perspective, jitter, mode, letter_box,
+                                                  area, seed):
+    params = yolo_params(aug_rand_translate=translate, aug_rand_angle=angle,
+                         aug_rand_perspective=perspective, jitter=jitter,
+                         letter_box=letter_box, area_thresh=area, max_num_instances=20,
+                         aug_scale_min=0.8, aug_scale_max=max(scale_hi, 0.8))
+    params["task"]["train_data"]["parser"]["mosaic"].update(
+        mosaic_frequency=mosaic, mosaic9_frequency=0.0 if mode == "crop" else mosaic9,
+        mixup_frequency=mixup, mosaic_crop_mode=mode, aug_scale_min=min(scale_hi, 1.0),
+        aug_scale_max=scale_hi, jitter=jitter)
+    bs = boxset(12, seed % 1000)
+    r = augment_yolo(bs, params, draws_per_image=2, seed=seed)
+    assert r.true_shape.shape == (24, 2)
+    assert ((r.boxes >= 0) & (r.boxes <= 416)).all()
+    assert (r.widths > 0).all() and (r.heights > 0).all()
+    assert np.isin(r.label, bs.label).all()
+    assert r.num_boxes == 0 or np.bincount(r.box_image).max() <= 20
+    if area > 0 and (mode is not None or mosaic == 0):  # a null-mode mosaic is not filtered
+        assert (r.widths >= 2 - 1e-3).all() and (r.heights >= 2 - 1e-3).all()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("official", reason="tf-models-official not installed (the models extra)")
 tf = pytest.importorskip("tensorflow")
@@ -93,3 +95,25 @@ def test_parser_path_equals_the_wheel(out, letter_box, scale, area):
                                    fixed_draws(1))
         assert got.shape == tuple(want.shape)
         np.testing.assert_allclose(got, want.numpy(), atol=1e-5)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["scale", "crop"]), st.floats(0.3, 2.0), st.sampled_from([0.0, 0.1]),
+       st.lists(st.tuples(st.integers(50, 900), st.integers(50, 900)), min_size=4, max_size=4),
+       st.sampled_from([(416, 416), (512, 320), (320, 640)]), st.booleans())
+def test_mosaic4_equals_the_wheel_random_settings(mode, scale, area, sizes, out, letter_box):
+    rng = np.random.default_rng(len(sizes) + sizes[0][0])
+    center = 0.5 if mode == "crop" else 0.0
+    wheel = mosaic_lib.Mosaic(output_size=[out[0], out[1], 3], mosaic_frequency=1.0,
+                              letter_box=letter_box, mosaic_crop_mode=mode,
+                              mosaic_center=center, aug_scale_min=scale, aug_scale_max=scale,
+                              area_thresh=area, random_flip=False, seed=1)
+    samples = [sample(rng, h, w) for h, w in sizes]
+    want = wheel._mosaic4(*[s for s, _ in samples])["groundtruth_boxes"].numpy()
+    spec = YoloAugment(out, letter_box=letter_box, random_flip=False, area_thresh=area,
+                       mosaic=1.0, center=center, crop_mode=mode, mosaic_scale=(scale, scale))
+    got, _ = paths.mosaic_path(spec, 2, np.array(sizes, F32),
+                               np.concatenate([b for _, b in samples]),
+                               np.repeat(np.arange(4), 12), fixed_draws(4))
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, atol=1e-5)
