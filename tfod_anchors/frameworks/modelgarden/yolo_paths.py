@@ -87,6 +87,8 @@ def transform_and_filter(boxes: np.ndarray, rows: np.ndarray, infos: list[ops.In
         b = ops.clip(b, out)
         valid = valid & ops.non_empty(b)
         b, history = b / ops.tile2(out), history / ops.tile2(out)
+    if out is None:
+        raise ValueError("transform_and_filter needs an info or a warp")
     b = (b * valid[:, None]).astype(F32)
     keep = ops.candidates(b * ops.tile2(out), history * ops.tile2(out), area_thresh)
     return b[keep], keep
