@@ -287,3 +287,17 @@ def test_any_settings_give_boxes_inside_the_input(mosaic, mosaic9, mixup, scale_
     assert r.num_boxes == 0 or np.bincount(r.box_image).max() <= 20
     if area > 0 and (mode is not None or mosaic == 0):  # a null-mode mosaic is not filtered
         assert (r.widths >= 2 - 1e-3).all() and (r.heights >= 2 - 1e-3).all()
+
+
+def test_images_without_boxes_and_an_empty_set():
+    bs = boxset(5)
+    empty = copy.copy(bs)
+    empty.box_image, empty.boxes, empty.label = bs.box_image[:0], bs.boxes[:0], bs.label[:0]
+    empty.difficult = empty.group_of = empty.is_crowd = np.zeros(0, bool)
+    r = augment_yolo(empty, yolo_params(), draws_per_image=2, seed=0)
+    assert r.num_boxes == 0 and r.true_shape.shape == (10, 2)
+    none = copy.copy(empty)
+    none.image_height, none.image_width = bs.image_height[:0], bs.image_width[:0]
+    none.image_key = bs.image_key[:0]
+    r = augment_yolo(none, yolo_params(), draws_per_image=2, seed=0)
+    assert r.num_boxes == 0 and r.true_shape.shape == (0, 2)
