@@ -5,7 +5,6 @@ giving the static numbers exactly, and the parser's crowd drops counted."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -28,8 +27,6 @@ from tfod_anchors.frameworks.modelgarden import experiment as mgx
 from tfod_anchors.frameworks.modelgarden.spec import model_garden_spec
 
 FIXTURES = Path(__file__).parent / "mg_experiments"
-HAVE_YOLO_AUGMENT = importlib.util.find_spec(
-    "tfod_anchors.frameworks.modelgarden.augment_yolo") is not None
 # (height, width), boxes (normalized ymin, xmin, ymax, xmax), labels, is_crowd
 IMAGES = [
     ((100, 200), [[0.1, 0.2, 0.5, 0.6], [0.0, 0.0, 1.0, 1.0], [0.6, 0.1, 0.9, 0.3]],
@@ -162,12 +159,20 @@ def test_every_family_has_an_entry():
                                                              "aug_scale 0.8-1.25"]
 
 
-@pytest.mark.skipif(HAVE_YOLO_AUGMENT, reason="YOLO's augmentation is reproduced here")
-def test_yolo_stays_static_and_says_so():
+def test_yolo_is_drawn_and_names_its_approximation():
     spec = model_garden_spec(yaml.safe_load((FIXTURES / "coco_yolov7tiny.yaml").read_text()))
-    assert spec.augmenter is None
-    [note] = [f for f in spec.config_findings() if f.code == "mg_augmentation_static"]
-    assert note.severity == "info" and "static letterboxed boxes" in note.message
+    aug = spec.augmenter
+    assert aug is not None and aug.changes_boxes
+    assert [s["op"] for s in aug.entry.steps] == ["yolo_parser"]
+    assert "approximated" in aug.entry.note and "0.0057" in aug.entry.note
+    assert "mg_augmentation_static" not in [f.code for f in spec.config_findings()]
+    drawn = aug(boxset(), draws=2, seed=0, max_boxes=None)
+    resized = drawn.resized
+    assert resized is not None and len(resized.padded_shape) == 2 * len(IMAGES)
+    assert (resized.padded_shape == 416).all()  # the experiment's input size
+    assert (resized.boxes >= 0).all() and (resized.boxes <= 416).all()
+    again = aug(boxset(), draws=2, seed=0, max_boxes=None).resized
+    assert again.boxes.tobytes() == resized.boxes.tobytes()
 
 
 # --- through the command line, on records --------------------------------------------------

@@ -14,8 +14,8 @@ reproduced, so its coverage stays static):
 
 * RetinaNet and the R-CNNs: :mod:`.augment` (flips, then ``resize_and_crop_image``'s
   scale jitter with its crop offset);
-* YOLO: ``augment_yolo`` (mosaic and affine jitter, an approximation named in the
-  outputs) when that module is present.
+* YOLO: :mod:`.augment_yolo` (mosaic, letterbox jitter, affine warp, flips, mixup; an
+  approximation whose measured distance is named in the outputs).
 
 After the draws, each drawn image keeps its first ``max_boxes`` boxes when a limit is
 given (``--max-boxes``). The parsers themselves label anchors on every box: RetinaNet's
@@ -111,11 +111,9 @@ def scale_jitter_entry(params: Mapping) -> FamilyAugmentation:
 
 
 def yolo_entry(params: Mapping) -> FamilyAugmentation | None:
-    """YOLO: ``augment_yolo`` (mosaic, affine jitter), None until that module exists."""
-    try:
-        from tfod_anchors.frameworks.modelgarden import augment_yolo as mgy  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
+    """YOLO: ``augment_yolo`` (mosaic, letterbox jitter, affine warp, flips, mixup), an
+    approximation whose measured distance its note states."""
+    from tfod_anchors.frameworks.modelgarden import augment_yolo as mgy
     from tfod_anchors.frameworks.modelgarden.geometry import input_hw
 
     data = params["task"]["train_data"]
@@ -263,22 +261,14 @@ class ParserAugmenter:
             sources=list(source.sources), skip_examples=dict(source.skip_examples))
 
 
-_YOLO_STATIC = ("YOLO's training augmentation (mosaic, letterbox and affine jitter, flip) is "
-                "not reproduced: coverage measures the static letterboxed boxes (the trained "
-                "boxes were measured 5-13% smaller at the median: docs/fidelity.md)")
-#: ``mg_augmentation_static`` messages of the families whose augmentation is not drawn.
-STATIC_NOTES = {mgx.YOLO: _YOLO_STATIC, mgx.YOLOV7: _YOLO_STATIC}
-
-
 def static_findings(family: str, augmenter: ParserAugmenter | None) -> list[Finding]:
     """``mg_augmentation_static`` (info) when the family has no augmenter, else none."""
     from tfod_anchors.rules.findings import finding
 
     if augmenter is not None:
         return []
-    return [finding("mg_augmentation_static", STATIC_NOTES.get(
-        family, f"{family}'s training augmentation is not reproduced: coverage measures the "
-                "static boxes"))]
+    return [finding("mg_augmentation_static", f"{family}'s training augmentation is not "
+                    "reproduced: coverage measures the static boxes")]
 
 
 def parser_augmenter(params: Mapping, family: str) -> ParserAugmenter | None:
