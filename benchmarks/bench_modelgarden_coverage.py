@@ -24,6 +24,15 @@ Needs ``tf-models-official`` for the k-means rows (``/work/venv-mg``). Prints ma
 Usage: ``python benchmarks/bench_modelgarden_coverage.py [--datasets voc,coco]
 [--experiments retinanet_resnetfpn_coco,maskrcnn_resnetfpn_coco,coco_yolov7tiny]
 [--seeds 0,1,2,3,4] [--no-fit] [--no-kmeans]``
+
+``--cli`` measures through the command line instead, as a user runs it: per experiment
+and dataset, ``fit FIXTURE --input CSV --json`` with the parser's augmentation drawn
+(``--augment N --augment-seed S``: before/after on the draws and on the static boxes)
+and with ``--no-augment`` (before/after on the static boxes), then ``check --no-advice``
+both ways; each command's wall and CPU time (the child's user + system) is printed, so
+the cost of drawing is the ratio of the two in the same run. ``--cost REPEATS`` times
+only the drawing (in process, on boxes already read) and ``check``, both ways,
+interleaved, and prints the medians.
 """
 
 from __future__ import annotations
@@ -117,6 +126,102 @@ def row(name: str, m: dict, seconds: float | None = None) -> str:
     return f"| {name} | {cells}{took} |"
 
 
+def run_cli(*argv: str) -> tuple[dict, float, float]:
+    """``python -m tfod_anchors ARGV --json``: its JSON document, wall and CPU seconds."""
+    import json
+    import os
+    import resource
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "tfod_anchors", *argv, "--json"], env=env,
+                          capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(argv)}: exit {done.returncode}: {done.stdout[-400:]}"
+                         f"{done.stderr[-400:]}")
+    return json.loads(done.stdout), wall, cpu
+
+
+def metrics_cell(m: dict | None) -> str:
+    if not m:
+        return "-"
+    return " / ".join(f"{m[k]:.4f}" for k in ("recall_matched", "mean_iou", "recall_0.7"))
+
+
+def cli_rows(name: str, dataset: str, draws: int, seed: int) -> None:
+    """The ``--cli`` rows of one experiment on one dataset (see the module docstring)."""
+    config, data = str(FIXTURES / f"{name}.yaml"), str(csv_path(dataset))
+    aug = ("--augment", str(draws), "--augment-seed", str(seed))
+    fit_a, wall_fa, cpu_fa = run_cli("fit", config, "--input", data, *aug)
+    fit_s, wall_fs, cpu_fs = run_cli("fit", config, "--input", data, "--no-augment")
+    chk_a, wall_ca, cpu_ca = run_cli("check", config, "--input", data, "--no-advice", *aug)
+    chk_s, wall_cs, cpu_cs = run_cli("check", config, "--input", data, "--no-advice",
+                                     "--no-augment")
+    rule = fit_a.get("matched_threshold")
+    print(f"\n### {name} on {dataset} (matched threshold {rule}; cells: recall_matched / "
+          f"mean_iou / recall_0.7)\n")
+    print("| fit | boxes | before | after | static before | static after |")
+    print("|---|---|---|---|---|---|")
+    print(f"| augmented ({draws} draws, augment-seed {seed}) | {fit_a['num_boxes']} | "
+          f"{metrics_cell(fit_a['before'])} | {metrics_cell(fit_a['after'])} | "
+          f"{metrics_cell(fit_a.get('static_before'))} | "
+          f"{metrics_cell(fit_a.get('static_after'))} |")
+    print(f"| static (--no-augment) | {fit_s['num_boxes']} | {metrics_cell(fit_s['before'])} | "
+          f"{metrics_cell(fit_s['after'])} | - | - |")
+    print(f"\nfitted anchors: augmented {fit_a.get('anchor_generator')}; static "
+          f"{fit_s.get('anchor_generator')}")
+    print(f"\ncheck coverage: augmented {metrics_cell(chk_a['coverage'])} "
+          f"({chk_a['coverage']['num_boxes']} boxes), static {metrics_cell(chk_s['coverage'])} "
+          f"({chk_s['coverage']['num_boxes']} boxes)")
+    print(f"\ntime (wall / CPU s): fit augmented {wall_fa:.1f} / {cpu_fa:.1f}, static "
+          f"{wall_fs:.1f} / {cpu_fs:.1f} (ratio {wall_fa / wall_fs:.2f} / {cpu_fa / cpu_fs:.2f});"
+          f" check augmented {wall_ca:.1f} / {cpu_ca:.1f}, static {wall_cs:.1f} / "
+          f"{cpu_cs:.1f} (ratio {wall_ca / wall_cs:.2f} / {cpu_ca / cpu_cs:.2f})", flush=True)
+
+
+def draw_cost(name: str, dataset: str, draws: int, seed: int, repeats: int) -> None:
+    """``--cost``: the boxes the matcher sees, drawn (``--augment N``) against static, on
+    boxes already read (in process, ``pipeline.training_boxes``), then the whole ``check
+    --no-advice`` both ways through the command line; ``repeats`` interleaved rounds, the
+    median wall and CPU seconds of each, and their ratios."""
+    from tfod_anchors import pipeline
+    from tfod_anchors.frameworks.modelgarden.spec import model_garden_spec
+
+    config, data = str(FIXTURES / f"{name}.yaml"), str(csv_path(dataset))
+    spec = model_garden_spec(mgx.read_params_yaml(config), config)
+    boxset = read_boxes(data, progress=False)
+    modes = {"augmented": pipeline.AugmentOptions(pipeline.AUTO, draws, seed),
+             "static": pipeline.AugmentOptions(pipeline.OFF, None, seed)}
+    flags = {"augmented": ("--augment", str(draws), "--augment-seed", str(seed)),
+             "static": ("--no-augment",)}
+    times: dict[str, list[tuple[float, float]]] = {f"{k} {m}": [] for k in ("draw", "check")
+                                                    for m in modes}
+    boxes = {}
+    for _ in range(repeats):
+        for mode, options in modes.items():
+            t, c = time.perf_counter(), time.process_time()
+            got = pipeline.training_boxes(spec, config, pipeline.SourceOptions(), options,
+                                          boxes=boxset)
+            times[f"draw {mode}"].append((time.perf_counter() - t, time.process_time() - c))
+            boxes[mode] = got.resized.num_boxes
+            _, wall, cpu = run_cli("check", config, "--input", data, "--no-advice",
+                                   *flags[mode])
+            times[f"check {mode}"].append((wall, cpu))
+    med = {k: (float(np.median([w for w, _ in v])), float(np.median([c for _, c in v])))
+           for k, v in times.items()}
+    print(f"\n{name} on {dataset}: {boxes['augmented']} drawn boxes ({draws} draws, seed "
+          f"{seed}) / {boxes['static']} static; median of {repeats} (wall / CPU s):")
+    for what in ("draw", "check"):
+        a, s_ = med[f"{what} augmented"], med[f"{what} static"]
+        print(f"  {what}: augmented {a[0]:.3f} / {a[1]:.3f}, static {s_[0]:.3f} / {s_[1]:.3f}"
+              f" (ratio {a[0] / s_[0]:.2f} / {a[1] / s_[1]:.2f})", flush=True)
+
+
 def badness(m: dict) -> float:
     """What "worst" means: most boxes without a target (YOLO), else lowest recall."""
     return m["no_target_share"] if m.get("no_target_share") is not None \
@@ -168,8 +273,24 @@ def main() -> None:
     parser.add_argument("--experiments", default=",".join(EXPERIMENTS))
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--no-fit", action="store_true")
+    parser.add_argument("--cli", action="store_true",
+                        help="fit and check through the command line, augmented and static")
+    parser.add_argument("--draws", type=int, default=3)
+    parser.add_argument("--augment-seed", type=int, default=0)
+    parser.add_argument("--cost", type=int, metavar="REPEATS",
+                        help="only the cost of drawing: REPEATS interleaved rounds")
     parser.add_argument("--no-kmeans", action="store_true")
     args = parser.parse_args()
+    if args.cost:
+        for dataset in args.datasets.split(","):
+            for name in args.experiments.split(","):
+                draw_cost(name, dataset, args.draws, args.augment_seed, args.cost)
+        return
+    if args.cli:
+        for dataset in args.datasets.split(","):
+            for name in args.experiments.split(","):
+                cli_rows(name, dataset, args.draws, args.augment_seed)
+        return
     seeds = [int(v) for v in args.seeds.split(",")]
     for dataset in args.datasets.split(","):
         boxset = read_boxes(str(csv_path(dataset)), progress=False)

@@ -124,7 +124,8 @@ def test_tfds_examples_to_boxes():
     assert boxset.box_image.tolist() == [0, 0] and boxset.label.tolist() == [0, 79]
     assert boxset.image_key.tolist() == ["7", "9"] and boxset.is_crowd.tolist() == [False, True]
     dropped = inputs.apply_parser_drops(boxset, inputs.TrainInputs((), drop_crowd=True))
-    assert dropped.num_boxes == 1 and dropped.skipped == {"crowd_dropped": 1}
+    assert dropped.num_boxes == 1 and dropped.skipped["crowd_dropped"] == 1
+    assert dropped.skipped["images_without_boxes"] == 1  # filtered as every source is
 
 
 def test_tfds_name_needs_the_extra_or_a_detection_set():
@@ -133,3 +134,45 @@ def test_tfds_name_needs_the_extra_or_a_detection_set():
     if importlib.util.find_spec("tensorflow_datasets") is None:
         with pytest.raises(UsageError, match=r"pip install 'tfod-anchors\[tfds\]'"):
             inputs.read_tfds("coco/2017", "train")
+
+
+@pytest.mark.parametrize("spec, parsed", [
+    ("tfds:coco/2017", ("coco/2017", "train", "")),
+    ("tfds:coco/2017:validation", ("coco/2017", "validation", "")),
+    ("tfds:scenic:objects365:train[:10%]@/data/tfds",
+     ("scenic:objects365", "train[:10%]", "/data/tfds")),
+    ("tfds:mnist:test", ("mnist", "test", "")),
+])
+def test_tfds_specs(spec, parsed):
+    from tfod_anchors.sources import source_kind
+    from tfod_anchors.sources.tfds import parse_spec, tfds_spec
+
+    assert source_kind(spec) == "tfds" and parse_spec(spec) == parsed
+    assert parse_spec(tfds_spec(*parsed)) == parsed
+
+
+def test_tfds_name_is_the_spec_input_and_one_line_without_the_extra(tmp_path, capsys):
+    from tfod_anchors.cli import main
+    from tfod_anchors.frameworks.modelgarden.spec import model_garden_spec
+
+    exp = experiment("retinanet_resnetfpn_coco", "")
+    exp["task"]["train_data"].update(tfds_name="coco/2017", tfds_split="validation")
+    spec = model_garden_spec(exp)
+    assert spec.inputs.paths == ("tfds:coco/2017:validation",) and spec.inputs.reader == "tfds"
+    both = experiment("retinanet_resnetfpn_coco", "x*")
+    both["task"]["train_data"]["tfds_name"] = "coco/2017"
+    with pytest.raises(ConfigError, match="both input_path and tfds_name"):
+        model_garden_spec(both)
+    if importlib.util.find_spec("tensorflow_datasets") is not None:
+        # installed: the set is not prepared here, and nothing is downloaded
+        exp["task"]["train_data"]["tfds_data_dir"] = str(tmp_path)
+    import yaml
+
+    config = tmp_path / "r.yaml"
+    config.write_text(yaml.safe_dump(exp))
+    code = main(["check", str(config), "--no-advice"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert ("tfod-anchors[tfds]" in err if importlib.util.find_spec("tensorflow_datasets")
+            is None else "prepare it first" in err)
+    assert not any(tmp_path.glob("coco*"))

@@ -488,7 +488,8 @@ def _config_data_missing(model: ModelSpec, config_path: str | None) -> str | Non
     except UsageError as err:
         return err.message
     for path in paths:
-        if "://" not in path and not glob.glob(path) and not os.path.exists(path):
+        if "://" not in path and not path.startswith("tfds:") and not glob.glob(path) \
+                and not os.path.exists(path):
             return f"train input {path!r} does not exist here; pass --input SRC"
     return None
 
@@ -600,10 +601,14 @@ def _check_measured(model: ModelSpec, path: str | None, options: SourceOptions,
     """What ``check`` adds once coverage is measured: ``data_dropped``, the placeholder
     label map note, per-class coverage and ``class_low_recall`` (into ``findings``)."""
     from tfod_anchors.rules.classes import class_low_recall_findings
-    from tfod_anchors.rules.dropped import class_filter_off_findings, data_dropped_findings
+    from tfod_anchors.rules.dropped import (
+        class_filter_off_findings,
+        data_dropped_findings,
+        parser_dropped_findings,
+    )
 
     dropped = measured.training_dropped(training, model, path, options, labels)
-    findings += data_dropped_findings(dropped)
+    findings += data_dropped_findings(dropped) + parser_dropped_findings(dropped)
     findings += class_filter_off_findings(labels.placeholder, given=False)
     t = float(cov["matched_threshold"])
     by_class = measured.per_class(report, training.resized, t, labels,

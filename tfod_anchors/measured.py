@@ -97,16 +97,17 @@ def read_dropped(model: Any, config_path: str | None, options: SourceOptions,
                  ) -> tuple[dict[str, Any] | None, list[str]]:
     """``fit``'s read: its :func:`dropped_block` (``boxes_kept``: the static boxes
     kept), and the ``class_filter_off`` note when a placeholder label map turned class
-    filtering off."""
-    from tfod_anchors.rules.dropped import class_filter_off_findings
+    filtering off, and the ``parser_dropped`` note (boxes the model never trains on)."""
+    from tfod_anchors.rules.dropped import class_filter_off_findings, parser_dropped_findings
 
     info = label_map_info(model, config_path, options)
-    notes = [f"{f.code}: {f.message}"
-             for f in class_filter_off_findings(info.placeholder, given=False)]
     block = dropped_block(skipped, examples, boxes_kept=boxes_kept, images_kept=images_kept,
                           augmentation=augmentation,
                           specs=input_specs(model, config_path, options), info=info,
                           compression=options.compression)
+    notes = [f"{f.code}: {f.message}"
+             for f in [*class_filter_off_findings(info.placeholder, given=False),
+                       *parser_dropped_findings(block)]]
     return block, notes
 
 

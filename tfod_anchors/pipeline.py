@@ -92,7 +92,8 @@ def paths_left_behind(model: ModelSpec | Any, config_path: str, output: str) -> 
 
 
 def config_sources(model: ModelSpec, config_path: str | None) -> list[str]:
-    """The config's ``train_input_reader`` TFRecord paths, resolved.
+    """The config's ``train_input_reader`` TFRecord paths (or a Model Garden
+    experiment's ``tfds:`` source), resolved.
 
     Raises:
         UsageError: the config names no usable input (template placeholders such as
@@ -100,7 +101,7 @@ def config_sources(model: ModelSpec, config_path: str | None) -> list[str]:
     """
     train = model.inputs
     where = config_path or "config"
-    if train.reader != "tf_record_input_reader" or not train.paths:
+    if train.reader not in ("tf_record_input_reader", "tfds") or not train.paths:
         raise UsageError(
             f"{where}: train_input_reader names no TFRecord input; pass --input SRC")
     if any(is_placeholder_path(p) for p in train.paths):
@@ -157,11 +158,13 @@ def read_config_boxes(model: ModelSpec | None, config_path: str | None,
                       options: SourceOptions, *, truncate: bool = True) -> BoxSet:
     """Boxes from ``--input`` or, without it, from the config's training input, filtered
     as TFOD's input pipeline would (label map, and ``max_number_of_boxes`` unless
-    ``truncate`` is False: the augmented path truncates after augmentation, as TFOD)."""
+    ``truncate`` is False: the augmented path truncates after augmentation, as TFOD),
+    then without the boxes the model's input pipeline never trains on
+    (:meth:`~tfod_anchors.frameworks.ModelSpec.keep_trained_boxes`)."""
     from tfod_anchors.sources import read_boxes
 
     inputs = resolve_inputs(model, config_path, options)
-    return read_boxes(
+    boxset = read_boxes(
         inputs.specs,
         label_map_path=inputs.label_map,
         max_number_of_boxes=inputs.max_boxes if truncate else None,
@@ -172,6 +175,7 @@ def read_config_boxes(model: ModelSpec | None, config_path: str | None,
         progress=None if options.progress else False,
         reader=options.reader,
     )
+    return model.keep_trained_boxes(boxset) if model is not None else boxset
 
 
 # --- augmentation: the boxes the matcher sees in training --------------------------------------
@@ -306,7 +310,7 @@ def training_boxes(model: ModelSpec, config_path: str | None, options: SourceOpt
     if boxes is None:
         read = read_config_boxes(model, config_path, options, truncate=not augmented)
     else:
-        read = boxes
+        read = model.keep_trained_boxes(boxes)
     if not augmented:
         truncated = keep_first_boxes(read, max_boxes)
         resized = resize_for_config(truncated, model)
@@ -324,22 +328,30 @@ def training_boxes(model: ModelSpec, config_path: str | None, options: SourceOpt
     if keep_static:
         static_boxset = keep_first_boxes(read, max_boxes)
         static = resize_for_config(static_boxset, model)
-    return TrainingBoxes(read=read, resized=resize_for_config(result.boxset, model),
-                         augmentation=result, static_boxset=static_boxset, static=static,
-                         max_boxes=max_boxes)
+    # an augmenter that includes the resize (the Model Garden parsers) gives its boxes
+    # already in the network input's pixels
+    drawn = result.resized if result.resized is not None else \
+        resize_for_config(result.boxset, model)
+    return TrainingBoxes(read=read, resized=drawn, augmentation=result,
+                         static_boxset=static_boxset, static=static, max_boxes=max_boxes)
 
 
 def augmentation_summary(result: AugmentResult | None) -> dict[str, Any] | None:
     """The JSON ``augmentation`` block of ``stats``, ``check`` and ``fit``: the steps
     (index, op, status, modelled, effect), ``draws``, ``seed``, and the boxes each
     step ``dropped`` (plus ``invalid_boxes`` and ``max_number_of_boxes``) or
-    ``added``, counted over all draws. None when the boxes are static."""
+    ``added``, counted over all draws; ``note`` when the augmenter approximates the
+    framework's (what and how far). None when the boxes are static."""
     from tfod_anchors.augment import describe_steps
 
     if result is None:
         return None
-    return {"steps": describe_steps(result.steps), "draws": result.draws, "seed": result.seed,
-            "dropped": dict(result.dropped), "added": dict(result.added)}
+    steps = result.described if result.described is not None else describe_steps(result.steps)
+    summary = {"steps": steps, "draws": result.draws, "seed": result.seed,
+               "dropped": dict(result.dropped), "added": dict(result.added)}
+    if result.note:
+        summary["note"] = result.note
+    return summary
 
 
 def resize_for_config(boxset: BoxSet, model: ModelSpec) -> ResizedBoxes:

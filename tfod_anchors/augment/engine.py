@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..boxes import BoxSet
+from ..boxes import BoxSet, ResizedBoxes
 from ..errors import ConfigError, UsageError
 from .builders import BUILDERS, Step
 from .catalogue import OPS, UNKNOWN, classify_ops, step_name
@@ -89,6 +89,14 @@ class AugmentResult:
             ``max_number_of_boxes``; every planned step has a key (0 included).
         added: boxes added (``random_self_concat_image``), by the same keys.
         draws, seed: as given.
+        resized: the draws already in pixels of the network input, when the
+            augmentation includes the resize (the Model Garden parsers scale and crop
+            in one step); the pipeline then uses it instead of resizing ``boxset``
+            (which is the same boxes normalized to the output size). None for TFOD.
+        described: the JSON-ready step list when the steps are not TFOD's
+            (:func:`describe_steps` of ``steps`` otherwise).
+        note: what the draws approximate and how far they are from the framework's
+            own (None: reproduced, nothing to say).
     """
 
     boxset: BoxSet
@@ -100,6 +108,9 @@ class AugmentResult:
     added: dict[str, int] = field(default_factory=dict)
     draws: int = 1
     seed: int = 0
+    resized: ResizedBoxes | None = None
+    described: list[dict[str, Any]] | None = None
+    note: str | None = None
 
 
 def _sorted_boxes(boxset: BoxSet) -> np.ndarray:

@@ -297,8 +297,8 @@ def table(rows: list[list[str]]) -> str:
 def degenerate_line(deg: dict[str, Any], what: str) -> str:
     """One line on the boxes with a side under 2 px (``coverage.metrics.degenerate_summary``)."""
     text = (f"boxes with a side under {deg['under_px']:g} px: {deg['count']} of the {what} "
-            f"({deg['share']:.1%} of the recall denominator; they stay in it, as TFOD trains "
-            "on them)")
+            f"({deg['share']:.1%} of the recall denominator; they stay in it, as training uses "
+            "them)")
     if deg.get("recall_matched") is not None:
         text += f"; {deg['recall_matched']:.1%} of them reach the matched threshold"
     return text

@@ -140,6 +140,9 @@ def run(args: Any) -> int:
         out(args, f"coverage of {distribution_text(coverage, outcome.augmentation)} "
                   f"(matched threshold {coverage['matched_threshold']:g}): " + ", ".join(
                       f"{k} {fmt(coverage[k])}" for k in METRIC_KEYS))
+        note = (outcome.augmentation or {}).get("note")
+        if note:
+            out(args, f"note: {note}")
         deg = coverage.get("degenerate") or {}
         if deg.get("count"):
             out(args, degenerate_line(deg, "boxes measured"))

@@ -276,6 +276,8 @@ def _read_lines(outcome: api.FitOutcome) -> list[str]:
                 f"{outcome.num_images} images through {ops}; augment seed {aug['seed']}; "
                 f"{static_n} static boxes)")
     lines = [f"{what}; {fit.kind}; matcher: {fit.before.get('matcher_source', '')}"]
+    if aug is not None and aug.get("note"):
+        lines.append(f"note: {aug['note']}")
     skips = skipped_lines(outcome.skipped, outcome.skip_examples)
     lines += ["skipped or dropped while reading (as `stats` reports them):", *skips] if skips \
         else ["nothing skipped or dropped while reading"]

@@ -167,11 +167,12 @@ def metrics_of(best: np.ndarray, weight: np.ndarray, matched: float,
             return smooth_recall(best, w, t, smooth)
     else:
         def recall(t: float) -> np.ndarray:
-            return w @ hit if t == matched else w @ (best >= np.float32(t))
-    out = {"mean_iou": w @ best.astype(np.float64), "recall_matched": recall(matched),
-           "recall_0.5": recall(0.5)}
-    out["recall_0.7"] = out["recall_matched"] if np.float32(matched) == np.float32(0.7) \
-        else recall(0.7)
+            return w @ (best >= np.float32(t))
+    out = {"mean_iou": w @ best.astype(np.float64),
+           "recall_matched": recall(matched) if smooth > 0 else w @ hit}
+    for key, t in (("recall_0.5", 0.5), ("recall_0.7", 0.7)):  # the same sum: computed once
+        out[key] = out["recall_matched"] if np.float32(matched) == np.float32(t) \
+            else recall(t)
     if bands is not None and bands.names:
         values = bands.matrix @ hit
         for i, name in enumerate(bands.names):

@@ -154,6 +154,12 @@ class ModelSpec(Protocol):
     def augmenter(self) -> Augmenter | None:
         """The training augmentation, or None when the config has none."""
 
+    def keep_trained_boxes(self, boxset: BoxSet) -> BoxSet:
+        """``boxset`` (as read, from any source) without the boxes the framework's input
+        pipeline never trains on, each drop counted in ``skipped`` (TFOD: none; the Model
+        Garden: crowd boxes, ids outside COCO's 80 for YOLO); the same object when
+        nothing is dropped, so applying it twice changes nothing."""
+
     @property
     def anchors(self) -> Any:
         """The config's own anchors value (never None for a fittable spec)."""

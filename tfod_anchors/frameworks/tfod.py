@@ -79,6 +79,10 @@ class TfodSpec:
         """Always an augmenter (with no steps when the config has none)."""
         return TfodAugmenter(cq.augmentation_steps(self.config))
 
+    def keep_trained_boxes(self, boxset: BoxSet) -> BoxSet:
+        """TFOD's own input filtering is applied by the readers: nothing more here."""
+        return boxset
+
     @property
     def anchors(self) -> Any:
         return cq.anchor_generator(self.config)

@@ -83,6 +83,6 @@ def degenerate_findings(metrics: dict[str, Any]) -> list[Finding]:
     got = f"; {recall:.1%} of them reach the matched threshold" if recall is not None else ""
     return [finding("degenerate_boxes", (
         f"{deg['count']} of {metrics.get('num_boxes')} boxes ({share:.1%}) have a side under "
-        f"{deg.get('under_px', 2):g} px in the model's input{got}: TFOD trains on them, so "
+        f"{deg.get('under_px', 2):g} px in the model's input{got}: training uses them, so "
         "they stay in the recall denominator; crops of large boxes at image borders make "
         "most of them"))]

@@ -37,6 +37,15 @@ BOX_DROPS = {
 }
 #: Dropped on request (``--drop-difficult``): reported, not warned about.
 REQUESTED = ("difficult_boxes",)
+#: Boxes the model's own input pipeline never trains on (the Model Garden's decoder and
+#: parser, :meth:`~tfod_anchors.frameworks.ModelSpec.keep_trained_boxes`): measured as
+#: training sees them, so reported as information (``parser_dropped``), not warned about.
+PARSER_DROPS = {
+    "crowd_dropped": "marked is_crowd, which the parser skips in training "
+                     "(task.train_data.parser.skip_crowd_during_training)",
+    "coco91_to_80_dropped": "of class ids outside COCO's 80, which the decoder drops "
+                            "(coco91_to_80)",
+}
 #: ``augmentation.dropped`` key of the truncation TFOD applies after augmenting.
 AUGMENTED_TRUNCATION = "max_number_of_boxes"
 
@@ -64,16 +73,19 @@ def dropped_summary(skipped: dict[str, int], examples: dict[str, str], *, boxes_
     Returns:
         ``{boxes_read, boxes_dropped, box_share, images_measured, reasons: [{reason,
         count, unit, share, meaning, first}], unknown_classes, label_map, files,
-        requested}``; shares are of the boxes read (kept + dropped) and None for
-        whole files or records, whose boxes were never counted.
+        requested, parser}``; shares are of the boxes read (kept + dropped) and None
+        for whole files or records, whose boxes were never counted; ``parser``: the
+        boxes the model's input pipeline drops (:data:`PARSER_DROPS`), not counted in
+        ``boxes_dropped`` (training never sees them either).
     """
     box_drops = {k: int(skipped.get(k, 0)) for k in BOX_DROPS if skipped.get(k, 0)}
     record_drops = {k: int(skipped.get(k, 0)) for k in RECORD_DROPS if skipped.get(k, 0)}
     truncated = int(((augmentation or {}).get("dropped") or {}).get(AUGMENTED_TRUNCATION, 0))
     requested = {k: int(skipped.get(k, 0)) for k in REQUESTED if skipped.get(k, 0)}
-    if not box_drops and not record_drops and not truncated:
+    parser = {k: int(skipped.get(k, 0)) for k in PARSER_DROPS if skipped.get(k, 0)}
+    if not box_drops and not record_drops and not truncated and not parser:
         return None
-    read = boxes_kept + sum(box_drops.values()) + sum(requested.values())
+    read = boxes_kept + sum(box_drops.values()) + sum(requested.values()) + sum(parser.values())
     reasons: list[dict[str, Any]] = [
         {"reason": k, "count": n, "unit": unit, "share": None, "meaning": meaning,
          "first": examples.get(k)}
@@ -93,7 +105,7 @@ def dropped_summary(skipped: dict[str, int], examples: dict[str, str], *, boxes_
     return {"boxes_read": read, "boxes_dropped": dropped, "box_share": _share(dropped, read),
             "images_measured": images_kept, "reasons": reasons,
             "unknown_classes": unknown_classes if box_drops.get("unknown_class_boxes") else None,
-            "label_map": label_map, "files": files, "requested": requested}
+            "label_map": label_map, "files": files, "requested": requested, "parser": parser}
 
 
 def _reason_text(entry: dict[str, Any], summary: dict[str, Any]) -> str:
@@ -114,7 +126,7 @@ def _reason_text(entry: dict[str, Any], summary: dict[str, Any]) -> str:
 def data_dropped_findings(summary: dict[str, Any] | None) -> list[Finding]:
     """One ``data_dropped`` warning naming every reason with its count and share, or
     nothing when ``summary`` (:func:`dropped_summary`) is None."""
-    if summary is None:
+    if summary is None or not summary["reasons"]:
         return []
     parts = "; ".join(_reason_text(e, summary) for e in summary["reasons"])
     head = (f"{summary['boxes_dropped']} of {summary['boxes_read']} boxes read "
@@ -124,6 +136,18 @@ def data_dropped_findings(summary: dict[str, Any] | None) -> list[Finding]:
                     f"{head} ({summary['images_measured']} images kept): {parts}; the "
                     "measured numbers describe only the rest (fix the input, the label map or "
                     "max_number_of_boxes, or accept the loss)")]
+
+
+def parser_dropped_findings(summary: dict[str, Any] | None) -> list[Finding]:
+    """One ``parser_dropped`` info naming the boxes the model's input pipeline drops
+    (:data:`PARSER_DROPS`) with their counts and shares, or nothing."""
+    parser = (summary or {}).get("parser") or {}
+    if not parser:
+        return []
+    read = summary["boxes_read"] if summary else 0
+    parts = "; ".join(f"{n} box(es) ({n / read:.1%}) {PARSER_DROPS[k]}" if read else
+                      f"{n} box(es) {PARSER_DROPS[k]}" for k, n in parser.items())
+    return [finding("parser_dropped", f"not measured, as training never sees them: {parts}")]
 
 
 def class_filter_off_findings(label_map_path: str | None, given: bool) -> list[Finding]:

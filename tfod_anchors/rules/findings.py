@@ -45,12 +45,14 @@ SEVERITY = {
     "unknown_augmentation": WARNING,
     "invalid_augmentation": ERROR,
     "coverage_skipped": INFO,
+    "mg_augmentation_static": INFO,
     # coverage findings (:func:`coverage_findings`); low_recall escalates to an error
     "low_recall": WARNING,
     "band_recall_collapse": ERROR,
     "degenerate_boxes": INFO,
     # what was not measured, and classes (rules/dropped.py, rules/classes.py)
     "data_dropped": WARNING,
+    "parser_dropped": INFO,
     "class_filter_off": INFO,
     "num_classes_too_small": ERROR,
     "num_classes_too_large": WARNING,

@@ -8,6 +8,8 @@
 * COCO instances ``.json`` files (:mod:`.coco`),
 * Pascal VOC ``.xml`` files or directories of them (:mod:`.voc`),
 * ``.csv`` box tables in absolute pixels (:mod:`.csvfile`),
+* prepared TensorFlow Datasets detection sets, ``tfds:NAME[:SPLIT]`` (:mod:`.tfds`;
+  the ``tfds`` extra),
 * box cache directories written by ``tfod-anchors extract`` (:mod:`.cache`;
   recognised by their ``manifest.json``), which give the same boxes as the
   records they were extracted from, with the same options,
@@ -77,6 +79,7 @@ from .labelmap import LabelMap, load_label_map
 from .progress import Progress, ProgressArg
 from .raw import RawBoxes, Skips, concat_raw
 from .texts import NamedRaw, resolve_names
+from .tfds import is_tfds, read_tfds
 from .tfrecord.choice import READERS
 from .tfrecord.tfdata import read_tfrecords
 from .voc import read_voc
@@ -85,14 +88,16 @@ __all__ = ["read_boxes", "source_kind", "LabelMap", "load_label_map", "Progress"
 
 
 def source_kind(spec: str) -> str:
-    """``"coco"``, ``"csv"``, ``"voc"``, ``"cache"`` or ``"tfrecord"`` for one
-    ``--input`` spec.
+    """``"coco"``, ``"csv"``, ``"voc"``, ``"cache"``, ``"tfds"`` or ``"tfrecord"`` for
+    one ``--input`` spec.
 
     Raises:
         InputError: a directory with box cache shards but no manifest (an
             extraction that did not finish).
     """
     lower = spec.lower()
+    if is_tfds(spec):
+        return "tfds"
     if lower.endswith(".json"):
         return "coco"
     if lower.endswith(".csv"):
@@ -161,6 +166,22 @@ def _empty_error(raw: RawBoxes, boxset: BoxSet, label_map: LabelMap | None = Non
     return InputError(f"all {raw.num_boxes} boxes of {where} were dropped ({reasons}); {hint}")
 
 
+def _read_file(kind: str, spec: str, label_map: LabelMap | None, skips: Skips,
+               verify_sizes: bool, compression: str | None) -> RawBoxes | NamedRaw:
+    """One non-TFRecord source of :func:`read_boxes` (``kind`` from :func:`source_kind`);
+    VOC and CSV give class names still to number (:class:`NamedRaw`)."""
+    if kind == "coco":
+        return read_coco(spec, label_map=label_map, skips=skips)
+    if kind == "tfds":
+        return read_tfds(spec)
+    if kind == "cache":
+        from .cache import read_cache
+
+        return read_cache(spec, label_map=label_map, verify_sizes=verify_sizes,
+                          compression=compression, skips=skips)
+    return read_voc(spec, skips=skips) if kind == "voc" else read_csv(spec, skips=skips)
+
+
 def read_boxes(specs: Union[list[str], str], *, label_map_path: str | None = None,
                max_number_of_boxes: int | None = None, drop_difficult: bool = False,
                skip_bad: bool = False, verify_sizes: bool = False,
@@ -215,17 +236,11 @@ def read_boxes(specs: Union[list[str], str], *, label_map_path: str | None = Non
                 pending.append(spec)
                 continue
             flush()
-            if kind == "coco":
-                parts.append(read_coco(spec, label_map=label_map, skips=skips))
-            elif kind == "cache":
-                from .cache import read_cache
-
-                parts.append(read_cache(spec, label_map=label_map, verify_sizes=verify_sizes,
-                                        compression=compression, skips=skips))
-            else:
-                part = read_voc(spec, skips=skips) if kind == "voc" else read_csv(spec, skips=skips)
+            part = _read_file(kind, spec, label_map, skips, verify_sizes, compression)
+            if isinstance(part, NamedRaw):
                 named.append(part)
-                parts.append(part.raw)
+                part = part.raw
+            parts.append(part)
             meter.update(parts[-1].num_images, parts[-1].num_boxes)
         flush()
     finally:

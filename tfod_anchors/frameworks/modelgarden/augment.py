@@ -18,8 +18,9 @@ optional vertical flip and always padding), all in float32:
 5. boxes with no height or no width left are dropped.
 
 Without jitter (both bounds 1.0) there is no draw and no offset: these are the static
-boxes. The draws are this module's own (a seeded numpy generator), so single draws
-differ from TensorFlow's while their distribution is the same (measured in
+boxes. The draws are this module's own (counter-based streams keyed by each image's
+content, draw index and seed, as the TFOD engine's: :func:`draw_boxes`), so single
+draws differ from TensorFlow's while their distribution is the same (measured in
 ``benchmarks/bench_mg_augment.py``); :func:`apply` takes explicit draws so a test can
 replay the real parser's.
 """
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tfod_anchors.augment.streams import Streams, instance_keys, tag
 from tfod_anchors.boxes import BoxSet, ResizedBoxes
 from tfod_anchors.errors import ConfigError
 
@@ -114,7 +116,24 @@ class Draws:
 
 
 def draw(spec: ScaleJitter, num_images: int, rng: np.random.Generator) -> Draws:
-    """One draw per image, from ``rng``.
+    """One draw per image, from ``rng`` (see :func:`from_uniforms`)."""
+    u = rng.random(num_images, dtype=F32)
+    return from_uniforms(spec, u, rng.random((num_images, 2), dtype=F32))
+
+
+def keyed_draws(spec: ScaleJitter, streams: Streams, inst: np.ndarray) -> Draws:
+    """One draw per drawn image ``inst`` (int64 ``[K]``) from its keyed stream
+    (:class:`~tfod_anchors.augment.streams.Streams`: a function of the image's
+    content, draw index and seed, not of its position in the input)."""
+    u = streams.uniform32(inst, tag("mg_parser", "scale_u"))
+    offset = np.stack([streams.uniform32(inst, tag("mg_parser", "offset_y")),
+                       streams.uniform32(inst, tag("mg_parser", "offset_x"))], axis=1)
+    return from_uniforms(spec, u, offset)
+
+
+def from_uniforms(spec: ScaleJitter, u: np.ndarray, offset_u: np.ndarray) -> Draws:
+    """The draws of ``K`` images from their uniforms: float32 ``u`` ``[K]`` and
+    ``offset_u`` ``[K, 2]``, all in ``[0, 1)``.
 
     As in the wheel, one uniform ``u`` per image decides the flips and the scale: the
     flip ops and the scale op are all seeded 1 in one graph, so TensorFlow gives them
@@ -123,13 +142,13 @@ def draw(spec: ScaleJitter, num_images: int, rng: np.random.Generator) -> Draws:
     offset's uniforms come from a differently shaped op and are independent of ``u``
     (they are the ``u`` of another image).
     """
-    u = rng.random(num_images, dtype=F32)
+    u = np.asarray(u, F32)
     scale = F32(spec.scale_min) + (F32(spec.scale_max) - F32(spec.scale_min)) * u
     flip = u < F32(0.5)
-    none = np.zeros(num_images, bool)
+    none = np.zeros(u.shape[0], bool)
     return Draws(flip if spec.hflip else none, flip.copy() if spec.vflip else none,
-                 scale.astype(F32) if spec.jitter else np.ones(num_images, F32),
-                 rng.random((num_images, 2), dtype=F32))
+                 scale.astype(F32) if spec.jitter else np.ones(u.shape[0], F32),
+                 np.asarray(offset_u, F32))
 
 
 def image_transform(image_hw: np.ndarray, spec: ScaleJitter,
@@ -179,7 +198,7 @@ def place(boxes: np.ndarray, box_image: np.ndarray, image_hw: np.ndarray,
     scale [M, 2], offset [M, 2])`` (the last two as the parser's ``image_info`` rows
     2 and 3); shapes and result as :func:`apply`."""
     flip_x, flip_y, scale, offset = per_image
-    b = np.asarray(boxes, F32).copy()
+    b = np.asarray(boxes, F32).reshape(-1, 4).copy()
     fx, fy = np.asarray(flip_x)[box_image], np.asarray(flip_y)[box_image]
     b[fx, 1], b[fx, 3] = F32(1) - b[fx, 3], F32(1) - b[fx, 1]
     b[fy, 0], b[fy, 2] = F32(1) - b[fy, 2], F32(1) - b[fy, 0]
@@ -195,23 +214,38 @@ def place(boxes: np.ndarray, box_image: np.ndarray, image_hw: np.ndarray,
 
 def augment(boxset: BoxSet, spec: ScaleJitter, *, draws_per_image: int = 1,
             seed: int = 0) -> ResizedBoxes:
-    """``draws_per_image`` augmented copies of every image's boxes (image ``j`` of draw
-    ``d`` is ``d * M + j``), as :class:`ResizedBoxes` in output pixels; boxes the crop
-    leaves empty are dropped, as the parser drops them."""
-    rng = np.random.default_rng(seed)
-    m = boxset.num_images
-    hw = np.stack([boxset.image_height, boxset.image_width], axis=1)
-    all_boxes, all_images, all_labels, content = [], [], [], []
-    for d in range(draws_per_image if spec.random else 1):
-        draws = draw(spec, m, rng)
-        out, kept = apply(boxset.boxes, boxset.box_image, hw, spec, draws)
-        all_boxes.append(out[kept])
-        all_images.append(boxset.box_image[kept].astype(np.int32) + d * m)
-        all_labels.append(boxset.label[kept])
-        content.append(image_transform(hw, spec, draws)[2])
-    true_shape = np.concatenate(content) if content else np.zeros((0, 2), np.int32)
-    return ResizedBoxes(
-        true_shape=true_shape.astype(np.int32),
-        padded_shape=np.tile(np.array(spec.padded_hw, np.int32), (len(true_shape), 1)),
-        box_image=np.concatenate(all_images), boxes=np.concatenate(all_boxes).astype(np.float64),
-        label=np.concatenate(all_labels))
+    """``draws_per_image`` augmented copies of every image's boxes, as
+    :class:`ResizedBoxes` in output pixels (see :func:`draw_boxes`)."""
+    return draw_boxes(boxset, spec, draws_per_image=draws_per_image, seed=seed)[0]
+
+
+def draw_boxes(boxset: BoxSet, spec: ScaleJitter, *, draws_per_image: int = 1,
+               seed: int = 0) -> tuple[ResizedBoxes, np.ndarray]:
+    """``draws_per_image`` augmented copies of every image's boxes (one when nothing is
+    random), image-major (image ``i``'s draw ``d`` is drawn image ``i * draws + d``),
+    each image's boxes in their input order.
+
+    Every draw is keyed by the image's content, its occurrence among identical images,
+    the draw index and ``seed`` (:mod:`tfod_anchors.augment.streams`), so an image's
+    boxes do not depend on the order of the images or of its boxes.
+
+    Returns:
+        The boxes in output pixels (boxes the crop leaves empty dropped, as the parser
+        drops them; ``true_shape``: the scaled image inside the output), and int64
+        ``[N']``: each kept box's index in ``boxset``.
+    """
+    from tfod_anchors.augment.engine import initial_state
+
+    draws = draws_per_image if spec.random else 1
+    state, keys = initial_state(boxset, draws)
+    inst = np.arange(state.num_instances, dtype=np.int64)
+    d = keyed_draws(spec, Streams(instance_keys(keys, draws, int(seed))), inst)
+    hw = np.stack([state.height, state.width], axis=1)
+    out, kept = apply(state.boxes, state.box_inst, hw, spec, d)
+    content = image_transform(hw, spec, d)[2]
+    resized = ResizedBoxes(
+        true_shape=content.astype(np.int32),
+        padded_shape=np.tile(np.array(spec.padded_hw, np.int32), (len(content), 1)),
+        box_image=state.box_inst[kept].astype(np.int32), boxes=out[kept].astype(np.float64),
+        label=state.label[kept].astype(np.int32))
+    return resized, state.origin[kept]

@@ -8,8 +8,9 @@
   list of strings, each holding comma-separated paths or glob patterns.
 * ``tfds_name``: a TensorFlow Datasets detection set the Model Garden can decode
   (``vision/dataloaders/tfds_detection_decoders.py``: ``coco``, ``coco/2014``,
-  ``coco/2017``, ``scenic:objects365``), read with ``tensorflow-datasets`` when it is
-  installed; image sizes come from the encoded headers, nothing is decoded.
+  ``coco/2017``, ``scenic:objects365``), read as the ``tfds:NAME:SPLIT`` source
+  (:mod:`tfod_anchors.sources.tfds`) with ``tensorflow-datasets`` when it is installed;
+  image sizes come from the encoded headers, nothing is decoded.
 
 Then the boxes the parser never sees are dropped and counted in ``skipped``:
 ``crowd_dropped`` (RetinaNet and R-CNN with ``parser.skip_crowd_during_training``,
@@ -26,12 +27,9 @@ from typing import Any
 import numpy as np
 
 from tfod_anchors.boxes import BoxSet
-from tfod_anchors.errors import ConfigError, InputError, UsageError
+from tfod_anchors.errors import ConfigError
+from tfod_anchors.sources.tfds import tfds_spec
 
-#: The TFDS detection sets the Model Garden decodes, as in its decoder map.
-TFDS_DETECTION = ("coco/2017", "coco/2014", "coco", "scenic:objects365")
-#: The extra that brings tensorflow-datasets.
-TFDS_EXTRA = "tfod-anchors[tfds]"
 #: The 80 COCO class ids YOLO's ``coco91_to_80`` keeps
 #: (``projects/yolo/dataloaders/tf_example_decoder.py``).
 COCO80_IDS = (
@@ -98,16 +96,51 @@ def train_inputs(params: Mapping) -> TrainInputs:
     if not patterns and not name:
         raise ConfigError("task.train_data has neither input_path nor tfds_name: give the "
                           "boxes with --input")
+    drops = parser_drops(params)
+    return TrainInputs(
+        patterns=patterns, tfds_name=name, tfds_split=data.get("tfds_split") or "train",
+        tfds_data_dir=data.get("tfds_data_dir") or "", drop_crowd=drops.drop_crowd,
+        coco91_to_80=drops.coco91_to_80)
+
+
+def parser_drops(params: Mapping) -> TrainInputs:
+    """The drops of a resolved experiment's decoder and parser alone (whatever the
+    source: ``--input`` boxes are dropped the same), as a :class:`TrainInputs` with no
+    source."""
+    task = params["task"]
+    data = task.get("train_data") or {}
     parser = data.get("parser") or {}
     decoder = data.get("decoder") or {}
     own = decoder.get(decoder.get("type") or "", {}) or {}
     model = task["model"]
     anchored = "anchor" in model  # RetinaNet and R-CNN parsers drop crowds; YOLO keeps them
     return TrainInputs(
-        patterns=patterns, tfds_name=name, tfds_split=data.get("tfds_split") or "train",
-        tfds_data_dir=data.get("tfds_data_dir") or "",
+        patterns=(),
         drop_crowd=anchored and bool(parser.get("skip_crowd_during_training", True)),
         coco91_to_80="anchor_boxes" in model and bool(own.get("coco91_to_80", False)))
+
+
+#: Source kinds (:func:`tfod_anchors.sources.source_kind`) whose class ids are the
+#: dataset's own (COCO's 91-id numbering for COCO data): TF Example records, their box
+#: cache (which names the records), a COCO json. CSV and VOC number class names in
+#: sorted order and TFDS stores 0-based labels, so ``coco91_to_80`` cannot apply there.
+ID_SOURCES = ("tfrecord", "coco")
+
+
+def carries_dataset_ids(boxset: BoxSet) -> bool:
+    """Whether every source ``boxset`` was read from gives the dataset's own class ids."""
+    from tfod_anchors.sources import source_kind
+
+    return bool(boxset.sources) and all(source_kind(s) in ID_SOURCES for s in boxset.sources)
+
+
+def drops_for(boxset: BoxSet, params: Mapping) -> TrainInputs:
+    """:func:`parser_drops` for these boxes: ``coco91_to_80`` only where the class ids
+    are the dataset's own (:func:`carries_dataset_ids`)."""
+    drops = parser_drops(params)
+    if drops.coco91_to_80 and not carries_dataset_ids(boxset):
+        return TrainInputs((), drop_crowd=drops.drop_crowd, coco91_to_80=False)
+    return drops
 
 
 def apply_parser_drops(boxset: BoxSet, inputs: TrainInputs) -> BoxSet:
@@ -157,55 +190,23 @@ def read_train_boxes(params: Mapping, **read_args: Any) -> BoxSet:
 
 
 def read_tfds(name: str, split: str, data_dir: str = "") -> BoxSet:
-    """A prepared TFDS detection set's boxes (``objects/bbox``: normalized yxyx,
-    ``objects/label``: 0-based as TFDS stores it, ``objects/is_crowd``), images not
-    decoded.
+    """A prepared TFDS detection set's boxes (:mod:`tfod_anchors.sources.tfds`: the
+    ``tfds:`` source every command reads), images not decoded.
 
     Raises:
         UsageError: tensorflow-datasets missing, or a set the Model Garden cannot decode.
         InputError: the set is not prepared in ``data_dir`` (nothing is downloaded).
     """
-    if name not in TFDS_DETECTION:
-        raise UsageError(f"tfds_name {name!r} is not a detection set the Model Garden "
-                         f"decodes ({', '.join(TFDS_DETECTION)})")
-    try:
-        import tensorflow_datasets as tfds  # type: ignore[import-not-found,import-untyped,unused-ignore]
-    except ImportError:
-        raise UsageError(f"tfds_name needs tensorflow-datasets: pip install "
-                         f"'{TFDS_EXTRA}'") from None
-    try:
-        builder = tfds.builder(name, data_dir=data_dir or None)
-        dataset = builder.as_dataset(split=split, decoders={"image": tfds.decode.SkipDecoding()})
-    except Exception as err:  # noqa: BLE001 - tfds raises many kinds
-        text = " ".join(str(err).split())[:200]
-        raise InputError(f"cannot open TFDS {name} split {split!r} ({text}); prepare it "
-                         "first (tfds build), nothing is downloaded here") from None
-    return _boxset(tfds.as_numpy(dataset), f"tfds:{name}/{split}")
+    from tfod_anchors.sources import read_boxes
+
+    return read_boxes([tfds_spec(name, split, data_dir)], progress=False)
 
 
 def _boxset(examples: Any, source: str) -> BoxSet:
     """A :class:`BoxSet` from TFDS detection examples (encoded ``image``, ``image/id``,
-    ``objects/{bbox,label,is_crowd}``)."""
-    from tfod_anchors.sources.imageheader import image_size
+    ``objects/{bbox,label,is_crowd}``), filtered as every source is."""
+    from tfod_anchors.sources.filtering import apply_tfod_filters
+    from tfod_anchors.sources.raw import Skips
+    from tfod_anchors.sources.tfds import examples_to_raw
 
-    sizes, keys, counts, boxes, labels, crowds = [], [], [], [], [], []
-    for i, example in enumerate(examples):
-        size = image_size(bytes(example["image"]))
-        if size is None:
-            raise InputError("the encoded image's header gives no size", path=source, record=i)
-        objects = example["objects"]
-        sizes.append(size)
-        keys.append(str(example.get("image/id", i)))
-        counts.append(len(objects["bbox"]))
-        boxes.append(np.asarray(objects["bbox"], np.float32).reshape(-1, 4))
-        labels.append(np.asarray(objects["label"], np.int32))
-        crowds.append(np.asarray(objects["is_crowd"], bool))
-    if not sizes:
-        raise InputError("no examples in this split", path=source)
-    n = int(sum(counts))
-    hw = np.asarray(sizes, np.int32)
-    return BoxSet(
-        image_height=hw[:, 0], image_width=hw[:, 1], image_key=np.asarray(keys, object),
-        box_image=np.repeat(np.arange(len(sizes), dtype=np.int32), counts),
-        boxes=np.concatenate(boxes), label=np.concatenate(labels), difficult=np.zeros(n, bool),
-        group_of=np.zeros(n, bool), is_crowd=np.concatenate(crowds), sources=[source])
+    return apply_tfod_filters(examples_to_raw(examples, source), Skips())

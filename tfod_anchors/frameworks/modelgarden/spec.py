@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tfod_anchors.errors import ConfigError
 from tfod_anchors.frameworks.base import MatcherRule, ModelInputs, TextPatch
 from tfod_anchors.frameworks.modelgarden import experiment as mgx
 from tfod_anchors.frameworks.modelgarden import geometry, matching
@@ -23,6 +24,7 @@ from tfod_anchors.frameworks.modelgarden.resize import parser_resizer
 
 if TYPE_CHECKING:
     from tfod_anchors.anchors.layout import AnchorLayout
+    from tfod_anchors.boxes import BoxSet
     from tfod_anchors.fitting.params import ParamSpace
     from tfod_anchors.matcher import MatcherSpec
     from tfod_anchors.resize import Resizer
@@ -76,17 +78,43 @@ class ModelGardenSpec:
     @property
     def inputs(self) -> ModelInputs:
         """``task.train_data.input_path`` split as the Model Garden splits it
-        (:func:`.inputs.input_patterns`); TF Example records."""
+        (:func:`.inputs.input_patterns`; TF Example records, reader
+        ``tf_record_input_reader``), or its ``tfds_name`` as a ``tfds:NAME:SPLIT`` source
+        (reader ``tfds``). No ``max_boxes``: the parsers label anchors on every box
+        (``max_num_instances`` pads only what the anchor labellers do not read)."""
         from tfod_anchors.frameworks.modelgarden.inputs import input_patterns
+        from tfod_anchors.sources.tfds import tfds_spec
 
-        raw = self.experiment["task"].get("train_data", {}).get("input_path") or ""
-        paths = input_patterns(raw)
-        return ModelInputs(paths, "tf_record_input_reader" if paths else None, None, None)
+        data = self.experiment["task"].get("train_data", {}) or {}
+        paths = input_patterns(data.get("input_path") or "")
+        if paths:
+            return ModelInputs(paths, "tf_record_input_reader", None, None)
+        if data.get("tfds_name"):
+            spec = tfds_spec(data["tfds_name"], data.get("tfds_split") or "",
+                             data.get("tfds_data_dir") or "")
+            return ModelInputs((spec,), "tfds", None, None)
+        return ModelInputs((), None, None, None)
 
     @property
     def augmenter(self) -> Any:
-        """None: the parsers' augmentation is drawn by :mod:`.augment` when it is wired."""
-        return None
+        """The training parser's augmentation (:mod:`.augmenter`: RetinaNet and R-CNN
+        flips and scale jitter; YOLO when its module is present), or None when the
+        family's is not reproduced (coverage is then static, and ``check`` says so)."""
+        if "augmenter" not in self._memo:
+            from tfod_anchors.frameworks.modelgarden.augmenter import parser_augmenter
+
+            self._memo["augmenter"] = parser_augmenter(self.experiment, self.family)
+        return self._memo["augmenter"]
+
+    def keep_trained_boxes(self, boxset: BoxSet) -> BoxSet:
+        """``boxset`` without the boxes the decoder and parser never train on
+        (:func:`.inputs.apply_parser_drops`: ``is_crowd`` boxes for RetinaNet and R-CNN
+        with ``skip_crowd_during_training``; ids outside COCO's 80 for YOLO's
+        ``coco91_to_80``, where the ids are the dataset's own: :func:`.inputs.drops_for`),
+        counted in ``skipped``."""
+        from tfod_anchors.frameworks.modelgarden.inputs import apply_parser_drops, drops_for
+
+        return apply_parser_drops(boxset, drops_for(boxset, self.experiment))
 
     @property
     def anchors(self) -> dict[str, Any]:
@@ -263,7 +291,11 @@ class ModelGardenSpec:
         return experiment_findings(self.experiment)
 
     def config_findings(self) -> list[Finding]:
-        return self.check_rules()
+        """:meth:`check_rules`, plus ``mg_augmentation_static`` when the family's training
+        augmentation is not reproduced (:func:`.augmenter.static_findings`)."""
+        from tfod_anchors.frameworks.modelgarden.augmenter import static_findings
+
+        return self.check_rules() + static_findings(self.family, self.augmenter)
 
     def anchor_value_findings(self) -> list[Finding]:
         from tfod_anchors.frameworks.modelgarden.rules import value_findings
@@ -290,6 +322,10 @@ def model_garden_spec(experiment: dict, path: str | None = None,
     spec = ModelGardenSpec(experiment, path, name, family,
                            mgp.YOLO_BOXES if family in YOLO_FAMILIES else mgp.MULTILEVEL)
     spec._anchor_block()  # raises ConfigError on values the Model Garden cannot build
+    data = experiment["task"].get("train_data") or {}
+    if data.get("input_path") and data.get("tfds_name"):
+        raise ConfigError("task.train_data sets both input_path and tfds_name; the Model "
+                          "Garden accepts at most one", path=path)
     if not spec.is_yolo:
         geometry.input_hw(experiment)
     return spec
