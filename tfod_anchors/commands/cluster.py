@@ -22,7 +22,6 @@ import numpy as np
 
 from tfod_anchors import api, pipeline
 from tfod_anchors.cluster import baselines, kmeans
-from tfod_anchors.cluster import centroids as cmap
 from tfod_anchors.cluster.proposal import Proposal, propose
 from tfod_anchors.commands._common import (
     add_augment_arguments,
@@ -33,6 +32,7 @@ from tfod_anchors.commands._common import (
     emit_json,
     fmt,
     load_model,
+    model_line,
     model_ref,
     out,
     say,
@@ -41,7 +41,7 @@ from tfod_anchors.commands._common import (
     warn,
 )
 from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
-from tfod_anchors.frameworks import ModelSpec
+from tfod_anchors.frameworks import CentroidMapping, ModelSpec
 
 HELP = "classic k-means anchor clustering"
 
@@ -109,49 +109,22 @@ def cluster_once(wh: np.ndarray, k: int, metric: str, seed: int) -> dict[str, An
             "aspect_ratios": split.ratios, "scales": split.scales}
 
 
-def generator_mapping(model: ModelSpec, resized: Any,
-                      centroids: np.ndarray) -> dict[str, Any] | None:
-    """The config's generator parameters implied by the centroids (resized pixels)."""
-    generator = model.anchors
-    if generator is None:
+def generator_mapping(model: ModelSpec, resized: Any, centroids: np.ndarray
+                      ) -> CentroidMapping | None:
+    """The config's anchor fields implied by the centroids (resized pixels), through the
+    spec's own mapping; None when the config has no anchors."""
+    if model.anchors is None:
         return None
-    if isinstance(generator, dict):  # Model Garden anchor fields: no centroid mapping yet
-        return {"kind": model.kind, "note": "no centroid mapping for Model Garden anchors: "
-                "run fit, which fits them under the experiment's own rule"}
-    try:
-        return _mapping(generator, resized, centroids)
-    except UsageError as err:  # e.g. fewer distinct centroid values than the config's lists
-        kind = generator.WhichOneof("anchor_generator_oneof")
-        return {"kind": kind, "note": f"no mapping: {err.message}"}
+    return model.centroid_anchors(centroids, resized.most_common_shape())
 
 
-def _mapping(generator: Any, resized: Any, centroids: np.ndarray) -> dict[str, Any]:
-    from tfod_anchors.frameworks.tfod_generators import generator_kind
-
-    kind = generator.WhichOneof("anchor_generator_oneof")
-    record = generator_kind(kind)
-    if record is not None and record.centroid_fields is None:
-        return {"kind": kind, "note": record.no_centroids}
-    image_relative = record is not None and record.image_relative
-    shape = resized.most_common_shape() if image_relative else None
-    out = {"kind": kind}
-    if record is not None and record.cartesian:
-        msg = getattr(generator, kind)
-        out["factorised"] = cmap.generator_fields(generator, centroids)
-        out["naive_cartesian"] = cmap.grid_naive(
-            centroids, base_size=(float(msg.height), float(msg.width)))
-        return out
-    return {**out, **cmap.generator_fields(generator, centroids, padded_shape=shape)}
-
-
-def mapped_fields(mapping: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The generator fields to write from :func:`generator_mapping`'s result (the
-    factorised set for a grid), or None when there is no mapping."""
-    if not mapping or "note" in mapping:
-        return None
-    if "factorised" in mapping:     # a scales x ratios grid: the config's own counts
-        return mapping["factorised"]
-    return {k: v for k, v in mapping.items() if k != "kind"}
+def mapped_shapes_iou(model: ModelSpec, anchors: Any, resized: Any, wh: np.ndarray) -> float:
+    """The boxes' mean best shape IoU (centred, positions ignored) against every anchor
+    shape the mapped ``anchors`` lay out on the most common padded input: what the
+    mapping keeps of the centroids' fit (compare with their ``mean_iou``)."""
+    layout = model.with_anchors(anchors).layout_for(resized.most_common_shape())
+    shapes = np.unique(np.concatenate([lv.sizes for lv in layout.levels])[:, ::-1], axis=0)
+    return kmeans.mean_best_iou(wh, shapes)
 
 
 def _boxes(args: Any, model: ModelSpec | None
@@ -180,13 +153,17 @@ def _validate(args: Any, ref: Any) -> list[str]:
     if not ref and not args.inputs:
         raise UsageError("cluster --normalized needs --input SRC")
     wants_file = bool(args.output or args.in_place)
-    if wants_file and not isinstance(ref, str):
+    path = getattr(ref, "path", ref)
+    if wants_file and not ref:
         raise UsageError("cluster --output/--in-place need --config (the config to patch)")
+    if args.in_place and path is None:
+        raise UsageError("cluster --in-place needs --config FILE; with --experiment alone "
+                         "use --output F.yaml (an override file)")
     if wants_file and len(args.k) > 1:
         raise UsageError("cluster --output/--in-place need one K, not a range")
     if not ref and (args.augment or args.no_augment):
         raise UsageError("cluster --augment/--no-augment need --config (its augmentation)")
-    return api.check_writable(args.config, output=args.output, in_place=args.in_place) \
+    return api.check_writable(path or "", output=args.output, in_place=args.in_place) \
         if wants_file else []
 
 
@@ -200,6 +177,7 @@ def run(args: Any) -> int:
     runs = [cluster_once(wh, k, args.metric, args.seed) for k in args.k]
     chosen = runs[-1]
     doc: dict[str, Any] = {
+        "model": api.model_names(model) if model is not None else None,
         "num_boxes": int(wh.shape[0]),
         "zero_size_boxes_ignored": int((~keep).sum()),
         "space": space,
@@ -207,6 +185,7 @@ def run(args: Any) -> int:
         "seed": args.seed,
         "distribution": "static" if summary is None else "augmented",
         "augmentation": summary,
+        "mapped_mean_iou": None,
     }
     if len(runs) > 1:
         doc["elbow"] = [{"k": r["k"], "mean_iou": r["mean_iou"]} for r in runs]
@@ -214,11 +193,11 @@ def run(args: Any) -> int:
                 "mean_iou": chosen["mean_iou"]})
     proposal = None
     if model is not None:
-        doc["generator"] = generator_mapping(model, resized, chosen["centroids"])
-        fields = mapped_fields(doc["generator"])
-        if fields is not None:
-            generator = cmap.with_fields(model.anchors, fields)
-            proposal = propose(model, loaded, generator)
+        mapping = generator_mapping(model, resized, chosen["centroids"])
+        doc["generator"] = mapping.doc if mapping is not None else None
+        if mapping is not None and mapping.anchors is not None:
+            proposal = propose(model, loaded, mapping.anchors)
+            doc["mapped_mean_iou"] = mapped_shapes_iou(model, mapping.anchors, resized, wh)
     doc.update(_proposal_doc(proposal))
     code = EXIT_OK
     if proposal is not None and (args.output or args.in_place):
@@ -245,7 +224,10 @@ def _proposal_doc(proposal: Proposal | None) -> dict[str, Any]:
     """The JSON keys of the proposed config (all None without a mapping)."""
     if proposal is None:
         return {"config_block": None, "findings": None, "written": None}
-    return {"config_block": proposal.block, "findings": proposal.findings, "written": None}
+    doc = {"config_block": proposal.block, "findings": proposal.findings, "written": None}
+    if proposal.override is not None:
+        doc["params_override"] = proposal.override
+    return doc
 
 
 def _write(args: Any, proposal: Proposal, loaded: Any,
@@ -255,6 +237,8 @@ def _write(args: Any, proposal: Proposal, loaded: Any,
         notes = notes + [f"the clustered config would fail check: {f['code']}: "
                          f"{f['message']}; nothing written" for f in proposal.new_errors]
         return EXIT_CHECK_FAILED, None, notes
+    if loaded is None:  # --experiment alone: an override file for the trainer
+        return EXIT_OK, api.override_file(proposal.generator, args.output, args.experiment), notes
     assert proposal.text is not None
     written = api.write_patched(proposal.text, proposal.config, loaded, output=args.output,
                                 in_place=args.in_place, backup=not args.no_backup)
@@ -276,6 +260,8 @@ def _plot(args: Any, runs: list[dict[str, Any]], wh: np.ndarray, space: str) -> 
 def _print(args: Any, doc: dict[str, Any], runs: list[dict[str, Any]], pixels: bool,
            proposal: Proposal | None) -> None:
     """The text result: the clustering, and the config block with check's findings."""
+    if doc["model"] is not None:
+        out(args, model_line(doc["model"]))
     out(args, f"{doc['num_boxes']} boxes, {doc['space']}, metric {args.metric}")
     if len(runs) > 1:
         out(args, table([["k", "mean IoU"]] + [[str(r["k"]), fmt(r["mean_iou"], 4)]
@@ -293,5 +279,9 @@ def _print(args: Any, doc: dict[str, Any], runs: list[dict[str, Any]], pixels: b
     out(args, f"as the config's {mapping['kind']} ({what}ready to paste; `fit` optimises "
               "these values directly):")
     out(args, proposal.block)
+    if proposal.override is not None:
+        out(args, f"as a train.py override: --params_override='{proposal.override}'")
+    out(args, f"mean shape IoU of the boxes: {doc['mean_iou']:.4f} with the centroids, "
+              f"{doc['mapped_mean_iou']:.4f} with the anchor shapes they map to")
     for f in proposal.findings:
         out(args, f"check: {f['severity'].upper()} {f['code']}: {f['message']}")

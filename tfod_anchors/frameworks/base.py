@@ -116,6 +116,20 @@ class TextPatch:
     warning: str | None = None
 
 
+@dataclass(frozen=True)
+class CentroidMapping:
+    """What k-means centroids imply for a config's anchors (``cluster --config``).
+
+    Attributes:
+        doc: JSON-ready: ``kind`` and the fields the centroids map to (or ``note``, saying
+            why there is no mapping), in the framework's own field names.
+        anchors: the config's anchors value with those fields, or None (no mapping).
+    """
+
+    doc: dict[str, Any]
+    anchors: Any = None
+
+
 @runtime_checkable
 class ModelSpec(Protocol):
     """Everything the pipeline asks of one model config; frozen (a candidate is a new
@@ -249,11 +263,25 @@ class ModelSpec(Protocol):
         """A new framework config object (TFOD: ``TrainEvalPipelineConfig``) with
         ``anchors``, for the API's outputs; the spec's own config is not changed."""
 
+    def centroid_anchors(self, centroids: Any, padded_shape: tuple[int, int]
+                         ) -> CentroidMapping:
+        """The anchors k-means centroids imply: float ``[K, 2]`` ``(w, h)`` pixels of the
+        resized input, for inputs padded to ``padded_shape`` ``(H, W)`` (the most common);
+        the counts the head's shape depends on are the config's own where ``K`` allows."""
+
+    def anchors_block(self, anchors: Any) -> str:
+        """``anchors`` as config text ready to paste (TFOD: the generator's textproto
+        block; the Model Garden: the anchor keys as nested YAML)."""
+
+    def anchors_override(self, anchors: Any) -> str | None:
+        """``anchors`` as the trainer's command-line override (the Model Garden's
+        ``--params_override``), or None where the trainer has none (TFOD)."""
+
 
 def spec_names(spec: ModelSpec) -> dict[str, Any]:
     """``{"framework", "family", "kind"}`` of a spec, for JSON outputs and reports."""
     return {"framework": spec.framework, "family": spec.family, "kind": spec.kind}
 
 
-__all__: Sequence[str] = ("IOU", "YOLO_RATIO", "Augmenter", "MatcherRule", "ModelInputs",
-                          "ModelSpec", "TextPatch", "spec_names")
+__all__: Sequence[str] = ("IOU", "YOLO_RATIO", "Augmenter", "CentroidMapping", "MatcherRule",
+                          "ModelInputs", "ModelSpec", "TextPatch", "spec_names")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from tfod_anchors.config import query as cq
 from tfod_anchors.config.query import PipelineLike
-from tfod_anchors.frameworks.base import MatcherRule, ModelInputs, TextPatch
+from tfod_anchors.frameworks.base import CentroidMapping, MatcherRule, ModelInputs, TextPatch
 
 if TYPE_CHECKING:
     from tfod_anchors.anchors.layout import AnchorLayout
@@ -199,6 +199,23 @@ class TfodSpec:
 
     def config_with(self, anchors: Any) -> Any:
         return cq.with_anchor_generator(self.config, anchors)
+
+    def centroid_anchors(self, centroids: Any, padded_shape: tuple[int, int]
+                         ) -> CentroidMapping:
+        """Through the generator's record (:func:`.tfod_generators.centroid_mapping`)."""
+        from tfod_anchors.frameworks.tfod_generators import centroid_mapping
+
+        return CentroidMapping(*centroid_mapping(self.anchors, centroids, padded_shape))
+
+    def anchors_block(self, anchors: Any) -> str:
+        """The generator in the block the config holds it in, as textproto."""
+        from tfod_anchors.cluster.proposal import config_block
+
+        return config_block(self.config, anchors)
+
+    def anchors_override(self, anchors: Any) -> str | None:
+        """None: TFOD's trainer takes no anchor override on its command line."""
+        return None
 
 
 def tfod_spec(config: PipelineLike, path: str | None = None) -> TfodSpec:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tfod_anchors.frameworks.base import MatcherRule, ModelInputs, TextPatch
+from tfod_anchors.frameworks.base import CentroidMapping, MatcherRule, ModelInputs, TextPatch
 from tfod_anchors.frameworks.modelgarden import experiment as mgx
 from tfod_anchors.frameworks.modelgarden import geometry, matching
 from tfod_anchors.frameworks.modelgarden import params as mgp
@@ -41,6 +41,8 @@ class ModelGardenSpec:
         name: the registered experiment name, or None (a ``params.yaml``).
         family: :data:`~.experiment.FAMILIES` (``retinanet``, ``mask_rcnn``, ``yolo``...).
         kind: ``"multilevel"`` (``task.model.anchor``) or ``"yolo_boxes"``.
+        origin: for a candidate (:meth:`with_anchors`), the experiment as read: the
+            ``check`` rules compare the two (``mg_checkpoint_head_shape``).
     """
 
     experiment: dict
@@ -50,6 +52,7 @@ class ModelGardenSpec:
     kind: str | None = None
     framework: str = "model_garden"
     _memo: dict = field(default_factory=dict, repr=False)
+    origin: dict | None = field(default=None, repr=False)
 
     @property
     def config(self) -> dict:
@@ -163,7 +166,8 @@ class ModelGardenSpec:
 
     def with_anchors(self, anchors: Any) -> ModelGardenSpec:
         return ModelGardenSpec(mgx.with_change(self.experiment, anchors), self.path, self.name,
-                               self.family, self.kind)
+                               self.family, self.kind,
+                               origin=self.experiment if self.origin is None else self.origin)
 
     def rule_metrics(self, resized: Any) -> dict[str, Any]:
         """The YOLO rules' own metrics of resized boxes (:func:`.matching.yolo_metrics`:
@@ -251,7 +255,7 @@ class ModelGardenSpec:
     def check_rules(self, image_size: tuple[int, int] = (480, 640)) -> list[Finding]:
         from tfod_anchors.frameworks.modelgarden.rules import experiment_findings
 
-        return experiment_findings(self.experiment)
+        return experiment_findings(self.experiment, before=self.origin)
 
     def config_findings(self) -> list[Finding]:
         return self.check_rules()
@@ -268,6 +272,36 @@ class ModelGardenSpec:
 
     def config_with(self, anchors: Any) -> dict:
         return mgx.with_change(self.experiment, anchors)
+
+    def centroid_anchors(self, centroids: Any, padded_shape: tuple[int, int]
+                         ) -> CentroidMapping:
+        """:mod:`.centroids`: RetinaNet / R-CNN ``anchor_size`` and ``aspect_ratios`` on
+        the experiment's levels and ``num_scales``; YOLO the boxes, by area. The padded
+        shape is not needed: the anchors are in pixels of the model input."""
+        from tfod_anchors.errors import UsageError
+        from tfod_anchors.frameworks.modelgarden import centroids as mgc
+
+        block = self._anchor_block()
+        try:
+            change = (mgc.yolo_from_centroids(block, centroids)
+                      if isinstance(block, geometry.YoloAnchors)
+                      else mgc.multilevel_from_centroids(block, centroids))
+        except UsageError as err:
+            return CentroidMapping({"kind": self.kind, "note": f"no mapping: {err.message}"})
+        return CentroidMapping({"kind": self.kind, **change}, change)
+
+    def anchors_block(self, anchors: Any) -> str:
+        """The anchor keys as nested block YAML (what to paste into the experiment file)."""
+        from tfod_anchors.frameworks.modelgarden.yaml_patch import normalize_change
+        from tfod_anchors.frameworks.modelgarden.yaml_text import block, nested
+
+        return block(nested(normalize_change(anchors)), 0).rstrip("\n")
+
+    def anchors_override(self, anchors: Any) -> str | None:
+        """The ``--params_override`` string of ``train.py``."""
+        from tfod_anchors.frameworks.modelgarden.yaml_patch import params_override
+
+        return params_override(anchors)
 
 
 def model_garden_spec(experiment: dict, path: str | None = None,
