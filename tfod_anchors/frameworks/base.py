@@ -206,6 +206,20 @@ class ModelSpec(Protocol):
             ConfigError: nothing fittable; UsageError: a count that does not apply.
         """
 
+    def anchor_counts(self, n: int) -> tuple[int | None, int | None]:
+        """``(num_scales, num_aspect_ratios)`` for :meth:`param_space` giving ``n`` anchors
+        per location (None: the config's own), for ``fit --anchors-per-location N``.
+
+        Raises:
+            UsageError: ``n`` below 1 or not reachable with these anchors.
+        """
+
+    def anchor_count_note(self, before: list[int], after: list[int]) -> Any:
+        """What a change of anchors per location (per level, ``before`` -> ``after``) does
+        to the checkpoint the trainer restores: a note with ``level`` (``warning``: the
+        restore fails; ``info``: it does not) and ``message``, or None (no change, or no
+        checkpoint)."""
+
     def shape_unit(self, padded_hw: tuple[int, int]) -> tuple[float, float]:
         """Pixels ``(y, x)`` per unit of :meth:`param_space` shapes for that input."""
 

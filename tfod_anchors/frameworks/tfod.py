@@ -122,6 +122,19 @@ class TfodSpec:
         return param_space(self.anchors, num_scales=num_scales,
                            num_aspect_ratios=num_aspect_ratios, size_range=size_range)
 
+    def anchor_counts(self, n: int) -> tuple[int | None, int | None]:
+        """:func:`tfod_anchors.whatif.counts.counts_for` of the config's generator."""
+        from tfod_anchors.whatif.counts import counts_for
+
+        return counts_for(self.config, n)
+
+    def anchor_count_note(self, before: list[int], after: list[int]) -> Any:
+        """What TFOD's trainers do with ``fine_tune_checkpoint`` when the count changes
+        (:func:`tfod_anchors.rules.checkpoint.anchor_count_note`)."""
+        from tfod_anchors.rules.checkpoint import anchor_count_note
+
+        return anchor_count_note(self.config, before, after)
+
     def shape_unit(self, padded_hw: tuple[int, int]) -> tuple[float, float]:
         from tfod_anchors.fitting.params import shape_unit
 

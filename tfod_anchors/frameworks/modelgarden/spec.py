@@ -10,7 +10,7 @@ A thin frozen class over a resolved experiment (the nested dict of ``params.as_d
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -151,15 +151,43 @@ class ModelGardenSpec:
     def param_space(self, *, num_scales: int | None = None,
                     num_aspect_ratios: int | None = None,
                     size_range: tuple[float, float] = (4.0, 2048.0)) -> ParamSpace:
+        """RetinaNet / R-CNN: ``num_scales`` x ``num_aspect_ratios`` anchors per location;
+        YOLO: ``num_scales`` is the boxes per level (``anchors_per_scale``), written with
+        the boxes when it changes. A changed count that ``init_checkpoint_modules: all``
+        cannot restore is refused here (UsageError)."""
         from tfod_anchors.errors import UsageError
+        from tfod_anchors.frameworks.modelgarden import counts
 
         block = self._anchor_block()
         if isinstance(block, geometry.YoloAnchors):
-            if num_scales or num_aspect_ratios:
-                raise UsageError("YOLO anchor boxes have no scales or aspect ratios to count: "
-                                 "the number of boxes per level (anchors_per_scale) is kept")
-            return mgp.yolo_space(block, (min(2.0, size_range[0]), size_range[1]))
-        return mgp.multilevel_space(block, num_scales, num_aspect_ratios)
+            if num_aspect_ratios:
+                raise UsageError("YOLO anchor boxes have no aspect ratios to count: set the "
+                                 "boxes per level with --anchors-per-location N")
+            per_level = int(num_scales or block.anchors_per_scale)
+            counts.refuse_head_change(self.experiment, block.anchors_per_scale, per_level)
+            space = mgp.yolo_space(counts.with_per_level(block, per_level),
+                                   (min(2.0, size_range[0]), size_range[1]))
+            if per_level == block.anchors_per_scale:
+                return space
+            write = space.write
+            return replace(space, write=lambda template, values: {
+                **write(template, values), counts.ANCHORS_PER_SCALE: per_level})
+        space = mgp.multilevel_space(block, num_scales, num_aspect_ratios)
+        now = len(space.shapes_of(space.x0)[0])
+        counts.refuse_head_change(self.experiment, block.anchors_per_location, now)
+        return space
+
+    def anchor_counts(self, n: int) -> tuple[int | None, int | None]:
+        """:func:`.counts.counts_for` (YOLO: ``(n, None)``, boxes per level)."""
+        from tfod_anchors.frameworks.modelgarden.counts import counts_for
+
+        return counts_for(self._anchor_block(), n)
+
+    def anchor_count_note(self, before: list[int], after: list[int]) -> Any:
+        """:func:`.counts.checkpoint_note` (``init_checkpoint_modules``)."""
+        from tfod_anchors.frameworks.modelgarden.counts import checkpoint_note
+
+        return checkpoint_note(self.experiment, before, after)
 
     def shape_unit(self, padded_hw: tuple[int, int]) -> tuple[float, float]:
         return 1.0, 1.0

@@ -47,12 +47,14 @@ from tfod_anchors.frameworks.modelgarden.yaml_text import (
     nested,
 )
 
-#: The anchor keys this module writes (RetinaNet / R-CNN block, and YOLO's boxes).
+#: The anchor keys this module writes (RetinaNet / R-CNN block, and YOLO's boxes with
+#: their count per level, written only with ``fit --anchors-per-location``).
 EDITABLE = (
     "task.model.anchor.num_scales",
     "task.model.anchor.aspect_ratios",
     "task.model.anchor.anchor_size",
     "task.model.anchor_boxes.boxes",
+    "task.model.anchor_boxes.anchors_per_scale",
 )
 #: Keys read alongside them but never written (the head and the backbone depend on them).
 READ_ONLY = ("task.model.min_level", "task.model.max_level", "task.model.input_size")
