@@ -4,11 +4,14 @@ Boxes are clustered either in the config's resized pixels (what the model sees)
 or normalized per image (the YOLO9000 protocol, ``--normalized``). With a config,
 the boxes are those ``fit`` and ``check`` measure: drawn through the config's
 ``data_augmentation_options`` when a step changes boxes (``--augment N`` draws,
-``--no-augment`` for the static boxes), and when the config has an anchor generator
-the centroids are mapped to its parameters, printed as a config block ready to paste,
-checked with ``check``'s rules, and written with ``--output``/``--in-place`` exactly as
-``fit`` writes (atomic, change check, backup), unless the rules find a new error.
-``fit`` optimises the same parameters directly and is usually better.
+``--no-augment`` for the static boxes), and when the config has anchors the spec maps the
+centroids to its own fields (:meth:`~tfod_anchors.frameworks.ModelSpec.centroid_anchors`: a
+TFOD generator's, or a Model Garden experiment's anchor keys), printed as a block ready to
+paste (and the Model Garden's ``--params_override`` string), with the boxes' mean shape IoU
+with the mapped shapes beside the centroids', checked with ``check``'s rules, and written
+with ``--output``/``--in-place`` exactly as ``fit`` writes (atomic, change check, backup;
+with ``--experiment`` alone, ``--output`` writes an override file), unless the rules find a
+new error. ``fit`` optimises the same parameters directly and is usually better.
 
 The clustering is the result (stdout); progress and ``wrote FILE`` go to stderr.
 """
@@ -88,7 +91,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     write = parser.add_mutually_exclusive_group()
     write.add_argument("--output", "-o", metavar="PATH",
                        help="with --config and one K: write the config with the clustered "
-                            "anchors here (as fit --output does)")
+                            "anchors here (as fit --output does; with --experiment alone, an "
+                            "override YAML for train.py --config_file)")
     write.add_argument("--in-place", action="store_true",
                        help="with --config and one K: rewrite CONFIG atomically, keeping "
                             "CONFIG.bak (as fit --in-place does)")
