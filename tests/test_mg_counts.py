@@ -14,6 +14,8 @@ import pytest
 
 pytest.importorskip("ruamel.yaml", reason="YAML experiment files need ruamel.yaml (extra 'yaml')")
 
+from _mg_boxes import ON_LADDER, write_csv  # noqa: E402
+
 from tfod_anchors.cli import main  # noqa: E402
 from tfod_anchors.errors import UsageError  # noqa: E402
 from tfod_anchors.frameworks.modelgarden import counts, rules  # noqa: E402
@@ -105,8 +107,6 @@ def run_json(capsys, *argv):
 
 
 def test_fit_a_yaml_with_another_count(capsys, tmp_path):
-    from test_mg_cluster import ON_LADDER, write_csv
-
     config = tmp_path / "retina.yaml"
     shutil.copy(FIXTURES / "retinanet_resnetfpn_coco.yaml", config)
     csv = write_csv(tmp_path / "boxes.csv", ON_LADDER, copies=20)
