@@ -122,11 +122,18 @@ def generator_mapping(model: ModelSpec, resized: Any, centroids: np.ndarray
     return model.centroid_anchors(centroids, resized.most_common_shape())
 
 
-def mapped_shapes_iou(model: ModelSpec, anchors: Any, resized: Any, wh: np.ndarray) -> float:
+def mapped_shapes_iou(model: ModelSpec, anchors: Any, resized: Any,
+                      wh: np.ndarray) -> float | None:
     """The boxes' mean best shape IoU (centred, positions ignored) against every anchor
     shape the mapped ``anchors`` lay out on the most common padded input: what the
-    mapping keeps of the centroids' fit (compare with their ``mean_iou``)."""
-    layout = model.with_anchors(anchors).layout_for(resized.most_common_shape())
+    mapping keeps of the centroids' fit (compare with their ``mean_iou``); None when the
+    mapped anchors lay out nothing there (``check``'s findings say why)."""
+    from tfod_anchors.errors import ConfigError
+
+    try:
+        layout = model.with_anchors(anchors).layout_for(resized.most_common_shape())
+    except ConfigError:
+        return None
     shapes = np.unique(np.concatenate([lv.sizes for lv in layout.levels])[:, ::-1], axis=0)
     return kmeans.mean_best_iou(wh, shapes)
 
@@ -286,6 +293,6 @@ def _print(args: Any, doc: dict[str, Any], runs: list[dict[str, Any]], pixels: b
     if proposal.override is not None:
         out(args, f"as a train.py override: --params_override='{proposal.override}'")
     out(args, f"mean shape IoU of the boxes: {doc['mean_iou']:.4f} with the centroids, "
-              f"{doc['mapped_mean_iou']:.4f} with the anchor shapes they map to")
+              f"{fmt(doc['mapped_mean_iou'], 4)} with the anchor shapes they map to")
     for f in proposal.findings:
         out(args, f"check: {f['severity'].upper()} {f['code']}: {f['message']}")
