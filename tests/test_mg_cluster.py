@@ -128,6 +128,12 @@ def test_cluster_a_yaml_prints_writes_and_rechecks(capsys, tmp_path):
     # the ratios were [0.5, 1, 2] already: only anchor_size is rewritten
     assert [line.split(":")[0].strip() for line in changed] == ["anchor_size"]
     assert load(after)["task"]["model"]["anchor"] == pasted
+    # the positioned coverage cluster shows is check's, on the config and on the written file
+    for side, path in (("before", config), ("after", target)):
+        code, checked, _ = run_json(capsys, "check", path, "--input", csv, "--no-advice")
+        assert {k: checked["coverage"][k] for k in doc["coverage"][side]} == \
+            doc["coverage"][side]
+    assert doc["coverage"]["matched_threshold"] == 0.5
     code, doc, _ = run_json(capsys, "cluster", "--config", config, "--input", csv, "--k", "3",
                             "--in-place")
     assert code == 0 and config.read_text() == after
@@ -156,3 +162,25 @@ def test_cluster_output_needs_a_config_and_in_place_a_file(capsys, tmp_path):
     code, doc, _ = run_json(capsys, "cluster", "--experiment", "retinanet_resnetfpn_coco",
                             "--input", csv, "--k", "3", "--in-place")
     assert code == 2 and "--output F.yaml" in doc["error"]["message"]
+
+
+def test_cluster_yolo_writes_the_boxes_and_the_rule_share_check_reports(capsys, tmp_path):
+    config = tmp_path / "v7.yaml"
+    shutil.copy(FIXTURES / "coco_yolov7tiny.yaml", config)
+    wh = np.array([[w, h] for w in (6.0, 40.0, 300.0) for h in (8.0, 60.0, 280.0)])
+    csv = write_csv(tmp_path / "boxes.csv", wh)
+    target = tmp_path / "clustered.yaml"
+    code, doc, _ = run_json(capsys, "cluster", "--config", config, "--input", csv, "--k", "9",
+                            "--output", target)
+    assert code == 0 and doc["model"]["family"] == "yolov7"
+    boxes = doc["generator"][BOXES]
+    areas = [w * h for w, h in boxes]
+    assert len(boxes) == 9 and areas == sorted(areas)
+    # 640x640 images letterboxed to 416: every box scaled by 0.65, and each is its own centroid
+    np.testing.assert_allclose(sorted(map(tuple, boxes)), sorted(map(tuple, wh * 0.65)),
+                               rtol=1e-3)
+    assert [b["box"] for b in load(target.read_text())["task"]["model"]["anchor_boxes"][
+        "boxes"]] == boxes
+    code, checked, _ = run_json(capsys, "check", target, "--input", csv, "--no-advice")
+    assert doc["coverage"]["after"]["no_target_share"] == \
+        checked["coverage"]["rule"]["no_target_share"] == 0.0

@@ -8,7 +8,8 @@ the boxes are those ``fit`` and ``check`` measure: drawn through the config's
 centroids to its own fields (:meth:`~tfod_anchors.frameworks.ModelSpec.centroid_anchors`: a
 TFOD generator's, or a Model Garden experiment's anchor keys), printed as a block ready to
 paste (and the Model Garden's ``--params_override`` string), with the boxes' mean shape IoU
-with the mapped shapes beside the centroids', checked with ``check``'s rules, and written
+with the mapped shapes beside the centroids' and the positioned coverage the config's anchors
+and the mapped ones give (the model's own matcher), checked with ``check``'s rules, and written
 with ``--output``/``--in-place`` exactly as ``fit`` writes (atomic, change check, backup;
 with ``--experiment`` alone, ``--output`` writes an override file), unless the rules find a
 new error. ``fit`` optimises the same parameters directly and is usually better.
@@ -138,6 +139,31 @@ def mapped_shapes_iou(model: ModelSpec, anchors: Any, resized: Any,
     return kmeans.mean_best_iou(wh, shapes)
 
 
+#: Positioned metrics ``cluster`` shows for the config's anchors and the mapped ones.
+COVERAGE_KEYS = ("recall_matched", "mean_iou", "recall_0.7")
+
+
+def proposal_coverage(model: ModelSpec, anchors: Any, resized: Any) -> dict[str, Any] | None:
+    """Positioned coverage of the clustered boxes under the model's own matcher by the
+    config's anchors (``before``) and by the mapped ones (``after``): what k-means on shapes
+    alone does not see (strides, cell positions); with the framework's rule metrics (YOLO:
+    ``no_target_share``). None when the mapped anchors lay out nothing."""
+    from tfod_anchors.errors import ConfigError
+
+    mapped = model.with_anchors(anchors)
+    out: dict[str, Any] = {"matched_threshold": float(model.matcher().matched_threshold)}
+    try:
+        for name, spec in (("before", model), ("after", mapped)):
+            metrics = pipeline.measure_coverage(resized, spec).metrics
+            rule = spec.rule_metrics(resized)
+            out[name] = {**{k: metrics[k] for k in COVERAGE_KEYS},
+                         **({"no_target_share": rule["no_target_share"]}
+                            if "no_target_share" in rule else {})}
+    except ConfigError:
+        return None
+    return out
+
+
 def _boxes(args: Any, model: ModelSpec | None
            ) -> tuple[np.ndarray, Any, str, dict[str, Any] | None]:
     """``(wh [N, 2] of positive size, resized boxes or None, space, augmentation)``:
@@ -197,6 +223,7 @@ def run(args: Any) -> int:
         "distribution": "static" if summary is None else "augmented",
         "augmentation": summary,
         "mapped_mean_iou": None,
+        "coverage": None,
     }
     if len(runs) > 1:
         doc["elbow"] = [{"k": r["k"], "mean_iou": r["mean_iou"]} for r in runs]
@@ -209,6 +236,7 @@ def run(args: Any) -> int:
         if mapping is not None and mapping.anchors is not None:
             proposal = propose(model, loaded, mapping.anchors)
             doc["mapped_mean_iou"] = mapped_shapes_iou(model, mapping.anchors, resized, wh)
+            doc["coverage"] = proposal_coverage(model, mapping.anchors, resized)
     doc.update(_proposal_doc(proposal))
     code = EXIT_OK
     if proposal is not None and (args.output or args.in_place):
@@ -294,5 +322,11 @@ def _print(args: Any, doc: dict[str, Any], runs: list[dict[str, Any]], pixels: b
         out(args, f"as a train.py override: --params_override='{proposal.override}'")
     out(args, f"mean shape IoU of the boxes: {doc['mean_iou']:.4f} with the centroids, "
               f"{fmt(doc['mapped_mean_iou'], 4)} with the anchor shapes they map to")
+    cov = doc.get("coverage")
+    if cov:
+        moved = ", ".join(f"{k} {fmt(cov['before'][k], 4)} -> {fmt(cov['after'][k], 4)}"
+                          for k in cov["after"])
+        out(args, f"positioned coverage of these boxes (matched threshold "
+                  f"{cov['matched_threshold']:g}), the config's anchors -> these: {moved}")
     for f in proposal.findings:
         out(args, f"check: {f['severity'].upper()} {f['code']}: {f['message']}")
