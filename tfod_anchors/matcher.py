@@ -9,6 +9,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+#: :attr:`ShapeRule.kind` values (see :mod:`tfod_anchors.coverage.shape_rule`).
+RATIO, WH_IOU = "ratio", "wh_iou"
+
+
+@dataclass(frozen=True)
+class ShapeRule:
+    """A shape-only positive rule (YOLO's; computed by :mod:`tfod_anchors.coverage.shape_rule`).
+
+    Attributes:
+        kind: ``"ratio"`` (passes when the value is ``< threshold``) or ``"wh_iou"``
+            (passes when ``>= threshold``).
+        threshold: the ratio bound (>= 1) or the IoU (in (0, 1]).
+    """
+
+    kind: str
+    threshold: float
+
+    def __post_init__(self) -> None:
+        if self.kind not in (RATIO, WH_IOU):
+            raise ValueError(f"unknown shape rule {self.kind!r}")
+
+    def passes(self, values: np.ndarray) -> np.ndarray:
+        """bool, same shape: which rule values (``coverage.shape_rule.rule_values``) pass."""
+        if self.kind == RATIO:
+            return values < self.threshold
+        return values >= self.threshold
+
+    def describe(self) -> str:
+        """The rule in words, for reports."""
+        if self.kind == RATIO:
+            return f"w/h ratio < {self.threshold:g}"
+        return f"width-height IoU >= {self.threshold:g}"
+
 
 @dataclass(frozen=True)
 class MatcherSpec:
@@ -24,6 +59,9 @@ class MatcherSpec:
         negatives_lower_than_unmatched: TFOD's flag of the same name.
         source: where the numbers come from, for reports (e.g. ``"faster_rcnn
             first stage (fixed in TFOD)"`` or ``"ssd.matcher.argmax_matcher"``).
+        shape_rule: a shape-only rule (YOLO) that decides positives instead of IoU >=
+            ``matched_threshold``: coverage's ``recall_matched`` and ``mean_positives``
+            then follow it (the IoU metrics stay positioned IoU), and so does the fit.
     """
 
     matched_threshold: float = 0.5
@@ -32,6 +70,7 @@ class MatcherSpec:
     ignore_thresholds: bool = False
     negatives_lower_than_unmatched: bool = True
     source: str = "default"
+    shape_rule: ShapeRule | None = None
 
 
 FASTER_RCNN_FIRST_STAGE = MatcherSpec(

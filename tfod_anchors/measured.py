@@ -145,4 +145,4 @@ def per_class(report: Any, resized: Any, matched_threshold: float,
     if not names and specs and (info is None or info.path is None):
         names = sorted_name_ids(list(specs)) or {}
     return class_metrics(np.asarray(report.best_iou), np.asarray(resized.label),
-                         matched_threshold, names)
+                         matched_threshold, names, getattr(report, "matched", None))

@@ -194,9 +194,10 @@ def by_class_before_after(outcome: Any) -> dict[str, dict[str, Any]]:
         return {}
     labels = outcome.boxes.label
     t = fit.matched_threshold
-    before = class_metrics(fit.report_before.best_iou, labels, t)
+    before = class_metrics(fit.report_before.best_iou, labels, t,
+                           matched=fit.report_before.matched)
     after_report = fit.report_after if fit.report_after is not None else fit.report_before
-    after = class_metrics(after_report.best_iou, labels, t)
+    after = class_metrics(after_report.best_iou, labels, t, matched=after_report.matched)
     return {cid: {"count": e["count"], "share": e["share"],
                   "before": {k: e[k] for k in ("mean_iou", "recall_matched")},
                   "after": {k: after[cid][k] for k in ("mean_iou", "recall_matched")}}

@@ -138,7 +138,8 @@ def comparison_table(fit: Any, after: dict | None = None, before: dict | None = 
         rows.append([name, fmt(b), fmt(a), change])
 
     for key in keys:
-        name = f"{key} (IoU >= {fit.matched_threshold:g})" if key == "recall_matched" else key
+        test = before.get("matched_rule") or f"IoU >= {fit.matched_threshold:g}"
+        name = f"{key} ({test})" if key == "recall_matched" else key
         row(name, before.get(key), after.get(key))
         if key == "recall_matched":
             for band, _, _ in SIZE_BANDS:
@@ -293,7 +294,9 @@ def human_lines(outcome: api.FitOutcome, thin_slots: list[dict[str, Any]], *,
                      "static boxes):")
     keys = (*TABLE_KEYS, "num_unreachable") if verbose else TABLE_KEYS
     lines.append(comparison_table(fit, after, keys=keys))
-    lines.append(BPR_NOTE)
+    rule = fit.before.get("matched_rule")
+    lines.append(BPR_NOTE if rule is None else BPR_NOTE.replace(
+        "at IoU >= the matched threshold", f"that pass the rule ({rule})"))
     if verbose:
         lines.append(UNREACHABLE_NOTE)
     deg = fit.before.get("degenerate") or {}

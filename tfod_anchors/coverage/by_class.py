@@ -14,7 +14,8 @@ import numpy as np
 
 
 def class_metrics(best_iou: np.ndarray, label: np.ndarray, matched_threshold: float,
-                  names: dict[int, str] | None = None) -> dict[str, dict[str, Any]]:
+                  names: dict[int, str] | None = None, matched: np.ndarray | None = None
+                  ) -> dict[str, dict[str, Any]]:
     """Per-class coverage, keyed by the class id as a string, ids ascending.
 
     Args:
@@ -23,6 +24,8 @@ def class_metrics(best_iou: np.ndarray, label: np.ndarray, matched_threshold: fl
             from the sorted names when there is no label map).
         matched_threshold: the matcher's threshold (IoU, in ``(0, 1]``).
         names: class id -> name, where known.
+        matched: bool ``[N]`` boxes matched, when the matcher is not ``best_iou >=
+            matched_threshold`` (a shape rule: ``CoverageReport.matched``).
     Returns:
         ``{id: {name, count, share, mean_iou, recall_matched}}``; ``share`` of all boxes.
     """
@@ -33,8 +36,8 @@ def class_metrics(best_iou: np.ndarray, label: np.ndarray, matched_threshold: fl
         return out
     ids, inverse, counts = np.unique(label, return_inverse=True, return_counts=True)
     sums = np.bincount(inverse, weights=best_iou, minlength=ids.size)
-    hits = np.bincount(inverse, weights=(best_iou >= matched_threshold).astype(np.float64),
-                       minlength=ids.size)
+    hit = best_iou >= matched_threshold if matched is None else np.asarray(matched, dtype=bool)
+    hits = np.bincount(inverse, weights=hit.astype(np.float64), minlength=ids.size)
     for i, cid in enumerate(ids.tolist()):
         n = int(counts[i])
         out[str(cid)] = {"name": names.get(int(cid)), "count": n, "share": n / total,

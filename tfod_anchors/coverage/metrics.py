@@ -14,6 +14,11 @@ Metric keys (stable; :data:`METRIC_KEYS` come first in every output):
 * ``mean_positives``: mean number of anchors per box with IoU ``>=`` the matched
   threshold. Each box is counted on its own: competition between boxes for an anchor
   (the matcher gives an anchor to its best box only) and forced matches are ignored;
+* under a shape-only rule (``MatcherSpec.shape_rule``, YOLO's, :mod:`.shape_rule`),
+  ``recall_matched`` (also per size band) is the share of boxes some anchor shape passes
+  (for the ratio rule: the boxes with a target at all) and ``mean_positives`` the anchor
+  shapes that pass per box (YOLOv5's "anchors above threshold"); nothing is unreachable;
+  ``matched_rule`` names the rule (e.g. ``"w/h ratio < 4"``);
 * ``num_unreachable``: boxes whose best *shape-only* IoU (anchor centred on the box)
   reaches the matched threshold while the best positioned IoU does not, i.e. lost to
   stride, cell position or the window policy rather than to the anchor shapes;
@@ -42,8 +47,9 @@ from tfod_anchors.anchors.layout import AnchorLayout
 from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.coverage.best_iou import layout_shapes
 from tfod_anchors.coverage.positives import layout_search
+from tfod_anchors.coverage.shape_rule import layout_passes
 from tfod_anchors.errors import UsageError
-from tfod_anchors.matcher import MatcherSpec
+from tfod_anchors.matcher import MatcherSpec, ShapeRule
 
 #: COCO size bands by box area in resized pixels: (name, lowest area, area above the band).
 SIZE_BANDS = (("small", 0.0, 32.0 ** 2), ("medium", 32.0 ** 2, 96.0 ** 2),
@@ -62,10 +68,13 @@ class CoverageReport:
         best_iou: float64, best IoU over every anchor of the box's layout.
         best_shape: int64, index of the shape giving ``best_iou`` in the box's layout
             (levels concatenated, TFOD order within a level); -1 if it has no anchors.
-        positives: int64, anchors with IoU ``>=`` the matched threshold (no competition).
+        positives: int64, anchors with IoU ``>=`` the matched threshold (no competition);
+            under a shape rule, the anchor shapes that pass it.
         shape_iou: float64, best IoU with an anchor shape centred on the box.
-        unreachable: bool, ``shape_iou >= t`` but ``best_iou < t``.
+        unreachable: bool, ``shape_iou >= t`` but ``best_iou < t`` (none under a shape rule).
         metrics: the dataset metrics (see the module docstring), JSON-ready.
+        matched: bool, the box is matched (``best_iou >= t``, or the shape rule passes);
+            None: work it out from ``best_iou``.
     """
 
     best_iou: np.ndarray
@@ -74,6 +83,11 @@ class CoverageReport:
     shape_iou: np.ndarray
     unreachable: np.ndarray
     metrics: dict = field(default_factory=dict)
+    matched: np.ndarray | None = None
+
+    def hits(self, threshold: float) -> np.ndarray:
+        """bool ``[N]``: boxes matched (:attr:`matched`, else ``best_iou >= threshold``)."""
+        return self.matched if self.matched is not None else self.best_iou >= threshold
 
 
 def centred_iou(hw: np.ndarray, shapes: np.ndarray) -> np.ndarray:
@@ -100,17 +114,27 @@ def yolov5_ratio(hw: np.ndarray, shapes: np.ndarray) -> np.ndarray:
     return np.fmax(np.fmax.reduce(r, axis=1), 0.0)
 
 
-def _chunk_coverage(boxes: np.ndarray, layout: AnchorLayout, shapes: np.ndarray, t: float):
+def _chunk_coverage(boxes: np.ndarray, layout: AnchorLayout, shapes: np.ndarray, t: float,
+                    rule: ShapeRule | None = None):
+    """Per-box arrays of one chunk: best IoU, its shape, positives, centred IoU, YOLOv5's
+    ratio and whether the box is matched (IoU >= ``t``, or ``rule``'s shape-only test,
+    whose passing anchors are then the positives)."""
     best, pos = layout_search(boxes, layout, t)
     assert pos is not None  # a threshold was given
     n = boxes.shape[0]
     if best.shape[1] == 0:
         zero = np.zeros(n, dtype=np.float64)
-        return zero, np.full(n, -1, dtype=np.int64), np.zeros(n, np.int64), zero, zero
+        return (zero, np.full(n, -1, dtype=np.int64), np.zeros(n, np.int64), zero, zero,
+                np.zeros(n, dtype=bool))
     hw = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)
     idx = best.argmax(axis=1)
-    return (best[np.arange(n), idx], idx.astype(np.int64), pos.sum(axis=1),
-            centred_iou(hw, shapes).max(axis=1), yolov5_ratio(hw, shapes))
+    top = best[np.arange(n), idx]
+    if rule is None:
+        matched, count = top >= t, pos.sum(axis=1)
+    else:
+        matched, count = layout_passes(rule, boxes, layout)
+    return (top, idx.astype(np.int64), count, centred_iou(hw, shapes).max(axis=1),
+            yolov5_ratio(hw, shapes), matched)
 
 
 def ordered_metrics(metrics: dict) -> dict:
@@ -150,6 +174,7 @@ def evaluate(
     positives = np.zeros(n, dtype=np.int64)
     shape_iou = np.zeros(n, dtype=np.float64)
     ratio = np.zeros(n, dtype=np.float64)
+    hit = np.zeros(n, dtype=bool)
     if n:
         jobs = []
         for (ph, pw), members in resized.group_indices():
@@ -162,8 +187,8 @@ def evaluate(
 
         def run(job):
             sel, layout, shapes = job
-            (best[sel], best_shape[sel], positives[sel], shape_iou[sel],
-             ratio[sel]) = _chunk_coverage(boxes[sel], layout, shapes, t)
+            (best[sel], best_shape[sel], positives[sel], shape_iou[sel], ratio[sel],
+             hit[sel]) = _chunk_coverage(boxes[sel], layout, shapes, t, matcher.shape_rule)
 
         if workers == 1 or len(jobs) == 1:
             for job in jobs:
@@ -171,11 +196,14 @@ def evaluate(
         else:  # numpy releases the GIL in its loops; chunks write disjoint slices
             with ThreadPoolExecutor(workers) as pool:
                 list(pool.map(run, jobs))
-    unreachable = (shape_iou >= t) & (best < t)
+    # a shape-only rule does not depend on position: nothing is lost to the stride
+    unreachable = (shape_iou >= t) & ~hit if matcher.shape_rule is None \
+        else np.zeros(n, dtype=bool)
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    metrics = dataset_metrics(best, positives, shape_iou, unreachable, ratio, area, matcher)
-    metrics["degenerate"] = degenerate_summary(degenerate_mask(boxes), best, t)
-    return CoverageReport(best, best_shape, positives, shape_iou, unreachable, metrics)
+    metrics = dataset_metrics(best, positives, shape_iou, unreachable, ratio, area, matcher,
+                              hit)
+    metrics["degenerate"] = degenerate_summary(degenerate_mask(boxes), hit=hit)
+    return CoverageReport(best, best_shape, positives, shape_iou, unreachable, metrics, hit)
 
 
 #: A box with a side shorter than this (pixels of the model input) is "degenerate".
@@ -191,14 +219,17 @@ def degenerate_mask(boxes: np.ndarray) -> np.ndarray:
 
 
 def degenerate_summary(mask: np.ndarray, best: np.ndarray | None = None,
-                       matched: float | None = None) -> dict:
+                       matched: float | None = None, *, hit: np.ndarray | None = None) -> dict:
     """``{"under_px", "count", "share"}`` of ``mask`` (bool ``[N]``); ``share`` is their
     part of the recall denominator (all boxes). With the best IoUs ``best`` ``[N]`` and
-    the matched threshold, also ``recall_matched`` among them (None when there are none)."""
+    the matched threshold (or ``hit``, bool ``[N]``: the box is matched, e.g. under a
+    shape rule), also ``recall_matched`` among them (None when there are none)."""
     n, count = int(mask.shape[0]), int(mask.sum())
     out: dict = {"under_px": DEGENERATE_PX, "count": count, "share": count / n if n else 0.0}
-    if best is not None and matched is not None:
-        out["recall_matched"] = _mean(best[mask] >= matched)
+    if hit is None and best is not None and matched is not None:
+        hit = best >= matched
+    if hit is not None:
+        out["recall_matched"] = _mean(hit[mask])
     return out
 
 
@@ -216,20 +247,24 @@ def _mean(x: np.ndarray):
 
 def dataset_metrics(best: np.ndarray, positives: np.ndarray, shape_iou: np.ndarray,
                     unreachable: np.ndarray, yolo_ratio: np.ndarray, area: np.ndarray,
-                    matcher: MatcherSpec) -> dict:
-    """The metrics dict of :func:`evaluate` from per-box arrays (all ``[N]``)."""
+                    matcher: MatcherSpec, matched: np.ndarray | None = None) -> dict:
+    """The metrics dict of :func:`evaluate` from per-box arrays (all ``[N]``); ``matched``:
+    bool, the box reaches the matcher (default ``best >= matched_threshold``)."""
     t = float(matcher.matched_threshold)
+    hit = best >= t if matched is None else matched
     by_size = {}
     for name, lo, hi in SIZE_BANDS:
         m = (area >= lo) & (area < hi)
         by_size[name] = {"count": int(m.sum()), "mean_iou": _mean(best[m]),
-                         "recall_matched": _mean(best[m] >= t)}
+                         "recall_matched": _mean(hit[m])}
+    rule = {} if matcher.shape_rule is None else {"matched_rule": matcher.shape_rule.describe()}
     return {
         "num_boxes": int(best.shape[0]),
         "matched_threshold": t,
         "matcher_source": matcher.source,
+        **rule,
         "mean_iou": _mean(best),
-        "recall_matched": _mean(best >= t),
+        "recall_matched": _mean(hit),
         "recall_0.5": _mean(best >= 0.5),
         "recall_0.7": _mean(best >= 0.7),
         "mean_positives": _mean(positives),

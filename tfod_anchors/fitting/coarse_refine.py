@@ -15,6 +15,7 @@ import numpy as np
 
 from tfod_anchors.fitting.background import Background
 from tfod_anchors.fitting.dominance import alternative_points
+from tfod_anchors.fitting.evaluator import Evaluator
 from tfod_anchors.fitting.objective import WEIGHT_KEYS, Objective, guard_floors
 from tfod_anchors.fitting.plan import FitPlan, Samples
 from tfod_anchors.fitting.sample import Sample, half_width
@@ -40,9 +41,11 @@ MAX_POLISHED_SAMPLED = 2
 # --- step 4: the coarse search ---------------------------------------------------------------
 
 
-def _contribution(obj: Objective, best: np.ndarray) -> np.ndarray:
-    """float64 ``[B]`` each box's share of the primary (its weighted mean is the primary)."""
-    parts = {"recall_matched": best >= np.float32(obj.matched),
+def _contribution(obj: Objective, ev: Evaluator, x: np.ndarray) -> np.ndarray:
+    """float64 ``[B]`` each box's share of the primary of candidate ``x`` (its weighted
+    mean is the primary)."""
+    best = ev.best(x)
+    parts = {"recall_matched": ev.hit(x),
              "mean_iou": best.astype(np.float64), "recall_0.5": best >= np.float32(0.5),
              "recall_0.7": best >= np.float32(0.7)}
     out = np.zeros(best.shape, dtype=np.float64)
@@ -62,8 +65,8 @@ def _close_to_best(found: dict[str, list[Candidate]], scorers: dict[str, Scorer]
     ranked = sorted(((label, c) for label, cs in found.items() for c in cs),
                     key=lambda lc: lc[1].score, reverse=True)
     lead_label, lead = ranked[0]
-    lead_contrib = _contribution(scorers[lead_label].objective,
-                                 scorers[lead_label].evaluator.best(lead.x))
+    lead_contrib = _contribution(scorers[lead_label].objective, scorers[lead_label].evaluator,
+                                 lead.x)
     keep = [ranked[0]]
     seen = {(lead_label, tuple(np.round(lead.x, 6)))}
     for label, c in ranked[1:]:
@@ -74,7 +77,7 @@ def _close_to_best(found: dict[str, list[Candidate]], scorers: dict[str, Scorer]
         if len(keep) < sure:
             keep.append((label, c))
             continue
-        other = _contribution(scorers[label].objective, scorers[label].evaluator.best(c.x))
+        other = _contribution(scorers[label].objective, scorers[label].evaluator, c.x)
         noise = half_width(coarse, lead_contrib - other)
         if lead.score[1] - c.score[1] <= max(noise, needed):
             keep.append((label, c))

@@ -133,7 +133,7 @@ def _could_do_better(p: FitPlan, searched: Searched, exact: Exact) -> dict | Non
     ev_written = refined.scoring.scorer(problem).evaluator
 
     def on_sample(ev: Any, v: np.ndarray) -> dict[str, float]:
-        return {k: float(m) for k, m in ev.metrics(ev.best(v)).items()}
+        return ev.metrics_at(v)
 
     def exact_metrics(v: np.ndarray) -> dict[str, Any]:
         gen = written_generator(lead.space, lead.generator, v)

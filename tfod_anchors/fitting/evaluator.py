@@ -19,8 +19,16 @@ from typing import Any
 import numpy as np
 
 from tfod_anchors.fitting.kernel import BoxGeometry, level_columns, prepare
-from tfod_anchors.fitting.objective import STATIC_PREFIX, BandWeights, Objective, metrics_of
+from tfod_anchors.fitting.objective import (
+    BAND_PREFIX,
+    STATIC_PREFIX,
+    BandWeights,
+    Objective,
+    metrics_of,
+)
 from tfod_anchors.fitting.params import ParamSpace
+from tfod_anchors.fitting.rule_columns import RuleColumns, rule_metrics
+from tfod_anchors.matcher import ShapeRule
 
 ColumnKey = tuple[int, float, float]
 Constraint = Callable[[np.ndarray], float]
@@ -50,7 +58,15 @@ class ColumnStore:
         self._limit = max(8, cache_bytes // max(1, 4 * geom.num_boxes))
         self._prepared = [prepare(geom, i) for i in range(len(geom.levels))]
         self._lock = threading.Lock()
+        self._rules: dict[ShapeRule, RuleColumns] = {}
         self.columns_computed = 0
+
+    def rule_columns(self, rule: ShapeRule) -> RuleColumns:
+        """The shape rule's pass columns of these boxes (one per rule, shared)."""
+        with self._lock:
+            if rule not in self._rules:
+                self._rules[rule] = RuleColumns(self.geom, rule)
+            return self._rules[rule]
 
     def column_list(self, keys: list[ColumnKey]) -> list[np.ndarray]:
         """The columns ``keys`` as contiguous float32 ``[B]`` arrays (computed if missing).
@@ -102,17 +118,22 @@ class Evaluator:
             augmented fit): the metrics of every candidate scored with its vector
             include that evaluator's, keys prefixed with ``"static:"``, so the
             objective can guard both distributions.
+        rule: a shape-only matcher rule (YOLO's): ``recall_matched`` and the band
+            recalls are then the share of boxes it matches (:mod:`.rule_columns`); the
+            metrics need the candidates' vectors (``xs``).
     """
 
     def __init__(self, store: ColumnStore | BoxGeometry, weight: np.ndarray, space: ParamSpace,
                  matched: float, bands: tuple[str, ...] = (),
-                 constraint: Constraint | None = None, second: Evaluator | None = None):
+                 constraint: Constraint | None = None, second: Evaluator | None = None,
+                 rule: ShapeRule | None = None):
         self.store = store if isinstance(store, ColumnStore) else ColumnStore(store)
         self.geom = self.store.geom
         self.weight, self.space, self.matched = weight, space, matched
         self.bands = BandWeights.of(self.geom.boxes, weight, bands) if bands else None
         self.constraint = constraint
         self.second = second
+        self.rule = None if rule is None else self.store.rule_columns(rule)
         self.candidates_scored = 0
 
     @property
@@ -147,12 +168,42 @@ class Evaluator:
         """float32 ``[B]`` best IoU of each box for candidate ``x``."""
         return self.column_max(self.keys_of(x))
 
+    def hit(self, x: np.ndarray) -> np.ndarray:
+        """bool ``[B]``: the boxes candidate ``x`` matches (best IoU at the matched
+        threshold, or the shape rule)."""
+        if self.rule is not None:
+            return self.rule.passes(self.keys_of(x))[0]
+        return self.best(x) >= np.float32(self.matched)
+
+    def _plain_metrics(self, best: np.ndarray, xs: list[np.ndarray] | np.ndarray | None
+                       ) -> dict[str, Any]:
+        """:func:`metrics_of` of ``best``, with the shape rule's recalls when there is one."""
+        m: dict[str, Any] = dict(metrics_of(best, self.weight, self.matched, self.bands))
+        if self.rule is None:
+            return m
+        if xs is None:
+            raise ValueError("metrics under a shape rule need the candidates' vectors")
+        many = best.ndim > 1
+        keys = [self.keys_of(np.asarray(x)) for x in (xs if many else [xs])]
+        recall, bands = rule_metrics(self.rule, keys, self.weight,
+                                     self.bands.matrix if self.bands is not None else None)
+        m["recall_matched"] = recall if many else recall[0]
+        if bands is not None:
+            for i, name in enumerate(self.bands.names):  # type: ignore[union-attr]
+                m[BAND_PREFIX + name] = bands[i] if many else bands[i, 0]
+        return m
+
+    def metrics_at(self, x: np.ndarray) -> dict[str, float]:
+        """The plain metrics of one candidate (no rule constraint, no second boxes)."""
+        return {k: float(v) for k, v in self._plain_metrics(self.best(x), x).items()}
+
     def metrics(self, best: np.ndarray, xs: list[np.ndarray] | np.ndarray | None = None
                 ) -> dict[str, Any]:
         """Metrics of ``best`` (``[B]`` or ``[B, C]``); with the candidates ``xs`` (one
-        vector, or ``C`` of them) the rule ``"constraint"`` is included."""
+        vector, or ``C`` of them) the rule ``"constraint"`` is included (and a shape
+        rule's recalls, which need them)."""
         self.candidates_scored += 1 if best.ndim == 1 else best.shape[1]
-        m: dict[str, Any] = dict(metrics_of(best, self.weight, self.matched, self.bands))
+        m = self._plain_metrics(best, xs)
         if self.constraint is not None and xs is not None:
             if best.ndim == 1:
                 m["constraint"] = np.float64(self.constraint(np.asarray(xs)))
@@ -165,7 +216,7 @@ class Evaluator:
             else:
                 other = np.stack([sec.best(np.asarray(x)) for x in xs], axis=1)
             m.update({STATIC_PREFIX + k: v for k, v in
-                      metrics_of(other, sec.weight, sec.matched, sec.bands).items()})
+                      sec._plain_metrics(other, xs).items()})
         return m
 
     def violations(self, xs: list[np.ndarray]) -> np.ndarray | None:

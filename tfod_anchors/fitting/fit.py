@@ -13,7 +13,8 @@
 3. :func:`draw_samples` — the search boxes (all of them up to ``max_boxes_exact``,
    else a seeded stratified sample), a smaller coarse sample and the screen's sample,
    all keyed on box content, so the input order never matters (:mod:`.sample`); for a
-   free-shape generator, the IoU k-means floors (:func:`kmeans_floors`);
+   free-shape generator, the IoU k-means floors (:func:`kmeans_floors`); for a free set
+   across levels (YOLO's boxes), IoU k-means starts (:mod:`.shape_seeds`);
 4. :func:`coarse_search` — on the coarse sample, for every split (they share the pool
    of shapes and its columns); the best split, and any other whose coarse score is
    within the sample's noise of it (a paired 95 % bound) or within the minimum gain,
@@ -66,6 +67,7 @@ from tfod_anchors.fitting.plan import (  # noqa: F401  (COARSE_BOXES... re-expor
     splits,
 )
 from tfod_anchors.fitting.result import FitResult
+from tfod_anchors.fitting.shape_seeds import shape_seeds
 from tfod_anchors.frameworks import ModelSpec, as_spec
 
 # --- the fit ---------------------------------------------------------------------------------
@@ -105,7 +107,8 @@ def fit(resized: ResizedBoxes, model: ModelSpec, settings: FitOptions, *,
             + (f"; splits {', '.join(p.options)}" if len(p.options) > 1 else ""))
         rng = np.random.default_rng(settings.seed)
         clock.lap("setup")
-        coarse = coarse_search(p, samples, floors.extra, rng)
+        starts = floors.extra + shape_seeds(p.own, samples.search, settings.seed)
+        coarse = coarse_search(p, samples, starts, rng)
         to_polish = choose_for_refinement(p, samples, coarse)
         say(f"coarse search done in {time.perf_counter() - t0:.1f} s"
             + (f"; polishing {', '.join(dict.fromkeys(label for label, _ in to_polish))}"

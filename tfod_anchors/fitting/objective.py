@@ -297,10 +297,12 @@ def flat_metrics(metrics: dict) -> dict[str, float]:
 
 def class_recalls(best: np.ndarray, label: np.ndarray, matched: float,
                   ids: list[int] | None = None, min_share: float = 0.0) -> dict[str, float]:
-    """``{"class:ID": matcher recall}`` from exact best IoUs ``[N]`` and class ids ``[N]``:
-    for ``ids``, or every class holding at least ``min_share`` of the boxes."""
+    """``{"class:ID": matcher recall}`` from exact best IoUs ``[N]`` (or bool ``[N]``: the
+    boxes matched, e.g. under a shape rule) and class ids ``[N]``: for ``ids``, or every
+    class holding at least ``min_share`` of the boxes."""
     label = np.asarray(label)
-    hit = np.asarray(best) >= np.float32(matched)
+    best = np.asarray(best)
+    hit = best if best.dtype == bool else best >= np.float32(matched)
     if ids is None:
         found, counts = np.unique(label, return_counts=True)
         ids = [int(i) for i, c in zip(found, counts) if c >= min_share * max(1, label.size)]
@@ -322,7 +324,8 @@ def exact_start(report: Any, label: np.ndarray, matched: float, guard: Guard) ->
     plus each class's recall (:func:`class_recalls`) when ``guard.classes`` is on."""
     start = flat_metrics(report.metrics)
     if guard.classes is not None:
-        start.update(class_recalls(report.best_iou, label, matched, min_share=guard.class_share))
+        start.update(class_recalls(report.hits(matched), label, matched,
+                                   min_share=guard.class_share))
     return start
 
 
@@ -332,5 +335,5 @@ def exact_metrics(report: Any, label: np.ndarray, objective: Objective) -> dict[
     m = flat_metrics(report.metrics)
     ids = class_ids(objective.floors)
     if ids:
-        m.update(class_recalls(report.best_iou, label, objective.matched, ids))
+        m.update(class_recalls(report.hits(objective.matched), label, objective.matched, ids))
     return m

@@ -57,6 +57,9 @@ class ParamSpace:
             first of them present; SSD's layer scales), see ``order_constraint``.
         free_shapes: every shape is its own ``(size, ratio)`` pair (a flexible grid): on
             one layer, a free set that IoU k-means also answers (its floors apply).
+        from_shapes: for a space that holds any set of free shapes across its levels
+            (YOLO's boxes): ``[K, 2]`` ``(w, h)`` in shape units -> the point holding
+            them, so that k-means sets can start the search (:mod:`.shape_seeds`).
     """
 
     kind: str
@@ -73,6 +76,7 @@ class ParamSpace:
     split_counts: tuple[int, int] | None = None
     ascending: tuple[str, ...] = ()
     free_shapes: bool = False
+    from_shapes: Callable[[np.ndarray], np.ndarray] | None = None
 
     @property
     def dim(self) -> int:

@@ -25,6 +25,7 @@ from tfod_anchors.errors import ConfigError
 from tfod_anchors.fitting.kernel import BoxGeometry, LevelGrid
 from tfod_anchors.fitting.params import ParamSpace
 from tfod_anchors.frameworks import ModelSpec, as_spec
+from tfod_anchors.matcher import ShapeRule
 
 LayoutFn = Callable[[tuple[int, int]], AnchorLayout]
 #: The original image size ``check``'s size rules assume (``rules.check_rules``).
@@ -46,6 +47,8 @@ class Problem:
         layouts, units: per shape group, the anchor layout and the shape unit.
         constraint: ``x -> violation >= 0`` of the size rules the fit keeps (None:
             nothing to keep, e.g. the config itself already breaks them).
+        rule: the matcher's shape-only rule (YOLO's), which decides what is matched in
+            place of IoU >= ``matched``; None for IoU matchers.
     """
 
     resized: ResizedBoxes
@@ -59,6 +62,7 @@ class Problem:
     units: list[tuple[float, float]]
     constraint: Callable[[np.ndarray], float] | None = None
     unit_of: Callable[[tuple[int, int]], tuple[float, float]] | None = None
+    rule: ShapeRule | None = None
 
     @property
     def kind(self) -> str:
@@ -81,7 +85,8 @@ def build_problem(resized: ResizedBoxes, model: ModelSpec | Any, *, num_scales: 
     """The :class:`Problem` of fitting ``model``'s anchors (a spec, or a TFOD config) to
     ``resized`` boxes
     (``num_scales``/``num_aspect_ratios`` change the counts; ``stride_rule`` keeps the
-    smallest anchor at least its stride, see :func:`stride_constraint`). ``like``: a
+    smallest anchor at least its stride, see :func:`stride_constraint`, where the matcher
+    is positional: not under a shape-only rule, which no stride can make a box miss). ``like``: a
     problem of the same boxes and config whose grouping and layouts are reused.
 
     Raises:
@@ -103,13 +108,17 @@ def build_problem(resized: ResizedBoxes, model: ModelSpec | Any, *, num_scales: 
                               size_range=size_range)
     own = space if num_scales is None and num_aspect_ratios is None else \
         model.param_space(size_range=size_range)
+    matcher = model.matcher()
+    # a shape-only rule (YOLO's) gives a box its positives wherever it lies: an anchor
+    # narrower than its stride loses no box to the grid, the stride rule's whole reason
+    positional = matcher.shape_rule is None
     constraint = _combined([stride_constraint(model, space, layout_for, own)
-                            if stride_rule else None, order_constraint(space)])
+                            if stride_rule and positional else None, order_constraint(space)])
     return Problem(resized=resized, shapes=shapes, group=group, generator=generator,
-                   space=space, matched=model.matcher().matched_threshold,
+                   space=space, matched=matcher.matched_threshold,
                    layout_for=layout_for, layouts=[layout_for(p) for p in pairs],
                    units=[model.shape_unit(p) for p in pairs], constraint=constraint,
-                   unit_of=model.shape_unit)
+                   unit_of=model.shape_unit, rule=matcher.shape_rule)
 
 
 def _combined(parts: list[Callable[[np.ndarray], float] | None]

@@ -24,17 +24,17 @@ from tfod_anchors.fitting.strategy import Scorer
 SAMPLED_MARGIN = 0.002
 
 
-def margins(sample: Sample, ev: Evaluator, best: np.ndarray, matched: float,
-            bands: tuple[str, ...], tol: float | None) -> dict[str, float]:
+def margins(sample: Sample, ev: Evaluator, x: np.ndarray, bands: tuple[str, ...],
+            tol: float | None) -> dict[str, float]:
     """How much of each tolerance a sampled search keeps in reserve: 0.002 for the
-    whole-set metrics, the 95 % bound of each band's recall (at most half the
+    whole-set metrics, the 95 % bound of each band's recall at ``x`` (at most half the
     band tolerance)."""
     if sample.exact:
         return {}
     out = {k: SAMPLED_MARGIN for k in METRIC_KEYS}
     if ev.bands is None or tol is None:
         return out
-    hit = (best >= np.float32(matched)).astype(np.float64)
+    hit = ev.hit(x).astype(np.float64)
     for name, row in zip(ev.bands.names, ev.bands.matrix):
         inband = row > 0
         share = float(sample.weight[inband].sum() / sample.weight.sum())
@@ -69,24 +69,24 @@ class SampleScoring:
                  static: tuple[ResizedBoxes, Sample, Guard, tuple[str, ...]] | None = None):
         self.sample = sample
         self.store = ColumnStore(own.geometry(sample.index))
-        start_ev = Evaluator(self.store, sample.weight, own.space, own.matched, bands)
+        start_ev = Evaluator(self.store, sample.weight, own.space, own.matched, bands,
+                             rule=own.rule)
         self.start_best = start_ev.best(own.space.x0)
-        self.start = {k: float(v) for k, v in start_ev.metrics(self.start_best).items()}
+        self.start = start_ev.metrics_at(own.space.x0)
         self.config_evaluator = start_ev
         tol = guard.bands if guard is not None else None
-        self.margins = margins(sample, start_ev, self.start_best, own.matched, bands, tol)
+        self.margins = margins(sample, start_ev, own.space.x0, bands, tol)
         self.objective, self.guard, self.bands = objective, guard, bands
         self.static: StaticSide | None = None
         if static is not None and guard is not None:
             boxes, s_sample, s_guard, s_bands = static
             store = ColumnStore(other_geometry(own, boxes, s_sample.index))
-            s_ev = Evaluator(store, s_sample.weight, own.space, own.matched, s_bands)
-            s_best = s_ev.best(own.space.x0)
-            start = {k: float(v) for k, v in s_ev.metrics(s_best).items()}
+            s_ev = Evaluator(store, s_sample.weight, own.space, own.matched, s_bands,
+                             rule=own.rule)
+            start = s_ev.metrics_at(own.space.x0)
             floors = make_objective(
                 objective, own.matched, start, s_guard, bands=s_bands,
-                margins=margins(s_sample, s_ev, s_best, own.matched, s_bands,
-                                s_guard.bands)).floors
+                margins=margins(s_sample, s_ev, own.space.x0, s_bands, s_guard.bands)).floors
             if floors:  # with no floor there (--guard off) it would only cost time
                 self.static = StaticSide(s_sample, store, s_bands,
                                          {STATIC_PREFIX + k: v for k, v in floors.items()})
@@ -94,9 +94,10 @@ class SampleScoring:
     def scorer(self, problem: Problem) -> Scorer:
         side = self.static
         second = None if side is None else Evaluator(
-            side.store, side.sample.weight, problem.space, problem.matched, side.bands)
+            side.store, side.sample.weight, problem.space, problem.matched, side.bands,
+            rule=problem.rule)
         ev = Evaluator(self.store, self.sample.weight, problem.space, problem.matched,
-                       self.bands, problem.constraint, second)
+                       self.bands, problem.constraint, second, rule=problem.rule)
         obj = make_objective(self.objective, problem.matched, self.start, self.guard,
                              bands=self.bands, margins=self.margins)
         if side is not None:

@@ -28,7 +28,7 @@ import numpy as np
 
 from tfod_anchors.anchors.layout import AnchorLayout
 from tfod_anchors.boxes import ResizedBoxes
-from tfod_anchors.coverage.metrics import SIZE_BANDS, evaluate
+from tfod_anchors.coverage.metrics import SIZE_BANDS, CoverageReport, evaluate
 from tfod_anchors.fitting.objective import BAND_PREFIX, Objective
 from tfod_anchors.fitting.sample import Sample, choose_keys, draw, half_width
 from tfod_anchors.matcher import MatcherSpec
@@ -59,12 +59,15 @@ def subset(resized: ResizedBoxes, index: np.ndarray) -> ResizedBoxes:
                         resized.boxes[index], resized.label[index])
 
 
-def _per_box(key: str, best: np.ndarray, matched: float) -> np.ndarray:
-    """float64 ``[B]``: what box contributes to the headline metric ``key``."""
+def _per_box(key: str, report: CoverageReport, matched: float) -> np.ndarray:
+    """float64 ``[B]``: what box contributes to the headline metric ``key`` (the matcher's
+    recall follows its shape rule when it has one)."""
+    best = report.best_iou
     if key == "mean_iou":
         return best
-    threshold = {"recall_matched": matched, "recall_0.5": 0.5, "recall_0.7": 0.7}[key]
-    return (best >= threshold).astype(np.float64)
+    if key == "recall_matched":
+        return report.hits(matched).astype(np.float64)
+    return (best >= {"recall_0.5": 0.5, "recall_0.7": 0.7}[key]).astype(np.float64)
 
 
 @dataclass
@@ -85,10 +88,10 @@ class Screen:
     exact_before: dict[str, float]
     layout_for: Callable[[tuple[int, int]], AnchorLayout]
     z: float = SCREEN_Z
-    _before_best: np.ndarray | None = field(default=None, repr=False)
+    _before_best: CoverageReport | None = field(default=None, repr=False)
 
-    def _best(self, layout_for: Callable[[tuple[int, int]], AnchorLayout]) -> np.ndarray:
-        return evaluate(self.resized, layout_for, self.matcher).best_iou
+    def _best(self, layout_for: Callable[[tuple[int, int]], AnchorLayout]) -> CoverageReport:
+        return evaluate(self.resized, layout_for, self.matcher)
 
     def estimates(self, layout_for: Callable[[tuple[int, int]], AnchorLayout],
                   objective: Objective) -> dict[str, tuple[float, float]]:

@@ -335,10 +335,12 @@ def rounded_score(score) -> list[float]:
 
 
 def error_bounds(ev: Evaluator, sample: Sample, x: np.ndarray, matched: float) -> dict:
+    """95 % bounds of the headline metrics of ``x`` on a sampled search (``matched``: the
+    matched threshold; the evaluator's shape rule decides ``recall_matched`` if it has one)."""
     best = ev.best(x).astype(np.float64)
     return {
         "mean_iou": half_width(sample, best),
-        "recall_matched": half_width(sample, (best >= np.float32(matched)).astype(float)),
+        "recall_matched": half_width(sample, ev.hit(x).astype(float)),
         "recall_0.5": half_width(sample, (best >= np.float32(0.5)).astype(float)),
         "recall_0.7": half_width(sample, (best >= np.float32(0.7)).astype(float)),
     }

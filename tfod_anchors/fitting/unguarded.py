@@ -39,7 +39,7 @@ def what_the_guard_blocked(free: Candidate, guarded: Candidate,
     if free.score[0] < 0 or free.score[1] - guarded.score[1] < needed:
         return None
     b_ev = search_evaluator()
-    m_free = {k: float(v) for k, v in b_ev.metrics(b_ev.best(free.x)).items()}
+    m_free = b_ev.metrics_at(free.x)
     p_free = float(exact_obj.primary(m_free))
     broken = exact_obj.broken(m_free)
     if not broken or p_free - p_guarded < needed:

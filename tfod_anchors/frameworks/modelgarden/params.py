@@ -95,6 +95,12 @@ def yolo_space(anchors: YoloAnchors, size_range: tuple[float, float] = (2.0, 204
     x0 = np.log(np.asarray(anchors.boxes, dtype=np.float64).reshape(-1))
     lo, hi = math.log(size_range[0]), math.log(size_range[1])
     names = [f"boxes[{i // 2}].{'wh'[i % 2]}" for i in range(2 * n)]
+    def from_shapes(wh: np.ndarray) -> np.ndarray:
+        wh = np.asarray(wh, dtype=np.float64).reshape(-1, 2)
+        if wh.shape[0] != n:
+            raise ValueError(f"{wh.shape[0]} shapes for {n} YOLO boxes")
+        return np.log(by_area(wh).reshape(-1))
+
     return ParamSpace(YOLO_BOXES, names, {"boxes": list(range(2 * n))},
                       np.minimum(np.full(2 * n, lo), x0), np.maximum(np.full(2 * n, hi), x0),
-                      x0, shapes_of, write)
+                      x0, shapes_of, write, from_shapes=from_shapes)

@@ -109,20 +109,29 @@ class ModelGardenSpec:
 
     # --- anchors and matching -----------------------------------------------------------------
     def matcher(self) -> MatcherSpec:
-        """The IoU rules' thresholds. For YOLO's ratio rule, IoU ``>= 1 / t**2`` (1/16 at
-        ``t`` = 4), without a forced match: the IoU at which a box and an anchor of its own
-        aspect reach the ratio bound, so the coverage metrics and the fit's search follow
-        the rule (:meth:`rule_metrics` gives the rule itself); ``yolo_darknet``: its
-        width-height IoU threshold, forced best."""
-        from tfod_anchors.matcher import MatcherSpec
+        """The IoU rules' thresholds; the YOLO rules as a shape-only rule
+        (``MatcherSpec.shape_rule``), which coverage and the fit measure exactly (as
+        :func:`.matching.yolo_match` and the labeler compute it): the ratio rule's
+        ``recall_matched`` is the share of boxes with a target at all, ``yolo_darknet``'s
+        the share whose best width-height IoU reaches ``anchor_thresh``. The positioned
+        IoU metrics beside them use IoU ``>= 1 / t**2`` (1/16 at ``t`` = 4, the IoU at
+        which a box and an anchor of its own aspect reach the ratio bound) without a
+        forced match for the ratio rule, and ``anchor_thresh`` forced for darknet."""
+        from tfod_anchors.matcher import RATIO, WH_IOU, MatcherSpec, ShapeRule
 
         rule = self.rule()
         if rule.name == matching.RATIO_RULE:
             proxy = 1.0 / rule.threshold ** 2
             return MatcherSpec(proxy, proxy, False,
-                               source=f"{rule.source} (ratio < {rule.threshold:g} as IoU >= "
-                                      f"{proxy:g})")
-        return rule.matcher_spec()
+                               source=f"{rule.source} (w/h ratio < {rule.threshold:g}: boxes "
+                                      "with a target)",
+                               shape_rule=ShapeRule(RATIO, rule.threshold))
+        spec = rule.matcher_spec()
+        if rule.name == matching.DARKNET_RULE:
+            return replace(spec, source=f"{rule.source} (width-height IoU >= "
+                                        f"{rule.threshold:g})",
+                           shape_rule=ShapeRule(WH_IOU, rule.threshold))
+        return spec
 
     def matcher_rule(self) -> MatcherRule:
         rule = self.rule()
@@ -165,8 +174,9 @@ class ModelGardenSpec:
                                  "boxes per level with --anchors-per-location N")
             per_level = int(num_scales or block.anchors_per_scale)
             counts.refuse_head_change(self.experiment, block.anchors_per_scale, per_level)
-            space = mgp.yolo_space(counts.with_per_level(block, per_level),
-                                   (min(2.0, size_range[0]), size_range[1]))
+            start = block if per_level == block.anchors_per_scale else \
+                counts.with_per_level(block, per_level)
+            space = mgp.yolo_space(start, (min(2.0, size_range[0]), size_range[1]))
             if per_level == block.anchors_per_scale:
                 return space
             write = space.write
