@@ -124,3 +124,17 @@ def test_fit_a_yaml_with_another_count(capsys, tmp_path):
         "init_checkpoint: null", "init_checkpoint: gs://b/ckpt-1"))
     code, doc, _ = run_json(capsys, "fit", spine, "--input", csv, "--anchors-per-location", "6")
     assert code == 2 and "init_checkpoint_modules: all" in doc["error"]["message"]
+
+
+def test_fit_yolo_with_another_count_per_level(capsys, tmp_path):
+    # the fit's k-means starts are points of the searched space (6 boxes), not the config's 9
+    config = tmp_path / "v7.yaml"
+    shutil.copy(FIXTURES / "coco_yolov7tiny.yaml", config)
+    csv = write_csv(tmp_path / "boxes.csv", ON_LADDER * 0.5, copies=10)
+    target = tmp_path / "two.yaml"
+    code, doc, _ = run_json(capsys, "fit", config, "--input", csv, "--anchors-per-location", "2",
+                            "--force", "--output", target)
+    assert code == 0 and doc["anchors_per_location"] == {"before": [3] * 3, "after": [2] * 3}
+    block = load(target.read_text())["task"]["model"]["anchor_boxes"]
+    assert block["anchors_per_scale"] == 2 and len(block["boxes"]) == 6
+
