@@ -21,6 +21,7 @@ pair into a shared machine.
 from __future__ import annotations
 
 import hashlib
+import os
 import statistics
 import time
 from typing import Any
@@ -81,10 +82,17 @@ def score_on(resized, cfg, generator) -> dict[str, float]:
     return _metrics(evaluate(resized, layout_function(new), config_query.matcher_spec(cfg)))
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (the fit's forked helper):
+    comparable between runs on a loaded machine, where the wall time is not."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def one_seed(cfg, draws, static, seed: int, kind: str, **fit_kw) -> dict[str, Any]:
     """One fit of ``kind`` (``"augmented"`` or ``"static"``) with search seed ``seed``,
-    scored on both box sets; also its wall time and the written values."""
-    t = time.perf_counter()
+    scored on both box sets; also its wall and CPU time and the written values."""
+    t, cpu = time.perf_counter(), cpu_seconds()
     if kind == "augmented":
         fit = fit_generator(draws, cfg, seed=seed, static=static, unguarded_report=False,
                             **fit_kw)
@@ -96,6 +104,7 @@ def one_seed(cfg, draws, static, seed: int, kind: str, **fit_kw) -> dict[str, An
         on_draws = score_on(draws, cfg, fit.generator)
     return {"seed": seed, "kind": kind, "draws": on_draws, "static": on_static,
             "improved": bool(fit.improved), "seconds": round(time.perf_counter() - t, 2),
+            "cpu_seconds": round(cpu_seconds() - cpu, 2),
             "written": {k: v for k, v in fit.changed.items()} if fit.changed else {},
             "search": fit.diagnostics.get("effort")}
 
@@ -117,11 +126,15 @@ def summary(runs: list[dict]) -> dict[str, dict[str, dict[str, float]]]:
 def markdown(cells: dict) -> str:
     """One table: a row per (config, dataset, fit kind, box set)."""
     lines = ["| config | dataset | boxes (draws/static) | fit | scored on | "
-             "recall@thr median [worst] spread | mean IoU spread | recall@0.5 spread | ok |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "recall@thr median [worst] spread | mean IoU spread | recall@0.5 spread | ok | "
+             "CPU s per fit median [max] |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for (cname, dname), cell in cells.items():
         summ = summary(cell["runs"])
         for kind, per in summ.items():
+            cpu = [r["cpu_seconds"] for r in cell["runs"]
+                   if r["kind"] == kind and "cpu_seconds" in r]
+            cpu_text = f"{statistics.median(cpu):.0f} [{max(cpu):.0f}]" if cpu else "-"
             for where, m in per.items():
                 r = m["recall_matched"]
                 ok = all(m[k]["spread"] <= LIMITS[k] + 1e-12 for k in KEYS)
@@ -129,5 +142,5 @@ def markdown(cells: dict) -> str:
                     f"| {cname} | {dname} | {cell['num_draws']}/{cell['num_static']} | {kind} | "
                     f"{where} | {r['median']:.4f} [{r['worst']:.4f}] {r['spread']:.4f} | "
                     f"{m['mean_iou']['spread']:.4f} | {m['recall_0.5']['spread']:.4f} | "
-                    f"{'yes' if ok else 'NO'} ({r['n']} seeds) |")
+                    f"{'yes' if ok else 'NO'} ({r['n']} seeds) | {cpu_text} |")
     return "\n".join(lines)

@@ -387,3 +387,45 @@ def test_result_does_not_depend_on_box_order_within_an_image():
         theirs = b.boxset.boxes[b.boxset.box_image == k]
         assert sorted(map(tuple, mine.tolist())) == sorted(map(tuple, theirs.tolist()))
     assert (np.bincount(data.box_image) > 1).any()
+
+
+PER_BOX_STEPS = ("random_horizontal_flip {}", "random_jitter_boxes { ratio: 0.2 }",
+                 "drop_label_probabilistically { label: 2 drop_probability: 0.5 }")
+
+
+def _by_source(res) -> dict:
+    """``{(source image, draw, source box): box bytes}``: each input box's drawn fate."""
+    img = res.boxset.box_image
+    return {(int(res.source_image[img[b]]), int(res.draw[img[b]]), int(res.source_box[b])):
+            res.boxset.boxes[b].tobytes() for b in range(res.boxset.num_boxes)}
+
+
+def test_per_box_draws_do_not_depend_on_box_order_within_an_image():
+    # random_jitter_boxes and drop_label_probabilistically draw per box, keyed by the box's
+    # content: permuting each image's boxes gives every box the same jitter and the same
+    # drop decision (a position-keyed draw would move them to the other boxes)
+    rng = np.random.default_rng(11)
+    data = _random_boxset(rng, 30)
+    perms = [rng.permutation(int(n)) for n in np.bincount(data.box_image, minlength=30)]
+    mixed = boxset([(int(h), int(w)) for h, w in zip(data.image_height, data.image_width)],
+                   [data.boxes[data.box_image == i][p].tolist() for i, p in enumerate(perms)],
+                   [data.label[data.box_image == i][p].tolist() for i, p in enumerate(perms)])
+    a = augment(data, steps(*PER_BOX_STEPS), draws=3, seed=2)
+    b = augment(mixed, steps(*PER_BOX_STEPS), draws=3, seed=2)
+    assert a.dropped == b.dropped and a.dropped["2:drop_label_probabilistically"] > 0
+    starts = np.concatenate([[0], np.cumsum(np.bincount(data.box_image, minlength=30))])
+    # box j of image i in `mixed` is box perms[i][j] of image i in `data`
+    to_data = np.concatenate([starts[i] + p for i, p in enumerate(perms)]).astype(int)
+    theirs = {(i, d, int(to_data[box])): v for (i, d, box), v in _by_source(b).items()}
+    assert _by_source(a) == theirs
+    jittered = a.boxset.boxes != data.boxes[a.source_box]
+    assert jittered.any()
+
+
+def test_identical_boxes_of_one_image_jitter_independently():
+    box = [0.2, 0.2, 0.6, 0.6]
+    res = augment(boxset([(100, 100)], [[box, box, box]]),
+                  steps("random_jitter_boxes { ratio: 0.2 }"), draws=1, seed=0)
+    out = res.boxset.boxes
+    assert out.shape == (3, 4)
+    assert len({row.tobytes() for row in out}) == 3

@@ -110,6 +110,14 @@ def test_guard_keeps_the_large_band_and_says_what_it_blocked():
     assert blocked["dropped"]["band:large"][1] == pytest.approx(0.0)
     assert blocked["primary"] == pytest.approx(0.8)
     assert "large-box recall@0.7 1.00 -> 0.00" in blocked["message"]
+    # the unguarded point is better on every whole-set metric: the fit says so, with the
+    # flag that reaches it (recall@0.7 named once: it is the matched threshold here)
+    better = guarded.could_do_better
+    assert better is not None and better["flags"] == "--guard off"
+    assert better["metrics"]["recall_0.7"] == pytest.approx(0.8)
+    assert better["metrics"]["mean_iou"] > 0.8 > better["written"]["mean_iou"]
+    assert "(recall@0.7 0.200 -> 0.800, mean IoU 0.220 -> 0.803, recall@0.5 0.200 -> " \
+        "0.800)" in better["message"]
     # relaxed on request
     free = fit_generator(resized, cfg, seed=0, guard=Guard.parse("bands=off"))
     assert free.improved and free.after["recall_matched"] == pytest.approx(0.8)

@@ -11,7 +11,14 @@ from helpers.reference import brute_force_columns
 from tfod_anchors.config.schema import get_schema
 from tfod_anchors.coverage.best_iou import level_best_iou
 from tfod_anchors.errors import UsageError
-from tfod_anchors.fitting.kernel import BoxGeometry, LevelGrid, level_columns
+from tfod_anchors.fitting.kernel import (
+    SMALL_ROWS,
+    BoxGeometry,
+    LevelGrid,
+    level_columns,
+    level_rows,
+    prepare,
+)
 from tfod_anchors.fitting.objective import guarded_metrics, make_objective, metrics_of
 from tfod_anchors.fitting.params import param_space, round_sig, ssd_layer_scales
 from tfod_anchors.fitting.sample import draw, half_width, strata_keys
@@ -67,6 +74,30 @@ def test_search_kernel_agrees_with_coverage_kernel(policy, seed):
         exact = level_best_iou(boxes, (int(hh), int(ww)), tuple(int(c) for c in cells),
                                tuple(stride), tuple(offset), shapes, policy)
         np.testing.assert_allclose(fast, exact, atol=2e-5)
+
+
+@pytest.mark.parametrize("policy", ["none", "prune", "clip"])
+@pytest.mark.parametrize("n", [50, SMALL_ROWS + 37])
+@pytest.mark.parametrize("same_unit", [True, False])
+def test_rows_are_the_columns_bit_for_bit(policy, n, same_unit):
+    # The store's row kernel repeats the column kernel's float32 operations in order (a
+    # chunk of boxes for every shape at once, or one row at a time for one or two shapes
+    # of many boxes): the very same bits, so a fit writes the same anchors either way.
+    rng = np.random.default_rng(7 + n)
+    hh, ww = 300.0, 300.0
+    y0, x0 = rng.uniform(-2, hh, n), rng.uniform(-2, ww, n)
+    boxes = np.stack([y0, x0, y0 + np.exp(rng.uniform(-1, 5.5, n)),
+                      x0 + np.exp(rng.uniform(-1, 5.5, n))], 1)
+    geom = _geometry(boxes, (hh, ww), (15.8, 16.0), (7.9, 8.0), (19, 19), policy)
+    unit = np.full((n, 2), 300.0) if same_unit else rng.choice([300.0, 212.5], (n, 2))
+    geom = BoxGeometry(geom.boxes, geom.window, unit, geom.levels, policy)
+    seven = np.exp(rng.uniform(np.log(0.02), np.log(1.2), (7, 2)))
+    for approx, shapes in ((0.0, seven), (0.3, seven), (0.0, seven[:2])):  # block, rows
+        cols = level_columns(geom, 0, shapes, approx_below=approx)
+        rows = level_rows(prepare(geom, 0), shapes, approx_below=approx)
+        assert len(rows) == len(shapes)
+        assert all(r.flags.c_contiguous and r.dtype == np.float32 for r in rows)
+        assert np.stack(rows).tobytes() == np.ascontiguousarray(cols.T).tobytes()
 
 
 def test_kernel_hand_values():

@@ -17,6 +17,10 @@ Semantics restated from TFOD's ``core/preprocessor.py`` (float32 where TF is):
   y, then a copy shifted by 0.5), then horizontal with ``p_h``;
 * ``drop_label_probabilistically``: a box of that label goes when a float32
   uniform is ``<= drop_probability``.
+
+The per-box draws of the jitter and the label drop are keyed by each box's content
+(:func:`.streams.box_keys`), so the order of the boxes within an image does not
+change them.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from .state import F32, State, drop_boxes, select
-from .streams import Streams, tag
+from .streams import Streams, box_keys, tag
 
 
 def _chosen(streams: Streams, inst: np.ndarray, probability: float, key: object) -> np.ndarray:
@@ -107,7 +111,7 @@ def jitter_boxes(state: State, streams: Streams, inst: np.ndarray, ratio: float,
         return
     b = state.boxes[sel.box]
     box_inst = state.box_inst[sel.box]
-    rank = state.rank()[sel.box]
+    key_of_box = box_keys(box_inst, b, state.label[sel.box])
     r = F32(ratio)
     lo_sign, hi_sign = JITTER_RANGES[mode]
     lo, hi = F32(lo_sign) * r, F32(hi_sign) * r
@@ -119,7 +123,7 @@ def jitter_boxes(state: State, streams: Streams, inst: np.ndarray, ratio: float,
     width = np.maximum(np.abs(width), F32(1e-6))
 
     def distortion(column: int) -> np.ndarray:
-        u = streams.per_box_uniform32(box_inst, rank, tag(key, "distortion", column))
+        u = streams.per_box_uniform32(box_inst, key_of_box, tag(key, "distortion", column))
         return (F32(1) + (u * (hi - lo) + lo)).astype(F32)
 
     if "symmetric" in mode:
@@ -172,8 +176,10 @@ def drop_label(state: State, streams: Streams, inst: np.ndarray, label: int,
     sel = select(state, inst)
     if sel.box.size == 0:
         return
-    u = streams.per_box_uniform32(state.box_inst[sel.box], state.rank()[sel.box],
-                                  tag(key, "drop"))
+    box_inst = state.box_inst[sel.box]
+    u = streams.per_box_uniform32(
+        box_inst, box_keys(box_inst, state.boxes[sel.box], state.label[sel.box]),
+        tag(key, "drop"))
     keep = (u > F32(probability)) | (state.label[sel.box] != label)
     drop_boxes(state, sel.box[~keep])
 

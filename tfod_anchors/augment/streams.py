@@ -12,6 +12,11 @@ labels, as a multiset: the order of the boxes within an image does not change
 it). Identical images (same size, same boxes) get an occurrence number in input
 order, so they still draw independently; swapping two identical images swaps
 nothing visible.
+
+Per-box draws (``random_jitter_boxes``, ``drop_label_probabilistically``) are keyed the
+same way, by the box's content (its current float32 coordinates and label) and its
+occurrence among identical boxes of the same drawn image, never by its position, so
+permuting the boxes of an image leaves every box's draw unchanged.
 """
 
 from __future__ import annotations
@@ -121,9 +126,40 @@ class Streams:
         span = np.asarray(high, dtype=np.int64) - low_a
         return low_a + np.floor(self.uniform(inst, var) * span).astype(np.int64)
 
-    def per_box_uniform32(self, box_inst: np.ndarray, rank: np.ndarray,
+    def per_box_uniform32(self, box_inst: np.ndarray, box_key: np.ndarray,
                           var: np.uint64) -> np.ndarray:
-        """float32 ``[B]`` uniforms, one per box (keyed by instance and box rank)."""
+        """float32 ``[B]`` uniforms, one per box (keyed by instance and
+        :func:`box_keys`)."""
         with np.errstate(over="ignore"):
-            z = mix(self.keys[box_inst] ^ var ^ mix(rank.astype(np.uint64)))
+            z = mix(self.keys[box_inst] ^ var ^ mix(box_key))
         return (z >> np.uint64(41)).astype(np.float32) * np.float32(2.0 ** -23)
+
+
+def box_keys(box_inst: np.ndarray, boxes: np.ndarray, label: np.ndarray) -> np.ndarray:
+    """uint64 ``[B]`` content keys of boxes: a hash of each box's float32 coordinates
+    and label, mixed with its occurrence number among identical boxes of the same
+    instance (in the given order, so two identical boxes still draw independently and
+    swapping them swaps nothing visible). Permuting the boxes of an instance permutes
+    their keys the same way.
+
+    Args:
+        box_inst: int ``[B]`` instance per box; boxes: float32 ``[B, 4]``; label: int ``[B]``.
+    """
+    n = int(box_inst.shape[0])
+    if not n:
+        return np.zeros(0, dtype=np.uint64)
+    bits = np.ascontiguousarray(boxes, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        lo = bits[:, 0] | (bits[:, 1] << _U32)
+        hi = bits[:, 2] | (bits[:, 3] << _U32)
+        content = mix(mix(mix(lo) ^ hi) ^ np.asarray(label).astype(np.int64).astype(np.uint64))
+    order = np.lexsort((content, np.asarray(box_inst, dtype=np.int64)))
+    inst_sorted, content_sorted = np.asarray(box_inst)[order], content[order]
+    new_group = np.ones(n, dtype=bool)
+    new_group[1:] = (inst_sorted[1:] != inst_sorted[:-1]) | \
+        (content_sorted[1:] != content_sorted[:-1])
+    group_start = np.maximum.accumulate(np.where(new_group, np.arange(n), 0))
+    occurrence = np.empty(n, dtype=np.uint64)
+    occurrence[order] = (np.arange(n) - group_start).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        return mix(content ^ mix(occurrence * _GOLDEN))

@@ -86,8 +86,12 @@ def dominating_point(points: list[tuple[str, Candidate]],
         if not dominates(got, written_exact, needed):
             continue
         matched = float(written_exact["matched_threshold"])
-        parts = ", ".join(f"{describe_metric(k, matched)} {float(written_exact[k]):.3f} -> "
-                          f"{float(got[k]):.3f}" for k in DOMINANCE_KEYS)
+        # at a 0.7 matched threshold recall_matched is recall@0.7: name it once
+        named: dict[str, str] = {}
+        for k in DOMINANCE_KEYS:
+            named.setdefault(describe_metric(k, matched), k)
+        parts = ", ".join(f"{name} {float(written_exact[k]):.3f} -> {float(got[k]):.3f}"
+                          for name, k in named.items())
         return {"flags": flags,
                 "metrics": {k: round(float(got[k]), 6) for k in DOMINANCE_KEYS},
                 "written": {k: round(float(written_exact[k]), 6) for k in DOMINANCE_KEYS},

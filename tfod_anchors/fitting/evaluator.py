@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from tfod_anchors.fitting.kernel import BoxGeometry, level_columns, prepare
+from tfod_anchors.fitting.kernel import BoxGeometry, level_rows, prepare
 from tfod_anchors.fitting.objective import (
     BAND_PREFIX,
     STATIC_PREFIX,
@@ -87,11 +87,9 @@ class ColumnStore:
                     got[key] = col
         fresh: dict[ColumnKey, np.ndarray] = {}
         for level, ks in missing.items():
-            cols = level_columns(self._prepared[level], level,
-                                 np.array([[k[1], k[2]] for k in ks]),
-                                 approx_below=APPROX_BELOW)
-            for j, key in enumerate(ks):
-                fresh[key] = np.ascontiguousarray(cols[:, j])
+            rows = level_rows(self._prepared[level], np.array([[k[1], k[2]] for k in ks]),
+                              approx_below=APPROX_BELOW)
+            fresh.update(zip(ks, rows))
         if fresh:
             with self._lock:
                 self.columns_computed += len(fresh)
@@ -121,12 +119,14 @@ class Evaluator:
         rule: a shape-only matcher rule (YOLO's): ``recall_matched`` and the band
             recalls are then the share of boxes it matches (:mod:`.rule_columns`); the
             metrics need the candidates' vectors (``xs``).
+        smooth: ramp width of the whole-set recalls (:func:`~.objective.metrics_of`;
+            0: exact).
     """
 
     def __init__(self, store: ColumnStore | BoxGeometry, weight: np.ndarray, space: ParamSpace,
                  matched: float, bands: tuple[str, ...] = (),
                  constraint: Constraint | None = None, second: Evaluator | None = None,
-                 rule: ShapeRule | None = None):
+                 rule: ShapeRule | None = None, smooth: float = 0.0):
         self.store = store if isinstance(store, ColumnStore) else ColumnStore(store)
         self.geom = self.store.geom
         self.weight, self.space, self.matched = weight, space, matched
@@ -134,6 +134,7 @@ class Evaluator:
         self.constraint = constraint
         self.second = second
         self.rule = None if rule is None else self.store.rule_columns(rule)
+        self.smooth = smooth
         self.candidates_scored = 0
 
     @property
@@ -144,7 +145,7 @@ class Evaluator:
         """Column keys of candidate ``x`` (one per anchor shape, all levels)."""
         out = []
         for level, shapes in enumerate(self.space.shapes_of(x)):
-            out += [(level, float(h), float(w)) for h, w in shapes]
+            out += [(level, h, w) for h, w in shapes.tolist()]
         return out
 
     def columns(self, keys: list[ColumnKey]) -> np.ndarray:
@@ -178,7 +179,8 @@ class Evaluator:
     def _plain_metrics(self, best: np.ndarray, xs: list[np.ndarray] | np.ndarray | None
                        ) -> dict[str, Any]:
         """:func:`metrics_of` of ``best``, with the shape rule's recalls when there is one."""
-        m: dict[str, Any] = dict(metrics_of(best, self.weight, self.matched, self.bands))
+        m: dict[str, Any] = dict(metrics_of(best, self.weight, self.matched, self.bands,
+                                            self.smooth))
         if self.rule is None:
             return m
         if xs is None:
@@ -197,11 +199,12 @@ class Evaluator:
         """The plain metrics of one candidate (no rule constraint, no second boxes)."""
         return {k: float(v) for k, v in self._plain_metrics(self.best(x), x).items()}
 
-    def metrics(self, best: np.ndarray, xs: list[np.ndarray] | np.ndarray | None = None
-                ) -> dict[str, Any]:
+    def metrics(self, best: np.ndarray, xs: list[np.ndarray] | np.ndarray | None = None,
+                second_best: np.ndarray | None = None) -> dict[str, Any]:
         """Metrics of ``best`` (``[B]`` or ``[B, C]``); with the candidates ``xs`` (one
         vector, or ``C`` of them) the rule ``"constraint"`` is included (and a shape
-        rule's recalls, which need them)."""
+        rule's recalls, which need them), and the second evaluator's metrics of them
+        (from ``second_best``, ``[B2, C]``, when the caller already has it)."""
         self.candidates_scored += 1 if best.ndim == 1 else best.shape[1]
         m = self._plain_metrics(best, xs)
         if self.constraint is not None and xs is not None:
@@ -211,7 +214,9 @@ class Evaluator:
                 m["constraint"] = np.array([self.constraint(x) for x in xs], dtype=np.float64)
         if self.second is not None and xs is not None:
             sec = self.second
-            if best.ndim == 1:
+            if second_best is not None:
+                other = second_best
+            elif best.ndim == 1:
                 other = sec.best(np.asarray(xs))
             else:
                 other = np.stack([sec.best(np.asarray(x)) for x in xs], axis=1)
@@ -246,14 +251,28 @@ class Evaluator:
         (``[C]`` for one coordinate or ``[C, len(coord)]``)."""
         coords = [coord] if isinstance(coord, int) else list(coord)
         values = np.asarray(values, dtype=np.float64).reshape(len(values), len(coords))
-        base_keys = self.keys_of(x)
-        cand_keys = []
         xs = []
         for row in values:
             xc = x.copy()
             xc[coords] = row
             xs.append(xc)
-            cand_keys.append(self.keys_of(xc))
+        keys = self.keys_of(x), [self.keys_of(xc) for xc in xs]
+        best = self.line_best(*keys)
+        other = None
+        if self.second is not None:  # the same way ([B2, C] C-ordered, as metrics stacks it)
+            sec = self.second
+            if sec.space is not self.space:
+                keys = sec.keys_of(x), [sec.keys_of(xc) for xc in xs]
+            other = np.ascontiguousarray(sec.line_best(*keys).T)
+        m = self.metrics(best.T, xs, other)
+        ka, kb, kc = objective.keys(m)
+        return [(float(ka[j]), float(kb[j]), float(kc[j])) for j in range(len(values))]
+
+    def line_best(self, base_keys: list[ColumnKey], cand_keys: list[list[ColumnKey]]
+                  ) -> np.ndarray:
+        """float32 ``[C, B]`` best IoU of each box for ``C`` candidates (their
+        :meth:`keys_of`), variations of a base candidate (its keys ``base_keys``): the
+        maximum over the columns every candidate shares is taken once."""
         fixed = set(base_keys)
         for ks in cand_keys:
             fixed &= set(ks)
@@ -262,11 +281,9 @@ class Evaluator:
         moving = [[k for k in dict.fromkeys(ks) if k not in fixed] for ks in cand_keys]
         wanted = list(dict.fromkeys(k for ks in moving for k in ks))
         cols = dict(zip(wanted, self.store.column_list(wanted)))  # one batch
-        best = np.empty((len(values), self.geom.num_boxes), dtype=np.float32)
+        best = np.empty((len(cand_keys), self.geom.num_boxes), dtype=np.float32)
         for c, ks in enumerate(moving):
             best[c] = rest
             for k in ks:
                 np.maximum(best[c], cols[k], out=best[c])
-        m = self.metrics(best.T, xs)
-        ka, kb, kc = objective.keys(m)
-        return [(float(ka[j]), float(kb[j]), float(kc[j])) for j in range(len(values))]
+        return best

@@ -79,7 +79,8 @@ class Prepared:
     float32 keeps IoUs exact to ~1e-6, ample for ranking candidates).
 
     ``dy, dx``: distance from the box centre to the nearest cell centre of the grid
-    (the best cell on an axis when the anchor is neither pruned nor clipped there).
+    (the best cell on an axis when the anchor is neither pruned nor clipped there);
+    ``hh2, wh2``: half the box's height and width (exact halves).
     """
 
     y0: np.ndarray
@@ -103,6 +104,8 @@ class Prepared:
     ww: np.ndarray
     uy: np.ndarray
     ux: np.ndarray
+    hh2: np.ndarray
+    wh2: np.ndarray
     policy: str
 
     def take(self, sel) -> Prepared:
@@ -110,7 +113,7 @@ class Prepared:
 
 
 _FIELDS = ("y0", "x0", "y1", "x1", "my", "mx", "hb", "wb", "area", "dy", "dx", "sy", "sx",
-           "oy", "ox", "last_y", "last_x", "hh", "ww", "uy", "ux")
+           "oy", "ox", "last_y", "last_x", "hh", "ww", "uy", "ux", "hh2", "wh2")
 
 
 def prepare(geom: BoxGeometry, level: int) -> Prepared:
@@ -129,6 +132,7 @@ def prepare(geom: BoxGeometry, level: int) -> Prepared:
             grid.stride[:, 0], grid.stride[:, 1], grid.offset[:, 0], grid.offset[:, 1],
             last[:, 0], last[:, 1], geom.window[:, 0], geom.window[:, 1],
             geom.unit[:, 0], geom.unit[:, 1]]
+    cols += [np.float32(c) * np.float32(0.5) for c in (y1 - y0, x1 - x0)]
     return Prepared(**{f: np.ascontiguousarray(c, dtype=np.float32)[:, None]
                        for f, c in zip(_FIELDS, cols)}, policy=geom.policy)
 
@@ -160,6 +164,78 @@ def level_columns(geom: BoxGeometry | Prepared, level: int, shapes: np.ndarray,
         sl = slice(start, min(n, start + step))
         out[sl] = _columns(prep.take(sl), shapes, approx_below)
     return out
+
+
+def level_rows(prep: Prepared, shapes: np.ndarray, approx_below: float = 0.0
+               ) -> list[np.ndarray]:
+    """:func:`level_columns` by rows: best IoU of every box with each shape, one
+    contiguous float32 ``[B]`` array per shape (what a column store keeps), the same
+    values bit for bit.
+
+    With the ``"none"`` policy the rows are computed in place with the same float32
+    operations in the same order (so the same roundings): one row at a time for many
+    boxes, a group of rows small enough to stay in cache for few; where every box has
+    the same shape unit (one padded shape) the anchor side is one number, not a row."""
+    shapes = np.asarray(shapes, dtype=np.float64).reshape(-1, 2)
+    if prep.policy != "none":
+        cols = level_columns(prep, 0, shapes, approx_below=approx_below)
+        return [np.ascontiguousarray(cols[:, j]) for j in range(shapes.shape[0])]
+    n = prep.y0.shape[0]
+    r = {f: getattr(prep, f)[:, 0]
+         for f in ("hb", "wb", "hh2", "wh2", "dy", "dx", "area", "uy", "ux")}
+    same_unit = n > 0 and bool((r["uy"] == r["uy"][0]).all() and (r["ux"] == r["ux"][0]).all())
+    hs, ws = (shapes[:, i].astype(np.float32)[:, None] for i in (0, 1))
+    if n > SMALL_ROWS:  # many boxes: one row at a time
+        scratch = [np.empty(n, dtype=np.float32) for _ in range(3)]
+        out = []
+        for h, w in zip(hs[:, 0], ws[:, 0]):
+            ah, aw = (h * r["uy"][0], w * r["ux"][0]) if same_unit else \
+                (h * r["uy"], w * r["ux"])
+            row = np.empty(n, dtype=np.float32)
+            _row_none(r, ah, aw, scratch, row)
+            out.append(row)
+        return out
+    # few boxes: as many shapes at once as keep the temporaries in cache
+    k, g = shapes.shape[0], max(1, BLOCK // max(1, n))
+    unit = [r["uy"][:1], r["ux"][:1]] if same_unit else [r["uy"], r["ux"]]
+    bufs = [np.empty((min(g, k), n), dtype=np.float32) for _ in range(4)]
+    out = []
+    for start in range(0, k, g):
+        m = min(k, start + g) - start
+        part = [b[:m] for b in bufs]
+        _row_none(r, hs[start:start + m] * unit[0], ws[start:start + m] * unit[1], part[:3],
+                  part[3])
+        out += [row.copy() for row in part[3]]
+    return out
+
+
+#: Box-shape pairs :func:`level_rows` computes at once (when the boxes are few).
+BLOCK = 1 << 16
+#: From this many boxes on, :func:`level_rows` computes one row at a time.
+SMALL_ROWS = 8192
+
+
+def _row_none(r: dict[str, np.ndarray], ah, aw, scratch: list[np.ndarray],
+              out: np.ndarray) -> None:
+    """``out`` = the ``"none"`` policy's best IoU (:func:`_columns`'s operations in its
+    order, merged where that is exact, so the same bits) of boxes ``r`` (``[B]`` rows of
+    :class:`Prepared`) with anchors of sides ``ah`` x ``aw`` pixels: float32 numbers
+    (``out`` ``[B]``), or ``[K, 1]`` / ``[K, B]`` (``out`` ``[K, B]``); ``scratch``:
+    three arrays shaped as ``out``."""
+    ovy, ovx, tmp = scratch
+    for ov, a, side, half, d in ((ovy, ah, r["hb"], r["hh2"], r["dy"]),
+                                 (ovx, aw, r["wb"], r["wh2"], r["dx"])):
+        # (side + a) * 0.5, to the bit: halving is exact and commutes with rounding
+        np.add(half, np.multiply(a, np.float32(0.5)), out=ov)
+        ov -= d
+        np.minimum(ov, side, out=ov)
+        np.maximum(ov, np.float32(0.0), out=ov)
+        np.minimum(ov, a, out=ov)  # = max(min(ov, a), 0), as a > 0
+    ovy *= ovx  # the intersection
+    np.add(np.multiply(ah, aw), r["area"], out=tmp)  # the union: anchor area + box area
+    tmp -= ovy  # ... - intersection
+    np.maximum(tmp, np.float32(1e-30), out=tmp)
+    np.divide(ovy, tmp, out=out)
 
 
 def _columns(p: Prepared, shapes: np.ndarray, approx_below: float = 0.0) -> np.ndarray:

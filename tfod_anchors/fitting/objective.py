@@ -135,8 +135,18 @@ def band_shares(boxes: np.ndarray) -> dict[str, float]:
     return {name: float(((area >= lo) & (area < hi)).sum()) / n for name, lo, hi in SIZE_BANDS}
 
 
+def smooth_recall(best: np.ndarray, w: np.ndarray, threshold: float, width: float
+                  ) -> np.ndarray:
+    """The weighted share of ``best`` (``[B]`` or ``[B, C]``) at or above ``threshold``
+    with the step replaced by a linear ramp ``width`` wide centred on it: a box at the
+    threshold counts one half, ``width / 2`` above it fully. ``w``: weights summing to 1."""
+    ramp = (best.astype(np.float64) - threshold) / width + 0.5
+    return w @ np.clip(ramp, 0.0, 1.0)
+
+
 def metrics_of(best: np.ndarray, weight: np.ndarray, matched: float,
-               bands: BandWeights | None = None) -> dict[str, np.ndarray]:
+               bands: BandWeights | None = None, smooth: float = 0.0
+               ) -> dict[str, np.ndarray]:
     """Weighted metrics of best-IoU columns.
 
     Args:
@@ -144,19 +154,25 @@ def metrics_of(best: np.ndarray, weight: np.ndarray, matched: float,
         weight: float64 ``[B]`` box weights (sum = number of boxes represented).
         matched: the matcher's matched threshold.
         bands: size bands whose matcher recall is wanted (``"band:NAME"`` keys).
+        smooth: when positive, the three whole-set recalls are :func:`smooth_recall`
+            with this ramp width (IoU units); the band recalls stay exact.
     Returns:
         ``{metric: float64 [] or [C]}``: ``mean_iou``, ``recall_matched``,
         ``recall_0.5``, ``recall_0.7`` and the band recalls.
     """
     w = weight / weight.sum()
     hit = best >= np.float32(matched)
-    out = {
-        "mean_iou": w @ best.astype(np.float64),
-        "recall_matched": w @ hit,
-        "recall_0.5": w @ (best >= np.float32(0.5)),
-    }
-    out["recall_0.7"] = out["recall_matched"] if np.float32(matched) == np.float32(0.7) \
-        else w @ (best >= np.float32(0.7))
+    if smooth > 0:
+        def recall(t: float) -> np.ndarray:
+            return smooth_recall(best, w, t, smooth)
+    else:
+        def recall(t: float) -> np.ndarray:
+            return w @ (best >= np.float32(t))
+    out = {"mean_iou": w @ best.astype(np.float64),
+           "recall_matched": recall(matched) if smooth > 0 else w @ hit}
+    for key, t in (("recall_0.5", 0.5), ("recall_0.7", 0.7)):  # the same sum: computed once
+        out[key] = out["recall_matched"] if np.float32(matched) == np.float32(t) \
+            else recall(t)
     if bands is not None and bands.names:
         values = bands.matrix @ hit
         for i, name in enumerate(bands.names):

@@ -78,6 +78,9 @@ class ParamSpace:
     free_shapes: bool = False
     from_shapes: Callable[[np.ndarray], np.ndarray] | None = None
 
+    def __post_init__(self) -> None:
+        self.shapes_of = _remembered(self.shapes_of)
+
     @property
     def dim(self) -> int:
         return len(self.names)
@@ -109,6 +112,34 @@ class ParamSpace:
         """Rounded linear values by field name."""
         v = round_values(np.exp(self.clip(x)))
         return {name: [float(v[i]) for i in idx] for name, idx in self.groups.items()}
+
+
+#: How many candidates' shapes a :class:`ParamSpace` remembers.
+REMEMBERED_SHAPES = 64
+
+
+def _remembered(shapes_of: Callable[[np.ndarray], list[np.ndarray]]
+                ) -> Callable[[np.ndarray], list[np.ndarray]]:
+    """``shapes_of`` remembering its last few answers: a search asks for the shapes of
+    each candidate twice (its best-IoU columns, then the rules it must keep). The arrays
+    returned are shared between callers: read them, do not write them."""
+    if getattr(shapes_of, "remembers", False):
+        return shapes_of
+    memo: dict[tuple[str, bytes], list[np.ndarray]] = {}
+
+    def remembered(x: np.ndarray) -> list[np.ndarray]:
+        x = np.asarray(x)
+        key = (x.dtype.str, x.tobytes())
+        got = memo.get(key)
+        if got is None:
+            got = shapes_of(x)
+            if len(memo) >= REMEMBERED_SHAPES:
+                memo.clear()
+            memo[key] = got
+        return got
+
+    remembered.remembers = True  # type: ignore[attr-defined]
+    return remembered
 
 
 def _ratio_shapes(sizes: np.ndarray, ratios: np.ndarray) -> np.ndarray:
@@ -251,11 +282,10 @@ def ssd_space(msg: Any, num_scales: int | None, num_ratios: int | None) -> Param
 
     def shapes_of(x: np.ndarray) -> list[np.ndarray]:
         scales, rs, it = unpack(x)
-        out = []
-        for spec in ssd_layer_specs(scales, rs, it, layers, reduce_lowest):
-            arr = np.array(spec, dtype=np.float64).reshape(-1, 2)
-            out.append(_ratio_shapes(arr[:, 0], arr[:, 1]))
-        return out
+        specs = ssd_layer_specs(scales, rs, it, layers, reduce_lowest)
+        arr = np.array([p for spec in specs for p in spec], dtype=np.float64).reshape(-1, 2)
+        every = _ratio_shapes(arr[:, 0], arr[:, 1])  # elementwise: as layer by layer
+        return np.split(every, np.cumsum([len(spec) for spec in specs])[:-1])
 
     def write(template: Any, values: np.ndarray) -> Any:
         out, gen = _new_generator(template, kind)

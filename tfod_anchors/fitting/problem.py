@@ -6,8 +6,9 @@ Boxes are grouped by their image's padded shape; each group's anchor layout
 (:class:`~tfod_anchors.fitting.kernel.BoxGeometry`).
 
 :func:`stride_constraint` keeps the search away from values ``check`` would flag as
-``anchor_below_stride`` (the smallest anchor narrower than its feature-map stride),
-measured on the same input shape the rule uses.
+``anchor_below_stride`` (the smallest anchor narrower than its feature-map stride) and
+:func:`too_large_constraint` from ``anchor_too_large``, measured on the same input shape
+the rules use.
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ def build_problem(resized: ResizedBoxes, model: ModelSpec | Any, *, num_scales: 
     # narrower than its stride loses no box to the grid, the stride rule's whole reason
     positional = matcher.shape_rule is None
     constraint = _combined([stride_constraint(model, space, layout_for, own)
-                            if stride_rule and positional else None, order_constraint(space)])
+                            if stride_rule and positional else None, order_constraint(space),
+                            too_large_constraint(model, space, layout_for, own)])
     return Problem(resized=resized, shapes=shapes, group=group, generator=generator,
                    space=space, matched=matcher.matched_threshold,
                    layout_for=layout_for, layouts=[layout_for(p) for p in pairs],
@@ -217,6 +219,53 @@ def stride_constraint(model: ModelSpec, space: ParamSpace, layout_for: LayoutFn,
         violation = _grid_below(space, generator, unit, *grids[0])
     own = own or space
     return None if below(own, own.x0) > 0 else violation
+
+
+def too_large_constraint(model: ModelSpec, space: ParamSpace, layout_for: LayoutFn,
+                         own: ParamSpace | None = None
+                         ) -> Callable[[np.ndarray], float] | None:
+    """``x -> violation``: how far (log) the anchors of candidate ``x`` are past what
+    ``check``'s ``anchor_too_large`` allows on the padded shape its size rules use; 0
+    when it would not report it. Without clipping (``none``) an anchor of ``h x w`` px
+    on an ``H x W`` input reaches at best IoU ``min(h, H) min(w, W) / (h w)`` with a box
+    inside the image, which must reach the matched threshold; with pruning (``prune``)
+    it must fit inside the image; clipped anchors (``clip``) are never too large.
+
+    Without it the search can end on a candidate the verification then ranks below every
+    clean one (a new warning), so the written point depended on which basin a seed
+    found first. TFOD configs only (the rule is TFOD's ``check``'s); None when the config
+    itself already breaks it (keeping it is not a new finding) or its layout cannot be
+    built here.
+    """
+    if model.framework != "tfod":
+        return None
+    try:
+        _, padded = model.resized_shapes(RULE_IMAGE_SIZE)
+        layout = layout_for(padded)
+    except ConfigError:
+        return None
+    policy = layout.window_policy
+    if policy not in ("none", "prune"):
+        return None
+    unit = np.array(model.shape_unit(padded), dtype=np.float64)
+    limit = np.log(np.asarray(layout.padded_shape, dtype=np.float64))
+    log_matched = math.log(max(float(model.matcher().matched_threshold), 1e-9))
+
+    def past(sp: ParamSpace, x: np.ndarray) -> float:
+        total = 0.0
+        for shapes in sp.shapes_of(x):
+            logs = np.log(np.maximum(np.asarray(shapes, dtype=np.float64) * unit, 1e-9))
+            over = np.clip(logs - limit[None, :], 0.0, None)  # [A, 2]: log(h / H), log(w / W)
+            if policy == "prune":
+                total += float(over.sum())
+            else:  # log reach = -(over_h + over_w); it must stay >= log(matched)
+                total += float(np.clip(over.sum(axis=1) + log_matched, 0.0, None).sum())
+        return total
+
+    own = own or space
+    if past(own, own.x0) > 0:
+        return None
+    return lambda x: past(space, x)
 
 
 def other_geometry(problem: Problem, other: ResizedBoxes, index: np.ndarray) -> BoxGeometry:

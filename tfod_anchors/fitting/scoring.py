@@ -62,15 +62,19 @@ class SampleScoring:
     augmented fit: the static boxes, their sample, guard and bands), every candidate is
     also scored on
     the static sample and the objective guards it there too (``"static:"`` floors),
-    so that the search looks where the exact static guard of :mod:`.verify` holds."""
+    so that the search looks where the exact static guard of :mod:`.verify` holds.
+    With ``smooth`` every recall but the bands' is smoothed (:func:`.objective.metrics_of`),
+    the start and the floors too, so they stay comparable."""
 
     def __init__(self, own: Problem, sample: Sample, objective: str, guard: Guard | None,
                  bands: tuple[str, ...],
-                 static: tuple[ResizedBoxes, Sample, Guard, tuple[str, ...]] | None = None):
+                 static: tuple[ResizedBoxes, Sample, Guard, tuple[str, ...]] | None = None,
+                 smooth: float = 0.0):
         self.sample = sample
+        self.smooth = smooth
         self.store = ColumnStore(own.geometry(sample.index))
         start_ev = Evaluator(self.store, sample.weight, own.space, own.matched, bands,
-                             rule=own.rule)
+                             rule=own.rule, smooth=smooth)
         self.start_best = start_ev.best(own.space.x0)
         self.start = start_ev.metrics_at(own.space.x0)
         self.config_evaluator = start_ev
@@ -82,7 +86,7 @@ class SampleScoring:
             boxes, s_sample, s_guard, s_bands = static
             store = ColumnStore(other_geometry(own, boxes, s_sample.index))
             s_ev = Evaluator(store, s_sample.weight, own.space, own.matched, s_bands,
-                             rule=own.rule)
+                             rule=own.rule, smooth=smooth)
             start = s_ev.metrics_at(own.space.x0)
             floors = make_objective(
                 objective, own.matched, start, s_guard, bands=s_bands,
@@ -95,19 +99,22 @@ class SampleScoring:
         side = self.static
         second = None if side is None else Evaluator(
             side.store, side.sample.weight, problem.space, problem.matched, side.bands,
-            rule=problem.rule)
+            rule=problem.rule, smooth=self.smooth)
         ev = Evaluator(self.store, self.sample.weight, problem.space, problem.matched,
-                       self.bands, problem.constraint, second, rule=problem.rule)
+                       self.bands, problem.constraint, second, rule=problem.rule,
+                       smooth=self.smooth)
         obj = make_objective(self.objective, problem.matched, self.start, self.guard,
                              bands=self.bands, margins=self.margins)
         if side is not None:
             obj = replace(obj, floors={**obj.floors, **side.floors})
         return Scorer(ev, obj, self.start)
 
-    def same_samples(self, other_sample: Sample, other_static: Sample | None) -> bool:
-        """Whether scoring on ``other_sample`` (and static ``other_static``) would be
-        these: every sample exact and of the same size."""
-        same = self.sample.exact and other_sample.exact and \
+    def same_samples(self, other_sample: Sample, other_static: Sample | None,
+                     smooth: float = 0.0) -> bool:
+        """Whether scoring on ``other_sample`` (and static ``other_static``) with
+        ``smooth`` would be these: every sample exact and of the same size, the same
+        smoothing."""
+        same = self.sample.exact and other_sample.exact and smooth == self.smooth and \
             self.sample.index.size == other_sample.index.size
         if self.static is not None and other_static is not None:
             same = same and self.static.sample.exact and other_static.exact and \

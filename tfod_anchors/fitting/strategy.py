@@ -227,13 +227,30 @@ def unguarded_generic(ev: Evaluator, problem: Problem, objective: Objective,
                            max_sweeps=2, origin="unguarded")
 
 
+def _never_worse(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candidate,
+                 found: Candidate, pattern: Pattern) -> Candidate:
+    """``found`` (what a soft-guard then hard-guard refinement of ``cand`` reached), or,
+    when that ended below ``cand`` itself (the soft stage can wander into infeasible
+    ground and come back lower), the better of it and a hard-guard refinement of
+    ``cand`` with ``pattern``: a refinement never loses its start."""
+    start = space.rounded(cand.x)
+    start_score, _ = ev.score(start, objective)
+    if not found.score < start_score:
+        return found
+    direct = refine(ev, space, objective, Candidate(start, start_score, cand.origin), pattern)
+    return direct if direct.score > found.score else found
+
+
 def _explore(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candidate,
              step: float) -> Candidate:
     """Refine with the guard as a penalty first (crossing slightly infeasible ground
-    finds better corners of the feasible set), then as a hard constraint."""
+    finds better corners of the feasible set), then as a hard constraint; never below
+    ``cand`` (:func:`_never_worse`)."""
     soft = refine(ev, space, objective.with_penalty(EXPLORE_PENALTY), cand,
                   Pattern(step=step, min_step=0.01, diagonals=False))
-    return refine(ev, space, objective, soft, Pattern(step=0.04, min_step=0.01, diagonals=False))
+    hard_pattern = Pattern(step=0.04, min_step=0.01, diagonals=False)
+    return _never_worse(ev, space, objective, cand,
+                        refine(ev, space, objective, soft, hard_pattern), hard_pattern)
 
 
 def search_generic(ev: Evaluator, problem: Problem, objective: Objective, sample: Sample,
@@ -260,9 +277,10 @@ def search_generic(ev: Evaluator, problem: Problem, objective: Objective, sample
 def polish(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candidate,
            seed: int = 0, level: int = 1, mutations: int = NORMAL.mutations) -> Candidate:
     """The refinement on the full search sample: soft-guard refinement, then hard-guard
-    refinement, then (``level >= 1``) a pass of height-only / width-only moves, then
-    (``level >= 2``) finer steps and a short seeded (1+1) random search with small steps
-    that can leave the pattern search's stalls.
+    refinement (never below ``cand``: :func:`_never_worse`), then (``level >= 1``) a
+    pass of height-only / width-only moves, then (``level >= 2``) finer steps and a
+    short seeded (1+1) random search with small steps that can leave the pattern
+    search's stalls.
 
     Level 2 is used where the kernel is cheap and the search boxes are all the boxes;
     level 0 where the boxes are a sample (finer moves would chase sampling noise).
@@ -272,9 +290,10 @@ def polish(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candida
     soft = refine(ev, space, objective.with_penalty(EXPLORE_PENALTY), cand,
                   Pattern(step=0.05 if deep else 0.04, min_step=0.005 if deep else 0.01,
                           diagonals=False, offsets=(-1.0, 1.0), ridges=ridge))
-    hard = refine(ev, space, objective, soft,
-                  Pattern(step=0.02 if deep else 0.01, min_step=0.005, diagonals=False,
-                          offsets=(-1.0, 1.0), ridges=ridge))
+    hard_pattern = Pattern(step=0.02 if deep else 0.01, min_step=0.005, diagonals=False,
+                           offsets=(-1.0, 1.0), ridges=ridge)
+    hard = _never_worse(ev, space, objective, cand,
+                        refine(ev, space, objective, soft, hard_pattern), hard_pattern)
     if level < 1:
         return hard
     fine = refine(ev, space, objective, hard,

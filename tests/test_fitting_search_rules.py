@@ -1,0 +1,139 @@
+"""The search keeps ``check``'s size rules and never loses its start (issue 19).
+
+* ``too_large_constraint`` is ``anchor_too_large`` as a search constraint: zero exactly
+  where ``check`` would not report it, and a hand-worked value where it would;
+* the coarse and the polishing refinements never end below the point they started
+  from (the soft-guard stage may wander off; the hard-guard stage must come back);
+* the SSD and multiscale coarse search maximises a smoothed recall (a ramp instead of
+  the step at each threshold), the others the exact one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from helpers.fitting import SSD, SSD_GEN, boxes_from_anchors, parse_config
+
+from tfod_anchors.fitting.objective import make_objective, metrics_of
+from tfod_anchors.fitting.problem import build_problem, too_large_constraint
+from tfod_anchors.fitting.sample import coarse_and_search
+from tfod_anchors.fitting.scoring import SampleScoring
+from tfod_anchors.fitting.search import Candidate
+from tfod_anchors.fitting.strategy import _explore, polish
+from tfod_anchors.fitting.verify import new_findings, written_generator
+from tfod_anchors.frameworks import as_spec
+
+#: A 640x640 Faster R-CNN whose one anchor is 256 * scale px square; no clipping, so
+#: TFOD prunes anchors that leave the image (``check``: anchor_too_large when it
+#: never fits).
+ONE_ANCHOR_PRUNED = """
+model { faster_rcnn {
+  num_classes: 1
+  image_resizer { fixed_shape_resizer { height: 640 width: 640 } }
+  feature_extractor { type: 'faster_rcnn_resnet50_keras' }
+  first_stage_anchor_generator { grid_anchor_generator {
+    scales: [1.0] aspect_ratios: [1.0] height_stride: 16 width_stride: 16 } }
+  clip_anchors_to_image: false
+} }
+"""
+
+
+def _problem(cfg, n: int = 200, seed: int = 0):
+    shape = (640, 640) if "640" in str(cfg) else (300, 300)
+    return build_problem(boxes_from_anchors(cfg, shape, n, seed, jitter=3.0), cfg)
+
+
+def test_too_large_constraint_hand_value_when_pruned():
+    # scale 3 -> a 768 x 768 px anchor on a 640 x 640 input: log(768/640) on each side
+    cfg = parse_config(ONE_ANCHOR_PRUNED)
+    problem = _problem(cfg)
+    rule = too_large_constraint(as_spec(cfg), problem.space, problem.layout_for)
+    assert rule is not None
+    assert rule(np.log([3.0, 1.0])) == pytest.approx(2 * math.log(1.2))
+    assert rule(np.log([2.5, 1.0])) == 0.0  # 640 px: fits exactly
+    # ratio 4 at scale 2: 256 x 1024 px, only the width is past the input
+    assert rule(np.log([2.0, 4.0])) == pytest.approx(math.log(1024 / 640))
+
+
+def _agreement(cfg, points: int, seed: int) -> tuple[int, int]:
+    """(candidates ``check`` flags anchor_too_large on, disagreements with the rule)."""
+    model = as_spec(cfg)
+    problem = _problem(cfg)
+    space = problem.space
+    rule = too_large_constraint(model, space, problem.layout_for)
+    assert rule is not None
+    rng = np.random.default_rng(seed)
+    flagged = disagree = 0
+    for _ in range(points):
+        x = space.rounded(space.lower + rng.random(space.dim) * (space.upper - space.lower))
+        gen = written_generator(space, problem.generator, x)
+        found = any(f.code == "anchor_too_large" for f in new_findings(model, gen))
+        flagged += found
+        disagree += found != (rule(x) > 1e-9)
+    return flagged, disagree
+
+
+def test_too_large_constraint_is_checks_rule_for_ssd_and_pruned_grids():
+    # SSD (no clipping: the anchor must reach the matched IoU 0.5 with a box inside the
+    # image) and a pruned grid: the rule is positive exactly where check reports it
+    for text in (SSD % SSD_GEN, ONE_ANCHOR_PRUNED):
+        flagged, disagree = _agreement(parse_config(text), 150, 3)
+        assert flagged > 10 and disagree == 0
+
+
+def test_too_large_constraint_is_none_when_clipped_or_already_broken():
+    clipped = parse_config(ONE_ANCHOR_PRUNED.replace("false", "true"))
+    problem = _problem(clipped)
+    assert too_large_constraint(as_spec(clipped), problem.space, problem.layout_for) is None
+    big = parse_config(ONE_ANCHOR_PRUNED.replace("scales: [1.0]", "scales: [3.0]"))
+    problem = build_problem(_problem(parse_config(ONE_ANCHOR_PRUNED)).resized, big)
+    assert too_large_constraint(as_spec(big), problem.space, problem.layout_for) is None
+
+
+def test_refinements_never_end_below_their_start():
+    cfg = parse_config(SSD % SSD_GEN)
+    problem = _problem(cfg, n=300, seed=1)
+    boxes = problem.resized.boxes
+    window = problem.shapes.astype(np.float64)[problem.group]
+    sample = coarse_and_search(boxes, window, problem.group, 0, 10_000, 10_000).search
+    scoring = SampleScoring(problem, sample, "recall", None, ())
+    scorer = scoring.scorer(problem)
+    ev, space = scorer.evaluator, problem.space
+    objective = make_objective("recall", problem.matched, scoring.start, None)
+    rng = np.random.default_rng(5)
+    for _ in range(4):
+        x = space.rounded(space.lower + rng.random(space.dim) * (space.upper - space.lower))
+        start, _ = ev.score(x, objective)
+        cand = Candidate(x, start, "random")
+        assert _explore(ev, space, objective, cand, 0.15).score >= start
+        assert polish(ev, space, objective, cand, 0, 0).score >= start
+
+
+def test_smooth_recall_hand_values():
+    # ramp 0.1 wide centred on 0.5: 0.45 -> 0, 0.5 -> 1/2, 0.55 and 0.6 -> 1, 0.3 -> 0
+    best = np.array([0.45, 0.5, 0.55, 0.6, 0.3], dtype=np.float32)
+    weight = np.full(5, 2.0)
+    m = metrics_of(best, weight, 0.5, smooth=0.1)
+    assert m["recall_matched"] == pytest.approx(2.5 / 5)
+    assert m["recall_0.5"] == pytest.approx(2.5 / 5)
+    assert m["recall_0.7"] == pytest.approx(0.0)  # 0.6 is at the foot of the 0.7 ramp
+    exact = metrics_of(best, weight, 0.5)
+    assert exact["recall_matched"] == pytest.approx(3 / 5)
+    assert m["mean_iou"] == exact["mean_iou"]
+    # candidates in columns: each column as alone
+    two = metrics_of(np.stack([best, best[::-1]], axis=1), weight, 0.5, smooth=0.1)
+    np.testing.assert_allclose(two["recall_matched"], [0.5, 0.5])
+
+
+def test_coarse_search_is_smoothed_for_ssd_and_multiscale_only():
+    from tfod_anchors.fitting.coarse_refine import COARSE_SMOOTH, coarse_smooth
+    from tfod_anchors.fitting.options import FitOptions
+    from tfod_anchors.fitting.plan import plan
+
+    ssd = parse_config(SSD % SSD_GEN)
+    grid = parse_config(ONE_ANCHOR_PRUNED)
+    for cfg, shape, want in ((ssd, (300, 300), COARSE_SMOOTH), (grid, (640, 640), 0.0)):
+        boxes = boxes_from_anchors(cfg, shape, 50, 0, jitter=2.0)
+        assert coarse_smooth(plan(boxes, as_spec(cfg), FitOptions.build(), None)) == want
