@@ -107,7 +107,9 @@ def fit(resized: ResizedBoxes, model: ModelSpec, settings: FitOptions, *,
             + (f"; splits {', '.join(p.options)}" if len(p.options) > 1 else ""))
         rng = np.random.default_rng(settings.seed)
         clock.lap("setup")
-        starts = floors.extra + shape_seeds(p.own, samples.search, settings.seed)
+        # k-means sets as points of the space searched: the config's, or a changed count's
+        searched_problem = next(iter(p.options.values())) if len(p.options) == 1 else p.own
+        starts = floors.extra + shape_seeds(searched_problem, samples.search, settings.seed)
         coarse = coarse_search(p, samples, starts, rng)
         to_polish = choose_for_refinement(p, samples, coarse)
         say(f"coarse search done in {time.perf_counter() - t0:.1f} s"
