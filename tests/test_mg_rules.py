@@ -103,6 +103,22 @@ def test_levels_the_backbone_cannot_produce():
     assert codes(rules.level_findings(v7)) == ["mg_levels_disagree"]
 
 
+def test_levels_of_the_one_level_aspp_decoder():
+    exp = experiment("retinanet_resnetfpn_coco")  # levels 3-7 on ResNet (2-5)
+    exp["task"]["model"]["decoder"] = {"type": "aspp", "aspp": {"level": 4}}
+    found = rules.level_findings(exp)
+    assert codes(found) == ["mg_level_not_produced"]
+    assert "need P3, P5, P6, P7, but the aspp decoder outputs one level, P4" in \
+        found[0].message
+    exp["task"]["model"].update(min_level=4, max_level=4)
+    assert rules.level_findings(exp) == []
+    exp["task"]["model"]["decoder"]["aspp"] = {}  # the config's default level is 4
+    assert rules.level_findings(exp) == []
+    exp["task"]["model"]["decoder"]["aspp"]["level"] = 6  # ResNet has no P6 to read
+    found = rules.level_findings(exp)
+    assert codes(found) == ["mg_level_not_produced"] and "reads level P6" in found[0].message
+
+
 def test_duplicates_and_invalid_values():
     exp = experiment("retinanet_resnetfpn_coco")
     exp["task"]["model"]["anchor"]["aspect_ratios"] = [0.5, 1.0, 1, 2.0, 0.5]

@@ -70,6 +70,34 @@ def test_fpn_refuses_a_level_below_the_backbone():
     del tf_keras
 
 
+@pytest.mark.parametrize("level", [3, 4, 5])
+def test_aspp_outputs_its_one_level(level):
+    import tf_keras
+    from official.vision.configs import backbones, decoders
+    from official.vision.configs import retinanet as retinanet_cfg
+    from official.vision.modeling.backbones import factory as backbone_factory
+    from official.vision.modeling.decoders import factory
+
+    model_config = retinanet_cfg.RetinaNet(
+        backbone=backbones.Backbone(type="resnet"),
+        decoder=decoders.Decoder(type="aspp", aspp=decoders.ASPP(level=level,
+                                                                  dilation_rates=[6])))
+    backbone = backbone_factory.build_backbone(
+        input_specs=tf_keras.layers.InputSpec(shape=[None, 128, 128, 3]),
+        backbone_config=model_config.backbone, norm_activation_config=model_config.norm_activation)
+    decoder = factory.build_decoder(input_specs=backbone.output_specs,
+                                    model_config=model_config)
+    outputs = decoder(backbone(tf.zeros([1, 128, 128, 3])))
+    assert sorted(int(k) for k in outputs) == [level]
+    exp = experiment("retinanet_resnetfpn_coco")
+    exp["task"]["model"].update(min_level=level, max_level=level,
+                                decoder={"type": "aspp", "aspp": {"level": level}})
+    assert rules.level_findings(exp) == []
+    exp["task"]["model"]["max_level"] = level + 1
+    assert f"need P{level + 1}, but the aspp decoder outputs one level, P{level}" in \
+        rules.level_findings(exp)[0].message
+
+
 @pytest.mark.parametrize("name", ["coco_yolov7tiny", "scaled_yolo"])
 def test_boxes_without_target_equal_the_real_labeler(name):
     from official.projects.yolo.ops.anchor import get_best_anchor

@@ -98,3 +98,26 @@ def test_fixtures_are_what_the_wheel_resolves(resolve):
     for path in sorted(FIXTURES.glob("*.yaml")):
         saved = yp.load(path.read_text())["task"]["model"]
         assert saved == resolve(path.stem), path.name
+
+
+def test_cluster_override_file_and_string_resolve_to_the_mapping(resolve, tmp_path, capsys):
+    import json
+
+    from tfod_anchors.cli import main
+
+    csv = tmp_path / "boxes.csv"
+    rows = [(14.142, 28.284), (142.5, 71.26), (508.0, 508.0)] * 2  # three shapes, twice
+    csv.write_text("image_id,image_width,image_height,xmin,ymin,xmax,ymax,label\n" + "".join(
+        f"i{n},640,640,10,10,{10 + w},{10 + h},a\n" for n, (w, h) in enumerate(rows)))
+    target = tmp_path / "clustered.yaml"
+    name = "retinanet_resnetfpn_coco"
+    code = main(["cluster", "--experiment", name, "--input", str(csv), "--k", "3",
+                 "--output", str(target), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["written"] == str(target)
+    gen = doc["generator"]
+    want = {"anchor_size": gen["task.model.anchor.anchor_size"],
+            "aspect_ratios": gen["task.model.anchor.aspect_ratios"], "num_scales": 3}
+    assert want["anchor_size"] == pytest.approx(2.5, abs=2e-4)
+    assert anchor_block(resolve(name, [target])) == want
+    assert anchor_block(resolve(name, override=doc["params_override"])) == want

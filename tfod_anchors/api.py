@@ -453,13 +453,21 @@ def anchor_override(outcome: FitOutcome, *, output: str | None = None) -> dict[s
     """The written anchors of a Model Garden fit without a config file: the
     ``--params_override`` string and, with ``output``, an override YAML for ``train.py
     --config_file`` (written atomically). Returns ``{"params_override", "file"}``."""
-    from tfod_anchors.frameworks.modelgarden.yaml_patch import params_override, write_override
+    from tfod_anchors.frameworks.modelgarden.yaml_patch import params_override
 
     fit = outcome.fit
     change = fit.best_generator if outcome.forced else fit.generator
     name = getattr(outcome.model, "name", None)
-    written = write_override(output, change, name).path if output else None
+    written = override_file(change, output, name) if output else None
     return {"params_override": params_override(change), "file": written}
+
+
+def override_file(change: dict[str, Any], output: str, experiment: str | None = None) -> str:
+    """Write a Model Garden anchors value (a change) as an override YAML for ``train.py
+    --config_file`` to ``output`` (atomically); returns the path."""
+    from tfod_anchors.frameworks.modelgarden.yaml_patch import write_override
+
+    return write_override(output, change, experiment).path
 
 
 def check_writable(config: str, *, output: str | None = None,

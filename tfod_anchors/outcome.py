@@ -101,9 +101,11 @@ def written_fields(outcome: Any) -> tuple[dict, dict]:
         return {}, {}
     if not outcome.forced:
         return fit.changed, fit.previous
-    from tfod_anchors.fitting import generator_diff
+    from tfod_anchors.frameworks import as_spec
 
-    return generator_diff(fit.generator, fit.best_generator, fit.kind)
+    model = getattr(outcome, "model", None)
+    spec = as_spec(outcome.config) if model is None else model
+    return spec.anchors_changes(fit.generator, fit.best_generator)
 
 
 def written_metrics(outcome: Any) -> tuple[dict, dict | None]:
@@ -118,16 +120,16 @@ def written_metrics(outcome: Any) -> tuple[dict, dict | None]:
 
 def _anchor_count_messages(outcome: Any) -> tuple[list[str], list[str]]:
     """``(warnings, notes)`` about a changed count of anchors per location: what it does
-    to ``fine_tune_checkpoint`` as TFOD restores it
-    (:func:`~tfod_anchors.rules.checkpoint.anchor_count_note`)."""
-    from tfod_anchors.rules.checkpoint import anchor_count_note
+    to the checkpoint as the framework's trainer restores it
+    (:meth:`~tfod_anchors.frameworks.ModelSpec.anchor_count_note`)."""
+    from tfod_anchors.frameworks import as_spec
 
     if not takes(outcome):
         return [], []
     apl_before, apl_after = anchors_per_location(outcome)
     model = getattr(outcome, "model", None)
-    tfod = model is None or model.framework == "tfod"  # the checkpoints it restores
-    note = anchor_count_note(outcome.config, apl_before, apl_after) if tfod else None
+    spec = as_spec(outcome.config) if model is None else model
+    note = spec.anchor_count_note(apl_before, apl_after)
     if note is not None:
         return ([note.message], []) if note.level == "warning" else ([], [note.message])
     if apl_before != apl_after:

@@ -1,5 +1,5 @@
-"""Centroid-derived anchors as a config: the patched generator, its text block, what
-``check`` says of it, and the patched file text (for ``cluster --output/--in-place``).
+"""Centroid-derived anchors as a config: the patched anchors, their text block, what
+``check`` says of them, and the patched file text (for ``cluster --output/--in-place``).
 
 Nothing is written here; :func:`tfod_anchors.api.write_patched` writes the text the
 way ``fit`` does.
@@ -29,6 +29,8 @@ class Proposal:
             such a config is not written.
         text: the patched file text (only the anchor block differs), or None when the
             config was not read from a file; ``diff``: unified diff to it ("" if none).
+        override: the anchors as the trainer's command-line override (the Model
+            Garden's ``--params_override``), or None where there is none.
     """
 
     generator: Any
@@ -38,6 +40,7 @@ class Proposal:
     new_errors: list[dict[str, str]]
     text: str | None
     diff: str
+    override: str | None = None
 
 
 def _value(fd: Any, value: Any) -> str:
@@ -76,8 +79,10 @@ def config_block(cfg: Any, generator: Any) -> str:
 
 
 def propose(model: ModelSpec, loaded: LoadedConfig | None, generator: Any) -> Proposal:
-    """The model with ``generator`` (an ``AnchorGenerator``), checked by ``check``'s
-    model rules, and its patched text when the config came from a file."""
+    """The model with ``generator`` (its anchors value: a TFOD ``AnchorGenerator``, a Model
+    Garden change), checked by ``check``'s model rules, as text ready to paste
+    (:meth:`~tfod_anchors.frameworks.ModelSpec.anchors_block`), and its patched text when
+    the config came from a file."""
     from tfod_anchors.config.patch import unified_diff
 
     patched = model.with_anchors(generator)
@@ -89,6 +94,6 @@ def propose(model: ModelSpec, loaded: LoadedConfig | None, generator: Any) -> Pr
         text = model.text_patch(loaded.text, generator, loaded.path).text
         diff = unified_diff(loaded.text, text, loaded.path)
     return Proposal(generator=generator, config=patched.config,
-                    block=config_block(model.config, generator),
+                    block=model.anchors_block(generator),
                     findings=[f.to_dict() for f in findings], new_errors=new_errors,
-                    text=text, diff=diff)
+                    text=text, diff=diff, override=model.anchors_override(generator))

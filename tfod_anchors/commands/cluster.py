@@ -4,11 +4,15 @@ Boxes are clustered either in the config's resized pixels (what the model sees)
 or normalized per image (the YOLO9000 protocol, ``--normalized``). With a config,
 the boxes are those ``fit`` and ``check`` measure: drawn through the config's
 ``data_augmentation_options`` when a step changes boxes (``--augment N`` draws,
-``--no-augment`` for the static boxes), and when the config has an anchor generator
-the centroids are mapped to its parameters, printed as a config block ready to paste,
-checked with ``check``'s rules, and written with ``--output``/``--in-place`` exactly as
-``fit`` writes (atomic, change check, backup), unless the rules find a new error.
-``fit`` optimises the same parameters directly and is usually better.
+``--no-augment`` for the static boxes), and when the config has anchors the spec maps the
+centroids to its own fields (:meth:`~tfod_anchors.frameworks.ModelSpec.centroid_anchors`: a
+TFOD generator's, or a Model Garden experiment's anchor keys), printed as a block ready to
+paste (and the Model Garden's ``--params_override`` string), with the boxes' mean shape IoU
+with the mapped shapes beside the centroids' and the positioned coverage the config's anchors
+and the mapped ones give (the model's own matcher), checked with ``check``'s rules, and written
+with ``--output``/``--in-place`` exactly as ``fit`` writes (atomic, change check, backup;
+with ``--experiment`` alone, ``--output`` writes an override file), unless the rules find a
+new error. ``fit`` optimises the same parameters directly and is usually better.
 
 The clustering is the result (stdout); progress and ``wrote FILE`` go to stderr.
 """
@@ -22,7 +26,6 @@ import numpy as np
 
 from tfod_anchors import api, pipeline
 from tfod_anchors.cluster import baselines, kmeans
-from tfod_anchors.cluster import centroids as cmap
 from tfod_anchors.cluster.proposal import Proposal, propose
 from tfod_anchors.commands._common import (
     add_augment_arguments,
@@ -33,6 +36,7 @@ from tfod_anchors.commands._common import (
     emit_json,
     fmt,
     load_model,
+    model_line,
     model_ref,
     out,
     say,
@@ -41,7 +45,7 @@ from tfod_anchors.commands._common import (
     warn,
 )
 from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
-from tfod_anchors.frameworks import ModelSpec
+from tfod_anchors.frameworks import CentroidMapping, ModelSpec
 
 HELP = "classic k-means anchor clustering"
 
@@ -88,7 +92,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     write = parser.add_mutually_exclusive_group()
     write.add_argument("--output", "-o", metavar="PATH",
                        help="with --config and one K: write the config with the clustered "
-                            "anchors here (as fit --output does)")
+                            "anchors here (as fit --output does; with --experiment alone, an "
+                            "override YAML for train.py --config_file)")
     write.add_argument("--in-place", action="store_true",
                        help="with --config and one K: rewrite CONFIG atomically, keeping "
                             "CONFIG.bak (as fit --in-place does)")
@@ -109,49 +114,54 @@ def cluster_once(wh: np.ndarray, k: int, metric: str, seed: int) -> dict[str, An
             "aspect_ratios": split.ratios, "scales": split.scales}
 
 
-def generator_mapping(model: ModelSpec, resized: Any,
-                      centroids: np.ndarray) -> dict[str, Any] | None:
-    """The config's generator parameters implied by the centroids (resized pixels)."""
-    generator = model.anchors
-    if generator is None:
+def generator_mapping(model: ModelSpec, resized: Any, centroids: np.ndarray
+                      ) -> CentroidMapping | None:
+    """The config's anchor fields implied by the centroids (resized pixels), through the
+    spec's own mapping; None when the config has no anchors."""
+    if model.anchors is None:
         return None
-    if isinstance(generator, dict):  # Model Garden anchor fields: no centroid mapping yet
-        return {"kind": model.kind, "note": "no centroid mapping for Model Garden anchors: "
-                "run fit, which fits them under the experiment's own rule"}
+    return model.centroid_anchors(centroids, resized.most_common_shape())
+
+
+def mapped_shapes_iou(model: ModelSpec, anchors: Any, resized: Any,
+                      wh: np.ndarray) -> float | None:
+    """The boxes' mean best shape IoU (centred, positions ignored) against every anchor
+    shape the mapped ``anchors`` lay out on the most common padded input: what the
+    mapping keeps of the centroids' fit (compare with their ``mean_iou``); None when the
+    mapped anchors lay out nothing there (``check``'s findings say why)."""
+    from tfod_anchors.errors import ConfigError
+
     try:
-        return _mapping(generator, resized, centroids)
-    except UsageError as err:  # e.g. fewer distinct centroid values than the config's lists
-        kind = generator.WhichOneof("anchor_generator_oneof")
-        return {"kind": kind, "note": f"no mapping: {err.message}"}
-
-
-def _mapping(generator: Any, resized: Any, centroids: np.ndarray) -> dict[str, Any]:
-    from tfod_anchors.frameworks.tfod_generators import generator_kind
-
-    kind = generator.WhichOneof("anchor_generator_oneof")
-    record = generator_kind(kind)
-    if record is not None and record.centroid_fields is None:
-        return {"kind": kind, "note": record.no_centroids}
-    image_relative = record is not None and record.image_relative
-    shape = resized.most_common_shape() if image_relative else None
-    out = {"kind": kind}
-    if record is not None and record.cartesian:
-        msg = getattr(generator, kind)
-        out["factorised"] = cmap.generator_fields(generator, centroids)
-        out["naive_cartesian"] = cmap.grid_naive(
-            centroids, base_size=(float(msg.height), float(msg.width)))
-        return out
-    return {**out, **cmap.generator_fields(generator, centroids, padded_shape=shape)}
-
-
-def mapped_fields(mapping: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The generator fields to write from :func:`generator_mapping`'s result (the
-    factorised set for a grid), or None when there is no mapping."""
-    if not mapping or "note" in mapping:
+        layout = model.with_anchors(anchors).layout_for(resized.most_common_shape())
+    except ConfigError:
         return None
-    if "factorised" in mapping:     # a scales x ratios grid: the config's own counts
-        return mapping["factorised"]
-    return {k: v for k, v in mapping.items() if k != "kind"}
+    shapes = np.unique(np.concatenate([lv.sizes for lv in layout.levels])[:, ::-1], axis=0)
+    return kmeans.mean_best_iou(wh, shapes)
+
+
+#: Positioned metrics ``cluster`` shows for the config's anchors and the mapped ones.
+COVERAGE_KEYS = ("recall_matched", "mean_iou", "recall_0.7")
+
+
+def proposal_coverage(model: ModelSpec, anchors: Any, resized: Any) -> dict[str, Any] | None:
+    """Positioned coverage of the clustered boxes under the model's own matcher by the
+    config's anchors (``before``) and by the mapped ones (``after``): what k-means on shapes
+    alone does not see (strides, cell positions); with the framework's rule metrics (YOLO:
+    ``no_target_share``). None when the mapped anchors lay out nothing."""
+    from tfod_anchors.errors import ConfigError
+
+    mapped = model.with_anchors(anchors)
+    out: dict[str, Any] = {"matched_threshold": float(model.matcher().matched_threshold)}
+    try:
+        for name, spec in (("before", model), ("after", mapped)):
+            metrics = pipeline.measure_coverage(resized, spec).metrics
+            rule = spec.rule_metrics(resized)
+            out[name] = {**{k: metrics[k] for k in COVERAGE_KEYS},
+                         **({"no_target_share": rule["no_target_share"]}
+                            if "no_target_share" in rule else {})}
+    except ConfigError:
+        return None
+    return out
 
 
 def _boxes(args: Any, model: ModelSpec | None
@@ -180,13 +190,17 @@ def _validate(args: Any, ref: Any) -> list[str]:
     if not ref and not args.inputs:
         raise UsageError("cluster --normalized needs --input SRC")
     wants_file = bool(args.output or args.in_place)
-    if wants_file and not isinstance(ref, str):
+    path = getattr(ref, "path", ref)
+    if wants_file and not ref:
         raise UsageError("cluster --output/--in-place need --config (the config to patch)")
+    if args.in_place and path is None:
+        raise UsageError("cluster --in-place needs --config FILE; with --experiment alone "
+                         "use --output F.yaml (an override file)")
     if wants_file and len(args.k) > 1:
         raise UsageError("cluster --output/--in-place need one K, not a range")
     if not ref and (args.augment or args.no_augment):
         raise UsageError("cluster --augment/--no-augment need --config (its augmentation)")
-    return api.check_writable(args.config, output=args.output, in_place=args.in_place) \
+    return api.check_writable(path or "", output=args.output, in_place=args.in_place) \
         if wants_file else []
 
 
@@ -200,6 +214,7 @@ def run(args: Any) -> int:
     runs = [cluster_once(wh, k, args.metric, args.seed) for k in args.k]
     chosen = runs[-1]
     doc: dict[str, Any] = {
+        "model": api.model_names(model) if model is not None else None,
         "num_boxes": int(wh.shape[0]),
         "zero_size_boxes_ignored": int((~keep).sum()),
         "space": space,
@@ -207,6 +222,8 @@ def run(args: Any) -> int:
         "seed": args.seed,
         "distribution": "static" if summary is None else "augmented",
         "augmentation": summary,
+        "mapped_mean_iou": None,
+        "coverage": None,
     }
     if len(runs) > 1:
         doc["elbow"] = [{"k": r["k"], "mean_iou": r["mean_iou"]} for r in runs]
@@ -214,11 +231,12 @@ def run(args: Any) -> int:
                 "mean_iou": chosen["mean_iou"]})
     proposal = None
     if model is not None:
-        doc["generator"] = generator_mapping(model, resized, chosen["centroids"])
-        fields = mapped_fields(doc["generator"])
-        if fields is not None:
-            generator = cmap.with_fields(model.anchors, fields)
-            proposal = propose(model, loaded, generator)
+        mapping = generator_mapping(model, resized, chosen["centroids"])
+        doc["generator"] = mapping.doc if mapping is not None else None
+        if mapping is not None and mapping.anchors is not None:
+            proposal = propose(model, loaded, mapping.anchors)
+            doc["mapped_mean_iou"] = mapped_shapes_iou(model, mapping.anchors, resized, wh)
+            doc["coverage"] = proposal_coverage(model, mapping.anchors, resized)
     doc.update(_proposal_doc(proposal))
     code = EXIT_OK
     if proposal is not None and (args.output or args.in_place):
@@ -245,7 +263,10 @@ def _proposal_doc(proposal: Proposal | None) -> dict[str, Any]:
     """The JSON keys of the proposed config (all None without a mapping)."""
     if proposal is None:
         return {"config_block": None, "findings": None, "written": None}
-    return {"config_block": proposal.block, "findings": proposal.findings, "written": None}
+    doc = {"config_block": proposal.block, "findings": proposal.findings, "written": None}
+    if proposal.override is not None:
+        doc["params_override"] = proposal.override
+    return doc
 
 
 def _write(args: Any, proposal: Proposal, loaded: Any,
@@ -255,6 +276,8 @@ def _write(args: Any, proposal: Proposal, loaded: Any,
         notes = notes + [f"the clustered config would fail check: {f['code']}: "
                          f"{f['message']}; nothing written" for f in proposal.new_errors]
         return EXIT_CHECK_FAILED, None, notes
+    if loaded is None:  # --experiment alone: an override file for the trainer
+        return EXIT_OK, api.override_file(proposal.generator, args.output, args.experiment), notes
     assert proposal.text is not None
     written = api.write_patched(proposal.text, proposal.config, loaded, output=args.output,
                                 in_place=args.in_place, backup=not args.no_backup)
@@ -276,6 +299,8 @@ def _plot(args: Any, runs: list[dict[str, Any]], wh: np.ndarray, space: str) -> 
 def _print(args: Any, doc: dict[str, Any], runs: list[dict[str, Any]], pixels: bool,
            proposal: Proposal | None) -> None:
     """The text result: the clustering, and the config block with check's findings."""
+    if doc["model"] is not None:
+        out(args, model_line(doc["model"]))
     out(args, f"{doc['num_boxes']} boxes, {doc['space']}, metric {args.metric}")
     if len(runs) > 1:
         out(args, table([["k", "mean IoU"]] + [[str(r["k"]), fmt(r["mean_iou"], 4)]
@@ -293,5 +318,15 @@ def _print(args: Any, doc: dict[str, Any], runs: list[dict[str, Any]], pixels: b
     out(args, f"as the config's {mapping['kind']} ({what}ready to paste; `fit` optimises "
               "these values directly):")
     out(args, proposal.block)
+    if proposal.override is not None:
+        out(args, f"as a train.py override: --params_override='{proposal.override}'")
+    out(args, f"mean shape IoU of the boxes: {doc['mean_iou']:.4f} with the centroids, "
+              f"{fmt(doc['mapped_mean_iou'], 4)} with the anchor shapes they map to")
+    cov = doc.get("coverage")
+    if cov:
+        moved = ", ".join(f"{k} {fmt(cov['before'][k], 4)} -> {fmt(cov['after'][k], 4)}"
+                          for k in cov["after"])
+        out(args, f"positioned coverage of these boxes (matched threshold "
+                  f"{cov['matched_threshold']:g}), the config's anchors -> these: {moved}")
     for f in proposal.findings:
         out(args, f"check: {f['severity'].upper()} {f['code']}: {f['message']}")

@@ -34,7 +34,7 @@ from tfod_anchors.commands._common import (
     degenerate_line,
     emit_json,
     fmt,
-    load,
+    load_model,
     model_ref,
     out,
     say,
@@ -238,7 +238,6 @@ def _counts(args: Any) -> tuple[int | None, int | None]:
     """``(num_scales, num_aspect_ratios)`` from the flags (``--anchors-per-location N``
     resolved for the config's generator, :mod:`tfod_anchors.whatif.counts`)."""
     from tfod_anchors.errors import UsageError
-    from tfod_anchors.whatif.counts import counts_for
 
     n = getattr(args, "anchors_per_location", None)
     if n is None:
@@ -246,7 +245,7 @@ def _counts(args: Any) -> tuple[int | None, int | None]:
     if args.num_scales is not None or args.num_aspect_ratios is not None:
         raise UsageError("--anchors-per-location sets the counts itself: drop --num-scales "
                          "and --num-aspect-ratios")
-    return counts_for(load(args.config).config, n)
+    return load_model(args)[0].anchor_counts(n)
 
 
 def class_comparison_table(rows_in: dict[str, dict[str, Any]], matched: float) -> str:

@@ -103,10 +103,12 @@ def fit(resized: ResizedBoxes, model: ModelSpec, settings: FitOptions, *,
     with Background(lambda: score_config(p)) as before_job:
         samples = draw_samples(p)
         p, floors = kmeans_floors(p, samples.search)
-        starts = floors.extra + shape_seeds(p.own, samples.search, settings.seed)
+        # k-means sets as points of the space searched: the config's, or a changed count's
+        searched_problem = next(iter(p.options.values())) if len(p.options) == 1 else p.own
+        starts = floors.extra + shape_seeds(searched_problem, samples.search, settings.seed)
         samples = replace(samples, coarse=rule_coarse(
-            p.own, p.matcher.shape_rule, samples.coarse,
-            [p.own.space.x0, *(x for _, x in starts)], settings.seed))
+            searched_problem, p.matcher.shape_rule, samples.coarse,
+            [searched_problem.space.x0, *(x for _, x in starts)], settings.seed))
         say(f"searching on {samples.coarse.size} then {samples.search.size} of "
             f"{resized.num_boxes} boxes"
             + (f"; splits {', '.join(p.options)}" if len(p.options) > 1 else ""))

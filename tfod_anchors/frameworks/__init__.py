@@ -9,6 +9,7 @@ from tfod_anchors.frameworks.base import (
     IOU,
     YOLO_RATIO,
     Augmenter,
+    CentroidMapping,
     MatcherRule,
     ModelInputs,
     ModelSpec,
@@ -34,5 +35,5 @@ def as_spec(model: Any, path: str | None = None) -> ModelSpec:
 
     return tfod_spec(model, path)
 
-__all__ = ["IOU", "YOLO_RATIO", "Augmenter", "MatcherRule", "ModelInputs", "ModelSpec",
-           "TextPatch", "as_spec", "spec_names"]
+__all__ = ["IOU", "YOLO_RATIO", "Augmenter", "CentroidMapping", "MatcherRule", "ModelInputs",
+           "ModelSpec", "TextPatch", "as_spec", "spec_names"]

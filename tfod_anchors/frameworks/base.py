@@ -116,6 +116,20 @@ class TextPatch:
     warning: str | None = None
 
 
+@dataclass(frozen=True)
+class CentroidMapping:
+    """What k-means centroids imply for a config's anchors (``cluster --config``).
+
+    Attributes:
+        doc: JSON-ready: ``kind`` and the fields the centroids map to (or ``note``, saying
+            why there is no mapping), in the framework's own field names.
+        anchors: the config's anchors value with those fields, or None (no mapping).
+    """
+
+    doc: dict[str, Any]
+    anchors: Any = None
+
+
 @runtime_checkable
 class ModelSpec(Protocol):
     """Everything the pipeline asks of one model config; frozen (a candidate is a new
@@ -198,6 +212,20 @@ class ModelSpec(Protocol):
             ConfigError: nothing fittable; UsageError: a count that does not apply.
         """
 
+    def anchor_counts(self, n: int) -> tuple[int | None, int | None]:
+        """``(num_scales, num_aspect_ratios)`` for :meth:`param_space` giving ``n`` anchors
+        per location (None: the config's own), for ``fit --anchors-per-location N``.
+
+        Raises:
+            UsageError: ``n`` below 1 or not reachable with these anchors.
+        """
+
+    def anchor_count_note(self, before: list[int], after: list[int]) -> Any:
+        """What a change of anchors per location (per level, ``before`` -> ``after``) does
+        to the checkpoint the trainer restores: a note with ``level`` (``warning``: the
+        restore fails; ``info``: it does not) and ``message``, or None (no change, or no
+        checkpoint)."""
+
     def shape_unit(self, padded_hw: tuple[int, int]) -> tuple[float, float]:
         """Pixels ``(y, x)`` per unit of :meth:`param_space` shapes for that input."""
 
@@ -255,11 +283,25 @@ class ModelSpec(Protocol):
         """A new framework config object (TFOD: ``TrainEvalPipelineConfig``) with
         ``anchors``, for the API's outputs; the spec's own config is not changed."""
 
+    def centroid_anchors(self, centroids: Any, padded_shape: tuple[int, int]
+                         ) -> CentroidMapping:
+        """The anchors k-means centroids imply: float ``[K, 2]`` ``(w, h)`` pixels of the
+        resized input, for inputs padded to ``padded_shape`` ``(H, W)`` (the most common);
+        the counts the head's shape depends on are the config's own where ``K`` allows."""
+
+    def anchors_block(self, anchors: Any) -> str:
+        """``anchors`` as config text ready to paste (TFOD: the generator's textproto
+        block; the Model Garden: the anchor keys as nested YAML)."""
+
+    def anchors_override(self, anchors: Any) -> str | None:
+        """``anchors`` as the trainer's command-line override (the Model Garden's
+        ``--params_override``), or None where the trainer has none (TFOD)."""
+
 
 def spec_names(spec: ModelSpec) -> dict[str, Any]:
     """``{"framework", "family", "kind"}`` of a spec, for JSON outputs and reports."""
     return {"framework": spec.framework, "family": spec.family, "kind": spec.kind}
 
 
-__all__: Sequence[str] = ("IOU", "YOLO_RATIO", "Augmenter", "MatcherRule", "ModelInputs",
-                          "ModelSpec", "TextPatch", "spec_names")
+__all__: Sequence[str] = ("IOU", "YOLO_RATIO", "Augmenter", "CentroidMapping", "MatcherRule",
+                          "ModelInputs", "ModelSpec", "TextPatch", "spec_names")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from tfod_anchors.config import query as cq
 from tfod_anchors.config.query import PipelineLike
-from tfod_anchors.frameworks.base import MatcherRule, ModelInputs, TextPatch
+from tfod_anchors.frameworks.base import CentroidMapping, MatcherRule, ModelInputs, TextPatch
 
 if TYPE_CHECKING:
     from tfod_anchors.anchors.layout import AnchorLayout
@@ -126,6 +126,19 @@ class TfodSpec:
         return param_space(self.anchors, num_scales=num_scales,
                            num_aspect_ratios=num_aspect_ratios, size_range=size_range)
 
+    def anchor_counts(self, n: int) -> tuple[int | None, int | None]:
+        """:func:`tfod_anchors.whatif.counts.counts_for` of the config's generator."""
+        from tfod_anchors.whatif.counts import counts_for
+
+        return counts_for(self.config, n)
+
+    def anchor_count_note(self, before: list[int], after: list[int]) -> Any:
+        """What TFOD's trainers do with ``fine_tune_checkpoint`` when the count changes
+        (:func:`tfod_anchors.rules.checkpoint.anchor_count_note`)."""
+        from tfod_anchors.rules.checkpoint import anchor_count_note
+
+        return anchor_count_note(self.config, before, after)
+
     def shape_unit(self, padded_hw: tuple[int, int]) -> tuple[float, float]:
         from tfod_anchors.fitting.params import shape_unit
 
@@ -203,6 +216,23 @@ class TfodSpec:
 
     def config_with(self, anchors: Any) -> Any:
         return cq.with_anchor_generator(self.config, anchors)
+
+    def centroid_anchors(self, centroids: Any, padded_shape: tuple[int, int]
+                         ) -> CentroidMapping:
+        """Through the generator's record (:func:`.tfod_generators.centroid_mapping`)."""
+        from tfod_anchors.frameworks.tfod_generators import centroid_mapping
+
+        return CentroidMapping(*centroid_mapping(self.anchors, centroids, padded_shape))
+
+    def anchors_block(self, anchors: Any) -> str:
+        """The generator in the block the config holds it in, as textproto."""
+        from tfod_anchors.cluster.proposal import config_block
+
+        return config_block(self.config, anchors)
+
+    def anchors_override(self, anchors: Any) -> str | None:
+        """None: TFOD's trainer takes no anchor override on its command line."""
+        return None
 
 
 def tfod_spec(config: PipelineLike, path: str | None = None) -> TfodSpec:

@@ -145,3 +145,34 @@ def free_set_generator(generator: Any, wh: Any) -> Any | None:
             layer.base_sizes.append(float(f"{math.sqrt(w * h):.4g}"))
             layer.aspect_ratios.append(float(f"{w / h:.4g}"))
     return out
+
+
+
+def centroid_mapping(generator: Any, wh: Any, padded_shape: tuple[int, int] | None
+                     ) -> tuple[dict[str, Any], Any | None]:
+    """``(doc, generator)``: the fields of ``generator`` (an ``AnchorGenerator`` message)
+    that centroids ``wh`` ``[K, 2]`` ``(w, h)`` px imply, as ``cluster`` shows them
+    (``kind`` and the fields; for the grid the ``factorised`` set, which is written, and
+    the ``naive_cartesian`` one beside it; ``note`` when there is no mapping), and the
+    generator with them (None without a mapping). ``padded_shape`` ``(H, W)`` serves the
+    generators sized by the image (SSD)."""
+    from tfod_anchors.errors import UsageError
+
+    kind = generator.WhichOneof("anchor_generator_oneof")
+    record = generator_kind(kind)
+    if record is not None and record.centroid_fields is None:
+        return {"kind": kind, "note": record.no_centroids}, None
+    shape = padded_shape if record is not None and record.image_relative else None
+    try:
+        fields = centroids.generator_fields(generator, wh, padded_shape=shape)
+        doc: dict[str, Any] = {"kind": kind}
+        if record is not None and record.cartesian:
+            msg = getattr(generator, kind)
+            doc["factorised"] = fields
+            doc["naive_cartesian"] = centroids.grid_naive(
+                wh, base_size=(float(msg.height), float(msg.width)))
+        else:
+            doc.update(fields)
+    except UsageError as err:  # e.g. fewer distinct centroid values than the config's lists
+        return {"kind": kind, "note": f"no mapping: {err.message}"}, None
+    return doc, centroids.with_fields(generator, fields)

@@ -22,7 +22,8 @@ from tfod_anchors.config import query as cq
 from tfod_anchors.errors import UsageError
 
 
-def _nearest_divisor(n: int, near: int) -> int:
+def nearest_divisor(n: int, near: int) -> int:
+    """The divisor of ``n`` nearest to ``near`` (ties: the smaller)."""
     return min((d for d in range(1, n + 1) if n % d == 0), key=lambda d: (abs(d - near), d))
 
 
@@ -41,7 +42,7 @@ def counts_for(cfg: Any, n: int) -> tuple[int | None, int | None]:
         raise UsageError("--anchors-per-location: the config has no anchor generator")
     msg = getattr(generator, kind)
     if kind in (GridAnchorGenerator.kind, MultiscaleAnchorGenerator.kind):
-        ratios = _nearest_divisor(n, max(1, len(msg.aspect_ratios)))
+        ratios = nearest_divisor(n, max(1, len(msg.aspect_ratios)))
         return n // ratios, ratios
     if kind == SsdAnchorGenerator.kind:
         extra = 1 if msg.interpolated_scale_aspect_ratio > 0 else 0

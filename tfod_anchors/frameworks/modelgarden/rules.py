@@ -49,6 +49,9 @@ CONFIGURED_LEVELS = ("spinenet", "spinenet_mobile", "darknet", "yolov7")
 #: Decoders that output every level from min_level to max_level (adding the levels above
 #: the backbone's with strided convolutions), given a backbone level at or below min_level.
 PYRAMID_DECODERS = ("fpn", "nasfpn")
+#: Decoders that output one level only: ASPP reads backbone level ``decoder.aspp.level``
+#: (default 4) and returns ``{level: features}`` (``vision/modeling/decoders/aspp.py``).
+SINGLE_LEVEL_DECODERS = {"aspp": 4}
 
 
 def _finding(code: str, message: str) -> Finding:
@@ -227,7 +230,8 @@ def size_findings(params: Mapping) -> list[Finding]:
 def level_findings(params: Mapping) -> list[Finding]:
     """``mg_level_not_produced``: anchor levels the backbone and decoder do not output
     (the head reads every level from min to max: ``vision/modeling/decoders/fpn.py``
-    needs a backbone level at or below min_level); ``mg_levels_disagree``: YOLOv7's
+    needs a backbone level at or below min_level; ASPP outputs its one level, no decoder
+    or ``identity`` the backbone's); ``mg_levels_disagree``: YOLOv7's
     ``task.model`` levels (the loss) and its backbone's (the parser) differ."""
     model = params["task"]["model"]
     lo, hi = levels(params)
@@ -248,16 +252,38 @@ def level_findings(params: Mapping) -> list[Finding]:
     decoder = (model.get("decoder") or {}).get("type")
     if decoder in PYRAMID_DECODERS and produced[0] <= lo:
         return out
+    via = f"the {decoder} decoder" if decoder else "no decoder"
+    if decoder in SINGLE_LEVEL_DECODERS:
+        return out + _single_level_findings(model, decoder, produced, (lo, hi))
     if decoder in PYRAMID_DECODERS:
         missing = [lv for lv in range(lo, produced[0])]
     else:
         missing = [lv for lv in range(lo, hi + 1) if not produced[0] <= lv <= produced[1]]
     if missing:
-        via = f"the {decoder} decoder" if decoder else "no decoder"
         out.append(_finding("mg_level_not_produced", f"anchor levels {lo}-{hi} need P"
                             f"{', P'.join(map(str, missing))}, which backbone {backbone_type} "
                             f"(levels {produced[0]}-{produced[1]}) with {via} does not output"))
     return out
+
+
+def _single_level_findings(model: Mapping, decoder: str, produced: tuple[int, int],
+                           wanted: tuple[int, int]) -> list[Finding]:
+    """``mg_level_not_produced`` for a one-level decoder (ASPP): the head reads every level
+    from min to max, and the decoder outputs only its own ``level``, which it reads from
+    the backbone (a level the backbone lacks fails the build)."""
+    own = model["decoder"].get(decoder) or {}
+    at = int(own.get("level", SINGLE_LEVEL_DECODERS[decoder]))
+    backbone = f"backbone {model['backbone']['type']} (levels {produced[0]}-{produced[1]})"
+    if not produced[0] <= at <= produced[1]:
+        return [_finding("mg_level_not_produced", f"the {decoder} decoder reads level P{at}, "
+                         f"which {backbone} does not output, so no level reaches the head")]
+    missing = [lv for lv in range(wanted[0], wanted[1] + 1) if lv != at]
+    if not missing:
+        return []
+    return [_finding("mg_level_not_produced", f"anchor levels {wanted[0]}-{wanted[1]} need P"
+                     f"{', P'.join(map(str, missing))}, but the {decoder} decoder outputs one "
+                     f"level, P{at} (decoder.{decoder}.level), from {backbone}: set min_level "
+                     f"and max_level to {at}, or use a pyramid decoder (fpn)")]
 
 
 def yolo_box_findings(params: Mapping) -> list[Finding]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tfod_anchors.errors import ConfigError
-from tfod_anchors.frameworks.base import MatcherRule, ModelInputs, TextPatch
+from tfod_anchors.frameworks.base import CentroidMapping, MatcherRule, ModelInputs, TextPatch
 from tfod_anchors.frameworks.modelgarden import experiment as mgx
 from tfod_anchors.frameworks.modelgarden import geometry, matching
 from tfod_anchors.frameworks.modelgarden import params as mgp
@@ -43,6 +43,8 @@ class ModelGardenSpec:
         name: the registered experiment name, or None (a ``params.yaml``).
         family: :data:`~.experiment.FAMILIES` (``retinanet``, ``mask_rcnn``, ``yolo``...).
         kind: ``"multilevel"`` (``task.model.anchor``) or ``"yolo_boxes"``.
+        origin: for a candidate (:meth:`with_anchors`), the experiment as read: the
+            ``check`` rules compare the two (``mg_checkpoint_head_shape``).
     """
 
     experiment: dict
@@ -52,6 +54,7 @@ class ModelGardenSpec:
     kind: str | None = None
     framework: str = "model_garden"
     _memo: dict = field(default_factory=dict, repr=False)
+    origin: dict | None = field(default=None, repr=False)
 
     @property
     def config(self) -> dict:
@@ -185,22 +188,52 @@ class ModelGardenSpec:
     def param_space(self, *, num_scales: int | None = None,
                     num_aspect_ratios: int | None = None,
                     size_range: tuple[float, float] = (4.0, 2048.0)) -> ParamSpace:
+        """RetinaNet / R-CNN: ``num_scales`` x ``num_aspect_ratios`` anchors per location;
+        YOLO: ``num_scales`` is the boxes per level (``anchors_per_scale``), written with
+        the boxes when it changes. A changed count that ``init_checkpoint_modules: all``
+        cannot restore is refused here (UsageError)."""
         from tfod_anchors.errors import UsageError
+        from tfod_anchors.frameworks.modelgarden import counts
 
         block = self._anchor_block()
         if isinstance(block, geometry.YoloAnchors):
-            if num_scales or num_aspect_ratios:
-                raise UsageError("YOLO anchor boxes have no scales or aspect ratios to count: "
-                                 "the number of boxes per level (anchors_per_scale) is kept")
-            return mgp.yolo_space(block, (min(2.0, size_range[0]), size_range[1]))
-        return mgp.multilevel_space(block, num_scales, num_aspect_ratios)
+            if num_aspect_ratios:
+                raise UsageError("YOLO anchor boxes have no aspect ratios to count: set the "
+                                 "boxes per level with --anchors-per-location N")
+            per_level = int(num_scales or block.anchors_per_scale)
+            counts.refuse_head_change(self.experiment, block.anchors_per_scale, per_level)
+            start = block if per_level == block.anchors_per_scale else \
+                counts.with_per_level(block, per_level)
+            space = mgp.yolo_space(start, (min(2.0, size_range[0]), size_range[1]))
+            if per_level == block.anchors_per_scale:
+                return space
+            write = space.write
+            return replace(space, write=lambda template, values: {
+                **write(template, values), counts.ANCHORS_PER_SCALE: per_level})
+        space = mgp.multilevel_space(block, num_scales, num_aspect_ratios)
+        now = len(space.shapes_of(space.x0)[0])
+        counts.refuse_head_change(self.experiment, block.anchors_per_location, now)
+        return space
+
+    def anchor_counts(self, n: int) -> tuple[int | None, int | None]:
+        """:func:`.counts.counts_for` (YOLO: ``(n, None)``, boxes per level)."""
+        from tfod_anchors.frameworks.modelgarden.counts import counts_for
+
+        return counts_for(self._anchor_block(), n)
+
+    def anchor_count_note(self, before: list[int], after: list[int]) -> Any:
+        """:func:`.counts.checkpoint_note` (``init_checkpoint_modules``)."""
+        from tfod_anchors.frameworks.modelgarden.counts import checkpoint_note
+
+        return checkpoint_note(self.experiment, before, after)
 
     def shape_unit(self, padded_hw: tuple[int, int]) -> tuple[float, float]:
         return 1.0, 1.0
 
     def with_anchors(self, anchors: Any) -> ModelGardenSpec:
         return ModelGardenSpec(mgx.with_change(self.experiment, anchors), self.path, self.name,
-                               self.family, self.kind)
+                               self.family, self.kind,
+                               origin=self.experiment if self.origin is None else self.origin)
 
     def rule_metrics(self, resized: Any) -> dict[str, Any]:
         """The YOLO rules' own metrics of resized boxes (:func:`.matching.yolo_metrics`:
@@ -288,7 +321,7 @@ class ModelGardenSpec:
     def check_rules(self, image_size: tuple[int, int] = (480, 640)) -> list[Finding]:
         from tfod_anchors.frameworks.modelgarden.rules import experiment_findings
 
-        return experiment_findings(self.experiment)
+        return experiment_findings(self.experiment, before=self.origin)
 
     def config_findings(self) -> list[Finding]:
         """:meth:`check_rules`, plus ``mg_augmentation_static`` when the family's training
@@ -309,6 +342,36 @@ class ModelGardenSpec:
 
     def config_with(self, anchors: Any) -> dict:
         return mgx.with_change(self.experiment, anchors)
+
+    def centroid_anchors(self, centroids: Any, padded_shape: tuple[int, int]
+                         ) -> CentroidMapping:
+        """:mod:`.centroids`: RetinaNet / R-CNN ``anchor_size`` and ``aspect_ratios`` on
+        the experiment's levels and ``num_scales``; YOLO the boxes, by area. The padded
+        shape is not needed: the anchors are in pixels of the model input."""
+        from tfod_anchors.errors import UsageError
+        from tfod_anchors.frameworks.modelgarden import centroids as mgc
+
+        block = self._anchor_block()
+        try:
+            change = (mgc.yolo_from_centroids(block, centroids)
+                      if isinstance(block, geometry.YoloAnchors)
+                      else mgc.multilevel_from_centroids(block, centroids))
+        except UsageError as err:
+            return CentroidMapping({"kind": self.kind, "note": f"no mapping: {err.message}"})
+        return CentroidMapping({"kind": self.kind, **change}, change)
+
+    def anchors_block(self, anchors: Any) -> str:
+        """The anchor keys as nested block YAML (what to paste into the experiment file)."""
+        from tfod_anchors.frameworks.modelgarden.yaml_patch import normalize_change
+        from tfod_anchors.frameworks.modelgarden.yaml_text import block, nested
+
+        return block(nested(normalize_change(anchors)), 0).rstrip("\n")
+
+    def anchors_override(self, anchors: Any) -> str | None:
+        """The ``--params_override`` string of ``train.py``."""
+        from tfod_anchors.frameworks.modelgarden.yaml_patch import params_override
+
+        return params_override(anchors)
 
 
 def model_garden_spec(experiment: dict, path: str | None = None,

@@ -19,32 +19,45 @@ Three outputs for one set of anchor values (a *change*: dotted key -> value, key
 :func:`write_patched` and :func:`write_override` write them with the same protocol as
 ``pipeline.config`` (:mod:`tfod_anchors.config.files`: atomic, numbered backups, owner
 and mode kept, refused when the file changed since it was read).
+
+This module decides the edits and checks them; reading the file's nodes and spans and
+writing values as YAML text are :mod:`.yaml_text`'s.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from tfod_anchors.config import files
 from tfod_anchors.errors import ConfigError, UsageError, WriteError
+from tfod_anchors.frameworks.modelgarden.yaml_text import (
+    block,
+    compose,
+    content_end,
+    find_key,
+    flow,
+    indent_step,
+    is_map,
+    is_seq,
+    line_end,
+    load,
+    nested,
+)
 
-#: The anchor keys this module writes (RetinaNet / R-CNN block, and YOLO's boxes).
+#: The anchor keys this module writes (RetinaNet / R-CNN block, and YOLO's boxes with
+#: their count per level, written only with ``fit --anchors-per-location``).
 EDITABLE = (
     "task.model.anchor.num_scales",
     "task.model.anchor.aspect_ratios",
     "task.model.anchor.anchor_size",
     "task.model.anchor_boxes.boxes",
+    "task.model.anchor_boxes.anchors_per_scale",
 )
 #: Keys read alongside them but never written (the head and the backbone depend on them).
 READ_ONLY = ("task.model.min_level", "task.model.max_level", "task.model.input_size")
-#: The extra that brings ruamel.yaml.
-YAML_EXTRA = "tfod-anchors[yaml]"
-#: Indentation used for inserted nesting when the file shows none to copy.
-DEFAULT_STEP = 2
 
 
 @dataclass(frozen=True)
@@ -103,140 +116,6 @@ def _box_item(item: Any) -> dict[str, list]:
     return {"box": [int(v) if float(v).is_integer() else float(v) for v in pair]}
 
 
-def nested(change: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"a.b.c": v}`` -> ``{"a": {"b": {"c": v}}}`` (keys in the given order)."""
-    root: dict[str, Any] = {}
-    for key, value in change.items():
-        node = root
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return root
-
-
-def _scalar(value: Any) -> str:
-    """One YAML plain scalar that both YAML 1.1 (PyYAML) and 1.2 read back as ``value``."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        text = repr(value)
-        if "e" in text and "." not in text.split("e")[0]:  # 1e-05 is a string in YAML 1.1
-            mantissa, exponent = text.split("e")
-            text = f"{mantissa}.0e{exponent if exponent[0] in '+-' else '+' + exponent}"
-        return text
-    raise TypeError(f"no YAML scalar for {value!r}")
-
-
-def flow(value: Any) -> str:
-    """``value`` in YAML flow style (``[a, b]``, ``{k: v}``, plain scalars)."""
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{k}: {flow(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(flow(v) for v in value) + "]"
-    return _scalar(value)
-
-
-def block(tree: Mapping[str, Any], indent: int, step: int = DEFAULT_STEP) -> str:
-    """``tree`` as block-style YAML lines at column ``indent`` (lists of mappings as
-    ``- k: v`` items, other lists in flow style); every line ends with a newline."""
-    pad = " " * indent
-    lines = []
-    for key, value in tree.items():
-        if isinstance(value, Mapping) and value:
-            lines.append(f"{pad}{key}:\n{block(value, indent + step, step)}")
-        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
-            items = "".join(f"{pad}- {flow(v)[1:-1]}\n" for v in value)
-            lines.append(f"{pad}{key}:\n{items}")
-        else:
-            lines.append(f"{pad}{key}: {flow(value)}\n")
-    return "".join(lines)
-
-
-# ----------------------------------------------------------------------------- parsing
-
-
-def _ruamel() -> Any:
-    try:
-        from ruamel.yaml import YAML
-    except ImportError:
-        raise UsageError(f"reading and writing YAML experiment files needs ruamel.yaml: "
-                         f"pip install '{YAML_EXTRA}'") from None
-    return YAML
-
-
-def compose(text: str, path: str | None = None) -> Any:
-    """The node tree of a one-document YAML text (None for an empty document).
-
-    Raises:
-        ConfigError: a syntax error (with line and column) or several documents.
-    """
-    yaml = _ruamel()(typ="rt", pure=True)
-    try:
-        with warnings.catch_warnings():  # e.g. a reused anchor: judged by the edit's check
-            warnings.simplefilter("ignore")
-            return yaml.compose(text)
-    except Exception as err:  # noqa: BLE001 - ruamel's YAMLError and ComposerError
-        raise ConfigError(f"not valid YAML: {' '.join(str(err).split())[:300]}",
-                          path=path) from None
-
-
-def load(text: str, path: str | None = None) -> Any:
-    """Plain Python data of a one-document YAML text (safe loader: no custom tags)."""
-    yaml = _ruamel()(typ="safe", pure=True)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return yaml.load(text)
-    except Exception as err:  # noqa: BLE001 - ruamel's YAMLError
-        raise ConfigError(f"not valid YAML: {' '.join(str(err).split())[:300]}",
-                          path=path) from None
-
-
-def _is_map(node: Any) -> bool:
-    return type(node).__name__ == "MappingNode"
-
-
-def _is_seq(node: Any) -> bool:
-    return type(node).__name__ == "SequenceNode"
-
-
-def _content_end(node: Any) -> int:
-    """Offset just past the node's last character of content (a block collection's
-    end mark also covers the line break and indentation after it)."""
-    if (_is_map(node) or _is_seq(node)) and not node.flow_style and node.value:
-        last = node.value[-1]
-        return _content_end(last[1] if _is_map(node) else last)
-    return int(node.end_mark.index)
-
-
-def _find(mapping: Any, key: str) -> tuple[Any, Any]:
-    """The (key node, value node) of ``key`` in a mapping node, or (None, None)."""
-    for k, v in mapping.value:
-        if k.value == key:
-            return k, v
-    return None, None
-
-
-def _indent_step(root: Any) -> int:
-    """The indentation step of the file's first nested block mapping (or the default)."""
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if _is_map(node) and not node.flow_style:
-            for key, value in node.value:
-                if _is_map(value) and not value.flow_style and value.value:
-                    step = value.start_mark.column - key.start_mark.column
-                    if step > 0:
-                        return int(step)
-                stack.append(value)
-    return DEFAULT_STEP
-
-
 def _refuse_shared(node: Any, path: str) -> None:
     if getattr(node, "anchor", None):
         raise ConfigError(f"{path} is a YAML anchor (&{node.anchor}) shared through aliases; "
@@ -246,21 +125,13 @@ def _refuse_shared(node: Any, path: str) -> None:
 # ----------------------------------------------------------------------------- editing
 
 
-def _line_end(text: str, offset: int) -> int:
-    """Offset just past the line break ending the line that holds ``offset - 1``."""
-    if offset > 0 and text[offset - 1] == "\n":
-        return offset
-    nl = text.find("\n", offset)
-    return len(text) if nl < 0 else nl + 1
-
-
 def _insert_into(text: str, node: Any, missing: dict[str, Any], step: int) -> _Edit:
     """The insertion of the ``missing`` keys into the existing mapping ``node``."""
     if node.flow_style or not node.value:
         sep = ", " if node.value else ""
-        at = _content_end(node.value[-1][1]) if node.value else int(node.end_mark.index) - 1
+        at = content_end(node.value[-1][1]) if node.value else int(node.end_mark.index) - 1
         return _Edit(at, at, sep + flow(missing)[1:-1])
-    at = _line_end(text, _content_end(node))
+    at = line_end(text, content_end(node))
     lead = "\n" if at == len(text) and not text.endswith("\n") else ""
     return _Edit(at, at, lead + block(missing, int(node.value[0][0].start_mark.column), step))
 
@@ -268,19 +139,19 @@ def _insert_into(text: str, node: Any, missing: dict[str, Any], step: int) -> _E
 def _replace(text: str, node: Any, value: Any, path: str, step: int) -> list[_Edit]:
     """Edits that make ``node`` (a value in the file) read as ``value``."""
     _refuse_shared(node, path)
-    if _is_seq(node) and isinstance(value, list) and len(node.value) == len(value):
+    if is_seq(node) and isinstance(value, list) and len(node.value) == len(value):
         edits = []
         for i, (item, new) in enumerate(zip(node.value, value)):
             edits += _replace(text, item, new, f"{path}[{i}]", step)
         return edits
-    if _is_map(node) and isinstance(value, Mapping):
+    if is_map(node) and isinstance(value, Mapping):
         return _merge(text, node, value, path, step)
-    start, end = int(node.start_mark.index), _content_end(node)
-    if _is_seq(node) and not node.flow_style and isinstance(value, list) and value:
+    start, end = int(node.start_mark.index), content_end(node)
+    if is_seq(node) and not node.flow_style and isinstance(value, list) and value:
         pad = "\n" + " " * node.start_mark.column
         items = [flow(v)[1:-1] if isinstance(v, Mapping) else flow(v) for v in value]
         return [_Edit(start, end, "- " + (pad + "- ").join(items))]
-    if _is_seq(node) and isinstance(value, list):  # flow: one-pair mappings as `k: v`
+    if is_seq(node) and isinstance(value, list):  # flow: one-pair mappings as `k: v`
         pairs = [flow(v)[1:-1] if isinstance(v, Mapping) and len(v) == 1 else flow(v)
                  for v in value]
         return [_Edit(start, end, "[" + ", ".join(pairs) + "]")]
@@ -307,13 +178,13 @@ def _merge(text: str, node: Any, tree: Mapping[str, Any], path: str, step: int) 
                           "by hand, or write an override file with --output")
     edits, missing = [], {}
     for key, value in tree.items():
-        key_node, child = _find(node, key)
+        key_node, child = find_key(node, key)
         where = f"{path}.{key}" if path else key
         if child is None:
             missing[key] = value
         elif child.start_mark.index == child.end_mark.index:
             edits.append(_fill_empty(text, key_node, value))
-        elif isinstance(value, Mapping) and _is_map(child):
+        elif isinstance(value, Mapping) and is_map(child):
             edits += _merge(text, child, value, where, step)
         elif isinstance(value, Mapping) and type(child).__name__ == "ScalarNode" \
                 and child.tag.endswith(":null"):
@@ -379,11 +250,11 @@ def _patched(text: str, tree: Mapping[str, Any], path: str | None) -> str:
     if root is None:
         lead = "" if not text or text.endswith("\n") else "\n"
         new = text + lead + block(tree, 0)
-    elif not _is_map(root):
+    elif not is_map(root):
         raise ConfigError("the top level is not a mapping, expected a Model Garden "
                           "experiment (task:, trainer:, runtime:)", path=path)
     else:
-        edits = _merge(text, root, tree, "", _indent_step(root))
+        edits = _merge(text, root, tree, "", indent_step(root))
         if "\r\n" in text:  # inserted lines end as the file's lines do
             edits = [_Edit(e.start, e.end, e.new.replace("\n", "\r\n")) for e in edits]
         new = _apply(text, edits)
