@@ -3,14 +3,40 @@ risk (hand-worked rule values), and a sample that holds every one of them with w
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-from test_shape_rule_fit import resized, spec_of, square
 
+from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.fitting.problem import build_problem
 from tfod_anchors.fitting.rule_sample import MARGIN, at_risk, risk_sample, rule_coarse
 from tfod_anchors.fitting.sample import coarse_and_search
+from tfod_anchors.frameworks.modelgarden import experiment as mgx
+from tfod_anchors.frameworks.modelgarden.spec import model_garden_spec
 from tfod_anchors.matcher import RATIO, WH_IOU, ShapeRule
+
+FIXTURES = Path(__file__).parent / "mg_experiments"
+
+
+def resized(boxes, shape=(416, 416)) -> ResizedBoxes:
+    """Boxes ``[N, 4]`` (ymin, xmin, ymax, xmax) pixels of one-image-each inputs."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    shapes = np.tile(np.array(shape, dtype=np.int32), (b.shape[0], 1))
+    return ResizedBoxes(shapes, shapes.copy(), np.arange(b.shape[0], dtype=np.int32), b,
+                        np.ones(b.shape[0], np.int32))
+
+
+def square(w: float, h: float, cy: float = 100.0, cx: float = 100.0) -> list:
+    return [cy - h / 2, cx - w / 2, cy + h / 2, cx + w / 2]
+
+
+def spec_of(name: str, boxes=None):
+    exp = mgx.read_params_yaml(str(FIXTURES / f"{name}.yaml"))
+    if boxes is not None:
+        exp = mgx.with_change(exp, {"task.model.anchor_boxes.boxes": boxes})
+    return model_garden_spec(exp)
+
 
 #: nine equal 20 x 20 px YOLO boxes (shape unit 1 px for the Model Garden)
 EQUAL = [[20.0, 20.0]] * 9
