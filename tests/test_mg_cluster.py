@@ -20,7 +20,7 @@ from tfod_anchors.cli import main  # noqa: E402
 from tfod_anchors.errors import UsageError  # noqa: E402
 from tfod_anchors.frameworks.modelgarden import centroids as mgc  # noqa: E402
 from tfod_anchors.frameworks.modelgarden import geometry  # noqa: E402
-from tfod_anchors.frameworks.modelgarden.spec import load_spec  # noqa: E402
+from tfod_anchors.frameworks.modelgarden.load import load_spec  # noqa: E402
 from tfod_anchors.frameworks.modelgarden.yaml_patch import load  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "mg_experiments"
