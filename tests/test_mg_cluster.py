@@ -20,7 +20,7 @@ from tfod_anchors.cli import main  # noqa: E402
 from tfod_anchors.errors import UsageError  # noqa: E402
 from tfod_anchors.frameworks.modelgarden import centroids as mgc  # noqa: E402
 from tfod_anchors.frameworks.modelgarden import geometry  # noqa: E402
-from tfod_anchors.frameworks.modelgarden.spec import load_spec  # noqa: E402
+from tfod_anchors.frameworks.modelgarden.load import load_spec  # noqa: E402
 from tfod_anchors.frameworks.modelgarden.yaml_patch import load  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "mg_experiments"
@@ -114,13 +114,14 @@ def test_cluster_a_yaml_prints_writes_and_rechecks(capsys, tmp_path):
     assert doc["mean_iou"] == pytest.approx(1.0)
     assert doc["mapped_mean_iou"] == pytest.approx(1.0, abs=1e-5)  # 4-decimal values
     assert doc["findings"] == [] and doc["written"] is None
-    code, out, _ = run(capsys, "cluster", "--config", config, "--input", csv, "--k", "3")
+    code, out, _ = run(capsys, "cluster", "--config", config, "--input", csv, "--k", "3",
+                         "--no-augment")
     assert code == 0 and out.startswith("model: model_garden retinanet (multilevel)")
     assert "--params_override='task.model.anchor.anchor_size=" in out
     assert "1.0000 with the centroids, 1.0000 with the anchor shapes" in out
     target = tmp_path / "clustered.yaml"
     code, doc, _ = run_json(capsys, "cluster", "--config", config, "--input", csv, "--k", "3",
-                            "--output", target)
+                            "--output", target, "--no-augment")
     assert code == 0 and doc["written"] == str(target) and config.read_text() == before
     after = target.read_text()
     changed = [a for a, b in zip(before.splitlines(), after.splitlines()) if a != b]
@@ -130,12 +131,13 @@ def test_cluster_a_yaml_prints_writes_and_rechecks(capsys, tmp_path):
     assert load(after)["task"]["model"]["anchor"] == pasted
     # the positioned coverage cluster shows is check's, on the config and on the written file
     for side, path in (("before", config), ("after", target)):
-        code, checked, _ = run_json(capsys, "check", path, "--input", csv, "--no-advice")
+        code, checked, _ = run_json(capsys, "check", path, "--input", csv, "--no-advice",
+                                     "--no-augment")
         assert {k: checked["coverage"][k] for k in doc["coverage"][side]} == \
             doc["coverage"][side]
     assert doc["coverage"]["matched_threshold"] == 0.5
     code, doc, _ = run_json(capsys, "cluster", "--config", config, "--input", csv, "--k", "3",
-                            "--in-place")
+                            "--in-place", "--no-augment")
     assert code == 0 and config.read_text() == after
     assert (tmp_path / "retina.yaml.bak").read_text() == before
 
@@ -150,7 +152,7 @@ def test_cluster_refuses_a_head_change_the_checkpoint_cannot_take(capsys, tmp_pa
     csv = write_csv(tmp_path / "boxes.csv", ON_LADDER[:2])
     target = tmp_path / "out.yaml"
     code, doc, _ = run_json(capsys, "cluster", "--config", config, "--input", csv, "--k", "2",
-                            "--output", target)
+                            "--output", target, "--no-augment")
     assert code == 1 and doc["written"] is None and not target.exists()
     assert [f["code"] for f in doc["findings"]] == ["mg_checkpoint_head_shape"]
     assert "9 -> 6" in doc["findings"][0]["message"]
@@ -160,7 +162,7 @@ def test_cluster_refuses_a_head_change_the_checkpoint_cannot_take(capsys, tmp_pa
 def test_cluster_output_needs_a_config_and_in_place_a_file(capsys, tmp_path):
     csv = write_csv(tmp_path / "boxes.csv", ON_LADDER)
     code, doc, _ = run_json(capsys, "cluster", "--experiment", "retinanet_resnetfpn_coco",
-                            "--input", csv, "--k", "3", "--in-place")
+                            "--input", csv, "--k", "3", "--in-place", "--no-augment")
     assert code == 2 and "--output F.yaml" in doc["error"]["message"]
 
 
@@ -171,7 +173,7 @@ def test_cluster_yolo_writes_the_boxes_and_the_rule_share_check_reports(capsys, 
     csv = write_csv(tmp_path / "boxes.csv", wh)
     target = tmp_path / "clustered.yaml"
     code, doc, _ = run_json(capsys, "cluster", "--config", config, "--input", csv, "--k", "9",
-                            "--output", target)
+                            "--output", target, "--no-augment")
     assert code == 0 and doc["model"]["family"] == "yolov7"
     boxes = doc["generator"][BOXES]
     areas = [w * h for w, h in boxes]

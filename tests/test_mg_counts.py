@@ -19,7 +19,8 @@ from _mg_boxes import ON_LADDER, write_csv  # noqa: E402
 from tfod_anchors.cli import main  # noqa: E402
 from tfod_anchors.errors import UsageError  # noqa: E402
 from tfod_anchors.frameworks.modelgarden import counts, rules  # noqa: E402
-from tfod_anchors.frameworks.modelgarden.spec import load_spec, model_garden_spec  # noqa: E402
+from tfod_anchors.frameworks.modelgarden.load import load_spec  # noqa: E402
+from tfod_anchors.frameworks.modelgarden.spec import model_garden_spec  # noqa: E402
 from tfod_anchors.frameworks.modelgarden.yaml_patch import load  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "mg_experiments"

@@ -15,7 +15,7 @@ from tfod_anchors.errors import ConfigError, UsageError  # noqa: E402
 from tfod_anchors.fitting.params import round_values  # noqa: E402
 from tfod_anchors.frameworks import ModelSpec  # noqa: E402
 from tfod_anchors.frameworks.modelgarden import experiment as mgx  # noqa: E402
-from tfod_anchors.frameworks.modelgarden.spec import load_spec  # noqa: E402
+from tfod_anchors.frameworks.modelgarden.load import load_spec  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "mg_experiments"
 CASES = {"retinanet_resnetfpn_coco": ("retinanet", "multilevel", 76725, "retinanet_box_matcher"),

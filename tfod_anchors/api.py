@@ -207,7 +207,7 @@ def _config(config: PipelineLike) -> tuple[ModelSpec, LoadedConfig | None]:
     if hasattr(config, "resolve_model"):  # e.g. a Model Garden ExperimentRef
         return config.resolve_model()
     if isinstance(config, (str, bytes)) or hasattr(config, "__fspath__"):
-        from tfod_anchors.frameworks.modelgarden.spec import ExperimentRef, is_yaml_path
+        from tfod_anchors.frameworks.modelgarden.load import ExperimentRef, is_yaml_path
 
         if is_yaml_path(str(config)):
             return ExperimentRef(path=str(config)).resolve_model()

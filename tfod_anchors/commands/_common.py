@@ -234,7 +234,7 @@ def model_ref(args: argparse.Namespace, *, required: bool = True) -> Any:
     Raises:
         UsageError: neither given (when ``required``).
     """
-    from tfod_anchors.frameworks.modelgarden.spec import ExperimentRef
+    from tfod_anchors.frameworks.modelgarden.load import ExperimentRef
 
     experiment = getattr(args, "experiment", None)
     files = tuple(getattr(args, "config_files", None) or ())
