@@ -5,7 +5,6 @@ resolved experiments saved in tests/mg_experiments; values worked out by hand fr
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -15,8 +14,9 @@ import pytest
 pytest.importorskip("ruamel.yaml", reason="YAML experiment files need ruamel.yaml (extra 'yaml')")
 
 from _mg_boxes import ON_LADDER, ladder_shape, write_csv  # noqa: E402
+from helpers.cli import run_cli as run  # noqa: E402
+from helpers.cli import run_json  # noqa: E402
 
-from tfod_anchors.cli import main  # noqa: E402
 from tfod_anchors.errors import UsageError  # noqa: E402
 from tfod_anchors.frameworks.modelgarden import centroids as mgc  # noqa: E402
 from tfod_anchors.frameworks.modelgarden import geometry  # noqa: E402
@@ -26,17 +26,6 @@ from tfod_anchors.frameworks.modelgarden.yaml_patch import load  # noqa: E402
 FIXTURES = Path(__file__).parent / "mg_experiments"
 ANCHOR = "task.model.anchor."
 BOXES = "task.model.anchor_boxes.boxes"
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def run_json(capsys, *argv):
-    code, out, err = run(capsys, *argv, "--json")
-    return code, json.loads(out), err
 
 
 def test_multilevel_mapping_recovers_a_ladder():

@@ -5,7 +5,6 @@ shapes follow the count). On the resolved experiments saved in tests/mg_experime
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -15,8 +14,8 @@ import pytest
 pytest.importorskip("ruamel.yaml", reason="YAML experiment files need ruamel.yaml (extra 'yaml')")
 
 from _mg_boxes import ON_LADDER, write_csv  # noqa: E402
+from helpers.cli import run_json  # noqa: E402
 
-from tfod_anchors.cli import main  # noqa: E402
 from tfod_anchors.errors import UsageError  # noqa: E402
 from tfod_anchors.frameworks.modelgarden import counts, rules  # noqa: E402
 from tfod_anchors.frameworks.modelgarden.load import load_spec  # noqa: E402
@@ -99,12 +98,6 @@ def test_checkpoint_notes():
     full = spec_of("retinanet_spinenet_coco", init_checkpoint="gs://b/ckpt-1")
     note = full.anchor_count_note(before, after)
     assert note.level == "warning" and "the restore will fail" in note.message
-
-
-def run_json(capsys, *argv):
-    code = main([str(a) for a in argv] + ["--json"])
-    out, err = capsys.readouterr()
-    return code, json.loads(out), err
 
 
 def test_fit_a_yaml_with_another_count(capsys, tmp_path):

@@ -112,7 +112,7 @@ def test_cluster_override_file_and_string_resolve_to_the_mapping(resolve, tmp_pa
     target = tmp_path / "clustered.yaml"
     name = "retinanet_resnetfpn_coco"
     code = main(["cluster", "--experiment", name, "--input", str(csv), "--k", "3",
-                 "--output", str(target), "--json"])
+                 "--output", str(target), "--json", "--no-augment"])
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["written"] == str(target)
     gen = doc["generator"]

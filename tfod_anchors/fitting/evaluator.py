@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -100,6 +101,23 @@ class ColumnStore:
         return [got[key] for key in keys]
 
 
+@dataclass(frozen=True)
+class Counting:
+    """How a box counts as matched.
+
+    Attributes:
+        rule: a shape-only matcher rule (YOLO's): ``recall_matched`` and the band
+            recalls are then the share of boxes it matches (:mod:`.rule_columns`), and
+            the metrics need the candidates' vectors; None: best IoU at the matched
+            threshold.
+        smooth: ramp width (IoU units) of the whole-set recalls
+            (:func:`~.objective.metrics_of`; 0: exact).
+    """
+
+    rule: ShapeRule | None = None
+    smooth: float = 0.0
+
+
 class Evaluator:
     """Best-IoU columns and metrics for one :class:`ParamSpace` on fixed boxes.
 
@@ -116,25 +134,22 @@ class Evaluator:
             augmented fit): the metrics of every candidate scored with its vector
             include that evaluator's, keys prefixed with ``"static:"``, so the
             objective can guard both distributions.
-        rule: a shape-only matcher rule (YOLO's): ``recall_matched`` and the band
-            recalls are then the share of boxes it matches (:mod:`.rule_columns`); the
-            metrics need the candidates' vectors (``xs``).
-        smooth: ramp width of the whole-set recalls (:func:`~.objective.metrics_of`;
-            0: exact).
+        counting: how a box counts as matched (:class:`Counting`: the shape rule, the
+            recalls' smoothing).
     """
 
     def __init__(self, store: ColumnStore | BoxGeometry, weight: np.ndarray, space: ParamSpace,
                  matched: float, bands: tuple[str, ...] = (),
                  constraint: Constraint | None = None, second: Evaluator | None = None,
-                 rule: ShapeRule | None = None, smooth: float = 0.0):
+                 counting: Counting = Counting()):
         self.store = store if isinstance(store, ColumnStore) else ColumnStore(store)
         self.geom = self.store.geom
         self.weight, self.space, self.matched = weight, space, matched
         self.bands = BandWeights.of(self.geom.boxes, weight, bands) if bands else None
         self.constraint = constraint
         self.second = second
-        self.rule = None if rule is None else self.store.rule_columns(rule)
-        self.smooth = smooth
+        self.rule = None if counting.rule is None else self.store.rule_columns(counting.rule)
+        self.smooth = counting.smooth
         self.candidates_scored = 0
 
     @property

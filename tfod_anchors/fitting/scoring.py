@@ -14,7 +14,7 @@ import numpy as np
 
 from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.coverage.metrics import METRIC_KEYS
-from tfod_anchors.fitting.evaluator import ColumnStore, Evaluator
+from tfod_anchors.fitting.evaluator import ColumnStore, Counting, Evaluator
 from tfod_anchors.fitting.objective import BAND_PREFIX, STATIC_PREFIX, Guard, make_objective
 from tfod_anchors.fitting.problem import Problem, other_geometry
 from tfod_anchors.fitting.sample import Sample, coarse_and_search, half_width
@@ -74,7 +74,7 @@ class SampleScoring:
         self.smooth = smooth
         self.store = ColumnStore(own.geometry(sample.index))
         start_ev = Evaluator(self.store, sample.weight, own.space, own.matched, bands,
-                             rule=own.rule, smooth=smooth)
+                             counting=Counting(own.rule, smooth))
         self.start_best = start_ev.best(own.space.x0)
         self.start = start_ev.metrics_at(own.space.x0)
         self.config_evaluator = start_ev
@@ -86,7 +86,7 @@ class SampleScoring:
             boxes, s_sample, s_guard, s_bands = static
             store = ColumnStore(other_geometry(own, boxes, s_sample.index))
             s_ev = Evaluator(store, s_sample.weight, own.space, own.matched, s_bands,
-                             rule=own.rule, smooth=smooth)
+                             counting=Counting(own.rule, smooth))
             start = s_ev.metrics_at(own.space.x0)
             floors = make_objective(
                 objective, own.matched, start, s_guard, bands=s_bands,
@@ -99,10 +99,10 @@ class SampleScoring:
         side = self.static
         second = None if side is None else Evaluator(
             side.store, side.sample.weight, problem.space, problem.matched, side.bands,
-            rule=problem.rule, smooth=self.smooth)
+            counting=Counting(problem.rule, self.smooth))
         ev = Evaluator(self.store, self.sample.weight, problem.space, problem.matched,
-                       self.bands, problem.constraint, second, rule=problem.rule,
-                       smooth=self.smooth)
+                       self.bands, problem.constraint, second,
+                       Counting(problem.rule, self.smooth))
         obj = make_objective(self.objective, problem.matched, self.start, self.guard,
                              bands=self.bands, margins=self.margins)
         if side is not None:
