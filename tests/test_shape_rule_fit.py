@@ -171,3 +171,13 @@ def test_other_objectives_guard_the_rules_headline():
                      spec.matcher()).metrics
     assert after["recall_matched"] >= result.guard["recall_matched"] - 1e-12
     assert after["mean_iou"] >= before["mean_iou"]
+
+
+def test_messages_name_the_shape_rule_not_an_iou_threshold():
+    from tfod_anchors.fitting.objective import describe_metric
+
+    rule = ShapeRule(RATIO, 4.0).describe()
+    assert describe_metric("recall_matched", 1 / 16, rule) == "recall (w/h ratio < 4)"
+    assert describe_metric("band:small", 1 / 16, rule) == "small-box recall (w/h ratio < 4)"
+    assert describe_metric("recall_0.5", 1 / 16, rule) == "recall@0.5"
+    assert describe_metric("recall_matched", 0.7) == "recall@0.7"

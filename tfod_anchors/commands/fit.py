@@ -257,9 +257,10 @@ def class_comparison_table(rows_in: dict[str, dict[str, Any]], matched: float) -
     return table(rows)
 
 
-def _guard_line(where: str, floors: dict[str, float], matched: float) -> str:
+def _guard_line(where: str, floors: dict[str, float], matched: float,
+                rule: str | None = None) -> str:
     return f"guard ({where}): " + ", ".join(
-        f"{describe_metric(k, matched)} >= {v:.3f}" for k, v in floors.items())
+        f"{describe_metric(k, matched, rule)} >= {v:.3f}" for k, v in floors.items())
 
 
 def _read_lines(outcome: api.FitOutcome) -> list[str]:
@@ -313,7 +314,8 @@ def human_lines(outcome: api.FitOutcome, thin_slots: list[dict[str, Any]], *,
                                       fit.static_before, METRIC_KEYS))
     if fit.guard:
         where = "all augmented boxes" if aug is not None else "all boxes"
-        lines.append(_guard_line(where, fit.guard, fit.matched_threshold))
+        lines.append(_guard_line(where, fit.guard, fit.matched_threshold,
+                                 fit.before.get("matched_rule")))
     if aug is not None and fit.static_guard:
         lines.append(_guard_line("all static boxes", fit.static_guard, fit.matched_threshold))
     if fit.could_do_better:

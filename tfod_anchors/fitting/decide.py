@@ -112,7 +112,8 @@ def _blocked(p: FitPlan, coarse: CoarseResult, refined: Refined, exact: Exact
     return what_the_guard_blocked(
         refined.free, coarse.found[lead][0],
         lambda: refined.scoring.scorer(p.options[lead]).evaluator, refined.scoring.sample,
-        exact.objective, exact.flat_before, p.needed,
+        exact.objective, {**exact.flat_before, "matched_rule":
+                          exact.before.metrics.get("matched_rule")}, p.needed,
         float(exact.objective.primary(flat_metrics(final))))
 
 

@@ -86,10 +86,11 @@ def dominating_point(points: list[tuple[str, Candidate]],
         if not dominates(got, written_exact, needed):
             continue
         matched = float(written_exact["matched_threshold"])
+        rule = written_exact.get("matched_rule")
         # at a 0.7 matched threshold recall_matched is recall@0.7: name it once
         named: dict[str, str] = {}
         for k in DOMINANCE_KEYS:
-            named.setdefault(describe_metric(k, matched), k)
+            named.setdefault(describe_metric(k, matched, rule), k)
         parts = ", ".join(f"{name} {float(written_exact[k]):.3f} -> {float(got[k]):.3f}"
                           for name, k in named.items())
         return {"flags": flags,

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -67,6 +67,7 @@ from tfod_anchors.fitting.plan import (  # noqa: F401  (COARSE_BOXES... re-expor
     splits,
 )
 from tfod_anchors.fitting.result import FitResult
+from tfod_anchors.fitting.rule_sample import rule_coarse
 from tfod_anchors.fitting.shape_seeds import shape_seeds
 from tfod_anchors.frameworks import ModelSpec, as_spec
 
@@ -102,14 +103,17 @@ def fit(resized: ResizedBoxes, model: ModelSpec, settings: FitOptions, *,
     with Background(lambda: score_config(p)) as before_job:
         samples = draw_samples(p)
         p, floors = kmeans_floors(p, samples.search)
+        # k-means sets as points of the space searched: the config's, or a changed count's
+        searched_problem = next(iter(p.options.values())) if len(p.options) == 1 else p.own
+        starts = floors.extra + shape_seeds(searched_problem, samples.search, settings.seed)
+        samples = replace(samples, coarse=rule_coarse(
+            searched_problem, p.matcher.shape_rule, samples.coarse,
+            [searched_problem.space.x0, *(x for _, x in starts)], settings.seed))
         say(f"searching on {samples.coarse.size} then {samples.search.size} of "
             f"{resized.num_boxes} boxes"
             + (f"; splits {', '.join(p.options)}" if len(p.options) > 1 else ""))
         rng = np.random.default_rng(settings.seed)
         clock.lap("setup")
-        # k-means sets as points of the space searched: the config's, or a changed count's
-        searched_problem = next(iter(p.options.values())) if len(p.options) == 1 else p.own
-        starts = floors.extra + shape_seeds(searched_problem, samples.search, settings.seed)
         coarse = coarse_search(p, samples, starts, rng)
         to_polish = choose_for_refinement(p, samples, coarse)
         say(f"coarse search done in {time.perf_counter() - t0:.1f} s"

@@ -42,6 +42,7 @@ def band_giveaways(before: dict[str, Any], after: dict[str, Any], matched: float
     ``matched`` drops by more than :data:`BAND_LOSS`: ``[{band, boxes, share, before,
     after, keep, message}]`` (``where``: which boxes, for the message)."""
     sizes_b, sizes_a = before.get("by_size") or {}, after.get("by_size") or {}
+    rule = before.get("matched_rule")
     total = sum(int(v.get("count") or 0) for v in sizes_b.values())
     out = []
     for band, b in sizes_b.items():
@@ -58,7 +59,8 @@ def band_giveaways(before: dict[str, Any], after: dict[str, Any], matched: float
             "band": band, "boxes": count, "share": round(share, 6), "before": round(r0, 6),
             "after": round(r1, 6), "keep": keep,
             "message": (f"{band} boxes ({count} of the {where}, {100 * share:.1f}%) lose "
-                        f"{describe_metric('recall_matched', matched)} {r0:.3f} -> {r1:.3f} "
+                        f"{describe_metric('recall_matched', matched, rule)} {r0:.3f} -> "
+                        f"{r1:.3f} "
                         f"(more than {BAND_LOSS:g}); {keep} keeps that band")})
     return out
 

@@ -291,13 +291,15 @@ def guard_floors(name: str, matched: float, guard: Guard | None,
                 or (guard.bands is not None and bands))
 
 
-def describe_metric(key: str, matched: float) -> str:
-    """Readable name of a metric key (for messages)."""
+def describe_metric(key: str, matched: float, rule: str | None = None) -> str:
+    """Readable name of a metric key (for messages); ``rule``: the shape rule's words
+    (metrics' ``matched_rule``), which decides the matcher's recall instead of an IoU."""
+    recall = f"recall@{matched:g}" if rule is None else f"recall ({rule})"
     if key.startswith(BAND_PREFIX):
-        return f"{key[len(BAND_PREFIX):]}-box recall@{matched:g}"
+        return f"{key[len(BAND_PREFIX):]}-box {recall}"
     if key.startswith(CLASS_PREFIX):
-        return f"class {key[len(CLASS_PREFIX):]} recall@{matched:g}"
-    return {"mean_iou": "mean IoU", "recall_matched": f"recall@{matched:g}",
+        return f"class {key[len(CLASS_PREFIX):]} {recall}"
+    return {"mean_iou": "mean IoU", "recall_matched": recall,
             "recall_0.5": "recall@0.5", "recall_0.7": "recall@0.7"}.get(key, key)
 
 

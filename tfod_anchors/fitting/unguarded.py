@@ -9,6 +9,7 @@ would have dropped, so that a user can decide whether to relax the guard.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from tfod_anchors.fitting.evaluator import Evaluator
 from tfod_anchors.fitting.objective import Objective, describe_metric
@@ -29,13 +30,14 @@ def unguarded_best(problem: Problem, scorer: Scorer, found: list[Candidate],
 
 def what_the_guard_blocked(free: Candidate, guarded: Candidate,
                            search_evaluator: Callable[[], Evaluator], search_sample: Sample,
-                           exact_obj: Objective, before: dict[str, float], needed: float,
+                           exact_obj: Objective, before: dict[str, Any], needed: float,
                            p_guarded: float) -> dict | None:
     """When the unguarded search's ``free`` beats the coarse search's ``guarded`` candidate on
     the coarse sample, and what the fit returns (``p_guarded``: its primary, on all
     boxes) by at least the minimum gain, measured on the search sample (its evaluator
     made by ``search_evaluator`` only then), name the guarded metrics it drops (None
-    otherwise)."""
+    otherwise). ``before``: the config's metrics on all boxes (``matched_rule`` names a
+    shape rule in the message)."""
     if free.score[0] < 0 or free.score[1] - guarded.score[1] < needed:
         return None
     b_ev = search_evaluator()
@@ -44,10 +46,11 @@ def what_the_guard_blocked(free: Candidate, guarded: Candidate,
     broken = exact_obj.broken(m_free)
     if not broken or p_free - p_guarded < needed:
         return None
-    what = describe_metric("recall_matched", exact_obj.matched) \
+    rule = before.get("matched_rule")
+    what = describe_metric("recall_matched", exact_obj.matched, rule) \
         if exact_obj.weights == (1.0, 0.0, 0.0, 0.0) else f"objective {exact_obj.name!r}"
     dropped = {k: [round(before[k], 6), round(m_free[k], 6)] for k in broken if k in before}
-    parts = [f"{describe_metric(k, exact_obj.matched)} {a:.2f} -> {b:.2f}"
+    parts = [f"{describe_metric(k, exact_obj.matched, rule)} {a:.2f} -> {b:.2f}"
              for k, (a, b) in dropped.items()]
     where = "all boxes" if search_sample.exact else \
         f"a stratified sample of {search_sample.size} boxes"
