@@ -174,6 +174,19 @@ def _grid_below(space: ParamSpace, generator: Any, unit: np.ndarray, many: np.nd
     return violation
 
 
+def _rule_layout(model: ModelSpec, layout_for: LayoutFn
+                 ) -> tuple[AnchorLayout, np.ndarray] | None:
+    """The layout ``check``'s size rules see (the padded shape of
+    :data:`RULE_IMAGE_SIZE`) and its float64 ``(y, x)`` shape unit, or None when it
+    cannot be built here."""
+    try:
+        _, padded = model.resized_shapes(RULE_IMAGE_SIZE)
+        layout = layout_for(padded)
+    except ConfigError:
+        return None
+    return layout, np.array(model.shape_unit(padded), dtype=np.float64)
+
+
 def stride_constraint(model: ModelSpec, space: ParamSpace, layout_for: LayoutFn,
                       own: ParamSpace | None = None) -> Callable[[np.ndarray], float] | None:
     """``x -> violation``: how far (log) the smallest anchor(s) of candidate ``x`` fall
@@ -186,13 +199,11 @@ def stride_constraint(model: ModelSpec, space: ParamSpace, layout_for: LayoutFn,
     ``space`` has other counts) is already below its stride (keeping it is not a new
     finding) or its layout cannot be built here.
     """
-    try:
-        _, padded = model.resized_shapes(RULE_IMAGE_SIZE)
-        layout = layout_for(padded)
-    except ConfigError:
+    found = _rule_layout(model, layout_for)
+    if found is None:
         return None
+    layout, unit = found
     generator = model.anchors
-    unit = np.array(model.shape_unit(padded), dtype=np.float64)
     grids = [(np.asarray(lev.grid_shape) > 1, np.asarray(lev.stride, dtype=np.float64))
              for lev in layout.levels]
     if not grids:
@@ -239,15 +250,11 @@ def too_large_constraint(model: ModelSpec, space: ParamSpace, layout_for: Layout
     """
     if model.framework != "tfod":
         return None
-    try:
-        _, padded = model.resized_shapes(RULE_IMAGE_SIZE)
-        layout = layout_for(padded)
-    except ConfigError:
+    found = _rule_layout(model, layout_for)
+    if found is None or found[0].window_policy not in ("none", "prune"):
         return None
+    layout, unit = found
     policy = layout.window_policy
-    if policy not in ("none", "prune"):
-        return None
-    unit = np.array(model.shape_unit(padded), dtype=np.float64)
     limit = np.log(np.asarray(layout.padded_shape, dtype=np.float64))
     log_matched = math.log(max(float(model.matcher().matched_threshold), 1e-9))
 
