@@ -244,11 +244,12 @@ def too_large_constraint(model: ModelSpec, space: ParamSpace, layout_for: Layout
 
     Without it the search can end on a candidate the verification then ranks below every
     clean one (a new warning), so the written point depended on which basin a seed
-    found first. TFOD configs only (the rule is TFOD's ``check``'s); None when the config
+    found first. Only where the framework's ``check`` has the rule
+    (:attr:`~tfod_anchors.frameworks.base.ModelSpec.checks_too_large`); None when the config
     itself already breaks it (keeping it is not a new finding) or its layout cannot be
     built here.
     """
-    if model.framework != "tfod":
+    if not model.checks_too_large:
         return None
     found = _rule_layout(model, layout_for)
     if found is None or found[0].window_policy not in ("none", "prune"):

@@ -144,6 +144,11 @@ class ModelSpec(Protocol):
         """``"tfod"`` or ``"model_garden"``: names the framework in outputs."""
 
     @property
+    def checks_too_large(self) -> bool:
+        """Whether this framework's ``check`` reports anchors too large for the input
+        (``anchor_too_large``), which the fit then keeps clear of."""
+
+    @property
     def family(self) -> str:
         """The meta-architecture / model family (``"ssd"``, ``"faster_rcnn"``,
         ``"retinanet"``...)."""

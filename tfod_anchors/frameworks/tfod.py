@@ -67,6 +67,11 @@ class TfodSpec:
     framework: str = "tfod"
     _memo: dict = field(default_factory=dict, repr=False)
 
+    @property
+    def checks_too_large(self) -> bool:
+        """True: ``check`` reports ``anchor_too_large`` for TFOD configs."""
+        return True
+
     # --- inputs -----------------------------------------------------------------------------
     @property
     def inputs(self) -> ModelInputs:

@@ -57,6 +57,11 @@ class ModelGardenSpec:
     origin: dict | None = field(default=None, repr=False)
 
     @property
+    def checks_too_large(self) -> bool:
+        """False: the Model Garden's ``check`` rules have no ``anchor_too_large``."""
+        return False
+
+    @property
     def config(self) -> dict:
         """The protocol's framework config object: the resolved experiment dict."""
         return self.experiment
