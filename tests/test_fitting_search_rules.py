@@ -188,10 +188,10 @@ def test_polish_of_a_multiscale_space_moves_along_width_only_pairs(monkeypatch):
     assert start[1] == 0.5 and problem.constraint(x0) == 0.0
 
     # level 0: the polish of a sampled search (no fine stage)
-    monkeypatch.setattr(strategy, "COUPLED_DIAGONALS", False)
+    monkeypatch.setattr(strategy, "WALK_EDGES", False)
     stuck = polish(ev, space, objective, Candidate(x0, start, "config"), 0, 0)
     assert stuck.score[1] == 0.5
-    monkeypatch.setattr(strategy, "COUPLED_DIAGONALS", True)
+    monkeypatch.setattr(strategy, "WALK_EDGES", True)
     moved = polish(ev, space, objective, Candidate(x0, start, "config"), 0, 0)
     values = space.values(moved.x)
     scale, (_, tall) = values["anchor_scale"][0], values["aspect_ratios"]

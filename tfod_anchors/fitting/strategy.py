@@ -45,15 +45,18 @@ POOL_SCALES = 24
 POOL_RATIOS = 15
 POLISH = 1
 EXPLORE_PENALTY = 2.0
-#: Whether the polish of a coupled space (:func:`polish`) also moves along its
-#: height-only / width-only pairs in its soft and hard stages. With a multiscale
-#: generator the guarded optimum often lies on a guard floor (e.g. recall@0.7 of the
-#: static boxes) whose edge runs diagonally in (``anchor_scale``, one ratio): shrinking
-#: the scale while keeping one anchor's width. Moving one coordinate at a time, the
-#: polish stopped on that jagged edge ~0.006 of recall below where a width-only move
-#: leads (FPNLite x COCO: 2 of 10 seeds); the fine stage's width-only moves were
-#: too short (0.004) to step over the edge's teeth.
-COUPLED_DIAGONALS = True
+#: Whether the polish walks the edges of the guard in a coupled space with height-only /
+#: width-only pairs (a multiscale ``anchor_scale`` and its ratios; :func:`walks_edges`):
+#: its soft and hard stages also move along those pairs, and the soft stage runs at
+#: penalty 1 before :data:`EXPLORE_PENALTY` (:data:`EDGE_PENALTIES`). There the guarded
+#: optimum usually lies on a recall@0.7 floor (of the draws or of the static boxes)
+#: whose edge is jagged at the scale of single boxes and runs diagonally: shrinking
+#: ``anchor_scale`` while keeping one anchor's width, or moving it with all the ratios.
+#: One field at a time, or at penalty 2 (a step may lose twice its gain), the polish
+#: stopped on a tooth of that edge 0.005-0.006 of recall below where the seeds that
+#: crossed it ended (FPNLite and EfficientDet-D0 x COCO: 2-7 of 10 seeds).
+WALK_EDGES = True
+EDGE_PENALTIES = (1.0, EXPLORE_PENALTY)
 
 
 def weighted_quantiles(values: np.ndarray, weight: np.ndarray, qs: np.ndarray) -> np.ndarray:
@@ -283,6 +286,13 @@ def search_generic(ev: Evaluator, problem: Problem, objective: Objective, sample
                      scanned[:budget.coarse_refine]), trace
 
 
+def walks_edges(space: ParamSpace) -> bool:
+    """Whether :func:`polish` walks the guard's edges in ``space`` (:data:`WALK_EDGES`): a
+    coupled space with height-only / width-only pairs (multiscale, the Model Garden's
+    RetinaNet). Not SSD's ``min_scale``/``max_scale`` space, which has no such pairs."""
+    return WALK_EDGES and space.coupled and bool(space.diagonals)
+
+
 def polish(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candidate,
            seed: int = 0, level: int = 1, mutations: int = NORMAL.mutations) -> Candidate:
     """The refinement on the full search sample: soft-guard refinement, then hard-guard
@@ -294,17 +304,19 @@ def polish(ev: Evaluator, space: ParamSpace, objective: Objective, cand: Candida
     Level 2 is used where the kernel is cheap and the search boxes are all the boxes;
     level 0 where the boxes are a sample (finer moves would chase sampling noise).
 
-    Where one size field moves every level's shapes (``space.coupled`` with
-    height-only / width-only pairs: a multiscale ``anchor_scale`` and its ratios), the
-    soft and hard stages move along those pairs too (:data:`COUPLED_DIAGONALS`).
+    Where :func:`walks_edges`, the soft and hard stages also take the height-only /
+    width-only moves and the soft stage first runs at a lower penalty
+    (:data:`WALK_EDGES`).
     """
     deep = level >= 2
     ridge = space.split_counts is None  # fields coupled across levels: follow the ridges
-    diagonals = COUPLED_DIAGONALS and space.coupled and bool(space.diagonals)
-    soft = refine(ev, space, objective.with_penalty(EXPLORE_PENALTY), cand,
-                  Pattern(step=0.05 if deep else 0.04, min_step=0.005 if deep else 0.01,
-                          diagonals=diagonals, offsets=(-1.0, 1.0), ridges=ridge))
-    hard_pattern = Pattern(step=0.02 if deep else 0.01, min_step=0.005, diagonals=diagonals,
+    edges = walks_edges(space)
+    soft = cand
+    for penalty in EDGE_PENALTIES if edges else (EXPLORE_PENALTY,):
+        soft = refine(ev, space, objective.with_penalty(penalty), soft,
+                      Pattern(step=0.05 if deep else 0.04, min_step=0.005 if deep else 0.01,
+                              diagonals=edges, offsets=(-1.0, 1.0), ridges=ridge))
+    hard_pattern = Pattern(step=0.02 if deep else 0.01, min_step=0.005, diagonals=edges,
                            offsets=(-1.0, 1.0), ridges=ridge)
     hard = _never_worse(ev, space, objective, cand,
                         refine(ev, space, objective, soft, hard_pattern), hard_pattern)
