@@ -7,7 +7,8 @@
 * the SSD and multiscale coarse search maximises a smoothed recall (a ramp instead of
   the step at each threshold), the others the exact one;
 * the polish of a multiscale space moves along its width-only pairs: it leaves a
-  point where every single-field move is either blocked by a rule or changes nothing.
+  point where every single-field move is either blocked by a rule or changes nothing;
+  SSD's min/max scale space and the grid are polished as before.
 """
 
 from __future__ import annotations
@@ -199,3 +200,20 @@ def test_polish_of_a_multiscale_space_moves_along_width_only_pairs(monkeypatch):
     assert scale <= round_sig(21.0 / math.sqrt(0.5) / 16.0) + 1e-4
     assert 16.0 * scale * math.sqrt(tall) >= 16.0 - 1e-9  # the tall anchor's width
     assert np.all(ev.best(moved.x) >= 0.5)
+
+
+def test_edges_are_walked_in_multiscale_spaces_only(monkeypatch):
+    # the multiscale space has (anchor_scale, ratio) pairs; SSD's min/max scale space has
+    # none (its polish, and its fit time, stay as they were); the grid is not coupled
+    from tfod_anchors.fitting import strategy
+    from tfod_anchors.fitting.strategy import walks_edges
+
+    multiscale = build_problem(boxes_from_anchors(parse_config(ONE_LEVEL_FPN), (320, 320), 20, 0),
+                               parse_config(ONE_LEVEL_FPN)).space
+    ssd = _problem(parse_config(SSD % SSD_GEN), n=20).space
+    grid = _problem(parse_config(ONE_ANCHOR_PRUNED), n=20).space
+    assert multiscale.diagonals == [(0, 1), (0, 2)]
+    assert (walks_edges(multiscale), walks_edges(ssd), walks_edges(grid)) == (True, False, False)
+    assert strategy.EDGE_PENALTIES == (1.0, strategy.EXPLORE_PENALTY)
+    monkeypatch.setattr(strategy, "WALK_EDGES", False)
+    assert not walks_edges(multiscale)

@@ -49,7 +49,7 @@ EXPLORE_PENALTY = 2.0
 #: width-only pairs (a multiscale ``anchor_scale`` and its ratios; :func:`walks_edges`):
 #: its soft and hard stages also move along those pairs, and the soft stage runs at
 #: penalty 1 before :data:`EXPLORE_PENALTY` (:data:`EDGE_PENALTIES`). There the guarded
-#: optimum usually lies on a recall@0.7 floor (of the draws or of the static boxes)
+#: optimum often lies on a recall@0.7 floor (of the draws or of the static boxes)
 #: whose edge is jagged at the scale of single boxes and runs diagonally: shrinking
 #: ``anchor_scale`` while keeping one anchor's width, or moving it with all the ratios.
 #: One field at a time, or at penalty 2 (a step may lose twice its gain), the polish
