@@ -13,8 +13,7 @@ the search that restarts and longer polishing pay for:
 * the (1+1) random moves at the end of the finest polish;
 * above ``normal``, every polished candidate is measured exactly on all boxes (at
   ``normal`` only the best of a sampled search is), and the polish of a multiscale
-  space on all boxes also tries a soft stage at penalty 1
-  (:data:`.strategy.EDGE_PENALTIES`; a sampled search always does).
+  space also tries a soft stage at penalty 1 (:data:`.strategy.EDGE_PENALTIES`).
 """
 
 from __future__ import annotations
@@ -82,9 +81,9 @@ class Budget:
         mutations: (1+1) random moves at the end of the finest polish.
         verify_polished: measure every polished candidate exactly (False: on a sampled
             search, only the best by the search sample).
-        edge_ladder: the polish of a multiscale space on all boxes also runs its soft
-            stage at penalty 1 before 2, beside the penalty-2 one (about +30 % of the
-            fit's CPU; a sampled search always does, see :func:`.strategy.polish_search`).
+        edge_ladder: the polish of a multiscale space also runs its soft stage at
+            penalty 1 before 2, beside the penalty-2 one (about +30 % of an exact fit's
+            CPU, twice a sampled one's; see :func:`.strategy.polish`).
     """
 
     effort: float

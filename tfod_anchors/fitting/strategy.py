@@ -55,13 +55,12 @@ EXPLORE_PENALTY = 2.0
 #: the seeds that crossed it ended (FPNLite x COCO: 2 of 10 seeds; the sampled search
 #: there: 0.0108). The moves cost about nothing (fewer sweeps to the same place).
 WALK_EDGES = True
-#: On a sampled search, and above ``normal`` effort (:attr:`.effort.Budget.edge_ladder`),
-#: a second soft stage runs at these penalties beside the penalty-2 one, and the better
-#: goes on: at penalty 1 a step may trade a unit of a floor for a unit of recall, so it
-#: crosses teeth that penalty 2 does not (EfficientDet-D0 x COCO: median 0.6526 ->
-#: 0.6558 over seeds 0-9; FPNLite x COCO sampled: static-box spread 0.0066 -> 0.0041),
-#: for about +30 % of an exact fit's CPU. Alone, it can drift and come back lower
-#: (FPNLite x COCO static seed 6: 0.0038).
+#: Above ``normal`` effort (:attr:`.effort.Budget.edge_ladder`) a second soft stage runs
+#: at these penalties beside the penalty-2 one, and the better goes on: at penalty 1 a
+#: step may trade a unit of a floor for a unit of recall, so it crosses teeth that
+#: penalty 2 does not (EfficientDet-D0 x COCO: median 0.6526 -> 0.6558 over seeds 0-9),
+#: for about +30 % of an exact fit's CPU and twice a sampled one's. Alone, it can
+#: drift and come back lower (FPNLite x COCO static seed 6: 0.0038).
 EDGE_PENALTIES = (1.0, EXPLORE_PENALTY)
 
 
@@ -382,15 +381,11 @@ def coarse_search(problem: Problem, scorer: Scorer, coarse: Sample, rng: np.rand
 def polish_search(problem: Problem, scorer: Scorer, found: list[Candidate], sample: Sample,
                   seed: int, budget: Budget = NORMAL) -> list[Candidate]:
     """The refinement on the search sample: the best ``POLISH`` coarse candidates refined,
-    best first (``seed`` for the random moves of the finest level). A sampled search's
-    polish is its soft and hard stages alone (level 0: no fine stage, no random moves
-    after them), so it always gets the second soft stage (:data:`EDGE_PENALTIES`); an
-    exact one above ``normal`` effort only."""
+    best first (``seed`` for the random moves of the finest level)."""
     ev = scorer.evaluator
     level = (2 if ev.geom.policy == "none" else 1) if sample.exact else 0
-    ladder = budget.edge_ladder or not sample.exact
     cands = [polish(ev, problem.space, scorer.objective, Candidate(c.x, c.score, c.origin),
-                    seed, level, budget.mutations, ladder)
+                    seed, level, budget.mutations, budget.edge_ladder)
              for c in found[:POLISH]]
     cands.sort(key=lambda c: c.score, reverse=True)
     return cands
