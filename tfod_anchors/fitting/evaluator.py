@@ -32,6 +32,7 @@ from tfod_anchors.fitting.rule_columns import RuleColumns, rule_metrics
 from tfod_anchors.matcher import ShapeRule
 
 ColumnKey = tuple[int, float, float]
+Score = tuple[float, float, float]
 Constraint = Callable[[np.ndarray], float]
 
 # Box-shape pairs that cannot reach this IoU skip the exact clipped search (see
@@ -43,6 +44,14 @@ APPROX_BELOW = 0.3
 #: columns of the last few candidates, so a small cache loses little time
 #: (``benchmarks/bench_fit_memory.py``).
 CACHE_BYTES = 32 << 20
+#: Scores an :class:`Evaluator` remembers per objective (the oldest half is dropped past
+#: this). The searches score the same vectors again within a few lines: a coordinate
+#: scan's zoom line holds its grid line, a pattern search's last sweep at a step
+#: repeats the points around an unmoved ``x``; about a third of a coarse search's
+#: candidates.
+SCORE_MEMO = 4096
+#: ... for this many objectives (a refinement with the guard as a penalty has its own).
+MEMO_OBJECTIVES = 8
 
 
 class ColumnStore:
@@ -151,6 +160,9 @@ class Evaluator:
         self.rule = None if counting.rule is None else self.store.rule_columns(counting.rule)
         self.smooth = counting.smooth
         self.candidates_scored = 0
+        # id(objective) -> (objective, {x bytes: score}); the objective is kept so that
+        # its id cannot be reused while its scores are remembered
+        self._memo: dict[int, tuple[Objective, dict[bytes, Score]]] = {}
 
     @property
     def columns_computed(self) -> int:
@@ -261,9 +273,14 @@ class Evaluator:
         return i, scores[i]
 
     def line_scores(self, x: np.ndarray, coord: int | list[int], values: np.ndarray,
-                    objective: Objective) -> list[tuple[float, float, float]]:
+                    objective: Objective) -> list[Score]:
         """Scores of ``x`` with coordinate(s) ``coord`` set to each row of ``values``
-        (``[C]`` for one coordinate or ``[C, len(coord)]``)."""
+        (``[C]`` for one coordinate or ``[C, len(coord)]``).
+
+        A vector this evaluator already scored for ``objective`` is not scored again:
+        its score is remembered (:data:`SCORE_MEMO`), the same number bit for bit, as a
+        candidate's metrics do not depend on the batch it is scored in
+        (:func:`~.objective.weighted_sum`)."""
         coords = [coord] if isinstance(coord, int) else list(coord)
         values = np.asarray(values, dtype=np.float64).reshape(len(values), len(coords))
         xs = []
@@ -271,6 +288,40 @@ class Evaluator:
             xc = x.copy()
             xc[coords] = row
             xs.append(xc)
+        memo = self._scores_of(objective)
+        keys = [xc.tobytes() for xc in xs]
+        known: dict[bytes, Score] = {}
+        todo: dict[bytes, int] = {}  # not yet scored: first row of each
+        for j, key in enumerate(keys):
+            score = memo.get(key)
+            if score is not None:
+                known[key] = score
+            elif key not in todo:
+                todo[key] = j
+        if todo:
+            fresh = dict(zip(todo, self._score_batch(x, [xs[j] for j in todo.values()],
+                                                     objective)))
+            known.update(fresh)
+            memo.update(fresh)
+        return [known[key] for key in keys]
+
+    def _scores_of(self, objective: Objective) -> dict[bytes, Score]:
+        """The remembered scores of ``objective`` (at most :data:`SCORE_MEMO` of them;
+        those of the last :data:`MEMO_OBJECTIVES` objectives)."""
+        entry = self._memo.get(id(objective))
+        if entry is None or entry[0] is not objective:
+            while len(self._memo) >= MEMO_OBJECTIVES:
+                del self._memo[next(iter(self._memo))]
+            entry = self._memo[id(objective)] = (objective, {})
+        memo = entry[1]
+        if len(memo) > SCORE_MEMO:
+            for key in list(memo)[:len(memo) // 2]:
+                memo.pop(key, None)
+        return memo
+
+    def _score_batch(self, x: np.ndarray, xs: list[np.ndarray], objective: Objective
+                     ) -> list[Score]:
+        """Scores of candidates ``xs``, variations of ``x``, scored together."""
         keys = self.keys_of(x), [self.keys_of(xc) for xc in xs]
         best = self.line_best(*keys)
         other = None
@@ -281,7 +332,7 @@ class Evaluator:
             other = np.ascontiguousarray(sec.line_best(*keys).T)
         m = self.metrics(best.T, xs, other)
         ka, kb, kc = objective.keys(m)
-        return [(float(ka[j]), float(kb[j]), float(kc[j])) for j in range(len(values))]
+        return [(float(ka[j]), float(kb[j]), float(kc[j])) for j in range(len(xs))]
 
     def line_best(self, base_keys: list[ColumnKey], cand_keys: list[list[ColumnKey]]
                   ) -> np.ndarray:

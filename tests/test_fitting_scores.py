@@ -1,0 +1,105 @@
+"""A candidate's score is one number, whatever it is scored with (issue 19, speed).
+
+* :func:`weighted_sum` gives every candidate of a column-major block the bits it gets
+  alone, so the metrics of a candidate do not depend on its batch;
+* :meth:`Evaluator.line_scores` remembers scores: a vector scored again (a coordinate
+  scan's zoom line holds its grid line) is not recomputed, and what it returns is what
+  an evaluator that never saw it computes, bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers.fitting import SSD, SSD_GEN, boxes_from_anchors, parse_config
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tfod_anchors.fitting import evaluator as evaluator_module
+from tfod_anchors.fitting.objective import make_objective, metrics_of, weighted_sum
+from tfod_anchors.fitting.problem import build_problem
+from tfod_anchors.fitting.sample import coarse_and_search
+from tfod_anchors.fitting.scoring import SampleScoring
+from tfod_anchors.fitting.search import coordinate_scan
+
+
+def test_metrics_hand_values_alone_and_in_a_block():
+    # weights 1, 1, 2 -> shares 1/4, 1/4, 1/2; best IoUs 0.8, 0.4, 0.6
+    best = np.array([0.8, 0.4, 0.6], dtype=np.float32)
+    weight = np.array([1.0, 1.0, 2.0])
+    one = metrics_of(best, weight, 0.5)
+    assert one["mean_iou"] == pytest.approx(0.25 * 0.8 + 0.25 * 0.4 + 0.5 * 0.6)
+    assert one["recall_matched"] == pytest.approx(0.75)
+    assert one["recall_0.7"] == pytest.approx(0.25)
+    # the same candidate beside two others, candidates in columns (either layout)
+    rows = np.stack([best[::-1], best, np.zeros(3, np.float32)])
+    for block in (rows.T, np.ascontiguousarray(rows.T)):
+        m = metrics_of(block, weight, 0.5)
+        for key in ("mean_iou", "recall_matched", "recall_0.7"):
+            assert m[key][1] == pytest.approx(one[key])
+        assert m["recall_matched"][2] == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 20_000), c=st.integers(1, 30), seed=st.integers(0, 2**16))
+def test_weighted_sum_of_a_candidate_does_not_depend_on_its_batch(n, c, seed):
+    rng = np.random.default_rng(seed)
+    w = rng.random(n)
+    rows = rng.random((c, n)).astype(np.float32)  # [C, B]: .T is column-major [B, C]
+    alone = [weighted_sum(w, row) for row in rows]
+    hits_alone = [weighted_sum(w, row >= 0.5) for row in rows]
+    for lo, hi in ((0, c), (c // 2, c), (0, max(1, c // 3))):
+        block = weighted_sum(w, rows[lo:hi].T)
+        assert block.tobytes() == np.array(alone[lo:hi]).tobytes()
+        hits = weighted_sum(w, rows[lo:hi].T >= 0.5)
+        assert hits.tobytes() == np.array(hits_alone[lo:hi]).tobytes()
+    assert alone[0] == pytest.approx(float(w @ rows[0].astype(np.float64)), rel=1e-12)
+
+
+def _scoring(n: int = 300, seed: int = 1):
+    cfg = parse_config(SSD % SSD_GEN)
+    problem = build_problem(boxes_from_anchors(cfg, (300, 300), n, seed, jitter=3.0), cfg)
+    boxes = problem.resized.boxes
+    window = problem.shapes.astype(np.float64)[problem.group]
+    sample = coarse_and_search(boxes, window, problem.group, 0, 10_000, 10_000).search
+    return problem, SampleScoring(problem, sample, "recall", None, ())
+
+
+def test_line_scores_remembers_and_returns_what_a_fresh_evaluator_computes():
+    problem, scoring = _scoring()
+    space = problem.space
+    objective = make_objective("recall", problem.matched, scoring.start, None)
+    ev = scoring.scorer(problem).evaluator
+    x = space.rounded(space.x0)
+    grid = space.rounded_coord(np.linspace(space.lower[0], space.upper[0], 9), 0)
+    first = ev.line_scores(x, 0, grid, objective)
+    assert ev.candidates_scored == len(np.unique(grid))
+    # the zoom line: the grid again with new values between; only the new are scored
+    zoom = np.unique(np.concatenate([grid, space.rounded_coord(grid[:-1] + 0.013, 0)]))
+    before = ev.candidates_scored
+    again = ev.line_scores(x, 0, zoom, objective)
+    assert ev.candidates_scored - before == len(zoom) - len(np.unique(grid))
+    fresh = scoring.scorer(problem).evaluator  # same columns, nothing remembered
+    assert again == fresh.line_scores(x, 0, zoom, objective)
+    for value, score in zip(grid, first):
+        assert fresh.line_scores(x, 0, np.array([value]), objective) == [score]
+    # another objective has scores of its own
+    other = make_objective("mean_iou", problem.matched, scoring.start, None)
+    before = ev.candidates_scored
+    assert ev.line_scores(x, 0, grid, other) == fresh.line_scores(x, 0, grid, other)
+    assert ev.candidates_scored - before == len(np.unique(grid))
+
+
+def test_coordinate_scan_is_the_same_with_a_tiny_memo(monkeypatch):
+    # a memo that forgets almost everything changes how much is scored, never the scan
+    problem, scoring = _scoring(n=200, seed=4)
+    space = problem.space
+    objective = make_objective("recall", problem.matched, scoring.start, None)
+    x0 = space.lower + 0.3 * (space.upper - space.lower)
+    full_ev = scoring.scorer(problem).evaluator
+    full = coordinate_scan(full_ev, space, objective, x0, points=10, max_sweeps=2)
+    monkeypatch.setattr(evaluator_module, "SCORE_MEMO", 2)
+    tiny_ev = scoring.scorer(problem).evaluator
+    tiny = coordinate_scan(tiny_ev, space, objective, x0, points=10, max_sweeps=2)
+    assert full.score == tiny.score and np.array_equal(full.x, tiny.x)
+    assert full_ev.candidates_scored < tiny_ev.candidates_scored
