@@ -100,6 +100,27 @@ def test_rows_are_the_columns_bit_for_bit(policy, n, same_unit):
         assert np.stack(rows).tobytes() == np.ascontiguousarray(cols.T).tobytes()
 
 
+
+@pytest.mark.parametrize("n", [5, SMALL_ROWS + 3])
+def test_rows_keep_the_union_floor_for_vanishing_anchors_and_inverted_boxes(n):
+    # the row kernel skips the union's 1e-30 floor only where it cannot bind: with a
+    # vanishing anchor (area 1e-32 px^2) or an inverted box (area < 0) it still applies,
+    # and the rows stay the columns' bits (no NaN from 0 / 0, no negative IoU)
+    rng = np.random.default_rng(n)
+    y0, x0 = rng.uniform(0, 200, n), rng.uniform(0, 200, n)
+    boxes = np.stack([y0, x0, y0 + rng.uniform(0, 50, n), x0 + rng.uniform(0, 50, n)], 1)
+    boxes[0] = [10.0, 10.0, 10.0, 10.0]  # zero area
+    for inverted in (False, True):
+        if inverted:
+            boxes[1] = [50.0, 50.0, 40.0, 60.0]  # ymax < ymin: area -100
+        geom = _geometry(boxes, (300.0, 300.0), (16.0, 16.0), (8.0, 8.0), (19, 19), "none")
+        shapes = np.array([[1e-16, 1e-16], [12.0, 30.0], [0.5, 1e-20]])
+        cols = level_columns(geom, 0, shapes)
+        rows = level_rows(prepare(geom, 0), shapes)
+        assert np.stack(rows).tobytes() == np.ascontiguousarray(cols.T).tobytes()
+        assert np.isfinite(cols).all() and (cols >= 0).all()
+        assert prepare(geom, 0).min_area == (-100.0 if inverted else 0.0)
+
 def test_kernel_hand_values():
     # Box 32x32 centred at (40, 40); grid stride 16 from 0: a cell centre sits at (48, 48)
     # or (32, 32), 8 px away on each axis. A 32x32 anchor there overlaps 24x24:

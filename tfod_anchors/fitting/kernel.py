@@ -80,7 +80,8 @@ class Prepared:
 
     ``dy, dx``: distance from the box centre to the nearest cell centre of the grid
     (the best cell on an axis when the anchor is neither pruned nor clipped there);
-    ``hh2, wh2``: half the box's height and width (exact halves).
+    ``hh2, wh2``: half the box's height and width (exact halves); ``min_area``: the
+    smallest box area (a lower bound for a :meth:`take` subset).
     """
 
     y0: np.ndarray
@@ -107,9 +108,11 @@ class Prepared:
     hh2: np.ndarray
     wh2: np.ndarray
     policy: str
+    min_area: float = 0.0
 
     def take(self, sel) -> Prepared:
-        return Prepared(**{f: getattr(self, f)[sel] for f in _FIELDS}, policy=self.policy)
+        return Prepared(**{f: getattr(self, f)[sel] for f in _FIELDS}, policy=self.policy,
+                        min_area=self.min_area)
 
 
 _FIELDS = ("y0", "x0", "y1", "x1", "my", "mx", "hb", "wb", "area", "dy", "dx", "sy", "sx",
@@ -133,8 +136,9 @@ def prepare(geom: BoxGeometry, level: int) -> Prepared:
             last[:, 0], last[:, 1], geom.window[:, 0], geom.window[:, 1],
             geom.unit[:, 0], geom.unit[:, 1]]
     cols += [np.float32(c) * np.float32(0.5) for c in (y1 - y0, x1 - x0)]
-    return Prepared(**{f: np.ascontiguousarray(c, dtype=np.float32)[:, None]
-                       for f, c in zip(_FIELDS, cols)}, policy=geom.policy)
+    out = {f: np.ascontiguousarray(c, dtype=np.float32)[:, None] for f, c in zip(_FIELDS, cols)}
+    return Prepared(**out, policy=geom.policy,
+                    min_area=float(out["area"].min()) if b.shape[0] else 0.0)
 
 
 def level_columns(geom: BoxGeometry | Prepared, level: int, shapes: np.ndarray,
@@ -192,7 +196,7 @@ def level_rows(prep: Prepared, shapes: np.ndarray, approx_below: float = 0.0
             ah, aw = (h * r["uy"][0], w * r["ux"][0]) if same_unit else \
                 (h * r["uy"], w * r["ux"])
             row = np.empty(n, dtype=np.float32)
-            _row_none(r, ah, aw, scratch, row)
+            _row_none(r, ah, aw, scratch, row, prep.min_area)
             out.append(row)
         return out
     # few boxes: as many shapes at once as keep the temporaries in cache
@@ -204,7 +208,7 @@ def level_rows(prep: Prepared, shapes: np.ndarray, approx_below: float = 0.0
         m = min(k, start + g) - start
         part = [b[:m] for b in bufs]
         _row_none(r, hs[start:start + m] * unit[0], ws[start:start + m] * unit[1], part[:3],
-                  part[3])
+                  part[3], prep.min_area)
         out += [row.copy() for row in part[3]]
     return out
 
@@ -216,12 +220,12 @@ SMALL_ROWS = 8192
 
 
 def _row_none(r: dict[str, np.ndarray], ah, aw, scratch: list[np.ndarray],
-              out: np.ndarray) -> None:
+              out: np.ndarray, min_area: float = 0.0) -> None:
     """``out`` = the ``"none"`` policy's best IoU (:func:`_columns`'s operations in its
     order, merged where that is exact, so the same bits) of boxes ``r`` (``[B]`` rows of
     :class:`Prepared`) with anchors of sides ``ah`` x ``aw`` pixels: float32 numbers
     (``out`` ``[B]``), or ``[K, 1]`` / ``[K, B]`` (``out`` ``[K, B]``); ``scratch``:
-    three arrays shaped as ``out``."""
+    three arrays shaped as ``out``; ``min_area``: the smallest box area (or a lower bound)."""
     ovy, ovx, tmp = scratch
     for ov, a, side, half, d in ((ovy, ah, r["hb"], r["hh2"], r["dy"]),
                                  (ovx, aw, r["wb"], r["wh2"], r["dx"])):
@@ -232,9 +236,15 @@ def _row_none(r: dict[str, np.ndarray], ah, aw, scratch: list[np.ndarray],
         np.maximum(ov, np.float32(0.0), out=ov)
         np.minimum(ov, a, out=ov)  # = max(min(ov, a), 0), as a > 0
     ovy *= ovx  # the intersection
-    np.add(np.multiply(ah, aw), r["area"], out=tmp)  # the union: anchor area + box area
+    anchor_area = np.multiply(ah, aw)
+    np.add(anchor_area, r["area"], out=tmp)  # the union: anchor area + box area
     tmp -= ovy  # ... - intersection
-    np.maximum(tmp, np.float32(1e-30), out=tmp)
+    # With box areas >= 0 (``min_area``) the union is at least about the larger of the
+    # two areas (the intersection is at most the smaller), so the floor below only binds
+    # for vanishing anchors: skip it (a pass over every pair) when no anchor is that
+    # small; the same bits either way.
+    if min_area < 0.0 or anchor_area.min() <= np.float32(1e-29):
+        np.maximum(tmp, np.float32(1e-30), out=tmp)
     np.divide(ovy, tmp, out=out)
 
 
