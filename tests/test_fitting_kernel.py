@@ -15,9 +15,12 @@ from tfod_anchors.fitting.kernel import (
     SMALL_ROWS,
     BoxGeometry,
     LevelGrid,
+    Prepared,
+    RowInputs,
     level_columns,
     level_rows,
     prepare,
+    store_inputs,
 )
 from tfod_anchors.fitting.objective import guarded_metrics, make_objective, metrics_of
 from tfod_anchors.fitting.params import param_space, round_sig, ssd_layer_scales
@@ -94,10 +97,16 @@ def test_rows_are_the_columns_bit_for_bit(policy, n, same_unit):
     seven = np.exp(rng.uniform(np.log(0.02), np.log(1.2), (7, 2)))
     for approx, shapes in ((0.0, seven), (0.3, seven), (0.0, seven[:2])):  # block, rows
         cols = level_columns(geom, 0, shapes, approx_below=approx)
-        rows = level_rows(prepare(geom, 0), shapes, approx_below=approx)
-        assert len(rows) == len(shapes)
-        assert all(r.flags.c_contiguous and r.dtype == np.float32 for r in rows)
-        assert np.stack(rows).tobytes() == np.ascontiguousarray(cols.T).tobytes()
+        # a column store's inputs (the row kernel's nine arrays under "none") likewise
+        for inputs in (prepare(geom, 0), store_inputs(geom, 0)):
+            rows = level_rows(inputs, shapes, approx_below=approx)
+            assert len(rows) == len(shapes)
+            assert all(r.flags.c_contiguous and r.dtype == np.float32 for r in rows)
+            assert np.stack(rows).tobytes() == np.ascontiguousarray(cols.T).tobytes()
+    kept = store_inputs(geom, 0)
+    assert isinstance(kept, RowInputs if policy == "none" else Prepared)
+    if policy == "none":
+        assert kept.same_unit == same_unit and kept.rows["uy"].size == (1 if same_unit else n)
 
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from tfod_anchors.fitting.kernel import BoxGeometry, level_rows, prepare
+from tfod_anchors.fitting.kernel import BoxGeometry, level_rows, store_inputs
 from tfod_anchors.fitting.objective import (
     BAND_PREFIX,
     STATIC_PREFIX,
@@ -66,7 +66,7 @@ class ColumnStore:
         self.geom = geom
         self._cache: OrderedDict[ColumnKey, np.ndarray] = OrderedDict()
         self._limit = max(8, cache_bytes // max(1, 4 * geom.num_boxes))
-        self._prepared = [prepare(geom, i) for i in range(len(geom.levels))]
+        self._prepared = [store_inputs(geom, i) for i in range(len(geom.levels))]
         self._lock = threading.Lock()
         self._rules: dict[ShapeRule, RuleColumns] = {}
         self.columns_computed = 0

@@ -170,30 +170,65 @@ def level_columns(geom: BoxGeometry | Prepared, level: int, shapes: np.ndarray,
     return out
 
 
-def level_rows(prep: Prepared, shapes: np.ndarray, approx_below: float = 0.0
+#: The :class:`Prepared` fields the ``"none"`` policy's row kernel reads.
+ROW_FIELDS = ("hb", "wb", "hh2", "wh2", "dy", "dx", "area", "uy", "ux")
+
+
+@dataclass(frozen=True)
+class RowInputs:
+    """What the ``"none"`` policy's row kernel reads of one level (:func:`row_inputs`):
+    float32 ``[B]`` rows of :data:`ROW_FIELDS` (``uy``, ``ux`` of shape ``[1]`` when
+    every box has the same shape unit, ``same_unit``), the number of boxes and the
+    smallest box area. A column store keeps these instead of the whole
+    :class:`Prepared` (9 of its 23 arrays)."""
+
+    rows: dict[str, np.ndarray]
+    same_unit: bool
+    n: int
+    min_area: float
+
+
+def row_inputs(prep: Prepared) -> RowInputs:
+    """The :class:`RowInputs` of a ``"none"``-policy :class:`Prepared` level."""
+    r = {f: getattr(prep, f)[:, 0] for f in ROW_FIELDS}
+    n = r["hb"].shape[0]
+    same = n > 0 and bool((r["uy"] == r["uy"][0]).all() and (r["ux"] == r["ux"][0]).all())
+    if same:  # one number each: the whole rows need not be kept
+        r["uy"], r["ux"] = r["uy"][:1].copy(), r["ux"][:1].copy()
+    return RowInputs(r, same, n, prep.min_area)
+
+
+def store_inputs(geom: BoxGeometry, level: int) -> Prepared | RowInputs:
+    """What :func:`level_rows` needs of ``level``, in its smallest form: the
+    :class:`RowInputs` under the ``"none"`` policy, else the :class:`Prepared` arrays."""
+    prep = prepare(geom, level)
+    return row_inputs(prep) if prep.policy == "none" else prep
+
+
+def level_rows(prep: Prepared | RowInputs, shapes: np.ndarray, approx_below: float = 0.0
                ) -> list[np.ndarray]:
     """:func:`level_columns` by rows: best IoU of every box with each shape, one
     contiguous float32 ``[B]`` array per shape (what a column store keeps), the same
     values bit for bit.
 
-    With the ``"none"`` policy the rows are computed in place with the same float32
-    operations in the same order (so the same roundings): one row at a time for many
-    boxes, a group of rows small enough to stay in cache for few; where every box has
-    the same shape unit (one padded shape) the anchor side is one number, not a row."""
+    With the ``"none"`` policy (``prep`` then may be its :class:`RowInputs`) the rows are
+    computed in place with the same float32 operations in the same order (so the same
+    roundings): one row at a time for many boxes, a group of rows small enough to stay in
+    cache for few; where every box has the same shape unit (one padded shape) the anchor
+    side is one number, not a row."""
     shapes = np.asarray(shapes, dtype=np.float64).reshape(-1, 2)
-    if prep.policy != "none":
-        cols = level_columns(prep, 0, shapes, approx_below=approx_below)
-        return [np.ascontiguousarray(cols[:, j]) for j in range(shapes.shape[0])]
-    n = prep.y0.shape[0]
-    r = {f: getattr(prep, f)[:, 0]
-         for f in ("hb", "wb", "hh2", "wh2", "dy", "dx", "area", "uy", "ux")}
-    same_unit = n > 0 and bool((r["uy"] == r["uy"][0]).all() and (r["ux"] == r["ux"][0]).all())
+    if isinstance(prep, Prepared):
+        if prep.policy != "none":
+            cols = level_columns(prep, 0, shapes, approx_below=approx_below)
+            return [np.ascontiguousarray(cols[:, j]) for j in range(shapes.shape[0])]
+        prep = row_inputs(prep)
+    r, n = prep.rows, prep.n
     hs, ws = (shapes[:, i].astype(np.float32)[:, None] for i in (0, 1))
     if n > SMALL_ROWS:  # many boxes: one row at a time
         scratch = [np.empty(n, dtype=np.float32) for _ in range(3)]
         out = []
         for h, w in zip(hs[:, 0], ws[:, 0]):
-            ah, aw = (h * r["uy"][0], w * r["ux"][0]) if same_unit else \
+            ah, aw = (h * r["uy"][0], w * r["ux"][0]) if prep.same_unit else \
                 (h * r["uy"], w * r["ux"])
             row = np.empty(n, dtype=np.float32)
             _row_none(r, ah, aw, scratch, row, prep.min_area)
@@ -201,7 +236,7 @@ def level_rows(prep: Prepared, shapes: np.ndarray, approx_below: float = 0.0
         return out
     # few boxes: as many shapes at once as keep the temporaries in cache
     k, g = shapes.shape[0], max(1, BLOCK // max(1, n))
-    unit = [r["uy"][:1], r["ux"][:1]] if same_unit else [r["uy"], r["ux"]]
+    unit = [r["uy"][:1], r["ux"][:1]] if prep.same_unit else [r["uy"], r["ux"]]
     bufs = [np.empty((min(g, k), n), dtype=np.float32) for _ in range(4)]
     out = []
     for start in range(0, k, g):
