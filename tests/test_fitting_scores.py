@@ -4,7 +4,9 @@
   alone, so the metrics of a candidate do not depend on its batch;
 * :meth:`Evaluator.line_scores` remembers scores: a vector scored again (a coordinate
   scan's zoom line holds its grid line) is not recomputed, and what it returns is what
-  an evaluator that never saw it computes, bit for bit.
+  an evaluator that never saw it computes, bit for bit;
+* :meth:`Evaluator.line_top` scores the second (static) sample only for rows whose
+  bound can still win, and returns what sorting every row's exact score gives.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from helpers.fitting import SSD, SSD_GEN, boxes_from_anchors, parse_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tfod_anchors.fitting import evaluator as evaluator_module
+from tfod_anchors.fitting import lines
 from tfod_anchors.fitting.objective import make_objective, metrics_of, weighted_sum
 from tfod_anchors.fitting.problem import build_problem
 from tfod_anchors.fitting.sample import coarse_and_search
@@ -98,8 +100,81 @@ def test_coordinate_scan_is_the_same_with_a_tiny_memo(monkeypatch):
     x0 = space.lower + 0.3 * (space.upper - space.lower)
     full_ev = scoring.scorer(problem).evaluator
     full = coordinate_scan(full_ev, space, objective, x0, points=10, max_sweeps=2)
-    monkeypatch.setattr(evaluator_module, "SCORE_MEMO", 2)
+    monkeypatch.setattr(lines, "SCORE_MEMO", 2)
     tiny_ev = scoring.scorer(problem).evaluator
     tiny = coordinate_scan(tiny_ev, space, objective, x0, points=10, max_sweeps=2)
     assert full.score == tiny.score and np.array_equal(full.x, tiny.x)
     assert full_ev.candidates_scored < tiny_ev.candidates_scored
+
+
+def _two_samples(seed: int = 2):
+    """An evaluator with a second (static-like) sample and an objective whose static
+    floors bind for part of the space, as an augmented fit scores candidates."""
+    from dataclasses import replace
+
+    from tfod_anchors.fitting.evaluator import ColumnStore, Evaluator
+    from tfod_anchors.fitting.problem import other_geometry
+
+    cfg = parse_config(SSD % SSD_GEN)
+    problem = build_problem(boxes_from_anchors(cfg, (300, 300), 240, seed, jitter=4.0), cfg)
+    other = boxes_from_anchors(cfg, (300, 300), 160, seed + 7, jitter=1.0)
+    index = np.arange(other.num_boxes)
+    second = Evaluator(ColumnStore(other_geometry(problem, other, index)),
+                       np.ones(other.num_boxes), problem.space, problem.matched)
+    n = problem.resized.num_boxes
+    ev = Evaluator(ColumnStore(problem.geometry(np.arange(n))), np.ones(n), problem.space,
+                   problem.matched, second=second)
+    start = ev.metrics_at(problem.space.x0)
+    s0 = second.metrics_at(problem.space.x0)
+    base = make_objective("recall", problem.matched, start, 0.1)
+    objective = replace(base, floors={**base.floors, "static:mean_iou": s0["mean_iou"] - 0.04,
+                                      "static:recall_matched": s0["recall_matched"] - 0.04})
+    return problem, ev, objective
+
+
+@pytest.mark.parametrize("penalty", [None, 2.0])
+def test_line_top_is_sorting_every_exact_score(penalty):
+    # the k best of a line with the second sample scored on demand are those of scoring
+    # every row on both samples and sorting (ties to the lower row), for every k
+    problem, ev, objective = _two_samples()
+    objective = objective.with_penalty(penalty)
+    space, rng = problem.space, np.random.default_rng(11)
+    brute_ev = _two_samples()[1]  # same boxes, nothing remembered
+    best_only = _two_samples()[1]  # asked for the best row only
+    lowered = 0
+    for _ in range(6):
+        # near the config, where the static floors lower some scores and not others
+        x = space.rounded(space.x0 + rng.normal(0.0, 0.1, space.dim))
+        i = int(rng.integers(space.dim))
+        values = space.rounded_coord(np.linspace(x[i] - 0.6, x[i] + 0.6, 15), i)
+        values = np.concatenate([values, values[:3]])  # repeated rows tie to the first
+        xs = []
+        for v in values:
+            xc = x.copy()
+            xc[i] = v
+            xs.append(xc)
+        exact = brute_ev.score_rows(x, xs, objective)
+        bounds = brute_ev.score_rows(x, xs, objective, second=False)
+        lowered += sum(e != b for e, b in zip(exact, bounds))
+        assert all(e <= b for e, b in zip(exact, bounds))  # the bound is one
+        want = sorted(range(len(values)), key=lambda j: (exact[j], -j), reverse=True)
+        for k in (1, 3, len(values)):
+            got = ev.line_top(x, i, values, objective, k)
+            assert [j for j, _ in got] == want[:k]
+            assert [s for _, s in got] == [exact[j] for j in want[:k]]
+        assert ev.line(x, i, values, objective) == (want[0], exact[want[0]])
+        assert best_only.line(x, i, values, objective) == (want[0], exact[want[0]])
+    assert 0 < lowered < 6 * 18  # the static floors lowered some of the scores
+    # the best alone needed the second sample for fewer rows than all of them
+    assert best_only.second.store.columns_computed < brute_ev.second.store.columns_computed
+
+
+def test_objectives_without_static_floors_never_score_the_second_sample():
+    problem, ev, objective = _two_samples()
+    free = objective.unguarded()
+    x = problem.space.rounded(problem.space.x0)
+    values = problem.space.rounded_coord(np.linspace(problem.space.lower[0],
+                                                     problem.space.upper[0], 9), 0)
+    before = ev.second.store.columns_computed
+    assert len(ev.line_top(x, 0, values, free, len(values))) == len(values)
+    assert ev.second.store.columns_computed == before

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from tfod_anchors.fitting.kernel import BoxGeometry, level_rows, store_inputs
+from tfod_anchors.fitting.lines import Score, ScoreMemo, line_top
 from tfod_anchors.fitting.objective import (
     BAND_PREFIX,
     STATIC_PREFIX,
@@ -32,7 +33,6 @@ from tfod_anchors.fitting.rule_columns import RuleColumns, rule_metrics
 from tfod_anchors.matcher import ShapeRule
 
 ColumnKey = tuple[int, float, float]
-Score = tuple[float, float, float]
 Constraint = Callable[[np.ndarray], float]
 
 # Box-shape pairs that cannot reach this IoU skip the exact clipped search (see
@@ -44,15 +44,6 @@ APPROX_BELOW = 0.3
 #: columns of the last few candidates, so a small cache loses little time
 #: (``benchmarks/bench_fit_memory.py``).
 CACHE_BYTES = 32 << 20
-#: Scores an :class:`Evaluator` remembers per objective (the oldest half is dropped past
-#: this). The searches score the same vectors again within a few lines: a coordinate
-#: scan's zoom line holds its grid line, a pattern search's last sweep at a step
-#: repeats the points around an unmoved ``x``; about a third of a coarse search's
-#: candidates.
-SCORE_MEMO = 4096
-#: ... for this many objectives (a refinement with the guard as a penalty has its own).
-MEMO_OBJECTIVES = 8
-
 
 class ColumnStore:
     """Best-IoU columns of fixed boxes, by ``(level, height, width)`` in shape units.
@@ -160,9 +151,7 @@ class Evaluator:
         self.rule = None if counting.rule is None else self.store.rule_columns(counting.rule)
         self.smooth = counting.smooth
         self.candidates_scored = 0
-        # id(objective) -> (objective, {x bytes: score}); the objective is kept so that
-        # its id cannot be reused while its scores are remembered
-        self._memo: dict[int, tuple[Objective, dict[bytes, Score]]] = {}
+        self.memo = ScoreMemo()
 
     @property
     def columns_computed(self) -> int:
@@ -227,11 +216,13 @@ class Evaluator:
         return {k: float(v) for k, v in self._plain_metrics(self.best(x), x).items()}
 
     def metrics(self, best: np.ndarray, xs: list[np.ndarray] | np.ndarray | None = None,
-                second_best: np.ndarray | None = None) -> dict[str, Any]:
+                second_best: np.ndarray | None = None, second: bool = True
+                ) -> dict[str, Any]:
         """Metrics of ``best`` (``[B]`` or ``[B, C]``); with the candidates ``xs`` (one
         vector, or ``C`` of them) the rule ``"constraint"`` is included (and a shape
-        rule's recalls, which need them), and the second evaluator's metrics of them
-        (from ``second_best``, ``[B2, C]``, when the caller already has it)."""
+        rule's recalls, which need them), and unless ``second`` is False the second
+        evaluator's metrics of them (from ``second_best``, ``[B2, C]``, when the caller
+        already has it)."""
         self.candidates_scored += 1 if best.ndim == 1 else best.shape[1]
         m = self._plain_metrics(best, xs)
         if self.constraint is not None and xs is not None:
@@ -239,14 +230,14 @@ class Evaluator:
                 m["constraint"] = np.float64(self.constraint(np.asarray(xs)))
             else:
                 m["constraint"] = np.array([self.constraint(x) for x in xs], dtype=np.float64)
-        if self.second is not None and xs is not None:
+        if self.second is not None and xs is not None and second:
             sec = self.second
             if second_best is not None:
                 other = second_best
             elif best.ndim == 1:
                 other = sec.best(np.asarray(xs))
             else:
-                other = np.stack([sec.best(np.asarray(x)) for x in xs], axis=1)
+                other = np.stack([sec.best(np.asarray(x)) for x in xs]).T  # column-major
             m.update({STATIC_PREFIX + k: v for k, v in
                       sec._plain_metrics(other, xs).items()})
         return m
@@ -262,77 +253,59 @@ class Evaluator:
         return objective.score(m), {k: float(v) for k, v in m.items()}
 
     def line(self, x: np.ndarray, coord: int | list[int], values: np.ndarray,
-             objective: Objective) -> tuple[int, tuple[float, float, float]]:
-        """Best of ``x`` with coordinate(s) ``coord`` set to each row of ``values``.
+             objective: Objective) -> tuple[int, Score]:
+        """Best of ``x`` with coordinate(s) ``coord`` set to each row of ``values``
+        (``[C]`` for one coordinate or ``[C, len(coord)]``), ties to the first
+        (:func:`~.lines.line_top`: remembered scores, the second sample on demand).
 
         Returns:
             ``(index into values, its score)``.
         """
-        scores = self.line_scores(x, coord, values, objective)
-        i = max(range(len(scores)), key=lambda j: (scores[j], -j))
-        return i, scores[i]
+        return line_top(self, x, coord, values, objective, 1)[0]
+
+    def line_top(self, x: np.ndarray, coord: int | list[int], values: np.ndarray,
+                 objective: Objective, k: int) -> list[tuple[int, Score]]:
+        """The ``k`` best rows of :meth:`line` as ``(index, score)``, best first."""
+        return line_top(self, x, coord, values, objective, k)
 
     def line_scores(self, x: np.ndarray, coord: int | list[int], values: np.ndarray,
                     objective: Objective) -> list[Score]:
-        """Scores of ``x`` with coordinate(s) ``coord`` set to each row of ``values``
-        (``[C]`` for one coordinate or ``[C, len(coord)]``).
+        """The exact score of every row of :meth:`line`, in row order."""
+        out: list[Score] = [(0.0, 0.0, 0.0)] * len(values)
+        for j, score in line_top(self, x, coord, values, objective, len(values)):
+            out[j] = score
+        return out
 
-        A vector this evaluator already scored for ``objective`` is not scored again:
-        its score is remembered (:data:`SCORE_MEMO`), the same number bit for bit, as a
-        candidate's metrics do not depend on the batch it is scored in
-        (:func:`~.objective.weighted_sum`)."""
-        coords = [coord] if isinstance(coord, int) else list(coord)
-        values = np.asarray(values, dtype=np.float64).reshape(len(values), len(coords))
-        xs = []
-        for row in values:
-            xc = x.copy()
-            xc[coords] = row
-            xs.append(xc)
-        memo = self._scores_of(objective)
-        keys = [xc.tobytes() for xc in xs]
-        known: dict[bytes, Score] = {}
-        todo: dict[bytes, int] = {}  # not yet scored: first row of each
-        for j, key in enumerate(keys):
-            score = memo.get(key)
-            if score is not None:
-                known[key] = score
-            elif key not in todo:
-                todo[key] = j
-        if todo:
-            fresh = dict(zip(todo, self._score_batch(x, [xs[j] for j in todo.values()],
-                                                     objective)))
-            known.update(fresh)
-            memo.update(fresh)
-        return [known[key] for key in keys]
-
-    def _scores_of(self, objective: Objective) -> dict[bytes, Score]:
-        """The remembered scores of ``objective`` (at most :data:`SCORE_MEMO` of them;
-        those of the last :data:`MEMO_OBJECTIVES` objectives)."""
-        entry = self._memo.get(id(objective))
-        if entry is None or entry[0] is not objective:
-            while len(self._memo) >= MEMO_OBJECTIVES:
-                del self._memo[next(iter(self._memo))]
-            entry = self._memo[id(objective)] = (objective, {})
-        memo = entry[1]
-        if len(memo) > SCORE_MEMO:
-            for key in list(memo)[:len(memo) // 2]:
-                memo.pop(key, None)
-        return memo
-
-    def _score_batch(self, x: np.ndarray, xs: list[np.ndarray], objective: Objective
-                     ) -> list[Score]:
-        """Scores of candidates ``xs``, variations of ``x``, scored together."""
-        keys = self.keys_of(x), [self.keys_of(xc) for xc in xs]
-        best = self.line_best(*keys)
-        other = None
-        if self.second is not None:  # the same way ([B2, C] C-ordered, as metrics stacks it)
-            sec = self.second
-            if sec.space is not self.space:
-                keys = sec.keys_of(x), [sec.keys_of(xc) for xc in xs]
-            other = np.ascontiguousarray(sec.line_best(*keys).T)
-        m = self.metrics(best.T, xs, other)
-        ka, kb, kc = objective.keys(m)
+    def score_rows(self, x: np.ndarray, xs: list[np.ndarray], objective: Objective,
+                   second: bool = True) -> list[Score]:
+        """Scores of candidates ``xs``, variations of ``x``, scored together; with
+        ``second`` False, without the second evaluator's metrics (an upper bound of the
+        score, :mod:`.lines`)."""
+        ka, kb, kc = objective.keys(self.row_metrics(x, xs, second))
         return [(float(ka[j]), float(kb[j]), float(kc[j])) for j in range(len(xs))]
+
+    def row_metrics(self, x: np.ndarray, xs: list[np.ndarray], second: bool = True
+                    ) -> dict[str, Any]:
+        """:meth:`metrics` (float64 ``[C]`` each) of candidates ``xs``, variations of
+        ``x``; with ``second`` False without the second evaluator's."""
+        best = self.line_best(self.keys_of(x), [self.keys_of(xc) for xc in xs])
+        other = self._second_best(x, xs) if second and self.second is not None else None
+        return self.metrics(best.T, xs, other, second)
+
+    def second_row_metrics(self, x: np.ndarray, xs: list[np.ndarray]) -> dict[str, Any]:
+        """The second evaluator's metrics of candidates ``xs`` (variations of ``x``),
+        keys prefixed ``"static:"``, as :meth:`metrics` adds them."""
+        sec = self.second
+        assert sec is not None
+        return {STATIC_PREFIX + k: v for k, v in
+                sec._plain_metrics(self._second_best(x, xs), xs).items()}
+
+    def _second_best(self, x: np.ndarray, xs: list[np.ndarray]) -> np.ndarray:
+        """float32 ``[B2, C]`` best IoUs of ``xs`` on the second boxes, column-major
+        (each candidate's own sums: :func:`~.objective.weighted_sum`)."""
+        sec = self.second
+        assert sec is not None
+        return sec.line_best(sec.keys_of(x), [sec.keys_of(xc) for xc in xs]).T
 
     def line_best(self, base_keys: list[ColumnKey], cand_keys: list[list[ColumnKey]]
                   ) -> np.ndarray:
