@@ -178,3 +178,17 @@ def test_objectives_without_static_floors_never_score_the_second_sample():
     before = ev.second.store.columns_computed
     assert len(ev.line_top(x, 0, values, free, len(values))) == len(values)
     assert ev.second.store.columns_computed == before
+
+
+def test_a_released_store_computes_the_same_columns_again():
+    problem, ev, objective = _two_samples()
+    x = problem.space.rounded(problem.space.x0)
+    keys = ev.keys_of(x)
+    before = [c.copy() for c in ev.store.column_list(keys)]
+    computed = ev.store.columns_computed
+    ev.store.column_list(keys)
+    assert ev.store.columns_computed == computed  # cached
+    ev.store.release()
+    again = ev.store.column_list(keys)
+    assert ev.store.columns_computed == computed + len(set(keys))
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(before, again))

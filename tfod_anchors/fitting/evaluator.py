@@ -69,6 +69,12 @@ class ColumnStore:
                 self._rules[rule] = RuleColumns(self.geom, rule)
             return self._rules[rule]
 
+    def release(self) -> None:
+        """Forget every cached column (they are computed again if asked for): for a
+        store whose search is over, so that its memory serves the steps after it."""
+        with self._lock:
+            self._cache.clear()
+
     def column_list(self, keys: list[ColumnKey]) -> list[np.ndarray]:
         """The columns ``keys`` as contiguous float32 ``[B]`` arrays (computed if missing).
 
