@@ -108,8 +108,9 @@ def test_coordinate_scan_is_the_same_with_a_tiny_memo(monkeypatch):
 
 
 def _two_samples(seed: int = 2):
-    """An evaluator with a second (static-like) sample and an objective whose static
-    floors bind for part of the space, as an augmented fit scores candidates."""
+    """An evaluator with a second (static-like) sample and the check rules' constraint,
+    and an objective whose static floors bind for part of the space, as an augmented fit
+    scores candidates."""
     from dataclasses import replace
 
     from tfod_anchors.fitting.evaluator import ColumnStore, Evaluator
@@ -123,7 +124,7 @@ def _two_samples(seed: int = 2):
                        np.ones(other.num_boxes), problem.space, problem.matched)
     n = problem.resized.num_boxes
     ev = Evaluator(ColumnStore(problem.geometry(np.arange(n))), np.ones(n), problem.space,
-                   problem.matched, second=second)
+                   problem.matched, constraint=problem.constraint, second=second)
     start = ev.metrics_at(problem.space.x0)
     s0 = second.metrics_at(problem.space.x0)
     base = make_objective("recall", problem.matched, start, 0.1)
@@ -154,7 +155,7 @@ def test_line_top_is_sorting_every_exact_score(penalty):
             xc[i] = v
             xs.append(xc)
         exact = brute_ev.score_rows(x, xs, objective)
-        bounds = brute_ev.score_rows(x, xs, objective, second=False)
+        bounds = brute_ev.score_rows(x, xs, objective, full=False)
         lowered += sum(e != b for e, b in zip(exact, bounds))
         assert all(e <= b for e, b in zip(exact, bounds))  # the bound is one
         want = sorted(range(len(values)), key=lambda j: (exact[j], -j), reverse=True)

@@ -222,16 +222,16 @@ class Evaluator:
         return {k: float(v) for k, v in self._plain_metrics(self.best(x), x).items()}
 
     def metrics(self, best: np.ndarray, xs: list[np.ndarray] | np.ndarray | None = None,
-                second_best: np.ndarray | None = None, second: bool = True
-                ) -> dict[str, Any]:
+                second_best: np.ndarray | None = None, second: bool = True,
+                constraint: bool = True) -> dict[str, Any]:
         """Metrics of ``best`` (``[B]`` or ``[B, C]``); with the candidates ``xs`` (one
-        vector, or ``C`` of them) the rule ``"constraint"`` is included (and a shape
-        rule's recalls, which need them), and unless ``second`` is False the second
-        evaluator's metrics of them (from ``second_best``, ``[B2, C]``, when the caller
-        already has it)."""
+        vector, or ``C`` of them) the rule ``"constraint"`` is included unless
+        ``constraint`` is False (and a shape rule's recalls, which need them), and unless
+        ``second`` is False the second evaluator's metrics of them (from
+        ``second_best``, ``[B2, C]``, when the caller already has it)."""
         self.candidates_scored += 1 if best.ndim == 1 else best.shape[1]
         m = self._plain_metrics(best, xs)
-        if self.constraint is not None and xs is not None:
+        if self.constraint is not None and xs is not None and constraint:
             if best.ndim == 1:
                 m["constraint"] = np.float64(self.constraint(np.asarray(xs)))
             else:
@@ -283,20 +283,20 @@ class Evaluator:
         return out
 
     def score_rows(self, x: np.ndarray, xs: list[np.ndarray], objective: Objective,
-                   second: bool = True) -> list[Score]:
+                   full: bool = True) -> list[Score]:
         """Scores of candidates ``xs``, variations of ``x``, scored together; with
-        ``second`` False, without the second evaluator's metrics (an upper bound of the
-        score, :mod:`.lines`)."""
-        ka, kb, kc = objective.keys(self.row_metrics(x, xs, second))
+        ``full`` False, an upper bound of each (:meth:`row_metrics`)."""
+        ka, kb, kc = objective.keys(self.row_metrics(x, xs, full))
         return [(float(ka[j]), float(kb[j]), float(kc[j])) for j in range(len(xs))]
 
-    def row_metrics(self, x: np.ndarray, xs: list[np.ndarray], second: bool = True
+    def row_metrics(self, x: np.ndarray, xs: list[np.ndarray], full: bool = True
                     ) -> dict[str, Any]:
         """:meth:`metrics` (float64 ``[C]`` each) of candidates ``xs``, variations of
-        ``x``; with ``second`` False without the second evaluator's."""
+        ``x``; with ``full`` False without the parts that can only lower a score: the
+        second evaluator's metrics and the rule ``"constraint"`` (:mod:`.lines`)."""
         best = self.line_best(self.keys_of(x), [self.keys_of(xc) for xc in xs])
-        other = self._second_best(x, xs) if second and self.second is not None else None
-        return self.metrics(best.T, xs, other, second)
+        other = self._second_best(x, xs) if full and self.second is not None else None
+        return self.metrics(best.T, xs, other, full, full)
 
     def second_row_metrics(self, x: np.ndarray, xs: list[np.ndarray]) -> dict[str, Any]:
         """The second evaluator's metrics of candidates ``xs`` (variations of ``x``),

@@ -10,13 +10,15 @@ table: every coordinate scan and pattern-search move asks for the best one (or t
   A candidate's metrics do not depend on the batch they are computed in
   (:func:`~.objective.weighted_sum`), so a remembered score is the one a new batch
   would give.
-* **The second sample on demand**: an augmented fit also scores candidates on its
-  static boxes (the evaluator's ``second``), but only the objective's ``"static:"``
-  floors read those metrics, and they can only lower a score: a violation is a sum of
-  non-negative parts, and rounding keeps that order. A candidate's score without them
-  is therefore an upper bound of its score; the static boxes are scored only for the
-  candidates whose bound can still reach the ``k`` best, best bound first. Objectives
-  without static floors (the unguarded searches) never need them.
+* **What can only lower a score, on demand**: an augmented fit also scores candidates
+  on its static boxes (the evaluator's ``second``), and the ``check`` rules give each a
+  ``"constraint"`` violation (small numpy sums per level, about a tenth of an SSD fit).
+  Only the objective's ``"static:"`` floors read the static metrics, and both can only
+  lower a score: a violation is a sum of non-negative parts, and rounding keeps that
+  order. A candidate's score without them is therefore an upper bound of its score; they
+  are computed only for the candidates whose bound can still reach the ``k`` best, best
+  bound first. Objectives without static floors (the unguarded searches) never score
+  the static boxes.
 """
 
 from __future__ import annotations
@@ -69,6 +71,19 @@ def reads_second(ev: Evaluator, objective: Objective) -> bool:
     return ev.second is not None and any(k.startswith(STATIC_PREFIX) for k in objective.floors)
 
 
+def deferred(ev: Evaluator, objective: Objective, x: np.ndarray, xs: list[np.ndarray]
+             ) -> dict:
+    """The parts of the metrics of ``xs`` (variations of ``x``) that can only lower a
+    score, as :meth:`~.Evaluator.metrics` adds them: the second sample's (when
+    ``objective`` reads them) and the rule ``"constraint"`` (a violation >= 0, added to
+    the others)."""
+    out = ev.second_row_metrics(x, xs) if reads_second(ev, objective) else {}
+    found = ev.violations(xs)
+    if found is not None:
+        out["constraint"] = found
+    return out
+
+
 def variations(x: np.ndarray, coord: int | list[int], values: np.ndarray) -> list[np.ndarray]:
     """``x`` with coordinate(s) ``coord`` set to each row of ``values`` (``[C]`` for one
     coordinate or ``[C, len(coord)]``)."""
@@ -98,10 +113,10 @@ def line_top(ev: Evaluator, x: np.ndarray, coord: int | list[int], values: np.nd
         if entry is not None:
             known[key] = entry
     fresh = [key for key in first if key not in known]
-    exact = not reads_second(ev, objective)
-    main: tuple[dict, dict[bytes, int]] = ({}, {})  # fresh rows' metrics without the second
+    exact = not reads_second(ev, objective) and ev.constraint is None
+    main: tuple[dict, dict[bytes, int]] = ({}, {})  # fresh rows' metrics, bounds only
     if fresh:
-        m = ev.row_metrics(x, [xs[first[key]] for key in fresh], second=False)
+        m = ev.row_metrics(x, [xs[first[key]] for key in fresh], full=False)
         for key, score in zip(fresh, _scores(objective, m)):
             known[key] = entries[key] = (score, exact)
         main = (m, {key: c for c, key in enumerate(fresh)})
@@ -144,7 +159,7 @@ def _settle(ev: Evaluator, x: np.ndarray, xs: list[np.ndarray], first: dict[byte
         if joined:
             cols = [column[key] for key in joined]
             m = {name: np.asarray(v)[cols] for name, v in m_main.items()}
-            m.update(ev.second_row_metrics(x, [xs[first[key]] for key in joined]))
+            m.update(deferred(ev, objective, x, [xs[first[key]] for key in joined]))
             scores.update(zip(joined, _scores(objective, m)))
         for key in batch:
             known[key] = entries[key] = (scores[key], True)
