@@ -6,7 +6,8 @@ box's best IoU for the candidate is the maximum over its columns. Columns live i
 a :class:`ColumnStore` (least recently used first out, bounded memory) shared by
 every :class:`Evaluator` on the same boxes, so a coordinate move that changes a few
 shapes only computes those, and the grid splits (4 x 3, 6 x 2, ...) share the
-columns of every shape they have in common.
+columns of every shape they have in common. The best of a line of candidates is found
+by :mod:`.lines` (remembered scores; the parts that can only lower a score on demand).
 """
 
 from __future__ import annotations
