@@ -23,6 +23,7 @@ table: every coordinate scan and pattern-search move asks for the best one (or t
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -97,6 +98,28 @@ def variations(x: np.ndarray, coord: int | list[int], values: np.ndarray) -> lis
     return out
 
 
+@dataclass
+class _Line:
+    """A line being ranked: base ``x``, its rows ``xs``, each distinct vector's first
+    row, the scores known so far and the objective's remembered ones (``entries``), and
+    the metrics without the deferred parts (float64 ``[C]`` each, ``main``) of the rows
+    this call scored (``column``: vector -> column of ``main``)."""
+
+    x: np.ndarray
+    xs: list[np.ndarray]
+    first: dict[bytes, int]
+    known: dict[bytes, Entry]
+    entries: dict[bytes, Entry]
+    main: dict = field(default_factory=dict)
+    column: dict[bytes, int] = field(default_factory=dict)
+
+    def rows(self, keys: list[bytes]) -> list[np.ndarray]:
+        return [self.xs[self.first[key]] for key in keys]
+
+    def set(self, key: bytes, entry: Entry) -> None:
+        self.known[key] = self.entries[key] = entry
+
+
 def line_top(ev: Evaluator, x: np.ndarray, coord: int | list[int], values: np.ndarray,
              objective: Objective, k: int = 1) -> list[tuple[int, Score]]:
     """The ``k`` best rows of the line (:func:`variations`) as ``(row, score)``, best
@@ -107,21 +130,21 @@ def line_top(ev: Evaluator, x: np.ndarray, coord: int | list[int], values: np.nd
     for j, key in enumerate(keys):
         first.setdefault(key, j)
     entries = ev.memo.of(objective)
-    known: dict[bytes, Entry] = {}
+    line = _Line(x, xs, first, {}, entries)
     for key in first:
         entry = entries.get(key)
         if entry is not None:
-            known[key] = entry
-    fresh = [key for key in first if key not in known]
+            line.known[key] = entry
+    fresh = [key for key in first if key not in line.known]
     exact = not reads_second(ev, objective) and ev.constraint is None
-    main: tuple[dict, dict[bytes, int]] = ({}, {})  # fresh rows' metrics, bounds only
     if fresh:
-        m = ev.row_metrics(x, [xs[first[key]] for key in fresh], full=False)
-        for key, score in zip(fresh, _scores(objective, m)):
-            known[key] = entries[key] = (score, exact)
-        main = (m, {key: c for c, key in enumerate(fresh)})
+        line.main = ev.row_metrics(x, line.rows(fresh), full=False)
+        line.column = {key: c for c, key in enumerate(fresh)}
+        for key, score in zip(fresh, _scores(objective, line.main)):
+            line.set(key, (score, exact))
     if not exact:
-        _settle(ev, x, xs, first, known, entries, main, objective, k)
+        _settle(ev, line, objective, k)
+    known = line.known
     ranked = sorted(((known[key][0], -j) for j, key in enumerate(keys) if known[key][1]),
                     reverse=True)[:k]
     return [(-neg, score) for score, neg in ranked]
@@ -132,15 +155,12 @@ def _scores(objective: Objective, m: dict) -> list[Score]:
     return [(float(a), float(b), float(c)) for a, b, c in zip(ka, kb, kc)]
 
 
-def _settle(ev: Evaluator, x: np.ndarray, xs: list[np.ndarray], first: dict[bytes, int],
-            known: dict[bytes, Entry], entries: dict[bytes, Entry],
-            main: tuple[dict, dict[bytes, int]], objective: Objective, k: int) -> None:
+def _settle(ev: Evaluator, line: _Line, objective: Objective, k: int) -> None:
     """Score exactly every row whose upper bound can still reach the ``k`` best exact
-    scores, best bound first, in rounds of ``k``, ``2k``, ``4k`` ... rows: the second
-    sample's metrics joined to the ``main`` ones (``(metrics [C], {key: column})``) where
-    this line computed them, both samples again for bounds remembered from an earlier
-    line."""
-    m_main, column = main
+    scores, best bound first, in rounds of ``k``, ``2k``, ``4k`` ... rows: the deferred
+    parts joined to the ``main`` metrics where this call computed them, everything again
+    for bounds remembered from an earlier line."""
+    first, known = line.first, line.known
     rounds = 0
     while True:
         done = sorted(((s, -first[key]) for key, (s, ok) in known.items() if ok),
@@ -152,14 +172,14 @@ def _settle(ev: Evaluator, x: np.ndarray, xs: list[np.ndarray], first: dict[byte
             return
         batch = [key for _, key in pending[:k << rounds]]
         rounds += 1
-        joined = [key for key in batch if key in column]
-        again = [key for key in batch if key not in column]
-        scores = dict(zip(again, ev.score_rows(x, [xs[first[key]] for key in again],
-                                               objective))) if again else {}
+        joined = [key for key in batch if key in line.column]
+        again = [key for key in batch if key not in line.column]
+        scores = dict(zip(again, ev.score_rows(line.x, line.rows(again), objective))) \
+            if again else {}
         if joined:
-            cols = [column[key] for key in joined]
-            m = {name: np.asarray(v)[cols] for name, v in m_main.items()}
-            m.update(deferred(ev, objective, x, [xs[first[key]] for key in joined]))
+            cols = [line.column[key] for key in joined]
+            m = {name: np.asarray(v)[cols] for name, v in line.main.items()}
+            m.update(deferred(ev, objective, line.x, line.rows(joined)))
             scores.update(zip(joined, _scores(objective, m)))
         for key in batch:
-            known[key] = entries[key] = (scores[key], True)
+            line.set(key, (scores[key], True))
