@@ -56,8 +56,8 @@ class ScoreMemo:
         :data:`MEMO_OBJECTIVES` objectives are kept)."""
         found = self._by_objective.get(id(objective))
         if found is None or found[0] is not objective:
-            while len(self._by_objective) >= MEMO_OBJECTIVES:
-                del self._by_objective[next(iter(self._by_objective))]
+            while len(self._by_objective) >= MEMO_OBJECTIVES:  # (safe beside another thread)
+                self._by_objective.pop(next(iter(self._by_objective)), None)
             found = self._by_objective[id(objective)] = (objective, {})
         entries = found[1]
         if len(entries) > SCORE_MEMO:
