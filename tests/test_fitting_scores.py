@@ -193,3 +193,20 @@ def test_a_released_store_computes_the_same_columns_again():
     again = ev.store.column_list(keys)
     assert ev.store.columns_computed == computed + len(set(keys))
     assert all(a.tobytes() == b.tobytes() for a, b in zip(before, again))
+
+
+def test_two_threads_scanning_with_one_evaluator_find_what_each_finds_alone():
+    # split_map falls back to a thread beside the search when the process has other
+    # threads: both then share one evaluator (its columns and remembered scores)
+    from concurrent.futures import ThreadPoolExecutor
+
+    problem, ev, objective = _two_samples(seed=3)
+    space = problem.space
+    starts = [space.lower + f * (space.upper - space.lower) for f in (0.2, 0.5, 0.8, 0.35)]
+    alone = [coordinate_scan(_two_samples(seed=3)[1], space, objective, x, points=10,
+                             max_sweeps=2) for x in starts]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        shared = list(pool.map(lambda x: coordinate_scan(ev, space, objective, x, points=10,
+                                                         max_sweeps=2), starts))
+    for a, b in zip(alone, shared):
+        assert a.score == b.score and np.array_equal(a.x, b.x)
