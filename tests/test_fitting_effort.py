@@ -23,11 +23,11 @@ def test_budget_scales_with_effort():
     # (and measures exactly) every candidate it polishes; low halves the restarts.
     assert (NORMAL.pool_random_starts, NORMAL.random_starts, NORMAL.coarse_refine,
             NORMAL.polished, NORMAL.mutations) == (12, 2, 3, 3, 100)
-    assert not NORMAL.polish_all and not NORMAL.verify_polished
+    assert not NORMAL.polish_all and not NORMAL.verify_polished and not NORMAL.edge_ladder
     high = budget(3.0)
     assert (high.pool_random_starts, high.random_starts, high.coarse_refine, high.polished,
             high.mutations) == (36, 6, 9, 9, 300)
-    assert high.polish_all and high.verify_polished
+    assert high.polish_all and high.verify_polished and high.edge_ladder
     low = budget(0.5)
     assert (low.pool_random_starts, low.random_starts, low.coarse_refine, low.polished,
             low.mutations) == (6, 1, 2, 3, 50)

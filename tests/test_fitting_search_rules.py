@@ -5,7 +5,10 @@
 * the coarse and the polishing refinements never end below the point they started
   from (the soft-guard stage may wander off; the hard-guard stage must come back);
 * the SSD and multiscale coarse search maximises a smoothed recall (a ramp instead of
-  the step at each threshold), the others the exact one.
+  the step at each threshold), the others the exact one;
+* the polish of a multiscale space moves along its width-only pairs: it leaves a
+  point where every single-field move is either blocked by a rule or changes nothing;
+  SSD's min/max scale space and the grid are polished as before.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy as np
 import pytest
 from helpers.fitting import SSD, SSD_GEN, boxes_from_anchors, parse_config
 
+from tfod_anchors.boxes import ResizedBoxes
 from tfod_anchors.fitting.objective import make_objective, metrics_of
 from tfod_anchors.fitting.problem import build_problem, too_large_constraint
 from tfod_anchors.fitting.sample import coarse_and_search
@@ -137,3 +141,79 @@ def test_coarse_search_is_smoothed_for_ssd_and_multiscale_only():
     for cfg, shape, want in ((ssd, (300, 300), COARSE_SMOOTH), (grid, (640, 640), 0.0)):
         boxes = boxes_from_anchors(cfg, shape, 50, 0, jitter=2.0)
         assert coarse_smooth(plan(boxes, as_spec(cfg), FitOptions.build(), None)) == want
+
+
+#: One pyramid level (stride 16) of a 320x320 FPN SSD: anchor side ``16 * anchor_scale``,
+#: a square anchor and a tall one (w/h 0.25).
+ONE_LEVEL_FPN = SSD.replace(
+    "feature_extractor { type: 'ssd_mobilenet_v2_keras' }",
+    "feature_extractor { type: 'ssd_mobilenet_v2_fpn_keras' fpn { min_level: 4 max_level: 4 } }"
+) % ("multiscale_anchor_generator { min_level: 4 max_level: 4 anchor_scale: 2.0 "
+     "aspect_ratios: [1.0, 0.25] scales_per_octave: 1 }")
+
+
+def _centred(w: float, h: float, n: int) -> list[list[float]]:
+    """``n`` boxes ``w`` x ``h`` px centred on the anchor centre (168, 168)."""
+    c = 168.0
+    return [[c - h / 2, c - w / 2, c + h / 2, c + w / 2]] * n
+
+
+def test_polish_of_a_multiscale_space_moves_along_width_only_pairs(monkeypatch):
+    # anchor_scale 2: a 32x32 square anchor and a 16x64 tall one, whose width is exactly
+    # the stride (the stride rule: no anchor narrower than 16 px). Four 21x21 boxes: IoU
+    # with the square anchor 441/1024 = 0.4307, unmatched at 0.5 until its side is at most
+    # 21/sqrt(0.5) = 29.70 px (anchor_scale <= 1.856). Four 16x59.4 boxes lie inside
+    # the tall anchor: IoU 59.4/64 = 0.928. Shrinking anchor_scale alone makes the tall
+    # anchor narrower than 16 px (ruled out); raising its ratio alone keeps its area, so
+    # the tall boxes stay inside at the same IoU (no gain). Only the width-only move
+    # (anchor_scale down, the tall ratio up by twice as much in log) gets there.
+    from tfod_anchors.fitting import strategy
+    from tfod_anchors.fitting.params import round_sig
+
+    cfg = parse_config(ONE_LEVEL_FPN)
+    boxes = np.array(_centred(21.0, 21.0, 4) + _centred(16.0, 59.4, 4))
+    n = len(boxes)
+    shape = np.full((n, 2), 320, np.int32)
+    resized = ResizedBoxes(shape, shape, np.arange(n, dtype=np.int32), boxes,
+                           np.ones(n, np.int32))
+    problem = build_problem(resized, cfg)
+    window = problem.shapes.astype(np.float64)[problem.group]
+    sample = coarse_and_search(boxes, window, problem.group, 0, 100, 100).search
+    scoring = SampleScoring(problem, sample, "recall", None, ())
+    ev, space = scoring.scorer(problem).evaluator, problem.space
+    objective = make_objective("recall", problem.matched, scoring.start, None)
+    x0 = space.rounded(space.x0)
+    start, _ = ev.score(x0, objective)
+    np.testing.assert_allclose(np.sort(ev.best(x0)), [441 / 1024] * 4 + [59.4 / 64] * 4,
+                               rtol=1e-5)
+    assert start[1] == 0.5 and problem.constraint(x0) == 0.0
+
+    # level 0: the polish of a sampled search (no fine stage)
+    monkeypatch.setattr(strategy, "WALK_EDGES", False)
+    stuck = polish(ev, space, objective, Candidate(x0, start, "config"), 0, 0)
+    assert stuck.score[1] == 0.5
+    monkeypatch.setattr(strategy, "WALK_EDGES", True)
+    moved = polish(ev, space, objective, Candidate(x0, start, "config"), 0, 0)
+    values = space.values(moved.x)
+    scale, (_, tall) = values["anchor_scale"][0], values["aspect_ratios"]
+    assert moved.score[1] == 1.0 and problem.constraint(moved.x) == 0.0
+    assert scale <= round_sig(21.0 / math.sqrt(0.5) / 16.0) + 1e-4
+    assert 16.0 * scale * math.sqrt(tall) >= 16.0 - 1e-9  # the tall anchor's width
+    assert np.all(ev.best(moved.x) >= 0.5)
+
+
+def test_edges_are_walked_in_multiscale_spaces_only(monkeypatch):
+    # the multiscale space has (anchor_scale, ratio) pairs; SSD's min/max scale space has
+    # none (its polish, and its fit time, stay as they were); the grid is not coupled
+    from tfod_anchors.fitting import strategy
+    from tfod_anchors.fitting.strategy import walks_edges
+
+    multiscale = build_problem(boxes_from_anchors(parse_config(ONE_LEVEL_FPN), (320, 320), 20, 0),
+                               parse_config(ONE_LEVEL_FPN)).space
+    ssd = _problem(parse_config(SSD % SSD_GEN), n=20).space
+    grid = _problem(parse_config(ONE_ANCHOR_PRUNED), n=20).space
+    assert multiscale.diagonals == [(0, 1), (0, 2)]
+    assert (walks_edges(multiscale), walks_edges(ssd), walks_edges(grid)) == (True, False, False)
+    assert strategy.EDGE_PENALTIES == (1.0, strategy.EXPLORE_PENALTY)
+    monkeypatch.setattr(strategy, "WALK_EDGES", False)
+    assert not walks_edges(multiscale)
