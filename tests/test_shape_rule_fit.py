@@ -181,3 +181,30 @@ def test_messages_name_the_shape_rule_not_an_iou_threshold():
     assert describe_metric("band:small", 1 / 16, rule) == "small-box recall (w/h ratio < 4)"
     assert describe_metric("recall_0.5", 1 / 16, rule) == "recall@0.5"
     assert describe_metric("recall_matched", 0.7) == "recall@0.7"
+
+
+def test_a_shape_rule_drops_the_positioned_recall_guards_unless_asked():
+    from tfod_anchors.fitting.guard import Guard, as_guard
+
+    # YOLO's labelers never look at positioned IoU: only mean IoU, the rule's recall and
+    # the bands stay guarded; what a --guard spec names explicitly is kept
+    rule_guard = Guard().for_shape_rule()
+    assert (rule_guard.recall_0_5, rule_guard.recall_0_7) == (None, None)
+    assert (rule_guard.mean_iou, rule_guard.recall_matched, rule_guard.bands) == (0.01, 0.01, 0.05)
+    asked = Guard.parse("recall_0.5=0.02,recall_0.5>=0.6").for_shape_rule()
+    assert (asked.recall_0_5, asked.recall_0_7, asked.minimum) == (0.02, None,
+                                                                   (("recall_0.5", 0.6),))
+    assert as_guard(0.03).for_shape_rule() == Guard(0.03, 0.03, 0.03, 0.03)
+
+    spec = spec_of("coco_yolov7tiny")
+    r = unreachable_dataset()
+    before = evaluate(r, spec.layout_function(), spec.matcher()).metrics
+    result = fit_generator(r, spec, seed=0, objective="mean_iou")
+    whole_set = {k for k in result.guard if not k.startswith("band:")}
+    assert whole_set == {"recall_matched"}  # mean IoU is the primary here
+    result = fit_generator(r, spec, seed=0)
+    assert "recall_0.5" not in result.guard and "recall_0.7" not in result.guard
+    assert result.guard["mean_iou"] == pytest.approx(before["mean_iou"] - 0.01)
+    kept = fit_generator(r, spec, seed=0, guard="recall_0.5=0.01")
+    assert kept.guard["recall_0.5"] == pytest.approx(before["recall_0.5"] - 0.01)
+    assert "recall_0.7" not in kept.guard
