@@ -19,6 +19,8 @@ another tolerance):
 * ``mean_iou``, ``recall_0.5`` and the matcher's recall, where they are not the
   primary itself, may not fall more than 0.01 below the config's value;
 * ``recall_0.7`` likewise (0.01) when the matched threshold is below 0.7 (SSD);
+* under a shape-only rule (YOLO's) neither positioned recall is guarded unless the
+  ``--guard`` spec names it (:meth:`Guard.for_shape_rule`);
 * ``bands``: the matcher's recall of every COCO size band (small < 32², medium
   < 96², large; resized pixels) holding at least 5 % of the boxes may not fall more
   than 0.05 below the config's;
