@@ -181,6 +181,17 @@ def test_messages_name_the_shape_rule_not_an_iou_threshold():
     assert describe_metric("band:small", 1 / 16, rule) == "small-box recall (w/h ratio < 4)"
     assert describe_metric("recall_0.5", 1 / 16, rule) == "recall@0.5"
     assert describe_metric("recall_matched", 0.7) == "recall@0.7"
+    from tfod_anchors.commands.fit import search_line
+    from tfod_anchors.fitting.objective import describe_objective
+
+    assert describe_objective("recall", 1 / 16, rule) == "recall (w/h ratio < 4)"
+    assert describe_objective("mean_iou", 1 / 16, rule) == "mean IoU"
+    assert describe_objective("w:1,1,1", 0.5) == "objective w:1,1,1"
+    search = {"effort": "normal", "starts": 5, "refined_on_coarse": 3, "polished": 3,
+              "measured_exactly": 3, "best_start": {"origin": "config", "coarse_score":
+                                                    [0.0, 0.9981, 0.5]}}
+    assert search_line(search, describe_objective("recall", 1 / 16, rule)).endswith(
+        "best start config recall (w/h ratio < 4) 0.998 on the coarse sample")
 
 
 def test_a_shape_rule_drops_the_positioned_recall_guards_unless_asked():

@@ -305,6 +305,13 @@ def describe_metric(key: str, matched: float, rule: str | None = None) -> str:
             "recall_0.5": "recall@0.5", "recall_0.7": "recall@0.7"}.get(key, key)
 
 
+def describe_objective(name: str, matched: float, rule: str | None = None) -> str:
+    """Readable name of objective ``name``'s primary value: the metric itself when the
+    objective is one metric (:func:`describe_metric`), else ``"objective NAME"``."""
+    keys = [k for k, w in zip(WEIGHT_KEYS, objective_weights(name)) if w > 0]
+    return describe_metric(keys[0], matched, rule) if len(keys) == 1 else f"objective {name}"
+
+
 def flat_metrics(metrics: dict) -> dict[str, float]:
     """The guardable values of a coverage metrics dict (``coverage.metrics``): the
     four headline metrics and ``"band:NAME"`` per size band with boxes."""
