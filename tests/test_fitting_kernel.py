@@ -15,9 +15,12 @@ from tfod_anchors.fitting.kernel import (
     SMALL_ROWS,
     BoxGeometry,
     LevelGrid,
+    Prepared,
+    RowInputs,
     level_columns,
     level_rows,
     prepare,
+    store_inputs,
 )
 from tfod_anchors.fitting.objective import guarded_metrics, make_objective, metrics_of
 from tfod_anchors.fitting.params import param_space, round_sig, ssd_layer_scales
@@ -94,11 +97,38 @@ def test_rows_are_the_columns_bit_for_bit(policy, n, same_unit):
     seven = np.exp(rng.uniform(np.log(0.02), np.log(1.2), (7, 2)))
     for approx, shapes in ((0.0, seven), (0.3, seven), (0.0, seven[:2])):  # block, rows
         cols = level_columns(geom, 0, shapes, approx_below=approx)
-        rows = level_rows(prepare(geom, 0), shapes, approx_below=approx)
-        assert len(rows) == len(shapes)
-        assert all(r.flags.c_contiguous and r.dtype == np.float32 for r in rows)
-        assert np.stack(rows).tobytes() == np.ascontiguousarray(cols.T).tobytes()
+        # a column store's inputs (the row kernel's nine arrays under "none") likewise
+        for inputs in (prepare(geom, 0), store_inputs(geom, 0)):
+            rows = level_rows(inputs, shapes, approx_below=approx)
+            assert len(rows) == len(shapes)
+            assert all(r.flags.c_contiguous and r.dtype == np.float32 for r in rows)
+            assert np.stack(rows).tobytes() == np.ascontiguousarray(cols.T).tobytes()
+    kept = store_inputs(geom, 0)
+    assert isinstance(kept, RowInputs if policy == "none" else Prepared)
+    if policy == "none":
+        assert kept.same_unit == same_unit and kept.rows["uy"].size == (1 if same_unit else n)
 
+
+
+@pytest.mark.parametrize("n", [5, SMALL_ROWS + 3])
+def test_rows_keep_the_union_floor_for_vanishing_anchors_and_inverted_boxes(n):
+    # the row kernel skips the union's 1e-30 floor only where it cannot bind: with a
+    # vanishing anchor (area 1e-32 px^2) or an inverted box (area < 0) it still applies,
+    # and the rows stay the columns' bits (no NaN from 0 / 0, no negative IoU)
+    rng = np.random.default_rng(n)
+    y0, x0 = rng.uniform(0, 200, n), rng.uniform(0, 200, n)
+    boxes = np.stack([y0, x0, y0 + rng.uniform(0, 50, n), x0 + rng.uniform(0, 50, n)], 1)
+    boxes[0] = [10.0, 10.0, 10.0, 10.0]  # zero area
+    for inverted in (False, True):
+        if inverted:
+            boxes[1] = [50.0, 50.0, 40.0, 60.0]  # ymax < ymin: area -100
+        geom = _geometry(boxes, (300.0, 300.0), (16.0, 16.0), (8.0, 8.0), (19, 19), "none")
+        shapes = np.array([[1e-16, 1e-16], [12.0, 30.0], [0.5, 1e-20]])
+        cols = level_columns(geom, 0, shapes)
+        rows = level_rows(prepare(geom, 0), shapes)
+        assert np.stack(rows).tobytes() == np.ascontiguousarray(cols.T).tobytes()
+        assert np.isfinite(cols).all() and (cols >= 0).all()
+        assert prepare(geom, 0).min_area == (-100.0 if inverted else 0.0)
 
 def test_kernel_hand_values():
     # Box 32x32 centred at (40, 40); grid stride 16 from 0: a cell centre sits at (48, 48)

@@ -6,7 +6,8 @@ box's best IoU for the candidate is the maximum over its columns. Columns live i
 a :class:`ColumnStore` (least recently used first out, bounded memory) shared by
 every :class:`Evaluator` on the same boxes, so a coordinate move that changes a few
 shapes only computes those, and the grid splits (4 x 3, 6 x 2, ...) share the
-columns of every shape they have in common.
+columns of every shape they have in common. The best of a line of candidates is found
+by :mod:`.lines` (remembered scores; the parts that can only lower a score on demand).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from tfod_anchors.fitting.kernel import BoxGeometry, level_rows, prepare
+from tfod_anchors.fitting.kernel import BoxGeometry, level_rows, store_inputs
+from tfod_anchors.fitting.lines import Score, ScoreMemo, line_top
 from tfod_anchors.fitting.objective import (
     BAND_PREFIX,
     STATIC_PREFIX,
@@ -44,7 +46,6 @@ APPROX_BELOW = 0.3
 #: (``benchmarks/bench_fit_memory.py``).
 CACHE_BYTES = 32 << 20
 
-
 class ColumnStore:
     """Best-IoU columns of fixed boxes, by ``(level, height, width)`` in shape units.
 
@@ -57,7 +58,7 @@ class ColumnStore:
         self.geom = geom
         self._cache: OrderedDict[ColumnKey, np.ndarray] = OrderedDict()
         self._limit = max(8, cache_bytes // max(1, 4 * geom.num_boxes))
-        self._prepared = [prepare(geom, i) for i in range(len(geom.levels))]
+        self._prepared = [store_inputs(geom, i) for i in range(len(geom.levels))]
         self._lock = threading.Lock()
         self._rules: dict[ShapeRule, RuleColumns] = {}
         self.columns_computed = 0
@@ -68,6 +69,12 @@ class ColumnStore:
             if rule not in self._rules:
                 self._rules[rule] = RuleColumns(self.geom, rule)
             return self._rules[rule]
+
+    def release(self) -> None:
+        """Forget every cached column (they are computed again if asked for): for a
+        store whose search is over, so that its memory serves the steps after it."""
+        with self._lock:
+            self._cache.clear()
 
     def column_list(self, keys: list[ColumnKey]) -> list[np.ndarray]:
         """The columns ``keys`` as contiguous float32 ``[B]`` arrays (computed if missing).
@@ -151,6 +158,7 @@ class Evaluator:
         self.rule = None if counting.rule is None else self.store.rule_columns(counting.rule)
         self.smooth = counting.smooth
         self.candidates_scored = 0
+        self.memo = ScoreMemo()
 
     @property
     def columns_computed(self) -> int:
@@ -215,26 +223,28 @@ class Evaluator:
         return {k: float(v) for k, v in self._plain_metrics(self.best(x), x).items()}
 
     def metrics(self, best: np.ndarray, xs: list[np.ndarray] | np.ndarray | None = None,
-                second_best: np.ndarray | None = None) -> dict[str, Any]:
+                second_best: np.ndarray | None = None, second: bool = True,
+                constraint: bool = True) -> dict[str, Any]:
         """Metrics of ``best`` (``[B]`` or ``[B, C]``); with the candidates ``xs`` (one
-        vector, or ``C`` of them) the rule ``"constraint"`` is included (and a shape
-        rule's recalls, which need them), and the second evaluator's metrics of them
-        (from ``second_best``, ``[B2, C]``, when the caller already has it)."""
+        vector, or ``C`` of them) the rule ``"constraint"`` is included unless
+        ``constraint`` is False (and a shape rule's recalls, which need them), and unless
+        ``second`` is False the second evaluator's metrics of them (from
+        ``second_best``, ``[B2, C]``, when the caller already has it)."""
         self.candidates_scored += 1 if best.ndim == 1 else best.shape[1]
         m = self._plain_metrics(best, xs)
-        if self.constraint is not None and xs is not None:
+        if self.constraint is not None and xs is not None and constraint:
             if best.ndim == 1:
                 m["constraint"] = np.float64(self.constraint(np.asarray(xs)))
             else:
                 m["constraint"] = np.array([self.constraint(x) for x in xs], dtype=np.float64)
-        if self.second is not None and xs is not None:
+        if self.second is not None and xs is not None and second:
             sec = self.second
             if second_best is not None:
                 other = second_best
             elif best.ndim == 1:
                 other = sec.best(np.asarray(xs))
             else:
-                other = np.stack([sec.best(np.asarray(x)) for x in xs], axis=1)
+                other = np.stack([sec.best(np.asarray(x)) for x in xs]).T  # column-major
             m.update({STATIC_PREFIX + k: v for k, v in
                       sec._plain_metrics(other, xs).items()})
         return m
@@ -250,38 +260,59 @@ class Evaluator:
         return objective.score(m), {k: float(v) for k, v in m.items()}
 
     def line(self, x: np.ndarray, coord: int | list[int], values: np.ndarray,
-             objective: Objective) -> tuple[int, tuple[float, float, float]]:
-        """Best of ``x`` with coordinate(s) ``coord`` set to each row of ``values``.
+             objective: Objective) -> tuple[int, Score]:
+        """Best of ``x`` with coordinate(s) ``coord`` set to each row of ``values``
+        (``[C]`` for one coordinate or ``[C, len(coord)]``), ties to the first
+        (:func:`~.lines.line_top`: remembered scores, the second sample on demand).
 
         Returns:
             ``(index into values, its score)``.
         """
-        scores = self.line_scores(x, coord, values, objective)
-        i = max(range(len(scores)), key=lambda j: (scores[j], -j))
-        return i, scores[i]
+        return line_top(self, x, coord, values, objective, 1)[0]
+
+    def line_top(self, x: np.ndarray, coord: int | list[int], values: np.ndarray,
+                 objective: Objective, k: int) -> list[tuple[int, Score]]:
+        """The ``k`` best rows of :meth:`line` as ``(index, score)``, best first."""
+        return line_top(self, x, coord, values, objective, k)
 
     def line_scores(self, x: np.ndarray, coord: int | list[int], values: np.ndarray,
-                    objective: Objective) -> list[tuple[float, float, float]]:
-        """Scores of ``x`` with coordinate(s) ``coord`` set to each row of ``values``
-        (``[C]`` for one coordinate or ``[C, len(coord)]``)."""
-        coords = [coord] if isinstance(coord, int) else list(coord)
-        values = np.asarray(values, dtype=np.float64).reshape(len(values), len(coords))
-        xs = []
-        for row in values:
-            xc = x.copy()
-            xc[coords] = row
-            xs.append(xc)
-        keys = self.keys_of(x), [self.keys_of(xc) for xc in xs]
-        best = self.line_best(*keys)
-        other = None
-        if self.second is not None:  # the same way ([B2, C] C-ordered, as metrics stacks it)
-            sec = self.second
-            if sec.space is not self.space:
-                keys = sec.keys_of(x), [sec.keys_of(xc) for xc in xs]
-            other = np.ascontiguousarray(sec.line_best(*keys).T)
-        m = self.metrics(best.T, xs, other)
-        ka, kb, kc = objective.keys(m)
-        return [(float(ka[j]), float(kb[j]), float(kc[j])) for j in range(len(values))]
+                    objective: Objective) -> list[Score]:
+        """The exact score of every row of :meth:`line`, in row order."""
+        out: list[Score] = [(0.0, 0.0, 0.0)] * len(values)
+        for j, score in line_top(self, x, coord, values, objective, len(values)):
+            out[j] = score
+        return out
+
+    def score_rows(self, x: np.ndarray, xs: list[np.ndarray], objective: Objective,
+                   full: bool = True) -> list[Score]:
+        """Scores of candidates ``xs``, variations of ``x``, scored together; with
+        ``full`` False, an upper bound of each (:meth:`row_metrics`)."""
+        ka, kb, kc = objective.keys(self.row_metrics(x, xs, full))
+        return [(float(ka[j]), float(kb[j]), float(kc[j])) for j in range(len(xs))]
+
+    def row_metrics(self, x: np.ndarray, xs: list[np.ndarray], full: bool = True
+                    ) -> dict[str, Any]:
+        """:meth:`metrics` (float64 ``[C]`` each) of candidates ``xs``, variations of
+        ``x``; with ``full`` False without the parts that can only lower a score: the
+        second evaluator's metrics and the rule ``"constraint"`` (:mod:`.lines`)."""
+        best = self.line_best(self.keys_of(x), [self.keys_of(xc) for xc in xs])
+        other = self._second_best(x, xs) if full and self.second is not None else None
+        return self.metrics(best.T, xs, other, full, full)
+
+    def second_row_metrics(self, x: np.ndarray, xs: list[np.ndarray]) -> dict[str, Any]:
+        """The second evaluator's metrics of candidates ``xs`` (variations of ``x``),
+        keys prefixed ``"static:"``, as :meth:`metrics` adds them."""
+        sec = self.second
+        assert sec is not None
+        return {STATIC_PREFIX + k: v for k, v in
+                sec._plain_metrics(self._second_best(x, xs), xs).items()}
+
+    def _second_best(self, x: np.ndarray, xs: list[np.ndarray]) -> np.ndarray:
+        """float32 ``[B2, C]`` best IoUs of ``xs`` on the second boxes, column-major
+        (each candidate's own sums: :func:`~.objective.weighted_sum`)."""
+        sec = self.second
+        assert sec is not None
+        return sec.line_best(sec.keys_of(x), [sec.keys_of(xc) for xc in xs]).T
 
     def line_best(self, base_keys: list[ColumnKey], cand_keys: list[list[ColumnKey]]
                   ) -> np.ndarray:

@@ -121,6 +121,8 @@ def fit(resized: ResizedBoxes, model: ModelSpec, settings: FitOptions, *,
                if len(p.options) > 1 else ""))
         clock.lap("coarse")
         searched = Searched(samples, floors, coarse, refine(p, samples, coarse, to_polish, rng))
+        if searched.refined.scoring is not coarse.scoring:  # the coarse search is over:
+            coarse.scoring.release()  # its columns' memory serves the exact verification
         say(f"search done in {time.perf_counter() - t0:.1f} s; checking on all boxes")
         clock.lap("polish")
         before = before_job.result()

@@ -80,7 +80,8 @@ class Prepared:
 
     ``dy, dx``: distance from the box centre to the nearest cell centre of the grid
     (the best cell on an axis when the anchor is neither pruned nor clipped there);
-    ``hh2, wh2``: half the box's height and width (exact halves).
+    ``hh2, wh2``: half the box's height and width (exact halves); ``min_area``: the
+    smallest box area (a lower bound for a :meth:`take` subset).
     """
 
     y0: np.ndarray
@@ -107,9 +108,11 @@ class Prepared:
     hh2: np.ndarray
     wh2: np.ndarray
     policy: str
+    min_area: float = 0.0
 
     def take(self, sel) -> Prepared:
-        return Prepared(**{f: getattr(self, f)[sel] for f in _FIELDS}, policy=self.policy)
+        return Prepared(**{f: getattr(self, f)[sel] for f in _FIELDS}, policy=self.policy,
+                        min_area=self.min_area)
 
 
 _FIELDS = ("y0", "x0", "y1", "x1", "my", "mx", "hb", "wb", "area", "dy", "dx", "sy", "sx",
@@ -133,8 +136,9 @@ def prepare(geom: BoxGeometry, level: int) -> Prepared:
             last[:, 0], last[:, 1], geom.window[:, 0], geom.window[:, 1],
             geom.unit[:, 0], geom.unit[:, 1]]
     cols += [np.float32(c) * np.float32(0.5) for c in (y1 - y0, x1 - x0)]
-    return Prepared(**{f: np.ascontiguousarray(c, dtype=np.float32)[:, None]
-                       for f, c in zip(_FIELDS, cols)}, policy=geom.policy)
+    out = {f: np.ascontiguousarray(c, dtype=np.float32)[:, None] for f, c in zip(_FIELDS, cols)}
+    return Prepared(**out, policy=geom.policy,
+                    min_area=float(out["area"].min()) if b.shape[0] else 0.0)
 
 
 def level_columns(geom: BoxGeometry | Prepared, level: int, shapes: np.ndarray,
@@ -166,45 +170,80 @@ def level_columns(geom: BoxGeometry | Prepared, level: int, shapes: np.ndarray,
     return out
 
 
-def level_rows(prep: Prepared, shapes: np.ndarray, approx_below: float = 0.0
+#: The :class:`Prepared` fields the ``"none"`` policy's row kernel reads.
+ROW_FIELDS = ("hb", "wb", "hh2", "wh2", "dy", "dx", "area", "uy", "ux")
+
+
+@dataclass(frozen=True)
+class RowInputs:
+    """What the ``"none"`` policy's row kernel reads of one level (:func:`row_inputs`):
+    float32 ``[B]`` rows of :data:`ROW_FIELDS` (``uy``, ``ux`` of shape ``[1]`` when
+    every box has the same shape unit, ``same_unit``), the number of boxes and the
+    smallest box area. A column store keeps these instead of the whole
+    :class:`Prepared` (9 of its 23 arrays)."""
+
+    rows: dict[str, np.ndarray]
+    same_unit: bool
+    n: int
+    min_area: float
+
+
+def row_inputs(prep: Prepared) -> RowInputs:
+    """The :class:`RowInputs` of a ``"none"``-policy :class:`Prepared` level."""
+    r = {f: getattr(prep, f)[:, 0] for f in ROW_FIELDS}
+    n = r["hb"].shape[0]
+    same = n > 0 and bool((r["uy"] == r["uy"][0]).all() and (r["ux"] == r["ux"][0]).all())
+    if same:  # one number each: the whole rows need not be kept
+        r["uy"], r["ux"] = r["uy"][:1].copy(), r["ux"][:1].copy()
+    return RowInputs(r, same, n, prep.min_area)
+
+
+def store_inputs(geom: BoxGeometry, level: int) -> Prepared | RowInputs:
+    """What :func:`level_rows` needs of ``level``, in its smallest form: the
+    :class:`RowInputs` under the ``"none"`` policy, else the :class:`Prepared` arrays."""
+    prep = prepare(geom, level)
+    return row_inputs(prep) if prep.policy == "none" else prep
+
+
+def level_rows(prep: Prepared | RowInputs, shapes: np.ndarray, approx_below: float = 0.0
                ) -> list[np.ndarray]:
     """:func:`level_columns` by rows: best IoU of every box with each shape, one
     contiguous float32 ``[B]`` array per shape (what a column store keeps), the same
     values bit for bit.
 
-    With the ``"none"`` policy the rows are computed in place with the same float32
-    operations in the same order (so the same roundings): one row at a time for many
-    boxes, a group of rows small enough to stay in cache for few; where every box has
-    the same shape unit (one padded shape) the anchor side is one number, not a row."""
+    With the ``"none"`` policy (``prep`` then may be its :class:`RowInputs`) the rows are
+    computed in place with the same float32 operations in the same order (so the same
+    roundings): one row at a time for many boxes, a group of rows small enough to stay in
+    cache for few; where every box has the same shape unit (one padded shape) the anchor
+    side is one number, not a row."""
     shapes = np.asarray(shapes, dtype=np.float64).reshape(-1, 2)
-    if prep.policy != "none":
-        cols = level_columns(prep, 0, shapes, approx_below=approx_below)
-        return [np.ascontiguousarray(cols[:, j]) for j in range(shapes.shape[0])]
-    n = prep.y0.shape[0]
-    r = {f: getattr(prep, f)[:, 0]
-         for f in ("hb", "wb", "hh2", "wh2", "dy", "dx", "area", "uy", "ux")}
-    same_unit = n > 0 and bool((r["uy"] == r["uy"][0]).all() and (r["ux"] == r["ux"][0]).all())
+    if isinstance(prep, Prepared):
+        if prep.policy != "none":
+            cols = level_columns(prep, 0, shapes, approx_below=approx_below)
+            return [np.ascontiguousarray(cols[:, j]) for j in range(shapes.shape[0])]
+        prep = row_inputs(prep)
+    r, n = prep.rows, prep.n
     hs, ws = (shapes[:, i].astype(np.float32)[:, None] for i in (0, 1))
     if n > SMALL_ROWS:  # many boxes: one row at a time
         scratch = [np.empty(n, dtype=np.float32) for _ in range(3)]
         out = []
         for h, w in zip(hs[:, 0], ws[:, 0]):
-            ah, aw = (h * r["uy"][0], w * r["ux"][0]) if same_unit else \
+            ah, aw = (h * r["uy"][0], w * r["ux"][0]) if prep.same_unit else \
                 (h * r["uy"], w * r["ux"])
             row = np.empty(n, dtype=np.float32)
-            _row_none(r, ah, aw, scratch, row)
+            _row_none(r, ah, aw, scratch, row, prep.min_area)
             out.append(row)
         return out
     # few boxes: as many shapes at once as keep the temporaries in cache
     k, g = shapes.shape[0], max(1, BLOCK // max(1, n))
-    unit = [r["uy"][:1], r["ux"][:1]] if same_unit else [r["uy"], r["ux"]]
+    unit = [r["uy"][:1], r["ux"][:1]] if prep.same_unit else [r["uy"], r["ux"]]
     bufs = [np.empty((min(g, k), n), dtype=np.float32) for _ in range(4)]
     out = []
     for start in range(0, k, g):
         m = min(k, start + g) - start
         part = [b[:m] for b in bufs]
         _row_none(r, hs[start:start + m] * unit[0], ws[start:start + m] * unit[1], part[:3],
-                  part[3])
+                  part[3], prep.min_area)
         out += [row.copy() for row in part[3]]
     return out
 
@@ -216,12 +255,12 @@ SMALL_ROWS = 8192
 
 
 def _row_none(r: dict[str, np.ndarray], ah, aw, scratch: list[np.ndarray],
-              out: np.ndarray) -> None:
+              out: np.ndarray, min_area: float = 0.0) -> None:
     """``out`` = the ``"none"`` policy's best IoU (:func:`_columns`'s operations in its
     order, merged where that is exact, so the same bits) of boxes ``r`` (``[B]`` rows of
     :class:`Prepared`) with anchors of sides ``ah`` x ``aw`` pixels: float32 numbers
     (``out`` ``[B]``), or ``[K, 1]`` / ``[K, B]`` (``out`` ``[K, B]``); ``scratch``:
-    three arrays shaped as ``out``."""
+    three arrays shaped as ``out``; ``min_area``: the smallest box area (or a lower bound)."""
     ovy, ovx, tmp = scratch
     for ov, a, side, half, d in ((ovy, ah, r["hb"], r["hh2"], r["dy"]),
                                  (ovx, aw, r["wb"], r["wh2"], r["dx"])):
@@ -232,9 +271,15 @@ def _row_none(r: dict[str, np.ndarray], ah, aw, scratch: list[np.ndarray],
         np.maximum(ov, np.float32(0.0), out=ov)
         np.minimum(ov, a, out=ov)  # = max(min(ov, a), 0), as a > 0
     ovy *= ovx  # the intersection
-    np.add(np.multiply(ah, aw), r["area"], out=tmp)  # the union: anchor area + box area
+    anchor_area = np.multiply(ah, aw)
+    np.add(anchor_area, r["area"], out=tmp)  # the union: anchor area + box area
     tmp -= ovy  # ... - intersection
-    np.maximum(tmp, np.float32(1e-30), out=tmp)
+    # With box areas >= 0 (``min_area``) the union is at least about the larger of the
+    # two areas (the intersection is at most the smaller), so the floor below only binds
+    # for vanishing anchors: skip it (a pass over every pair) when no anchor is that
+    # small; the same bits either way.
+    if min_area < 0.0 or anchor_area.min() <= np.float32(1e-29):
+        np.maximum(tmp, np.float32(1e-30), out=tmp)
     np.divide(ovy, tmp, out=out)
 
 

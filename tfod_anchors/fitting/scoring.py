@@ -109,6 +109,12 @@ class SampleScoring:
             obj = replace(obj, floors={**obj.floors, **side.floors})
         return Scorer(ev, obj, self.start)
 
+    def release(self) -> None:
+        """Forget the cached columns of this scoring's stores (:meth:`ColumnStore.release`)."""
+        self.store.release()
+        if self.static is not None:
+            self.static.store.release()
+
     def same_samples(self, other_sample: Sample, other_static: Sample | None,
                      smooth: float = 0.0) -> bool:
         """Whether scoring on ``other_sample`` (and static ``other_static``) with

@@ -132,10 +132,9 @@ def coordinate_scan(ev: Evaluator, space: ParamSpace, objective: Objective, x: n
             grid = np.linspace(space.lower[i], space.upper[i], points)
             width = grid[1] - grid[0]
             values = np.unique(np.concatenate([[x[i]], space.rounded_coord(grid, i)]))
-            scores = ev.line_scores(x, i, values, objective)
-            order = sorted(range(len(values)), key=lambda j: scores[j], reverse=True)
+            best = ev.line_top(x, i, values, objective, zoom)  # ties to the first
             near = np.concatenate([values[j] + width * np.linspace(-0.9, 0.9, 8)
-                                   for j in order[:zoom]])
+                                   for j, _ in best])
             values = np.unique(np.concatenate([values, space.rounded_coord(near, i)]))
             j, score = ev.line(x, i, values, objective)
             if _better(score, cur):
