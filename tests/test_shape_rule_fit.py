@@ -219,3 +219,26 @@ def test_a_shape_rule_drops_the_positioned_recall_guards_unless_asked():
     kept = fit_generator(r, spec, seed=0, guard="recall_0.5=0.01")
     assert kept.guard["recall_0.5"] == pytest.approx(before["recall_0.5"] - 0.01)
     assert "recall_0.7" not in kept.guard
+
+
+def test_rule_recalls_of_a_candidate_do_not_depend_on_its_batch():
+    from tfod_anchors.fitting.objective import BandWeights
+    from tfod_anchors.fitting.rule_columns import rule_metrics
+
+    r = unreachable_dataset()
+    problem = build_problem(r, spec_of("coco_yolov7tiny"))
+    columns = RuleColumns(problem.geometry(np.arange(r.num_boxes)), problem.rule)
+    rng = np.random.default_rng(0)
+    xs = [problem.space.x0 + rng.normal(0, 0.3, problem.space.x0.shape) for _ in range(7)]
+    keys = [[(lv, float(h), float(w)) for lv, shapes in
+             enumerate(problem.space.shapes_of(x)) for h, w in shapes] for x in xs]
+    weight = rng.uniform(0.5, 2.0, r.num_boxes)
+    bands = BandWeights.of(r.boxes, weight, ("small", "medium", "large")).matrix
+    together, together_bands = rule_metrics(columns, keys, weight, bands)
+    for i, k in enumerate(keys):
+        alone, alone_bands = rule_metrics(columns, [k], weight, bands)
+        assert alone[0] == together[i]  # bit for bit: a remembered score is exact
+        assert alone_bands[:, 0].tolist() == together_bands[:, i].tolist()
+    # and the value is the weighted share of boxes the candidate passes
+    hit = columns.passes(keys[0])[0]
+    assert together[0] == pytest.approx(float(weight[hit].sum() / weight.sum()), abs=1e-12)
