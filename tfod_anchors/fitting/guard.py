@@ -141,8 +141,9 @@ class Guard:
         logits there, which no YOLO labeler or loss uses, so their tolerances are dropped
         unless the ``--guard`` spec set them. The rule's own recall (whole set and per
         size band) and mean IoU stay guarded; absolute floors (``recall_0.5>=V``) stay."""
-        drop = {a: None for a in ("recall_0_5", "recall_0_7") if a not in self.explicit}
-        return replace(self, **drop) if drop else self
+        keep = self.explicit
+        return replace(self, recall_0_5=self.recall_0_5 if "recall_0_5" in keep else None,
+                       recall_0_7=self.recall_0_7 if "recall_0_7" in keep else None)
 
     def tolerances(self, name: str, matched: float) -> dict[str, float]:
         """``{metric: tolerance}`` guarded for objective ``name`` at threshold ``matched``
