@@ -223,9 +223,12 @@ def draw_cost(name: str, dataset: str, draws: int, seed: int, repeats: int) -> N
 
 
 def badness(m: dict) -> float:
-    """What "worst" means: most boxes without a target (YOLO), else lowest recall."""
-    return m["no_target_share"] if m.get("no_target_share") is not None \
-        else -m["recall_matched"]
+    """What "worst" means: most boxes without a target under the ratio rule, else the
+    lowest recall under the family's rule (``yolo_darknet``'s forced best match gives every
+    box a target: there it is the share whose best width-height IoU reaches the threshold)."""
+    from tfod_anchors.frameworks.modelgarden.matching import RATIO_RULE
+
+    return m["no_target_share"] if m.get("rule") == RATIO_RULE else -m["recall_matched"]
 
 
 def kmeans_rows(exp: dict, boxset) -> dict[str, dict]:

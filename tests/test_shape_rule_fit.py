@@ -181,3 +181,64 @@ def test_messages_name_the_shape_rule_not_an_iou_threshold():
     assert describe_metric("band:small", 1 / 16, rule) == "small-box recall (w/h ratio < 4)"
     assert describe_metric("recall_0.5", 1 / 16, rule) == "recall@0.5"
     assert describe_metric("recall_matched", 0.7) == "recall@0.7"
+    from tfod_anchors.commands.fit import search_line
+    from tfod_anchors.fitting.objective import describe_objective
+
+    assert describe_objective("recall", 1 / 16, rule) == "recall (w/h ratio < 4)"
+    assert describe_objective("mean_iou", 1 / 16, rule) == "mean IoU"
+    assert describe_objective("w:1,1,1", 0.5) == "objective w:1,1,1"
+    search = {"effort": "normal", "starts": 5, "refined_on_coarse": 3, "polished": 3,
+              "measured_exactly": 3, "best_start": {"origin": "config", "coarse_score":
+                                                    [0.0, 0.9981, 0.5]}}
+    assert search_line(search, describe_objective("recall", 1 / 16, rule)).endswith(
+        "best start config recall (w/h ratio < 4) 0.998 on the coarse sample")
+
+
+def test_a_shape_rule_drops_the_positioned_recall_guards_unless_asked():
+    from tfod_anchors.fitting.guard import Guard, as_guard
+
+    # YOLO's labelers never look at positioned IoU: only mean IoU, the rule's recall and
+    # the bands stay guarded; what a --guard spec names explicitly is kept
+    rule_guard = Guard().for_shape_rule()
+    assert (rule_guard.recall_0_5, rule_guard.recall_0_7) == (None, None)
+    assert (rule_guard.mean_iou, rule_guard.recall_matched, rule_guard.bands) == (0.01, 0.01, 0.05)
+    asked = Guard.parse("recall_0.5=0.02,recall_0.5>=0.6").for_shape_rule()
+    assert (asked.recall_0_5, asked.recall_0_7, asked.minimum) == (0.02, None,
+                                                                   (("recall_0.5", 0.6),))
+    assert as_guard(0.03).for_shape_rule() == Guard(0.03, 0.03, 0.03, 0.03)
+
+    spec = spec_of("coco_yolov7tiny")
+    r = unreachable_dataset()
+    before = evaluate(r, spec.layout_function(), spec.matcher()).metrics
+    result = fit_generator(r, spec, seed=0, objective="mean_iou")
+    whole_set = {k for k in result.guard if not k.startswith("band:")}
+    assert whole_set == {"recall_matched"}  # mean IoU is the primary here
+    result = fit_generator(r, spec, seed=0)
+    assert "recall_0.5" not in result.guard and "recall_0.7" not in result.guard
+    assert result.guard["mean_iou"] == pytest.approx(before["mean_iou"] - 0.01)
+    kept = fit_generator(r, spec, seed=0, guard="recall_0.5=0.01")
+    assert kept.guard["recall_0.5"] == pytest.approx(before["recall_0.5"] - 0.01)
+    assert "recall_0.7" not in kept.guard
+
+
+def test_rule_recalls_of_a_candidate_do_not_depend_on_its_batch():
+    from tfod_anchors.fitting.objective import BandWeights
+    from tfod_anchors.fitting.rule_columns import rule_metrics
+
+    r = unreachable_dataset()
+    problem = build_problem(r, spec_of("coco_yolov7tiny"))
+    columns = RuleColumns(problem.geometry(np.arange(r.num_boxes)), problem.rule)
+    rng = np.random.default_rng(0)
+    xs = [problem.space.x0 + rng.normal(0, 0.3, problem.space.x0.shape) for _ in range(7)]
+    keys = [[(lv, float(h), float(w)) for lv, shapes in
+             enumerate(problem.space.shapes_of(x)) for h, w in shapes] for x in xs]
+    weight = rng.uniform(0.5, 2.0, r.num_boxes)
+    bands = BandWeights.of(r.boxes, weight, ("small", "medium", "large")).matrix
+    together, together_bands = rule_metrics(columns, keys, weight, bands)
+    for i, k in enumerate(keys):
+        alone, alone_bands = rule_metrics(columns, [k], weight, bands)
+        assert alone[0] == together[i]  # bit for bit: a remembered score is exact
+        assert alone_bands[:, 0].tolist() == together_bands[:, i].tolist()
+    # and the value is the weighted share of boxes the candidate passes
+    hit = columns.passes(keys[0])[0]
+    assert together[0] == pytest.approx(float(weight[hit].sum() / weight.sum()), abs=1e-12)

@@ -47,7 +47,7 @@ from tfod_anchors.coverage.metrics import METRIC_KEYS, SIZE_BANDS
 from tfod_anchors.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
 from tfod_anchors.fitting import OBJECTIVES
 from tfod_anchors.fitting.effort import parse_effort
-from tfod_anchors.fitting.objective import describe_metric
+from tfod_anchors.fitting.objective import describe_metric, describe_objective
 
 HELP = "fit the config's own anchor generator to the boxes"
 #: The text table's rows: the matcher's metrics, then YOLOv5's best possible recall and
@@ -317,12 +317,14 @@ def human_lines(outcome: api.FitOutcome, thin_slots: list[dict[str, Any]], *,
         lines.append(_guard_line(where, fit.guard, fit.matched_threshold,
                                  fit.before.get("matched_rule")))
     if aug is not None and fit.static_guard:
-        lines.append(_guard_line("all static boxes", fit.static_guard, fit.matched_threshold))
+        lines.append(_guard_line("all static boxes", fit.static_guard, fit.matched_threshold,
+                                 fit.before.get("matched_rule")))
     if fit.could_do_better:
         lines.append(fit.could_do_better["message"])
     search = fit.diagnostics.get("effort")
     if search:
-        lines.append(search_line(search, fit.matched_threshold))
+        lines.append(search_line(search, describe_objective(
+            fit.objective, fit.matched_threshold, fit.before.get("matched_rule"))))
     if fit.blocked:
         lines.append(f"the guard held: {fit.blocked['message']} (measured on "
                      f"{fit.blocked['measured_on']}; relax with --guard)")
@@ -350,15 +352,15 @@ def _new_value_lines(outcome: api.FitOutcome) -> list[str]:
     return lines
 
 
-def search_line(search: dict[str, Any], matched: float) -> str:
+def search_line(search: dict[str, Any], primary: str) -> str:
     """One line: how much search was done, the best start (coarse sample) and what was
-    written."""
+    written; ``primary``: the objective's value in words (``describe_objective``)."""
     text = (f"search (--effort {search['effort']}): {search['starts']} starts, "
             f"{search['refined_on_coarse']} refined, {search['polished']} polished, "
             f"{search['measured_exactly']} measured on all boxes")
     best = search.get("best_start")
     if best:
-        text += (f"; best start {best['origin']} recall@{matched:g} "
+        text += (f"; best start {best['origin']} {primary} "
                  f"{best['coarse_score'][1]:.3f} on the coarse sample")
     polished = search.get("best_polished")
     if polished:

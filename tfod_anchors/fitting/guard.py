@@ -10,7 +10,7 @@ objective maths and lives in :mod:`.objective`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tfod_anchors.errors import UsageError
@@ -48,6 +48,8 @@ class Guard:
             default), for classes holding at least ``class_share`` of the boxes. The
             search does not steer by them: they are checked on each candidate's exact
             measurement, and a candidate breaking one is not taken.
+        explicit: the attributes a ``--guard`` spec set (:meth:`parse`), which
+            :meth:`for_shape_rule` keeps.
     """
 
     mean_iou: float | None = 0.01
@@ -61,6 +63,7 @@ class Guard:
     kmeans: bool = True
     classes: float | None = None
     class_share: float = CLASS_MIN_SHARE
+    explicit: frozenset[str] = field(default=frozenset(), compare=False)
 
     @classmethod
     def off(cls) -> Guard:
@@ -110,6 +113,7 @@ class Guard:
                 raise UsageError(f"--guard {spec!r}: expected KEY=VALUE with KEY one of "
                                  f"{', '.join(GUARD_KEYS)}")
             attr = GUARD_KEYS[key]
+            guard = replace(guard, explicit=guard.explicit | {attr})
             if attr in ("stride", "kmeans"):
                 if value not in ("on", "off", "true", "false"):
                     raise UsageError(f"--guard {key}={value}: use on or off")
@@ -130,6 +134,16 @@ class Guard:
             changes = {attr: number}
             guard = replace(guard, **changes)
         return guard
+
+    def for_shape_rule(self) -> Guard:
+        """This guard for a matcher whose positives follow a shape-only rule (YOLO's,
+        ``MatcherSpec.shape_rule``): recall@0.5 and recall@0.7 are positioned IoU at zero
+        logits there, which no YOLO labeler or loss uses, so their tolerances are dropped
+        unless the ``--guard`` spec set them. The rule's own recall (whole set and per
+        size band) and mean IoU stay guarded; absolute floors (``recall_0.5>=V``) stay."""
+        keep = self.explicit
+        return replace(self, recall_0_5=self.recall_0_5 if "recall_0_5" in keep else None,
+                       recall_0_7=self.recall_0_7 if "recall_0_7" in keep else None)
 
     def tolerances(self, name: str, matched: float) -> dict[str, float]:
         """``{metric: tolerance}`` guarded for objective ``name`` at threshold ``matched``
@@ -183,4 +197,5 @@ def as_guard(value: Guard | str | float | None) -> Guard:
         return Guard.parse(value)
     if value < 0:
         raise UsageError(f"guard tolerance must be >= 0, got {value}")
-    return Guard(value, value, value, value)
+    return Guard(value, value, value, value,
+                 explicit=frozenset(("mean_iou", "recall_0_5", "recall_matched", "recall_0_7")))

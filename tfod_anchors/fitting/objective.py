@@ -19,6 +19,8 @@ another tolerance):
 * ``mean_iou``, ``recall_0.5`` and the matcher's recall, where they are not the
   primary itself, may not fall more than 0.01 below the config's value;
 * ``recall_0.7`` likewise (0.01) when the matched threshold is below 0.7 (SSD);
+* under a shape-only rule (YOLO's) neither positioned recall is guarded unless the
+  ``--guard`` spec names it (:meth:`Guard.for_shape_rule`);
 * ``bands``: the matcher's recall of every COCO size band (small < 32², medium
   < 96², large; resized pixels) holding at least 5 % of the boxes may not fall more
   than 0.05 below the config's;
@@ -316,6 +318,13 @@ def describe_metric(key: str, matched: float, rule: str | None = None) -> str:
         return f"class {key[len(CLASS_PREFIX):]} {recall}"
     return {"mean_iou": "mean IoU", "recall_matched": recall,
             "recall_0.5": "recall@0.5", "recall_0.7": "recall@0.7"}.get(key, key)
+
+
+def describe_objective(name: str, matched: float, rule: str | None = None) -> str:
+    """Readable name of objective ``name``'s primary value: the metric itself when the
+    objective is one metric (:func:`describe_metric`), else ``"objective NAME"``."""
+    keys = [k for k, w in zip(WEIGHT_KEYS, objective_weights(name)) if w > 0]
+    return describe_metric(keys[0], matched, rule) if len(keys) == 1 else f"objective {name}"
 
 
 def flat_metrics(metrics: dict) -> dict[str, float]:

@@ -117,6 +117,8 @@ def plan(resized: ResizedBoxes, model: ModelSpec, settings: FitOptions,
          static: ResizedBoxes | None) -> FitPlan:
     """Step 1: the config's problem, the parameterisations and the guards."""
     guard = settings.guard
+    if model.matcher().shape_rule is not None:
+        guard = guard.for_shape_rule()
     # the static boxes keep the guard's tolerances; absolute floors (--guard M>=V, the
     # k-means ones) are about the fitted distribution
     static_guard = replace(guard, minimum=(), kmeans=False)

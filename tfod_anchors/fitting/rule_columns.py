@@ -20,6 +20,7 @@ import numpy as np
 
 from tfod_anchors.coverage.shape_rule import box_sizes, rule_values
 from tfod_anchors.fitting.kernel import BoxGeometry
+from tfod_anchors.fitting.objective import weighted_sum
 from tfod_anchors.matcher import RATIO, ShapeRule
 
 ColumnKey = tuple[int, float, float]
@@ -80,6 +81,9 @@ def rule_metrics(columns: RuleColumns, keys: list[list[ColumnKey]], weight: np.n
     weighted share of boxes matched under the rule, overall and per size band
     (``band_matrix`` float64 ``[nb, B]``, rows normalised)."""
     w = weight / weight.sum()
-    hits = np.stack([columns.passes(k)[0] for k in keys], axis=1).astype(np.float64)
-    bands = band_matrix @ hits if band_matrix is not None and band_matrix.size else None
-    return w @ hits, bands
+    # column-major [B, C]: each candidate's sums are its own (``weighted_sum``), whatever
+    # else shares the batch, so a remembered score equals a recomputed one bit for bit
+    hits = np.stack([columns.passes(k)[0] for k in keys], axis=0).T
+    bands = np.stack([weighted_sum(row, hits) for row in band_matrix]) \
+        if band_matrix is not None and band_matrix.size else None
+    return weighted_sum(w, hits), bands
