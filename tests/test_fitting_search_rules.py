@@ -188,7 +188,7 @@ def test_polish_of_a_multiscale_space_moves_along_width_only_pairs(monkeypatch):
                                rtol=1e-5)
     assert start[1] == 0.5 and problem.constraint(x0) == 0.0
 
-    # level 0: the polish of a sampled search (no fine stage)
+    # level 0: the polish of a sampled search (no fine stage; soft stage at penalty 1, then 2)
     monkeypatch.setattr(strategy, "WALK_EDGES", False)
     stuck = polish(ev, space, objective, Candidate(x0, start, "config"), 0, 0)
     assert stuck.score[1] == 0.5
@@ -217,3 +217,21 @@ def test_edges_are_walked_in_multiscale_spaces_only(monkeypatch):
     assert strategy.EDGE_PENALTIES == (1.0, strategy.EXPLORE_PENALTY)
     monkeypatch.setattr(strategy, "WALK_EDGES", False)
     assert not walks_edges(multiscale)
+
+
+def test_soft_ladders_run_penalty_1_first_on_sampled_multiscale_searches(monkeypatch):
+    # exact searches at normal effort, and every SSD / grid polish: penalty 2 alone (their
+    # written anchors stay as they were); a sampled search in a space that walks edges:
+    # penalty 1 then 2; above normal effort both ladders, the better going on
+    from tfod_anchors.fitting import strategy
+    from tfod_anchors.fitting.strategy import soft_ladders
+
+    assert soft_ladders(edges=True, ladder=False, sampled=False) == [(2.0,)]
+    assert soft_ladders(edges=False, ladder=False, sampled=True) == [(2.0,)]
+    assert soft_ladders(edges=False, ladder=True, sampled=True) == [(2.0,)]
+    assert soft_ladders(edges=True, ladder=False, sampled=True) == [(1.0, 2.0)]
+    assert soft_ladders(edges=True, ladder=True, sampled=True) == [(2.0,), (1.0, 2.0)]
+    assert soft_ladders(edges=True, ladder=True, sampled=False) == [(2.0,), (1.0, 2.0)]
+    monkeypatch.setattr(strategy, "SAMPLED_LADDER", False)
+    assert soft_ladders(edges=True, ladder=False, sampled=True) == [(2.0,)]
+

@@ -13,7 +13,8 @@ the search that restarts and longer polishing pay for:
 * the (1+1) random moves at the end of the finest polish;
 * above ``normal``, every polished candidate is measured exactly on all boxes (at
   ``normal`` only the best of a sampled search is), and the polish of a multiscale
-  space also tries a soft stage at penalty 1 (:data:`.strategy.EDGE_PENALTIES`).
+  space also tries a soft stage at penalty 1 (:data:`.strategy.EDGE_PENALTIES`; a
+  sampled search starts its soft stage at penalty 1 at every effort).
 """
 
 from __future__ import annotations
@@ -83,7 +84,9 @@ class Budget:
             search, only the best by the search sample).
         edge_ladder: the polish of a multiscale space also runs its soft stage at
             penalty 1 before 2, beside the penalty-2 one (about +30 % of an exact fit's
-            CPU, twice a sampled one's; see :func:`.strategy.polish`).
+            CPU, twice a sampled one's; see :func:`.strategy.polish`). A sampled
+            search runs the penalty-1-then-2 stage alone at every effort
+            (:func:`.strategy.soft_ladders`).
     """
 
     effort: float
