@@ -46,6 +46,7 @@ APPROX_BELOW = 0.3
 #: (``benchmarks/bench_fit_memory.py``).
 CACHE_BYTES = 32 << 20
 
+
 class ColumnStore:
     """Best-IoU columns of fixed boxes, by ``(level, height, width)`` in shape units.
 
@@ -223,21 +224,20 @@ class Evaluator:
         return {k: float(v) for k, v in self._plain_metrics(self.best(x), x).items()}
 
     def metrics(self, best: np.ndarray, xs: list[np.ndarray] | np.ndarray | None = None,
-                second_best: np.ndarray | None = None, second: bool = True,
-                constraint: bool = True) -> dict[str, Any]:
+                second_best: np.ndarray | None = None, full: bool = True) -> dict[str, Any]:
         """Metrics of ``best`` (``[B]`` or ``[B, C]``); with the candidates ``xs`` (one
-        vector, or ``C`` of them) the rule ``"constraint"`` is included unless
-        ``constraint`` is False (and a shape rule's recalls, which need them), and unless
-        ``second`` is False the second evaluator's metrics of them (from
+        vector, or ``C`` of them) a shape rule's recalls (which need them) and, unless
+        ``full`` is False, the parts that can only lower a score: the rule
+        ``"constraint"`` and the second evaluator's metrics of them (from
         ``second_best``, ``[B2, C]``, when the caller already has it)."""
         self.candidates_scored += 1 if best.ndim == 1 else best.shape[1]
         m = self._plain_metrics(best, xs)
-        if self.constraint is not None and xs is not None and constraint:
+        if self.constraint is not None and xs is not None and full:
             if best.ndim == 1:
                 m["constraint"] = np.float64(self.constraint(np.asarray(xs)))
             else:
                 m["constraint"] = np.array([self.constraint(x) for x in xs], dtype=np.float64)
-        if self.second is not None and xs is not None and second:
+        if self.second is not None and xs is not None and full:
             sec = self.second
             if second_best is not None:
                 other = second_best
@@ -297,7 +297,7 @@ class Evaluator:
         second evaluator's metrics and the rule ``"constraint"`` (:mod:`.lines`)."""
         best = self.line_best(self.keys_of(x), [self.keys_of(xc) for xc in xs])
         other = self._second_best(x, xs) if full and self.second is not None else None
-        return self.metrics(best.T, xs, other, full, full)
+        return self.metrics(best.T, xs, other, full)
 
     def second_row_metrics(self, x: np.ndarray, xs: list[np.ndarray]) -> dict[str, Any]:
         """The second evaluator's metrics of candidates ``xs`` (variations of ``x``),

@@ -116,8 +116,9 @@ def _guarded_bands(boxes: np.ndarray, guard: Guard) -> tuple[str, ...]:
 def plan(resized: ResizedBoxes, model: ModelSpec, settings: FitOptions,
          static: ResizedBoxes | None) -> FitPlan:
     """Step 1: the config's problem, the parameterisations and the guards."""
+    matcher = model.matcher()
     guard = settings.guard
-    if model.matcher().shape_rule is not None:
+    if matcher.shape_rule is not None:
         guard = guard.for_shape_rule()
     # the static boxes keep the guard's tolerances; absolute floors (--guard M>=V, the
     # k-means ones) are about the fitted distribution
@@ -127,7 +128,7 @@ def plan(resized: ResizedBoxes, model: ModelSpec, settings: FitOptions,
     max_exact = settings.max_boxes_exact
     if max_exact is None:
         max_exact = DEFAULT_MAX_BOXES_EXACT[own.window_policy]
-    return FitPlan(resized, static, model, settings, own, options, model.matcher(), guard,
+    return FitPlan(resized, static, model, settings, own, options, matcher, guard,
                    static_guard, _guarded_bands(resized.boxes, guard),
                    _guarded_bands(static.boxes, static_guard) if static is not None else (),
                    max_exact)
